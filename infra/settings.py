@@ -1,0 +1,79 @@
+"""Settings, chosen by environment variables (prefix ``YORISOI_``).
+
+The embedded default needs no variables at all: SQLite files, a local object
+store and the development identity issuer under ``./var``.  Production sets
+``YORISOI_BACKEND=postgres``, ``YORISOI_STORAGE=s3`` and the key provider.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the process needs to know about where it runs."""
+
+    model_config = SettingsConfigDict(env_prefix="YORISOI_", extra="ignore")
+
+    # Where state lives in the embedded default (SQLite files, object store, keys).
+    data_dir: Path = Path("var")
+    environment: Literal["development", "production", "test"] = "development"
+
+    # Event store and read models.
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_dbname: str = "yorisoi"
+    pg_user: str = "yorisoi_app"
+    pg_password: SecretStr = SecretStr("")
+    # Owner role used only by provisioning (DDL); the app role owns nothing.
+    pg_admin_user: str = "yorisoi_owner"
+    pg_admin_password: SecretStr = SecretStr("")
+
+    # Per-tenant application cache: cost follows active tenants, not all tenants.
+    max_active_tenants: int = Field(default=64, ge=1)
+    tenant_idle_seconds: float = Field(default=120.0, gt=0)
+    tenant_pool_size: int = Field(default=0, ge=0)
+    tenant_pool_max_overflow: int = Field(default=2, ge=1)
+
+    # Object storage.
+    storage: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "yorisoi-objects"
+    s3_region: str = "ap-northeast-1"
+
+    # Tenant key-encryption keys: a local key file per tenant, or AWS KMS.
+    key_provider: Literal["local", "kms"] = "local"
+    kms_endpoint_url: str | None = None
+    kms_key_alias_prefix: str = "alias/yorisoi-tenant-"
+
+    # The built-in development OIDC issuer (never enabled in production).
+    dev_issuer: bool = True
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Request limits.
+    max_text_length: int = Field(default=4000, ge=1)
+    graphql_max_depth: int = Field(default=10, ge=1)
+
+    @property
+    def sqlite_dir(self) -> Path:
+        return self.data_dir / "sqlite"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
