@@ -1,0 +1,41 @@
+# Yorisoi developer and CI entry points.
+#
+#   make venv   create .venv (if missing) and install the project with its test
+#               extra; reinstalls only when pyproject.toml has changed
+#   make run    start the service (.venv/bin/yorisoi serve)
+#   make test   run the test suite on two xdist workers;
+#               extra pytest arguments go in PYTEST_ARGS, e.g.
+#               make test PYTEST_ARGS='-k tenants -x'
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.yorisoi-installed
+PYTEST_ARGS ?=
+
+.PHONY: venv run test
+
+venv: $(STAMP)
+
+# The stamp lives inside .venv, so deleting .venv also forces a reinstall.
+# Where `python3 -m venv` cannot provide pip (Debian without python3-venv),
+# the venv is created without pip and pip is installed into it by the
+# interpreter's own pip.
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "make: python3.11 or python3 is required" >&2; exit 1; fi
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "creating $(VENV) with $(PYTHON)"; \
+	  $(PYTHON) -m venv $(VENV) || { \
+	    rm -rf $(VENV) && \
+	    $(PYTHON) -m venv --without-pip $(VENV) && \
+	    $(PYTHON) -m pip --python $(BIN)/python install --disable-pip-version-check pip; \
+	  }; \
+	fi
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+run: venv
+	$(BIN)/yorisoi serve
+
+test: venv
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -1,0 +1,109 @@
+"""One narrow SQL door for read models, key stores and registries.
+
+Everything outside the event store's own recorders runs SQL through
+``Database``: it borrows connections from the eventsourcing datastore (so a
+tenant's events, its read models and its keys share one pool and one schema),
+gives both backends one parameter style (``%s``) and one way to name tables
+(``{s}table`` becomes ``"t_131016".table`` on PostgreSQL and ``table`` on
+SQLite, where each tenant has its own file; ``{bytes}`` is BYTEA or BLOB),
+and returns rows as dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Literal
+
+from opentelemetry import trace
+
+_tracer = trace.get_tracer("yorisoi.sql")
+
+Dialect = Literal["postgres", "sqlite"]
+
+
+class Cursor:
+    """A cursor that speaks ``%s`` and ``{s}`` on both backends and yields dict rows."""
+
+    def __init__(self, raw: Any, database: Database) -> None:
+        self._raw = raw
+        self._db = database
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        statement = self._db.render(sql)
+        with _tracer.start_as_current_span(
+            "SQL " + statement.split(None, 1)[0].upper(),
+            attributes={"db.system": self._db.dialect,
+                        "yorisoi.tenant": self._db.tenant},
+        ):
+            self._raw.execute(statement, tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._raw.executemany(self._db.render(sql), [tuple(r) for r in rows])
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._raw.fetchall()]
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self._raw.fetchone()
+        return dict(row) if row is not None else None
+
+    @property
+    def rowcount(self) -> int:
+        return self._raw.rowcount
+
+
+@lru_cache(maxsize=4096)
+def _render(sql: str, dialect: Dialect, prefix: str) -> str:
+    text = sql.replace("{s}", prefix).replace(
+        "{bytes}", "BLOB" if dialect == "sqlite" else "BYTEA")
+    return text.replace("%s", "?") if dialect == "sqlite" else text
+
+
+class Database:
+    """SQL access to one tenant's schema (or the platform's), through its datastore."""
+
+    def __init__(self, datastore: Any, dialect: Dialect, schema: str | None,
+                 tenant: str) -> None:
+        self.datastore = datastore
+        self.dialect: Dialect = dialect
+        self.schema = schema
+        self.tenant = tenant
+        self._prefix = f'"{schema}".' if dialect == "postgres" and schema else ""
+
+    def render(self, sql: str) -> str:
+        return _render(sql, self.dialect, self._prefix)
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        """A transaction: committed on success, rolled back on any exception.
+
+        Read-only transactions see one snapshot (REPEATABLE READ on PostgreSQL,
+        a WAL read transaction on SQLite), so a count and a page agree.
+        """
+        if self.dialect == "postgres":
+            with self.datastore.get_connection() as conn, conn.transaction(
+                force_rollback=not write
+            ):
+                raw = conn.cursor()
+                if not write:
+                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield Cursor(raw, self)
+            return
+        with self.datastore.get_connection(commit=write) as conn:
+            raw = conn.cursor().sqlite_cursor  # the plain sqlite3 cursor has rowcount
+            # IMMEDIATE takes the write lock up front, so two writers (a server
+            # and a worker) never both read a projection position and race.
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Cursor(raw, self)
+            except BaseException:
+                conn.rollback()
+                raise
+            if write:
+                conn.commit()
+            else:
+                conn.rollback()

@@ -1,0 +1,372 @@
+"""Bearer-token verification against each tenant's own OIDC issuer.
+
+Every tenant (a municipality or a contractor organisation) registers one
+issuer.  A token is trusted only after its signature verifies with a key
+published by the registered issuer; the tenant then comes from that
+*registration*, never from a claim inside the token.
+
+The unverified parts of a token are read for exactly two purposes: the
+header's ``alg``/``kid`` (to pick a key) and the payload's ``iss`` (to pick
+the registration).  Everything else is read only after ``jwt.decode`` has
+checked the signature, issuer, audience and lifetime.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+TenantKind = Literal["municipality", "contractor"]
+TENANT_KINDS: frozenset[str] = frozenset({"municipality", "contractor"})
+
+# Asymmetric algorithms only.  HS* would let anyone holding the (public) JWKS
+# forge tokens if a key were ever misread as an HMAC secret; "none" is no
+# signature at all.
+ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
+
+CLOCK_LEEWAY_SECONDS = 30
+# Tokens are small; refusing huge ones early bounds the work an anonymous
+# caller can make us do before any signature check.
+MAX_TOKEN_LENGTH = 16 * 1024
+
+_MUNICIPALITY_CODE = re.compile(r"[0-9]{6}")
+# Contractor ids end up in URLs (the dev issuer's paths) and key names, so keep
+# them to a conservative slug.
+_CONTRACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# RFC 6750 b64token; a JWS compact serialisation is a subset of it.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def validate_tenant(tenant_kind: str, tenant_id: str) -> None:
+    """Raise ValueError unless (tenant_kind, tenant_id) is well formed."""
+    if tenant_kind not in TENANT_KINDS:
+        raise ValueError(f"tenant_kind must be one of {sorted(TENANT_KINDS)}")
+    pattern = _MUNICIPALITY_CODE if tenant_kind == "municipality" else _CONTRACTOR_ID
+    if not isinstance(tenant_id, str) or not pattern.fullmatch(tenant_id):
+        expected = "a 6-digit municipality code" if tenant_kind == "municipality" else "a contractor id"
+        raise ValueError(f"tenant_id must be {expected}")
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+# code -> (English, Japanese).  Messages name claims at most, never values:
+# they end up in responses and logs.
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "token_missing": ("No bearer token was presented.", "認証トークンがありません。"),
+    "token_malformed": ("The bearer token is malformed.", "認証トークンの形式が正しくありません。"),
+    "token_expired": ("The token has expired.", "トークンの有効期限が切れています。"),
+    "token_not_yet_valid": ("The token is not valid yet.", "トークンはまだ有効ではありません。"),
+    "issuer_unknown": ("The token's issuer is not registered.", "トークンの発行者が登録されていません。"),
+    "issuer_unavailable": (
+        "The issuer's signing keys could not be fetched; try again later.",
+        "発行者の署名鍵を取得できませんでした。しばらくしてから再度お試しください。",
+    ),
+    "audience_mismatch": ("The token was issued for another audience.", "トークンの対象（audience）が一致しません。"),
+    "signature_invalid": ("The token's signature is invalid.", "トークンの署名が正しくありません。"),
+    "algorithm_not_allowed": (
+        "The token's signing algorithm is not allowed.",
+        "トークンの署名アルゴリズムは許可されていません。",
+    ),
+    "key_unknown": ("The token's signing key is not known.", "トークンの署名鍵が見つかりません。"),
+    "claim_missing": ("The token lacks a required claim.", "トークンに必要な項目がありません。"),
+    "claim_invalid": ("A claim in the token has an invalid value.", "トークンの項目の値が正しくありません。"),
+}
+
+
+class AuthenticationError(Exception):
+    """Authentication failed; ``code`` is stable, messages are for people.
+
+    ``issuer_unavailable`` is the issuer's fault, not the caller's (think 503);
+    every other code means the credential was refused (think 401).
+    """
+
+    def __init__(self, code: str, *, claim: str | None = None) -> None:
+        message, message_ja = _MESSAGES[code]
+        if claim is not None:
+            # ``claim`` is always one of our own claim names, not token input.
+            message = f"{message[:-1]} ({claim})."
+            message_ja = f"{message_ja[:-1]}（{claim}）。"
+        super().__init__(message)
+        self.code = code
+        self.claim = claim
+        self.message = message
+        self.message_ja = message_ja
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    """The token from an ``Authorization: Bearer <token>`` header value."""
+    if authorization_header is None or not authorization_header.strip():
+        raise AuthenticationError("token_missing")
+    scheme, _, token = authorization_header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer":
+        raise AuthenticationError("token_malformed")
+    if not token:
+        raise AuthenticationError("token_missing")
+    if len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.fullmatch(token):
+        raise AuthenticationError("token_malformed")
+    return token
+
+
+# --------------------------------------------------------------------------
+# Registrations and results
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuerRegistration:
+    """One tenant's trusted issuer, with exactly one source of its keys."""
+
+    issuer: str
+    audience: str
+    tenant_kind: TenantKind
+    tenant_id: str
+    jwks_uri: str | None = None
+    # Inline JWKS (the dev issuer).  Excluded from hashing because dicts are
+    # unhashable, and from repr because it is long and uninteresting.
+    jwks: dict[str, Any] | None = field(default=None, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.issuer or not self.audience:
+            raise ValueError("issuer and audience must be non-empty")
+        validate_tenant(self.tenant_kind, self.tenant_id)
+        if (self.jwks_uri is None) == (self.jwks is None):
+            raise ValueError("exactly one of jwks_uri and jwks must be given")
+        if self.jwks_uri is not None:
+            parsed = urlparse(self.jwks_uri)
+            if parsed.scheme not in ("https", "http") or not parsed.netloc:
+                raise ValueError("jwks_uri must be an http(s) URL")
+        if self.jwks is not None and not isinstance(self.jwks.get("keys"), list):
+            raise ValueError("jwks must be a JWKS document with a 'keys' list")
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A token whose signature, issuer, audience and lifetime have been checked."""
+
+    issuer: str
+    subject: str
+    tenant_kind: TenantKind
+    tenant_id: str
+    roles: tuple[str, ...]
+    org_name: str | None
+    sites: tuple[str, ...]
+    expires_at: datetime
+    token_id: str | None
+    # Kept out of repr so that logging a VerifiedToken does not log claims.
+    claims: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+
+# --------------------------------------------------------------------------
+# Verification
+# --------------------------------------------------------------------------
+
+
+def _algorithm_for(key: jwt.PyJWK) -> str | None:
+    """The one algorithm a key may verify, from the key's own type.
+
+    Only public keys qualify: a JWKS that publishes private or symmetric
+    ("oct") material is misconfigured and is not trusted at all.
+    """
+    if isinstance(key.key, RSAPublicKey):
+        return "RS256"
+    if isinstance(key.key, EllipticCurvePublicKey) and isinstance(key.key.curve, SECP256R1):
+        return "ES256"
+    return None
+
+
+def _string_tuple(claims: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = claims.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise AuthenticationError("claim_invalid", claim=name)
+    return tuple(value)
+
+
+# PyJWT's exceptions, most specific first, mapped to our codes.
+_DECODE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "token_expired"),
+    (jwt.ImmatureSignatureError, "token_not_yet_valid"),
+    (jwt.InvalidAudienceError, "audience_mismatch"),
+    (jwt.InvalidIssuerError, "issuer_unknown"),
+    (jwt.InvalidSignatureError, "signature_invalid"),
+    (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
+    (jwt.InvalidKeyError, "key_unknown"),  # e.g. an RSA key under 2048 bits
+    (jwt.PyJWTError, "token_malformed"),
+)
+_CLAIM_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.exceptions.InvalidSubjectError, "sub"),
+    (jwt.exceptions.InvalidJTIError, "jti"),
+    (jwt.InvalidIssuedAtError, "iat"),
+)
+
+
+def _translate(error: jwt.PyJWTError) -> AuthenticationError:
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return AuthenticationError("claim_missing", claim=error.claim)
+    for kind, claim in _CLAIM_ERRORS:
+        if isinstance(error, kind):
+            return AuthenticationError("claim_invalid", claim=claim)
+    for kind, code in _DECODE_ERRORS:
+        if isinstance(error, kind):
+            return AuthenticationError(code)
+    return AuthenticationError("token_malformed")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the registered issuer they name.
+
+    Thread-safe; meant to live for the whole process so the JWKS caches do.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], IssuerRegistration | None],
+        *,
+        jwks_lifespan: float = 300.0,
+        jwks_refetch_cooldown: float = 30.0,
+        jwks_timeout: float = 5.0,
+    ) -> None:
+        self._lookup = lookup
+        self._jwks_lifespan = jwks_lifespan
+        # After any fetch, an unknown kid triggers a refetch only once this
+        # many seconds have passed: otherwise tokens with made-up kids would
+        # make us hammer the issuer.  Issuers publish new keys before signing
+        # with them, so a short delay does not break rotation.
+        self._jwks_refetch_cooldown = jwks_refetch_cooldown
+        self._jwks_timeout = jwks_timeout
+        self._lock = threading.Lock()
+        self._clients: dict[str, jwt.PyJWKClient] = {}
+        self._inline: dict[str, tuple[dict[str, Any], jwt.PyJWKSet]] = {}
+
+    def verify(self, token: str) -> VerifiedToken:
+        if not token:
+            raise AuthenticationError("token_missing")
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationError("token_malformed")
+
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthenticationError("token_malformed") from None
+
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthenticationError("algorithm_not_allowed")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise AuthenticationError("claim_missing", claim="iss")
+        registration = self._lookup(issuer)
+        if registration is None:
+            raise AuthenticationError("issuer_unknown")
+
+        key = self._signing_key(registration, header.get("kid"))
+        expected = _algorithm_for(key)
+        if expected is None:
+            raise AuthenticationError("key_unknown")
+        # The key decides the algorithm, never the header: a header claiming
+        # ES256 for an RSA key (or a JWK whose own "alg" disagrees) is refused.
+        if alg != expected or key.algorithm_name != expected:
+            raise AuthenticationError("algorithm_not_allowed")
+
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[expected],
+                audience=registration.audience,
+                issuer=registration.issuer,
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "enforce_minimum_key_length": True,
+                },
+                leeway=CLOCK_LEEWAY_SECONDS,
+            )
+        except jwt.PyJWTError as error:
+            raise _translate(error) from None
+
+        org_name = claims.get("org_name")
+        if org_name is not None and not isinstance(org_name, str):
+            raise AuthenticationError("claim_invalid", claim="org_name")
+        return VerifiedToken(
+            issuer=registration.issuer,
+            subject=claims["sub"],
+            tenant_kind=registration.tenant_kind,
+            tenant_id=registration.tenant_id,
+            roles=_string_tuple(claims, "roles"),
+            org_name=org_name,
+            sites=_string_tuple(claims, "sites"),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
+            token_id=claims.get("jti"),
+            claims=claims,
+        )
+
+    # -- keys ---------------------------------------------------------------
+
+    def _signing_key(self, registration: IssuerRegistration, kid: str | None) -> jwt.PyJWK:
+        # A kid is required: choosing among keys by trial would make every
+        # key of every issuer a candidate for every token.
+        if not kid:
+            raise AuthenticationError("key_unknown")
+        if registration.jwks is not None:
+            for key in self._inline_keyset(registration):
+                if key.key_id == kid and key.public_key_use in ("sig", None):
+                    return key
+            raise AuthenticationError("key_unknown")
+
+        assert registration.jwks_uri is not None
+        client = self._client(registration.jwks_uri)
+        try:
+            # Looks in the cached set, then refetches once (rotation).
+            return client.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError as error:
+            raise AuthenticationError("issuer_unavailable") from error
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError):
+            raise AuthenticationError("key_unknown") from None
+        except ValueError as error:
+            # PyJWKClient lets a non-JSON response body escape as ValueError.
+            raise AuthenticationError("issuer_unavailable") from error
+
+    def _client(self, jwks_uri: str) -> jwt.PyJWKClient:
+        with self._lock:
+            client = self._clients.get(jwks_uri)
+            if client is None:
+                client = jwt.PyJWKClient(
+                    jwks_uri,
+                    cache_jwk_set=True,
+                    lifespan=self._jwks_lifespan,
+                    # The per-kid LRU never expires, so a key the issuer
+                    # withdrew would stay trusted; the set cache suffices.
+                    cache_keys=False,
+                    timeout=self._jwks_timeout,
+                    cooldown_duration=self._jwks_refetch_cooldown,
+                )
+                self._clients[jwks_uri] = client
+            return client
+
+    def _inline_keyset(self, registration: IssuerRegistration) -> jwt.PyJWKSet:
+        # Parsing keys is not free, so keep the parsed set while the
+        # registration's document is unchanged.
+        with self._lock:
+            cached = self._inline.get(registration.issuer)
+            if cached is not None and cached[0] == registration.jwks:
+                return cached[1]
+        try:
+            keyset = jwt.PyJWKSet.from_dict(registration.jwks or {})
+        except jwt.PyJWTError:
+            raise AuthenticationError("key_unknown") from None
+        with self._lock:
+            self._inline[registration.issuer] = (copy.deepcopy(registration.jwks), keyset)
+        return keyset

@@ -1,0 +1,206 @@
+"""Reads of the case view: keyset-paginated case lists and case pages.
+
+Personal values are unsealed here, at the last moment, with the household
+key; a disposed household reads as ``None``.  The caller passes the contracts
+whose cases the actor may see (decided in ``tenants/access.py``); this module
+only applies that scope, it never decides it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from yorisoi.infra.db import Cursor, Database
+from yorisoi.projections.case_view import consultation_aad, household_aad
+from yorisoi.services.personal_data import HouseholdKeyring
+
+
+class CursorInvalidError(ValueError):
+    code = "cursor_invalid"
+    message = "The page cursor is not valid; start again from the first page."
+    message_ja = "ページ位置の指定が正しくありません。最初のページから取得し直してください。"
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Which cases a reader may see: all, or only those under given contracts."""
+
+    contract_ids: Collection[str] | None = None  # None: every case of the municipality
+    include_direct: bool = True  # cases of sites the municipality runs itself
+
+
+@dataclass(frozen=True)
+class HouseholdRecord:
+    household_id: str
+    guardians: list[dict[str, str]] | None
+    children: list[dict[str, str]] | None
+    pregnancy_due_date: str | None
+    disposed: bool
+
+
+@dataclass(frozen=True)
+class ConsultationRecord:
+    consultation_id: str
+    case_id: str
+    site_id: str
+    contract_id: str | None
+    occurred_on: str
+    channel: str
+    themes: list[str]
+    asked: str | None
+    wishes: str | None
+    direction: str | None
+    recorded_by: str | None
+    recorded_role: str | None
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    household_id: str
+    municipality_code: str
+    site_id: str
+    contract_id: str | None
+    status: str
+    opened_on: str
+    last_activity_on: str
+    consultation_count: int
+    themes: list[str]
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[CaseRecord]
+    total_count: int
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def encode_cursor(record: CaseRecord) -> str:
+    raw = json.dumps([record.last_activity_on, record.case_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        activity, case_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(activity, str) or not isinstance(case_id, str):
+            raise TypeError
+    except (ValueError, TypeError):
+        raise CursorInvalidError from None
+    return activity, case_id
+
+
+def _scope_clause(scope: CaseScope) -> tuple[str, list[Any]]:
+    if scope.contract_ids is None:
+        return "", []
+    ids = list(scope.contract_ids)
+    parts = []
+    if ids:
+        parts.append(f"contract_id IN ({', '.join(['%s'] * len(ids))})")
+    if scope.include_direct:
+        parts.append("contract_id IS NULL")
+    if not parts:
+        return " AND 1 = 0", []
+    return " AND (" + " OR ".join(parts) + ")", ids
+
+
+def _case(row: dict[str, Any]) -> CaseRecord:
+    return CaseRecord(
+        case_id=row["case_id"], household_id=row["household_id"],
+        municipality_code=row["municipality_code"], site_id=row["site_id"],
+        contract_id=row["contract_id"], status=row["status"], opened_on=row["opened_on"],
+        last_activity_on=row["last_activity_on"],
+        consultation_count=int(row["consultation_count"]), themes=json.loads(row["themes"]))
+
+
+class CaseQueries:
+    """Read side of the case view for one municipality."""
+
+    def __init__(self, database: Database, keyring: HouseholdKeyring) -> None:
+        self.db = database
+        self.keyring = keyring
+
+    def page(self, scope: CaseScope, *, first: int, after: str | None = None,
+             status: str | None = None) -> CasePage:
+        """Cases by most recent activity, newest first, with keyset pagination."""
+        where, params = _scope_clause(scope)
+        if status is not None:
+            where += " AND status = %s"
+            params.append(status)
+        page_where, page_params = where, list(params)
+        if after is not None:
+            activity, case_id = decode_cursor(after)
+            page_where += (" AND (last_activity_on < %s"
+                           " OR (last_activity_on = %s AND case_id < %s))")
+            page_params += [activity, activity, case_id]
+        with self.db.transaction(write=False) as cur:
+            total = cur.execute(f"SELECT COUNT(*) AS n FROM {{s}}case_view WHERE 1 = 1{where}",
+                                params).fetchone()
+            rows = cur.execute(
+                f"SELECT * FROM {{s}}case_view WHERE 1 = 1{page_where}"
+                " ORDER BY last_activity_on DESC, case_id DESC LIMIT %s",
+                [*page_params, first + 1]).fetchall()
+        cases = [_case(r) for r in rows[:first]]
+        return CasePage(cases=cases, total_count=int(total["n"]),
+                        has_next_page=len(rows) > first,
+                        end_cursor=encode_cursor(cases[-1]) if cases else None)
+
+    def get(self, scope: CaseScope, case_id: str) -> CaseRecord | None:
+        where, params = _scope_clause(scope)
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(f"SELECT * FROM {{s}}case_view WHERE case_id = %s{where}",
+                              [case_id, *params]).fetchone()
+        return _case(row) if row else None
+
+    def households(self, household_ids: Collection[str]) -> dict[str, HouseholdRecord]:
+        """Households by id, unsealed (one query for a whole page: no N+1)."""
+        ids = list(dict.fromkeys(household_ids))
+        if not ids:
+            return {}
+        with self.db.transaction(write=False) as cur:
+            rows = self._in(cur, "household_view", "household_id", ids)
+        result = {}
+        for row in rows:
+            hid = row["household_id"]
+            data = self.keyring.open_json(UUID(hid), row["sealed"], household_aad(hid))
+            result[hid] = HouseholdRecord(
+                household_id=hid, guardians=data and data["guardians"],
+                children=data and data["children"],
+                pregnancy_due_date=data and data["pregnancy_due_date"], disposed=data is None)
+        return result
+
+    def consultations(self, case_ids: Collection[str]) -> dict[str, list[ConsultationRecord]]:
+        """Consultations of the given cases, oldest first, unsealed."""
+        ids = list(dict.fromkeys(case_ids))
+        result: dict[str, list[ConsultationRecord]] = {cid: [] for cid in ids}
+        if not ids:
+            return result
+        with self.db.transaction(write=False) as cur:
+            rows = self._in(cur, "consultation_view", "case_id", ids,
+                            order=" ORDER BY occurred_on, recorded_at")
+        for row in rows:
+            cid = row["consultation_id"]
+            data = self.keyring.open_json(UUID(row["household_id"]), row["sealed"],
+                                          consultation_aad(cid)) or {}
+            result[row["case_id"]].append(ConsultationRecord(
+                consultation_id=cid, case_id=row["case_id"], site_id=row["site_id"],
+                contract_id=row["contract_id"], occurred_on=row["occurred_on"],
+                channel=row["channel"], themes=json.loads(row["themes"]),
+                asked=data.get("asked"), wishes=data.get("wishes"),
+                direction=data.get("direction"), recorded_by=row["recorded_by"],
+                recorded_role=row["recorded_role"], recorded_at=row["recorded_at"]))
+        return result
+
+    @staticmethod
+    def _in(cur: Cursor, table: str, column: str, ids: list[str],
+            order: str = "") -> list[dict[str, Any]]:
+        marks = ", ".join(["%s"] * len(ids))
+        return cur.execute(f"SELECT * FROM {{s}}{table} WHERE {column} IN ({marks}){order}",
+                           ids).fetchall()

@@ -1,0 +1,153 @@
+"""Casework: households, cases and consultations of one municipality.
+
+One ``CaseworkApplication`` per municipality (tenant): its own event log in
+its own schema (PostgreSQL) or file (SQLite), its own household keyring.
+Command methods get → command → save; the aggregates check the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder, Mapper
+
+from yorisoi.domain.cases import Case
+from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.errors import DomainError
+from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
+from yorisoi.domain.vocabulary import STANDARD_THEMES
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.db import Database
+from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
+from yorisoi.services.personal_data import HouseholdKeyring
+
+
+class CaseNotFoundError(DomainError):
+    code = "case_not_found"
+    message = "No such case in this municipality."
+    message_ja = "指定されたケースが見つかりません。"
+
+
+class SnapshotsWouldLeakError(RuntimeError):
+    """Snapshots store aggregate state in plaintext; they stay off here."""
+
+
+@dataclass(frozen=True)
+class NewHousehold:
+    """The people a new case is about."""
+
+    guardians: list[Guardian]
+    children: list[Child]
+    pregnancy: Pregnancy | None
+    outside_target_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordConsultation:
+    """A consultation to record, under a site and (for contractors) a contract."""
+
+    municipality_code: str
+    site_id: str
+    contract_id: str | None
+    occurred_on: date
+    channel: str
+    themes: list[str]
+    asked: str
+    wishes: str
+    direction: str
+    case_id: UUID | None = None
+    household: NewHousehold | None = None
+    # Contracts whose cases this actor may add to; None means every case.
+    writable_contract_ids: Collection[str] | None = None
+
+
+@dataclass(frozen=True)
+class ConsultationRecorded:
+    case_id: UUID
+    consultation_id: UUID
+    household_id: UUID
+
+
+class TenantApplication(Application[UUID]):
+    """An application whose events live in one tenant's space, personal data encrypted."""
+
+    def __init__(self, env: dict[str, str], *, tenant: str,
+                 key_provider: TenantKeyProvider) -> None:
+        if str(env.get("IS_SNAPSHOTTING_ENABLED", "no")).lower() in ("y", "yes", "t", "true", "1"):
+            raise SnapshotsWouldLeakError("snapshots would store personal fields in plaintext")
+        self.tenant = tenant
+        self.key_provider = key_provider
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        datastore = self.factory.datastore  # type: ignore[attr-defined]
+        postgres = hasattr(datastore, "schema")
+        self.database = Database(datastore, "postgres" if postgres else "sqlite",
+                                 datastore.schema if postgres else None, self.tenant)
+        self.keyring = HouseholdKeyring(self.database, self.key_provider, self.tenant)
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
+                                     mapper_class=PersonalDataMapper)
+        mapper.keyring = self.keyring
+        return mapper
+
+    def construct_recorder(self):  # noqa: ANN201
+        recorder = super().construct_recorder()
+        recorder.tenant = self.tenant
+        return recorder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_transcodings(transcoder)
+
+
+class CaseworkApplication(TenantApplication):
+    """Casework of one municipality."""
+
+    name = "casework"
+
+    def allowed_themes(self) -> Collection[str]:
+        # Municipal extensions of the taxonomy arrive with the casework issue.
+        return STANDARD_THEMES.keys()
+
+    def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
+        """Record a consultation, opening a case (and household) when none is given."""
+        today = japan_today()
+        household = None
+        if cmd.case_id is not None:
+            case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
+        else:
+            if cmd.household is None:
+                raise DomainError(field="household", message="Give a caseId or a new household.",
+                                  message_ja="ケースIDまたは新しい世帯の情報を指定してください。")
+            household = Household.register(
+                guardians=cmd.household.guardians, children=cmd.household.children,
+                pregnancy=cmd.household.pregnancy, today=today,
+                outside_target_reason=cmd.household.outside_target_reason)
+            case = Case(household_id=household.id, municipality_code=cmd.municipality_code,
+                        site_id=cmd.site_id, contract_id=cmd.contract_id,
+                        opened_on=cmd.occurred_on)
+        consultation = Consultation.record(
+            case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
+            contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
+            themes=cmd.themes, asked=cmd.asked, wishes=cmd.wishes, direction=cmd.direction,
+            today=today, allowed_themes=self.allowed_themes())
+        case.note_consultation(consultation.id)
+        self.save(household, case, consultation)
+        return ConsultationRecorded(case.id, consultation.id, case.household_id)
+
+    def _get_case(self, case_id: UUID, writable: Collection[str] | None) -> Case:
+        try:
+            case: Any = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFoundError(field="caseId") from None
+        # A case outside the actor's contracts is reported as absent, not forbidden,
+        # so its existence is not disclosed.
+        if not isinstance(case, Case) or (writable is not None and case.contract_id not in writable):
+            raise CaseNotFoundError(field="caseId")
+        return case

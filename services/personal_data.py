@@ -1,0 +1,155 @@
+"""Crypto-shredding: personal fields are encrypted under the household's data key.
+
+Each household has its own random 256-bit data key, stored only wrapped by the
+tenant's key (``infra/keys.py``) in the tenant's ``household_keys`` table.
+Events, read-model rows and exports keep personal fields as AES-GCM ciphertext
+under that key.  Destroying the wrapped key (disposal) makes every copy of the
+household's personal data unreadable, in backups too, while streams, metadata
+and hashes stay intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from yorisoi.infra.db import Database
+from yorisoi.infra.keys import TenantKeyProvider
+
+_ENVELOPE_VERSION = b"\x01"
+
+
+class HouseholdKeyDestroyedError(Exception):
+    """The household was disposed of: its personal data can no longer be written."""
+
+    code = "household_disposed"
+    message = "This household's records have been disposed of."
+    message_ja = "この世帯の記録は廃棄済みです。"
+
+
+class HouseholdKeyring:
+    """Creates, unwraps, caches and destroys household data keys for one tenant."""
+
+    def __init__(self, database: Database, provider: TenantKeyProvider, tenant: str,
+                 cache_size: int = 2048) -> None:
+        self.db = database
+        self.provider = provider
+        self.tenant = tenant
+        self._cache: OrderedDict[UUID, AESGCM] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _context(self, household_id: UUID) -> dict[str, str]:
+        return {"household": str(household_id)}
+
+    def _remember(self, household_id: UUID, aead: AESGCM) -> AESGCM:
+        with self._lock:
+            self._cache[household_id] = aead
+            self._cache.move_to_end(household_id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return aead
+
+    def _load(self, household_id: UUID) -> tuple[bool, AESGCM | None]:
+        """(row exists, key or None when destroyed)."""
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT wrapped_key FROM {s}household_keys WHERE household_id = %s",
+                (str(household_id),),
+            ).fetchone()
+        if row is None:
+            return False, None
+        if row["wrapped_key"] is None:
+            return True, None
+        data_key = self.provider.unwrap(self.tenant, bytes(row["wrapped_key"]),
+                                        self._context(household_id))
+        return True, self._remember(household_id, AESGCM(data_key))
+
+    def for_reading(self, household_id: UUID) -> AESGCM | None:
+        """The household's key, or None once it has been destroyed."""
+        cached = self._cache.get(household_id)
+        if cached is not None:
+            return cached
+        return self._load(household_id)[1]
+
+    def for_writing(self, household_id: UUID) -> AESGCM:
+        """The household's key, created on first use; refused after disposal."""
+        cached = self._cache.get(household_id)
+        if cached is not None:
+            return cached
+        exists, aead = self._load(household_id)
+        if aead is not None:
+            return aead
+        if exists:
+            raise HouseholdKeyDestroyedError(household_id)
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrapped = self.provider.wrap(self.tenant, data_key, self._context(household_id))
+        # Committed before the events that use it: an orphan key is harmless,
+        # an event whose key was never stored would be unreadable.
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO {s}household_keys (household_id, wrapped_key, created_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT (household_id) DO NOTHING",
+                (str(household_id), wrapped, datetime.now(UTC).isoformat()),
+            )
+        # Another writer may have won the race: use whatever is stored now.
+        exists, aead = self._load(household_id)
+        if aead is None:
+            raise HouseholdKeyDestroyedError(household_id)
+        return aead
+
+    def destroy(self, household_id: UUID) -> bool:
+        """Destroy the household's data key for good. True if a live key was destroyed."""
+        with self.db.transaction() as cur:
+            changed = cur.execute(
+                "UPDATE {s}household_keys SET wrapped_key = NULL, destroyed_at = %s "
+                "WHERE household_id = %s AND wrapped_key IS NOT NULL",
+                (datetime.now(UTC).isoformat(), str(household_id)),
+            ).rowcount
+        with self._lock:
+            self._cache.pop(household_id, None)
+        return changed > 0
+
+    # Sealing: the envelope is version byte + 12-byte nonce + ciphertext.
+    def seal(self, household_id: UUID, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return _ENVELOPE_VERSION + nonce + self.for_writing(household_id).encrypt(
+            nonce, plaintext, aad)
+
+    def open(self, household_id: UUID, envelope: bytes, aad: bytes) -> bytes | None:
+        """Plaintext, or None when the household key is gone."""
+        aead = self.for_reading(household_id)
+        if aead is None:
+            return None
+        if envelope[:1] != _ENVELOPE_VERSION:
+            raise ValueError("unknown personal-data envelope version")
+        try:
+            return aead.decrypt(envelope[1:13], envelope[13:], aad)
+        except InvalidTag as error:
+            raise ValueError("personal data failed authentication") from error
+
+    def seal_json(self, household_id: UUID, value: Any, aad: bytes) -> bytes:
+        return self.seal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
+
+    def open_json(self, household_id: UUID, envelope: bytes | None, aad: bytes) -> Any:
+        if envelope is None:
+            return None
+        plaintext = self.open(household_id, bytes(envelope), aad)
+        return None if plaintext is None else json.loads(plaintext)
+
+
+HOUSEHOLD_KEYS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {s}household_keys ("
+    " household_id TEXT PRIMARY KEY,"
+    " wrapped_key {bytes},"  # NULL once destroyed: the proof that the key is gone
+    " created_at TEXT NOT NULL,"
+    " destroyed_at TEXT)"
+)

@@ -1,0 +1,141 @@
+"""Request → tenant, and the one decision point for who may do what where.
+
+The tenant a request acts in is decided here and nowhere else: from the
+verified token's issuer (never from an unverified claim), the registry's
+contracts and the municipality the request names.  Every resolver and
+endpoint asks ``authorize`` and gets a ``Grant`` (or ``AccessDeniedError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.identity import VerifiedToken
+from yorisoi.projections.case_queries import CaseScope
+from yorisoi.services.context import ActingContext
+from yorisoi.tenants.registry import RegistryQueries
+
+Action = Literal["case.read", "consultation.record"]
+
+# Which roles may take which action (the full role model arrives with access control).
+_ROLES: dict[Action, frozenset[str]] = {
+    "case.read": frozenset({"specialist", "site_manager", "municipal_supervisor",
+                            "municipal_admin", "contractor_admin"}),
+    "consultation.record": frozenset({"specialist", "site_manager"}),
+}
+
+
+class AccessDeniedError(Exception):
+    """The principal may not do this here. Messages never name what exists."""
+
+    def __init__(self, code: str, message: str, message_ja: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_ja = message_ja
+
+
+def _denied_role() -> AccessDeniedError:
+    return AccessDeniedError("role_not_permitted", "Your role does not permit this action.",
+                             "この操作を行う権限がありません。")
+
+
+def _denied_tenant() -> AccessDeniedError:
+    return AccessDeniedError(
+        "municipality_not_permitted",
+        "You have no access to this municipality's records.",
+        "この自治体の記録にアクセスする権限がありません。")
+
+
+def _denied_contract() -> AccessDeniedError:
+    return AccessDeniedError(
+        "contract_not_active",
+        "Your organisation has no active contract with this municipality for this site.",
+        "この自治体・実施場所について有効な委託契約がありません。")
+
+
+def _site_unknown() -> AccessDeniedError:
+    return AccessDeniedError("site_unknown", "No such site in this municipality.",
+                             "指定された実施場所はこの自治体に登録されていません。")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a verified subject of a registered tenant."""
+
+    subject: str
+    tenant_kind: str  # municipality | contractor
+    tenant_id: str
+    roles: tuple[str, ...]
+    sites: tuple[str, ...]
+
+    @classmethod
+    def from_token(cls, token: VerifiedToken) -> Principal:
+        return cls(subject=token.subject, tenant_kind=token.tenant_kind,
+                   tenant_id=token.tenant_id, roles=token.roles, sites=token.sites)
+
+    @property
+    def role(self) -> str:
+        return self.roles[0] if self.roles else "none"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an authorised request may touch in one municipality."""
+
+    municipality_code: str
+    scope: CaseScope
+    acting: ActingContext
+    contract_id: str | None = None
+    site_id: str | None = None
+
+
+def authorize(principal: Principal, action: Action, municipality_code: str,
+              registry: RegistryQueries, *, site_id: str | None = None,
+              request_id: str | None = None, trace_id: str | None = None,
+              today: date | None = None) -> Grant:
+    """Decide whether ``principal`` may take ``action`` in ``municipality_code``."""
+    today = today or japan_today()
+    permitted = _ROLES[action] & set(principal.roles)
+    if not permitted:
+        raise _denied_role()
+    role = sorted(permitted)[0]
+    if registry.tenant(municipality_code) is None or (
+        principal.tenant_kind == "municipality" and principal.tenant_id != municipality_code
+    ):
+        # An unknown municipality and a foreign one answer alike.
+        raise _denied_tenant()
+    if site_id is not None and registry.site(municipality_code, site_id) is None:
+        raise _site_unknown()
+    acting = ActingContext(user_id=principal.subject, role=role,
+                           organisation_kind=principal.tenant_kind,
+                           organisation_id=principal.tenant_id,
+                           request_id=request_id, trace_id=trace_id)
+    if principal.tenant_kind == "municipality":
+        contract_id = None
+        if site_id is not None:
+            # A site run under an active contract records that contract, even
+            # when municipal staff record there.
+            running = [c for c in registry.contract_for_site(municipality_code, site_id)
+                       if c.is_active_on(today)]
+            contract_id = running[0].contract_id if running else None
+        return Grant(municipality_code, CaseScope(), acting.at(contract_id=contract_id,
+                                                               site_id=site_id),
+                     contract_id=contract_id, site_id=site_id)
+    active = [c for c in registry.contracts(contractor_id=principal.tenant_id,
+                                            municipality_code=municipality_code)
+              if c.is_active_on(today)]
+    if not active:
+        raise _denied_contract()
+    scope = CaseScope(contract_ids=[c.contract_id for c in active], include_direct=False)
+    if site_id is None:
+        return Grant(municipality_code, scope, acting)
+    covering = [c for c in active if site_id in c.site_ids]
+    if not covering:
+        raise _denied_contract()
+    contract_id = covering[0].contract_id
+    return Grant(municipality_code, scope, acting.at(contract_id=contract_id, site_id=site_id),
+                 contract_id=contract_id, site_id=site_id)

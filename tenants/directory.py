@@ -1,0 +1,76 @@
+"""The tenant directory: registry commands, provisioning and issuer lookups.
+
+Registry commands are rare, so each one brings the registry's lookup tables
+up to date before it returns: the next request sees the new tenant, contract
+or issuer at once (and a contract that ended is refused at once).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from yorisoi.infra.identity import IssuerRegistration
+from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.settings import Settings
+from yorisoi.projections.runner import Projector
+from yorisoi.services.platform import PlatformApplication
+from yorisoi.tenants.provisioning import Provisioner
+from yorisoi.tenants.registry import RegistryQueries, RegistryView
+from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env
+
+
+class TenantDirectory:
+    """Registers and provisions tenants; answers who a token's issuer belongs to."""
+
+    def __init__(self, settings: Settings, key_provider: TenantKeyProvider) -> None:
+        self.provisioner = Provisioner(settings, key_provider)
+        self.platform = PlatformApplication(event_store_env(settings, PLATFORM_SPACE),
+                                            tenant=PLATFORM_SPACE, key_provider=key_provider)
+        self.registry = RegistryQueries(self.platform.database)
+        self.projector = Projector(self.platform.database, self.platform.mapper, RegistryView())
+
+    def _refreshed(self, result: Any) -> Any:
+        self.projector.catch_up()
+        return result
+
+    def provision_municipality(self, *, code: str, name: str, prefecture: str) -> str:
+        """Create the municipality's space, then register it. Returns the space."""
+        space = self.provisioner.create_municipality_space(code)
+        self._refreshed(self.platform.register_municipality(
+            code=code, name=name, prefecture=prefecture))
+        return space
+
+    def provision_contractor(self, *, contractor_id: str, name: str,
+                             corporate_number: str | None = None) -> None:
+        self._refreshed(self.platform.register_contractor(
+            contractor_id=contractor_id, name=name, corporate_number=corporate_number))
+
+    def register_site(self, *, municipality_code: str, site_id: str, name: str,
+                      site_type: str) -> None:
+        self._refreshed(self.platform.register_site(
+            municipality_code=municipality_code, site_id=site_id, name=name,
+            site_type=site_type))
+
+    def sign_contract(self, *, contract_id: str, municipality_code: str, contractor_id: str,
+                      site_ids: list[str], starts_on: date, ends_on: date) -> None:
+        self._refreshed(self.platform.sign_contract(
+            contract_id=contract_id, municipality_code=municipality_code,
+            contractor_id=contractor_id, site_ids=site_ids, starts_on=starts_on,
+            ends_on=ends_on))
+
+    def end_contract(self, *, contract_id: str, ended_on: date, reason: str) -> None:
+        self._refreshed(self.platform.end_contract(
+            contract_id=contract_id, ended_on=ended_on, reason=reason))
+
+    def register_identity_provider(self, registration: IssuerRegistration) -> None:
+        self._refreshed(self.platform.register_identity_provider(
+            issuer=registration.issuer, audience=registration.audience,
+            tenant_kind=registration.tenant_kind, tenant_id=registration.tenant_id,
+            jwks_uri=registration.jwks_uri, jwks=registration.jwks))
+
+    def issuer(self, issuer: str) -> IssuerRegistration | None:
+        return self.registry.issuer(issuer)
+
+    def close(self) -> None:
+        self.platform.close()

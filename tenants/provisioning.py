@@ -1,0 +1,108 @@
+"""Provisioning: the only place that runs DDL.
+
+A space's tables are created once, when the tenant is provisioned, by the
+owner role; the application role that serves requests owns nothing and may
+not alter a table.  (Running the library's CREATE TABLE at every start-up
+races between processes: ``tuple concurrently updated``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from yorisoi.infra.db import Database
+from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.settings import Settings
+from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
+from yorisoi.projections.runner import POSITIONS_DDL
+from yorisoi.services.casework import CaseworkApplication, TenantApplication
+from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
+from yorisoi.services.platform import PlatformApplication
+from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView
+from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality_space
+
+_IMMUTABLE_EVENTS_PG = [
+    "CREATE OR REPLACE FUNCTION {s}forbid_event_change() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'stored events are immutable'; END $$",
+    "DROP TRIGGER IF EXISTS stored_events_immutable ON {s}stored_events",
+    "CREATE TRIGGER stored_events_immutable BEFORE UPDATE OR DELETE ON {s}stored_events"
+    " FOR EACH ROW EXECUTE FUNCTION {s}forbid_event_change()",
+]
+_IMMUTABLE_EVENTS_SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS stored_events_no_update BEFORE UPDATE ON stored_events"
+    " BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END",
+    "CREATE TRIGGER IF NOT EXISTS stored_events_no_delete BEFORE DELETE ON stored_events"
+    " BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END",
+]
+
+
+class Provisioner:
+    """Creates spaces (schemas or files) and their tables, and grants the app role."""
+
+    def __init__(self, settings: Settings, key_provider: TenantKeyProvider) -> None:
+        self.settings = settings
+        self.key_provider = key_provider
+
+    def _create_schema(self, space: str) -> None:
+        if self.settings.backend != "postgres":
+            return
+        s = self.settings
+        with psycopg.connect(host=s.pg_host, port=s.pg_port, dbname=s.pg_dbname,
+                             user=s.pg_admin_user,
+                             password=s.pg_admin_password.get_secret_value(),
+                             autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(space)))
+
+    def _grant(self, db: Database, space: str, writable: Iterable[str]) -> None:
+        if db.dialect != "postgres":
+            return
+        app = sql.Identifier(self.settings.pg_user)
+        schema = sql.Identifier(space)
+        statements = [
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, app),
+            sql.SQL("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, app),
+            sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, app),
+            # LOCK TABLE ... IN EXCLUSIVE MODE (the library's ordering lock) needs
+            # UPDATE; the trigger still refuses any actual change to an event.
+            sql.SQL("GRANT UPDATE ON {}.stored_events TO {}").format(schema, app),
+        ]
+        statements += [
+            sql.SQL("GRANT UPDATE, DELETE ON {}.{} TO {}").format(schema, sql.Identifier(t), app)
+            for t in writable
+        ]
+        with db.datastore.transaction(commit=True) as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def _build(self, app_class: type[TenantApplication], space: str, tenant: str,
+               ddl: list[str], writable: Iterable[str]) -> None:
+        self._create_schema(space)
+        app = app_class(event_store_env(self.settings, space, admin=True), tenant=tenant,
+                        key_provider=self.key_provider)
+        try:
+            db = app.database
+            immutable = (_IMMUTABLE_EVENTS_PG if db.dialect == "postgres"
+                         else _IMMUTABLE_EVENTS_SQLITE)
+            with db.transaction() as cur:
+                for statement in [POSITIONS_DDL, *ddl, *immutable]:
+                    cur.execute(statement)
+            self._grant(db, space, writable)
+        finally:
+            app.close()
+
+    def init_platform(self) -> None:
+        """Create the platform space (registry events and lookup tables). Idempotent."""
+        self._build(PlatformApplication, PLATFORM_SPACE, PLATFORM_SPACE,
+                    RegistryView().ddl(), [*REGISTRY_TABLES, "projection_positions"])
+
+    def create_municipality_space(self, code: str) -> str:
+        """Create a municipality's space and its tenant key. Idempotent."""
+        space = municipality_space(code)
+        self.key_provider.create_tenant_key(space)
+        self._build(CaseworkApplication, space, space,
+                    [HOUSEHOLD_KEYS_DDL, *CaseView.ddl()],
+                    [*CASE_VIEW_TABLES, "projection_positions", "household_keys"])
+        return space

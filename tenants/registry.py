@@ -1,0 +1,168 @@
+"""The registry's read model (``platform`` space) and the lookups requests need.
+
+Every table carries ``tenant_id`` (the owning municipality or contractor):
+the row-level-security backstop keys on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from yorisoi.domain.registry import (
+    Contract,
+    Contractor,
+    IdentityProvider,
+    Municipality,
+    Site,
+)
+from yorisoi.infra.db import Cursor, Database
+from yorisoi.infra.identity import IssuerRegistration
+
+REGISTRY_TABLES = ("tenants", "sites", "contracts", "identity_providers")
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    tenant_id: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    tenant_id: str
+    site_id: str
+    name: str
+    site_type: str
+
+
+@dataclass(frozen=True)
+class ContractRecord:
+    contract_id: str
+    municipality_code: str
+    contractor_id: str
+    site_ids: list[str]
+    starts_on: date
+    ends_on: date
+    status: str
+
+    def is_active_on(self, day: date) -> bool:
+        return self.status == Contract.ACTIVE and self.starts_on <= day <= self.ends_on
+
+
+class RegistryView:
+    """Projection of the platform registry into lookup tables."""
+
+    name = "registry"
+
+    @staticmethod
+    def ddl() -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS {s}tenants (tenant_id TEXT PRIMARY KEY,"
+            " kind TEXT NOT NULL, name TEXT NOT NULL, detail TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS {s}sites (tenant_id TEXT NOT NULL, site_id TEXT NOT NULL,"
+            " name TEXT NOT NULL, site_type TEXT NOT NULL, PRIMARY KEY (tenant_id, site_id))",
+            "CREATE TABLE IF NOT EXISTS {s}contracts (contract_id TEXT PRIMARY KEY,"
+            " tenant_id TEXT NOT NULL, contractor_id TEXT NOT NULL, site_ids TEXT NOT NULL,"
+            " starts_on TEXT NOT NULL, ends_on TEXT NOT NULL, status TEXT NOT NULL,"
+            " aggregate_id TEXT NOT NULL UNIQUE)",
+            "CREATE INDEX IF NOT EXISTS contracts_contractor"
+            " ON {s}contracts (contractor_id, tenant_id)",
+            "CREATE TABLE IF NOT EXISTS {s}identity_providers (issuer TEXT PRIMARY KEY,"
+            " tenant_id TEXT NOT NULL, tenant_kind TEXT NOT NULL, audience TEXT NOT NULL,"
+            " jwks_uri TEXT, jwks TEXT)",
+        ]
+
+    def reset(self, cur: Cursor) -> None:
+        for table in REGISTRY_TABLES:
+            cur.execute(f"DELETE FROM {{s}}{table}")
+
+    def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
+        if isinstance(event, Municipality.Registered):
+            cur.execute("INSERT INTO {s}tenants VALUES (%s, 'municipality', %s, %s)",
+                        (event.code, event.name, json.dumps({"prefecture": event.prefecture})))
+        elif isinstance(event, Contractor.Registered):
+            cur.execute("INSERT INTO {s}tenants VALUES (%s, 'contractor', %s, %s)",
+                        (event.contractor_id, event.name,
+                         json.dumps({"corporate_number": event.corporate_number})))
+        elif isinstance(event, Site.Registered):
+            cur.execute("INSERT INTO {s}sites VALUES (%s, %s, %s, %s)",
+                        (event.municipality_code, event.site_id, event.name, event.site_type))
+        elif isinstance(event, Contract.Signed):
+            cur.execute("INSERT INTO {s}contracts VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (event.contract_id, event.municipality_code, event.contractor_id,
+                         json.dumps(event.site_ids), event.starts_on.isoformat(),
+                         event.ends_on.isoformat(), Contract.ACTIVE, str(event.originator_id)))
+        elif isinstance(event, Contract.Ended):
+            cur.execute("UPDATE {s}contracts SET status = %s,"
+                        " ends_on = CASE WHEN ends_on < %s THEN ends_on ELSE %s END"
+                        " WHERE aggregate_id = %s",
+                        (Contract.ENDED, event.ended_on.isoformat(), event.ended_on.isoformat(),
+                         str(event.originator_id)))
+        elif isinstance(event, IdentityProvider.Registered):
+            cur.execute("INSERT INTO {s}identity_providers VALUES (%s, %s, %s, %s, %s, %s)",
+                        (event.issuer, event.tenant_id, event.tenant_kind, event.audience,
+                         event.jwks_uri, json.dumps(event.jwks) if event.jwks else None))
+
+
+def _contract(row: dict[str, Any]) -> ContractRecord:
+    return ContractRecord(
+        contract_id=row["contract_id"], municipality_code=row["tenant_id"],
+        contractor_id=row["contractor_id"], site_ids=json.loads(row["site_ids"]),
+        starts_on=date.fromisoformat(row["starts_on"]),
+        ends_on=date.fromisoformat(row["ends_on"]), status=row["status"])
+
+
+class RegistryQueries:
+    """Lookups in the registry's read model."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self.db.transaction(write=False) as cur:
+            return cur.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.db.transaction(write=False) as cur:
+            return cur.execute(sql, params).fetchall()
+
+    def issuer(self, issuer: str) -> IssuerRegistration | None:
+        row = self._one("SELECT * FROM {s}identity_providers WHERE issuer = %s", (issuer,))
+        if row is None:
+            return None
+        return IssuerRegistration(
+            issuer=row["issuer"], audience=row["audience"], tenant_kind=row["tenant_kind"],
+            tenant_id=row["tenant_id"], jwks_uri=row["jwks_uri"],
+            jwks=json.loads(row["jwks"]) if row["jwks"] else None)
+
+    def tenant(self, tenant_id: str) -> TenantRecord | None:
+        row = self._one("SELECT * FROM {s}tenants WHERE tenant_id = %s", (tenant_id,))
+        return TenantRecord(row["tenant_id"], row["kind"], row["name"]) if row else None
+
+    def municipalities(self) -> list[TenantRecord]:
+        return [TenantRecord(r["tenant_id"], r["kind"], r["name"]) for r in self._all(
+            "SELECT * FROM {s}tenants WHERE kind = 'municipality' ORDER BY tenant_id")]
+
+    def site(self, municipality_code: str, site_id: str) -> SiteRecord | None:
+        row = self._one("SELECT * FROM {s}sites WHERE tenant_id = %s AND site_id = %s",
+                        (municipality_code, site_id))
+        return SiteRecord(**row) if row else None
+
+    def contracts(self, *, contractor_id: str,
+                  municipality_code: str | None = None) -> list[ContractRecord]:
+        sql = "SELECT * FROM {s}contracts WHERE contractor_id = %s"
+        params: tuple[Any, ...] = (contractor_id,)
+        if municipality_code is not None:
+            sql += " AND tenant_id = %s"
+            params += (municipality_code,)
+        return [_contract(r) for r in self._all(sql + " ORDER BY contract_id", params)]
+
+    def contract_for_site(self, municipality_code: str, site_id: str) -> list[ContractRecord]:
+        rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,))
+        return [c for c in map(_contract, rows) if site_id in c.site_ids]

@@ -1,0 +1,109 @@
+"""Per-tenant runtimes, cached: cost follows active tenants, not registered ones.
+
+A runtime is a municipality's casework application (with its small, lazily
+filled connection pool), its case-view projector and queries.  At most
+``max_active_tenants`` stay open; one idle longer than ``tenant_idle_seconds``
+is closed on the next visit to the cache, so an idle tenant holds no
+connection, thread or poll loop.  Leases keep a runtime open while a request
+uses it, even if it is evicted meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.settings import Settings
+from yorisoi.projections.case_queries import CaseQueries
+from yorisoi.projections.case_view import CaseView
+from yorisoi.projections.runner import Projector
+from yorisoi.services.casework import CaseworkApplication
+from yorisoi.tenants.spaces import event_store_env, municipality_space
+
+
+class TenantRuntime:
+    """One municipality's application, projector and read queries."""
+
+    def __init__(self, settings: Settings, municipality_code: str,
+                 key_provider: TenantKeyProvider) -> None:
+        self.municipality_code = municipality_code
+        self.space = municipality_space(municipality_code)
+        self.casework = CaseworkApplication(event_store_env(settings, self.space),
+                                            tenant=self.space, key_provider=key_provider)
+        db, keyring = self.casework.database, self.casework.keyring
+        self.cases = CaseQueries(db, keyring)
+        self.case_projector = Projector(db, self.casework.mapper, CaseView(keyring))
+        self.last_used = time.monotonic()
+        self.leases = 0
+        self.evicted = False
+
+    def catch_up(self) -> int:
+        """Bring the read models up to date (read-your-writes after a command)."""
+        return self.case_projector.catch_up()
+
+    def close(self) -> None:
+        self.casework.close()
+
+
+class TenantRuntimes:
+    """A bounded cache of tenant runtimes with idle eviction."""
+
+    def __init__(self, settings: Settings, key_provider: TenantKeyProvider) -> None:
+        self.settings = settings
+        self.key_provider = key_provider
+        self._runtimes: OrderedDict[str, TenantRuntime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _evict(self, runtime: TenantRuntime) -> None:
+        # Called with the lock held.
+        self._runtimes.pop(runtime.municipality_code, None)
+        runtime.evicted = True
+        if runtime.leases == 0:
+            runtime.close()
+
+    def _sweep(self, now: float) -> None:
+        idle = self.settings.tenant_idle_seconds
+        for runtime in list(self._runtimes.values()):
+            if runtime.leases == 0 and now - runtime.last_used > idle:
+                self._evict(runtime)
+        while len(self._runtimes) > self.settings.max_active_tenants:
+            self._evict(next(iter(self._runtimes.values())))
+
+    @contextmanager
+    def lease(self, municipality_code: str) -> Iterator[TenantRuntime]:
+        """A runtime for the duration of a request or job."""
+        with self._lock:
+            now = time.monotonic()
+            runtime = self._runtimes.get(municipality_code)
+            if runtime is None:
+                runtime = TenantRuntime(self.settings, municipality_code, self.key_provider)
+                self._runtimes[municipality_code] = runtime
+            self._runtimes.move_to_end(municipality_code)
+            runtime.leases += 1
+            runtime.last_used = now
+            self._sweep(now)
+        try:
+            yield runtime
+        finally:
+            with self._lock:
+                runtime.leases -= 1
+                runtime.last_used = time.monotonic()
+                if runtime.evicted and runtime.leases == 0:
+                    runtime.close()
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return list(self._runtimes)
+
+    def sweep(self) -> None:
+        with self._lock:
+            self._sweep(time.monotonic())
+
+    def close(self) -> None:
+        with self._lock:
+            for runtime in list(self._runtimes.values()):
+                self._evict(runtime)
