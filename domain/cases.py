@@ -11,7 +11,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
-from yorisoi.domain.errors import CaseClosedError
+from yorisoi.domain.errors import AttachmentKindUnknownError, CaseClosedError
+
+ATTACHMENT_KINDS = ("consent_form", "meeting_minutes", "other")
 
 
 class Case(Aggregate):
@@ -35,6 +37,7 @@ class Case(Aggregate):
         self.opened_on = opened_on
         self.status = Case.OPEN
         self.consultation_ids: list[UUID] = []
+        self.attachments: dict[str, dict[str, object]] = {}
 
     def note_consultation(self, consultation_id: UUID) -> None:
         """Attach a consultation to this case (refused once the case is closed)."""
@@ -45,3 +48,19 @@ class Case(Aggregate):
     @event("ConsultationNoted")
     def _consultation_noted(self, consultation_id: UUID) -> None:
         self.consultation_ids.append(consultation_id)
+
+    def attach(self, *, attachment_id: UUID, kind: str, content_type: str, size: int,
+               sha256: str) -> None:
+        """Keep a document (a signed consent form, minutes) with the case."""
+        if self.status != Case.OPEN:
+            raise CaseClosedError(field="caseId")
+        if kind not in ATTACHMENT_KINDS:
+            raise AttachmentKindUnknownError(field="kind")
+        self._attachment_added(str(attachment_id), kind, content_type, size, sha256)
+
+    @event("AttachmentAdded")
+    def _attachment_added(self, attachment_id: str, kind: str, content_type: str, size: int,
+                          sha256: str) -> None:
+        # No file name: names of uploaded files often name the family.
+        self.attachments[attachment_id] = {"kind": kind, "content_type": content_type,
+                                           "size": size, "sha256": sha256}

@@ -94,3 +94,9 @@ class CaseClosedError(DomainError):
     code = "case_closed"
     message = "The case is closed: reopen it before recording."
     message_ja = "このケースは終結しています。記録する前に再開してください。"
+
+
+class AttachmentKindUnknownError(DomainError):
+    code = "attachment_kind_unknown"
+    message = "The attachment kind is not one of consent_form, meeting_minutes or other."
+    message_ja = "添付書類の種類は同意書・会議録・その他のいずれかを指定してください。"

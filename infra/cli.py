@@ -1,2 +1,216 @@
-def main():
-    print("hi")
+"""The ``yorisoi`` command: serve, worker, provisioning, dev tokens, demo data, rebuilds."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.settings import get_settings
+from yorisoi.services.context import acting_as
+
+app = typer.Typer(help="Yorisoi: records of 利用者支援事業.", no_args_is_help=True)
+platform_app = typer.Typer(help="The shared platform space.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Register and provision tenants.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models: status and rebuilds.", no_args_is_help=True)
+app.add_typer(platform_app, name="platform")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(projections_app, name="projections")
+console = Console()
+
+
+def _services() -> Services:
+    return Services(get_settings())
+
+
+def _embedded_setup() -> None:
+    """The embedded default provisions itself: platform space and demo data."""
+    from yorisoi.infra.demo import has_demo, load_demo
+
+    settings = get_settings()
+    if settings.backend != "sqlite":
+        return
+    init_platform(settings)
+    services = Services(settings)
+    try:
+        if not has_demo(services):
+            load_demo(services)
+            console.print("[green]Demo data loaded[/green] (千代田区, NPO法人 ひだまり).")
+    finally:
+        services.close()
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True) -> None:
+    """Run the API (GraphQL at /graphql)."""
+    import uvicorn
+
+    from yorisoi.infra.app import create_app
+    from yorisoi.infra.demo import DEMO_USERS, demo_token
+
+    settings = get_settings()
+    if demo:
+        _embedded_setup()
+    services = Services(settings)
+    console.print(f"GraphiQL: [bold]http://{host}:{port}/graphql[/bold]")
+    if services.dev_issuer is not None and demo:
+        for user in DEMO_USERS:
+            console.print(f"\n[bold]{user.label}[/bold] ({user.subject}) — development token:")
+            console.print(f'Authorization: Bearer {demo_token(services, user)}', soft_wrap=True)
+    uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False) -> None:
+    """Keep every tenant's read models caught up."""
+    from yorisoi.infra.worker import catch_up_all, run_worker
+
+    services = _services()
+    try:
+        if once:
+            console.print(f"applied {catch_up_all(services)} events")
+        else:
+            run_worker(services)
+    finally:
+        services.close()
+
+
+@app.command("dev-token")
+def dev_token(subject: str, tenant_kind: str = "contractor", tenant_id: str = "npo-hidamari",
+              role: Annotated[Optional[list[str]], typer.Option()] = None,  # noqa: UP007
+              site: Annotated[Optional[list[str]], typer.Option()] = None,  # noqa: UP007
+              expires_in: int = 3600) -> None:
+    """Mint a token from the development issuer."""
+    services = _services()
+    if services.dev_issuer is None:
+        raise typer.BadParameter("the development issuer is disabled (YORISOI_DEV_ISSUER=false)")
+    print(services.dev_issuer.mint(tenant_kind, tenant_id, subject, roles=role or ["specialist"],
+                                   sites=site or [], expires_in=expires_in))
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo data (once)."""
+    from yorisoi.infra.demo import has_demo, load_demo
+
+    services = _services()
+    try:
+        if has_demo(services):
+            console.print("demo data already present")
+        else:
+            load_demo(services)
+            console.print("demo data loaded")
+    finally:
+        services.close()
+
+
+@platform_app.command("init")
+def platform_init() -> None:
+    """Create the platform space (schema and tables). Idempotent."""
+    init_platform(get_settings())
+    console.print("platform space ready")
+
+
+def _registry(action) -> None:  # noqa: ANN001
+    services = _services()
+    try:
+        with acting_as(OPERATOR):
+            action(services.directory)
+    finally:
+        services.close()
+
+
+@tenant_app.command("provision-municipality")
+def provision_municipality(code: str, name: str, prefecture: str) -> None:
+    """Register a municipality and create its space."""
+    _registry(lambda d: d.provision_municipality(code=code, name=name, prefecture=prefecture))
+    console.print(f"municipality {code} provisioned")
+
+
+@tenant_app.command("provision-contractor")
+def provision_contractor(contractor_id: str, name: str,
+                         corporate_number: Optional[str] = None) -> None:  # noqa: UP007
+    """Register a contractor."""
+    _registry(lambda d: d.provision_contractor(contractor_id=contractor_id, name=name,
+                                               corporate_number=corporate_number))
+    console.print(f"contractor {contractor_id} registered")
+
+
+@tenant_app.command("register-site")
+def register_site(municipality_code: str, site_id: str, name: str, site_type: str) -> None:
+    """Register a site of a municipality."""
+    _registry(lambda d: d.register_site(municipality_code=municipality_code, site_id=site_id,
+                                        name=name, site_type=site_type))
+
+
+@tenant_app.command("sign-contract")
+def sign_contract(contract_id: str, municipality_code: str, contractor_id: str,
+                  site: Annotated[list[str], typer.Option()], starts_on: str,
+                  ends_on: str) -> None:
+    """Record a contract between a municipality and a contractor."""
+    _registry(lambda d: d.sign_contract(
+        contract_id=contract_id, municipality_code=municipality_code,
+        contractor_id=contractor_id, site_ids=site, starts_on=date.fromisoformat(starts_on),
+        ends_on=date.fromisoformat(ends_on)))
+
+
+@tenant_app.command("register-issuer")
+def register_issuer(issuer: str, tenant_kind: str, tenant_id: str, jwks_uri: str,
+                    audience: str = "yorisoi") -> None:
+    """Register a tenant's OIDC issuer (its JWKS URL and audience)."""
+    from yorisoi.infra.identity import IssuerRegistration
+
+    registration = IssuerRegistration(issuer=issuer, audience=audience,
+                                      tenant_kind=tenant_kind,  # type: ignore[arg-type]
+                                      tenant_id=tenant_id, jwks_uri=jwks_uri)
+    _registry(lambda d: d.register_identity_provider(registration))
+
+
+@projections_app.command("status")
+def projections_status(as_json: bool = False) -> None:
+    """Position, head and lag of every tenant's case view."""
+    services = _services()
+    rows = []
+    try:
+        for tenant in services.directory.registry.municipalities():
+            with services.runtimes.lease(tenant.tenant_id) as runtime:
+                status = runtime.case_projector.status()
+            rows.append({"tenant": tenant.tenant_id, "view": status.name,
+                         "position": status.position, "head": status.head, "lag": status.lag})
+    finally:
+        services.close()
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("tenant", "view", "position", "head", "lag")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> None:  # noqa: UP007
+    """Empty and replay the case view of the given (or every) municipality."""
+    services = _services()
+    try:
+        codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
+        with Progress(console=console) as progress:
+            task = progress.add_task("rebuilding", total=len(codes))
+            for code in codes:
+                with services.runtimes.lease(code) as runtime:
+                    applied = runtime.case_projector.rebuild()
+                progress.console.print(f"{code}: {applied} events")
+                progress.advance(task)
+    finally:
+        services.close()
+
+
+def main() -> None:
+    app()

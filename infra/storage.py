@@ -376,6 +376,10 @@ class LocalObjectStore:
                                     f"were kept; {deleted} deleted")
         return deleted
 
+    def resolve_download(self, token: str) -> DownloadGrant:
+        """The key (and filename) a ``/files/<token>`` link grants, if still valid."""
+        return read_download_token(token, self._secret)
+
     def download_url(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         with _span(self._tracer, "storage.download_url", self.backend, "download_url"):
             return "/files/" + make_download_token(key, self._secret, expires_in=expires_in,

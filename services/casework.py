@@ -7,7 +7,8 @@ Command methods get → command → save; the aggregates check the rules.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import hashlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,6 +24,7 @@ from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.db import Database
+from yorisoi.infra.telemetry import command_span
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
 from yorisoi.services.personal_data import HouseholdKeyring
@@ -117,6 +119,10 @@ class CaseworkApplication(TenantApplication):
 
     def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         """Record a consultation, opening a case (and household) when none is given."""
+        with command_span("command.record_consultation", self.tenant):
+            return self._record_consultation(cmd)
+
+    def _record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         today = japan_today()
         household = None
         if cmd.case_id is not None:
@@ -140,6 +146,29 @@ class CaseworkApplication(TenantApplication):
         case.note_consultation(consultation.id)
         self.save(household, case, consultation)
         return ConsultationRecorded(case.id, consultation.id, case.household_id)
+
+    def attach_to_case(self, case_id: UUID, *, attachment_id: UUID, kind: str,
+                       content_type: str, data: bytes,
+                       store: Callable[[UUID, bytes], str],
+                       writable_contract_ids: Collection[str] | None) -> Case:
+        """Keep a document with a case: check, then store the bytes, then record.
+
+        ``store(household_id, data)`` writes the object and returns its SHA-256;
+        it runs only once the case has accepted the attachment, so a refused
+        upload leaves nothing behind.
+        """
+        case = self._get_case(case_id, writable_contract_ids)
+        digest = hashlib.sha256(data).hexdigest()
+        case.attach(attachment_id=attachment_id, kind=kind, content_type=content_type,
+                    size=len(data), sha256=digest)
+        if store(case.household_id, data) != digest:
+            raise RuntimeError("object store returned a different digest")
+        self.save(case)
+        return case
+
+    def readable_case(self, case_id: UUID, readable_contract_ids: Collection[str] | None) -> Case:
+        """The case, if the actor's contracts cover it (else CaseNotFoundError)."""
+        return self._get_case(case_id, readable_contract_ids)
 
     def _get_case(self, case_id: UUID, writable: Collection[str] | None) -> Case:
         try:

@@ -67,7 +67,7 @@ START_TIMEOUT_S = 30.0
 # process.  EOF with nothing written means the test process died without
 # cleaning up (SIGKILL, SIGTERM, a crashed xdist worker): then kill/stop/remove
 # what the spec names.  A byte written before closing disarms it.
-_WATCHDOG = r"""
+_WATCHDOG = r"""# yorisoi test watchdog
 import json, os, shutil, signal, subprocess, sys
 spec = json.loads(sys.argv[1])
 if sys.stdin.buffer.read():
@@ -232,7 +232,7 @@ def _pg_bindir() -> Path:
             ).stdout.strip()
             candidates.append(Path(out))
     seen: list[str] = []
-    for bindir in candidates:
+    for bindir in dict.fromkeys(path.resolve() for path in candidates):
         if not all((bindir / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
             continue
         version = subprocess.run(
@@ -309,7 +309,10 @@ class _PgServer:
             self.uid, self.gid, self.username = pw.pw_uid, pw.pw_gid, pw.pw_name
         else:
             self.uid, self.gid = os.geteuid(), os.getegid()
-            self.username = pwd.getpwuid(self.uid).pw_name
+            try:
+                self.username = pwd.getpwuid(self.uid).pw_name
+            except KeyError:  # e.g. `docker run --user 1234` without a passwd entry
+                self.username = os.environ.get("USER") or str(self.uid)
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         self.base = Path(
             tempfile.mkdtemp(prefix=f"yorisoi-pg-{worker}-", dir=_tmp_base_for(self.uid))

@@ -1,0 +1,191 @@
+"""Case queries: the case list (keyset pages with totalCount) and one case."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from yorisoi.graphql.context import YorisoiContext
+from yorisoi.graphql.errors import api_error
+from yorisoi.projections.case_queries import (
+    CaseRecord,
+    ConsultationRecord,
+    HouseholdRecord,
+)
+
+MAX_PAGE_SIZE = 100
+
+
+@strawberry.type
+class Guardian:
+    name: str
+    relationship: str
+
+
+@strawberry.type
+class Child:
+    name: str
+    birth_date: str
+
+
+@strawberry.type(description="The people a case is about. Personal data: every read is attributable.")
+class Household:
+    id: strawberry.ID
+    guardians: list[Guardian] | None
+    children: list[Child] | None
+    pregnancy_due_date: str | None
+    disposed: bool = strawberry.field(description="True once the household's data key is destroyed.")
+
+    @classmethod
+    def from_record(cls, r: HouseholdRecord) -> Household:
+        return cls(
+            id=strawberry.ID(r.household_id),
+            guardians=None if r.guardians is None else [Guardian(**g) for g in r.guardians],
+            children=None if r.children is None else [Child(**c) for c in r.children],
+            pregnancy_due_date=r.pregnancy_due_date, disposed=r.disposed)
+
+
+@strawberry.type
+class Consultation:
+    id: strawberry.ID
+    occurred_on: str
+    channel: str
+    themes: list[str]
+    asked: str | None
+    wishes: str | None
+    direction: str | None
+    site_id: str
+    contract_id: str | None
+    recorded_by: str | None
+    recorded_role: str | None
+    recorded_at: str
+
+    @classmethod
+    def from_record(cls, r: ConsultationRecord) -> Consultation:
+        return cls(id=strawberry.ID(r.consultation_id), occurred_on=r.occurred_on,
+                   channel=r.channel, themes=r.themes, asked=r.asked, wishes=r.wishes,
+                   direction=r.direction, site_id=r.site_id, contract_id=r.contract_id,
+                   recorded_by=r.recorded_by, recorded_role=r.recorded_role,
+                   recorded_at=r.recorded_at)
+
+
+def _loaders(info: Info[YorisoiContext, None], municipality_code: str) -> dict[str, DataLoader]:
+    """Per-request, per-municipality loaders: one query per page, not per case."""
+    ctx = info.context
+    key = f"loaders:{municipality_code}"
+    if key not in ctx.__dict__:
+        runtimes = ctx.services.runtimes
+
+        def households(ids: list[str]) -> list[HouseholdRecord | None]:
+            with runtimes.lease(municipality_code) as rt:
+                found = rt.cases.households(ids)
+            return [found.get(i) for i in ids]
+
+        def consultations(ids: list[str]) -> list[list[ConsultationRecord]]:
+            with runtimes.lease(municipality_code) as rt:
+                found = rt.cases.consultations(ids)
+            return [found.get(i, []) for i in ids]
+
+        ctx.__dict__[key] = {
+            "households": DataLoader(lambda ids: asyncio.to_thread(households, ids)),
+            "consultations": DataLoader(lambda ids: asyncio.to_thread(consultations, ids)),
+        }
+    return ctx.__dict__[key]
+
+
+@strawberry.type(description="A household's case file, kept by the municipality.")
+class Case:
+    id: strawberry.ID
+    municipality_code: str
+    status: str
+    site_id: str
+    contract_id: str | None
+    opened_on: str
+    last_activity_on: str
+    consultation_count: int
+    themes: list[str]
+    household_id: strawberry.Private[str]
+
+    @classmethod
+    def from_record(cls, r: CaseRecord) -> Case:
+        return cls(id=strawberry.ID(r.case_id), municipality_code=r.municipality_code,
+                   status=r.status, site_id=r.site_id, contract_id=r.contract_id,
+                   opened_on=r.opened_on, last_activity_on=r.last_activity_on,
+                   consultation_count=r.consultation_count, themes=r.themes,
+                   household_id=r.household_id)
+
+    @strawberry.field
+    async def household(self, info: Info[YorisoiContext, None]) -> Household | None:
+        record = await _loaders(info, self.municipality_code)["households"].load(self.household_id)
+        return Household.from_record(record) if record else None
+
+    @strawberry.field
+    async def consultations(self, info: Info[YorisoiContext, None]) -> list[Consultation]:
+        records = await _loaders(info, self.municipality_code)["consultations"].load(str(self.id))
+        return [Consultation.from_record(r) for r in records]
+
+
+@strawberry.type
+class CaseEdge:
+    cursor: str
+    node: Case
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class CaseConnection:
+    total_count: int
+    edges: list[CaseEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class CaseQuery:
+    @strawberry.field(description="Cases of a municipality the caller may see, most recent activity first.")
+    async def cases(
+        self, info: Info[YorisoiContext, None],
+        municipality_code: Annotated[str | None, strawberry.argument(
+            description="Defaults to the caller's own municipality; contractors must name one.")] = None,
+        first: int = 20, after: str | None = None,
+    ) -> CaseConnection:
+        from yorisoi.projections.case_queries import encode_cursor
+
+        first = max(1, min(first, MAX_PAGE_SIZE))
+
+        def run() -> CaseConnection:
+            grant = info.context.authorize("case.read", municipality_code)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = rt.cases.page(grant.scope, first=first, after=after)
+            return CaseConnection(
+                total_count=page.total_count,
+                edges=[CaseEdge(cursor=encode_cursor(c), node=Case.from_record(c))
+                       for c in page.cases],
+                page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
+
+        try:
+            return await asyncio.to_thread(run)
+        except Exception as exc:  # expected errors become typed GraphQL errors
+            raise api_error(exc) from None
+
+    @strawberry.field(description="One case, or null when it does not exist or is not visible.")
+    async def case(self, info: Info[YorisoiContext, None], id: strawberry.ID,
+                   municipality_code: str | None = None) -> Case | None:
+        def run() -> Case | None:
+            grant = info.context.authorize("case.read", municipality_code)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                record = rt.cases.get(grant.scope, str(id))
+            return Case.from_record(record) if record else None
+
+        try:
+            return await asyncio.to_thread(run)
+        except Exception as exc:
+            raise api_error(exc) from None

@@ -1,0 +1,62 @@
+"""The GraphQL context: the verified principal and the services, per request."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from fastapi import HTTPException, Request
+from opentelemetry import trace
+from strawberry.fastapi import BaseContext
+
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.tenants.access import Action, Grant, Principal, authorize
+
+
+class YorisoiContext(BaseContext):
+    """Who is asking (verified), and the way to the tenant's services."""
+
+    def __init__(self, services: Services, principal: Principal | None, request_id: str) -> None:
+        super().__init__()
+        self.services = services
+        self.principal = principal
+        self.request_id = request_id
+
+    def authorize(self, action: Action, municipality_code: str | None, *,
+                  site_id: str | None = None) -> Grant:
+        """The grant for this action, or AccessDeniedError / AuthenticationError."""
+        if self.principal is None:
+            raise AuthenticationError("token_missing")
+        if municipality_code is None:
+            municipality_code = self.principal.tenant_id  # a municipality's own space
+        span = trace.get_current_span().get_span_context()
+        trace_id = format(span.trace_id, "032x") if span.is_valid else None
+        grant = authorize(self.principal, action, municipality_code,
+                          self.services.directory.registry, site_id=site_id,
+                          request_id=self.request_id, trace_id=trace_id)
+        trace.get_current_span().set_attribute("yorisoi.tenant", grant.municipality_code)
+        return grant
+
+
+async def get_context(request: Request) -> YorisoiContext:
+    """Verify the bearer token (if any); a token that fails verification is a 401."""
+    services: Services = request.app.state.services
+    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    header = request.headers.get("authorization")
+    principal = None
+    if header:
+        try:
+            # Verification may fetch a JWKS over the network: keep it off the event loop.
+            token = await asyncio.to_thread(services.verifier.verify, bearer_token(header))
+            principal = Principal.from_token(token)
+        except AuthenticationError as error:
+            status = 503 if error.code == "issuer_unavailable" else 401
+            raise HTTPException(
+                status_code=status,
+                detail={"code": error.code, "message": error.message,
+                        "messageJa": error.message_ja},
+                headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                             f'error_description="{error.code}"'},
+            ) from None
+    return YorisoiContext(services, principal, request_id)

@@ -1,0 +1,111 @@
+"""Typed, bilingual errors for the API, and the one place that maps exceptions to them.
+
+Mutations return these as members of their result unions; queries raise
+``ApiError``, a GraphQL error whose ``extensions`` carry the same code and
+Japanese message.  Neither ever echoes what the user typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import strawberry
+from graphql import GraphQLError
+
+from yorisoi.domain.errors import DomainError
+from yorisoi.infra.identity import AuthenticationError
+from yorisoi.projections.case_queries import CursorInvalidError
+from yorisoi.services.personal_data import HouseholdKeyDestroyedError
+from yorisoi.tenants.access import AccessDeniedError
+
+
+@strawberry.interface(description="An error the user can act on.")
+class UserError:
+    code: str
+    message: str
+    message_ja: str
+
+
+@strawberry.type(description="One field's problem.")
+class FieldError:
+    field: str
+    code: str
+    message: str
+    message_ja: str
+
+
+@strawberry.type(description="The input was not valid; nothing was written.")
+class ValidationError(UserError):
+    field_errors: list[FieldError]
+
+
+@strawberry.type(description="The caller may not do this; nothing was written.")
+class NotAuthorizedError(UserError):
+    pass
+
+
+@strawberry.type(description="The record does not exist or is not visible to the caller.")
+class NotFoundError(UserError):
+    pass
+
+
+@strawberry.type(description="Someone else changed the record at the same time; retry.")
+class ConflictError(UserError):
+    retryable: bool = True
+
+
+class InputErrors(Exception):
+    """Several field problems found at the edge, reported together."""
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        super().__init__("invalid input")
+        self.errors = list(errors)
+
+
+def _field_error(error: DomainError) -> FieldError:
+    return FieldError(field=error.field or "input", code=error.code, message=error.message,
+                      message_ja=error.message_ja)
+
+
+def validation_error(errors: Sequence[DomainError]) -> ValidationError:
+    return ValidationError(
+        code="validation_failed", message="Some values are not valid; nothing was saved.",
+        message_ja="入力内容に誤りがあります。保存されていません。",
+        field_errors=[_field_error(e) for e in errors])
+
+
+def user_error(exc: Exception) -> UserError:
+    """Map an expected exception to its API error; anything else is a bug and re-raised."""
+    from eventsourcing.persistence import IntegrityError
+
+    from yorisoi.services.casework import CaseNotFoundError
+
+    if isinstance(exc, InputErrors):
+        return validation_error(exc.errors)
+    if isinstance(exc, CaseNotFoundError):
+        return NotFoundError(code=exc.code, message=exc.message, message_ja=exc.message_ja)
+    if isinstance(exc, DomainError):
+        return validation_error([exc])
+    if isinstance(exc, (AccessDeniedError, AuthenticationError, HouseholdKeyDestroyedError)):
+        return NotAuthorizedError(code=exc.code, message=exc.message, message_ja=exc.message_ja)
+    if isinstance(exc, IntegrityError):
+        return ConflictError(code="concurrent_change",
+                             message="The record was changed at the same time; please retry.",
+                             message_ja="同時に更新されました。もう一度お試しください。")
+    raise exc
+
+
+class ApiError(GraphQLError):
+    """A user-facing error raised by a query."""
+
+    def __init__(self, code: str, message: str, message_ja: str) -> None:
+        super().__init__(message, extensions={"code": code, "messageJa": message_ja})
+
+
+def api_error(exc: Exception) -> ApiError:
+    """Map an expected exception raised by a query; anything else is re-raised."""
+    if isinstance(exc, (AccessDeniedError, AuthenticationError, CursorInvalidError)):
+        return ApiError(exc.code, exc.message, exc.message_ja)
+    if isinstance(exc, DomainError):
+        return ApiError(exc.code, exc.message, exc.message_ja)
+    raise exc

@@ -1,0 +1,79 @@
+"""The FastAPI application: GraphQL at /graphql, REST beside it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from strawberry.fastapi import GraphQLRouter
+
+from yorisoi.graphql.context import get_context
+from yorisoi.graphql.schema import build_schema
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.rest import router as rest_router
+from yorisoi.infra.settings import Settings
+from yorisoi.infra.telemetry import configure_telemetry
+
+_log = logging.getLogger("yorisoi.http")
+_tracer = trace.get_tracer("yorisoi.http")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app; ``services`` may be passed in (tests, the serve command)."""
+    configure_telemetry()
+    production = settings.environment == "production"
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = services or Services(settings)
+        try:
+            yield
+        finally:
+            if services is None:
+                app.state.services.close()
+
+    app = FastAPI(title="Yorisoi", version="0.1.0", lifespan=lifespan,
+                  docs_url=None if production else "/docs", redoc_url=None)
+    if services is not None:
+        app.state.services = services
+
+    @app.middleware("http")
+    async def http_span(request: Request, call_next):  # noqa: ANN001, ANN202
+        # Route template, not the raw path: paths and query strings can carry ids
+        # or, in a GET GraphQL request, variables.
+        with _tracer.start_as_current_span("HTTP " + request.method) as span:
+            request.state.span = span
+            response = await call_next(request)
+            route = request.scope.get("route")
+            span.set_attribute("http.request.method", request.method)
+            span.set_attribute("http.route", getattr(route, "path", "unmatched"))
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the submitted input back; we name fields only.
+        fields = [".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": {
+            "code": "validation_failed", "fields": fields,
+            "message": "Some values are missing or not valid.",
+            "messageJa": "入力内容に不足または誤りがあります。"}})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.error("unhandled %s on %s", type(exc).__name__, request.method)
+        return JSONResponse(status_code=500, content={"detail": {
+            "code": "internal_error", "message": "Something went wrong on our side.",
+            "messageJa": "システム内部でエラーが発生しました。"}})
+
+    schema = build_schema(production=production, max_depth=settings.graphql_max_depth)
+    app.include_router(GraphQLRouter(schema, context_getter=get_context,
+                                     graphql_ide=None if production else "graphiql",
+                                     allow_queries_via_get=False), prefix="/graphql")
+    app.include_router(rest_router)
+    return app

@@ -1,0 +1,172 @@
+"""REST routes: health, readiness, attachments (presigned) and the dev issuer's keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from yorisoi.domain.errors import DomainError
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.storage import DownloadLinkError, LocalObjectStore, ObjectNotFoundError
+from yorisoi.services.casework import CaseNotFoundError
+from yorisoi.services.context import acting_as
+from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize
+
+router = APIRouter()
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+ATTACHMENT_TYPES = {"application/pdf", "image/png", "image/jpeg"}
+LINK_SECONDS = 300
+
+
+def problem(status: int, code: str, message: str, message_ja: str) -> HTTPException:
+    return HTTPException(status, detail={"code": code, "message": message,
+                                         "messageJa": message_ja})
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(request: Request) -> Response:
+    """Readiness: the platform registry answers."""
+    try:
+        _services(request).directory.registry.municipalities()
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        return JSONResponse({"status": "unavailable", "reason": type(error).__name__},
+                            status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def _grant(request: Request, authorization: str | None, action: str,
+           municipality_code: str) -> Grant:
+    services = _services(request)
+    try:
+        token = services.verifier.verify(bearer_token(authorization))
+        grant = authorize(Principal.from_token(token), action,  # type: ignore[arg-type]
+                          municipality_code, services.directory.registry,
+                          request_id=request.headers.get("x-request-id"))
+    except AuthenticationError as error:
+        raise problem(401, error.code, error.message, error.message_ja) from None
+    except AccessDeniedError as error:
+        raise problem(403, error.code, error.message, error.message_ja) from None
+    span = getattr(request.state, "span", None)
+    if span is not None:
+        span.set_attribute("yorisoi.tenant", grant.municipality_code)
+    return grant
+
+
+def _case_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise problem(404, "case_not_found", CaseNotFoundError.message,
+                      CaseNotFoundError.message_ja) from None
+
+
+def _object_key(space: str, household_id: uuid.UUID, attachment_id: str) -> str:
+    # Keys hold ids only; the household prefix lets disposal delete them all at once.
+    return f"{space}/households/{household_id}/attachments/{attachment_id}"
+
+
+@router.post("/api/municipalities/{municipality_code}/cases/{case_id}/attachments",
+             status_code=201, tags=["attachments"])
+async def upload_attachment(
+    request: Request, municipality_code: str, case_id: str,
+    file: Annotated[UploadFile, File()], kind: Annotated[str, Form()] = "other",
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Store a document (signed consent form, minutes) with a case."""
+    data = await file.read(MAX_ATTACHMENT_BYTES + 1)
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise problem(413, "attachment_too_large", "Attachments are limited to 10 MiB.",
+                      "添付ファイルは10MiBまでです。")
+    content_type = file.content_type or ""
+    if content_type not in ATTACHMENT_TYPES:
+        raise problem(415, "attachment_type_unsupported", "Upload a PDF, PNG or JPEG file.",
+                      "PDF・PNG・JPEGのファイルを添付してください。")
+    services = _services(request)
+
+    def run() -> dict[str, Any]:
+        grant = _grant(request, authorization, "consultation.record", municipality_code)
+        cid = _case_id(case_id)
+        attachment_id = uuid.uuid4()
+        with services.runtimes.lease(grant.municipality_code) as rt, acting_as(grant.acting):
+
+            def store(household_id: uuid.UUID, payload: bytes) -> str:
+                key = _object_key(rt.space, household_id, str(attachment_id))
+                return services.objects.put(key, payload, content_type=content_type).sha256
+
+            try:
+                rt.casework.attach_to_case(
+                    cid, attachment_id=attachment_id, kind=kind, content_type=content_type,
+                    data=data, store=store, writable_contract_ids=grant.scope.contract_ids)
+            except CaseNotFoundError as error:
+                raise problem(404, error.code, error.message, error.message_ja) from None
+            except DomainError as error:
+                raise problem(422, error.code, error.message, error.message_ja) from None
+        return {"id": str(attachment_id), "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest()}
+
+    return await asyncio.to_thread(run)
+
+
+@router.get("/api/municipalities/{municipality_code}/cases/{case_id}/attachments/{attachment_id}",
+            tags=["attachments"])
+def attachment_link(request: Request, municipality_code: str, case_id: str,
+                    attachment_id: str,
+                    authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """A short-lived download link for a case's document."""
+    services = _services(request)
+    grant = _grant(request, authorization, "case.read", municipality_code)
+    cid = _case_id(case_id)
+    with services.runtimes.lease(grant.municipality_code) as rt:
+        try:
+            case = rt.casework.readable_case(cid, grant.scope.contract_ids)
+        except CaseNotFoundError as error:
+            raise problem(404, error.code, error.message, error.message_ja) from None
+        if attachment_id not in case.attachments:
+            raise problem(404, "attachment_not_found", "No such attachment on this case.",
+                          "このケースに該当する添付書類はありません。")
+        key = _object_key(rt.space, case.household_id, attachment_id)
+    url = services.objects.download_url(key, expires_in=LINK_SECONDS)
+    return {"url": url, "expiresIn": LINK_SECONDS}
+
+
+@router.get("/files/{token}", tags=["attachments"], include_in_schema=False)
+def local_file(request: Request, token: str) -> Response:
+    """Serve a local-store download link (the embedded default's stand-in for S3)."""
+    store = _services(request).objects
+    if not isinstance(store, LocalObjectStore):
+        raise problem(404, "not_found", "Not found.", "見つかりません。")
+    try:
+        grant = store.resolve_download(token)
+        data, stored = store.get(grant.key)
+    except DownloadLinkError:
+        raise problem(403, "link_invalid", "The download link is invalid or has expired.",
+                      "ダウンロードリンクが無効か、有効期限が切れています。") from None
+    except ObjectNotFoundError:
+        raise problem(404, "not_found", "Not found.", "見つかりません。") from None
+    return Response(data, media_type=stored.content_type,
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.get("/dev-idp/jwks.json", tags=["development"], include_in_schema=False)
+def dev_jwks(request: Request) -> dict[str, Any]:
+    issuer = _services(request).dev_issuer
+    if issuer is None:
+        raise problem(404, "not_found", "Not found.", "見つかりません。")
+    return issuer.jwks()

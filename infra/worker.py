@@ -1,0 +1,63 @@
+"""The projection worker: keeps every tenant's read models caught up.
+
+On PostgreSQL it listens on one channel (``yorisoi_events``, payload: the
+tenant's space) with one connection for all tenants, and sweeps every tenant
+at a slow interval as a safety net.  On SQLite (embedded default) it polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import psycopg
+
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.recorders import EVENTS_CHANNEL
+
+_log = logging.getLogger("yorisoi.worker")
+
+
+def catch_up(services: Services, municipality_code: str) -> int:
+    with services.runtimes.lease(municipality_code) as runtime:
+        return runtime.catch_up()
+
+
+def catch_up_all(services: Services,
+                 progress: Callable[[str, int], None] | None = None) -> int:
+    """One pass over every municipality; returns how many events were applied."""
+    total = 0
+    for tenant in services.directory.registry.municipalities():
+        applied = catch_up(services, tenant.tenant_id)
+        total += applied
+        if progress is not None:
+            progress(tenant.tenant_id, applied)
+    services.runtimes.sweep()
+    return total
+
+
+def run_worker(services: Services, *, sweep_seconds: float = 300.0,
+               poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> None:
+    """Run until ``stop()`` says so."""
+    catch_up_all(services)
+    settings = services.settings
+    if settings.backend == "sqlite":
+        while not stop():
+            time.sleep(poll_seconds)
+            catch_up_all(services)
+        return
+    with psycopg.connect(host=settings.pg_host, port=settings.pg_port,
+                         dbname=settings.pg_dbname, user=settings.pg_user,
+                         password=settings.pg_password.get_secret_value(),
+                         autocommit=True) as conn:
+        conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+        last_sweep = time.monotonic()
+        while not stop():
+            spaces = {n.payload for n in conn.notifies(timeout=poll_seconds)}
+            for space in spaces:
+                if space.startswith("t_"):
+                    catch_up(services, space[2:])
+            if time.monotonic() - last_sweep > sweep_seconds:
+                catch_up_all(services)
+                last_sweep = time.monotonic()
