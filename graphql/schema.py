@@ -79,13 +79,13 @@ class YorisoiSchema(strawberry.Schema):
 def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
     extensions = [
         OperationSpan,
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=15),
-        MaxTokensLimiter(max_token_count=2000),
-        MaskErrors(should_mask_error=_mask),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=15),
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: MaskErrors(should_mask_error=_mask),
     ]
     if production:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return YorisoiSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 

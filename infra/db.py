@@ -5,7 +5,8 @@ Everything outside the event store's own recorders runs SQL through
 tenant's events, its read models and its keys share one pool and one schema),
 gives both backends one parameter style (``%s``) and one way to name tables
 (``{s}table`` becomes ``"t_131016".table`` on PostgreSQL and ``table`` on
-SQLite, where each tenant has its own file; ``{bytes}`` is BYTEA or BLOB),
+SQLite, where each tenant has its own file; ``{events}`` is the event store's
+table, ``{bytes}`` is BYTEA or BLOB),
 and returns rows as dicts.
 """
 
@@ -57,8 +58,8 @@ class Cursor:
 
 
 @lru_cache(maxsize=4096)
-def _render(sql: str, dialect: Dialect, prefix: str) -> str:
-    text = sql.replace("{s}", prefix).replace(
+def _render(sql: str, dialect: Dialect, prefix: str, events: str) -> str:
+    text = sql.replace("{events}", prefix + events).replace("{s}", prefix).replace(
         "{bytes}", "BLOB" if dialect == "sqlite" else "BYTEA")
     return text.replace("%s", "?") if dialect == "sqlite" else text
 
@@ -73,9 +74,11 @@ class Database:
         self.schema = schema
         self.tenant = tenant
         self._prefix = f'"{schema}".' if dialect == "postgres" and schema else ""
+        # The event store's table (named by the library after the application).
+        self.events_table = "stored_events"
 
     def render(self, sql: str) -> str:
-        return _render(sql, self.dialect, self._prefix)
+        return _render(sql, self.dialect, self._prefix, self.events_table)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:

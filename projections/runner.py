@@ -46,7 +46,7 @@ class Mapper(Protocol):
 def _select_notifications(db: Database) -> str:
     key = "notification_id" if db.dialect == "postgres" else "rowid"
     return (f"SELECT {key} AS id, originator_id, originator_version, topic, state "
-            f"FROM {{s}}stored_events WHERE {key} > %s ORDER BY {key} LIMIT %s")
+            f"FROM {{events}} WHERE {key} > %s ORDER BY {key} LIMIT %s")
 
 
 @dataclass(frozen=True)
@@ -125,5 +125,5 @@ class Projector:
         key = "notification_id" if self.db.dialect == "postgres" else "rowid"
         with self.db.transaction(write=False) as cur:
             position = self._position(cur, lock=False)
-            head = cur.execute(f"SELECT MAX({key}) AS head FROM {{s}}stored_events").fetchone()
+            head = cur.execute(f"SELECT MAX({key}) AS head FROM {{events}}").fetchone()
         return ProjectionStatus(self.view.name, position, int(head["head"] or 0))

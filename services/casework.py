@@ -86,6 +86,10 @@ class TenantApplication(Application[UUID]):
         self.tenant = tenant
         self.key_provider = key_provider
         super().__init__(env)
+        self.database.events_table = self.recorder.events_table_name
+        if self.database.dialect == "postgres":
+            # Connections idle for a minute go back: an idle tenant holds none.
+            self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
 
     def construct_mapper(self) -> Mapper[UUID]:
         datastore = self.factory.datastore  # type: ignore[attr-defined]

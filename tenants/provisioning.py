@@ -27,14 +27,14 @@ from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality
 _IMMUTABLE_EVENTS_PG = [
     "CREATE OR REPLACE FUNCTION {s}forbid_event_change() RETURNS trigger"
     " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'stored events are immutable'; END $$",
-    "DROP TRIGGER IF EXISTS stored_events_immutable ON {s}stored_events",
-    "CREATE TRIGGER stored_events_immutable BEFORE UPDATE OR DELETE ON {s}stored_events"
+    "DROP TRIGGER IF EXISTS events_immutable ON {events}",
+    "CREATE TRIGGER events_immutable BEFORE UPDATE OR DELETE ON {events}"
     " FOR EACH ROW EXECUTE FUNCTION {s}forbid_event_change()",
 ]
 _IMMUTABLE_EVENTS_SQLITE = [
-    "CREATE TRIGGER IF NOT EXISTS stored_events_no_update BEFORE UPDATE ON stored_events"
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON {events}"
     " BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END",
-    "CREATE TRIGGER IF NOT EXISTS stored_events_no_delete BEFORE DELETE ON stored_events"
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON {events}"
     " BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END",
 ]
 
@@ -67,7 +67,8 @@ class Provisioner:
             sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, app),
             # LOCK TABLE ... IN EXCLUSIVE MODE (the library's ordering lock) needs
             # UPDATE; the trigger still refuses any actual change to an event.
-            sql.SQL("GRANT UPDATE ON {}.stored_events TO {}").format(schema, app),
+            sql.SQL("GRANT UPDATE ON {}.{} TO {}").format(
+                schema, sql.Identifier(db.events_table), app),
         ]
         statements += [
             sql.SQL("GRANT UPDATE, DELETE ON {}.{} TO {}").format(schema, sql.Identifier(t), app)

@@ -636,3 +636,35 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     yield s3_server
+
+
+# --------------------------------------------------------------------------
+# A provisioned world on either backend (tests/world.py)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path):
+    """The same scenario runs on SQLite and on the throwaway PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_settings")
+    return request.getfixturevalue("pg_settings")
+
+
+@pytest.fixture
+def world(backend_settings):
+    from world import build_world
+
+    built = build_world(backend_settings)
+    yield built
+    built.services.close()
+
+
+@pytest.fixture
+def client(world):
+    from fastapi.testclient import TestClient
+
+    from yorisoi.infra.app import create_app
+
+    with TestClient(create_app(world.services.settings, world.services)) as test_client:
+        yield test_client

@@ -1,0 +1,98 @@
+"""A provisioned little world for tests: two municipalities, contractors, sites, contracts.
+
+Names are fictional; tokens are real JWTs from the development issuer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.settings import Settings
+from yorisoi.services.context import acting_as
+
+CITY_A = "131016"  # 千代田区
+CITY_B = "141003"  # 横浜市
+NPO = "npo-hidamari"  # contract with A covering site a-hiroba
+IDLE_NPO = "npo-kaze"  # registered, contract with A already ended
+
+
+@dataclass
+class World:
+    services: Services
+
+    def token(self, kind: str, tenant: str, subject: str = "user-1",
+              roles: tuple[str, ...] = ("specialist",), sites: tuple[str, ...] = (),
+              expires_in: int = 600) -> str:
+        assert self.services.dev_issuer is not None
+        return self.services.dev_issuer.mint(kind, tenant, subject, roles=list(roles),
+                                             sites=list(sites), expires_in=expires_in)
+
+    def headers(self, kind: str, tenant: str, **kwargs: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(kind, tenant, **kwargs)}"}
+
+
+def build_world(settings: Settings) -> World:
+    """Provision the world and return it (close ``world.services`` afterwards)."""
+    settings = settings.model_copy(update={"dev_issuer": True})
+    init_platform(settings)
+    services = Services(settings)
+    d = services.directory
+    today = japan_today()
+    with acting_as(OPERATOR):
+        d.provision_municipality(code=CITY_A, name="千代田区", prefecture="東京都")
+        d.provision_municipality(code=CITY_B, name="横浜市", prefecture="神奈川県")
+        d.provision_contractor(contractor_id=NPO, name="NPO法人 ひだまり")
+        d.provision_contractor(contractor_id=IDLE_NPO, name="NPO法人 かぜ")
+        d.register_site(municipality_code=CITY_A, site_id="a-hiroba", name="ひろば", site_type="kihon")
+        d.register_site(municipality_code=CITY_A, site_id="a-counter", name="窓口", site_type="tokutei")
+        d.register_site(municipality_code=CITY_B, site_id="b-hiroba", name="ひろば", site_type="kihon")
+        d.sign_contract(contract_id="contract-a-npo", municipality_code=CITY_A, contractor_id=NPO,
+                        site_ids=["a-hiroba"], starts_on=today - timedelta(days=30),
+                        ends_on=today + timedelta(days=300))
+        d.sign_contract(contract_id="contract-a-kaze", municipality_code=CITY_A,
+                        contractor_id=IDLE_NPO, site_ids=["a-hiroba"],
+                        starts_on=date(2024, 4, 1), ends_on=date(2025, 3, 31))
+        for kind, tenant in (("municipality", CITY_A), ("municipality", CITY_B),
+                             ("contractor", NPO), ("contractor", IDLE_NPO)):
+            d.register_identity_provider(services.dev_issuer.registration_for(kind, tenant))
+    return World(services)
+
+
+def consultation_input(**overrides: object) -> dict[str, object]:
+    """A valid recordConsultation input for a new household at CITY_A's contracted site."""
+    data: dict[str, object] = {
+        "municipalityCode": CITY_A, "siteId": "a-hiroba",
+        "occurredOn": (japan_today() - timedelta(days=1)).isoformat(),
+        "channel": "visit", "themes": ["development", "daily_worries"],
+        "asked": "二歳の子のことばが遅いのが心配", "wishes": "相談できる所を知りたい",
+        "direction": "発達相談の案内",
+        "household": {"guardians": [{"name": "架空 花子", "relationship": "母"}],
+                      "children": [{"name": "架空 たろう", "birthDate": "2024-05-01"}]},
+    }
+    data.update(overrides)
+    return data
+
+
+RECORD = """
+mutation Record($input: RecordConsultationInput!) {
+  recordConsultation(input: $input) {
+    __typename
+    ... on ConsultationRecorded { case { id consultationCount themes } consultation { id asked } }
+    ... on UserError { code message messageJa }
+    ... on ValidationError { fieldErrors { field code message messageJa } }
+  }
+}
+"""
+
+CASES = """
+query Cases($code: String, $first: Int!, $after: String) {
+  cases(municipalityCode: $code, first: $first, after: $after) {
+    totalCount
+    edges { cursor node { id contractId household { guardians { name } } consultations { asked } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
