@@ -2,7 +2,8 @@
 #
 #   make venv   create .venv (if missing) and install the project with its test
 #               extra; reinstalls only when pyproject.toml has changed
-#   make run    start the service (.venv/bin/yorisoi serve)
+#   make run    start the service (.venv/bin/yorisoi serve $(ARGS)), e.g.
+#               make run ARGS="--host 0.0.0.0 --port 9000"
 #   make test   run the test suite on two xdist workers;
 #               extra pytest arguments go in PYTEST_ARGS, e.g.
 #               make test PYTEST_ARGS='-k tenants -x'
@@ -35,7 +36,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: venv
-	$(BIN)/yorisoi serve
+	$(BIN)/yorisoi serve $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from strawberry.fastapi import BaseContext
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.telemetry import tag_tenant
 from yorisoi.tenants.access import Action, Grant, Principal, authorize
 
 
@@ -35,7 +36,7 @@ class YorisoiContext(BaseContext):
         grant = authorize(self.principal, action, municipality_code,
                           self.services.directory.registry, site_id=site_id,
                           request_id=self.request_id, trace_id=trace_id)
-        trace.get_current_span().set_attribute("yorisoi.tenant", grant.municipality_code)
+        tag_tenant(trace.get_current_span(), getattr(self.request, "state", None), grant)
         return grant
 
 

@@ -119,10 +119,16 @@ def platform_init() -> None:
 
 
 def _registry(action) -> None:  # noqa: ANN001
+    """Run a registry command as the platform operator; refusals exit 2 with the reason."""
+    from yorisoi.domain.errors import DomainError
+
     services = _services()
     try:
         with acting_as(OPERATOR):
             action(services.directory)
+    except DomainError as error:
+        console.print(f"[red]{error.message}[/red]\n[red]{error.message_ja}[/red]")
+        raise typer.Exit(2) from None
     finally:
         services.close()
 

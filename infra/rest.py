@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.telemetry import tag_tenant
 from yorisoi.infra.storage import DownloadLinkError, LocalObjectStore, ObjectNotFoundError
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
@@ -63,9 +64,7 @@ def _grant(request: Request, authorization: str | None, action: str,
         raise problem(401, error.code, error.message, error.message_ja) from None
     except AccessDeniedError as error:
         raise problem(403, error.code, error.message, error.message_ja) from None
-    span = getattr(request.state, "span", None)
-    if span is not None:
-        span.set_attribute("yorisoi.tenant", grant.municipality_code)
+    tag_tenant(None, request.state, grant)
     return grant
 
 

@@ -75,3 +75,18 @@ def command_span(name: str, tenant: str, **attributes: Any) -> Iterator[trace.Sp
         name, attributes={"yorisoi.tenant": tenant, **attributes}
     ) as span:
         yield span
+
+
+def tag_tenant(span: trace.Span | None, request_state: Any, grant: Any) -> None:
+    """Put the tenant's space on the current span and on the request's HTTP span.
+
+    Every span names the tenant the same way as the SQL and command spans do:
+    by its space (``t_<code>``), the unit of isolation.
+    """
+    space = f"t_{grant.municipality_code}"
+    if span is not None:
+        span.set_attribute("yorisoi.tenant", space)
+    # The HTTP span was opened before anyone knew the tenant.
+    http_span = getattr(request_state, "span", None)
+    if http_span is not None:
+        http_span.set_attribute("yorisoi.tenant", space)

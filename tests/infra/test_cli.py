@@ -1,0 +1,63 @@
+"""The yorisoi command on the embedded default (SQLite, local store, dev issuer)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from yorisoi.infra import cli
+from yorisoi.infra.settings import get_settings
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def invoke(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(cli.app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_data_worker_status_and_rebuild_agree(runner):
+    invoke(runner, "platform", "init")
+    assert "demo data loaded" in invoke(runner, "demo")
+    assert "already present" in invoke(runner, "demo")
+    invoke(runner, "worker", "--once")
+    status = json.loads(invoke(runner, "projections", "status", "--as-json"))
+    assert status == [{"tenant": "131016", "view": "case_view", "position": status[0]["head"],
+                       "head": status[0]["head"], "lag": 0}]
+    assert status[0]["head"] > 0
+    out = invoke(runner, "projections", "rebuild", "--tenant", "131016")
+    assert f"131016: {status[0]['head']} events" in out
+
+
+def test_dev_token_verifies_as_its_tenant(runner):
+    invoke(runner, "platform", "init")
+    invoke(runner, "demo")
+    token = invoke(runner, "dev-token", "someone", "--tenant-kind", "municipality",
+                   "--tenant-id", "131016", "--role", "municipal_supervisor").strip()
+    from yorisoi.infra.bootstrap import Services
+
+    services = Services(get_settings())
+    try:
+        verified = services.verifier.verify(token)
+    finally:
+        services.close()
+    assert (verified.tenant_kind, verified.tenant_id, verified.roles) == (
+        "municipality", "131016", ("municipal_supervisor",))
+
+
+def test_provisioning_a_municipality_with_a_bad_code_is_refused_cleanly(runner, tmp_path):
+    invoke(runner, "platform", "init")
+    result = runner.invoke(cli.app, ["tenant", "provision-municipality", "131017", "X", "Y"])
+    assert result.exit_code == 2
+    assert "全国地方公共団体コード" in result.output
+    assert not (tmp_path / "sqlite" / "t_131017.sqlite").exists()
