@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import strawberry
+from eventsourcing.persistence import IntegrityError
 from graphql import GraphQLError
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.identity import AuthenticationError
 from yorisoi.projections.case_queries import CursorInvalidError
+from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.access import AccessDeniedError
 
@@ -76,10 +78,6 @@ def validation_error(errors: Sequence[DomainError]) -> ValidationError:
 
 def user_error(exc: Exception) -> UserError:
     """Map an expected exception to its API error; anything else is a bug and re-raised."""
-    from eventsourcing.persistence import IntegrityError
-
-    from yorisoi.services.casework import CaseNotFoundError
-
     if isinstance(exc, InputErrors):
         return validation_error(exc.errors)
     if isinstance(exc, CaseNotFoundError):

@@ -14,8 +14,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
@@ -23,21 +22,17 @@ from yorisoi.domain.errors import DomainError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.db import Database
 from yorisoi.infra.telemetry import command_span
-from yorisoi.infra.keys import TenantKeyProvider
-from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
-from yorisoi.services.personal_data import HouseholdKeyring
+from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
+    SnapshotsWouldLeakError,
+    TenantApplication,
+)
 
 
 class CaseNotFoundError(DomainError):
     code = "case_not_found"
     message = "No such case in this municipality."
     message_ja = "指定されたケースが見つかりません。"
-
-
-class SnapshotsWouldLeakError(RuntimeError):
-    """Snapshots store aggregate state in plaintext; they stay off here."""
 
 
 @dataclass(frozen=True)
@@ -74,42 +69,6 @@ class ConsultationRecorded:
     case_id: UUID
     consultation_id: UUID
     household_id: UUID
-
-
-class TenantApplication(Application[UUID]):
-    """An application whose events live in one tenant's space, personal data encrypted."""
-
-    def __init__(self, env: dict[str, str], *, tenant: str,
-                 key_provider: TenantKeyProvider) -> None:
-        if str(env.get("IS_SNAPSHOTTING_ENABLED", "no")).lower() in ("y", "yes", "t", "true", "1"):
-            raise SnapshotsWouldLeakError("snapshots would store personal fields in plaintext")
-        self.tenant = tenant
-        self.key_provider = key_provider
-        super().__init__(env)
-        self.database.events_table = self.recorder.events_table_name
-        if self.database.dialect == "postgres":
-            # Connections idle for a minute go back: an idle tenant holds none.
-            self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        datastore = self.factory.datastore  # type: ignore[attr-defined]
-        postgres = hasattr(datastore, "schema")
-        self.database = Database(datastore, "postgres" if postgres else "sqlite",
-                                 datastore.schema if postgres else None, self.tenant)
-        self.keyring = HouseholdKeyring(self.database, self.key_provider, self.tenant)
-        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
-                                     mapper_class=PersonalDataMapper)
-        mapper.keyring = self.keyring
-        return mapper
-
-    def construct_recorder(self):  # noqa: ANN201
-        recorder = super().construct_recorder()
-        recorder.tenant = self.tenant
-        return recorder
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        register_transcodings(transcoder)
 
 
 class CaseworkApplication(TenantApplication):

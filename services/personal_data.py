@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -39,20 +40,29 @@ class HouseholdKeyring:
     """Creates, unwraps, caches and destroys household data keys for one tenant."""
 
     def __init__(self, database: Database, provider: TenantKeyProvider, tenant: str,
-                 cache_size: int = 2048) -> None:
+                 cache_size: int = 2048, cache_seconds: float = 30.0) -> None:
         self.db = database
         self.provider = provider
         self.tenant = tenant
-        self._cache: OrderedDict[UUID, AESGCM] = OrderedDict()
+        # Unwrapped keys are cached briefly: another process may destroy a key,
+        # and this one must stop using it within ``cache_seconds``.
+        self._cache: OrderedDict[UUID, tuple[float, AESGCM]] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
 
     def _context(self, household_id: UUID) -> dict[str, str]:
         return {"household": str(household_id)}
 
+    def _cached(self, household_id: UUID) -> AESGCM | None:
+        entry = self._cache.get(household_id)
+        if entry is None or time.monotonic() - entry[0] > self._cache_seconds:
+            return None
+        return entry[1]
+
     def _remember(self, household_id: UUID, aead: AESGCM) -> AESGCM:
         with self._lock:
-            self._cache[household_id] = aead
+            self._cache[household_id] = (time.monotonic(), aead)
             self._cache.move_to_end(household_id)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -75,14 +85,11 @@ class HouseholdKeyring:
 
     def for_reading(self, household_id: UUID) -> AESGCM | None:
         """The household's key, or None once it has been destroyed."""
-        cached = self._cache.get(household_id)
-        if cached is not None:
-            return cached
-        return self._load(household_id)[1]
+        return self._cached(household_id) or self._load(household_id)[1]
 
     def for_writing(self, household_id: UUID) -> AESGCM:
         """The household's key, created on first use; refused after disposal."""
-        cached = self._cache.get(household_id)
+        cached = self._cached(household_id)
         if cached is not None:
             return cached
         exists, aead = self._load(household_id)

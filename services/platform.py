@@ -16,7 +16,7 @@ from yorisoi.domain.registry import (
     Municipality,
     Site,
 )
-from yorisoi.services.casework import TenantApplication
+from yorisoi.services.tenant_application import TenantApplication
 
 
 class RegistryEntryMissingError(DomainError):

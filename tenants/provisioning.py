@@ -18,7 +18,8 @@ from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
 from yorisoi.projections.runner import POSITIONS_DDL
-from yorisoi.services.casework import CaseworkApplication, TenantApplication
+from yorisoi.services.casework import CaseworkApplication
+from yorisoi.services.tenant_application import TenantApplication
 from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView

@@ -1,0 +1,411 @@
+"""recordConsultation end to end: the NPO records, the municipality reads.
+
+Every scenario runs on SQLite and on the throwaway PostgreSQL cluster (the
+``client``/``world`` fixtures are parametrized over both backends).  Tokens are
+real JWTs from the development issuer; nothing here mocks the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from world import CASES, CITY_A, NPO, RECORD, consultation_input
+
+from yorisoi.infra.clock import japan_today
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+CASE_DETAIL = """
+query Case($id: ID!, $code: String) {
+  case(id: $id, municipalityCode: $code) {
+    id municipalityCode status siteId contractId consultationCount themes
+    household { id disposed pregnancyDueDate guardians { name relationship }
+                children { name birthDate } }
+    consultations { id occurredOn channel themes asked wishes direction siteId contractId
+                    recordedBy recordedRole }
+  }
+}
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def npo_specialist(world: Any, subject: str = "npo-staff-1") -> dict[str, str]:
+    return world.headers("contractor", NPO, subject=subject, roles=("specialist",),
+                         sites=("a-hiroba",))
+
+
+def city_a_supervisor(world: Any) -> dict[str, str]:
+    return world.headers("municipality", CITY_A, subject="a-supervisor",
+                         roles=("municipal_supervisor",))
+
+
+def gql(client: Any, query: str, variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
+                           headers=headers or {})
+    assert response.status_code == 200, (response.status_code, response.text)
+    return response.json()
+
+
+def record(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body = gql(client, RECORD, {"input": consultation_input(**overrides)}, headers)
+    assert "errors" not in body, body
+    return body["data"]["recordConsultation"]
+
+
+def recorded(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    result = record(client, headers, **overrides)
+    assert result["__typename"] == "ConsultationRecorded", result
+    return result
+
+
+def notification_count(world: Any, municipality: str = CITY_A) -> int:
+    with world.services.runtimes.lease(municipality) as rt:
+        return rt.casework.recorder.max_notification_id() or 0
+
+
+def stored_notifications(world: Any, municipality: str = CITY_A) -> list[Any]:
+    with world.services.runtimes.lease(municipality) as rt:
+        return list(rt.casework.recorder.select_notifications(start=1, limit=100))
+
+
+def assert_japanese(error: dict[str, Any]) -> None:
+    assert error["messageJa"].strip(), error
+    assert JAPANESE.search(error["messageJa"]), error
+    assert error["message"].strip(), error
+
+
+# --------------------------------------------------------------------------- happy path
+
+
+def test_npo_specialist_records_and_municipal_supervisor_reads_it_decrypted(client, world):
+    result = recorded(client, npo_specialist(world))
+    case_id = result["case"]["id"]
+    assert result["case"]["consultationCount"] == 1
+    assert result["case"]["themes"] == ["development", "daily_worries"]
+    assert result["consultation"]["asked"] == "二歳の子のことばが遅いのが心配"
+
+    body = gql(client, CASES, {"first": 10}, city_a_supervisor(world))
+    assert "errors" not in body, body
+    cases = body["data"]["cases"]
+    assert cases["totalCount"] == 1
+    node = cases["edges"][0]["node"]
+    assert node["id"] == case_id
+    assert node["contractId"] == "contract-a-npo"
+    assert node["household"]["guardians"] == [{"name": "架空 花子"}]
+    assert node["consultations"] == [{"asked": "二歳の子のことばが遅いのが心配"}]
+
+    detail = gql(client, CASE_DETAIL, {"id": case_id}, city_a_supervisor(world))
+    assert "errors" not in detail, detail
+    case = detail["data"]["case"]
+    assert case["municipalityCode"] == CITY_A
+    assert case["status"] == "open"
+    assert (case["siteId"], case["contractId"]) == ("a-hiroba", "contract-a-npo")
+    assert case["household"]["disposed"] is False
+    assert case["household"]["guardians"] == [{"name": "架空 花子", "relationship": "母"}]
+    assert case["household"]["children"] == [{"name": "架空 たろう", "birthDate": "2024-05-01"}]
+    [consultation] = case["consultations"]
+    assert consultation["occurredOn"] == (japan_today() - timedelta(days=1)).isoformat()
+    assert consultation["channel"] == "visit"
+    assert consultation["wishes"] == "相談できる所を知りたい"
+    assert consultation["direction"] == "発達相談の案内"
+    assert consultation["recordedBy"] == "npo-staff-1"
+    assert consultation["recordedRole"] == "specialist"
+    assert consultation["contractId"] == "contract-a-npo"
+
+
+def test_second_consultation_joins_the_case_and_merges_themes(client, world):
+    headers = npo_specialist(world)
+    first = recorded(client, headers)
+    case_id = first["case"]["id"]
+
+    second = recorded(client, headers, household=None, caseId=case_id,
+                      themes=["development", "childcare_place"], channel="phone",
+                      asked="保育園の空き状況を知りたい")
+    assert second["case"]["id"] == case_id
+    assert second["case"]["consultationCount"] == 2
+    assert set(second["case"]["themes"]) == {"development", "daily_worries", "childcare_place"}
+    assert len(second["case"]["themes"]) == 3  # merged, not repeated
+    assert second["consultation"]["id"] != first["consultation"]["id"]
+
+    body = gql(client, CASES, {"first": 10}, city_a_supervisor(world))
+    cases = body["data"]["cases"]
+    assert cases["totalCount"] == 1
+    asked = [c["asked"] for c in cases["edges"][0]["node"]["consultations"]]
+    assert sorted(asked) == sorted(["二歳の子のことばが遅いのが心配", "保育園の空き状況を知りたい"])
+
+
+def test_case_list_is_paged_by_keyset_without_overlap(client, world):
+    headers = npo_specialist(world)
+    today = japan_today()
+    created = set()
+    for days_ago in (1, 2, 2, 3, 4):  # two cases share a day: the case id breaks the tie
+        result = recorded(client, headers, occurredOn=(today - timedelta(days=days_ago)).isoformat())
+        created.add(result["case"]["id"])
+    assert len(created) == 5
+
+    supervisor = city_a_supervisor(world)
+    seen: list[str] = []
+    after = None
+    pages = []
+    while True:
+        body = gql(client, CASES, {"first": 2, "after": after}, supervisor)
+        assert "errors" not in body, body
+        page = body["data"]["cases"]
+        pages.append(page)
+        assert page["totalCount"] == 5  # the whole list, not the page
+        seen.extend(edge["node"]["id"] for edge in page["edges"])
+        if page["edges"]:
+            assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        assert len(pages) < 5, "pagination does not terminate"
+
+    assert [len(p["edges"]) for p in pages] == [2, 2, 1]
+    assert [p["pageInfo"]["hasNextPage"] for p in pages] == [True, True, False]
+    assert len(seen) == len(set(seen)) == 5  # no overlap, nothing skipped
+    assert set(seen) == created
+
+    # Most recent activity first.
+    everything = gql(client, CASES, {"first": 10}, supervisor)["data"]["cases"]
+    assert [e["node"]["id"] for e in everything["edges"]] == seen
+    assert everything["pageInfo"]["hasNextPage"] is False
+
+
+@pytest.mark.parametrize("cursor", [
+    "not a cursor!",
+    "%%%",
+    base64.urlsafe_b64encode(b"{\"a\": 1}").decode(),
+    base64.urlsafe_b64encode(b"[1, 2]").decode(),
+    base64.urlsafe_b64encode(b"[\"2026-01-01\"]").decode(),
+    base64.urlsafe_b64encode("\xff\xfe".encode("latin-1")).decode(),
+])
+def test_malformed_cursor_is_a_typed_error_not_a_crash(client, world, cursor):
+    recorded(client, npo_specialist(world))
+    response = client.post("/graphql", json={"query": CASES,
+                                             "variables": {"first": 2, "after": cursor}},
+                           headers=city_a_supervisor(world))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "cursor_invalid", error
+    assert JAPANESE.search(error["extensions"]["messageJa"])
+    assert cursor not in error["message"]
+
+
+# --------------------------------------------------------------------------- event metadata
+
+
+def test_stored_events_say_who_acted_where_and_hide_personal_text(client, world):
+    request_id = f"req-{uuid.uuid4()}"
+    headers = {**npo_specialist(world, subject="npo-staff-7"), "X-Request-ID": request_id}
+    before = notification_count(world)
+    result = recorded(client, headers)
+    notifications = stored_notifications(world)
+    assert notification_count(world) - before == len(notifications) == 4
+    topics = sorted(n.topic.rsplit(".", 1)[-1] for n in notifications)
+    assert topics == ["ConsultationNoted", "Opened", "Recorded", "Registered"], topics
+
+    case_id = uuid.UUID(result["case"]["id"])
+    assert {uuid.UUID(str(n.originator_id)) for n in notifications} >= {case_id}
+
+    secrets_in_input = ["架空 花子", "架空 たろう", "二歳の子のことばが遅いのが心配",
+                        "相談できる所を知りたい", "発達相談の案内"]
+    for notification in notifications:
+        raw = bytes(notification.state)
+        for text in secrets_in_input:
+            for form in (text.encode(), json.dumps(text).encode()):  # raw or \u-escaped
+                assert form not in raw, (notification.topic, text)
+        state = json.loads(raw)
+        meta = state["_meta"]
+        assert meta["user_id"] == "npo-staff-7", meta
+        assert meta["role"] == "specialist"
+        assert meta["organisation_kind"] == "contractor"
+        assert meta["organisation_id"] == NPO
+        assert meta["contract_id"] == "contract-a-npo"
+        assert meta["site_id"] == "a-hiroba"
+        assert meta["request_id"] == request_id
+        if notification.topic.endswith(("Registered", ".Recorded")):
+            assert state.get("_personal"), notification.topic
+            for field in ("guardians", "children", "asked", "wishes", "direction"):
+                assert field not in state, (notification.topic, field)
+
+    # The same events through the application's own recorder, per aggregate.
+    with world.services.runtimes.lease(CITY_A) as rt:
+        case_events = list(rt.casework.recorder.select_events(case_id))
+    assert [e.originator_version for e in case_events] == [1, 2]
+    assert all(json.loads(bytes(e.state))["_meta"]["request_id"] == request_id
+               for e in case_events)
+
+
+def test_request_without_request_id_still_gets_one(client, world):
+    recorded(client, npo_specialist(world))
+    ids = {json.loads(bytes(n.state))["_meta"]["request_id"] for n in stored_notifications(world)}
+    assert len(ids) == 1
+    [generated] = ids
+    assert generated  # one id for the whole request, generated by the server
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+MISSING_FIELD_INPUTS = {
+    "no asked": {k: v for k, v in consultation_input().items() if k != "asked"},
+    "no themes": {k: v for k, v in consultation_input().items() if k != "themes"},
+    "no site": {k: v for k, v in consultation_input().items() if k != "siteId"},
+    "guardian without name": consultation_input(
+        household={"guardians": [{"relationship": "母"}], "children": []}),
+}
+
+
+@pytest.mark.parametrize("case", MISSING_FIELD_INPUTS.keys())
+def test_missing_required_field_is_a_graphql_validation_error(client, world, case):
+    before = notification_count(world)
+    response = client.post("/graphql", json={"query": RECORD,
+                                             "variables": {"input": MISSING_FIELD_INPUTS[case]}},
+                           headers=npo_specialist(world))
+    assert response.status_code == 200, (response.status_code, response.text)
+    body = response.json()
+    assert body.get("data") is None
+    assert body["errors"], body
+    assert "二歳の子" not in response.text and "架空" not in response.text
+    assert notification_count(world) == before
+
+
+def _too_old_child() -> dict[str, Any]:
+    born = japan_today().replace(year=japan_today().year - 20, month=1, day=1)
+    return {"guardians": [{"name": "架空 一郎", "relationship": "父"}],
+            "children": [{"name": "架空 大人", "birthDate": born.isoformat()}]}
+
+
+LONG = "長" * 4001
+TOMORROW = (japan_today() + timedelta(days=1)).isoformat()
+
+# name -> (overrides, expected typename, expected code, expected field (or None))
+BAD_INPUTS: dict[str, tuple[dict[str, Any], str, str, str | None]] = {
+    "month 13": ({"occurredOn": "2026-13-01"}, "ValidationError", "invalid_input", "occurredOn"),
+    "word date": ({"occurredOn": "tomorrow"}, "ValidationError", "invalid_input", "occurredOn"),
+    "empty date": ({"occurredOn": ""}, "ValidationError", "invalid_input", "occurredOn"),
+    "future date": ({"occurredOn": TOMORROW}, "ValidationError",
+                    "consultation_date_in_future", "occurredOn"),
+    "bad birth date": ({"household": {"guardians": [], "children": [
+        {"name": "架空 たろう", "birthDate": "2024-02-30"}]}},
+        "ValidationError", "invalid_input", "household.children.0.birthDate"),
+    "unknown channel": ({"channel": "carrier_pigeon"}, "ValidationError",
+                        "consultation_channel_unknown", "channel"),
+    "unknown theme": ({"themes": ["development", "astrology"]}, "ValidationError",
+                      "consultation_theme_unknown", "themes.1"),
+    "no themes": ({"themes": []}, "ValidationError", "consultation_themes_missing", "themes"),
+    "oversized asked": ({"asked": LONG}, "ValidationError", "invalid_input", "asked"),
+    "oversized wishes": ({"wishes": LONG}, "ValidationError", "invalid_input", "wishes"),
+    "oversized direction": ({"direction": LONG}, "ValidationError", "invalid_input",
+                            "direction"),
+    "oversized guardian name": ({"household": {"guardians": [
+        {"name": "架" * 101, "relationship": "母"}]}},
+        "ValidationError", "invalid_input", "household.guardians.0.name"),
+    "blank asked": ({"asked": "   "}, "ValidationError", "consultation_request_missing", "asked"),
+    "neither case nor household": ({"household": None}, "ValidationError", "invalid_input",
+                                   "household"),
+    "malformed case id": ({"household": None, "caseId": "case-123"}, "ValidationError",
+                          "invalid_input", "caseId"),
+    "outside target without reason": ({"household": _too_old_child()}, "ValidationError",
+                                       "household_outside_target",
+                                       "household.outsideTargetReason"),
+    "empty household": ({"household": {"guardians": [], "children": []}}, "ValidationError",
+                        "household_empty", "household"),
+    "unknown site": ({"siteId": "z-nowhere"}, "NotAuthorizedError", "site_unknown", None),
+    "unknown case": ({"household": None, "caseId": str(uuid.uuid4())}, "NotFoundError",
+                     "case_not_found", None),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS.keys())
+def test_bad_input_is_refused_with_a_typed_error_and_nothing_is_written(client, world, case):
+    overrides, typename, code, field = BAD_INPUTS[case]
+    submitted = consultation_input(**overrides)
+    before = notification_count(world)
+
+    result = record(client, npo_specialist(world), **overrides)
+
+    assert result["__typename"] == typename, result
+    assert_japanese(result)
+    if typename == "ValidationError":
+        assert result["code"] == "validation_failed"
+        assert result["fieldErrors"], result
+        codes = {(e["field"], e["code"]) for e in result["fieldErrors"]}
+        assert (field, code) in codes, codes
+        for error in result["fieldErrors"]:
+            assert_japanese(error)
+    else:
+        assert result["code"] == code
+    assert notification_count(world) == before, "a refused command wrote events"
+
+    # No error echoes what was typed (it may be personal data).
+    text = json.dumps(result, ensure_ascii=False)
+    for value in (submitted["asked"], submitted["wishes"], submitted["direction"], "架空",
+                  "carrier_pigeon", "astrology", "z-nowhere", "case-123", "tomorrow"):
+        if value:
+            assert value not in text, (value, text)
+
+
+def test_every_problem_of_an_input_is_reported_at_once(client, world):
+    result = record(client, npo_specialist(world), occurredOn="2026-13-01", asked="長" * 4001,
+                    household={"guardians": [{"name": " ", "relationship": "母"}],
+                               "children": [{"name": "架空 たろう", "birthDate": "yesterday"}]})
+    assert result["__typename"] == "ValidationError"
+    fields = {e["field"] for e in result["fieldErrors"]}
+    assert fields >= {"occurredOn", "asked", "household.guardians.0.name",
+                      "household.children.0.birthDate"}, fields
+
+
+def test_text_at_the_length_limit_is_accepted(client, world):
+    limit = world.services.settings.max_text_length
+    assert limit == 4000
+    result = recorded(client, npo_specialist(world), asked="あ" * limit)
+    assert len(result["consultation"]["asked"]) == limit
+
+
+def test_household_outside_target_is_recorded_when_a_reason_is_given(client, world):
+    household = {**_too_old_child(), "outsideTargetReason": "成人した子の引きこもり相談の入口として"}
+    before = notification_count(world)
+    result = recorded(client, npo_specialist(world), household=household)
+    assert result["case"]["consultationCount"] == 1
+    assert notification_count(world) > before
+
+
+def test_consultation_today_in_japan_is_not_in_the_future(client, world):
+    result = recorded(client, npo_specialist(world), occurredOn=japan_today().isoformat())
+    assert result["case"]["consultationCount"] == 1
+
+
+def test_unauthenticated_mutation_is_refused_and_writes_nothing(client, world):
+    before = notification_count(world)
+    result = record(client, {})
+    assert result["__typename"] == "NotAuthorizedError"
+    assert result["code"] == "token_missing"
+    assert_japanese(result)
+    assert notification_count(world) == before
+
+
+def test_supervisor_may_read_but_not_record(client, world):
+    before = notification_count(world)
+    result = record(client, city_a_supervisor(world), siteId="a-counter")
+    assert result["__typename"] == "NotAuthorizedError"
+    assert result["code"] == "role_not_permitted"
+    assert notification_count(world) == before
+
+
+def test_far_past_date_is_accepted_as_a_date(client, world):
+    # Shape checks are about the calendar, not about plausibility.
+    result = record(client, npo_specialist(world), occurredOn=date(2024, 2, 29).isoformat())
+    assert result["__typename"] == "ConsultationRecorded", result
