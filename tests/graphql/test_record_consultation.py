@@ -181,26 +181,42 @@ def test_case_list_is_paged_by_keyset_without_overlap(client, world):
     assert everything["pageInfo"]["hasNextPage"] is False
 
 
-@pytest.mark.parametrize("cursor", [
+BAD_CURSORS = [
     "not a cursor!",
     "%%%",
+    "",
     base64.urlsafe_b64encode(b"{\"a\": 1}").decode(),
     base64.urlsafe_b64encode(b"[1, 2]").decode(),
     base64.urlsafe_b64encode(b"[\"2026-01-01\"]").decode(),
+    base64.urlsafe_b64encode(b"[\"2026-01-01\", \"x\", \"y\"]").decode(),
     base64.urlsafe_b64encode("\xff\xfe".encode("latin-1")).decode(),
-])
-def test_malformed_cursor_is_a_typed_error_not_a_crash(client, world, cursor):
+]
+
+
+def test_malformed_cursor_is_a_typed_error_not_a_crash(client, world):
     recorded(client, npo_specialist(world))
-    response = client.post("/graphql", json={"query": CASES,
-                                             "variables": {"first": 2, "after": cursor}},
-                           headers=city_a_supervisor(world))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["data"] is None
-    [error] = body["errors"]
-    assert error["extensions"]["code"] == "cursor_invalid", error
-    assert JAPANESE.search(error["extensions"]["messageJa"])
-    assert cursor not in error["message"]
+    for cursor in BAD_CURSORS:
+        response = client.post("/graphql", json={"query": CASES,
+                                                 "variables": {"first": 2, "after": cursor}},
+                               headers=city_a_supervisor(world))
+        assert response.status_code == 200, (cursor, response.text)
+        body = response.json()
+        assert body["data"] is None, (cursor, body)
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "cursor_invalid", (cursor, error)
+        assert JAPANESE.search(error["extensions"]["messageJa"])
+        if cursor:
+            assert cursor not in error["message"]
+
+
+def test_page_size_is_clamped_not_trusted(client, world):
+    recorded(client, npo_specialist(world))
+    recorded(client, npo_specialist(world))
+    supervisor = city_a_supervisor(world)
+    for first, expected in ((0, 1), (-5, 1), (1_000_000, 2)):
+        page = gql(client, CASES, {"first": first}, supervisor)["data"]["cases"]
+        assert len(page["edges"]) == expected, (first, page)
+        assert page["totalCount"] == 2
 
 
 # --------------------------------------------------------------------------- event metadata
@@ -268,18 +284,19 @@ MISSING_FIELD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("case", MISSING_FIELD_INPUTS.keys())
-def test_missing_required_field_is_a_graphql_validation_error(client, world, case):
-    before = notification_count(world)
-    response = client.post("/graphql", json={"query": RECORD,
-                                             "variables": {"input": MISSING_FIELD_INPUTS[case]}},
-                           headers=npo_specialist(world))
-    assert response.status_code == 200, (response.status_code, response.text)
-    body = response.json()
-    assert body.get("data") is None
-    assert body["errors"], body
-    assert "二歳の子" not in response.text and "架空" not in response.text
-    assert notification_count(world) == before
+def test_missing_required_field_is_a_graphql_error_not_a_500(client, world):
+    for name, submitted in MISSING_FIELD_INPUTS.items():
+        before = notification_count(world)
+        response = client.post("/graphql", json={"query": RECORD,
+                                                 "variables": {"input": submitted}},
+                               headers=npo_specialist(world))
+        assert response.status_code == 200, (name, response.status_code, response.text)
+        body = response.json()
+        assert body.get("data") is None, (name, body)
+        assert body["errors"], (name, body)
+        for probe in ("二歳の子", "相談できる所", "架空", "発達相談"):
+            assert probe not in response.text, (name, probe)
+        assert notification_count(world) == before, name
 
 
 def _too_old_child() -> dict[str, Any]:
@@ -291,71 +308,121 @@ def _too_old_child() -> dict[str, Any]:
 LONG = "長" * 4001
 TOMORROW = (japan_today() + timedelta(days=1)).isoformat()
 
-# name -> (overrides, expected typename, expected code, expected field (or None))
-BAD_INPUTS: dict[str, tuple[dict[str, Any], str, str, str | None]] = {
+# Each row: name -> (overrides, expected typename, expected code, expected field or None).
+Row = tuple[dict[str, Any], str, str, "str | None"]
+
+BAD_DATES: dict[str, Row] = {
     "month 13": ({"occurredOn": "2026-13-01"}, "ValidationError", "invalid_input", "occurredOn"),
     "word date": ({"occurredOn": "tomorrow"}, "ValidationError", "invalid_input", "occurredOn"),
     "empty date": ({"occurredOn": ""}, "ValidationError", "invalid_input", "occurredOn"),
+    "slashes": ({"occurredOn": "2026/01/01"}, "ValidationError", "invalid_input", "occurredOn"),
     "future date": ({"occurredOn": TOMORROW}, "ValidationError",
                     "consultation_date_in_future", "occurredOn"),
-    "bad birth date": ({"household": {"guardians": [], "children": [
+    "30 February birth date": ({"household": {"guardians": [], "children": [
         {"name": "架空 たろう", "birthDate": "2024-02-30"}]}},
         "ValidationError", "invalid_input", "household.children.0.birthDate"),
+    "future birth date": ({"household": {"guardians": [], "children": [
+        {"name": "架空 たろう", "birthDate": TOMORROW}]}},
+        "ValidationError", "birth_date_in_future", "household.children.0.birthDate"),
+    "malformed due date": ({"household": {"pregnancyDueDate": "next spring"}},
+                           "ValidationError", "invalid_input", "household.pregnancyDueDate"),
+}
+
+BAD_VOCABULARY: dict[str, Row] = {
     "unknown channel": ({"channel": "carrier_pigeon"}, "ValidationError",
                         "consultation_channel_unknown", "channel"),
     "unknown theme": ({"themes": ["development", "astrology"]}, "ValidationError",
                       "consultation_theme_unknown", "themes.1"),
     "no themes": ({"themes": []}, "ValidationError", "consultation_themes_missing", "themes"),
-    "oversized asked": ({"asked": LONG}, "ValidationError", "invalid_input", "asked"),
-    "oversized wishes": ({"wishes": LONG}, "ValidationError", "invalid_input", "wishes"),
-    "oversized direction": ({"direction": LONG}, "ValidationError", "invalid_input",
-                            "direction"),
-    "oversized guardian name": ({"household": {"guardians": [
+    "blank asked": ({"asked": "   "}, "ValidationError", "consultation_request_missing", "asked"),
+}
+
+OVERSIZED: dict[str, Row] = {
+    "asked": ({"asked": LONG}, "ValidationError", "invalid_input", "asked"),
+    "wishes": ({"wishes": LONG}, "ValidationError", "invalid_input", "wishes"),
+    "direction": ({"direction": LONG}, "ValidationError", "invalid_input", "direction"),
+    "guardian name": ({"household": {"guardians": [
         {"name": "架" * 101, "relationship": "母"}]}},
         "ValidationError", "invalid_input", "household.guardians.0.name"),
-    "blank asked": ({"asked": "   "}, "ValidationError", "consultation_request_missing", "asked"),
+    "21 themes": ({"themes": ["development"] * 21}, "ValidationError", "invalid_input",
+                  "themes"),
+}
+
+BAD_HOUSEHOLDS: dict[str, Row] = {
     "neither case nor household": ({"household": None}, "ValidationError", "invalid_input",
                                    "household"),
     "malformed case id": ({"household": None, "caseId": "case-123"}, "ValidationError",
                           "invalid_input", "caseId"),
     "outside target without reason": ({"household": _too_old_child()}, "ValidationError",
-                                       "household_outside_target",
-                                       "household.outsideTargetReason"),
+                                      "household_outside_target",
+                                      "household.outsideTargetReason"),
     "empty household": ({"household": {"guardians": [], "children": []}}, "ValidationError",
                         "household_empty", "household"),
+}
+
+BAD_PLACES: dict[str, Row] = {
     "unknown site": ({"siteId": "z-nowhere"}, "NotAuthorizedError", "site_unknown", None),
+    "unknown municipality": ({"municipalityCode": "999999"}, "NotAuthorizedError",
+                             "municipality_not_permitted", None),
     "unknown case": ({"household": None, "caseId": str(uuid.uuid4())}, "NotFoundError",
                      "case_not_found", None),
 }
 
+ECHO_PROBES = ("架空", "二歳の子", "相談できる所", "発達相談", "carrier_pigeon", "astrology",
+               "z-nowhere", "case-123", "tomorrow", "next spring", "長長長")
 
-@pytest.mark.parametrize("case", BAD_INPUTS.keys())
-def test_bad_input_is_refused_with_a_typed_error_and_nothing_is_written(client, world, case):
-    overrides, typename, code, field = BAD_INPUTS[case]
-    submitted = consultation_input(**overrides)
-    before = notification_count(world)
 
-    result = record(client, npo_specialist(world), **overrides)
+def assert_refused_without_trace(client: Any, world: Any, table: dict[str, Row]) -> None:
+    """Each row is refused with its typed error, names its field, and writes nothing."""
+    headers = npo_specialist(world)
+    for name, (overrides, typename, code, field) in table.items():
+        before = notification_count(world)
+        result = record(client, headers, **overrides)
+        assert result["__typename"] == typename, (name, result)
+        assert_japanese(result)
+        if typename == "ValidationError":
+            assert result["code"] == "validation_failed", name
+            codes = {(e["field"], e["code"]) for e in result["fieldErrors"]}
+            assert (field, code) in codes, (name, codes)
+            for error in result["fieldErrors"]:
+                assert_japanese(error)
+        else:
+            assert result["code"] == code, (name, result)
+        assert notification_count(world) == before, f"{name}: a refused command wrote events"
+        # No error echoes what was typed (it may be personal data).
+        text = json.dumps(result, ensure_ascii=False)
+        for probe in ECHO_PROBES:
+            assert probe not in text, (name, probe, text)
 
-    assert result["__typename"] == typename, result
-    assert_japanese(result)
-    if typename == "ValidationError":
-        assert result["code"] == "validation_failed"
-        assert result["fieldErrors"], result
-        codes = {(e["field"], e["code"]) for e in result["fieldErrors"]}
-        assert (field, code) in codes, codes
-        for error in result["fieldErrors"]:
-            assert_japanese(error)
-    else:
-        assert result["code"] == code
-    assert notification_count(world) == before, "a refused command wrote events"
 
-    # No error echoes what was typed (it may be personal data).
-    text = json.dumps(result, ensure_ascii=False)
-    for value in (submitted["asked"], submitted["wishes"], submitted["direction"], "架空",
-                  "carrier_pigeon", "astrology", "z-nowhere", "case-123", "tomorrow"):
-        if value:
-            assert value not in text, (value, text)
+def test_malformed_and_future_dates_are_refused_and_nothing_is_written(client, world):
+    assert_refused_without_trace(client, world, BAD_DATES)
+
+
+def test_channel_and_themes_outside_the_vocabulary_are_refused(client, world):
+    assert_refused_without_trace(client, world, BAD_VOCABULARY)
+
+
+def test_oversized_text_is_refused_and_nothing_is_written(client, world):
+    assert world.services.settings.max_text_length == 4000
+    assert_refused_without_trace(client, world, OVERSIZED)
+
+
+def test_household_outside_the_rules_is_refused_and_nothing_is_written(client, world):
+    assert_refused_without_trace(client, world, BAD_HOUSEHOLDS)
+
+
+def test_unknown_site_municipality_or_case_is_refused_and_nothing_is_written(client, world):
+    assert_refused_without_trace(client, world, BAD_PLACES)
+
+
+def test_refusals_leave_the_case_list_empty(client, world):
+    for table in (BAD_DATES, BAD_HOUSEHOLDS):
+        for overrides, *_ in table.values():
+            record(client, npo_specialist(world), **overrides)
+    assert notification_count(world) == 0
+    body = gql(client, CASES, {"first": 10}, city_a_supervisor(world))
+    assert body["data"]["cases"]["totalCount"] == 0
 
 
 def test_every_problem_of_an_input_is_reported_at_once(client, world):
@@ -409,3 +476,40 @@ def test_far_past_date_is_accepted_as_a_date(client, world):
     # Shape checks are about the calendar, not about plausibility.
     result = record(client, npo_specialist(world), occurredOn=date(2024, 2, 29).isoformat())
     assert result["__typename"] == "ConsultationRecorded", result
+
+
+# --------------------------------------------------------------------------- known bugs
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: graphql/schema.py _mask() masks variable-coercion errors (original_error is a "
+    "GraphQLError, not ApiError) as 'Unexpected error.', so a client is not told which "
+    "required field is missing; they are also logged as resolver failures"))
+def test_missing_required_field_error_names_the_field_without_echoing_values(client, world):
+    body = gql(client, RECORD, {"input": MISSING_FIELD_INPUTS["no asked"]}, npo_specialist(world))
+    [error] = body["errors"]
+    assert "asked" in error["message"], error
+    assert "相談できる所を知りたい" not in json.dumps(body, ensure_ascii=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: graphql/context.py get_context() takes X-Request-ID verbatim (any length, any "
+    "text) and the mapper stamps it, unencrypted and unshreddable, on every stored event"))
+def test_client_request_id_is_bounded_before_it_reaches_the_event_store(client, world):
+    oversized = "x" * 5000
+    personal = "Kaku Hanako 090-0000-0000"
+    for request_id in (oversized, personal):
+        recorded(client, {**npo_specialist(world), "X-Request-ID": request_id})
+    stored = [json.loads(bytes(n.state))["_meta"]["request_id"]
+              for n in stored_notifications(world)]
+    assert all(len(value) <= 128 for value in stored), [len(v) for v in stored]
+    assert personal not in stored
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: graphql/consultations.py _Checker.day() only checks len()==10 before "
+    "date.fromisoformat, which in Python 3.11 also accepts ISO week dates: "
+    "'2026-W01-1' is stored as 2025-12-29 instead of being refused as not YYYY-MM-DD"))
+def test_iso_week_date_is_not_accepted_as_yyyy_mm_dd(client, world):
+    result = record(client, npo_specialist(world), occurredOn="2026-W01-1")
+    assert result["__typename"] == "ValidationError", result
