@@ -17,7 +17,10 @@ with the same connection settings (4× as many commits as the service side per r
 its shorter timing is not mostly noise).  Cases are used round-robin, ~10 commands each, so a
 case holds 2–12 events while measured (as a real case does), not thousands.
 
-    .venv/bin/python bench/bench_commands.py [--n 2000] [--rounds 4]
+    .venv/bin/python bench/bench_commands.py [--n 2000] [--rounds 10]
+
+Service and baseline alternate in short rounds (who goes first alternates too); the
+ratio reported is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def _rows(samples: dict[str, list[tuple[str, bytes]]], *names: str) -> list[tupl
     return [samples[name][-1] for name in names]
 
 
-def run(cluster: Any, world: Any, *, n: int = 2000, rounds: int = 4) -> list[Pair]:
+def run(cluster: Any, world: Any, *, n: int = 2000, rounds: int = 10) -> list[Pair]:
     from yorisoi.services.context import acting_as
 
     app = world.runtime.casework
@@ -179,7 +182,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="commands per figure")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--no-telemetry", action="store_true",
                         help="leave OpenTelemetry's no-op provider in place")
     parser.add_argument("--durable", action="store_true", help="fsync and synchronous commit on")

@@ -57,7 +57,8 @@ class SpanCounter(SpanProcessor):
 AREAS = [
     ("waiting for PostgreSQL (psycopg wait / pipeline I/O)",
      re.compile(r"psycopg/(connection\.py.*\(wait\)|_pipeline_base\.py.*_(communicate|fetch)_gen"
-                r"|generators\.py)")),
+                r"|generators\.py|_cursor_base\.py.*\((_send_query_prepared|_execute_send)\)"
+                r"|_connection_base\.py.*\(_exec_command\))")),
     ("psycopg client (adapt, dump, parse, prepare)", re.compile(r"psycopg/")),
     ("connection pool", re.compile(r"psycopg_pool/")),
     ("OpenTelemetry spans", re.compile(r"opentelemetry/")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def markdown(info: dict[str, Any], params: dict[str, Any], pairs: list[Pair]) -> str:
     lines = [
         f"Run {info['date']} · {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB,"
-        f" load {info['load_average_at_start'][0]} at start · Python {info['python']} ·"
+        f" load {info['load_average_at_start'][0]} → {info['load_average_at_end'][0]} ·"
+        f" Python {info['python']} ·"
         f" PostgreSQL {info['postgres'].split()[0]}"
         f" ({'durable' if info['postgres_durable'] else 'fsync off'}) ·"
         f" eventsourcing {info['eventsourcing']} · psycopg {info['psycopg']} ·"
@@ -36,7 +38,7 @@ def markdown(info: dict[str, Any], params: dict[str, Any], pairs: list[Pair]) ->
         "",
         f"Parameters: {', '.join(f'{k}={v}' for k, v in params.items())}",
         "",
-        "| figure | service | raw baseline | ratio | per round | target |",
+        "| figure | service | raw baseline | ratio (median of rounds) | rounds' range | target |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for p in pairs:
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small N (CI smoke check)")
     parser.add_argument("--n", type=int, help="commands per command figure (default 2000)")
     parser.add_argument("--m", type=int, help="events in the projected log (default 20000)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 4 / 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 10 / 3)")
     parser.add_argument("--no-telemetry", action="store_true",
                         help="leave OpenTelemetry's no-op provider in place")
     parser.add_argument("--durable", action="store_true",
@@ -63,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n or (200 if args.quick else 2000)
     m = args.m or (2000 if args.quick else 20000)
-    command_rounds = args.rounds or (2 if args.quick else 4)
+    command_rounds = args.rounds or (4 if args.quick else 10)
     projection_rounds = args.rounds or (2 if args.quick else 3)
     params = {"n": n, "m": m, "command_rounds": command_rounds,
               "projection_rounds": projection_rounds, "telemetry": not args.no_telemetry,
@@ -86,6 +88,7 @@ def main() -> None:
             commands_world.close()
             projection_world.close()
     params["seconds"] = round(time.perf_counter() - started, 1)
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     table = io.StringIO()
     print_table(pairs, table)

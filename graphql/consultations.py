@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -28,6 +29,7 @@ from yorisoi.graphql.errors import (
 from yorisoi.services.casework import NewHousehold, RecordConsultation
 from yorisoi.services.context import acting_as
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_NAME = 100
 MAX_THEMES = 20
 MAX_PEOPLE = 20
@@ -105,7 +107,8 @@ class _Checker:
         if value is None:
             return None
         try:
-            if len(value) != 10:
+            # fromisoformat alone also takes week dates such as 2026-W01-1.
+            if not _ISO_DATE.fullmatch(value):
                 raise ValueError
             return date.fromisoformat(value)
         except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from fastapi import HTTPException, Request
 from opentelemetry import trace
@@ -11,7 +10,7 @@ from strawberry.fastapi import BaseContext
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.telemetry import tag_tenant
+from yorisoi.infra.telemetry import client_request_id, tag_tenant
 from yorisoi.tenants.access import Action, Grant, Principal, authorize
 
 
@@ -43,7 +42,7 @@ class YorisoiContext(BaseContext):
 async def get_context(request: Request) -> YorisoiContext:
     """Verify the bearer token (if any); a token that fails verification is a 401."""
     services: Services = request.app.state.services
-    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    request_id = client_request_id(request.headers.get("x-request-id"))
     header = request.headers.get("authorization")
     principal = None
     if header:

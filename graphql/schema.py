@@ -22,7 +22,6 @@ from strawberry.types import ExecutionContext
 
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.consultations import ConsultationMutation
-from yorisoi.graphql.errors import ApiError
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 _log = logging.getLogger("yorisoi.graphql")
@@ -58,10 +57,11 @@ class OperationSpan(SchemaExtension):
 
 
 def _mask(error: GraphQLError) -> bool:
-    # Our own errors and GraphQL validation errors speak to the user; anything
+    # Our own errors (ApiError) and GraphQL's validation and coercion errors speak
+    # to the user; anything
     # else is a bug whose text might carry values, so it is masked.
     original = error.original_error
-    return original is not None and not isinstance(original, ApiError)
+    return original is not None and not isinstance(original, GraphQLError)
 
 
 class YorisoiSchema(strawberry.Schema):
@@ -70,7 +70,7 @@ class YorisoiSchema(strawberry.Schema):
         # Log the kind of error only: messages of unexpected errors can carry values.
         for error in errors:
             original = error.original_error
-            if original is None or isinstance(original, ApiError):
+            if original is None or isinstance(original, GraphQLError):
                 continue
             _log.error("graphql resolver failed: %s at %s", type(original).__name__,
                        ".".join(str(p) for p in error.path or []))

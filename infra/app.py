@@ -37,8 +37,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             if services is None:
                 app.state.services.close()
 
+    # FastAPI's own tracing records raw paths and query strings (GraphQL
+    # variables, if someone sends a GET): off; our middleware spans instead.
     app = FastAPI(title="Yorisoi", version="0.1.0", lifespan=lifespan,
-                  docs_url=None if production else "/docs", redoc_url=None)
+                  docs_url=None if production else "/docs", redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     if services is not None:
         app.state.services = services
 

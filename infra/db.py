@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -22,6 +23,11 @@ from opentelemetry import trace
 _tracer = trace.get_tracer("yorisoi.sql")
 
 Dialect = Literal["postgres", "sqlite"]
+
+# The transaction this thread of work has open, per database: a nested
+# transaction joins it instead of taking a second connection from a small
+# pool (a projection batch unwraps household keys while it holds the lock).
+_open: ContextVar[dict[int, tuple[Cursor, bool]] | None] = ContextVar("yorisoi_open_tx", default=None)
 
 
 class Cursor:
@@ -85,8 +91,24 @@ class Database:
         """A transaction: committed on success, rolled back on any exception.
 
         Read-only transactions see one snapshot (REPEATABLE READ on PostgreSQL,
-        a WAL read transaction on SQLite), so a count and a page agree.
+        a WAL read transaction on SQLite), so a count and a page agree.  Inside
+        an open transaction on the same database, a nested one joins it.
         """
+        outer = (_open.get() or {}).get(id(self))
+        if outer is not None and (outer[1] or not write):
+            yield outer[0]
+            return
+        with self._new_transaction(write) as cursor:
+            opened = dict(_open.get() or {})
+            opened[id(self)] = (cursor, write)
+            token = _open.set(opened)
+            try:
+                yield cursor
+            finally:
+                _open.reset(token)
+
+    @contextmanager
+    def _new_transaction(self, write: bool) -> Iterator[Cursor]:
         if self.dialect == "postgres":
             with self.datastore.get_connection() as conn, conn.transaction(
                 force_rollback=not write

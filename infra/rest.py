@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.telemetry import tag_tenant
+from yorisoi.infra.telemetry import client_request_id, tag_tenant
 from yorisoi.infra.storage import DownloadLinkError, LocalObjectStore, ObjectNotFoundError
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
@@ -59,7 +59,7 @@ def _grant(request: Request, authorization: str | None, action: str,
         token = services.verifier.verify(bearer_token(authorization))
         grant = authorize(Principal.from_token(token), action,  # type: ignore[arg-type]
                           municipality_code, services.directory.registry,
-                          request_id=request.headers.get("x-request-id"))
+                          request_id=client_request_id(request.headers.get("x-request-id")))
     except AuthenticationError as error:
         raise problem(401, error.code, error.message, error.message_ja) from None
     except AccessDeniedError as error:

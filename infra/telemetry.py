@@ -10,6 +10,8 @@ variables (``OTEL_TRACES_EXPORTER=otlp|console|none``).
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -90,3 +92,17 @@ def tag_tenant(span: trace.Span | None, request_state: Any, grant: Any) -> None:
     http_span = getattr(request_state, "span", None)
     if http_span is not None:
         http_span.set_attribute("yorisoi.tenant", space)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def client_request_id(value: str | None) -> str:
+    """The caller's X-Request-ID if it is a plain id; otherwise a fresh one.
+
+    It is stamped on every stored event, unencrypted: free text there could
+    carry personal data that crypto-shredding would never reach.
+    """
+    if value and _REQUEST_ID.fullmatch(value):
+        return value
+    return str(uuid.uuid4())

@@ -84,8 +84,9 @@ class Projector:
             return self._position(cur, lock=True)
         return int(row["position"])
 
-    def _batch(self) -> int:
-        with self.db.transaction() as cur, _tracer.start_as_current_span(
+    def _apply_batch(self, cur: Cursor) -> int:
+        """Apply the next batch after the (locked) position; returns its size."""
+        with _tracer.start_as_current_span(
             "projection.batch",
             attributes={"yorisoi.tenant": self.db.tenant, "yorisoi.view": self.view.name},
         ) as span:
@@ -104,22 +105,34 @@ class Projector:
             return len(rows)
 
     def catch_up(self) -> int:
-        """Apply everything recorded so far; returns how many events were applied."""
+        """Apply everything recorded so far; returns how many events were applied.
+
+        One transaction per batch, so a long catch-up neither holds locks for
+        long nor loses its progress when it is interrupted.
+        """
         total = 0
-        while (applied := self._batch()) > 0:
+        while True:
+            with self.db.transaction() as cur:
+                applied = self._apply_batch(cur)
             total += applied
             if applied < self.batch_size:
-                break
-        return total
+                return total
 
     def rebuild(self) -> int:
-        """Empty the view and replay the whole log; gives the same rows as live."""
+        """Empty the view and replay the whole log in one transaction.
+
+        Readers keep seeing the old rows until the new ones are complete; the
+        result equals the live view (the tests compare them row for row).
+        """
+        total = 0
         with self.db.transaction() as cur:
             self._position(cur, lock=True)
             self.view.reset(cur)
             cur.execute("UPDATE {s}projection_positions SET position = 0 WHERE name = %s",
                         (self.view.name,))
-        return self.catch_up()
+            while (applied := self._apply_batch(cur)) > 0:
+                total += applied
+        return total
 
     def status(self) -> ProjectionStatus:
         key = "notification_id" if self.db.dialect == "postgres" else "rowid"

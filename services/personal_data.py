@@ -88,10 +88,11 @@ class HouseholdKeyring:
         return self._cached(household_id) or self._load(household_id)[1]
 
     def for_writing(self, household_id: UUID) -> AESGCM:
-        """The household's key, created on first use; refused after disposal."""
-        cached = self._cached(household_id)
-        if cached is not None:
-            return cached
+        """The household's key, created on first use; refused after disposal.
+
+        Always asks the database (never the cache): a household disposed of by
+        another process a moment ago must not receive new personal data.
+        """
         exists, aead = self._load(household_id)
         if aead is not None:
             return aead

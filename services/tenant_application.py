@@ -30,6 +30,10 @@ class TenantApplication(Application[UUID]):
         if self.snapshots is not None:  # switched on some other way (class attribute, OS env)
             self.close()
             raise SnapshotsWouldLeakError("snapshots would store personal fields in plaintext")
+        if self.repository.cache is not None:
+            # A cached aggregate would keep decrypted personal fields after disposal.
+            self.close()
+            raise SnapshotsWouldLeakError("the aggregate cache would keep personal fields in memory")
         self.database.events_table = self.recorder.events_table_name
         if self.database.dialect == "postgres":
             # Connections idle for a minute go back: an idle tenant holds none.

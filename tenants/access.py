@@ -57,6 +57,13 @@ def _denied_contract() -> AccessDeniedError:
         "この自治体・実施場所について有効な委託契約がありません。")
 
 
+def _check_assigned(principal: Principal, site_id: str | None) -> None:
+    # A token that names its holder's sites limits them to those sites.
+    if site_id is not None and principal.sites and site_id not in principal.sites:
+        raise AccessDeniedError("site_not_assigned", "You are not assigned to this site.",
+                                "この実施場所の担当として登録されていません。")
+
+
 def _site_unknown() -> AccessDeniedError:
     return AccessDeniedError("site_unknown", "No such site in this municipality.",
                              "指定された実施場所はこの自治体に登録されていません。")
@@ -122,6 +129,7 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
             running = [c for c in registry.contract_for_site(municipality_code, site_id)
                        if c.is_active_on(today)]
             contract_id = running[0].contract_id if running else None
+        _check_assigned(principal, site_id)
         return Grant(municipality_code, CaseScope(), acting.at(contract_id=contract_id,
                                                                site_id=site_id),
                      contract_id=contract_id, site_id=site_id)
@@ -137,5 +145,6 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
     if not covering:
         raise _denied_contract()
     contract_id = covering[0].contract_id
+    _check_assigned(principal, site_id)
     return Grant(municipality_code, scope, acting.at(contract_id=contract_id, site_id=site_id),
                  contract_id=contract_id, site_id=site_id)

@@ -32,6 +32,27 @@ _IMMUTABLE_EVENTS_PG = [
     "CREATE TRIGGER events_immutable BEFORE UPDATE OR DELETE ON {events}"
     " FOR EACH ROW EXECUTE FUNCTION {s}forbid_event_change()",
 ]
+# The proof of disposal: a destroyed key stays destroyed, and its row stays.
+_KEYS_GUARD_PG = [
+    "CREATE OR REPLACE FUNCTION {s}guard_household_keys() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP = 'DELETE' THEN RAISE EXCEPTION 'household keys are never deleted'; END IF;"
+    " IF OLD.wrapped_key IS NULL AND NEW.wrapped_key IS NOT NULL THEN"
+    "  RAISE EXCEPTION 'a destroyed household key cannot come back'; END IF;"
+    " IF OLD.destroyed_at IS NOT NULL AND NEW.destroyed_at IS DISTINCT FROM OLD.destroyed_at THEN"
+    "  RAISE EXCEPTION 'the time of destruction is kept'; END IF;"
+    " RETURN NEW; END $$",
+    "DROP TRIGGER IF EXISTS household_keys_guard ON {s}household_keys",
+    "CREATE TRIGGER household_keys_guard BEFORE UPDATE OR DELETE ON {s}household_keys"
+    " FOR EACH ROW EXECUTE FUNCTION {s}guard_household_keys()",
+]
+_KEYS_GUARD_SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS household_keys_no_delete BEFORE DELETE ON household_keys"
+    " BEGIN SELECT RAISE(ABORT, 'household keys are never deleted'); END",
+    "CREATE TRIGGER IF NOT EXISTS household_keys_no_revival BEFORE UPDATE ON household_keys"
+    " WHEN OLD.wrapped_key IS NULL AND NEW.wrapped_key IS NOT NULL"
+    " BEGIN SELECT RAISE(ABORT, 'a destroyed household key cannot come back'); END",
+]
 _IMMUTABLE_EVENTS_SQLITE = [
     "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON {events}"
     " BEGIN SELECT RAISE(ABORT, 'stored events are immutable'); END",
@@ -57,7 +78,8 @@ class Provisioner:
                              autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(space)))
 
-    def _grant(self, db: Database, space: str, writable: Iterable[str]) -> None:
+    def _grant(self, db: Database, space: str, writable: Iterable[str],
+               extra: Iterable[sql.Composable] = ()) -> None:
         if db.dialect != "postgres":
             return
         app = sql.Identifier(self.settings.pg_user)
@@ -75,12 +97,14 @@ class Provisioner:
             sql.SQL("GRANT UPDATE, DELETE ON {}.{} TO {}").format(schema, sql.Identifier(t), app)
             for t in writable
         ]
+        statements += [statement.format(schema=schema, app=app) for statement in extra]
         with db.datastore.transaction(commit=True) as cur:
             for statement in statements:
                 cur.execute(statement)
 
     def _build(self, app_class: type[TenantApplication], space: str, tenant: str,
-               ddl: list[str], writable: Iterable[str]) -> None:
+               ddl: list[str], writable: Iterable[str],
+               grants: Iterable[sql.Composable] = ()) -> None:
         self._create_schema(space)
         app = app_class(event_store_env(self.settings, space, admin=True), tenant=tenant,
                         key_provider=self.key_provider)
@@ -91,7 +115,7 @@ class Provisioner:
             with db.transaction() as cur:
                 for statement in [POSITIONS_DDL, *ddl, *immutable]:
                     cur.execute(statement)
-            self._grant(db, space, writable)
+            self._grant(db, space, writable, grants)
         finally:
             app.close()
 
@@ -104,7 +128,12 @@ class Provisioner:
         """Create a municipality's space and its tenant key. Idempotent."""
         space = municipality_space(code)
         self.key_provider.create_tenant_key(space)
+        postgres = self.settings.backend == "postgres"
         self._build(CaseworkApplication, space, space,
-                    [HOUSEHOLD_KEYS_DDL, *CaseView.ddl()],
-                    [*CASE_VIEW_TABLES, "projection_positions", "household_keys"])
+                    [HOUSEHOLD_KEYS_DDL, *CaseView.ddl(),
+                     *(_KEYS_GUARD_PG if postgres else _KEYS_GUARD_SQLITE)],
+                    [*CASE_VIEW_TABLES, "projection_positions"],
+                    # Keys: destroyed (wrapped_key set to NULL), never deleted.
+                    [sql.SQL("GRANT UPDATE (wrapped_key, destroyed_at)"
+                             " ON {schema}.household_keys TO {app}")])
         return space

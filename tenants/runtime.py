@@ -40,10 +40,14 @@ class TenantRuntime:
         self.last_used = time.monotonic()
         self.leases = 0
         self.evicted = False
+        # Two requests of one tenant catching up at once would only queue on the
+        # position lock while each holds a connection of a two-connection pool.
+        self._catch_up_lock = threading.Lock()
 
     def catch_up(self) -> int:
         """Bring the read models up to date (read-your-writes after a command)."""
-        return self.case_projector.catch_up()
+        with self._catch_up_lock:
+            return self.case_projector.catch_up()
 
     def close(self) -> None:
         self.casework.close()
@@ -76,16 +80,25 @@ class TenantRuntimes:
     @contextmanager
     def lease(self, municipality_code: str) -> Iterator[TenantRuntime]:
         """A runtime for the duration of a request or job."""
-        with self._lock:
-            now = time.monotonic()
-            runtime = self._runtimes.get(municipality_code)
-            if runtime is None:
-                runtime = TenantRuntime(self.settings, municipality_code, self.key_provider)
-                self._runtimes[municipality_code] = runtime
-            self._runtimes.move_to_end(municipality_code)
-            runtime.leases += 1
-            runtime.last_used = now
-            self._sweep(now)
+        built: TenantRuntime | None = None
+        while True:
+            with self._lock:
+                runtime = self._runtimes.get(municipality_code)
+                if runtime is None and built is not None:
+                    runtime, built = built, None
+                    self._runtimes[municipality_code] = runtime
+                if runtime is not None:
+                    now = time.monotonic()
+                    self._runtimes.move_to_end(municipality_code)
+                    runtime.leases += 1
+                    runtime.last_used = now
+                    self._sweep(now)
+                    break
+            # Built outside the cache's lock: opening one tenant must not stall
+            # requests of every other tenant.
+            built = TenantRuntime(self.settings, municipality_code, self.key_provider)
+        if built is not None:  # another request built the same tenant first
+            built.close()
         try:
             yield runtime
         finally:

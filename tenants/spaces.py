@@ -24,7 +24,9 @@ def event_store_env(settings: Settings, space: str, *, admin: bool = False) -> d
         # Tables are made once, at provisioning: concurrent CREATE TABLE races.
         "CREATE_TABLE": "yes" if admin else "no",
         "IS_SNAPSHOTTING_ENABLED": "no",
-        "AGGREGATE_CACHE_MAXSIZE": "0",
+        # Empty means "no cache" (0 would mean an unbounded one that keeps
+        # decrypted personal fields in memory past a disposal).
+        "AGGREGATE_CACHE_MAXSIZE": "",
     }
     if settings.backend == "sqlite":
         settings.sqlite_dir.mkdir(parents=True, exist_ok=True)

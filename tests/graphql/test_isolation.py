@@ -7,6 +7,7 @@ here (which the platform must refuse).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -18,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from world import CASES, CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, consultation_input
 
-from yorisoi.infra.bootstrap import DEV_ISSUER_BASE, OPERATOR
+from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
 
@@ -161,6 +162,19 @@ def test_contractor_cannot_record_in_a_municipality_it_has_no_contract_with(clie
     assert notifications(world, CITY_B) == before
 
 
+def test_staff_assigned_to_other_sites_cannot_record_here(client, world):
+    before = notifications(world)
+    elsewhere = world.headers("contractor", NPO, roles=("specialist",), sites=("a-counter",))
+    refused(record(client, elsewhere), "site_not_assigned")
+    counter_staff = world.headers("municipality", CITY_A, roles=("specialist",),
+                                  sites=("a-counter",))
+    refused(record(client, counter_staff), "site_not_assigned")
+    assert notifications(world) == before
+    # Assigned to the site, the same people may record there.
+    recorded_case(client, npo(world, sites=("a-hiroba",)))
+    recorded_case(client, counter_staff, siteId="a-counter")
+
+
 def test_contractor_sees_only_cases_under_its_contract(client, world):
     mine = recorded_case(client, npo(world))
     direct = recorded_case(client, city(world, CITY_A, "specialist"), siteId="a-counter")
@@ -236,18 +250,19 @@ def test_contract_with_a_second_municipality_keeps_the_spaces_apart(client, worl
             contract_id="contract-b-npo", municipality_code=CITY_B, contractor_id=NPO,
             site_ids=["b-hiroba"], starts_on=japan_today() - timedelta(days=1),
             ends_on=japan_today() + timedelta(days=365))
-    in_a = recorded_case(client, npo(world))
-    in_b = recorded_case(client, npo(world), municipalityCode=CITY_B, siteId="b-hiroba")
+    both = npo(world, sites=("a-hiroba", "b-hiroba"))
+    in_a = recorded_case(client, both)
+    in_b = recorded_case(client, both, municipalityCode=CITY_B, siteId="b-hiroba")
 
-    a = gql(client, CASES, {"code": CITY_A, "first": 10}, npo(world))["data"]["cases"]
-    b = gql(client, CASES, {"code": CITY_B, "first": 10}, npo(world))["data"]["cases"]
+    a = gql(client, CASES, {"code": CITY_A, "first": 10}, both)["data"]["cases"]
+    b = gql(client, CASES, {"code": CITY_B, "first": 10}, both)["data"]["cases"]
     assert [e["node"]["id"] for e in a["edges"]] == [in_a]
     assert [e["node"]["id"] for e in b["edges"]] == [in_b]
     assert b["edges"][0]["node"]["contractId"] == "contract-b-npo"
     # A case id of one municipality means nothing in another's space.
-    assert gql(client, CASE, {"id": in_a, "code": CITY_B}, npo(world)) == {"data": {"case": None}}
+    assert gql(client, CASE, {"id": in_a, "code": CITY_B}, both) == {"data": {"case": None}}
     # Nor may the NPO add to A's case while acting in B.
-    result = record(client, npo(world), municipalityCode=CITY_B, siteId="b-hiroba",
+    result = record(client, both, municipalityCode=CITY_B, siteId="b-hiroba",
                     household=None, caseId=in_a)
     assert result["__typename"] == "NotFoundError", result
 
@@ -361,7 +376,7 @@ def test_refused_tokens_get_401_with_a_json_code_and_write_nothing(client, world
             assert detail["code"] == code, (name, detail)
             assert detail["message"] and JAPANESE.search(detail["messageJa"]), (name, detail)
             assert response.headers["www-authenticate"].startswith("Bearer"), name
-            assert "架空" not in response.text
+            assert "架空" not in response.text + json.dumps(response.json(), ensure_ascii=False)
     assert notifications(world) == before
 
 
@@ -409,8 +424,6 @@ def test_request_ids_do_not_cross_requests(client, world):
     second = f"req-{uuid.uuid4()}"
     recorded_case(client, {**npo(world), "X-Request-ID": first})
     recorded_case(client, {**npo(world), "X-Request-ID": second})
-    import json
-
     with world.services.runtimes.lease(CITY_A) as rt:
         stored = rt.casework.recorder.select_notifications(start=1, limit=100)
     ids = [json.loads(bytes(n.state))["_meta"]["request_id"] for n in stored]

@@ -10,6 +10,7 @@ from an in-memory exporter on the process's tracer provider.
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -107,6 +108,12 @@ def _ancestors(span: Any, index: dict[int, Any]) -> list[Any]:
     return chain
 
 
+def _encodings(value: str) -> set[str]:
+    """A value as it may travel: raw, JSON-escaped, URL-encoded (path or form)."""
+    return {value, json.dumps(value)[1:-1], urllib.parse.quote(value),
+            urllib.parse.quote_plus(value)}
+
+
 def _texts(span: Any) -> Iterator[tuple[str, str]]:
     """Every piece of text a span exports: name, attributes, events, links, status."""
     yield "name", span.name
@@ -186,10 +193,7 @@ def test_http_and_graphql_spans_carry_the_tenant_space(spans: dict[str, Any]) ->
 
 
 def test_no_span_carries_any_personal_value(spans: dict[str, Any]) -> None:
-    needles = {}
-    for value in PERSONAL:
-        needles[value] = value
-        needles[json.dumps(value)[1:-1]] = value  # \\uXXXX-escaped, as JSON would carry it
+    needles = {encoded: value for value in PERSONAL for encoded in _encodings(value)}
     leaks = [(span.name, where, original)
              for span in spans["spans"] for where, text in _texts(span)
              for needle, original in needles.items() if needle in text]
@@ -262,8 +266,9 @@ def test_a_refused_get_request_leaves_no_personal_value_in_spans(
     assert response.status_code >= 400
     finished = list(exporter.get_finished_spans())
     assert _named(finished, "HTTP GET")
+    needles = _encodings(GUARDIAN) | _encodings("花子")
     leaks = [(span.name, where) for span in finished for where, text in _texts(span)
-             for needle in (GUARDIAN, "花子", json.dumps(GUARDIAN)[1:-1]) if needle in text]
+             for needle in needles if needle in text]
     exporter.clear()
     assert not leaks, leaks
 

@@ -305,12 +305,6 @@ def test_case_view_keeps_latest_activity_and_themes_in_first_seen_order(rt):
     assert row["consultation_count"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: projections/runner.py Projector._batch holds a pooled connection (and the position "
-    "row lock) while the mapper/CaseView ask HouseholdKeyring._load for a SECOND connection "
-    "from the same 2-connection tenant pool; a concurrent catch_up on the same runtime (two "
-    "recordConsultation mutations doing read-your-writes) holds the other connection waiting "
-    "on FOR UPDATE, so the pool starves until its timeout and one request fails"))
 @pytest.mark.parametrize("backend_settings", ["postgres"], indirect=True)
 def test_two_requests_catching_up_one_runtime_at_once_do_not_starve_its_pool(world, rt):
     _new_cases(rt, cases=12, per_case=1)  # 12 households whose keys a fresh runtime lacks

@@ -337,10 +337,6 @@ def test_snapshots_switched_on_in_the_process_environment_are_refused(sqlite_set
                             key_provider=build_key_provider(sqlite_settings))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tenants/spaces.py sets AGGREGATE_CACHE_MAXSIZE='0', which eventsourcing reads as an "
-    "UNBOUNDED aggregate cache (Repository: maxsize <= 0 -> Cache()); an aggregate read before "
-    "disposal keeps serving its decrypted personal fields from memory afterwards"))
 def test_aggregate_read_before_disposal_is_not_served_from_memory_after_it(recorded):
     rt = recorded.rt
     assert rt.casework.repository.get(recorded.consultation_id).asked == ASKED
@@ -363,11 +359,6 @@ def test_disposal_reaches_another_runtime_once_its_key_cache_expires(recorded, w
         other.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: services/personal_data.py HouseholdKeyring.for_writing returns a cached key "
-    "(cache_seconds=30) without checking household_keys, so another runtime/process that "
-    "read the household within the last 30 s still ACCEPTS new personal data for a disposed "
-    "household; the write succeeds and is unreadable at once (a silently lost record)"))
 def test_another_runtime_refuses_to_record_for_a_household_disposed_meanwhile(recorded, world):
     other = TenantRuntime(world.services.settings, CITY_A, world.services.key_provider)
     try:
@@ -382,7 +373,7 @@ def test_another_runtime_refuses_to_record_for_a_household_disposed_meanwhile(re
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG (design): the wrapped household key lives in the same database as the ciphertext and "
+    "OPEN (issue 6, disposal: rotate the tenant key at disposal). The wrapped household key lives in the same database as the ciphertext and "
     "the tenant KEK survives disposal, so any backup taken before disposal still decrypts the "
     "household's personal data; DESIGN.md promises disposal reaches backups"))
 def test_backup_taken_before_disposal_cannot_decrypt_after_disposal(recorded, world):

@@ -203,11 +203,6 @@ def test_tenant_schemas_are_unrelated_no_foreign_keys_across_schemas(provisioned
         assert cross == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tenants/provisioning.py grants the app role UPDATE and DELETE on household_keys "
-    "with no guard; it can delete (or restore a backed-up wrapped_key into) the row that proves "
-    "a key was destroyed, after which HouseholdKeyring.for_writing mints a fresh key and the "
-    "disposed household accepts personal data again"))
 def test_app_role_cannot_erase_or_undo_the_proof_of_disposal(provisioned, pg_settings,
                                                              pg_cluster, pg_database):
     _, key_provider = provisioned
@@ -227,7 +222,7 @@ def test_app_role_cannot_erase_or_undo_the_proof_of_disposal(provisioned, pg_set
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "GAP vs DESIGN.md (Tenancy): platform tables carry tenant_id but provisioning never "
+    "OPEN (issue 5, database backstop): platform tables carry tenant_id but provisioning never "
     "enables ROW LEVEL SECURITY / FORCE ROW LEVEL SECURITY on them"))
 def test_platform_tables_force_row_level_security(provisioned, pg_cluster, pg_database):
     with pg_cluster.connect(pg_database, "owner") as conn:
