@@ -135,7 +135,10 @@ def parse_input(data: RecordConsultationInput, max_text: int) -> RecordConsultat
     check = _Checker(max_text)
     occurred_on = check.day("occurredOn", data.occurred_on)
     household = None
-    if data.household is not None:
+    if data.household is not None and data.case_id is not None:
+        check._bad("household", "Give either a caseId or a new household, not both.",
+                   "ケースIDと新しい世帯の情報は、どちらか一方だけを指定してください。")
+    elif data.household is not None:
         h = data.household
         check.count("household.guardians", h.guardians, MAX_PEOPLE)
         check.count("household.children", h.children, MAX_PEOPLE)

@@ -10,8 +10,8 @@ from strawberry.fastapi import BaseContext
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.telemetry import client_request_id, tag_tenant
-from yorisoi.tenants.access import Action, Grant, Principal, authorize
+from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
+from yorisoi.tenants.access import AccessDeniedError, Action, Grant, Principal, authorize
 
 
 class YorisoiContext(BaseContext):
@@ -29,12 +29,15 @@ class YorisoiContext(BaseContext):
         if self.principal is None:
             raise AuthenticationError("token_missing")
         if municipality_code is None:
+            if self.principal.tenant_kind != "municipality":
+                raise AccessDeniedError(
+                    "municipality_required",
+                    "Name the municipality (municipalityCode): a contractor works in several.",
+                    "自治体コード（municipalityCode）を指定してください。")
             municipality_code = self.principal.tenant_id  # a municipality's own space
-        span = trace.get_current_span().get_span_context()
-        trace_id = format(span.trace_id, "032x") if span.is_valid else None
         grant = authorize(self.principal, action, municipality_code,
                           self.services.directory.registry, site_id=site_id,
-                          request_id=self.request_id, trace_id=trace_id)
+                          request_id=self.request_id, trace_id=current_trace_id())
         tag_tenant(trace.get_current_span(), getattr(self.request, "state", None), grant)
         return grant
 

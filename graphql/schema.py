@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.consultations import ConsultationMutation
+from yorisoi.graphql.errors import ApiError
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 _log = logging.getLogger("yorisoi.graphql")
@@ -50,18 +52,42 @@ class OperationSpan(SchemaExtension):
             yield
             context = self.execution_context
             span.set_attribute("graphql.operation.name", context.operation_name or "")
-            if context.operation_type is not None:
+            # operation_type raises when the document did not parse.
+            if context.graphql_document is not None:
                 span.set_attribute("graphql.operation.type", context.operation_type.value)
             errors = context.result.errors if context.result else None
             span.set_attribute("yorisoi.graphql.errors", len(errors or []))
 
 
-def _mask(error: GraphQLError) -> bool:
-    # Our own errors (ApiError) and GraphQL's validation and coercion errors speak
-    # to the user; anything
-    # else is a bug whose text might carry values, so it is masked.
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+def without_values(message: str) -> str:
+    """GraphQL's request errors without the values they quote.
+
+    graphql-core quotes what was sent ("… has invalid value.household: Expected
+    … found: {'name': '…'}", "Int cannot represent non-integer value: '…'"),
+    which can be a family's name.  Keep the path and the kind of problem; cut
+    at the first quoted value and at any ``found …`` tail.
+    """
+    message = re.split(r",?\s*found\b", message, maxsplit=1)[0]
+    message = re.split(r":\s*(?=['\"{\[\d<-]|true\b|false\b|null\b)", message, maxsplit=1)[0]
+    return message.rstrip(". ") + "."
+
+
+class SafeErrors(MaskErrors):
+    """Our own errors pass; request errors lose quoted values; anything else is masked."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        safe = []
+        for error in errors:
+            original = error.original_error
+            if isinstance(original, ApiError):
+                safe.append(error)
+            elif original is not None and not isinstance(original, GraphQLError):
+                safe.append(self.anonymise_error(error))  # a bug: its text may carry values
+            else:
+                safe.append(GraphQLError(without_values(error.message), nodes=error.nodes,
+                                         source=error.source, positions=error.positions,
+                                         path=error.path, extensions=error.extensions))
+        return safe
 
 
 class YorisoiSchema(strawberry.Schema):
@@ -82,7 +108,7 @@ def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=15),
         lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: MaskErrors(should_mask_error=_mask),
+        SafeErrors,
     ]
     if production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

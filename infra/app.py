@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry import trace
 from strawberry.fastapi import GraphQLRouter
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # variables, if someone sends a GET): off; our middleware spans instead.
     app = FastAPI(title="Yorisoi", version="0.1.0", lifespan=lifespan,
                   docs_url=None if production else "/docs", redoc_url=None,
+                  openapi_url=None if production else "/openapi.json",
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     if services is not None:
         app.state.services = services
@@ -66,6 +68,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             "code": "validation_failed", "fields": fields,
             "message": "Some values are missing or not valid.",
             "messageJa": "入力内容に不足または誤りがあります。"}})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Our own errors carry a bilingual detail already; the framework's do not.
+        detail = exc.detail
+        if not isinstance(detail, dict):
+            detail = {"code": "not_found" if exc.status_code == 404 else "http_error",
+                      "message": str(detail),
+                      "messageJa": "見つかりません。" if exc.status_code == 404
+                      else "リクエストを処理できませんでした。"}
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail},
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

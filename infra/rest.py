@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.telemetry import client_request_id, tag_tenant
+from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.infra.storage import DownloadLinkError, LocalObjectStore, ObjectNotFoundError
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
@@ -59,7 +59,8 @@ def _grant(request: Request, authorization: str | None, action: str,
         token = services.verifier.verify(bearer_token(authorization))
         grant = authorize(Principal.from_token(token), action,  # type: ignore[arg-type]
                           municipality_code, services.directory.registry,
-                          request_id=client_request_id(request.headers.get("x-request-id")))
+                          request_id=client_request_id(request.headers.get("x-request-id")),
+                          trace_id=current_trace_id())
     except AuthenticationError as error:
         raise problem(401, error.code, error.message, error.message_ja) from None
     except AccessDeniedError as error:
@@ -103,16 +104,23 @@ async def upload_attachment(
         grant = _grant(request, authorization, "consultation.record", municipality_code)
         cid = _case_id(case_id)
         attachment_id = uuid.uuid4()
-        with services.runtimes.lease(grant.municipality_code) as rt, acting_as(grant.acting):
+        with services.runtimes.lease(grant.municipality_code) as rt:
+            try:
+                case = rt.casework.readable_case(cid, grant.scope.contract_ids)
+            except CaseNotFoundError as error:
+                raise problem(404, error.code, error.message, error.message_ja) from None
+            # The upload acts under the case's own contract and site.
+            acting = grant.acting.at(contract_id=case.contract_id, site_id=case.site_id)
 
             def store(household_id: uuid.UUID, payload: bytes) -> str:
                 key = _object_key(rt.space, household_id, str(attachment_id))
                 return services.objects.put(key, payload, content_type=content_type).sha256
 
             try:
-                rt.casework.attach_to_case(
-                    cid, attachment_id=attachment_id, kind=kind, content_type=content_type,
-                    data=data, store=store, writable_contract_ids=grant.scope.contract_ids)
+                with acting_as(acting):
+                    rt.casework.attach_to_case(
+                        cid, attachment_id=attachment_id, kind=kind, content_type=content_type,
+                        data=data, store=store, writable_contract_ids=grant.scope.contract_ids)
             except CaseNotFoundError as error:
                 raise problem(404, error.code, error.message, error.message_ja) from None
             except DomainError as error:

@@ -106,3 +106,9 @@ def client_request_id(value: str | None) -> str:
     if value and _REQUEST_ID.fullmatch(value):
         return value
     return str(uuid.uuid4())
+
+
+def current_trace_id() -> str | None:
+    """The current trace id as 32 hex digits (stamped on events), if there is a trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

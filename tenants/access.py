@@ -110,29 +110,33 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
     if not permitted:
         raise _denied_role()
     role = sorted(permitted)[0]
-    if registry.tenant(municipality_code) is None or (
-        principal.tenant_kind == "municipality" and principal.tenant_id != municipality_code
-    ):
-        # An unknown municipality and a foreign one answer alike.
-        raise _denied_tenant()
-    if site_id is not None and registry.site(municipality_code, site_id) is None:
-        raise _site_unknown()
     acting = ActingContext(user_id=principal.subject, role=role,
                            organisation_kind=principal.tenant_kind,
                            organisation_id=principal.tenant_id,
                            request_id=request_id, trace_id=trace_id)
-    if principal.tenant_kind == "municipality":
-        contract_id = None
-        if site_id is not None:
-            # A site run under an active contract records that contract, even
-            # when municipal staff record there.
-            running = [c for c in registry.contract_for_site(municipality_code, site_id)
-                       if c.is_active_on(today)]
-            contract_id = running[0].contract_id if running else None
-        _check_assigned(principal, site_id)
-        return Grant(municipality_code, CaseScope(), acting.at(contract_id=contract_id,
-                                                               site_id=site_id),
-                     contract_id=contract_id, site_id=site_id)
+    if principal.tenant_kind != "municipality":
+        return _contractor_grant(principal, municipality_code, registry, acting, site_id, today)
+    if principal.tenant_id != municipality_code or registry.tenant(municipality_code) is None:
+        raise _denied_tenant()
+    if site_id is not None and registry.site(municipality_code, site_id) is None:
+        raise _site_unknown()
+    contract_id = None
+    if site_id is not None:
+        # A site run under an active contract records that contract, even
+        # when municipal staff record there.
+        running = [c for c in registry.contract_for_site(municipality_code, site_id)
+                   if c.is_active_on(today)]
+        contract_id = running[0].contract_id if running else None
+    _check_assigned(principal, site_id)
+    return Grant(municipality_code, CaseScope(),
+                 acting.at(contract_id=contract_id, site_id=site_id),
+                 contract_id=contract_id, site_id=site_id)
+
+
+def _contractor_grant(principal: Principal, municipality_code: str, registry: RegistryQueries,
+                      acting: ActingContext, site_id: str | None, today: date) -> Grant:
+    # Contracts first: a contractor learns nothing about municipalities or
+    # sites beyond its own active contracts (unknown and foreign answer alike).
     active = [c for c in registry.contracts(contractor_id=principal.tenant_id,
                                             municipality_code=municipality_code)
               if c.is_active_on(today)]
@@ -141,7 +145,7 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
     scope = CaseScope(contract_ids=[c.contract_id for c in active], include_direct=False)
     if site_id is None:
         return Grant(municipality_code, scope, acting)
-    covering = [c for c in active if site_id in c.site_ids]
+    covering = [c for c in active if site_id in c.site_ids]  # contracted sites exist
     if not covering:
         raise _denied_contract()
     contract_id = covering[0].contract_id

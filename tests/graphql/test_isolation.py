@@ -267,10 +267,6 @@ def test_contract_with_a_second_municipality_keeps_the_spaces_apart(client, worl
     assert result["__typename"] == "NotFoundError", result
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tenants/access.py authorize() checks the site before the contract, so a "
-    "contractor with no contract in a municipality learns which site ids exist there "
-    "(site_unknown vs contract_not_active)"))
 def test_contractor_without_contract_cannot_probe_which_sites_exist(client, world):
     existing = record(client, npo(world), municipalityCode=CITY_B, siteId="b-hiroba")
     made_up = record(client, npo(world), municipalityCode=CITY_B, siteId="b-nowhere")
@@ -278,10 +274,6 @@ def test_contractor_without_contract_cannot_probe_which_sites_exist(client, worl
     assert existing["code"] == made_up["code"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tenants/access.py authorize() answers municipality_not_permitted for an "
-    "unregistered municipality but contract_not_active for a registered one, so any "
-    "contractor can tell which municipalities use the platform"))
 def test_contractor_cannot_probe_which_municipalities_are_registered(client, world):
     registered = record(client, npo(world), municipalityCode=CITY_B, siteId="b-hiroba")
     unknown = record(client, npo(world), municipalityCode="999999", siteId="b-hiroba")

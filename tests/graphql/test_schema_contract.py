@@ -225,10 +225,6 @@ def test_too_many_tokens_are_refused(client, world):
     assert body["errors"], body
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: graphql/schema.py OperationSpan.on_operation reads execution_context."
-    "operation_type, which raises RuntimeError('No GraphQL document available') when the "
-    "document did not parse; the parse/token-limit error is replaced by that message"))
 def test_unparsable_document_reports_the_parse_error(client, world):
     syntax = post(client, "{ cases(first: 1) { totalCount ", supervisor(world))
     assert syntax["data"] is None

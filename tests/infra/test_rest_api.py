@@ -303,10 +303,6 @@ def test_attachment_event_names_the_contract_and_request(client, world):
     assert meta["request_id"] == request_id
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: infra/rest.py _grant() calls authorize() without site_id, without a generated "
-    "request id and without trace_id, so the AttachmentAdded event's _meta has "
-    "contract_id/site_id/request_id/trace_id all None (GraphQL events carry them)"))
 def test_attachment_event_records_the_acting_contract_request_and_trace(client, world):
     case_id = record_case(client, npo(world))
     before = notifications(world)
