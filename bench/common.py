@@ -241,14 +241,14 @@ def split(n: int, rounds: int) -> list[int]:
 
 
 def print_table(pairs: list[Pair], out: Any = sys.stdout) -> None:
-    print(f"{'figure':48} {'service':>12} {'raw':>12} {'ratio':>7} {'per round':>11}"
+    print(f"{'figure':48} {'service':>12} {'raw':>12} {'ratio':>7} {'per round':>13}"
           f" {'target':>7}", file=out)
     for p in pairs:
         unit = "/s"
-        spread = f"{min(p.round_ratios):.0%}–{max(p.round_ratios):.0%}"
+        spread = f"{min(p.round_ratios):.1%}–{max(p.round_ratios):.1%}"
         target = f"≥{p.target:.0%}" if p.target else ""
         print(f"{p.name:48} {p.service_rate:>10,.0f}{unit} {p.raw_rate:>10,.0f}{unit}"
-              f" {p.ratio:>7.1%} {spread:>11} {target:>7}", file=out)
+              f" {p.ratio:>7.1%} {spread:>13} {target:>7}", file=out)
 
 
 # --------------------------------------------------------------------------- #

@@ -45,7 +45,7 @@ def markdown(info: dict[str, Any], params: dict[str, Any], pairs: list[Pair]) ->
         target = f"≥ {p.target:.0%}" if p.target else "—"
         lines.append(
             f"| {p.name} | {p.service_rate:,.0f} {p.unit} | {p.raw_rate:,.0f} {p.unit} |"
-            f" **{p.ratio:.1%}** | {min(p.round_ratios):.0%}–{max(p.round_ratios):.0%} |"
+            f" **{p.ratio:.1%}** | {min(p.round_ratios):.1%}–{max(p.round_ratios):.1%} |"
             f" {target} |")
     lines += ["", *[f"- {p.name}: {p.note}" for p in pairs if p.note], ""]
     return "\n".join(lines)

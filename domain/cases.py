@@ -10,7 +10,6 @@ from datetime import date
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
-
 from yorisoi.domain.errors import AttachmentKindUnknownError, CaseClosedError
 
 ATTACHMENT_KINDS = ("consent_form", "meeting_minutes", "other")

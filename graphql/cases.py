@@ -8,7 +8,6 @@ from typing import Annotated
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
-
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import api_error
 from yorisoi.projections.case_queries import (

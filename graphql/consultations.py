@@ -11,7 +11,6 @@ from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
-
 from yorisoi.domain.errors import DomainError, InvalidInputError
 from yorisoi.domain.households import Child as ChildValue
 from yorisoi.domain.households import Guardian as GuardianValue

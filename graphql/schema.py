@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from opentelemetry import trace
 from strawberry.extensions import (
@@ -20,10 +19,11 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.types import ExecutionContext
-
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.errors import ApiError
+
+from graphql import GraphQLError
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 _log = logging.getLogger("yorisoi.graphql")

@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from strawberry.fastapi import GraphQLRouter
-
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-
 from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.context import acting_as
@@ -51,7 +50,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True) -> None:
     """Run the API (GraphQL at /graphql)."""
     import uvicorn
-
     from yorisoi.infra.app import create_app
     from yorisoi.infra.demo import DEMO_USERS, demo_token
 

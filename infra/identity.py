@@ -23,7 +23,10 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    SECP256R1,
+    EllipticCurvePublicKey,
+)
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 TenantKind = Literal["municipality", "contractor"]

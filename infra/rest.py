@@ -9,12 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.storage import (
+    DownloadLinkError,
+    LocalObjectStore,
+    ObjectNotFoundError,
+)
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
-from yorisoi.infra.storage import DownloadLinkError, LocalObjectStore, ObjectNotFoundError
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize

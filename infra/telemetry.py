@@ -35,7 +35,9 @@ def _exporter_from_env() -> SpanExporter | None:
         return ConsoleSpanExporter()
     if name == "otlp":
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
         except ImportError as error:  # optional dependency for deployments
             raise RuntimeError("install opentelemetry-exporter-otlp-proto-http for OTLP") from error
         return OTLPSpanExporter()
@@ -60,7 +62,9 @@ def configure_telemetry(extra_processor: SpanProcessor | None = None) -> TracerP
 
 def in_memory_exporter():  # noqa: ANN201 - test helper
     """An in-memory exporter attached to the process's provider (for tests)."""
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
     exporter = InMemorySpanExporter()
     configure_telemetry(SimpleSpanProcessor(exporter))

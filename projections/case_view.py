@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from eventsourcing.persistence import Notification
-
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Household

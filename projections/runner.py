@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
 from opentelemetry import trace
-
 from yorisoi.infra.db import Cursor, Database
 
 _tracer = trace.get_tracer("yorisoi.projections")

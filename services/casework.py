@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.errors import DomainError

@@ -21,7 +21,6 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 

@@ -12,16 +12,15 @@ from collections.abc import Iterable
 
 import psycopg
 from psycopg import sql
-
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
 from yorisoi.projections.runner import POSITIONS_DDL
 from yorisoi.services.casework import CaseworkApplication
-from yorisoi.services.tenant_application import TenantApplication
 from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
 from yorisoi.services.platform import PlatformApplication
+from yorisoi.services.tenant_application import TenantApplication
 from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView
 from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality_space
 

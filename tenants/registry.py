@@ -12,7 +12,6 @@ from datetime import date
 from typing import Any
 
 from eventsourcing.persistence import Notification
-
 from yorisoi.domain.registry import (
     Contract,
     Contractor,

@@ -6,7 +6,6 @@ import uuid
 
 import psycopg
 import pytest
-
 from yorisoi.infra.settings import Settings
 
 

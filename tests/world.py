@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.clock import japan_today
@@ -96,3 +97,35 @@ query Cases($code: String, $first: Int!, $after: String) {
   }
 }
 """
+
+
+def gql(client: Any, query: str, variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """POST a GraphQL document; the HTTP layer must answer 200."""
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
+                           headers=headers or {})
+    assert response.status_code == 200, (response.status_code, response.text)
+    return response.json()
+
+
+def record(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """recordConsultation with consultation_input(**overrides); returns the result union."""
+    body = gql(client, RECORD, {"input": consultation_input(**overrides)}, headers)
+    assert "errors" not in body, body
+    return body["data"]["recordConsultation"]
+
+
+def consultation_command(**overrides: Any):  # noqa: ANN201 - RecordConsultation
+    """A valid service-level command for a new household at CITY_A's contracted site."""
+    from yorisoi.domain.households import Child, Guardian
+    from yorisoi.services.casework import NewHousehold, RecordConsultation
+
+    fields: dict[str, Any] = dict(
+        municipality_code=CITY_A, site_id="a-hiroba", contract_id="contract-a-npo",
+        occurred_on=japan_today() - timedelta(days=1), channel="visit", themes=["development"],
+        asked="ことばが遅い", wishes="相談先", direction="案内",
+        household=NewHousehold(guardians=[Guardian("架空 花子", "母")],
+                               children=[Child("架空 たろう", date(2024, 5, 1))],
+                               pregnancy=None))
+    fields.update(overrides)
+    return RecordConsultation(**fields)

@@ -15,10 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from world import CASES, CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, consultation_input
-
+from world import (
+    CASES,
+    CITY_A,
+    CITY_B,
+    IDLE_NPO,
+    NPO,
+    RECORD,
+    consultation_input,
+    gql,
+    record,
+)
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
@@ -45,18 +53,8 @@ def city(world: Any, code: str, *roles: str) -> dict[str, str]:
                          roles=roles or ("municipal_supervisor",))
 
 
-def gql(client: Any, query: str, variables: dict[str, Any],
-        headers: dict[str, str]) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": query, "variables": variables},
-                           headers=headers)
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
-def record(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    body = gql(client, RECORD, {"input": consultation_input(**overrides)}, headers)
-    assert "errors" not in body, body
-    return body["data"]["recordConsultation"]
 
 
 def recorded_case(client: Any, headers: dict[str, str], **overrides: Any) -> str:

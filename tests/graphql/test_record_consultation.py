@@ -14,9 +14,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
-from world import CASES, CITY_A, NPO, RECORD, consultation_input
-
+from world import CASES, CITY_A, NPO, RECORD, consultation_input, gql, record
 from yorisoi.infra.clock import japan_today
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -47,18 +45,8 @@ def city_a_supervisor(world: Any) -> dict[str, str]:
                          roles=("municipal_supervisor",))
 
 
-def gql(client: Any, query: str, variables: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
-                           headers=headers or {})
-    assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
 
 
-def record(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    body = gql(client, RECORD, {"input": consultation_input(**overrides)}, headers)
-    assert "errors" not in body, body
-    return body["data"]["recordConsultation"]
 
 
 def recorded(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:

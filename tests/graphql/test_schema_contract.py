@@ -16,10 +16,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from world import CASES, CITY_A, NPO, RECORD, consultation_input
-
 from yorisoi.infra.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]

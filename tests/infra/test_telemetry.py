@@ -79,17 +79,6 @@ def spans(exporter: Any, client: Any, world: Any) -> Iterator[dict[str, Any]]:
     exporter.clear()
 
 
-FASTAPI_NATIVE_TRACING = (
-    "BUG: FastAPI 0.163's native OpenTelemetry instrumentation is on by default "
-    "(FastAPI(telemetry=None) -> tracing/metrics/logs True) and infra/app.py create_app() "
-    "does not turn it off, so every request also gets a root SERVER span "
-    "('POST /graphql', plus 'fastapi.endpoint'/'fastapi.dependencies' children) made by "
-    "fastapi/telemetry/_asgi.py: it records the raw path as url.path and the query string as "
-    "url.query (only a few signature keys redacted), server.address, url.scheme, "
-    "network.protocol.version and code.function.name, and never yorisoi.tenant. Fix: "
-    "FastAPI(..., telemetry={'tracing': False, 'metrics': False, 'logs': False}) in "
-    "create_app (our own 'HTTP <method>' span stays)."
-)
 
 
 def _named(spans: list[Any], prefix: str) -> list[Any]:
@@ -228,21 +217,18 @@ def test_our_http_spans_carry_no_raw_path(spans: dict[str, Any]) -> None:
             assert spans["attachment_id"] not in text, (span.name, where)
 
 
-@pytest.mark.xfail(strict=True, reason=FASTAPI_NATIVE_TRACING)
 def test_no_span_carries_the_raw_path(spans: dict[str, Any]) -> None:
     leaks = [(span.name, where) for span in spans["spans"] for where, text in _texts(span)
              if spans["case_id"] in text or spans["attachment_id"] in text]
     assert not leaks, leaks
 
 
-@pytest.mark.xfail(strict=True, reason=FASTAPI_NATIVE_TRACING)
 def test_spans_carry_only_attributes_from_the_short_list(spans: dict[str, Any]) -> None:
     unexpected = {(s.name, key) for s in spans["spans"] for key in (s.attributes or {})
                   if not key.startswith(ALLOWED_ATTRIBUTE_PREFIXES)}
     assert not unexpected, unexpected
 
 
-@pytest.mark.xfail(strict=True, reason=FASTAPI_NATIVE_TRACING)
 def test_every_server_span_carries_the_tenant(spans: dict[str, Any]) -> None:
     from opentelemetry.trace import SpanKind
 
@@ -251,9 +237,6 @@ def test_every_server_span_carries_the_tenant(spans: dict[str, Any]) -> None:
     assert not untagged, untagged
 
 
-@pytest.mark.xfail(strict=True, reason=FASTAPI_NATIVE_TRACING + (
-    " Here: GraphQL over GET is refused (allow_queries_via_get=False), but FastAPI's span "
-    "has already recorded the variables in url.query."))
 def test_a_refused_get_request_leaves_no_personal_value_in_spans(
         exporter: Any, client: Any, world: Any) -> None:
     headers = world.headers("contractor", NPO, sites=("a-hiroba",))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from functools import partial
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-
+from world import consultation_command
 from yorisoi.domain.consultations import Consultation
-from yorisoi.domain.households import Child, Guardian
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
-from yorisoi.services.casework import CaseNotFoundError, NewHousehold, RecordConsultation
+from yorisoi.services.casework import (
+    CaseNotFoundError,
+)
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -19,17 +20,9 @@ CITY_A = "131016"
 STAFF = ActingContext(user_id="staff-1", role="specialist", organisation_kind="municipality",
                       organisation_id=CITY_A, site_id="a-counter")
 
-
-def _command(**overrides: object) -> RecordConsultation:
-    fields: dict[str, object] = dict(
-        municipality_code=CITY_A, site_id="a-counter", contract_id=None,
-        occurred_on=japan_today() - timedelta(days=1), channel="visit", themes=["development"],
-        asked="ことばが遅い", wishes="", direction="",
-        household=NewHousehold(guardians=[Guardian("架空 花子", "母")],
-                               children=[Child("架空 たろう", date(2024, 5, 1))],
-                               pregnancy=None))
-    fields.update(overrides)
-    return RecordConsultation(**fields)  # type: ignore[arg-type]
+# Recorded by the municipality's own staff at its directly run counter.
+_command = partial(consultation_command, site_id="a-counter", contract_id=None, wishes="",
+                   direction="")
 
 
 def _count(rt: TenantRuntime) -> int:

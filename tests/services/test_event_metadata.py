@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
 
 import pytest
-
-from yorisoi.domain.households import Child, Guardian
-from yorisoi.infra.clock import japan_today
-from yorisoi.services.casework import NewHousehold, RecordConsultation
+from world import consultation_command
 from yorisoi.services.context import (
     ActingContext,
     ActingContextMissingError,
@@ -24,16 +20,6 @@ CONTRACTOR = ActingContext(user_id="npo-user-3", role="specialist", organisation
                            trace_id="0af7651916cd43dd8448eb211c80319c")
 
 
-def _command(**overrides: object) -> RecordConsultation:
-    fields: dict[str, object] = dict(
-        municipality_code=CITY_A, site_id="a-hiroba", contract_id="contract-a-npo",
-        occurred_on=japan_today() - timedelta(days=1), channel="visit", themes=["development"],
-        asked="ことばが遅い", wishes="相談先", direction="案内",
-        household=NewHousehold(guardians=[Guardian("架空 花子", "母")],
-                               children=[Child("架空 たろう", date(2024, 5, 1))],
-                               pregnancy=None))
-    fields.update(overrides)
-    return RecordConsultation(**fields)  # type: ignore[arg-type]
 
 
 def _count_events(rt) -> int:
@@ -45,7 +31,7 @@ def test_storing_without_an_acting_context_raises_and_stores_nothing(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         before = _count_events(rt)
         with pytest.raises(ActingContextMissingError):
-            rt.casework.record_consultation(_command())
+            rt.casework.record_consultation(consultation_command())
         assert _count_events(rt) == before
         # No household key was minted for the refused household either.
         with rt.casework.database.transaction(write=False) as cur:
@@ -76,7 +62,7 @@ def test_every_event_of_a_command_carries_the_actor_contract_site_and_request(wo
     acting = CONTRACTOR.at(contract_id="contract-a-npo", site_id="a-hiroba")
     with world.services.runtimes.lease(CITY_A) as rt:
         with acting_as(acting):
-            done = rt.casework.record_consultation(_command())
+            done = rt.casework.record_consultation(consultation_command())
         events = [*rt.casework.events.get(done.household_id),
                   *rt.casework.events.get(done.case_id),
                   *rt.casework.events.get(done.consultation_id)]
@@ -111,9 +97,9 @@ def test_two_commands_by_two_actors_are_told_apart(world):
                           site_id="a-hiroba", contract_id="contract-a-npo")
     with world.services.runtimes.lease(CITY_A) as rt:
         with acting_as(CONTRACTOR):
-            first = rt.casework.record_consultation(_command())
+            first = rt.casework.record_consultation(consultation_command())
         with acting_as(other):
-            second = rt.casework.record_consultation(_command(case_id=first.case_id,
+            second = rt.casework.record_consultation(consultation_command(case_id=first.case_id,
                                                               household=None))
         noted = list(rt.casework.events.get(first.case_id))
         assert [event_metadata(e)["user_id"] for e in noted] == [

@@ -6,7 +6,6 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-
 from world import CITY_A, CITY_B, IDLE_NPO, NPO, build_world
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
@@ -79,7 +78,8 @@ def test_staff_of_one_municipality_are_refused_in_another(registry):
 
 def test_unknown_municipality_is_refused_like_a_foreign_one(registry):
     denied("municipality_not_permitted", staff("271004"), "case.read", "271004", registry)
-    denied("municipality_not_permitted", contractor(), "case.read", "271004", registry)
+    # A contractor learns only that it has no contract there (no probing).
+    denied("contract_not_active", contractor(), "case.read", "271004", registry)
 
 
 def test_contractor_with_an_active_contract_sees_only_its_contract_cases(registry):
@@ -125,7 +125,8 @@ def test_contractor_whose_contract_has_ended_is_refused(registry):
 
 def test_unknown_site_is_reported_as_unknown(registry):
     denied("site_unknown", staff(), "consultation.record", CITY_A, registry, site_id="nowhere")
-    denied("site_unknown", contractor(), "consultation.record", CITY_A, registry,
+    # A contractor is not told which sites exist beyond its contracts.
+    denied("contract_not_active", contractor(), "consultation.record", CITY_A, registry,
            site_id="nowhere")
     # A site of another municipality is unknown here.
     denied("site_unknown", staff(), "consultation.record", CITY_A, registry, site_id="b-hiroba")
