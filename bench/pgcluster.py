@@ -128,7 +128,8 @@ class Cluster:
         if self.uid is not None:
             for path in (self.base, self.sockets):
                 os.chown(path, self.uid, self.gid)  # type: ignore[arg-type]
-        self.state_dir = Path(tempfile.mkdtemp(prefix="yorisoi-bench-state-"))
+        self.state_dir = self.base / "state"  # keys and files of the app: removed with the rest
+        self.state_dir.mkdir(mode=0o700)
         self._started = False
         self._stop_argv = [str(self.bindir / "pg_ctl"), "stop", "--pgdata", str(self.data),
                            "--mode", "immediate", "--wait", "--timeout", "30"]
@@ -201,7 +202,6 @@ class Cluster:
             with contextlib.suppress(Exception):
                 self._run(["pg_ctl", *self._stop_argv[1:]], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
         if self._watchdog.stdin and not self._watchdog.stdin.closed:
             with contextlib.suppress(OSError):
                 self._watchdog.stdin.write(b"x")

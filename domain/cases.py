@@ -10,15 +10,34 @@ from datetime import date
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
-from yorisoi.domain.errors import AttachmentKindUnknownError, CaseClosedError
+
+from yorisoi.domain.errors import (
+    AttachmentKindUnknownError,
+    CaseClosedError,
+    CaseClosureDateInvalidError,
+    CaseClosureReasonUnknownError,
+    CaseNotClosedError,
+    StaleVersionError,
+)
 
 ATTACHMENT_KINDS = ("consent_form", "meeting_minutes", "other")
+
+# Why a case was closed (codes, not free text: the case holds no personal data).
+CLOSURE_REASONS: dict[str, str] = {
+    "support_completed": "支援終了",
+    "moved_away": "転出",
+    "transferred": "他機関へ移管",
+    "family_declined": "本人・家族の希望により終了",
+    "no_contact": "連絡が取れない",
+    "other": "その他",
+}
 
 
 class Case(Aggregate):
     """A household's case file, kept by the municipality."""
 
-    OPEN = "open"
+    OPENED = "opened"
+    ACTIVE = "active"
     CLOSED = "closed"
 
     @staticmethod
@@ -34,25 +53,85 @@ class Case(Aggregate):
         # None when the municipality runs the site directly.
         self.contract_id = contract_id
         self.opened_on = opened_on
-        self.status = Case.OPEN
+        self.status = Case.OPENED
         self.consultation_ids: list[UUID] = []
         self.attachments: dict[str, dict[str, object]] = {}
+        # Retention is counted from closed_on; reopening stops the clock.
+        self.closed_on: date | None = None
+        self.closure_reason: str | None = None
+        self.closures: list[dict[str, object]] = []
+        # Already handled by the 要保護児童対策地域協議会 (要対協).
+        self.council_case = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == Case.CLOSED
+
+    def check_version(self, expected_version: int | None) -> None:
+        """Refuse a command decided on a stale view of the case."""
+        if expected_version is not None and expected_version != self.version:
+            raise StaleVersionError(field="expectedVersion")
+
+    def require_open(self) -> None:
+        if self.is_closed:
+            raise CaseClosedError(field="caseId")
 
     def note_consultation(self, consultation_id: UUID) -> None:
         """Attach a consultation to this case (refused once the case is closed)."""
-        if self.status != Case.OPEN:
-            raise CaseClosedError(field="caseId")
+        self.require_open()
         self._consultation_noted(consultation_id)
 
     @event("ConsultationNoted")
     def _consultation_noted(self, consultation_id: UUID) -> None:
         self.consultation_ids.append(consultation_id)
+        if self.status == Case.OPENED:
+            self.status = Case.ACTIVE
+
+    def close(self, *, closed_on: date, reason: str, today: date) -> None:
+        """Close the case on an exact date, for a stated reason."""
+        self.require_open()
+        if reason not in CLOSURE_REASONS:
+            raise CaseClosureReasonUnknownError(field="reason")
+        if closed_on < self.opened_on or closed_on > today:
+            raise CaseClosureDateInvalidError(field="closedOn")
+        self._closed(closed_on, reason)
+
+    @event("Closed")
+    def _closed(self, closed_on: date, reason: str) -> None:
+        self.status = Case.CLOSED
+        self.closed_on = closed_on
+        self.closure_reason = reason
+
+    def reopen(self, *, reopened_on: date, today: date) -> None:
+        """Reopen a closed case (its retention clock stops)."""
+        if not self.is_closed:
+            raise CaseNotClosedError(field="caseId")
+        assert self.closed_on is not None
+        if reopened_on < self.closed_on or reopened_on > today:
+            raise CaseClosureDateInvalidError(field="reopenedOn")
+        self._reopened(reopened_on)
+
+    @event("Reopened")
+    def _reopened(self, reopened_on: date) -> None:
+        self.closures.append({"closed_on": self.closed_on, "reason": self.closure_reason,
+                              "reopened_on": reopened_on})
+        self.status = Case.ACTIVE
+        self.closed_on = None
+        self.closure_reason = None
+
+    def mark_council_case(self, *, council_case: bool) -> None:
+        """Record whether the 要対協 already handles this family (no duplicate meetings)."""
+        if council_case != self.council_case:
+            self._council_case_marked(council_case)
+
+    @event("CouncilCaseMarked")
+    def _council_case_marked(self, council_case: bool) -> None:
+        self.council_case = council_case
 
     def attach(self, *, attachment_id: UUID, kind: str, content_type: str, size: int,
                sha256: str) -> None:
         """Keep a document (a signed consent form, minutes) with the case."""
-        if self.status != Case.OPEN:
-            raise CaseClosedError(field="caseId")
+        self.require_open()
         if kind not in ATTACHMENT_KINDS:
             raise AttachmentKindUnknownError(field="kind")
         self._attachment_added(str(attachment_id), kind, content_type, size, sha256)

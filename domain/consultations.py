@@ -13,6 +13,7 @@ from typing import ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
+
 from yorisoi.domain.errors import (
     ConsultationChannelUnknownError,
     ConsultationDateInFutureError,

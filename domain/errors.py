@@ -100,3 +100,27 @@ class AttachmentKindUnknownError(DomainError):
     code = "attachment_kind_unknown"
     message = "The attachment kind is not one of consent_form, meeting_minutes or other."
     message_ja = "添付書類の種類は同意書・会議録・その他のいずれかを指定してください。"
+
+
+class CaseClosureReasonUnknownError(DomainError):
+    code = "case_closure_reason_unknown"
+    message = "Choose a closure reason from the list."
+    message_ja = "終結理由を一覧から選んでください。"
+
+
+class CaseClosureDateInvalidError(DomainError):
+    code = "case_closure_date_invalid"
+    message = "The date must lie between the case's opening (or closure) and today."
+    message_ja = "日付はケースの開始日（または終結日）から今日までの間で指定してください。"
+
+
+class CaseNotClosedError(DomainError):
+    code = "case_not_closed"
+    message = "Only a closed case can be reopened."
+    message_ja = "終結していないケースは再開できません。"
+
+
+class StaleVersionError(DomainError):
+    code = "stale_version"
+    message = "The record changed since you loaded it; reload and try again."
+    message_ja = "読み込んだ後に記録が更新されています。再読み込みしてからやり直してください。"

@@ -11,6 +11,7 @@ from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
 from yorisoi.domain.errors import DomainError
 
 _NS = uuid5(NAMESPACE_URL, "https://yorisoi.jp/registry")

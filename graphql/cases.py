@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
+
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import api_error
 from yorisoi.projections.case_queries import (
@@ -107,6 +108,10 @@ class Case:
     last_activity_on: str
     consultation_count: int
     themes: list[str]
+    closed_on: str | None = strawberry.field(description="Retention is counted from this date")
+    closure_reason: str | None
+    council_case: bool = strawberry.field(description="Handled by the 要保護児童対策地域協議会")
+    version: int = strawberry.field(description="Send it back as expectedVersion to detect stale edits")
     household_id: strawberry.Private[str]
 
     @classmethod
@@ -115,6 +120,8 @@ class Case:
                    status=r.status, site_id=r.site_id, contract_id=r.contract_id,
                    opened_on=r.opened_on, last_activity_on=r.last_activity_on,
                    consultation_count=r.consultation_count, themes=r.themes,
+                   closed_on=r.closed_on, closure_reason=r.closure_reason,
+                   council_case=r.council_case, version=r.version,
                    household_id=r.household_id)
 
     @strawberry.field

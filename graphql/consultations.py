@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
-import uuid
 from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
-from yorisoi.domain.errors import DomainError, InvalidInputError
+
 from yorisoi.domain.households import Child as ChildValue
 from yorisoi.domain.households import Guardian as GuardianValue
 from yorisoi.domain.households import Pregnancy
 from yorisoi.graphql.cases import Case, Consultation
+from yorisoi.graphql.commands import case_after, execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
     ConflictError,
-    InputErrors,
     NotAuthorizedError,
     NotFoundError,
     ValidationError,
-    user_error,
 )
+from yorisoi.graphql.validation import Checker
 from yorisoi.services.casework import NewHousehold, RecordConsultation
-from yorisoi.services.context import acting_as
+from yorisoi.tenants.access import Grant
+from yorisoi.tenants.runtime import TenantRuntime
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_NAME = 100
 MAX_THEMES = 20
 MAX_PEOPLE = 20
@@ -80,62 +77,12 @@ RecordConsultationResult = Annotated[
 ]
 
 
-class _Checker:
-    """Collects every shape problem of an input at once (the edge check)."""
-
-    def __init__(self, max_text: int) -> None:
-        self.max_text = max_text
-        self.errors: list[DomainError] = []
-
-    def _bad(self, field: str, message: str, message_ja: str) -> None:
-        self.errors.append(InvalidInputError(field=field, message=message, message_ja=message_ja))
-
-    def text(self, field: str, value: str | None, limit: int | None = None) -> str:
-        limit = limit or self.max_text
-        if value is not None and len(value) > limit:
-            self._bad(field, f"Too long: at most {limit} characters.",
-                      f"{limit}文字以内で入力してください。")
-        return value or ""
-
-    def required(self, field: str, value: str, limit: int | None = None) -> str:
-        if not value.strip():
-            self._bad(field, "This field is required.", "必須項目です。")
-        return self.text(field, value, limit)
-
-    def day(self, field: str, value: str | None) -> date | None:
-        if value is None:
-            return None
-        try:
-            # fromisoformat alone also takes week dates such as 2026-W01-1.
-            if not _ISO_DATE.fullmatch(value):
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
-            self._bad(field, "Not a date: use YYYY-MM-DD.",
-                      "日付の形式が正しくありません（YYYY-MM-DD）。")
-            return None
-
-    def count(self, field: str, items: list, limit: int) -> None:
-        if len(items) > limit:
-            self._bad(field, f"At most {limit} entries.", f"{limit}件以内にしてください。")
-
-    def case_id(self, value: strawberry.ID | None) -> uuid.UUID | None:
-        if value is None:
-            return None
-        try:
-            return uuid.UUID(str(value))
-        except ValueError:
-            self._bad("caseId", "Not a case id.", "ケースIDの形式が正しくありません。")
-            return None
-
-
-def parse_input(data: RecordConsultationInput, max_text: int) -> RecordConsultation:
-    """Turn the GraphQL input into a command, or raise InputErrors with every problem."""
-    check = _Checker(max_text)
+def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsultation:
+    """Turn the GraphQL input into a command; every shape problem goes into ``check``."""
     occurred_on = check.day("occurredOn", data.occurred_on)
     household = None
     if data.household is not None and data.case_id is not None:
-        check._bad("household", "Give either a caseId or a new household, not both.",
+        check.bad("household", "Give either a caseId or a new household, not both.",
                    "ケースIDと新しい世帯の情報は、どちらか一方だけを指定してください。")
     elif data.household is not None:
         h = data.household
@@ -159,7 +106,7 @@ def parse_input(data: RecordConsultationInput, max_text: int) -> RecordConsultat
             outside_target_reason=check.text("household.outsideTargetReason",
                                              h.outside_target_reason) or None)
     elif data.case_id is None:
-        check._bad("household", "Give a caseId or a new household.",
+        check.bad("household", "Give a caseId or a new household.",
                    "ケースIDまたは新しい世帯の情報を指定してください。")
     check.count("themes", data.themes, MAX_THEMES)
     command = RecordConsultation(
@@ -172,8 +119,6 @@ def parse_input(data: RecordConsultationInput, max_text: int) -> RecordConsultat
         asked=check.text("asked", data.asked), wishes=check.text("wishes", data.wishes),
         direction=check.text("direction", data.direction),
         case_id=check.case_id(data.case_id), household=household)
-    if check.errors:
-        raise InputErrors(check.errors)
     return command
 
 
@@ -182,27 +127,18 @@ class ConsultationMutation:
     @strawberry.mutation(description="Record a consultation (opening a case for a new household).")
     async def record_consultation(self, info: Info[YorisoiContext, None],
                                   input: RecordConsultationInput) -> RecordConsultationResult:
-        ctx = info.context
+        check = Checker(info.context.services.settings.max_text_length)
+        parsed = parse_input(input, check)
 
-        def run() -> ConsultationRecorded:
-            command = parse_input(input, ctx.services.settings.max_text_length)
-            grant = ctx.authorize("consultation.record", command.municipality_code,
-                                  site_id=command.site_id)
-            command = replace(command, contract_id=grant.contract_id,
-                              writable_contract_ids=grant.scope.contract_ids)
-            with ctx.services.runtimes.lease(grant.municipality_code) as rt, \
-                    acting_as(grant.acting):
-                recorded = rt.casework.record_consultation(command)
-                rt.catch_up()  # read-your-writes: the answer comes from the view
-                case = rt.cases.get(grant.scope, str(recorded.case_id))
-                consultations = rt.cases.consultations([str(recorded.case_id)])
-            assert case is not None
-            mine = next(c for c in consultations[str(recorded.case_id)]
-                        if c.consultation_id == str(recorded.consultation_id))
+        def command(rt: TenantRuntime, grant: Grant) -> ConsultationRecorded:
+            recorded = rt.casework.record_consultation(replace(
+                parsed, contract_id=grant.contract_id,
+                writable_contract_ids=grant.scope.contract_ids))
+            case = case_after(rt, grant, recorded.case_id)
+            mine = next(c for c in rt.cases.consultations([str(recorded.case_id)])[
+                str(recorded.case_id)] if c.consultation_id == str(recorded.consultation_id))
             return ConsultationRecorded(case=Case.from_record(case),
                                         consultation=Consultation.from_record(mine))
 
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as exc:  # expected errors become union members; bugs propagate
-            return user_error(exc)
+        return await execute(info, "consultation.record", parsed.municipality_code, command,
+                             check=check, site_id=parsed.site_id)

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 
 import strawberry
 from eventsourcing.persistence import IntegrityError
+
+from graphql import GraphQLError
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.identity import AuthenticationError
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.access import AccessDeniedError
-
-from graphql import GraphQLError
 
 
 @strawberry.interface(description="An error the user can act on.")

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from opentelemetry import trace
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,11 +18,13 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.types import ExecutionContext
+
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.errors import ApiError
-
-from graphql import GraphQLError
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 _log = logging.getLogger("yorisoi.graphql")
@@ -36,7 +37,7 @@ class Query(CaseQuery):
 
 
 @strawberry.type
-class Mutation(ConsultationMutation):
+class Mutation(ConsultationMutation, CaseLifecycleMutation):
     pass
 
 

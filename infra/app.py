@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from strawberry.fastapi import GraphQLRouter
+
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services

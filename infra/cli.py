@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
 from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.context import acting_as
@@ -50,6 +51,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True) -> None:
     """Run the API (GraphQL at /graphql)."""
     import uvicorn
+
     from yorisoi.infra.app import create_app
     from yorisoi.infra.demo import DEMO_USERS, demo_token
 
@@ -185,9 +187,10 @@ def projections_status(as_json: bool = False) -> None:
     try:
         for tenant in services.directory.registry.municipalities():
             with services.runtimes.lease(tenant.tenant_id) as runtime:
-                status = runtime.case_projector.status()
-            rows.append({"tenant": tenant.tenant_id, "view": status.name,
-                         "position": status.position, "head": status.head, "lag": status.lag})
+                statuses = [projector.status() for projector in runtime.projectors]
+            rows += [{"tenant": tenant.tenant_id, "view": status.name,
+                      "position": status.position, "head": status.head, "lag": status.lag}
+                     for status in statuses]
     finally:
         services.close()
     if as_json:
@@ -209,7 +212,7 @@ def projections_rebuild(tenant: Annotated[Optional[list[str]], typer.Option()] =
             task = progress.add_task("rebuilding", total=len(codes))
             for code in codes:
                 with services.runtimes.lease(code) as runtime:
-                    applied = runtime.case_projector.rebuild()
+                    applied = max(p.rebuild() for p in runtime.projectors)
                 progress.console.print(f"{code}: {applied} events")
                 progress.advance(task)
     finally:

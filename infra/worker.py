@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.recorders import EVENTS_CHANNEL
 

@@ -72,6 +72,10 @@ class CaseRecord:
     last_activity_on: str
     consultation_count: int
     themes: list[str]
+    closed_on: str | None = None
+    closure_reason: str | None = None
+    council_case: bool = False
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,9 @@ def _case(row: dict[str, Any]) -> CaseRecord:
         municipality_code=row["municipality_code"], site_id=row["site_id"],
         contract_id=row["contract_id"], status=row["status"], opened_on=row["opened_on"],
         last_activity_on=row["last_activity_on"],
-        consultation_count=int(row["consultation_count"]), themes=json.loads(row["themes"]))
+        consultation_count=int(row["consultation_count"]), themes=json.loads(row["themes"]),
+        closed_on=row["closed_on"], closure_reason=row["closure_reason"],
+        council_case=bool(row["council_case"]), version=int(row["version"]))
 
 
 class CaseQueries:

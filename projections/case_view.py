@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from eventsourcing.persistence import Notification
+
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Household
@@ -34,6 +35,7 @@ class CaseView:
     """Projection of households, cases and consultations into the case view tables."""
 
     name = "case_view"
+    tables = CASE_VIEW_TABLES
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring
@@ -48,7 +50,8 @@ class CaseView:
             " municipality_code TEXT NOT NULL, site_id TEXT NOT NULL, contract_id TEXT,"
             " status TEXT NOT NULL, opened_on TEXT NOT NULL, last_activity_on TEXT NOT NULL,"
             " consultation_count INTEGER NOT NULL DEFAULT 0, themes TEXT NOT NULL DEFAULT '[]',"
-            " position BIGINT NOT NULL)",
+            " closed_on TEXT, closure_reason TEXT, council_case BOOLEAN NOT NULL DEFAULT FALSE,"
+            " version INTEGER NOT NULL DEFAULT 1, position BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS case_view_activity"
             " ON {s}case_view (last_activity_on DESC, case_id DESC)",
             "CREATE INDEX IF NOT EXISTS case_view_contract ON {s}case_view (contract_id)",
@@ -74,6 +77,24 @@ class CaseView:
             self._case_opened(cur, event, notification)
         elif isinstance(event, Consultation.Recorded):
             self._consultation_recorded(cur, event, notification)
+        elif isinstance(event, Case.Closed):
+            self._case_changed(cur, event, notification, status=Case.CLOSED,
+                               closed_on=event.closed_on.isoformat(),
+                               closure_reason=event.reason)
+        elif isinstance(event, Case.Reopened):
+            self._case_changed(cur, event, notification, status=Case.ACTIVE, closed_on=None,
+                               closure_reason=None,
+                               last_activity_on=event.reopened_on.isoformat())
+        elif isinstance(event, Case.CouncilCaseMarked):
+            self._case_changed(cur, event, notification, council_case=event.council_case)
+        elif type(event).__qualname__.startswith("Case."):
+            self._case_changed(cur, event, notification)  # the version moves on
+
+    def _case_changed(self, cur: Cursor, event: Any, n: Notification, **columns: Any) -> None:
+        columns |= {"version": event.originator_version, "position": n.id}
+        assignments = ", ".join(f"{name} = %s" for name in columns)
+        cur.execute(f"UPDATE {{s}}case_view SET {assignments} WHERE case_id = %s",
+                    [*columns.values(), str(event.originator_id)])
 
     def _household_registered(self, cur: Cursor, event: Household.Registered) -> None:
         household_id = str(event.originator_id)
@@ -95,7 +116,7 @@ class CaseView:
             " contract_id, status, opened_on, last_activity_on, position)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (str(event.originator_id), str(event.household_id), event.municipality_code,
-             event.site_id, event.contract_id, Case.OPEN, event.opened_on.isoformat(),
+             event.site_id, event.contract_id, Case.OPENED, event.opened_on.isoformat(),
              event.opened_on.isoformat(), n.id))
 
     def _consultation_recorded(self, cur: Cursor, event: Consultation.Recorded,
@@ -123,6 +144,7 @@ class CaseView:
         themes = list(dict.fromkeys(json.loads(row["themes"]) + event.themes))
         cur.execute(
             "UPDATE {s}case_view SET consultation_count = consultation_count + 1,"
-            " themes = %s, last_activity_on = %s, position = %s WHERE case_id = %s",
+            " themes = %s, last_activity_on = %s, position = %s,"
+            " status = CASE WHEN status = %s THEN %s ELSE status END WHERE case_id = %s",
             (json.dumps(themes), max(row["last_activity_on"], event.occurred_on.isoformat()),
-             n.id, str(event.case_id)))
+             n.id, Case.OPENED, Case.ACTIVE, str(event.case_id)))

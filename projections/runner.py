@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
 from opentelemetry import trace
+
 from yorisoi.infra.db import Cursor, Database
 
 _tracer = trace.get_tracer("yorisoi.projections")

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.errors import DomainError
@@ -125,6 +126,35 @@ class CaseworkApplication(TenantApplication):
                     size=len(data), sha256=digest)
         if store(case.household_id, data) != digest:
             raise RuntimeError("object store returned a different digest")
+        self.save(case)
+        return case
+
+    def close_case(self, case_id: UUID, *, closed_on: date, reason: str,
+                   expected_version: int | None,
+                   writable_contract_ids: Collection[str] | None) -> Case:
+        """Close a case on an exact date (retention will be counted from it)."""
+        case = self._get_case(case_id, writable_contract_ids)
+        case.check_version(expected_version)
+        case.close(closed_on=closed_on, reason=reason, today=japan_today())
+        self.save(case)
+        return case
+
+    def reopen_case(self, case_id: UUID, *, reopened_on: date, expected_version: int | None,
+                    writable_contract_ids: Collection[str] | None) -> Case:
+        """Reopen a closed case; its retention clock stops."""
+        case = self._get_case(case_id, writable_contract_ids)
+        case.check_version(expected_version)
+        case.reopen(reopened_on=reopened_on, today=japan_today())
+        self.save(case)
+        return case
+
+    def mark_council_case(self, case_id: UUID, *, council_case: bool,
+                          expected_version: int | None,
+                          writable_contract_ids: Collection[str] | None) -> Case:
+        """Record whether the 要保護児童対策地域協議会 already handles the family."""
+        case = self._get_case(case_id, writable_contract_ids)
+        case.check_version(expected_version)
+        case.mark_council_case(council_case=council_case)
         self.save(case)
         return case
 

@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 from eventsourcing.utils import get_topic, resolve_topic
+
 from yorisoi.services.context import current_context
 from yorisoi.services.personal_data import HouseholdKeyring
 

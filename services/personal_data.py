@@ -21,6 +21,7 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 

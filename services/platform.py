@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+
 from yorisoi.domain.errors import DomainError
 from yorisoi.domain.registry import (
     Contract,

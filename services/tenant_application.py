@@ -6,6 +6,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Mapper
+
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings

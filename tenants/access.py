@@ -18,13 +18,15 @@ from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.context import ActingContext
 from yorisoi.tenants.registry import RegistryQueries
 
-Action = Literal["case.read", "consultation.record"]
+Action = Literal["case.read", "consultation.record", "case.manage"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
     "case.read": frozenset({"specialist", "site_manager", "municipal_supervisor",
                             "municipal_admin", "contractor_admin"}),
     "consultation.record": frozenset({"specialist", "site_manager"}),
+    # Closing, reopening and flagging a case; consent, referrals, meetings.
+    "case.manage": frozenset({"specialist", "site_manager", "municipal_supervisor"}),
 }
 
 

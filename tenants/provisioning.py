@@ -12,11 +12,12 @@ from collections.abc import Iterable
 
 import psycopg
 from psycopg import sql
+
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
-from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
 from yorisoi.projections.runner import POSITIONS_DDL
+from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
 from yorisoi.services.platform import PlatformApplication
@@ -129,9 +130,9 @@ class Provisioner:
         self.key_provider.create_tenant_key(space)
         postgres = self.settings.backend == "postgres"
         self._build(CaseworkApplication, space, space,
-                    [HOUSEHOLD_KEYS_DDL, *CaseView.ddl(),
+                    [HOUSEHOLD_KEYS_DDL, *tenant_view_ddl(),
                      *(_KEYS_GUARD_PG if postgres else _KEYS_GUARD_SQLITE)],
-                    [*CASE_VIEW_TABLES, "projection_positions"],
+                    [*tenant_view_tables(), "projection_positions"],
                     # Keys: destroyed (wrapped_key set to NULL), never deleted.
                     [sql.SQL("GRANT UPDATE (wrapped_key, destroyed_at)"
                              " ON {schema}.household_keys TO {app}")])

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from eventsourcing.persistence import Notification
+
 from yorisoi.domain.registry import (
     Contract,
     Contractor,

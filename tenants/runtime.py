@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseQueries
-from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.runner import Projector
+from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.tenants.spaces import event_store_env, municipality_space
 
@@ -36,7 +36,9 @@ class TenantRuntime:
                                             tenant=self.space, key_provider=key_provider)
         db, keyring = self.casework.database, self.casework.keyring
         self.cases = CaseQueries(db, keyring)
-        self.case_projector = Projector(db, self.casework.mapper, CaseView(keyring))
+        self.projectors = [Projector(db, self.casework.mapper, view(keyring))
+                           for view in TENANT_VIEWS]
+        self.case_projector = self.projectors[0]  # the case view: lists and case pages
         self.last_used = time.monotonic()
         self.leases = 0
         self.evicted = False
@@ -47,7 +49,7 @@ class TenantRuntime:
     def catch_up(self) -> int:
         """Bring the read models up to date (read-your-writes after a command)."""
         with self._catch_up_lock:
-            return self.case_projector.catch_up()
+            return sum(projector.catch_up() for projector in self.projectors)
 
     def close(self) -> None:
         self.casework.close()

@@ -663,6 +663,7 @@ def world(backend_settings):
 @pytest.fixture
 def client(world):
     from fastapi.testclient import TestClient
+
     from yorisoi.infra.app import create_app
 
     with TestClient(create_app(world.services.settings, world.services)) as test_client:

@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+
 from yorisoi.infra.settings import Settings
 
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from uuid import uuid4
 
 import pytest
+
 from yorisoi.domain.cases import ATTACHMENT_KINDS, Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.errors import (

@@ -27,6 +27,7 @@ from world import (
     gql,
     record,
 )
+
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from world import CASES, CITY_A, NPO, RECORD, consultation_input, gql, record
+
 from yorisoi.infra.clock import japan_today
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -104,7 +105,7 @@ def test_npo_specialist_records_and_municipal_supervisor_reads_it_decrypted(clie
     assert "errors" not in detail, detail
     case = detail["data"]["case"]
     assert case["municipalityCode"] == CITY_A
-    assert case["status"] == "open"
+    assert case["status"] == "active"
     assert (case["siteId"], case["contractId"]) == ("a-hiroba", "contract-a-npo")
     assert case["household"]["disposed"] is False
     assert case["household"]["guardians"] == [{"name": "架空 花子", "relationship": "母"}]

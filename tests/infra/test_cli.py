@@ -6,6 +6,7 @@ import json
 
 import pytest
 from typer.testing import CliRunner
+
 from yorisoi.infra import cli
 from yorisoi.infra.settings import get_settings
 

@@ -23,6 +23,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from yorisoi.infra.dev_issuer import DevIssuer, jwk_thumbprint
 from yorisoi.infra.identity import (
     AuthenticationError,

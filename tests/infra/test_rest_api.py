@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from world import CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, build_world, consultation_input
+
 from yorisoi.infra.app import create_app
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today

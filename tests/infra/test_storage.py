@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.storage import (
     DownloadLinkExpiredError,

@@ -218,18 +218,21 @@ def test_our_http_spans_carry_no_raw_path(spans: dict[str, Any]) -> None:
 
 
 def test_no_span_carries_the_raw_path(spans: dict[str, Any]) -> None:
+    """No span records url.path (FastAPI ≥ 0.16x traces natively unless told not to)."""
     leaks = [(span.name, where) for span in spans["spans"] for where, text in _texts(span)
              if spans["case_id"] in text or spans["attachment_id"] in text]
     assert not leaks, leaks
 
 
 def test_spans_carry_only_attributes_from_the_short_list(spans: dict[str, Any]) -> None:
+    """Only our own spans: FastAPI's native ones would add url.*, server.*, code.* attributes."""
     unexpected = {(s.name, key) for s in spans["spans"] for key in (s.attributes or {})
                   if not key.startswith(ALLOWED_ATTRIBUTE_PREFIXES)}
     assert not unexpected, unexpected
 
 
 def test_every_server_span_carries_the_tenant(spans: dict[str, Any]) -> None:
+    """A framework-made SERVER span (FastAPI's native tracing) would carry no tenant."""
     from opentelemetry.trace import SpanKind
 
     untagged = [s.name for s in spans["spans"]
@@ -239,6 +242,8 @@ def test_every_server_span_carries_the_tenant(spans: dict[str, Any]) -> None:
 
 def test_a_refused_get_request_leaves_no_personal_value_in_spans(
         exporter: Any, client: Any, world: Any) -> None:
+    """GraphQL over GET is refused, but a span recording url.query would already hold the
+    variables (percent-encoded): FastAPI's native tracing did exactly that."""
     headers = world.headers("contractor", NPO, sites=("a-hiroba",))
     exporter.clear()
     variables = json.dumps({"input": consultation_input(

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from world import CITY_A, NPO
+
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.worker import run_worker

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
+
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Child, Guardian, Household

@@ -7,6 +7,7 @@ from functools import partial
 import pytest
 from eventsourcing.persistence import IntegrityError
 from world import consultation_command
+
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today

@@ -17,6 +17,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import StoredEvent
+
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.keys import LocalKeyFileProvider

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from world import consultation_command
+
 from yorisoi.services.context import (
     ActingContext,
     ActingContextMissingError,

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 from psycopg import sql
+
 from yorisoi.domain.households import Guardian, Pregnancy
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.keys import build_key_provider

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.tenants.runtime import TenantRuntime, TenantRuntimes
 

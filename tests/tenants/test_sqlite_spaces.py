@@ -6,6 +6,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
+
 from yorisoi.domain.households import Guardian, Pregnancy
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.keys import build_key_provider

@@ -1,0 +1,71 @@
+"""Running a command from a resolver: authorize, lease, act, catch up, answer — or a typed error.
+
+Every mutation goes through ``execute`` so that the order is the same
+everywhere: the shape of the input was checked by the caller, the grant is
+decided by ``tenants/access.py``, the command runs as the acting person (under
+the case's own contract and site when it concerns a case), the read models
+catch up before the answer is built, and expected errors become members of
+the mutation's result union.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from strawberry.types import Info
+
+from yorisoi.graphql.context import YorisoiContext
+from yorisoi.graphql.errors import UserError, user_error
+from yorisoi.graphql.validation import Checker
+from yorisoi.projections.case_queries import CaseRecord
+from yorisoi.services.casework import CaseNotFoundError
+from yorisoi.services.context import acting_as
+from yorisoi.tenants.access import Action, Grant
+from yorisoi.tenants.runtime import TenantRuntime
+
+T = TypeVar("T")
+
+
+async def execute(info: Info[YorisoiContext, None], action: Action, municipality_code: str | None,
+                  command: Callable[[TenantRuntime, Grant], T], *, check: Checker | None = None,
+                  case_id: uuid.UUID | None = None, site_id: str | None = None) -> T | UserError:
+    """Run ``command(runtime, grant)`` for the caller; expected failures become UserErrors.
+
+    ``check`` holds the input's shape problems: they are reported first, before
+    anything is looked up or written.
+    """
+    ctx = info.context
+
+    def run() -> T:
+        if check is not None:
+            check.raise_if_any()
+        grant = ctx.authorize(action, municipality_code, site_id=site_id)
+        with ctx.services.runtimes.lease(grant.municipality_code) as runtime:
+            acting = grant.acting
+            if case_id is not None:
+                record = runtime.cases.get(grant.scope, str(case_id))
+                if record is None:
+                    raise CaseNotFoundError(field="caseId")
+                # A case's commands act under the case's own contract and site.
+                acting = acting.at(contract_id=record.contract_id, site_id=record.site_id)
+            with acting_as(acting):
+                result = command(runtime, grant)
+            runtime.catch_up()  # read-your-writes: answers are built from the views
+            return result
+
+    try:
+        return await asyncio.to_thread(run)
+    except Exception as exc:  # noqa: BLE001 - expected errors become union members
+        return user_error(exc)
+
+
+def case_after(runtime: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseRecord:
+    """The case as the view shows it now (after ``execute`` caught up)."""
+    runtime.catch_up()
+    record = runtime.cases.get(grant.scope, str(case_id))
+    if record is None:
+        raise CaseNotFoundError(field="caseId")
+    return record

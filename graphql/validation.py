@@ -1,0 +1,68 @@
+"""Edge checks of GraphQL input: shapes, lengths and dates, all problems reported at once."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+
+import strawberry
+
+from yorisoi.domain.errors import DomainError, InvalidInputError
+from yorisoi.graphql.errors import InputErrors
+
+# date.fromisoformat alone also takes week dates such as 2026-W01-1.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class Checker:
+    """Collects every shape problem of an input at once (the edge check)."""
+
+    def __init__(self, max_text: int) -> None:
+        self.max_text = max_text
+        self.errors: list[DomainError] = []
+
+    def bad(self, field: str, message: str, message_ja: str) -> None:
+        self.errors.append(InvalidInputError(field=field, message=message, message_ja=message_ja))
+
+    def text(self, field: str, value: str | None, limit: int | None = None) -> str:
+        limit = limit or self.max_text
+        if value is not None and len(value) > limit:
+            self.bad(field, f"Too long: at most {limit} characters.",
+                      f"{limit}文字以内で入力してください。")
+        return value or ""
+
+    def required(self, field: str, value: str, limit: int | None = None) -> str:
+        if not value.strip():
+            self.bad(field, "This field is required.", "必須項目です。")
+        return self.text(field, value, limit)
+
+    def day(self, field: str, value: str | None) -> date | None:
+        if value is None:
+            return None
+        try:
+            # fromisoformat alone also takes week dates such as 2026-W01-1.
+            if not _ISO_DATE.fullmatch(value):
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            self.bad(field, "Not a date: use YYYY-MM-DD.",
+                      "日付の形式が正しくありません（YYYY-MM-DD）。")
+            return None
+
+    def count(self, field: str, items: list, limit: int) -> None:
+        if len(items) > limit:
+            self.bad(field, f"At most {limit} entries.", f"{limit}件以内にしてください。")
+
+    def case_id(self, value: strawberry.ID | None) -> uuid.UUID | None:
+        if value is None:
+            return None
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            self.bad("caseId", "Not a case id.", "ケースIDの形式が正しくありません。")
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise InputErrors(self.errors)

@@ -1,0 +1,21 @@
+"""Every read model of a municipality's space, in one list.
+
+Provisioning creates their tables, the runtime keeps a projector for each
+(its own position, so one view can be rebuilt alone), and the CLI reports and
+rebuilds them.  A new read model is one class with ``name``, ``tables``,
+``ddl()``, ``reset()`` and ``apply()``, added here.
+"""
+
+from __future__ import annotations
+
+from yorisoi.projections.case_view import CaseView
+
+TENANT_VIEWS: tuple[type, ...] = (CaseView,)
+
+
+def tenant_view_ddl() -> list[str]:
+    return [statement for view in TENANT_VIEWS for statement in view.ddl()]
+
+
+def tenant_view_tables() -> list[str]:
+    return [table for view in TENANT_VIEWS for table in view.tables]
