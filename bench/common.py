@@ -28,11 +28,12 @@ CITY = "131016"
 RAW_SCHEMA = "bench_raw"
 
 # Who the benchmark acts as (every stored event carries it, so its size counts).
-ACTOR = dict(user_id="bench-specialist-0001", role="specialist", organisation_kind="contractor",
-             organisation_id="npo-hidamari", contract_id="contract-a-npo", site_id="a-hiroba")
+ACTOR = {"user_id": "bench-specialist-0001", "role": "specialist",
+         "organisation_kind": "contractor", "organisation_id": "npo-hidamari",
+         "contract_id": "contract-a-npo", "site_id": "a-hiroba"}
 
 
-def acting_context():  # noqa: ANN201
+def acting_context():
     from yorisoi.services.context import ActingContext
 
     return ActingContext(**ACTOR, request_id=str(uuid.uuid4()), trace_id=uuid.uuid4().hex)
@@ -66,7 +67,7 @@ class World:
     def space(self) -> str:
         return self.runtime.space
 
-    def fresh_runtime(self):  # noqa: ANN201
+    def fresh_runtime(self):
         """A new runtime for the same municipality: cold key cache, new pool."""
         from yorisoi.tenants.runtime import TenantRuntime
 
@@ -105,7 +106,7 @@ def yesterday() -> date:
     return japan_today() - timedelta(days=1)
 
 
-def new_household():  # noqa: ANN201
+def new_household():
     from yorisoi.domain.households import Child, Guardian
     from yorisoi.services.casework import NewHousehold
 
@@ -120,7 +121,7 @@ DIRECTION = "発達相談の案内。次回ひろばで様子を一緒に見る�
 
 
 def consultation(case_id: uuid.UUID | None = None, *, household: Any = None,
-                 code: str = CITY):  # noqa: ANN201
+                 code: str = CITY):
     """A realistic RecordConsultation (texts of the length specialists type)."""
     from yorisoi.services.casework import RecordConsultation
 
@@ -137,7 +138,7 @@ def consultation(case_id: uuid.UUID | None = None, *, household: Any = None,
 # --------------------------------------------------------------------------- #
 
 
-def raw_connect(cluster: Any):  # noqa: ANN201
+def raw_connect(cluster: Any):
     """A connection as the application role, set up as the library sets up its pool's."""
     conn = cluster.connect("app", row_factory=dict_row)
     conn.autocommit = True
@@ -276,18 +277,19 @@ def machine_info(cluster: Any) -> dict[str, Any]:
     except OSError:
         load = (0.0, 0.0, 0.0)
     try:
-        mem_kb = int(next(line.split()[1] for line in open("/proc/meminfo")
-                          if line.startswith("MemTotal")))
+        with open("/proc/meminfo") as meminfo:
+            mem_kb = int(next(line.split()[1] for line in meminfo
+                              if line.startswith("MemTotal")))
     except (OSError, StopIteration):
         mem_kb = 0
     try:
         here = os.path.dirname(os.path.abspath(__file__))
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=here).stdout.strip()
+                                text=True, cwd=here, check=False).stdout.strip()
         # Uncommitted changes to product code make the commit alone not describe the run.
         changed = subprocess.run(
             ["git", "status", "--porcelain", "--", ":/", ":!/bench", ":!/docs", ":!/tests"],
-            capture_output=True, text=True, cwd=here).stdout.strip()
+            capture_output=True, text=True, cwd=here, check=False).stdout.strip()
         if commit and changed:
             commit += f"+{len(changed.splitlines())} uncommitted"
     except OSError:

@@ -66,7 +66,7 @@ def pg_bindir() -> Path:
     for bindir in dict.fromkeys(c.resolve() for c in candidates):
         if all((bindir / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
             version = subprocess.run([str(bindir / "initdb"), "--version"],
-                                     capture_output=True, text=True).stdout
+                                     capture_output=True, text=True, check=False).stdout
             if re.search(rf"\b{PG_MAJOR}\.\d+", version):
                 return bindir
     raise SystemExit(f"PostgreSQL {PG_MAJOR} (initdb, pg_ctl, postgres) not found")
@@ -84,7 +84,7 @@ def _system_user(name: str) -> pwd.struct_passwd:
     shell = "/usr/sbin/nologin" if os.path.exists("/usr/sbin/nologin") else "/bin/false"
     result = subprocess.run([shutil.which("useradd") or "/usr/sbin/useradd", "--system",
                              "--no-create-home", "--shell", shell, name],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode not in (0, 9):  # 9: created meanwhile by someone else
         raise SystemExit(f"cannot create system user {name!r}: {result.stderr.strip()}")
     return pwd.getpwnam(name)
@@ -151,7 +151,7 @@ class Cluster:
                               if self.uid is not None else {})
         result = subprocess.run([str(self.bindir / argv[0]), *argv[1:]], cwd=self.base,
                                 env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=90, **kw)
+                                text=True, timeout=90, check=False, **kw)
         if check and result.returncode:
             tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
             raise RuntimeError(f"{argv[0]} failed: {result.stdout}{result.stderr}{tail}")
@@ -232,7 +232,7 @@ class Cluster:
                              dbname=self.dbname, autocommit=True) as conn:
             conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
 
-    def connect(self, role: str = "app", dbname: str | None = None, **kwargs: Any):  # noqa: ANN201
+    def connect(self, role: str = "app", dbname: str | None = None, **kwargs: Any):
         """A psycopg connection over TCP as ``app``, ``owner`` or ``superuser``."""
         import psycopg
 
@@ -245,7 +245,7 @@ class Cluster:
         with self.connect("superuser") as conn:
             return str(conn.execute("SHOW server_version").fetchone()[0])
 
-    def settings(self, **overrides: Any):  # noqa: ANN201
+    def settings(self, **overrides: Any):
         """yorisoi Settings for this cluster's database (state in a temporary folder)."""
         from yorisoi.infra.settings import Settings
 

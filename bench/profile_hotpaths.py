@@ -31,8 +31,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import SpanProcessor
-
 import bench_commands
 import bench_projection
 from common import (
@@ -43,6 +41,7 @@ from common import (
     provision,
     raw_connect,
 )
+from opentelemetry.sdk.trace import SpanProcessor
 from pgcluster import throwaway_cluster
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -270,7 +269,7 @@ def span_cost_us(n: int = 20000) -> float:
 # --------------------------------------------------------------------------- #
 
 
-def main() -> None:  # noqa: PLR0915
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=int, default=300, help="operations per profiled path")
     parser.add_argument("--m", type=int, default=10000, help="events for the projection")

@@ -28,13 +28,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def markdown(info: dict[str, Any], params: dict[str, Any], pairs: list[Pair]) -> str:
     lines = [
-        f"Run {info['date']} · {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB,"
-        f" load {info['load_average_at_start'][0]} → {info['load_average_at_end'][0]} ·"
-        f" Python {info['python']} ·"
-        f" PostgreSQL {info['postgres'].split()[0]}"
-        f" ({'durable' if info['postgres_durable'] else 'fsync off'}) ·"
-        f" eventsourcing {info['eventsourcing']} · psycopg {info['psycopg']} ·"
-        f" commit {info['git_commit'] or '?'}",
+        (f"Run {info['date']} · {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB,"
+         f" load {info['load_average_at_start'][0]} → {info['load_average_at_end'][0]} ·"
+         f" Python {info['python']} ·"
+         f" PostgreSQL {info['postgres'].split()[0]}"
+         f" ({'durable' if info['postgres_durable'] else 'fsync off'}) ·"
+         f" eventsourcing {info['eventsourcing']} · psycopg {info['psycopg']} ·"
+         f" commit {info['git_commit'] or '?'}"),
         "",
         f"Parameters: {', '.join(f'{k}={v}' for k, v in params.items())}",
         "",

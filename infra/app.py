@@ -89,8 +89,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             "messageJa": "システム内部でエラーが発生しました。"}})
 
     schema = build_schema(production=production, max_depth=settings.graphql_max_depth)
-    app.include_router(GraphQLRouter(schema, context_getter=get_context,
+    # The router's own path (not an include prefix), so spans see the route "/graphql".
+    app.include_router(GraphQLRouter(schema, path="/graphql", context_getter=get_context,
                                      graphql_ide=None if production else "graphiql",
-                                     allow_queries_via_get=False), prefix="/graphql")
+                                     allow_queries_via_get=False))
     app.include_router(rest_router)
     return app

@@ -110,9 +110,9 @@ class Database:
     @contextmanager
     def _new_transaction(self, write: bool) -> Iterator[Cursor]:
         if self.dialect == "postgres":
-            with self.datastore.get_connection() as conn, conn.transaction(
-                force_rollback=not write
-            ):
+            # Read-only transactions end in COMMIT too: a ROLLBACK makes psycopg
+            # discard the connection's prepared statements (DEALLOCATE ALL).
+            with self.datastore.get_connection() as conn, conn.transaction():
                 raw = conn.cursor()
                 if not write:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

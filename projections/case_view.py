@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from yorisoi.domain.cases import Case
-from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.consultations import TEXT_FIELDS, Consultation
 from yorisoi.domain.households import Household
 from yorisoi.infra.db import Cursor
 from yorisoi.services.event_mapper import event_metadata
@@ -77,6 +77,8 @@ class CaseView:
             self._case_opened(cur, event, notification)
         elif isinstance(event, Consultation.Recorded):
             self._consultation_recorded(cur, event, notification)
+        elif isinstance(event, Consultation.Corrected):
+            self._consultation_corrected(cur, event, notification)
         elif isinstance(event, Case.Closed):
             self._case_changed(cur, event, notification, status=Case.CLOSED,
                                closed_on=event.closed_on.isoformat(),
@@ -100,7 +102,7 @@ class CaseView:
         household_id = str(event.originator_id)
         sealed = None
         if not vars(event).get("_shredded"):
-            sealed = self.keyring.seal_json(event.originator_id, {
+            sealed = self.keyring.reseal_json(event.originator_id, {
                 "guardians": event.guardians, "children": event.children,
                 "pregnancy_due_date": event.pregnancy_due_date,
                 "outside_target_reason": event.outside_target_reason,
@@ -125,8 +127,9 @@ class CaseView:
         meta = event_metadata(event)
         sealed = None
         if not vars(event).get("_shredded"):
-            sealed = self.keyring.seal_json(event.household_id, {
-                "asked": event.asked, "wishes": event.wishes, "direction": event.direction,
+            # Current values and the correction history travel in one sealed blob.
+            sealed = self.keyring.reseal_json(event.household_id, {
+                **{name: getattr(event, name) for name in TEXT_FIELDS}, "corrections": [],
             }, consultation_aad(consultation_id))
         cur.execute(
             "INSERT INTO {s}consultation_view (consultation_id, case_id, household_id, site_id,"
@@ -148,3 +151,25 @@ class CaseView:
             " status = CASE WHEN status = %s THEN %s ELSE status END WHERE case_id = %s",
             (json.dumps(themes), max(row["last_activity_on"], event.occurred_on.isoformat()),
              n.id, Case.OPENED, Case.ACTIVE, str(event.case_id)))
+
+    def _consultation_corrected(self, cur: Cursor, event: Consultation.Corrected,
+                                n: Notification) -> None:
+        consultation_id = str(event.originator_id)
+        row = cur.execute("SELECT sealed FROM {s}consultation_view WHERE consultation_id = %s",
+                          (consultation_id,)).fetchone()
+        if row is None:  # cannot happen: a consultation is recorded before it is corrected
+            raise LookupError("correction of a consultation the view has not seen")
+        aad = consultation_aad(consultation_id)
+        current = self.keyring.open_json(event.household_id, row["sealed"], aad)
+        sealed = None
+        if current is not None and not vars(event).get("_shredded"):
+            meta = event_metadata(event)
+            current.update(event.changes or {})
+            # Who and when, and why (personal): the history the case page shows.
+            current.setdefault("corrections", []).append({
+                "fields": event.changed_fields, "reason": event.reason,
+                "corrected_by": meta.get("user_id"), "corrected_role": meta.get("role"),
+                "corrected_at": event.timestamp.isoformat()})
+            sealed = self.keyring.reseal_json(event.household_id, current, aad)
+        cur.execute("UPDATE {s}consultation_view SET sealed = %s, position = %s"
+                    " WHERE consultation_id = %s", (sealed, n.id, consultation_id))

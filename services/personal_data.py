@@ -132,6 +132,18 @@ class HouseholdKeyring:
         return _ENVELOPE_VERSION + nonce + self.for_writing(household_id).encrypt(
             nonce, plaintext, aad)
 
+    def reseal(self, household_id: UUID, plaintext: bytes, aad: bytes) -> bytes | None:
+        """Seal for a read model: None once the household key is gone.
+
+        Projections copy personal values that were already written; they must
+        neither fail nor mint a key when a disposal overtook them.
+        """
+        aead = self.for_reading(household_id)
+        if aead is None:
+            return None
+        nonce = os.urandom(12)
+        return _ENVELOPE_VERSION + nonce + aead.encrypt(nonce, plaintext, aad)
+
     def open(self, household_id: UUID, envelope: bytes, aad: bytes) -> bytes | None:
         """Plaintext, or None when the household key is gone."""
         aead = self.for_reading(household_id)
@@ -146,6 +158,9 @@ class HouseholdKeyring:
 
     def seal_json(self, household_id: UUID, value: Any, aad: bytes) -> bytes:
         return self.seal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
+
+    def reseal_json(self, household_id: UUID, value: Any, aad: bytes) -> bytes | None:
+        return self.reseal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
 
     def open_json(self, household_id: UUID, envelope: bytes | None, aad: bytes) -> Any:
         if envelope is None:

@@ -196,18 +196,11 @@ def test_http_spans_record_method_and_status(spans: dict[str, Any]) -> None:
         ("GET", 404), ("POST", 200), ("POST", 200)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: infra/app.py http_span middleware sets http.route from "
-    "getattr(request.scope['route'], 'path', ...), but FastAPI 0.163 no longer flattens "
-    "included routers: scope['route'] is the router's own APIRoute, so a route included "
-    "with a prefix (GraphQLRouter, prefix='/graphql') reports its un-prefixed path '' "
-    "instead of '/graphql'. Fix: GraphQLRouter(schema, path='/graphql', ...) included "
-    "without a prefix, or take the template from the effective route (path_format)."))
 def test_http_span_route_is_the_template(spans: dict[str, Any]) -> None:
     http = _named(spans["spans"], "HTTP ")
     routes = sorted(s.attributes.get("http.route") for s in http)
-    assert routes == ["/api/municipalities/{municipality_code}/cases/{case_id}"
-                      "/attachments/{attachment_id}", "/graphql", "/graphql"]
+    assert routes == [("/api/municipalities/{municipality_code}/cases/{case_id}"
+                       "/attachments/{attachment_id}"), "/graphql", "/graphql"]
 
 
 def test_our_http_spans_carry_no_raw_path(spans: dict[str, Any]) -> None:
