@@ -1,8 +1,15 @@
 """A consultation (相談記録): what the family asked, wished and what was agreed.
 
-The fields follow the guideline's consultation record (§4(3)①).  What the
-family said is personal and encrypted under the household key; the date,
-channel, themes, site and contract are not, so statistics survive disposal.
+The fields follow the guideline's consultation record (§4(3)①, §6(1)①): date,
+channel, the family's outer situation (外的状況), inner situation (内的状況)
+and child-rearing situation (子育ての状況), what was asked, the wishes and the
+support direction.  What the family said is personal and encrypted under the
+household key; the date, channel, themes, site and contract are not, so
+statistics survive disposal.
+
+Corrections are new ``Corrected`` events: the original ``Recorded`` event is
+never touched, so what was first written, and who changed what and why, stays
+in the log.
 """
 
 from __future__ import annotations
@@ -20,15 +27,46 @@ from yorisoi.domain.errors import (
     ConsultationRequestMissingError,
     ConsultationThemesMissingError,
     ConsultationThemeUnknownError,
+    DomainError,
+    StaleVersionError,
 )
 from yorisoi.domain.vocabulary import Channel
+
+# The personal text fields of a consultation, the ones a correction may change.
+TEXT_FIELDS = ("asked", "wishes", "direction", "outer_situation", "inner_situation",
+               "child_rearing_situation")
+SITUATION_FIELDS = ("outer_situation", "inner_situation", "child_rearing_situation")
+
+
+class ConsultationNotFoundError(DomainError):
+    code = "consultation_not_found"
+    message = "No such consultation on this case."
+    message_ja = "このケースに、指定された相談記録はありません。"
+
+
+class ConsultationCorrectionEmptyError(DomainError):
+    code = "consultation_correction_empty"
+    message = "The correction changes nothing."
+    message_ja = "訂正する内容がありません。"
+
+
+class ConsultationCorrectionReasonMissingError(DomainError):
+    code = "consultation_correction_reason_missing"
+    message = "Record why the consultation is corrected."
+    message_ja = "訂正の理由を記録してください。"
+
+
+def _clean(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
 class Consultation(Aggregate):
     """One consultation with a family, recorded under a site (and contract)."""
 
     class Recorded(Aggregate.Created):
-        personal_fields: ClassVar[tuple[str, ...]] = ("asked", "wishes", "direction")
+        # v2 added the three situations of the guideline's record.
+        class_version: ClassVar[int] = 2
+        personal_fields: ClassVar[tuple[str, ...]] = TEXT_FIELDS
         case_id: UUID
         household_id: UUID
         site_id: str
@@ -39,6 +77,22 @@ class Consultation(Aggregate):
         asked: str | None
         wishes: str | None
         direction: str | None
+        outer_situation: str | None
+        inner_situation: str | None
+        child_rearing_situation: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            for name in SITUATION_FIELDS:
+                state.setdefault(name, None)
+
+    class Corrected(Aggregate.Event):
+        # Only the changed fields, with their new values, and why.
+        personal_fields: ClassVar[tuple[str, ...]] = ("changes", "reason")
+        household_id: UUID
+        changed_fields: list[str]  # names only, in clear: audit without decryption
+        changes: dict[str, str | None] | None
+        reason: str | None
 
     @staticmethod
     def create_id() -> UUID:
@@ -48,7 +102,9 @@ class Consultation(Aggregate):
     def record(cls, *, case_id: UUID, household_id: UUID, site_id: str,
                contract_id: str | None, occurred_on: date, channel: str,
                themes: list[str], asked: str, wishes: str, direction: str,
-               today: date, allowed_themes: Collection[str]) -> Consultation:
+               today: date, allowed_themes: Collection[str],
+               outer_situation: str | None = None, inner_situation: str | None = None,
+               child_rearing_situation: str | None = None) -> Consultation:
         """Record a consultation, enforcing the record's invariants."""
         if occurred_on > today:
             raise ConsultationDateInFutureError(field="occurredOn")
@@ -67,13 +123,17 @@ class Consultation(Aggregate):
             # Order-preserving de-duplication: a theme counts once in statistics.
             themes=list(dict.fromkeys(themes)),
             asked=asked.strip(), wishes=wishes.strip(), direction=direction.strip(),
+            outer_situation=_clean(outer_situation), inner_situation=_clean(inner_situation),
+            child_rearing_situation=_clean(child_rearing_situation),
         )
 
     @event(Recorded)
     def __init__(self, case_id: UUID, household_id: UUID, site_id: str,
                  contract_id: str | None, occurred_on: date, channel: str,
                  themes: list[str], asked: str | None, wishes: str | None,
-                 direction: str | None) -> None:
+                 direction: str | None, outer_situation: str | None = None,
+                 inner_situation: str | None = None,
+                 child_rearing_situation: str | None = None) -> None:
         self.case_id = case_id
         self.household_id = household_id
         self.site_id = site_id
@@ -85,3 +145,38 @@ class Consultation(Aggregate):
         self.asked = asked
         self.wishes = wishes
         self.direction = direction
+        self.outer_situation = outer_situation
+        self.inner_situation = inner_situation
+        self.child_rearing_situation = child_rearing_situation
+        self.corrections: list[dict[str, object]] = []
+
+    def check_version(self, expected_version: int | None) -> None:
+        """Refuse a correction decided on a stale view of the consultation."""
+        if expected_version is not None and expected_version != self.version:
+            raise StaleVersionError(field="expectedVersion")
+
+    def correct(self, *, changes: dict[str, str | None], reason: str) -> None:
+        """Correct personal text fields; the original stays in the log."""
+        unknown = set(changes) - set(TEXT_FIELDS)
+        if unknown:
+            raise ValueError(f"not correctable: {sorted(unknown)}")
+        if not reason.strip():
+            raise ConsultationCorrectionReasonMissingError(field="reason")
+        if "asked" in changes and not (changes["asked"] or "").strip():
+            raise ConsultationRequestMissingError(field="asked")
+        # Wishes and direction are "" when empty (as recorded); the situations None.
+        cleaned = {name: (value or "").strip() if name in ("asked", "wishes", "direction")
+                   else _clean(value) for name, value in changes.items()}
+        changed = {name: value for name, value in cleaned.items()
+                   if value != getattr(self, name)}
+        if not changed:
+            raise ConsultationCorrectionEmptyError(field="changes")
+        self._corrected(household_id=self.household_id, changed_fields=sorted(changed),
+                        changes=changed, reason=reason.strip())
+
+    @event(Corrected)
+    def _corrected(self, household_id: UUID, changed_fields: list[str],
+                   changes: dict[str, str | None] | None, reason: str | None) -> None:
+        for name, value in (changes or {}).items():
+            setattr(self, name, value)
+        self.corrections.append({"fields": changed_fields, "reason": reason})

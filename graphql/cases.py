@@ -49,6 +49,15 @@ class Household:
             pregnancy_due_date=r.pregnancy_due_date, disposed=r.disposed)
 
 
+@strawberry.type(description="One correction of a consultation: the original stays in the log.")
+class ConsultationCorrection:
+    fields: list[str] = strawberry.field(description="Names of the corrected fields")
+    reason: str | None
+    corrected_by: str | None
+    corrected_role: str | None
+    corrected_at: str
+
+
 @strawberry.type
 class Consultation:
     id: strawberry.ID
@@ -58,19 +67,34 @@ class Consultation:
     asked: str | None
     wishes: str | None
     direction: str | None
+    outer_situation: str | None = strawberry.field(description="外的状況")
+    inner_situation: str | None = strawberry.field(description="内的状況")
+    child_rearing_situation: str | None = strawberry.field(description="子育ての状況")
     site_id: str
     contract_id: str | None
     recorded_by: str | None
     recorded_role: str | None
     recorded_at: str
+    correction_count: int
+    version: int = strawberry.field(description="Send it back as expectedVersion when correcting")
+    corrections: list[ConsultationCorrection] = strawberry.field(
+        description="Oldest first; the values above are the corrected ones")
 
     @classmethod
     def from_record(cls, r: ConsultationRecord) -> Consultation:
         return cls(id=strawberry.ID(r.consultation_id), occurred_on=r.occurred_on,
                    channel=r.channel, themes=r.themes, asked=r.asked, wishes=r.wishes,
-                   direction=r.direction, site_id=r.site_id, contract_id=r.contract_id,
-                   recorded_by=r.recorded_by, recorded_role=r.recorded_role,
-                   recorded_at=r.recorded_at)
+                   direction=r.direction, outer_situation=r.outer_situation,
+                   inner_situation=r.inner_situation,
+                   child_rearing_situation=r.child_rearing_situation, site_id=r.site_id,
+                   contract_id=r.contract_id, recorded_by=r.recorded_by,
+                   recorded_role=r.recorded_role, recorded_at=r.recorded_at,
+                   correction_count=len(r.corrections), version=1 + len(r.corrections),
+                   corrections=[ConsultationCorrection(
+                       fields=c.get("fields") or [], reason=c.get("reason"),
+                       corrected_by=c.get("corrected_by"),
+                       corrected_role=c.get("corrected_role"),
+                       corrected_at=c.get("corrected_at") or "") for c in r.corrections])
 
 
 def _loaders(info: Info[YorisoiContext, None], municipality_code: str) -> dict[str, DataLoader]:
@@ -133,6 +157,15 @@ class Case:
     async def consultations(self, info: Info[YorisoiContext, None]) -> list[Consultation]:
         records = await _loaders(info, self.municipality_code)["consultations"].load(str(self.id))
         return [Consultation.from_record(r) for r in records]
+
+    @strawberry.field(description="What happened in the case, newest first (keyset pages).")
+    async def timeline(
+        self, info: Info[YorisoiContext, None], first: int = 20, after: str | None = None,
+    ) -> Annotated["TimelineConnection", strawberry.lazy("yorisoi.graphql.support_notes")]:  # noqa: F821, UP037
+        from yorisoi.graphql.support_notes import case_timeline
+
+        return await case_timeline(info, self.municipality_code, str(self.id), first=first,
+                                   after=after)
 
 
 @strawberry.type

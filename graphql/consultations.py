@@ -1,7 +1,13 @@
-"""recordConsultation: a contractor's or municipality's specialist records a consultation."""
+"""recordConsultation and correctConsultation: a specialist records, and corrects, a consultation.
+
+Recording needs the family's consent (guideline §6(1)①): for a new household
+it comes in the same input (``consent``), or the input records why the record
+is made without it (``noConsentException``: reason and legal basis).
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import date
 from typing import Annotated
@@ -9,6 +15,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.households import Child as ChildValue
 from yorisoi.domain.households import Guardian as GuardianValue
 from yorisoi.domain.households import Pregnancy
@@ -23,6 +30,7 @@ from yorisoi.graphql.errors import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.consent import NewConsent, NewConsentException
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -51,6 +59,20 @@ class HouseholdInput:
     outside_target_reason: str | None = None
 
 
+@strawberry.input(description="The family's consent to keep records (同意), given now.")
+class ConsentInput:
+    given_by: str = strawberry.field(description="Who consented (the guardian's name)")
+    relationship: str = strawberry.field(description="e.g. 母, 父, 本人")
+    given_on: str = strawberry.field(description="YYYY-MM-DD")
+    scope: str = strawberry.field(default="", description="What the consent covers, in the family's terms")
+
+
+@strawberry.input(description="Why the record is made without consent, and under which law.")
+class ConsentExceptionInput:
+    reason: str
+    legal_basis: str = strawberry.field(description="child_abuse_report | child_welfare_act_25 | emergency_life_safety | court_order | other")
+
+
 @strawberry.input
 class RecordConsultationInput:
     municipality_code: str = strawberry.field(description="全国地方公共団体コード of the municipality whose record this is.")
@@ -63,6 +85,11 @@ class RecordConsultationInput:
     direction: str = ""
     case_id: strawberry.ID | None = strawberry.field(default=None, description="An existing case; or give household.")
     household: HouseholdInput | None = None
+    outer_situation: str | None = strawberry.field(default=None, description="外的状況")
+    inner_situation: str | None = strawberry.field(default=None, description="内的状況")
+    child_rearing_situation: str | None = strawberry.field(default=None, description="子育ての状況")
+    consent: ConsentInput | None = strawberry.field(default=None, description="Required for a new household unless noConsentException is given")
+    no_consent_exception: ConsentExceptionInput | None = None
 
 
 @strawberry.type
@@ -109,6 +136,7 @@ def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsulta
         check.bad("household", "Give a caseId or a new household.",
                    "ケースIDまたは新しい世帯の情報を指定してください。")
     check.count("themes", data.themes, MAX_THEMES)
+    consent, exception = parse_consent(data, check)
     command = RecordConsultation(
         municipality_code=check.required("municipalityCode", data.municipality_code, 6),
         site_id=check.required("siteId", data.site_id, MAX_NAME),
@@ -118,8 +146,66 @@ def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsulta
         themes=[check.text(f"themes.{i}", t, 50) for i, t in enumerate(data.themes)],
         asked=check.text("asked", data.asked), wishes=check.text("wishes", data.wishes),
         direction=check.text("direction", data.direction),
-        case_id=check.case_id(data.case_id), household=household)
+        case_id=check.case_id(data.case_id), household=household,
+        outer_situation=check.text("outerSituation", data.outer_situation) or None,
+        inner_situation=check.text("innerSituation", data.inner_situation) or None,
+        child_rearing_situation=check.text("childRearingSituation",
+                                           data.child_rearing_situation) or None,
+        consent=consent, consent_exception=exception)
     return command
+
+
+def parse_consent(data: RecordConsultationInput, check: Checker,
+                  ) -> tuple[NewConsent | None, NewConsentException | None]:
+    """The consent (or the exception) that comes with a record; shapes only."""
+    if data.consent is not None and data.no_consent_exception is not None:
+        check.bad("noConsentException", "Give either consent or noConsentException, not both.",
+                  "同意と同意によらない理由は、どちらか一方だけを指定してください。")
+        return None, None
+    if data.consent is not None:
+        c = data.consent
+        given_on = check.day("consent.givenOn", c.given_on)
+        return NewConsent(
+            given_by=check.required("consent.givenBy", c.given_by, MAX_NAME),
+            relationship=check.required("consent.relationship", c.relationship, MAX_NAME),
+            given_on=given_on or date.min, scope=check.text("consent.scope", c.scope)), None
+    if data.no_consent_exception is not None:
+        e = data.no_consent_exception
+        return None, NewConsentException(
+            reason=check.required("noConsentException.reason", e.reason),
+            legal_basis=check.text("noConsentException.legalBasis", e.legal_basis, 50))
+    return None, None
+
+
+@strawberry.input(description="Corrected values (omit a field to keep it; \"\" clears an optional one).")
+class CorrectConsultationInput:
+    municipality_code: str
+    case_id: strawberry.ID
+    consultation_id: strawberry.ID
+    reason: str = strawberry.field(description="Why the record is corrected (kept with the correction)")
+    asked: str | None = None
+    wishes: str | None = None
+    direction: str | None = None
+    outer_situation: str | None = None
+    inner_situation: str | None = None
+    child_rearing_situation: str | None = None
+    expected_version: int | None = strawberry.field(default=None, description="The consultation version you decided on; a stale one is refused")
+
+
+@strawberry.type
+class ConsultationCorrected:
+    consultation: Consultation
+
+
+CorrectConsultationResult = Annotated[
+    ConsultationCorrected | ValidationError | NotAuthorizedError | NotFoundError | ConflictError,
+    strawberry.union("CorrectConsultationResult"),
+]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @strawberry.type
@@ -142,3 +228,30 @@ class ConsultationMutation:
 
         return await execute(info, "consultation.record", parsed.municipality_code, command,
                              check=check, site_id=parsed.site_id)
+
+    @strawberry.mutation(description="Correct a consultation; the original stays in the log.")
+    async def correct_consultation(self, info: Info[YorisoiContext, None],
+                                   input: CorrectConsultationInput) -> CorrectConsultationResult:
+        check = Checker(info.context.services.settings.max_text_length)
+        case_id = check.case_id(input.case_id)
+        consultation_id = None
+        try:
+            consultation_id = uuid.UUID(str(input.consultation_id))
+        except ValueError:
+            check.bad("consultationId", "Not a consultation id.", "相談記録IDの形式が正しくありません。")
+        reason = check.required("reason", input.reason)
+        changes = {name: check.text(_camel(name), getattr(input, name))
+                   for name in TEXT_FIELDS if getattr(input, name) is not None}
+
+        def command(rt: TenantRuntime, grant: Grant) -> ConsultationCorrected:
+            rt.casework.correct_consultation(
+                case_id, consultation_id, changes=changes, reason=reason,
+                expected_version=input.expected_version,
+                writable_contract_ids=grant.scope.contract_ids)
+            rt.catch_up()
+            mine = next(c for c in rt.cases.consultations([str(case_id)])[str(case_id)]
+                        if c.consultation_id == str(consultation_id))
+            return ConsultationCorrected(consultation=Consultation.from_record(mine))
+
+        return await execute(info, "consultation.record", input.municipality_code, command,
+                             check=check, case_id=case_id)

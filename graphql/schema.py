@@ -23,8 +23,13 @@ from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
 from yorisoi.graphql.cases import CaseQuery
+from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.errors import ApiError
+from yorisoi.graphql.meetings import MeetingMutation, MeetingQuery
+from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery
+from yorisoi.graphql.support_notes import SupportNoteMutation
+from yorisoi.graphql.themes import ThemeMutation, ThemeQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 _log = logging.getLogger("yorisoi.graphql")
@@ -32,12 +37,13 @@ _tracer = trace.get_tracer("yorisoi.graphql")
 
 
 @strawberry.type
-class Query(CaseQuery):
+class Query(CaseQuery, ThemeQuery, ConsentQuery, MeetingQuery, ReferralQuery):
     pass
 
 
 @strawberry.type
-class Mutation(ConsultationMutation, CaseLifecycleMutation):
+class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation, ThemeMutation,
+               ConsentMutation, MeetingMutation, ReferralMutation):
     pass
 
 

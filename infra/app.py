@@ -16,6 +16,7 @@ from strawberry.fastapi import GraphQLRouter
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.referral_packets import router as referral_packets_router
 from yorisoi.infra.rest import router as rest_router
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.telemetry import configure_telemetry
@@ -94,4 +95,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                                      graphql_ide=None if production else "graphiql",
                                      allow_queries_via_get=False))
     app.include_router(rest_router)
+    app.include_router(referral_packets_router)
     return app

@@ -12,6 +12,7 @@ from yorisoi.domain.households import Child, Guardian, Pregnancy
 from yorisoi.infra.bootstrap import OPERATOR, Services
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import Principal, authorize
 
@@ -77,6 +78,7 @@ def load_demo(services: Services) -> None:
             asked="仕事復帰に向けて一時預かりを使いたい。寝かしつけにも悩んでいる。",
             wishes="近くで土曜日も使える所を知りたい。",
             direction="一時預かり事業の利用案内。2週間後に様子を伺う。",
+            consent=NewConsent("試験 花子", "母", date(2026, 11, 2), "相談記録の作成"),
             household=NewHousehold(guardians=[Guardian("試験 花子", "母")],
                                    children=[Child("試験 さくら", date(2025, 6, 14))],
                                    pregnancy=None)))
@@ -86,6 +88,7 @@ def load_demo(services: Services) -> None:
             asked="初めての出産で不安。産後に手伝ってくれる人がいない。",
             wishes="産後ケアについて知りたい。",
             direction="保健センターの産後ケア事業を案内。本人の希望で保健師へつなぐ予定。",
+            consent=NewConsent("見本 由美", "本人", date(2026, 11, 18), "相談記録の作成"),
             household=NewHousehold(guardians=[Guardian("見本 由美", "本人")], children=[],
                                    pregnancy=Pregnancy(due_date=japan_today() + timedelta(days=90)))))
         runtime.catch_up()

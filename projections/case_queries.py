@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +58,11 @@ class ConsultationRecord:
     recorded_by: str | None
     recorded_role: str | None
     recorded_at: str
+    outer_situation: str | None = None
+    inner_situation: str | None = None
+    child_rearing_situation: str | None = None
+    # Oldest first: fields, reason, corrected_by, corrected_role, corrected_at.
+    corrections: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,11 @@ class CaseQueries:
                 channel=row["channel"], themes=json.loads(row["themes"]),
                 asked=data.get("asked"), wishes=data.get("wishes"),
                 direction=data.get("direction"), recorded_by=row["recorded_by"],
-                recorded_role=row["recorded_role"], recorded_at=row["recorded_at"]))
+                recorded_role=row["recorded_role"], recorded_at=row["recorded_at"],
+                outer_situation=data.get("outer_situation"),
+                inner_situation=data.get("inner_situation"),
+                child_rearing_situation=data.get("child_rearing_situation"),
+                corrections=data.get("corrections") or []))
         return result
 
     @staticmethod

@@ -9,8 +9,11 @@ rebuilds them.  A new read model is one class with ``name``, ``tables``,
 from __future__ import annotations
 
 from yorisoi.projections.case_view import CaseView
+from yorisoi.projections.meetings_view import MeetingsView
+from yorisoi.projections.referral_board import ReferralBoardView
+from yorisoi.projections.timeline import TimelineView
 
-TENANT_VIEWS: tuple[type, ...] = (CaseView,)
+TENANT_VIEWS: tuple[type, ...] = (CaseView, TimelineView, MeetingsView, ReferralBoardView)
 
 
 def tenant_view_ddl() -> list[str]:

@@ -17,16 +17,21 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.cases import Case
-from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
 from yorisoi.domain.errors import DomainError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
+from yorisoi.services.consent import ConsentCommands, NewConsent, NewConsentException
+from yorisoi.services.meetings import MeetingCommands
+from yorisoi.services.referrals import ReferralCommands
+from yorisoi.services.support_notes import SupportNoteCommands
 from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
     SnapshotsWouldLeakError,
     TenantApplication,
 )
+from yorisoi.services.themes import ThemeCommands
 
 
 class CaseNotFoundError(DomainError):
@@ -62,6 +67,14 @@ class RecordConsultation:
     household: NewHousehold | None = None
     # Contracts whose cases this actor may add to; None means every case.
     writable_contract_ids: Collection[str] | None = None
+    # The guideline's situations (外的状況・内的状況・子育ての状況), all optional.
+    outer_situation: str | None = None
+    inner_situation: str | None = None
+    child_rearing_situation: str | None = None
+    # Creating a record needs consent (§6(1)①): given now, already on file for an
+    # existing case, or an exception with its reason and legal basis.
+    consent: NewConsent | None = None
+    consent_exception: NewConsentException | None = None
 
 
 @dataclass(frozen=True)
@@ -71,14 +84,17 @@ class ConsultationRecorded:
     household_id: UUID
 
 
-class CaseworkApplication(TenantApplication):
+class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, MeetingCommands,
+                          ReferralCommands, TenantApplication):
     """Casework of one municipality."""
 
     name = "casework"
 
     def allowed_themes(self) -> Collection[str]:
-        # Municipal extensions of the taxonomy arrive with the casework issue.
-        return STANDARD_THEMES.keys()
+        """Themes a new record may use: the national list and the municipality's active additions."""
+        # Read afresh every time: another process may have changed the taxonomy.
+        taxonomy = self.theme_taxonomy()
+        return STANDARD_THEMES.keys() if taxonomy is None else taxonomy.allowed()
 
     def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         """Record a consultation, opening a case (and household) when none is given."""
@@ -105,10 +121,35 @@ class CaseworkApplication(TenantApplication):
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
             themes=cmd.themes, asked=cmd.asked, wishes=cmd.wishes, direction=cmd.direction,
-            today=today, allowed_themes=self.allowed_themes())
+            today=today, allowed_themes=self.allowed_themes(),
+            outer_situation=cmd.outer_situation, inner_situation=cmd.inner_situation,
+            child_rearing_situation=cmd.child_rearing_situation)
         case.note_consultation(consultation.id)
-        self.save(household, case, consultation)
+        consent = self.consent_to_record(
+            household_id=case.household_id, case_id=case.id, record_id=consultation.id,
+            consent=cmd.consent, exception=cmd.consent_exception,
+            new_household=household is not None, today=today)
+        # One save: the record and its consent (or exception) are stored together or not at all.
+        self.save(household, case, consultation, *consent)
         return ConsultationRecorded(case.id, consultation.id, case.household_id)
+
+    def correct_consultation(self, case_id: UUID, consultation_id: UUID, *,
+                             changes: dict[str, str | None], reason: str,
+                             expected_version: int | None,
+                             writable_contract_ids: Collection[str] | None) -> Consultation:
+        """Correct a consultation's personal fields; the original stays in the log."""
+        with command_span("command.correct_consultation", self.tenant):
+            case = self._get_case(case_id, writable_contract_ids)
+            try:
+                consultation: Any = self.repository.get(consultation_id)
+            except AggregateNotFoundError:
+                consultation = None
+            if not isinstance(consultation, Consultation) or consultation.case_id != case.id:
+                raise ConsultationNotFoundError(field="consultationId")
+            consultation.check_version(expected_version)
+            consultation.correct(changes=changes, reason=reason)
+            self.save(consultation)
+            return consultation
 
     def attach_to_case(self, case_id: UUID, *, attachment_id: UUID, kind: str,
                        content_type: str, data: bytes,

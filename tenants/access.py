@@ -18,7 +18,7 @@ from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.context import ActingContext
 from yorisoi.tenants.registry import RegistryQueries
 
-Action = Literal["case.read", "consultation.record", "case.manage"]
+Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
@@ -27,7 +27,13 @@ _ROLES: dict[Action, frozenset[str]] = {
     "consultation.record": frozenset({"specialist", "site_manager"}),
     # Closing, reopening and flagging a case; consent, referrals, meetings.
     "case.manage": frozenset({"specialist", "site_manager", "municipal_supervisor"}),
+    # The municipality's own consultation themes (statistics categories).
+    "taxonomy.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
 }
+
+
+CONTRACTOR_ROLES = frozenset({"specialist", "site_manager", "contractor_admin",
+                              "complaint_intake_officer", "complaint_resolution_officer"})
 
 
 class AccessDeniedError(Exception):
@@ -108,7 +114,13 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
               today: date | None = None) -> Grant:
     """Decide whether ``principal`` may take ``action`` in ``municipality_code``."""
     today = today or japan_today()
-    permitted = _ROLES[action] & set(principal.roles)
+    # A contractor's identity provider can put any role in its tokens; only the
+    # roles a contractor's staff can hold count (municipal roles come only from
+    # the municipality's own issuer).
+    roles = set(principal.roles)
+    if principal.tenant_kind != "municipality":
+        roles &= CONTRACTOR_ROLES
+    permitted = _ROLES[action] & roles
     if not permitted:
         raise _denied_role()
     role = sorted(permitted)[0]

@@ -72,6 +72,10 @@ def consultation_input(**overrides: object) -> dict[str, object]:
         "direction": "発達相談の案内",
         "household": {"guardians": [{"name": "架空 花子", "relationship": "母"}],
                       "children": [{"name": "架空 たろう", "birthDate": "2024-05-01"}]},
+        # Creating records needs consent (guideline §6(1)①).
+        "consent": {"givenBy": "架空 花子", "relationship": "母",
+                    "givenOn": (japan_today() - timedelta(days=1)).isoformat(),
+                    "scope": "相談記録の作成"},
     }
     data.update(overrides)
     return data
@@ -119,6 +123,7 @@ def consultation_command(**overrides: Any):  # noqa: ANN201 - RecordConsultation
     """A valid service-level command for a new household at CITY_A's contracted site."""
     from yorisoi.domain.households import Child, Guardian
     from yorisoi.services.casework import NewHousehold, RecordConsultation
+    from yorisoi.services.consent import NewConsent
 
     fields: dict[str, Any] = dict(
         municipality_code=CITY_A, site_id="a-hiroba", contract_id="contract-a-npo",
@@ -126,6 +131,8 @@ def consultation_command(**overrides: Any):  # noqa: ANN201 - RecordConsultation
         asked="ことばが遅い", wishes="相談先", direction="案内",
         household=NewHousehold(guardians=[Guardian("架空 花子", "母")],
                                children=[Child("架空 たろう", date(2024, 5, 1))],
-                               pregnancy=None))
+                               pregnancy=None),
+        consent=NewConsent(given_by="架空 花子", relationship="母",
+                           given_on=japan_today() - timedelta(days=1), scope="相談記録の作成"))
     fields.update(overrides)
     return RecordConsultation(**fields)

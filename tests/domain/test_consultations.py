@@ -88,7 +88,9 @@ def test_themes_are_de_duplicated_keeping_first_order_and_texts_trimmed():
         "ことばが遅い", "知りたい", "案内")
     (event,) = consultation.collect_events()
     assert event.themes == ["money", "development", "dv"]
-    assert Consultation.Recorded.personal_fields == ("asked", "wishes", "direction")
+    assert Consultation.Recorded.personal_fields == (
+        "asked", "wishes", "direction", "outer_situation", "inner_situation",
+        "child_rearing_situation")
 
 
 def test_note_consultation_on_open_case_keeps_the_order():

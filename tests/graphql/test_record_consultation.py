@@ -227,9 +227,11 @@ def test_stored_events_say_who_acted_where_and_hide_personal_text(client, world)
     before = notification_count(world)
     result = recorded(client, headers)
     notifications = stored_notifications(world)
-    assert notification_count(world) - before == len(notifications) == 4
+    # The consent given with the record is stored with it (and the household's consent index).
+    assert notification_count(world) - before == len(notifications) == 7
     topics = sorted(n.topic.rsplit(".", 1)[-1] for n in notifications)
-    assert topics == ["ConsultationNoted", "Opened", "Recorded", "Registered"], topics
+    assert topics == ["ConsentListed", "ConsultationNoted", "Given", "Opened", "Recorded",
+                      "Registered", "Started"], topics
 
     case_id = uuid.UUID(result["case"]["id"])
     assert {uuid.UUID(str(n.originator_id)) for n in notifications} >= {case_id}
@@ -250,7 +252,7 @@ def test_stored_events_say_who_acted_where_and_hide_personal_text(client, world)
         assert meta["contract_id"] == "contract-a-npo"
         assert meta["site_id"] == "a-hiroba"
         assert meta["request_id"] == request_id
-        if notification.topic.endswith(("Registered", ".Recorded")):
+        if notification.topic.endswith(("Registered", ".Recorded", ".Given")):
             assert state.get("_personal"), notification.topic
             for field in ("guardians", "children", "asked", "wishes", "direction"):
                 assert field not in state, (notification.topic, field)
@@ -543,7 +545,7 @@ def test_client_request_id_is_bounded_before_it_reaches_the_event_store(client, 
         recorded(client, {**npo_specialist(world), "X-Request-ID": request_id})
     stored = [json.loads(bytes(n.state))["_meta"]["request_id"]
               for n in stored_notifications(world)]
-    assert len(stored) == 8
+    assert len(stored) == 14  # 7 events per new household with its consent
     assert all(value and len(value) <= 128 for value in stored), [len(v) for v in stored]
     assert personal not in stored
     assert len(set(stored)) == 2  # still one id per request

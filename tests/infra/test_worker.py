@@ -13,6 +13,7 @@ from yorisoi.infra.clock import japan_today
 from yorisoi.infra.worker import run_worker
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import Principal, authorize
 
@@ -26,6 +27,7 @@ def _record_without_catch_up(world) -> str:
             municipality_code=CITY_A, site_id="a-hiroba", contract_id=grant.contract_id,
             occurred_on=japan_today() - timedelta(days=1), channel="phone", themes=["health"],
             asked="夜泣き", wishes="", direction="",
+            consent=NewConsent("架空 一郎", "父", japan_today() - timedelta(days=1)),
             household=NewHousehold(guardians=[Guardian("架空 一郎", "父")],
                                    children=[Child("架空 二郎", japan_today() - timedelta(days=200))],
                                    pregnancy=None)))

@@ -173,15 +173,15 @@ def test_two_runners_catching_up_at_once_apply_every_event_exactly_once(world, r
     assert all(r["sealed"]["guardians"][0]["name"].startswith("架空") for r in
                tables["household_view"])
     # Nothing left for a later catch-up to apply twice.
-    assert rt.catch_up() == 0
+    assert rt.case_projector.catch_up() == 0
 
 
 def test_rebuild_gives_exactly_the_rows_of_the_live_view(rt):
     first = _new_cases(rt, cases=4, per_case=6, tag="a")
-    assert rt.catch_up() == 4 * (2 + 12)
+    assert rt.case_projector.catch_up() == 4 * (2 + 12)
     _add_to_cases(rt, list(first)[:2], per_case=5)  # later activity on older cases
     _new_cases(rt, cases=2, per_case=3, tag="b")
-    rt.catch_up()
+    rt.case_projector.catch_up()
     live = _tables(rt)
     assert sum(r["consultation_count"] for r in live["case_view"]) == 4 * 6 + 2 * 5 + 2 * 3
 
@@ -194,7 +194,7 @@ def test_rebuild_gives_exactly_the_rows_of_the_live_view(rt):
 
 def test_rebuild_with_a_small_batch_size_gives_the_same_rows(rt):
     _new_cases(rt, cases=3, per_case=4)
-    rt.catch_up()
+    rt.case_projector.catch_up()
     live = _tables(rt)
     _projector(rt, batch_size=3).rebuild()
     assert _tables(rt) == live
@@ -254,7 +254,7 @@ def test_failing_handler_stops_the_runner_and_leaves_the_position_at_the_last_ba
     assert projector.status().position == committed
 
     # Once the handler is fixed the runner resumes where it stopped, applying each event once.
-    assert rt.catch_up() == len(events) - 2 * batch
+    assert rt.case_projector.catch_up() == len(events) - 2 * batch
     resumed = _tables(rt)
     assert sum(r["consultation_count"] for r in resumed["case_view"]) == 9
     assert len(resumed["consultation_view"]) == 9
@@ -268,12 +268,12 @@ def test_status_reports_lag_and_catches_up_with_new_events(rt):
     _new_cases(rt, cases=2, per_case=2)  # 12 events
     lagging = rt.case_projector.status()
     assert lagging.position == 0 and lagging.lag == 12
-    assert rt.catch_up() == 12
+    assert rt.case_projector.catch_up() == 12
     assert rt.case_projector.status().lag == 0
     _add_to_cases(rt, [UUID(r["case_id"]) for r in _tables(rt)["case_view"]][:1], per_case=1)
     again = rt.case_projector.status()
     assert again.lag == 2  # ConsultationNoted + Recorded
-    assert rt.catch_up() == 2
+    assert rt.case_projector.catch_up() == 2
     status = rt.case_projector.status()
     assert status.lag == 0 and status.position == status.head
 
@@ -297,7 +297,7 @@ def test_case_view_keeps_latest_activity_and_themes_in_first_seen_order(rt):
             case.note_consultation(consultation.id)
             made.append(consultation)
         rt.casework.save(household, case, *made)
-    rt.catch_up()
+    rt.case_projector.catch_up()
     (row,) = _tables(rt)["case_view"]
     assert json.loads(row["themes"]) == ["money", "dv", "health"]
     assert row["last_activity_on"] == (today - timedelta(days=5)).isoformat()

@@ -28,6 +28,7 @@ from yorisoi.services.casework import (
     RecordConsultation,
     SnapshotsWouldLeakError,
 )
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.runtime import TenantRuntime
@@ -63,6 +64,7 @@ def _command(**overrides: object) -> RecordConsultation:
         occurred_on=japan_today() - timedelta(days=2), channel="phone",
         themes=["development", "daily_worries"], asked=ASKED, wishes=WISHES,
         direction=DIRECTION,
+        consent=NewConsent(GUARDIAN, "母", japan_today() - timedelta(days=2), "相談記録の作成"),
         household=NewHousehold(guardians=[Guardian(GUARDIAN, "母")],
                                children=[Child(CHILD, date(2024, 5, 1))], pregnancy=None))
     fields.update(overrides)
@@ -84,7 +86,7 @@ def recorded(world):
         first = rt.casework.record_consultation(_command())
         second = rt.casework.record_consultation(_command(
             case_id=first.case_id, household=None, asked="保育園の空きについて",
-            themes=["childcare_place"], channel="visit"))
+            themes=["childcare_place"], channel="visit", consent=None))  # consent on file
         yield Recorded(rt, first.case_id, first.consultation_id, first.household_id,
                        second.consultation_id)
 
@@ -117,7 +119,9 @@ def _key_row(rt: TenantRuntime, household_id: UUID) -> dict:
 def test_stored_events_and_view_rows_never_contain_the_familys_words(recorded):
     rt = recorded.rt
     states = _raw_states(rt)
-    assert len(states) == 6  # Registered, Opened, 2×ConsultationNoted, 2×Recorded
+    # Registered, Opened, 2×ConsultationNoted, 2×Recorded, Consent.Given,
+    # HouseholdConsents.Started and .ConsentListed.
+    assert len(states) == 9
     for state in states:
         assert_no_secrets(state, "a stored event")
     assert any(b'"_personal"' in s for s in states)
@@ -163,7 +167,7 @@ def test_destroyed_household_key_leaves_events_loadable_but_unreadable(recorded)
     case = rt.casework.repository.get(recorded.case_id)
     assert case.consultation_ids == [recorded.consultation_id, recorded.second_consultation_id]
     # The stream itself is untouched: same number of events, same stored bytes.
-    assert len(_raw_states(rt)) == 6
+    assert len(_raw_states(rt)) == 9
 
 
 def test_stored_bytes_are_unchanged_by_disposal(recorded):

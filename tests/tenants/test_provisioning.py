@@ -13,6 +13,7 @@ from yorisoi.infra.clock import japan_today
 from yorisoi.infra.keys import build_key_provider
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.provisioning import Provisioner
 from yorisoi.tenants.runtime import TenantRuntime
@@ -33,6 +34,7 @@ def _record(settings, key_provider, code: str, asked: str = "相談") -> None:
                 municipality_code=code, site_id="a-counter", contract_id=None,
                 occurred_on=japan_today() - timedelta(days=1), channel="visit",
                 themes=["pregnancy_birth"], asked=asked, wishes="", direction="",
+                consent=NewConsent("架空 花子", "母", japan_today() - timedelta(days=1)),
                 household=NewHousehold(guardians=[Guardian("架空 花子", "母")], children=[],
                                        pregnancy=Pregnancy(japan_today() + timedelta(days=90)))))
     finally:
@@ -66,13 +68,13 @@ def test_provisioning_twice_changes_nothing_and_keeps_recorded_events(
     _record(pg_settings, key_provider, CITY_A)
     with pg_cluster.connect(pg_database, "owner") as conn:
         before = {s: _tables(conn, s) for s in ("platform", "t_131016", "t_141003")}
-        assert _count(conn, "t_131016") == 4
+        assert _count(conn, "t_131016") == 7  # a new household's record with its consent
     provisioner.init_platform()
     assert provisioner.create_municipality_space(CITY_A) == "t_131016"
     assert provisioner.create_municipality_space(CITY_A) == "t_131016"
     with pg_cluster.connect(pg_database, "owner") as conn:
         assert {s: _tables(conn, s) for s in before} == before
-        assert _count(conn, "t_131016") == 4
+        assert _count(conn, "t_131016") == 7
         triggers = conn.execute(
             "SELECT count(*) FROM information_schema.triggers WHERE event_object_schema = %s"
             " AND event_object_table = %s AND trigger_name = 'events_immutable'",
@@ -110,8 +112,8 @@ def test_each_municipality_has_its_own_schema_events_table_and_sequence(
                 sql.Identifier(schema), sql.Identifier(EVENTS))).fetchall()]
             for schema in ("t_131016", "t_141003")}
     # One log and one position per tenant: each numbers its own events from 1.
-    assert ids["t_131016"] == list(range(1, 9))
-    assert ids["t_141003"] == list(range(1, 5))
+    assert ids["t_131016"] == list(range(1, 15))  # 7 events per new household with consent
+    assert ids["t_141003"] == list(range(1, 8))
 
 
 def _as_app(pg_cluster, pg_database):
@@ -139,7 +141,7 @@ def test_app_role_cannot_change_or_delete_a_stored_event(provisioned, pg_setting
             conn.execute("SET session_replication_role = replica")  # would skip triggers
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DROP TRIGGER events_immutable ON t_131016.casework_events")
-        assert conn.execute("SELECT count(*) FROM t_131016.casework_events").fetchone()[0] == 4
+        assert conn.execute("SELECT count(*) FROM t_131016.casework_events").fetchone()[0] == 7
     # The trigger holds even for the owner role that ran the DDL.
     with pg_cluster.connect(pg_database, "owner", autocommit=True) as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="stored events are immutable"):

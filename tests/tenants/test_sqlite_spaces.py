@@ -11,6 +11,7 @@ from yorisoi.domain.households import Guardian, Pregnancy
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.keys import build_key_provider
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.provisioning import Provisioner
 from yorisoi.tenants.runtime import TenantRuntime
@@ -36,6 +37,7 @@ def test_each_municipality_gets_its_own_file_and_its_events_are_immutable(sqlite
                 municipality_code="131016", site_id="a-counter", contract_id=None,
                 occurred_on=japan_today(), channel="online", themes=["pregnancy_birth"],
                 asked="相談", wishes="", direction="",
+                consent=NewConsent("架空 花子", "母", japan_today()),
                 household=NewHousehold(guardians=[Guardian("架空 花子", "母")], children=[],
                                        pregnancy=Pregnancy(japan_today() + timedelta(days=30)))))
     finally:
@@ -43,12 +45,13 @@ def test_each_municipality_gets_its_own_file_and_its_events_are_immutable(sqlite
     conn = sqlite3.connect(sqlite_settings.sqlite_dir / "t_131016.sqlite")
     try:
         table = rt.casework.database.events_table
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 4
+        # A new household's record with its consent: 7 events.
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 7
         with pytest.raises(sqlite3.IntegrityError, match="stored events are immutable"):
             conn.execute(f"UPDATE {table} SET topic = topic")
         with pytest.raises(sqlite3.IntegrityError, match="stored events are immutable"):
             conn.execute(f"DELETE FROM {table}")
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 4
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 7
     finally:
         conn.close()
     other = sqlite3.connect(sqlite_settings.sqlite_dir / "t_141003.sqlite")

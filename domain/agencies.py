@@ -1,0 +1,109 @@
+"""Agencies (関係機関): where a family can be connected to, in the municipality's space.
+
+A minimal directory entry, enough to refer a family and to know how an
+agency receives information: on-system agencies have users, off-system ones
+receive a packet behind an expiring link, announced to an organisation's
+address.  Nothing here is personal: an agency is an organisation.  The
+resource-directory issue will grow this into the full 社会資源 entry.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate, event
+
+from yorisoi.domain.errors import DomainError
+
+AGENCY_KINDS: dict[str, str] = {
+    "child_guidance_center": "児童相談所",
+    "health_center": "保健センター",
+    "welfare_office": "福祉事務所",
+    "medical": "医療機関",
+    "child_development_center": "児童発達支援センター",
+    "school": "学校",
+    "childcare_facility": "保育・教育施設",
+    "other": "その他",
+}
+
+# Why the recipient is itself bound to confidentiality (guideline §6(1)②).
+CONFIDENTIALITY_BASES: dict[str, str] = {
+    "council_member": "要保護児童対策地域協議会の構成員（児童福祉法25条の5）",
+    "public_servant": "公務員の守秘義務",
+    "contract_clause": "契約上の守秘義務",
+    "professional_duty": "医師等の法定守秘義務",
+}
+
+# Deliberately loose: the address is the organisation's, checked for shape only.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AgencyNameMissingError(DomainError):
+    code = "agency_name_missing"
+    message = "Give the agency's name."
+    message_ja = "関係機関の名称を入力してください。"
+
+
+class AgencyKindUnknownError(DomainError):
+    code = "agency_kind_unknown"
+    message = "Choose the agency's kind from the list."
+    message_ja = "関係機関の種別を一覧から選んでください。"
+
+
+class ConfidentialityBasisUnknownError(DomainError):
+    code = "confidentiality_basis_unknown"
+    message = ("The confidentiality basis is not one of council_member, public_servant, "
+               "contract_clause or professional_duty.")
+    message_ja = ("守秘義務の根拠は要対協構成員・公務員・契約上の守秘義務・法定守秘義務の"
+                  "いずれかを指定してください。")
+
+
+class AgencyContactMissingError(DomainError):
+    code = "agency_contact_missing"
+    message = "An agency outside the system needs its organisation's e-mail address."
+    message_ja = "システムを利用しない関係機関には、機関の連絡先メールアドレスが必要です。"
+
+
+def check_confidentiality_basis(basis: str | None, field: str) -> None:
+    if basis is not None and basis not in CONFIDENTIALITY_BASES:
+        raise ConfidentialityBasisUnknownError(field=field)
+
+
+class Agency(Aggregate):
+    """An agency of the municipality's directory that families can be referred to."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid4()
+
+    @classmethod
+    def register(cls, *, municipality_code: str, name: str, kind: str, on_system: bool,
+                 contact_email: str | None,
+                 confidentiality_basis: str | None) -> Agency:
+        """Register an agency, checking it can receive referrals the way it says."""
+        if not name.strip():
+            raise AgencyNameMissingError(field="name")
+        if kind not in AGENCY_KINDS:
+            raise AgencyKindUnknownError(field="kind")
+        check_confidentiality_basis(confidentiality_basis, "confidentialityBasis")
+        contact = (contact_email or "").strip() or None
+        if contact is not None and not _EMAIL.match(contact):
+            raise AgencyContactMissingError(field="contactEmail")
+        # Off-system agencies learn of a packet only through this address.
+        if not on_system and contact is None:
+            raise AgencyContactMissingError(field="contactEmail")
+        return cls(municipality_code=municipality_code, name=name.strip(), kind=kind,
+                   on_system=on_system, contact_email=contact,
+                   confidentiality_basis=confidentiality_basis)
+
+    @event("Registered")
+    def __init__(self, municipality_code: str, name: str, kind: str, on_system: bool,
+                 contact_email: str | None, confidentiality_basis: str | None) -> None:
+        self.municipality_code = municipality_code
+        self.name = name
+        self.kind = kind
+        self.on_system = on_system
+        self.contact_email = contact_email
+        # The default basis of a disclosure to this agency; a sending may name another.
+        self.confidentiality_basis = confidentiality_basis

@@ -1,0 +1,162 @@
+"""Referral packets for off-system agencies: stored sealed, read through an expiring link.
+
+When a referral to an agency without users is sent, the chosen fields (and
+nothing else) are sealed under the household key and stored under the
+household's prefix, so disposal deletes and shreds them with everything else.
+The agency gets an HMAC-signed, expiring link token (the storage module's
+download token, under its own secret so it never opens ``/files/``); with it
+the agency reads the packet and acknowledges receipt, which is recorded as
+``Referral.Acknowledged`` with ``acknowledged_via="packet_link"``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from yorisoi.domain.referrals import Referral
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.storage import (
+    DownloadLinkError,
+    DownloadLinkExpiredError,
+    ObjectNotFoundError,
+    ObjectStore,
+    _download_secret,
+    make_download_token,
+    read_download_token,
+)
+from yorisoi.infra.telemetry import client_request_id, current_trace_id
+from yorisoi.services.context import ActingContext, acting_as
+from yorisoi.services.referrals import ReferralNotFoundError, packet_aad
+
+router = APIRouter()
+
+PACKET_LINK_SECONDS = 3 * 24 * 3600
+_SECRET_FILE = "referral-packet-link.secret"
+_KEY = re.compile(r"^(t_\d{6})/households/([0-9a-f-]{36})/referrals/([0-9a-f-]{36})\.json$")
+_secrets: dict[Path, bytes] = {}
+
+
+def packet_key(space: str, household_id: UUID, referral_id: UUID) -> str:
+    # Under the household prefix: disposal deletes packets with the household's objects.
+    return f"{space}/households/{household_id}/referrals/{referral_id}.json"
+
+
+def packet_secret(services: Services) -> bytes:
+    """The packet links' signing secret (its own file: a packet link is not a file link)."""
+    path = Path(services.settings.keys_dir) / _SECRET_FILE
+    if path not in _secrets:
+        _secrets[path] = _download_secret(path)
+    return _secrets[path]
+
+
+class ObjectStorePacketPublisher:
+    """Stores one sealed packet and issues the agency's expiring link to it."""
+
+    def __init__(self, objects: ObjectStore, secret: bytes, space: str,
+                 seconds: int = PACKET_LINK_SECONDS) -> None:
+        self.objects = objects
+        self.secret = secret
+        self.space = space
+        self.seconds = seconds
+        self.issued_at = int(time.time())
+        self.expires_at = datetime.fromtimestamp(self.issued_at + seconds, UTC)
+        self.key: str | None = None
+        self.token: str | None = None
+
+    def publish(self, household_id: UUID, referral_id: UUID, sealed: bytes) -> None:
+        self.key = packet_key(self.space, household_id, referral_id)
+        self.objects.put(self.key, sealed, content_type="application/octet-stream")
+        self.token = make_download_token(self.key, self.secret, expires_in=self.seconds,
+                                         now=self.issued_at)
+
+
+def _problem(status: int, code: str, message: str, message_ja: str) -> HTTPException:
+    return HTTPException(status, detail={"code": code, "message": message,
+                                         "messageJa": message_ja})
+
+
+_INVALID = (403, "packet_link_invalid", "The link is not valid.", "リンクが無効です。")
+_EXPIRED = (410, "packet_link_expired", "The link has expired; ask the sender for a new one.",
+            "リンクの有効期限が切れています。送付元に再送を依頼してください。")
+_GONE = (410, "packet_withdrawn", "This referral is no longer available.",
+         "このつなぎの情報は閲覧できなくなりました。")
+
+
+def _open_link(services: Services, token: str) -> tuple[str, str, UUID, UUID]:
+    """(key, municipality code, household id, referral id) of a valid, unexpired link."""
+    try:
+        key = read_download_token(token, packet_secret(services)).key
+    except DownloadLinkExpiredError:
+        raise _problem(*_EXPIRED) from None
+    except DownloadLinkError:
+        raise _problem(*_INVALID) from None
+    match = _KEY.match(key)
+    if match is None:
+        raise _problem(*_INVALID)
+    space, household_id, referral_id = match.groups()
+    return key, space.removeprefix("t_"), UUID(household_id), UUID(referral_id)
+
+
+def _referral(rt: Any, household_id: UUID, referral_id: UUID) -> Referral:
+    try:
+        referral = rt.casework.readable_referral(referral_id, None)
+    except ReferralNotFoundError:
+        raise _problem(*_GONE) from None
+    if referral.household_id != household_id:
+        raise _problem(*_INVALID)
+    if referral.status == Referral.CLOSED:
+        raise _problem(*_GONE)
+    return referral
+
+
+@router.get("/agency-packets/{token}", tags=["referrals"])
+def read_packet(request: Request, token: str) -> JSONResponse:
+    """An off-system agency reads its referral packet: only the fields chosen for it."""
+    services: Services = request.app.state.services
+    key, code, household_id, referral_id = _open_link(services, token)
+    with services.runtimes.lease(code) as rt:
+        _referral(rt, household_id, referral_id)
+        try:
+            sealed, _ = services.objects.get(key)
+        except ObjectNotFoundError:
+            raise _problem(*_GONE) from None
+        packet = rt.casework.keyring.open_json(household_id, sealed, packet_aad(referral_id))
+    if packet is None:  # the household was disposed of
+        raise _problem(*_GONE)
+    return JSONResponse(packet, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/agency-packets/{token}/acknowledge", tags=["referrals"])
+def acknowledge_packet(request: Request, token: str) -> dict[str, str]:
+    """The agency confirms receipt; recorded once (a repeated click changes nothing)."""
+    services: Services = request.app.state.services
+    _key, code, household_id, referral_id = _open_link(services, token)
+    with services.runtimes.lease(code) as rt:
+        referral = _referral(rt, household_id, referral_id)
+        if referral.status == Referral.SENT:
+            agency = str(referral.agency_id)
+            acting = ActingContext(
+                user_id=f"agency:{agency}", role="agency", organisation_kind="agency",
+                organisation_id=agency, contract_id=referral.contract_id,
+                site_id=referral.site_id,
+                request_id=client_request_id(request.headers.get("x-request-id")),
+                trace_id=current_trace_id())
+            try:
+                with acting_as(acting):
+                    referral = rt.casework.acknowledge_referral(
+                        referral_id, acknowledged_on=japan_today(), via="packet_link",
+                        expected_version=None, writable_contract_ids=None)
+            except IntegrityError:  # a simultaneous click recorded it first
+                referral = _referral(rt, household_id, referral_id)
+            rt.catch_up()
+    return {"referralId": str(referral_id), "status": referral.status}

@@ -1,0 +1,265 @@
+"""The case timeline: one entry per thing that happened in a case, newest first.
+
+Each kind of entry is one function from an event to an ``Entry`` in
+``ENTRY_MAKERS``; a correction is one function in ``AMENDERS`` that gives the
+entry's new summary.  Adding a kind (referrals, meetings) is adding a line
+to one of them.  The summary is personal (what the family asked, the note's
+text) and is sealed under the household key, so a disposed household's
+timeline keeps its dates and kinds but no longer says anything about it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
+
+from yorisoi.domain.cases import Case
+from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.support_notes import SupportNote
+from yorisoi.infra.clock import JST
+from yorisoi.infra.db import Cursor, Database
+from yorisoi.projections.case_queries import CursorInvalidError
+from yorisoi.services.event_mapper import event_metadata
+from yorisoi.services.personal_data import HouseholdKeyDestroyedError, HouseholdKeyring
+
+TIMELINE_TABLES = ("timeline_view",)
+
+
+def timeline_aad(entry_id: str) -> bytes:
+    return f"timeline_view:{entry_id}".encode()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one event adds to a case's timeline."""
+
+    entry_id: str
+    case_id: UUID
+    occurred_on: date
+    kind: str
+    household_id: UUID | None = None  # None: the case's own (looked up from its first entry)
+    summary: str | None = None  # personal: sealed before it reaches a row
+    detail: dict[str, Any] = field(default_factory=dict)  # never personal
+
+
+def _case_entry(kind: str, on: Callable[[Any], date],
+                detail: Callable[[Any], dict[str, Any]] = lambda e: {}) -> Callable[[Any], Entry]:
+    def make(event: Any) -> Entry:
+        return Entry(entry_id=f"{event.originator_id}:{event.originator_version}",
+                     case_id=event.originator_id, occurred_on=on(event), kind=kind,
+                     household_id=vars(event).get("household_id"), detail=detail(event))
+    return make
+
+
+def _recorded_on(event: Any) -> date:
+    return event.timestamp.astimezone(JST).date()
+
+
+def _consultation(event: Consultation.Recorded) -> Entry:
+    return Entry(entry_id=str(event.originator_id), case_id=event.case_id,
+                 household_id=event.household_id, occurred_on=event.occurred_on,
+                 kind="consultation", summary=event.asked,
+                 detail={"channel": event.channel, "themes": event.themes})
+
+
+def _support_note(event: SupportNote.Written) -> Entry:
+    return Entry(entry_id=str(event.originator_id), case_id=event.case_id,
+                 household_id=event.household_id, occurred_on=event.written_on,
+                 kind="support_note", summary=event.body,
+                 detail={"note_kind": event.kind, "version": event.originator_version})
+
+
+ENTRY_MAKERS: dict[type, Callable[[Any], Entry]] = {
+    Consultation.Recorded: _consultation,
+    SupportNote.Written: _support_note,
+    Case.Opened: _case_entry("case_opened", lambda e: e.opened_on),
+    Case.Closed: _case_entry("case_closed", lambda e: e.closed_on,
+                             lambda e: {"closure_reason": e.reason}),
+    Case.Reopened: _case_entry("case_reopened", lambda e: e.reopened_on),
+    Case.CouncilCaseMarked: _case_entry("council_case_marked", _recorded_on,
+                                        lambda e: {"council_case": e.council_case}),
+}
+
+# A correction: (the entry it changes, its new summary, or ``KEEP`` when the
+# correction leaves the summary's text alone).
+KEEP = object()
+AMENDERS: dict[type, Callable[[Any], tuple[str, Any]]] = {
+    SupportNote.Corrected: lambda e: (str(e.originator_id), e.body),
+}
+_consultation_corrected = getattr(Consultation, "Corrected", None)
+if _consultation_corrected is not None:  # consultation corrections (another slice of issue 3)
+    AMENDERS[_consultation_corrected] = lambda e: (
+        str(e.originator_id),
+        (e.changes or {}).get("asked") if "asked" in e.changed_fields else KEEP)
+
+
+class TimelineView:
+    """Projection of case events, consultations and support notes into ``timeline_view``."""
+
+    name = "timeline"
+    tables = TIMELINE_TABLES
+
+    def __init__(self, keyring: HouseholdKeyring) -> None:
+        self.keyring = keyring
+
+    @staticmethod
+    def ddl() -> list[str]:
+        return [
+            ("CREATE TABLE IF NOT EXISTS {s}timeline_view ("
+             " entry_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, household_id TEXT NOT NULL,"
+             " occurred_on TEXT NOT NULL, recorded_at TEXT NOT NULL, kind TEXT NOT NULL,"
+             " summary_sealed {bytes}, actor TEXT, actor_role TEXT,"
+             " corrected BOOLEAN NOT NULL DEFAULT FALSE, position BIGINT NOT NULL,"
+             " detail TEXT NOT NULL DEFAULT '{}')"),
+            ("CREATE INDEX IF NOT EXISTS timeline_view_case ON {s}timeline_view"
+             " (case_id, occurred_on DESC, recorded_at DESC, entry_id DESC)"),
+        ]
+
+    def reset(self, cur: Cursor) -> None:
+        cur.execute("DELETE FROM {s}timeline_view")
+
+    def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
+        maker = ENTRY_MAKERS.get(type(event))
+        if maker is not None:
+            self._add(cur, event, maker(event), notification)
+            return
+        amender = AMENDERS.get(type(event))
+        if amender is not None:
+            entry_id, summary = amender(event)
+            self._amend(cur, event, entry_id, summary, notification)
+
+    def _seal(self, event: Any, household_id: UUID | str, entry_id: str,
+              summary: str | None) -> bytes | None:
+        if summary is None or vars(event).get("_shredded"):
+            return None
+        try:
+            return self.keyring.seal_json(UUID(str(household_id)), summary,
+                                          timeline_aad(entry_id))
+        except HouseholdKeyDestroyedError:
+            # Disposed of meanwhile: nothing to keep, and the projection must not stop.
+            return None
+
+    def _add(self, cur: Cursor, event: Any, entry: Entry, n: Notification) -> None:
+        household_id = entry.household_id
+        if household_id is None:
+            row = cur.execute("SELECT household_id FROM {s}timeline_view WHERE case_id = %s"
+                              " LIMIT 1", (str(entry.case_id),)).fetchone()
+            if row is None:  # cannot happen: a case is opened before anything else
+                raise LookupError("timeline entry for a case the view has not seen")
+            household_id = row["household_id"]
+        meta = event_metadata(event)
+        cur.execute(
+            "INSERT INTO {s}timeline_view (entry_id, case_id, household_id, occurred_on,"
+            " recorded_at, kind, summary_sealed, actor, actor_role, corrected, position, detail)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (entry.entry_id, str(entry.case_id), str(UUID(str(household_id))),
+             entry.occurred_on.isoformat(), event.timestamp.isoformat(timespec="microseconds"),
+             entry.kind, self._seal(event, household_id, entry.entry_id, entry.summary),
+             meta.get("user_id"), meta.get("role"), False, n.id,
+             json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)))
+
+    def _amend(self, cur: Cursor, event: Any, entry_id: str, summary: Any,
+               n: Notification) -> None:
+        row = cur.execute("SELECT household_id, detail FROM {s}timeline_view"
+                          " WHERE entry_id = %s", (entry_id,)).fetchone()
+        if row is None:  # cannot happen: a record is written before it is corrected
+            raise LookupError("correction of an entry the view has not seen")
+        detail = json.loads(row["detail"])
+        if "version" in detail:
+            detail["version"] = event.originator_version
+        columns: dict[str, Any] = {"corrected": True, "position": n.id,
+                                   "detail": json.dumps(detail, ensure_ascii=False,
+                                                        sort_keys=True)}
+        if summary is not KEEP:
+            columns["summary_sealed"] = self._seal(event, row["household_id"], entry_id, summary)
+        assignments = ", ".join(f"{name} = %s" for name in columns)
+        cur.execute(f"UPDATE {{s}}timeline_view SET {assignments} WHERE entry_id = %s",
+                    [*columns.values(), entry_id])
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    entry_id: str
+    case_id: str
+    occurred_on: str
+    recorded_at: str
+    kind: str
+    summary: str | None  # None when there is none, or the household was disposed of
+    actor: str | None
+    actor_role: str | None
+    corrected: bool
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[TimelineRecord]
+    total_count: int
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def encode_timeline_cursor(r: TimelineRecord) -> str:
+    raw = json.dumps([r.occurred_on, r.recorded_at, r.entry_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_timeline_cursor(cursor: str) -> tuple[str, str, str]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not (isinstance(values, list) and len(values) == 3
+                and all(isinstance(v, str) for v in values)):
+            raise TypeError
+    except (ValueError, TypeError):
+        raise CursorInvalidError from None
+    return values[0], values[1], values[2]
+
+
+class TimelineQueries:
+    """Read side of the timeline: one case's entries, newest first, keyset-paginated.
+
+    The caller has already decided the case is visible to the reader.
+    """
+
+    def __init__(self, database: Database, keyring: HouseholdKeyring) -> None:
+        self.db = database
+        self.keyring = keyring
+
+    def page(self, case_id: str, *, first: int, after: str | None = None) -> TimelinePage:
+        where, params = " WHERE case_id = %s", [case_id]
+        page_where, page_params = where, list(params)
+        if after is not None:
+            on, at, entry_id = decode_timeline_cursor(after)
+            page_where += (" AND (occurred_on < %s OR (occurred_on = %s AND (recorded_at < %s"
+                           " OR (recorded_at = %s AND entry_id < %s))))")
+            page_params += [on, on, at, at, entry_id]
+        with self.db.transaction(write=False) as cur:
+            total = cur.execute(f"SELECT COUNT(*) AS n FROM {{s}}timeline_view{where}",
+                                params).fetchone()
+            rows = cur.execute(
+                f"SELECT * FROM {{s}}timeline_view{page_where}"
+                " ORDER BY occurred_on DESC, recorded_at DESC, entry_id DESC LIMIT %s",
+                [*page_params, first + 1]).fetchall()
+        entries = [self._record(r) for r in rows[:first]]
+        return TimelinePage(entries=entries, total_count=int(total["n"]),
+                            has_next_page=len(rows) > first,
+                            end_cursor=encode_timeline_cursor(entries[-1]) if entries else None)
+
+    def _record(self, row: dict[str, Any]) -> TimelineRecord:
+        summary = self.keyring.open_json(UUID(row["household_id"]), row["summary_sealed"],
+                                         timeline_aad(row["entry_id"]))
+        return TimelineRecord(
+            entry_id=row["entry_id"], case_id=row["case_id"], occurred_on=row["occurred_on"],
+            recorded_at=row["recorded_at"], kind=row["kind"], summary=summary,
+            actor=row["actor"], actor_role=row["actor_role"], corrected=bool(row["corrected"]),
+            detail=json.loads(row["detail"]))
