@@ -15,25 +15,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError
-
-AGENCY_KINDS: dict[str, str] = {
-    "child_guidance_center": "児童相談所",
-    "health_center": "保健センター",
-    "welfare_office": "福祉事務所",
-    "medical": "医療機関",
-    "child_development_center": "児童発達支援センター",
-    "school": "学校",
-    "childcare_facility": "保育・教育施設",
-    "other": "その他",
-}
-
-# Why the recipient is itself bound to confidentiality (guideline §6(1)②).
-CONFIDENTIALITY_BASES: dict[str, str] = {
-    "council_member": "要保護児童対策地域協議会の構成員（児童福祉法25条の5）",
-    "public_servant": "公務員の守秘義務",
-    "contract_clause": "契約上の守秘義務",
-    "professional_duty": "医師等の法定守秘義務",
-}
+from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
 
 # Deliberately loose: the address is the organisation's, checked for shape only.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

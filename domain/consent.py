@@ -38,31 +38,13 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.vocabulary import AGENCY_KINDS, LEGAL_BASES
 
 PURPOSES: dict[str, str] = {
     "create_records": "記録の作成",
     "view": "記録の閲覧",
     "share": "関係機関への情報提供",
-}
-
-AGENCY_KINDS: dict[str, str] = {
-    "child_guidance_center": "児童相談所",
-    "health_center": "保健センター",
-    "welfare_office": "福祉事務所",
-    "medical": "医療機関",
-    "child_development_center": "児童発達支援センター",
-    "school": "学校",
-    "other": "その他",
-}
-
-# Why an action may be taken without consent (codes; the reason itself is personal).
-LEGAL_BASES: dict[str, str] = {
-    "child_abuse_report": "児童虐待防止法第6条（虐待を受けたと思われる児童の通告義務）",
-    "child_welfare_act_25": "児童福祉法第25条（要保護児童の通告）",
-    "emergency_life_safety": "人の生命・身体の保護のため緊急に必要な場合",
-    "court_order": "裁判所の命令等、法令に基づく場合",
-    "other": "その他（理由に記載）",
 }
 
 _INDEX_NAMESPACE = UUID("6f1c3a52-0b7e-4f0e-9d41-3c1f4f3a9e27")
@@ -116,7 +98,7 @@ class ConsentAlreadyWithdrawnError(DomainError):
     message_ja = "この同意はすでに撤回されています。"
 
 
-class ConsentNotFoundError(DomainError):
+class ConsentNotFoundError(NotFoundDomainError):
     code = "consent_not_found"
     message = "No such consent for this case's household."
     message_ja = "このケースの世帯に、指定された同意はありません。"

@@ -28,6 +28,7 @@ from yorisoi.domain.errors import (
     ConsultationThemesMissingError,
     ConsultationThemeUnknownError,
     DomainError,
+    NotFoundDomainError,
     StaleVersionError,
 )
 from yorisoi.domain.vocabulary import Channel
@@ -38,7 +39,7 @@ TEXT_FIELDS = ("asked", "wishes", "direction", "outer_situation", "inner_situati
 SITUATION_FIELDS = ("outer_situation", "inner_situation", "child_rearing_situation")
 
 
-class ConsultationNotFoundError(DomainError):
+class ConsultationNotFoundError(NotFoundDomainError):
     code = "consultation_not_found"
     message = "No such consultation on this case."
     message_ja = "このケースに、指定された相談記録はありません。"

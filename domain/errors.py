@@ -15,6 +15,9 @@ class DomainError(Exception):
     code = "domain_error"
     message = "The request breaks a rule of the service."
     message_ja = "業務上のルールにより受け付けられません。"
+    # True for "no such record (among those the actor may see)": the API answers
+    # NotFound for every such error in one place (graphql/errors.py).
+    not_found = False
 
     def __init__(self, *, field: str | None = None, message: str | None = None,
                  message_ja: str | None = None) -> None:
@@ -24,6 +27,12 @@ class DomainError(Exception):
         if message_ja is not None:
             self.message_ja = message_ja
         super().__init__(self.message)
+
+
+class NotFoundDomainError(DomainError):
+    """A record does not exist, or lies outside the actor's reach (never said which)."""
+
+    not_found = True
 
 
 class InvalidInputError(DomainError):

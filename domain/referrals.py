@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.agencies import check_confidentiality_basis
 from yorisoi.domain.errors import DomainError, StaleVersionError
+from yorisoi.domain.vocabulary import LEGAL_BASES
 
 # What a specialist may choose to share; an off-system packet holds these only.
 SHAREABLE_FIELDS: dict[str, str] = {
@@ -32,15 +33,6 @@ SHAREABLE_FIELDS: dict[str, str] = {
     "consultation.wishes": "本人・家族の希望",
     "consultation.direction": "支援の方向性",
     "consultation.situations": "家庭の状況・子育ての状況",
-}
-
-# The same legal-basis codes as a consent exception.
-LEGAL_BASES: dict[str, str] = {
-    "child_abuse_report": "児童虐待の通告義務（児童虐待防止法6条）",
-    "child_welfare_act_25": "要保護児童の通告（児童福祉法25条）",
-    "emergency_life_safety": "生命・身体の保護のため緊急に必要",
-    "court_order": "裁判所の命令等",
-    "other": "その他の法令に基づく場合",
 }
 
 OUTCOMES: dict[str, str] = {

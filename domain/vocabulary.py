@@ -1,4 +1,4 @@
-"""Closed vocabularies of the guideline: consultation channels and themes."""
+"""Closed vocabularies of the guideline: channels, themes, agency kinds and legal bases."""
 
 from __future__ import annotations
 
@@ -35,4 +35,41 @@ STANDARD_THEMES: dict[str, str] = {
     "dv": "DV",
     "abuse_concern": "虐待の懸念",
     "other": "その他",
+}
+
+# Kinds of agency (関係機関) a family can be connected to (guideline §4(3)③).
+# One list: an agency's kind, a share consent naming a kind, and the
+# organisations attending a representative meeting all take these codes, so
+# a consent can name every kind an agency can have.
+AGENCY_KINDS: dict[str, str] = {
+    "child_guidance_center": "児童相談所",
+    "health_center": "保健センター",
+    "welfare_office": "福祉事務所",
+    "medical": "医療機関",
+    "child_development_center": "児童発達支援センター",
+    "school": "学校",
+    "childcare_facility": "保育・教育施設",
+    "npo": "NPO・民間の支援団体",
+    "other": "その他",
+}
+
+# Why the recipient of a family's information is itself bound to
+# confidentiality (guideline §6(1)②): agencies, referrals and the external
+# participants of a case meeting.
+CONFIDENTIALITY_BASES: dict[str, str] = {
+    "council_member": "要保護児童対策地域協議会の構成員（児童福祉法25条の5）",
+    "public_servant": "公務員の守秘義務",
+    "contract_clause": "契約上の守秘義務",
+    "professional_duty": "医師・保健師・弁護士等の法定守秘義務",
+}
+
+# Why an action may be taken without the family's consent: consent exceptions
+# and referrals sent without consent take the same codes (the reason itself is
+# personal and recorded separately).
+LEGAL_BASES: dict[str, str] = {
+    "child_abuse_report": "児童虐待防止法第6条（虐待を受けたと思われる児童の通告義務）",
+    "child_welfare_act_25": "児童福祉法第25条（要保護児童の通告）",
+    "emergency_life_safety": "人の生命・身体の保護のため緊急に必要な場合",
+    "court_order": "裁判所の命令等、法令に基づく場合",
+    "other": "その他（理由に記載）",
 }

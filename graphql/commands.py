@@ -18,7 +18,7 @@ from typing import TypeVar
 from strawberry.types import Info
 
 from yorisoi.graphql.context import YorisoiContext
-from yorisoi.graphql.errors import UserError, user_error
+from yorisoi.graphql.errors import UserError, api_error, user_error
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import CaseRecord
 from yorisoi.services.casework import CaseNotFoundError
@@ -60,6 +60,14 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
         return await asyncio.to_thread(run)
     except Exception as exc:  # noqa: BLE001 - expected errors become union members
         return user_error(exc)
+
+
+async def read(run: Callable[[], T]) -> T:
+    """Run a query's ``run()`` off the event loop; expected errors become typed GraphQL errors."""
+    try:
+        return await asyncio.to_thread(run)
+    except Exception as exc:  # noqa: BLE001 - api_error re-raises the unexpected
+        raise api_error(exc) from None
 
 
 def case_after(runtime: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseRecord:

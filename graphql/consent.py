@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from yorisoi.domain.consent import Consent as ConsentAggregate
 from yorisoi.domain.consent import ConsentException as ConsentExceptionAggregate
+from yorisoi.domain.vocabulary import AGENCY_KINDS, LEGAL_BASES
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -33,9 +34,8 @@ from yorisoi.tenants.runtime import TenantRuntime
 MAX_NAME = 100
 MAX_CODE = 50
 PURPOSE_HELP = "create_records | view | share"
-KIND_HELP = ("child_guidance_center | health_center | welfare_office | medical | "
-             "child_development_center | school | other")
-BASIS_HELP = "child_abuse_report | child_welfare_act_25 | emergency_life_safety | court_order | other"
+KIND_HELP = " | ".join(AGENCY_KINDS)
+BASIS_HELP = " | ".join(LEGAL_BASES)
 
 
 @strawberry.type(description="A grant of consent by the family. Personal data: reads are attributable.")
@@ -152,16 +152,6 @@ class RecordConsentExceptionInput:
     record_id: strawberry.ID | None = None
 
 
-def _id(check: Checker, field: str, value: strawberry.ID | None) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        check.bad(field, "Not an id.", "IDの形式が正しくありません。")
-        return None
-
-
 def _agency(check: Checker, agency_id: str | None, agency_kind: str | None,
             ) -> tuple[str | None, str | None]:
     return (check.text("agencyId", agency_id, MAX_NAME) or None,
@@ -181,7 +171,7 @@ class ConsentMutation:
         scope = check.text("scope", input.scope)
         purpose = check.text("purpose", input.purpose, MAX_CODE)
         agency_id, agency_kind = _agency(check, input.agency_id, input.agency_kind)
-        evidence = _id(check, "evidenceAttachmentId", input.evidence_attachment_id)
+        evidence = check.record_id("evidenceAttachmentId", input.evidence_attachment_id)
 
         def command(rt: TenantRuntime, grant: Grant) -> ConsentGiven:
             consent = rt.casework.give_consent(
@@ -199,7 +189,7 @@ class ConsentMutation:
                                input: WithdrawConsentInput) -> WithdrawConsentResult:
         check = Checker(info.context.services.settings.max_text_length)
         case_id = check.case_id(input.case_id)
-        consent_id = _id(check, "consentId", input.consent_id)
+        consent_id = check.record_id("consentId", input.consent_id)
         withdrawn_on = check.day("withdrawnOn", input.withdrawn_on)
         reason = check.text("reason", input.reason)
 
@@ -223,7 +213,7 @@ class ConsentMutation:
         purpose = check.text("purpose", input.purpose, MAX_CODE)
         legal_basis = check.text("legalBasis", input.legal_basis, MAX_CODE)
         agency_id, agency_kind = _agency(check, input.agency_id, input.agency_kind)
-        record_id = _id(check, "recordId", input.record_id)
+        record_id = check.record_id("recordId", input.record_id)
 
         def command(rt: TenantRuntime, grant: Grant) -> ConsentExceptionRecorded:
             exception = rt.casework.record_consent_exception(

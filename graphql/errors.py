@@ -16,7 +16,6 @@ from graphql import GraphQLError
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.identity import AuthenticationError
 from yorisoi.projections.case_queries import CursorInvalidError
-from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.access import AccessDeniedError
 
@@ -80,7 +79,8 @@ def user_error(exc: Exception) -> UserError:
     """Map an expected exception to its API error; anything else is a bug and re-raised."""
     if isinstance(exc, InputErrors):
         return validation_error(exc.errors)
-    if isinstance(exc, CaseNotFoundError):
+    if isinstance(exc, DomainError) and exc.not_found:
+        # Absent and out of reach answer alike, so existence is never disclosed.
         return NotFoundError(code=exc.code, message=exc.message, message_ja=exc.message_ja)
     if isinstance(exc, DomainError):
         return validation_error([exc])

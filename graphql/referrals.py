@@ -1,14 +1,14 @@
-"""Referrals (つなぎ) and the agencies they go to: mutations, the referral board, agencies.
+"""Referrals (つなぎ): the workflow's mutations, the referral board and a case's referrals.
 
 Every step is an explicit mutation of a specialist: nothing refers a family
 by itself.  Steps on an existing referral act under the referral's own
 contract and site (like a case's commands), and a referral outside the
-caller's contracts answers NotFound, as an absent one does.
+caller's contracts answers NotFound, as an absent one does.  The agencies
+themselves are in graphql/agencies.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -18,7 +18,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
-from yorisoi.graphql.commands import execute
+from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
     ConflictError,
@@ -26,40 +26,21 @@ from yorisoi.graphql.errors import (
     NotFoundError,
     UserError,
     ValidationError,
-    api_error,
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.referral_packets import ObjectStorePacketPublisher, packet_secret
 from yorisoi.projections.referral_board import (
-    AgencyRecord,
     ReferralBoardQueries,
     ReferralRecord,
     encode_cursor,
 )
 from yorisoi.services.context import acting_as
-from yorisoi.services.referrals import NOT_FOUND_CODES
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
 MAX_NAME = 200
 MAX_CODE = 50
 MAX_SHARED = 20
-
-
-@strawberry.type(description="An agency of the municipality's directory (関係機関).")
-class Agency:
-    id: strawberry.ID
-    name: str
-    kind: str
-    on_system: bool = strawberry.field(description="Has users; otherwise receives packets by link")
-    contact_email: str | None = strawberry.field(description="The organisation's address")
-    confidentiality_basis: str | None = strawberry.field(description="Default basis of disclosures to it")
-
-    @classmethod
-    def from_record(cls, r: AgencyRecord) -> Agency:
-        return cls(id=strawberry.ID(r.agency_id), name=r.name, kind=r.kind,
-                   on_system=r.on_system, contact_email=r.contact_email,
-                   confidentiality_basis=r.confidentiality_basis)
 
 
 @strawberry.type(description="A follow-up check (継続的な見守り) with its owner and due date.")
@@ -142,11 +123,6 @@ class PacketLink:
 
 
 @strawberry.type
-class AgencyRegistered:
-    agency: Agency
-
-
-@strawberry.type
 class ReferralChanged:
     referral: Referral
 
@@ -157,25 +133,12 @@ class ReferralSent:
     packet_link: PacketLink | None = strawberry.field(description="Only for an off-system agency; give it to the agency")
 
 
-RegisterAgencyResult = Annotated[
-    AgencyRegistered | ValidationError | NotAuthorizedError | ConflictError,
-    strawberry.union("RegisterAgencyResult")]
 ReferralResult = Annotated[
     ReferralChanged | ValidationError | NotAuthorizedError | NotFoundError | ConflictError,
     strawberry.union("ReferralResult")]
 SendReferralResult = Annotated[
     ReferralSent | ValidationError | NotAuthorizedError | NotFoundError | ConflictError,
     strawberry.union("SendReferralResult")]
-
-
-@strawberry.input
-class RegisterAgencyInput:
-    municipality_code: str
-    name: str
-    kind: str = strawberry.field(description="child_guidance_center | health_center | welfare_office | medical | child_development_center | school | childcare_facility | other")
-    on_system: bool = False
-    contact_email: str | None = strawberry.field(default=None, description="The organisation's address (required off-system)")
-    confidentiality_basis: str | None = strawberry.field(default=None, description="council_member | public_servant | contract_clause | professional_duty")
 
 
 @strawberry.input
@@ -255,14 +218,6 @@ class CloseReferralInput:
 # --------------------------------------------------------------------------- helpers
 
 
-def _uuid(check: Checker, field: str, value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        check.bad(field, "Not an id.", "IDの形式が正しくありません。")
-        return None
-
-
 def _board(rt: TenantRuntime) -> ReferralBoardQueries:
     return ReferralBoardQueries(rt.casework.database, rt.casework.keyring)
 
@@ -273,16 +228,6 @@ def _after(rt: TenantRuntime, grant: Grant, referral_id: uuid.UUID) -> Referral:
     if record is None:  # cannot happen: the command found it in scope a moment ago
         raise LookupError("referral missing from the board")
     return Referral.from_record(record)
-
-
-def _not_found(result: Any) -> Any:
-    # Referral and agency lookups fail like a case's: NotFound, existence undisclosed.
-    if isinstance(result, ValidationError) and len(result.field_errors) == 1:
-        error = result.field_errors[0]
-        if error.code in NOT_FOUND_CODES:
-            return NotFoundError(code=error.code, message=error.message,
-                                 message_ja=error.message_ja)
-    return result
 
 
 async def _step(info: Info[YorisoiContext, None], code: str, check: Checker,
@@ -298,39 +243,17 @@ async def _step(info: Info[YorisoiContext, None], code: str, check: Checker,
             act(rt, grant)
         return ReferralChanged(referral=_after(rt, grant, referral_id))
 
-    return _not_found(await execute(info, "case.manage", code, command, check=check))
-
-
-def _checker(info: Info[YorisoiContext, None]) -> Checker:
-    return Checker(info.context.services.settings.max_text_length)
+    return await execute(info, "case.manage", code, command, check=check)
 
 
 @strawberry.type
 class ReferralMutation:
-    @strawberry.mutation(description="Add an agency to the municipality's directory.")
-    async def register_agency(self, info: Info[YorisoiContext, None],
-                              input: RegisterAgencyInput) -> RegisterAgencyResult:
-        check = _checker(info)
-        name = check.required("name", input.name, MAX_NAME)
-        email = check.text("contactEmail", input.contact_email, 254) or None
-
-        def command(rt: TenantRuntime, grant: Grant) -> AgencyRegistered:
-            agency = rt.casework.register_agency(
-                municipality_code=grant.municipality_code, name=name, kind=input.kind,
-                on_system=input.on_system, contact_email=email,
-                confidentiality_basis=input.confidentiality_basis)
-            rt.catch_up()
-            [record] = [a for a in _board(rt).agencies() if a.agency_id == str(agency.id)]
-            return AgencyRegistered(agency=Agency.from_record(record))
-
-        return await execute(info, "case.manage", input.municipality_code, command, check=check)
-
     @strawberry.mutation(description="Draft a referral the family chose (nothing is sent yet).")
     async def draft_referral(self, info: Info[YorisoiContext, None],
                              input: DraftReferralInput) -> ReferralResult:
-        check = _checker(info)
+        check = Checker.of(info)
         case_id = check.case_id(input.case_id)
-        agency_id = _uuid(check, "agencyId", input.agency_id)
+        agency_id = check.record_id("agencyId", input.agency_id)
         reason = check.text("reason", input.reason)
         check.count("sharedFields", input.shared_fields, MAX_SHARED)
         shared = [check.text(f"sharedFields.{i}", f, MAX_CODE)
@@ -344,14 +267,14 @@ class ReferralMutation:
                 writable_contract_ids=grant.scope.contract_ids)
             return ReferralChanged(referral=_after(rt, grant, referral.id))
 
-        return _not_found(await execute(info, "case.manage", input.municipality_code, command,
-                                        check=check, case_id=case_id))
+        return await execute(info, "case.manage", input.municipality_code, command,
+                             check=check, case_id=case_id)
 
     @strawberry.mutation(description="Send a referral: needs the recipient's confidentiality basis and consent or an exception.")
     async def send_referral(self, info: Info[YorisoiContext, None],
                             input: SendReferralInput) -> SendReferralResult:
-        check = _checker(info)
-        referral_id = _uuid(check, "referralId", input.referral_id)
+        check = Checker.of(info)
+        referral_id = check.record_id("referralId", input.referral_id)
         sent_on = check.day("sentOn", input.sent_on)
         reason = legal_basis = None
         if input.exception is not None:
@@ -399,8 +322,8 @@ class ReferralMutation:
     @strawberry.mutation(description="Record what came of the referral.")
     async def record_referral_outcome(self, info: Info[YorisoiContext, None],
                                       input: RecordReferralOutcomeInput) -> ReferralResult:
-        check = _checker(info)
-        referral_id = _uuid(check, "referralId", input.referral_id)
+        check = Checker.of(info)
+        referral_id = check.record_id("referralId", input.referral_id)
         recorded_on = check.day("recordedOn", input.recorded_on)
         note = check.text("note", input.note)
 
@@ -416,8 +339,8 @@ class ReferralMutation:
     @strawberry.mutation(description="Plan a follow-up check for one owner, due on a date.")
     async def schedule_referral_follow_up(self, info: Info[YorisoiContext, None],
                                           input: ScheduleReferralFollowUpInput) -> ReferralResult:
-        check = _checker(info)
-        referral_id = _uuid(check, "referralId", input.referral_id)
+        check = Checker.of(info)
+        referral_id = check.record_id("referralId", input.referral_id)
         due_on = check.day("dueOn", input.due_on)
         owner = check.required("ownerUserId", input.owner_user_id, MAX_NAME)
 
@@ -433,8 +356,8 @@ class ReferralMutation:
     @strawberry.mutation(description="Record that a follow-up check took place.")
     async def complete_referral_follow_up(self, info: Info[YorisoiContext, None],
                                           input: CompleteReferralFollowUpInput) -> ReferralResult:
-        check = _checker(info)
-        referral_id = _uuid(check, "referralId", input.referral_id)
+        check = Checker.of(info)
+        referral_id = check.record_id("referralId", input.referral_id)
         completed_on = check.day("completedOn", input.completed_on)
         note = check.text("note", input.note)
         follow_up_id = check.text("followUpId", str(input.follow_up_id), 64)
@@ -451,8 +374,8 @@ class ReferralMutation:
     @strawberry.mutation(description="Close a referral (final).")
     async def close_referral(self, info: Info[YorisoiContext, None],
                              input: CloseReferralInput) -> ReferralResult:
-        check = _checker(info)
-        referral_id = _uuid(check, "referralId", input.referral_id)
+        check = Checker.of(info)
+        referral_id = check.record_id("referralId", input.referral_id)
         closed_on = check.day("closedOn", input.closed_on)
 
         def act(rt: TenantRuntime, grant: Grant) -> None:
@@ -466,8 +389,8 @@ class ReferralMutation:
 
 async def _dated_step(info: Info[YorisoiContext, None], input: ReferralStepInput,
                       step: str) -> ReferralChanged | UserError:
-    check = _checker(info)
-    referral_id = _uuid(check, "referralId", input.referral_id)
+    check = Checker.of(info)
+    referral_id = check.record_id("referralId", input.referral_id)
     on = check.day("on", input.on)
     note = check.text("note", input.note)
 
@@ -507,10 +430,7 @@ class ReferralQuery:
                 page_info=PageInfo(has_next_page=page.has_next_page,
                                    end_cursor=page.end_cursor))
 
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as exc:  # noqa: BLE001 - expected errors become typed GraphQL errors
-            raise api_error(exc) from None
+        return await read(run)
 
     @strawberry.field(description="The referrals of one case (empty when the case is not visible).")
     async def referrals(self, info: Info[YorisoiContext, None], case_id: strawberry.ID,
@@ -521,20 +441,4 @@ class ReferralQuery:
                 records = _board(rt).for_case(grant.scope, str(case_id))
             return [Referral.from_record(r) for r in records]
 
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as exc:  # noqa: BLE001 - api_error re-raises the unexpected
-            raise api_error(exc) from None
-
-    @strawberry.field(description="The agencies of the municipality's directory.")
-    async def agencies(self, info: Info[YorisoiContext, None],
-                       municipality_code: str | None = None) -> list[Agency]:
-        def run() -> list[Agency]:
-            grant = info.context.authorize("case.read", municipality_code)
-            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
-                return [Agency.from_record(a) for a in _board(rt).agencies()]
-
-        try:
-            return await asyncio.to_thread(run)
-        except Exception as exc:  # noqa: BLE001 - api_error re-raises the unexpected
-            raise api_error(exc) from None
+        return await read(run)

@@ -21,14 +21,25 @@ from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from yorisoi.graphql.agencies import AgencyMutation, AgencyQuery
 from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
+from yorisoi.graphql.case_meetings import CaseMeetingMutation, CaseMeetingQuery
 from yorisoi.graphql.cases import CaseQuery
+from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
 from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.errors import ApiError
-from yorisoi.graphql.meetings import MeetingMutation, MeetingQuery
+from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery
+from yorisoi.graphql.representative_meetings import (
+    RepresentativeMeetingMutation,
+    RepresentativeMeetingQuery,
+)
+from yorisoi.graphql.resources import ResourceMutation, ResourceQuery
+from yorisoi.graphql.sites import SiteMutation, SiteQuery
+from yorisoi.graphql.staff import StaffMutation, StaffQuery
 from yorisoi.graphql.support_notes import SupportNoteMutation
+from yorisoi.graphql.tasks import TaskQuery
 from yorisoi.graphql.themes import ThemeMutation, ThemeQuery
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
@@ -37,13 +48,17 @@ _tracer = trace.get_tracer("yorisoi.graphql")
 
 
 @strawberry.type
-class Query(CaseQuery, ThemeQuery, ConsentQuery, MeetingQuery, ReferralQuery):
+class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, RepresentativeMeetingQuery,
+            TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
+            StaffQuery, OversightQuery):
     pass
 
 
 @strawberry.type
 class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation, ThemeMutation,
-               ConsentMutation, MeetingMutation, ReferralMutation):
+               ConsentMutation, CaseMeetingMutation, RepresentativeMeetingMutation, AgencyMutation,
+               ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
+               StaffMutation):
     pass
 
 

@@ -31,7 +31,6 @@ from yorisoi.projections.timeline import (
     TimelineRecord,
     encode_timeline_cursor,
 )
-from yorisoi.services.support_notes import SupportNoteNotFoundError
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -166,10 +165,6 @@ def _saved(rt: TenantRuntime, grant: Grant, note: SupportNoteAggregate) -> Suppo
                             case=Case.from_record(case_after(rt, grant, note.case_id)))
 
 
-def _not_found(error: SupportNoteNotFoundError) -> NotFoundError:
-    return NotFoundError(code=error.code, message=error.message, message_ja=error.message_ja)
-
-
 @strawberry.type
 class SupportNoteMutation:
     @strawberry.mutation(description="Write a support note about an open case.")
@@ -199,14 +194,11 @@ class SupportNoteMutation:
         body = check.required("body", input.body)
         reason = check.required("reason", input.reason, MAX_REASON)
 
-        def command(rt: TenantRuntime, grant: Grant) -> SupportNoteSaved | NotFoundError:
-            try:
-                note = rt.casework.correct_support_note(
-                    note_id, case_id=case_id, body=body, reason=reason,
-                    expected_version=input.expected_version,
-                    writable_contract_ids=grant.scope.contract_ids)
-            except SupportNoteNotFoundError as error:
-                return _not_found(error)
+        def command(rt: TenantRuntime, grant: Grant) -> SupportNoteSaved:
+            note = rt.casework.correct_support_note(
+                note_id, case_id=case_id, body=body, reason=reason,
+                expected_version=input.expected_version,
+                writable_contract_ids=grant.scope.contract_ids)
             return _saved(rt, grant, note)
 
         return await execute(info, "case.manage", input.municipality_code, command,

@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date
+from typing import TYPE_CHECKING
 
 import strawberry
+from strawberry.types import Info
 
 from yorisoi.domain.errors import DomainError, InvalidInputError
 from yorisoi.graphql.errors import InputErrors
+
+if TYPE_CHECKING:
+    from yorisoi.graphql.context import YorisoiContext
 
 # date.fromisoformat alone also takes week dates such as 2026-W01-1.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -21,6 +26,11 @@ class Checker:
     def __init__(self, max_text: int) -> None:
         self.max_text = max_text
         self.errors: list[DomainError] = []
+
+    @classmethod
+    def of(cls, info: Info[YorisoiContext, None]) -> Checker:
+        """A checker with the deployment's text limit."""
+        return cls(info.context.services.settings.max_text_length)
 
     def bad(self, field: str, message: str, message_ja: str) -> None:
         self.errors.append(InvalidInputError(field=field, message=message, message_ja=message_ja))
@@ -61,6 +71,16 @@ class Checker:
             return uuid.UUID(str(value))
         except ValueError:
             self.bad("caseId", "Not a case id.", "ケースIDの形式が正しくありません。")
+            return None
+
+    def record_id(self, field: str, value: str | None) -> uuid.UUID | None:
+        """The id of a record other than a case (meeting, referral, agency…)."""
+        if value is None:
+            return None
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            self.bad(field, "Not an id.", "IDの形式が正しくありません。")
             return None
 
     def raise_if_any(self) -> None:

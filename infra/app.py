@@ -16,9 +16,11 @@ from strawberry.fastapi import GraphQLRouter
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.public_directory import router as public_directory_router
 from yorisoi.infra.referral_packets import router as referral_packets_router
 from yorisoi.infra.rest import router as rest_router
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.staff_files import router as staff_files_router
 from yorisoi.infra.telemetry import configure_telemetry
 
 _log = logging.getLogger("yorisoi.http")
@@ -96,4 +98,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                                      allow_queries_via_get=False))
     app.include_router(rest_router)
     app.include_router(referral_packets_router)
+    app.include_router(public_directory_router)
+    app.include_router(staff_files_router)
     return app

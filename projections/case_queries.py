@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -219,3 +220,16 @@ class CaseQueries:
         marks = ", ".join(["%s"] * len(ids))
         return cur.execute(f"SELECT * FROM {{s}}{table} WHERE {column} IN ({marks}){order}",
                            ids).fetchall()
+
+
+def case_theme_counts(database: Database, start: date, end: date) -> dict[str, int]:
+    """How many cases had a consultation on each theme in [start, end] (the case view's data)."""
+    with database.transaction(write=False) as cur:
+        rows = cur.execute("SELECT case_id, themes FROM {s}consultation_view"
+                           " WHERE occurred_on >= %s AND occurred_on <= %s",
+                           (start.isoformat(), end.isoformat())).fetchall()
+    cases: dict[str, set[str]] = {}
+    for row in rows:
+        for theme in json.loads(row["themes"]):
+            cases.setdefault(theme, set()).add(row["case_id"])
+    return {theme: len(ids) for theme, ids in sorted(cases.items())}

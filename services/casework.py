@@ -18,14 +18,18 @@ from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import DomainError, NotFoundDomainError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
+from yorisoi.services.complaints import ComplaintCommands
 from yorisoi.services.consent import ConsentCommands, NewConsent, NewConsentException
 from yorisoi.services.meetings import MeetingCommands
 from yorisoi.services.referrals import ReferralCommands
+from yorisoi.services.resources import ResourceCommands
+from yorisoi.services.sites import SiteCommands
+from yorisoi.services.staff import StaffCommands
 from yorisoi.services.support_notes import SupportNoteCommands
 from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
     SnapshotsWouldLeakError,
@@ -34,7 +38,7 @@ from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
 from yorisoi.services.themes import ThemeCommands
 
 
-class CaseNotFoundError(DomainError):
+class CaseNotFoundError(NotFoundDomainError):
     code = "case_not_found"
     message = "No such case in this municipality."
     message_ja = "指定されたケースが見つかりません。"
@@ -85,7 +89,8 @@ class ConsultationRecorded:
 
 
 class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, MeetingCommands,
-                          ReferralCommands, TenantApplication):
+                          ReferralCommands, ResourceCommands, ComplaintCommands,
+                          SiteCommands, StaffCommands, TenantApplication):
     """Casework of one municipality."""
 
     name = "casework"
@@ -146,6 +151,8 @@ class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, M
                 consultation = None
             if not isinstance(consultation, Consultation) or consultation.case_id != case.id:
                 raise ConsultationNotFoundError(field="consultationId")
+            # A closed case's records are frozen until it is reopened.
+            case.require_open()
             consultation.check_version(expected_version)
             consultation.correct(changes=changes, reason=reason)
             self.save(consultation)

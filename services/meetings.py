@@ -15,25 +15,21 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.cases import Case
-from yorisoi.domain.meetings import CaseMeeting, RepresentativeMeeting
+from yorisoi.domain.errors import NotFoundDomainError
+from yorisoi.domain.representative_meetings import RepresentativeMeeting
 from yorisoi.infra.clock import japan_now, japan_today
 from yorisoi.infra.telemetry import command_span
-from yorisoi.projections.meetings_view import case_theme_counts
+from yorisoi.projections.case_queries import case_theme_counts
 
 
-def meeting_not_found() -> Exception:
-    """No such meeting among the cases the actor may see: reported like a missing case.
+class CaseMeetingNotFoundError(NotFoundDomainError):
+    """No such meeting among the cases the actor may see (absent or out of reach alike)."""
 
-    A CaseNotFoundError (so the API answers NotFound), imported late because
-    casework.py imports this module to mix the commands in.
-    """
-    from yorisoi.services.casework import CaseNotFoundError
-
-    error = CaseNotFoundError(field="meetingId", message="No such case meeting in this municipality.",
-                              message_ja="指定されたケース会議が見つかりません。")
-    error.code = "case_meeting_not_found"
-    return error
+    code = "case_meeting_not_found"
+    message = "No such case meeting in this municipality."
+    message_ja = "指定されたケース会議が見つかりません。"
 
 
 @dataclass(frozen=True)
@@ -201,17 +197,15 @@ class MeetingCommands:
 
     def _get_meeting(self, meeting_id: UUID,
                      writable: Collection[str] | None) -> tuple[CaseMeeting, Case]:
-        from yorisoi.services.casework import CaseNotFoundError
-
         try:
             meeting: Any = self.repository.get(meeting_id)
         except AggregateNotFoundError:
-            raise meeting_not_found() from None
+            raise CaseMeetingNotFoundError(field="meetingId") from None
         if not isinstance(meeting, CaseMeeting):
-            raise meeting_not_found()
+            raise CaseMeetingNotFoundError(field="meetingId")
         try:
             case = self._get_case(meeting.case_id, writable)
-        except CaseNotFoundError:
+        except NotFoundDomainError:
             # A meeting of a case outside the actor's contracts is absent, not forbidden.
-            raise meeting_not_found() from None
+            raise CaseMeetingNotFoundError(field="meetingId") from None
         return meeting, case

@@ -16,6 +16,7 @@ from yorisoi.domain.registry import (
     Municipality,
     Site,
 )
+from yorisoi.services.neighbours import NeighbourCommands
 from yorisoi.services.tenant_application import TenantApplication
 
 
@@ -31,7 +32,7 @@ class RegistryEntryExistsError(DomainError):
     message_ja = "すでに登録されています。"
 
 
-class PlatformApplication(TenantApplication):
+class PlatformApplication(NeighbourCommands, TenantApplication):
     """Municipalities, contractors, sites, contracts and identity providers."""
 
     name = "platform"

@@ -19,7 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.agencies import Agency
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import NotFoundDomainError
 from yorisoi.domain.referrals import Referral
 from yorisoi.infra.clock import japan_today
 
@@ -27,19 +27,14 @@ if TYPE_CHECKING:
     from yorisoi.domain.cases import Case
     from yorisoi.services.personal_data import HouseholdKeyring
 
-# Absent and out-of-scope answer alike, so existence is never disclosed; the
-# GraphQL layer reports these codes as NotFound (services/casework.py imports
-# this module, so they cannot subclass its CaseNotFoundError).
-NOT_FOUND_CODES = frozenset({"referral_not_found", "agency_not_found"})
-
-
-class ReferralNotFoundError(DomainError):
+# Absent and out-of-scope answer alike, so existence is never disclosed.
+class ReferralNotFoundError(NotFoundDomainError):
     code = "referral_not_found"
     message = "No such referral in this municipality."
     message_ja = "指定されたつなぎが見つかりません。"
 
 
-class AgencyNotFoundError(DomainError):
+class AgencyNotFoundError(NotFoundDomainError):
     code = "agency_not_found"
     message = "No such agency in this municipality's directory."
     message_ja = "指定された関係機関が見つかりません。"

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import NotFoundDomainError
 from yorisoi.domain.support_notes import SupportNote
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from yorisoi.domain.cases import Case
 
 
-class SupportNoteNotFoundError(DomainError):
+class SupportNoteNotFoundError(NotFoundDomainError):
     code = "support_note_not_found"
     message = "No such support note in this case."
     message_ja = "指定された支援記録が見つかりません。"

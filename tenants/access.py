@@ -18,7 +18,9 @@ from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.context import ActingContext
 from yorisoi.tenants.registry import RegistryQueries
 
-Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage"]
+Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage",
+                 "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
+                 "complaint.configure", "organisation.manage", "staff.manage", "oversight.read"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
@@ -29,11 +31,27 @@ _ROLES: dict[Action, frozenset[str]] = {
     "case.manage": frozenset({"specialist", "site_manager", "municipal_supervisor"}),
     # The municipality's own consultation themes (statistics categories).
     "taxonomy.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
+    # The resource directory (社会資源): entries and their publication.
+    "directory.manage": frozenset({"municipal_admin", "municipal_supervisor", "specialist"}),
+    # Complaints and requests (苦情・要望, §6(2)); configure: roles and deadlines.
+    "complaint.intake": frozenset({"complaint_intake_officer", "municipal_supervisor",
+                                   "site_manager"}),
+    "complaint.resolve": frozenset({"complaint_resolution_officer", "municipal_supervisor"}),
+    "complaint.read": frozenset({"complaint_intake_officer", "complaint_resolution_officer",
+                                 "complaint_third_party_member", "municipal_supervisor",
+                                 "municipal_admin"}),
+    "complaint.configure": frozenset({"municipal_supervisor", "municipal_admin"}),
+    # Site profiles (municipal); staff records (a contractor_admin: its own staff only);
+    # oversight of sites and contractors: aggregates only.
+    "organisation.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
+    "staff.manage": frozenset({"municipal_admin", "municipal_supervisor", "contractor_admin"}),
+    "oversight.read": frozenset({"municipal_admin", "municipal_supervisor"}),
 }
 
 
 CONTRACTOR_ROLES = frozenset({"specialist", "site_manager", "contractor_admin",
-                              "complaint_intake_officer", "complaint_resolution_officer"})
+                              "complaint_intake_officer", "complaint_resolution_officer",
+                              "complaint_third_party_member"})
 
 
 class AccessDeniedError(Exception):

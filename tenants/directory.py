@@ -15,6 +15,7 @@ from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import Projector
 from yorisoi.services.platform import PlatformApplication
+from yorisoi.tenants.neighbours import NeighbourView
 from yorisoi.tenants.provisioning import Provisioner
 from yorisoi.tenants.registry import RegistryQueries, RegistryView
 from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env
@@ -29,6 +30,8 @@ class TenantDirectory:
                                             tenant=PLATFORM_SPACE, key_provider=key_provider)
         self.registry = RegistryQueries(self.platform.database)
         self.projector = Projector(self.platform.database, self.platform.mapper, RegistryView())
+        self.neighbour_projector = Projector(self.platform.database, self.platform.mapper,
+                                             NeighbourView())
 
     def _refreshed(self, result: Any) -> Any:
         self.projector.catch_up()

@@ -22,6 +22,7 @@ from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.services.tenant_application import TenantApplication
+from yorisoi.tenants.neighbours import NEIGHBOUR_TABLES, NeighbourView
 from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView
 from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality_space
 
@@ -122,7 +123,8 @@ class Provisioner:
     def init_platform(self) -> None:
         """Create the platform space (registry events and lookup tables). Idempotent."""
         self._build(PlatformApplication, PLATFORM_SPACE, PLATFORM_SPACE,
-                    RegistryView().ddl(), [*REGISTRY_TABLES, "projection_positions"])
+                    [*RegistryView().ddl(), *NeighbourView.ddl()],
+                    [*REGISTRY_TABLES, *NEIGHBOUR_TABLES, "projection_positions"])
 
     def create_municipality_space(self, code: str) -> str:
         """Create a municipality's space and its tenant key. Idempotent."""

@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from yorisoi.domain.agencies import Agency
 from yorisoi.domain.consent import (
     AGENCY_KINDS,
     LEGAL_BASES,
@@ -121,6 +122,15 @@ def test_share_consent_for_a_kind_covers_every_agency_of_that_kind():
     assert consent.covers(purpose="share", agency_id="ag-any", agency_kind="health_center",
                           on=TODAY)
     assert not consent.covers(purpose="share", agency_kind="medical", on=TODAY)
+
+
+def test_share_consent_can_name_every_kind_an_agency_can_have():
+    for kind in AGENCY_KINDS:
+        consent = _give(purpose="share", agency_kind=kind)
+        agency = Agency.register(municipality_code="131016", name="架空の機関", kind=kind,
+                                 on_system=True, contact_email=None, confidentiality_basis=None)
+        assert consent.covers(purpose="share", on=TODAY, agency_kind=agency.kind)
+    assert "childcare_facility" in AGENCY_KINDS
 
 
 def test_consent_does_not_cover_an_action_dated_before_it_was_given():

@@ -239,7 +239,7 @@ def test_situations_are_recorded_and_a_correction_keeps_the_original(client, wor
     assert_refused(nothing, "changes", "consultation_correction_empty")
     foreign = mutate(client, world, CORRECT, "correctConsultation", caseId=case_id,
                      consultationId=str(uuid.uuid4()), asked="別", reason="誤記")
-    assert_refused(foreign, "consultationId", "consultation_not_found")
+    assert (foreign["__typename"], foreign["code"]) == ("NotFoundError", "consultation_not_found")
     assert head(world) == before
     with world.services.runtimes.lease(CITY_A) as rt:
         events = list(rt.casework.events.get(uuid.UUID(consultation_id)))
@@ -247,3 +247,31 @@ def test_situations_are_recorded_and_a_correction_keeps_the_original(client, wor
         "Consultation.Recorded", "Consultation.Corrected"]
     assert events[0].inner_situation == "不安が強い"
 
+
+CLOSE = """mutation($input: CloseCaseInput!) { closeCase(input: $input) { __typename ERRORS } }
+""".replace("ERRORS", ERRORS)
+
+
+def test_a_closed_cases_consultation_cannot_be_corrected_until_it_is_reopened(client, world):
+    recorded = new_case(client, world)
+    case_id, consultation_id = recorded["case"]["id"], recorded["consultation"]["id"]
+    closed = mutate(client, world, CLOSE, "closeCase", caseId=case_id, closedOn=TODAY,
+                    reason="support_completed")
+    assert closed["__typename"] == "CaseChanged", closed
+    before = head(world)
+    refused = mutate(client, world, CORRECT, "correctConsultation", caseId=case_id,
+                     consultationId=consultation_id, asked="別の相談", reason="誤記")
+    assert_refused(refused, "caseId", "case_closed")
+    assert head(world) == before
+
+
+def test_consent_of_another_household_reads_as_not_found(client, world):
+    mine = new_case(client, world)["case"]["id"]
+    theirs = new_case(client, world)["case"]["id"]
+    (their_consent,) = consents(client, world, theirs)["consents"]
+    before = head(world)
+    result = mutate(client, world, WITHDRAW, "withdrawConsent", caseId=mine,
+                    consentId=their_consent["id"], withdrawnOn=TODAY)
+    assert (result["__typename"], result["code"]) == ("NotFoundError", "consent_not_found")
+    assert JAPANESE.search(result["messageJa"])
+    assert head(world) == before

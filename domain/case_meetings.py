@@ -1,4 +1,4 @@
-"""Case meetings (ケース会議) and representative meetings (代表者会議), guideline §4(3)③, §4(4)①.
+"""Case meetings (ケース会議), guideline §4(3)③.
 
 A case meeting gathers the specialist, site and municipal staff, agencies and
 experts around one family: its place, agenda, the names of external people
@@ -6,9 +6,6 @@ and everything in the minutes are personal and encrypted under the
 household's key.  Who attends from the inside (user ids, roles), each external
 participant's confidentiality basis, the times and the status stay plaintext,
 so audits and calendars work without opening personal data.
-
-A representative meeting is about the region, not about families: it holds
-organisations, issues, resources and theme counts — never a case.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
+from yorisoi.domain.agencies import check_confidentiality_basis
 from yorisoi.domain.errors import DomainError, StaleVersionError
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -31,14 +29,6 @@ INTERNAL_ROLES: dict[str, str] = {
     "site_manager": "実施場所の責任者",
     "municipal_staff": "市町村窓口の担当者",
     "municipal_supervisor": "市町村の管理監督者",
-}
-
-# Why an outsider may hear about the family (§6(1)②): the recipient is itself bound.
-CONFIDENTIALITY_BASES: dict[str, str] = {
-    "council_member": "要保護児童対策地域協議会の構成員としての守秘義務",
-    "public_servant": "公務員としての守秘義務",
-    "contract_clause": "契約上の守秘義務条項",
-    "professional_duty": "職業上の守秘義務（医師・保健師・弁護士等）",
 }
 
 
@@ -56,13 +46,6 @@ class ExternalParticipantBasisMissingError(DomainError):
     code = "external_participant_basis_missing"
     message = "Record the confidentiality basis of every external participant."
     message_ja = "外部の参加者ごとに守秘義務の根拠を記録してください。"
-
-
-class ConfidentialityBasisUnknownError(DomainError):
-    code = "confidentiality_basis_unknown"
-    message = ("The confidentiality basis is not one of council_member, public_servant, "
-               "contract_clause or professional_duty.")
-    message_ja = "守秘義務の根拠は、要対協構成員・公務員・契約条項・職業上の義務のいずれかを指定してください。"
 
 
 class MeetingParticipantRoleUnknownError(DomainError):
@@ -144,10 +127,7 @@ def _check_external(index: int, name: str, organisation: str, basis: str | None)
         raise MeetingParticipantMissingError(field=field)
     if not (basis or "").strip():
         raise ExternalParticipantBasisMissingError(field=f"{field}.basis")
-    if basis not in CONFIDENTIALITY_BASES:
-        raise ConfidentialityBasisUnknownError(field=f"{field}.basis")
-
-
+    check_confidentiality_basis(basis, f"{field}.basis")
 class CaseMeeting(Aggregate):
     """A case meeting about one family: participants, agenda, minutes and role assignments."""
 
@@ -379,76 +359,3 @@ class CaseMeeting(Aggregate):
     @event(Cancelled)
     def _cancelled(self) -> None:
         self.status = CaseMeeting.CANCELLED
-
-
-class RepresentativeMeetingDateInFutureError(DomainError):
-    code = "representative_meeting_date_in_future"
-    message = "Record a representative meeting on or after the day it was held."
-    message_ja = "代表者会議は開催日以降に記録してください。"
-
-
-class RepresentativeMeetingAttendeesMissingError(DomainError):
-    code = "representative_meeting_attendees_missing"
-    message = "Name at least one attending organisation, with its kind."
-    message_ja = "出席した機関を一つ以上、種別とともに入力してください。"
-
-
-class ThemePeriodInvalidError(DomainError):
-    code = "theme_period_invalid"
-    message = "The period of the theme counts must start before it ends, and not after today."
-    message_ja = "集計期間は開始日を終了日以前、かつ今日以前にしてください。"
-
-
-class RepresentativeMeeting(Aggregate):
-    """A meeting of the region's agencies: issues found, resources to develop, theme counts."""
-
-    class Recorded(Aggregate.Created):
-        # Nothing here is personal, by construction: organisations, regional
-        # issues and counts only.  No household_id, so nothing can be shredded
-        # or leak with it.
-        municipality_code: str
-        held_on: date
-        attendees: list[dict[str, str]]  # organisation, kind
-        regional_issues: list[str]
-        resources_to_develop: list[str]
-        themes_from: date
-        themes_to: date
-        theme_counts: dict[str, int]
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
-
-    @classmethod
-    def record(cls, *, municipality_code: str, held_on: date,
-               attendees: list[tuple[str, str]], regional_issues: list[str],
-               resources_to_develop: list[str], themes_from: date, themes_to: date,
-               theme_counts: dict[str, int], today: date) -> RepresentativeMeeting:
-        """Record a held representative meeting with anonymised theme counts."""
-        if held_on > today:
-            raise RepresentativeMeetingDateInFutureError(field="heldOn")
-        named = [(org.strip(), kind.strip()) for org, kind in attendees]
-        if not named or any(not org or not kind for org, kind in named):
-            raise RepresentativeMeetingAttendeesMissingError(field="attendees")
-        if themes_from > themes_to or themes_to > today:
-            raise ThemePeriodInvalidError(field="themesFrom")
-        # Counts only: a theme code and how many cases, nothing that points at a case.
-        counts = {str(theme): int(n) for theme, n in sorted(theme_counts.items()) if int(n) > 0}
-        return cls(municipality_code=municipality_code, held_on=held_on,
-                   attendees=[{"organisation": o, "kind": k} for o, k in named],
-                   regional_issues=[t.strip() for t in regional_issues if t.strip()],
-                   resources_to_develop=[t.strip() for t in resources_to_develop if t.strip()],
-                   themes_from=themes_from, themes_to=themes_to, theme_counts=counts)
-
-    @event(Recorded)
-    def __init__(self, municipality_code: str, held_on: date, attendees: list[dict[str, str]],
-                 regional_issues: list[str], resources_to_develop: list[str],
-                 themes_from: date, themes_to: date, theme_counts: dict[str, int]) -> None:
-        self.municipality_code = municipality_code
-        self.held_on = held_on
-        self.attendees = attendees
-        self.regional_issues = regional_issues
-        self.resources_to_develop = resources_to_develop
-        self.themes_from = themes_from
-        self.themes_to = themes_to
-        self.theme_counts = theme_counts

@@ -1,4 +1,4 @@
-"""CaseMeeting and RepresentativeMeeting invariants, without a database."""
+"""CaseMeeting invariants, without a database."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from yorisoi.domain.errors import StaleVersionError
-from yorisoi.domain.meetings import (
-    CONFIDENTIALITY_BASES,
+from yorisoi.domain.agencies import ConfidentialityBasisUnknownError
+from yorisoi.domain.case_meetings import (
     JST,
     CaseMeeting,
     CaseMeetingAlreadyHeldError,
     CaseMeetingCancelledError,
     CaseMeetingNotYetHeldError,
-    ConfidentialityBasisUnknownError,
     CouncilCaseMeetingError,
     ExternalParticipantBasisMissingError,
     MeetingActionAlreadyCompletedError,
@@ -25,11 +23,9 @@ from yorisoi.domain.meetings import (
     MeetingMinutesMissingError,
     MeetingParticipantRoleUnknownError,
     MeetingTimeInvalidError,
-    RepresentativeMeeting,
-    RepresentativeMeetingAttendeesMissingError,
-    RepresentativeMeetingDateInFutureError,
-    ThemePeriodInvalidError,
 )
+from yorisoi.domain.errors import StaleVersionError
+from yorisoi.domain.vocabulary import CONFIDENTIALITY_BASES
 
 START = datetime(2025, 6, 10, 14, 0, tzinfo=JST)
 TODAY = date(2025, 6, 15)
@@ -181,30 +177,3 @@ def test_replaying_the_events_gives_the_same_meeting():
     assert copy is not None
     assert (copy.status, copy.minutes, copy.actions, copy.external) == (
         meeting.status, meeting.minutes, meeting.actions, meeting.external)
-
-
-def _representative(**overrides):
-    fields = {"municipality_code": "131016", "held_on": TODAY,
-                  "attendees": [("保健センター", "health_center"), ("児童相談所", "child_guidance")],
-                  "regional_issues": ["一時預かりの空きが足りない"], "resources_to_develop": ["夜間の預かり"],
-                  "themes_from": TODAY - timedelta(days=90), "themes_to": TODAY,
-                  "theme_counts": {"temporary_care": 12, "money": 0}, "today": TODAY}
-    fields.update(overrides)
-    return RepresentativeMeeting.record(**fields)
-
-
-def test_representative_meeting_keeps_counts_only():
-    meeting = _representative()
-    assert meeting.theme_counts == {"temporary_care": 12}  # zero counts say nothing
-    assert not getattr(RepresentativeMeeting.Recorded, "personal_fields", ())
-
-
-def test_representative_meeting_refusals():
-    with pytest.raises(RepresentativeMeetingDateInFutureError):
-        _representative(held_on=TODAY + timedelta(days=1))
-    with pytest.raises(RepresentativeMeetingAttendeesMissingError):
-        _representative(attendees=[])
-    with pytest.raises(RepresentativeMeetingAttendeesMissingError):
-        _representative(attendees=[("保健センター", " ")])
-    with pytest.raises(ThemePeriodInvalidError):
-        _representative(themes_from=TODAY, themes_to=TODAY - timedelta(days=1))

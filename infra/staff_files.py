@@ -1,0 +1,126 @@
+"""REST routes for a staff member's signed confidentiality pledge (誓約書): upload and link.
+
+Files go to object storage under ``{space}/staff/{staff_id}/pledge/{uuid}``:
+ids only in the key (a file name may carry the person's name), and the
+municipality's space as the prefix, like case attachments.  The aggregate
+accepts the pledge before the bytes are stored, so a refused upload leaves
+nothing behind.  A contractor's administrator reaches only its own staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+
+from yorisoi.domain.errors import DomainError
+from yorisoi.infra.rest import (
+    ATTACHMENT_TYPES,
+    LINK_SECONDS,
+    MAX_ATTACHMENT_BYTES,
+    _grant,
+    _services,
+    problem,
+)
+from yorisoi.services.context import acting_as
+from yorisoi.services.staff import StaffMemberNotFoundError
+from yorisoi.tenants.access import Grant
+
+router = APIRouter()
+
+
+def pledge_key(space: str, staff_id: uuid.UUID, attachment_id: str) -> str:
+    return f"{space}/staff/{staff_id}/pledge/{attachment_id}"
+
+
+def _scope(grant: Grant) -> str | None:
+    # A contractor manages only its own organisation's staff.
+    return grant.acting.organisation_id if grant.acting.organisation_kind == "contractor" else None
+
+
+def _staff_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise problem(404, StaffMemberNotFoundError.code, StaffMemberNotFoundError.message,
+                      StaffMemberNotFoundError.message_ja) from None
+
+
+def _signed_on(value: str) -> date:
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise problem(422, "invalid_input", "signedOn is not a date: use YYYY-MM-DD.",
+                      "署名日の形式が正しくありません（YYYY-MM-DD）。") from None
+
+
+@router.post("/api/municipalities/{municipality_code}/staff/{staff_id}/pledge",
+             status_code=201, tags=["staff"])
+async def upload_pledge(
+    request: Request, municipality_code: str, staff_id: str,
+    file: Annotated[UploadFile, File()], signed_on: Annotated[str, Form(alias="signedOn")],
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Store a staff member's signed confidentiality pledge (a new one replaces the old)."""
+    data = await file.read(MAX_ATTACHMENT_BYTES + 1)
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise problem(413, "attachment_too_large", "Attachments are limited to 10 MiB.",
+                      "添付ファイルは10MiBまでです。")
+    content_type = file.content_type or ""
+    if content_type not in ATTACHMENT_TYPES:
+        raise problem(415, "attachment_type_unsupported", "Upload a PDF, PNG or JPEG file.",
+                      "PDF・PNG・JPEGのファイルを添付してください。")
+    services = _services(request)
+    on = _signed_on(signed_on)
+
+    def run() -> dict[str, Any]:
+        grant = _grant(request, authorization, "staff.manage", municipality_code)
+        sid = _staff_id(staff_id)
+        attachment_id = uuid.uuid4()
+        with services.runtimes.lease(grant.municipality_code) as rt:
+
+            def store(payload: bytes) -> str:
+                key = pledge_key(rt.space, sid, str(attachment_id))
+                return services.objects.put(key, payload, content_type=content_type).sha256
+
+            try:
+                with acting_as(grant.acting):
+                    member = rt.casework.attach_staff_pledge(
+                        sid, attachment_id=attachment_id, signed_on=on,
+                        content_type=content_type, data=data, store=store,
+                        organisation_id=_scope(grant))
+            except StaffMemberNotFoundError as error:
+                raise problem(404, error.code, error.message, error.message_ja) from None
+            except DomainError as error:
+                raise problem(422, error.code, error.message, error.message_ja) from None
+            rt.catch_up()
+        assert member.pledge is not None
+        return {"id": str(attachment_id), "size": member.pledge["size"],
+                "sha256": member.pledge["sha256"], "signedOn": on.isoformat()}
+
+    return await asyncio.to_thread(run)
+
+
+@router.get("/api/municipalities/{municipality_code}/staff/{staff_id}/pledge", tags=["staff"])
+def pledge_link(request: Request, municipality_code: str, staff_id: str,
+                authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """A short-lived download link for the staff member's current pledge."""
+    services = _services(request)
+    grant = _grant(request, authorization, "staff.manage", municipality_code)
+    sid = _staff_id(staff_id)
+    with services.runtimes.lease(grant.municipality_code) as rt:
+        try:
+            member = rt.casework.staff_member(sid, _scope(grant))
+        except StaffMemberNotFoundError as error:
+            raise problem(404, error.code, error.message, error.message_ja) from None
+        if member.pledge is None:
+            raise problem(404, "pledge_not_found", "No pledge on file for this staff member.",
+                          "この職員の誓約書は提出されていません。")
+        key = pledge_key(rt.space, sid, str(member.pledge["attachment_id"]))
+    return {"url": services.objects.download_url(key, expires_in=LINK_SECONDS),
+            "expiresIn": LINK_SECONDS}

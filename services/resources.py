@@ -1,0 +1,80 @@
+"""Resource-directory commands of the casework application (mixed into CaseworkApplication).
+
+The directory lives in the municipality's own space beside its casework, so
+one casework application per municipality also keeps its directory; the
+municipality code comes from the application's space, never from a request.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from yorisoi.domain.resources import Resource, ResourceNotFoundError
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.telemetry import command_span
+
+
+class ResourceCommands:
+    """Registering, updating, verifying and (un)publishing directory entries."""
+
+    # Provided by CaseworkApplication (municipality_code by ThemeCommands).
+    tenant: str
+    repository: Any
+    save: Any
+    municipality_code: str
+
+    def _get_resource(self, resource_id: UUID, expected_version: int | None) -> Resource:
+        try:
+            resource: Any = self.repository.get(resource_id)
+        except AggregateNotFoundError:
+            raise ResourceNotFoundError(field="resourceId") from None
+        if not isinstance(resource, Resource):  # another aggregate's id answers alike
+            raise ResourceNotFoundError(field="resourceId")
+        resource.check_version(expected_version)
+        return resource
+
+    def register_resource(self, attributes: dict[str, object]) -> Resource:
+        """Add an entry (unpublished) with attributes checked by domain.resources."""
+        with command_span("command.register_resource", self.tenant):
+            resource = Resource.register(municipality_code=self.municipality_code,
+                                         attributes=attributes, today=japan_today())
+            self.save(resource)
+            return resource
+
+    def update_resource(self, resource_id: UUID, attributes: dict[str, object], *,
+                        expected_version: int | None) -> Resource:
+        with command_span("command.update_resource", self.tenant):
+            resource = self._get_resource(resource_id, expected_version)
+            resource.update(attributes)
+            if resource.pending_events:
+                self.save(resource)
+            return resource
+
+    def verify_resource(self, resource_id: UUID, *, verified_on: date,
+                        expected_version: int | None) -> Resource:
+        with command_span("command.verify_resource", self.tenant):
+            resource = self._get_resource(resource_id, expected_version)
+            resource.verify(verified_on=verified_on, today=japan_today())
+            self.save(resource)
+            return resource
+
+    def publish_resource(self, resource_id: UUID, *, expected_version: int | None) -> Resource:
+        with command_span("command.publish_resource", self.tenant):
+            resource = self._get_resource(resource_id, expected_version)
+            resource.publish()
+            if resource.pending_events:
+                self.save(resource)
+            return resource
+
+    def unpublish_resource(self, resource_id: UUID, *,
+                           expected_version: int | None) -> Resource:
+        with command_span("command.unpublish_resource", self.tenant):
+            resource = self._get_resource(resource_id, expected_version)
+            resource.unpublish()
+            if resource.pending_events:
+                self.save(resource)
+            return resource
