@@ -35,7 +35,7 @@ def problem(status: int, code: str, message: str, message_ja: str) -> HTTPExcept
                                          "messageJa": message_ja})
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -49,16 +49,16 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> Response:
     """Readiness: the platform registry answers."""
     try:
-        _services(request).directory.registry.municipalities()
+        services_of(request).directory.registry.municipalities()
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         return JSONResponse({"status": "unavailable", "reason": type(error).__name__},
                             status_code=503)
     return JSONResponse({"status": "ready"})
 
 
-def _grant(request: Request, authorization: str | None, action: str,
+def grant_for(request: Request, authorization: str | None, action: str,
            municipality_code: str) -> Grant:
-    services = _services(request)
+    services = services_of(request)
     try:
         token = services.verifier.verify(bearer_token(authorization))
         grant = authorize(Principal.from_token(token), action,  # type: ignore[arg-type]
@@ -86,14 +86,8 @@ def _object_key(space: str, household_id: uuid.UUID, attachment_id: str) -> str:
     return f"{space}/households/{household_id}/attachments/{attachment_id}"
 
 
-@router.post("/api/municipalities/{municipality_code}/cases/{case_id}/attachments",
-             status_code=201, tags=["attachments"])
-async def upload_attachment(
-    request: Request, municipality_code: str, case_id: str,
-    file: Annotated[UploadFile, File()], kind: Annotated[str, Form()] = "other",
-    authorization: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
-    """Store a document (signed consent form, minutes) with a case."""
+async def read_upload(file: UploadFile) -> tuple[bytes, str]:
+    """An uploaded document's bytes and type, within the size and type limits (413/415)."""
     data = await file.read(MAX_ATTACHMENT_BYTES + 1)
     if len(data) > MAX_ATTACHMENT_BYTES:
         raise problem(413, "attachment_too_large", "Attachments are limited to 10 MiB.",
@@ -102,10 +96,22 @@ async def upload_attachment(
     if content_type not in ATTACHMENT_TYPES:
         raise problem(415, "attachment_type_unsupported", "Upload a PDF, PNG or JPEG file.",
                       "PDF・PNG・JPEGのファイルを添付してください。")
-    services = _services(request)
+    return data, content_type
+
+
+@router.post("/api/municipalities/{municipality_code}/cases/{case_id}/attachments",
+             status_code=201, tags=["attachments"])
+async def upload_attachment(
+    request: Request, municipality_code: str, case_id: str,
+    file: Annotated[UploadFile, File()], kind: Annotated[str, Form()] = "other",
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Store a document (signed consent form, minutes) with a case."""
+    data, content_type = await read_upload(file)
+    services = services_of(request)
 
     def run() -> dict[str, Any]:
-        grant = _grant(request, authorization, "consultation.record", municipality_code)
+        grant = grant_for(request, authorization, "consultation.record", municipality_code)
         cid = _case_id(case_id)
         attachment_id = uuid.uuid4()
         with services.runtimes.lease(grant.municipality_code) as rt:
@@ -141,8 +147,8 @@ def attachment_link(request: Request, municipality_code: str, case_id: str,
                     attachment_id: str,
                     authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """A short-lived download link for a case's document."""
-    services = _services(request)
-    grant = _grant(request, authorization, "case.read", municipality_code)
+    services = services_of(request)
+    grant = grant_for(request, authorization, "case.read", municipality_code)
     cid = _case_id(case_id)
     with services.runtimes.lease(grant.municipality_code) as rt:
         try:
@@ -160,7 +166,7 @@ def attachment_link(request: Request, municipality_code: str, case_id: str,
 @router.get("/files/{token}", tags=["attachments"], include_in_schema=False)
 def local_file(request: Request, token: str) -> Response:
     """Serve a local-store download link (the embedded default's stand-in for S3)."""
-    store = _services(request).objects
+    store = services_of(request).objects
     if not isinstance(store, LocalObjectStore):
         raise problem(404, "not_found", "Not found.", "見つかりません。")
     try:
@@ -177,7 +183,7 @@ def local_file(request: Request, token: str) -> Response:
 
 @router.get("/dev-idp/jwks.json", tags=["development"], include_in_schema=False)
 def dev_jwks(request: Request) -> dict[str, Any]:
-    issuer = _services(request).dev_issuer
+    issuer = services_of(request).dev_issuer
     if issuer is None:
         raise problem(404, "not_found", "Not found.", "見つかりません。")
     return issuer.jwks()

@@ -18,12 +18,11 @@ from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.rest import (
-    ATTACHMENT_TYPES,
     LINK_SECONDS,
-    MAX_ATTACHMENT_BYTES,
-    _grant,
-    _services,
+    grant_for,
     problem,
+    read_upload,
+    services_of,
 )
 from yorisoi.services.context import acting_as
 from yorisoi.services.staff import StaffMemberNotFoundError
@@ -67,19 +66,12 @@ async def upload_pledge(
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     """Store a staff member's signed confidentiality pledge (a new one replaces the old)."""
-    data = await file.read(MAX_ATTACHMENT_BYTES + 1)
-    if len(data) > MAX_ATTACHMENT_BYTES:
-        raise problem(413, "attachment_too_large", "Attachments are limited to 10 MiB.",
-                      "添付ファイルは10MiBまでです。")
-    content_type = file.content_type or ""
-    if content_type not in ATTACHMENT_TYPES:
-        raise problem(415, "attachment_type_unsupported", "Upload a PDF, PNG or JPEG file.",
-                      "PDF・PNG・JPEGのファイルを添付してください。")
-    services = _services(request)
+    data, content_type = await read_upload(file)
+    services = services_of(request)
     on = _signed_on(signed_on)
 
     def run() -> dict[str, Any]:
-        grant = _grant(request, authorization, "staff.manage", municipality_code)
+        grant = grant_for(request, authorization, "staff.manage", municipality_code)
         sid = _staff_id(staff_id)
         attachment_id = uuid.uuid4()
         with services.runtimes.lease(grant.municipality_code) as rt:
@@ -110,8 +102,8 @@ async def upload_pledge(
 def pledge_link(request: Request, municipality_code: str, staff_id: str,
                 authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """A short-lived download link for the staff member's current pledge."""
-    services = _services(request)
-    grant = _grant(request, authorization, "staff.manage", municipality_code)
+    services = services_of(request)
+    grant = grant_for(request, authorization, "staff.manage", municipality_code)
     sid = _staff_id(staff_id)
     with services.runtimes.lease(grant.municipality_code) as rt:
         try:

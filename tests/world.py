@@ -136,3 +136,17 @@ def consultation_command(**overrides: Any):  # noqa: ANN201 - RecordConsultation
                            given_on=japan_today() - timedelta(days=1), scope="相談記録の作成"))
     fields.update(overrides)
     return RecordConsultation(**fields)
+
+
+def head(world: World, municipality: str = CITY_A) -> int:
+    """The municipality's last notification id: compare before and after a refusal."""
+    with world.services.runtimes.lease(municipality) as rt:
+        return rt.casework.recorder.max_notification_id() or 0
+
+
+def run(client: Any, document: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:
+    """A mutation taking ``input`` (with CITY_A's code); returns its result union member."""
+    body = gql(client, document, {"input": {"municipalityCode": CITY_A, **input}}, headers)
+    assert "errors" not in body, body
+    (result,) = body["data"].values()
+    return result

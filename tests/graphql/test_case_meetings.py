@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from world import CITY_A, NPO, gql, record
+from world import CITY_A, NPO, gql, head, record
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.projections.meetings_view import (
@@ -165,9 +165,6 @@ def my_tasks(client: Any, headers: dict[str, str], first: int = 20, after: str |
     return body["data"]["myTasks"]
 
 
-def notification_count(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def raw_states(world: Any) -> list[tuple[str, bytes]]:
@@ -217,7 +214,7 @@ def test_npo_schedules_a_meeting_with_internal_and_external_participants(client,
 def test_external_participant_without_basis_is_refused_and_nothing_is_written(client, world):
     case_id = new_case(client, npo(world))
     meeting = scheduled(client, npo(world), case_id)
-    before = notification_count(world)
+    before = head(world)
 
     refused = schedule(client, npo(world), case_id, externalParticipants=[
         {"name": OUTSIDER, "organisation": "保健センター"}])
@@ -230,7 +227,7 @@ def test_external_participant_without_basis_is_refused_and_nothing_is_written(cl
                    external={"name": OUTSIDER, "organisation": "小児科"})
     assert later["__typename"] == "ValidationError", later
     assert field_codes(later) == [("external.basis", "external_participant_basis_missing")]
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def test_council_case_warns_without_decision_and_stores_the_decision(client, world):
@@ -238,13 +235,13 @@ def test_council_case_warns_without_decision_and_stores_the_decision(client, wor
     body = gql(client, MARK_COUNCIL, {"input": {"municipalityCode": CITY_A, "caseId": case_id,
                                                 "councilCase": True}}, npo(world))
     assert body["data"]["markCouncilCase"]["__typename"] == "CaseChanged", body
-    before = notification_count(world)
+    before = head(world)
 
     warned = schedule(client, npo(world), case_id)
     assert warned["__typename"] == "CouncilCaseMeetingWarning", warned
     assert (warned["code"], warned["field"]) == ("council_case_meeting", "councilDecision")
     assert "要保護児童対策地域協議会" in warned["messageJa"]
-    assert notification_count(world) == before
+    assert head(world) == before
 
     decision = "要対協の個別ケース検討会議は来月のため、入所支援のみ先行して検討する"
     meeting = scheduled(client, npo(world), case_id, councilDecision=decision)
@@ -254,16 +251,16 @@ def test_council_case_warns_without_decision_and_stores_the_decision(client, wor
 
 def test_stale_case_version_and_closed_or_foreign_cases_are_refused(client, world):
     case_id = new_case(client, npo(world))
-    before = notification_count(world)
+    before = head(world)
     stale = schedule(client, npo(world), case_id, expectedCaseVersion=99)
     assert field_codes(stale) == [("expectedVersion", "stale_version")]
     bad_time = schedule(client, npo(world), case_id, endsAt=at(-1, 9))
     assert field_codes(bad_time) == [("endsAt", "meeting_time_invalid")]
     direct_case = new_case(client, city(world), siteId="a-counter")
-    before = notification_count(world)
+    before = head(world)
     foreign = schedule(client, npo(world), direct_case)
     assert foreign["__typename"] == "NotFoundError", foreign
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 # --------------------------------------------------------------------------- minutes and tasks
@@ -309,33 +306,33 @@ def test_minutes_actions_become_tasks_overdue_first_and_completing_removes_them(
                   meetingId=meeting["id"], actionId=first["id"])
     assert done["__typename"] == "CaseMeetingChanged", done
     assert [e["node"]["id"] for e in my_tasks(client, npo(world))["edges"]] == [second["id"]]
-    before = notification_count(world)
+    before = head(world)
     again = mutate(client, COMPLETE, "completeMeetingAction", npo(world),
                    meetingId=meeting["id"], actionId=first["id"])
     assert field_codes(again) == [("actionId", "meeting_action_already_completed")]
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def test_cancelled_meeting_gets_no_minutes_and_stale_versions_are_refused(client, world):
     case_id = new_case(client, npo(world))
     meeting = scheduled(client, npo(world), case_id)
-    before = notification_count(world)
+    before = head(world)
     stale = mutate(client, CANCEL, "cancelCaseMeeting", npo(world), meetingId=meeting["id"],
                    expectedVersion=meeting["version"] + 1)
     assert field_codes(stale) == [("expectedVersion", "stale_version")]
-    assert notification_count(world) == before
+    assert head(world) == before
 
     cancelled = mutate(client, CANCEL, "cancelCaseMeeting", npo(world), meetingId=meeting["id"],
                        expectedVersion=meeting["version"])
     assert cancelled["meeting"]["status"] == "cancelled"
-    before = notification_count(world)
+    before = head(world)
     refused = mutate(client, MINUTES, "recordMeetingMinutes", npo(world),
                      meetingId=meeting["id"], wishes="希望")
     assert field_codes(refused) == [("meetingId", "case_meeting_cancelled")]
     unknown = mutate(client, MINUTES, "recordMeetingMinutes", npo(world),
                      meetingId="00000000-0000-0000-0000-000000000001", wishes="希望")
     assert unknown["__typename"] == "NotFoundError", unknown
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def test_referral_follow_ups_join_my_tasks_once_the_referral_board_exists(client, world):
@@ -417,10 +414,10 @@ def test_calendar_per_site_is_ordered_and_a_contractor_sees_only_its_contracts(c
     body = gql(client, CASE_MEETINGS, {"code": CITY_A, "case": npo_case}, npo(world))
     assert {m["id"] for m in body["data"]["caseMeetings"]} == {
         early["id"], late["id"], outside["id"]}
-    before = notification_count(world)
+    before = head(world)
     foreign = mutate(client, CANCEL, "cancelCaseMeeting", npo(world), meetingId=counter["id"])
     assert foreign["__typename"] == "NotFoundError", foreign
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 # --------------------------------------------------------------------------- representative meetings
@@ -443,11 +440,11 @@ def test_representative_meeting_stores_theme_counts_only_and_never_a_small_one(c
     second = new_case(client, npo(world), themes=["development", "temporary_care"])
     third = new_case(client, npo(world), themes=["development"])
     supervisor = city(world, "a-supervisor", ("municipal_supervisor",))
-    before = notification_count(world)
+    before = head(world)
     refused = mutate(client, REPRESENTATIVE, "recordRepresentativeMeeting", npo(world),
                      **representative_input())
     assert refused["__typename"] == "NotAuthorizedError", refused
-    assert notification_count(world) == before
+    assert head(world) == before
 
     result = mutate(client, REPRESENTATIVE, "recordRepresentativeMeeting", supervisor,
                     **representative_input())
@@ -477,7 +474,7 @@ def test_representative_meeting_stores_theme_counts_only_and_never_a_small_one(c
 
 def test_representative_meeting_attendee_of_an_unknown_kind_is_refused(client, world):
     supervisor = city(world, "a-supervisor", ("municipal_supervisor",))
-    before = notification_count(world)
+    before = head(world)
     refused = mutate(client, REPRESENTATIVE, "recordRepresentativeMeeting", supervisor,
                      **representative_input(attendees=[
                          {"organisation": "千代田区保健センター", "kind": "health_center"},
@@ -485,7 +482,7 @@ def test_representative_meeting_attendee_of_an_unknown_kind_is_refused(client, w
     assert refused["__typename"] == "ValidationError", refused
     assert [(e["field"], e["code"]) for e in refused["fieldErrors"]] == [
         ("attendees.1.kind", "agency_kind_unknown")]
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def rt_scope():

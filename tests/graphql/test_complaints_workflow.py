@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from world import CITY_A, CITY_B, NPO, gql
+from world import CITY_A, CITY_B, NPO, gql, head
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.households import Guardian, Household
@@ -80,9 +80,6 @@ def npo(world: Any, role: str = "complaint_resolution_officer") -> dict[str, str
                          roles=("complaint_intake_officer", role), sites=("a-hiroba",))
 
 
-def head(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def run(client: Any, name: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import re
 import uuid
 from typing import Any
 
-from world import CITY_A, NPO, consultation_input, gql, record
+from world import CITY_A, NPO, consultation_input, gql, head, record
 
 from yorisoi.infra.clock import japan_today
 
@@ -56,9 +56,6 @@ def city_b(world: Any) -> dict[str, str]:
                          roles=("municipal_supervisor",))
 
 
-def head(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def new_case(client: Any, world: Any, **overrides: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from world import (
     RECORD,
     consultation_input,
     gql,
+    head,
     record,
 )
 
@@ -71,9 +72,6 @@ def only_error(body: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
-def notifications(world: Any, code: str = CITY_A) -> int:
-    with world.services.runtimes.lease(code) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def refused(result: dict[str, Any], code: str) -> None:
@@ -123,21 +121,21 @@ def test_unknown_and_foreign_municipality_answer_alike(client, world):
 
 
 def test_municipality_cannot_record_into_another_municipality(client, world):
-    before = notifications(world)
+    before = head(world)
     result = record(client, city(world, CITY_B, "specialist"), siteId="a-counter")
     refused(result, "municipality_not_permitted")
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 # --------------------------------------------------------------------------- contracts
 
 
 def test_contractor_without_active_contract_cannot_record(client, world):
-    before = notifications(world)
+    before = head(world)
     result = record(client, world.headers("contractor", IDLE_NPO, roles=("specialist",),
                                           sites=("a-hiroba",)))
     refused(result, "contract_not_active")
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_contractor_without_active_contract_cannot_list(client, world):
@@ -148,27 +146,27 @@ def test_contractor_without_active_contract_cannot_list(client, world):
 
 
 def test_contractor_cannot_record_at_a_site_outside_its_contract(client, world):
-    before = notifications(world)
+    before = head(world)
     refused(record(client, npo(world), siteId="a-counter"), "contract_not_active")
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_contractor_cannot_record_in_a_municipality_it_has_no_contract_with(client, world):
-    before = notifications(world, CITY_B)
+    before = head(world, CITY_B)
     result = record(client, npo(world), municipalityCode=CITY_B, siteId="b-hiroba")
     assert result["__typename"] == "NotAuthorizedError", result
     assert result["code"] in ("contract_not_active", "municipality_not_permitted")
-    assert notifications(world, CITY_B) == before
+    assert head(world, CITY_B) == before
 
 
 def test_staff_assigned_to_other_sites_cannot_record_here(client, world):
-    before = notifications(world)
+    before = head(world)
     elsewhere = world.headers("contractor", NPO, roles=("specialist",), sites=("a-counter",))
     refused(record(client, elsewhere), "site_not_assigned")
     counter_staff = world.headers("municipality", CITY_A, roles=("specialist",),
                                   sites=("a-counter",))
     refused(record(client, counter_staff), "site_not_assigned")
-    assert notifications(world) == before
+    assert head(world) == before
     # Assigned to the site, the same people may record there.
     recorded_case(client, npo(world, sites=("a-hiroba",)))
     recorded_case(client, counter_staff, siteId="a-counter")
@@ -196,12 +194,12 @@ def test_contractor_sees_only_cases_under_its_contract(client, world):
 
 def test_contractor_cannot_add_to_a_case_outside_its_contract(client, world):
     direct = recorded_case(client, city(world, CITY_A, "specialist"), siteId="a-counter")
-    before = notifications(world)
+    before = head(world)
     result = record(client, npo(world), household=None, caseId=direct)
     # Reported as absent, so the case's existence is not disclosed.
     assert result["__typename"] == "NotFoundError", result
     assert result["code"] == "case_not_found"
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_contractor_must_name_the_municipality_to_list(client, world):
@@ -216,7 +214,7 @@ def test_ending_the_contract_removes_access_at_once_for_tokens_already_issued(cl
                headers)["data"]["cases"]["totalCount"] == 1
 
     end_npo_contract(world)
-    before = notifications(world)
+    before = head(world)
 
     refused(record(client, headers), "contract_not_active")
     refused(record(client, headers, household=None, caseId=case_id), "contract_not_active")
@@ -224,7 +222,7 @@ def test_ending_the_contract_removes_access_at_once_for_tokens_already_issued(cl
     assert error["extensions"]["code"] == "contract_not_active"
     error = only_error(gql(client, CASE, {"id": case_id, "code": CITY_A}, headers))
     assert error["extensions"]["code"] == "contract_not_active"
-    assert notifications(world) == before
+    assert head(world) == before
 
     # The records stay with the municipality.
     kept = gql(client, CASES, {"first": 10}, city(world, CITY_A))["data"]["cases"]
@@ -354,7 +352,7 @@ TOKEN_CASES = ["alg none", "alg none, no signature part", "HS256 keyed with the 
 def test_refused_tokens_get_401_with_a_json_code_and_write_nothing(client, world):
     tokens = _bad_tokens(world)
     assert sorted(tokens) == sorted(TOKEN_CASES)
-    before = notifications(world)
+    before = head(world)
     for name in TOKEN_CASES:
         header, code = tokens[name]
         for query, variables in ((RECORD, {"input": consultation_input()}),
@@ -368,7 +366,7 @@ def test_refused_tokens_get_401_with_a_json_code_and_write_nothing(client, world
             assert detail["message"] and JAPANESE.search(detail["messageJa"]), (name, detail)
             assert response.headers["www-authenticate"].startswith("Bearer"), name
             assert "架空" not in response.text + json.dumps(response.json(), ensure_ascii=False)
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_valid_token_control_for_the_refused_ones(client, world):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from world import CITY_A, CITY_B, NPO, consultation_input, gql
+from world import CITY_A, CITY_B, NPO, consultation_input, gql, head, run
 
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 
@@ -41,16 +41,8 @@ def npo(world: Any, roles: tuple[str, ...] = ("specialist",)) -> dict[str, str]:
     return world.headers("contractor", NPO, roles=roles, sites=("a-hiroba",))
 
 
-def head(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
-def run(client: Any, document: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:
-    body = gql(client, document, {"input": {"municipalityCode": CITY_A, **input}}, headers)
-    assert "errors" not in body, body
-    (result,) = body["data"].values()
-    return result
 
 
 def add(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from world import CASES, CITY_A, NPO, RECORD, consultation_input, gql, record
+from world import CASES, CITY_A, NPO, RECORD, consultation_input, gql, head, record
 
 from yorisoi.infra.clock import japan_today
 
@@ -56,9 +56,6 @@ def recorded(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str
     return result
 
 
-def notification_count(world: Any, municipality: str = CITY_A) -> int:
-    with world.services.runtimes.lease(municipality) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def stored_notifications(world: Any, municipality: str = CITY_A) -> list[Any]:
@@ -224,11 +221,11 @@ def test_page_size_is_clamped_not_trusted(client, world):
 def test_stored_events_say_who_acted_where_and_hide_personal_text(client, world):
     request_id = f"req-{uuid.uuid4()}"
     headers = {**npo_specialist(world, subject="npo-staff-7"), "X-Request-ID": request_id}
-    before = notification_count(world)
+    before = head(world)
     result = recorded(client, headers)
     notifications = stored_notifications(world)
     # The consent given with the record is stored with it (and the household's consent index).
-    assert notification_count(world) - before == len(notifications) == 7
+    assert head(world) - before == len(notifications) == 7
     topics = sorted(n.topic.rsplit(".", 1)[-1] for n in notifications)
     assert topics == ["ConsentListed", "ConsultationNoted", "Given", "Opened", "Recorded",
                       "Registered", "Started"], topics
@@ -305,7 +302,7 @@ MISSING_FIELD_INPUTS = {
 
 def test_missing_required_field_is_a_graphql_error_not_a_500(client, world):
     for name, submitted in MISSING_FIELD_INPUTS.items():
-        before = notification_count(world)
+        before = head(world)
         response = client.post("/graphql", json={"query": RECORD,
                                                  "variables": {"input": submitted}},
                                headers=npo_specialist(world))
@@ -313,7 +310,7 @@ def test_missing_required_field_is_a_graphql_error_not_a_500(client, world):
         body = response.json()
         assert body.get("data") is None, (name, body)
         assert body["errors"], (name, body)
-        assert notification_count(world) == before, name
+        assert head(world) == before, name
 
 
 def _too_old_child() -> dict[str, Any]:
@@ -412,7 +409,7 @@ def assert_refused_without_trace(client: Any, world: Any, table: dict[str, Row])
     """Each row is refused with its typed error, names its field, and writes nothing."""
     headers = npo_specialist(world)
     for name, (overrides, typename, code, field) in table.items():
-        before = notification_count(world)
+        before = head(world)
         result = record(client, headers, **overrides)
         assert result["__typename"] == typename, (name, result)
         assert_japanese(result)
@@ -424,7 +421,7 @@ def assert_refused_without_trace(client: Any, world: Any, table: dict[str, Row])
                 assert_japanese(error)
         else:
             assert result["code"] == code, (name, result)
-        assert notification_count(world) == before, f"{name}: a refused command wrote events"
+        assert head(world) == before, f"{name}: a refused command wrote events"
         # No error echoes what was typed (it may be personal data).
         text = json.dumps(result, ensure_ascii=False)
         for probe in ECHO_PROBES:
@@ -456,7 +453,7 @@ def test_refusals_leave_the_case_list_empty(client, world):
     for table in (bad_dates(), bad_households()):
         for overrides, *_ in table.values():
             record(client, npo_specialist(world), **overrides)
-    assert notification_count(world) == 0
+    assert head(world) == 0
     body = gql(client, CASES, {"first": 10}, city_a_supervisor(world))
     assert body["data"]["cases"]["totalCount"] == 0
 
@@ -480,10 +477,10 @@ def test_text_at_the_length_limit_is_accepted(client, world):
 
 def test_household_outside_target_is_recorded_when_a_reason_is_given(client, world):
     household = {**_too_old_child(), "outsideTargetReason": "成人した子の引きこもり相談の入口として"}
-    before = notification_count(world)
+    before = head(world)
     result = recorded(client, npo_specialist(world), household=household)
     assert result["case"]["consultationCount"] == 1
-    assert notification_count(world) > before
+    assert head(world) > before
 
 
 def test_consultation_today_in_japan_is_not_in_the_future(client, world):
@@ -492,20 +489,20 @@ def test_consultation_today_in_japan_is_not_in_the_future(client, world):
 
 
 def test_unauthenticated_mutation_is_refused_and_writes_nothing(client, world):
-    before = notification_count(world)
+    before = head(world)
     result = record(client, {})
     assert result["__typename"] == "NotAuthorizedError"
     assert result["code"] == "token_missing"
     assert_japanese(result)
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def test_supervisor_may_read_but_not_record(client, world):
-    before = notification_count(world)
+    before = head(world)
     result = record(client, city_a_supervisor(world), siteId="a-counter")
     assert result["__typename"] == "NotAuthorizedError"
     assert result["code"] == "role_not_permitted"
-    assert notification_count(world) == before
+    assert head(world) == before
 
 
 def test_far_past_date_is_accepted_as_a_date(client, world):
@@ -553,9 +550,9 @@ def test_client_request_id_is_bounded_before_it_reaches_the_event_store(client, 
 
 def test_iso_week_date_is_not_accepted_as_yyyy_mm_dd(client, world):
     # date.fromisoformat alone would take "2026-W01-1" as 2025-12-29.
-    before = notification_count(world)
+    before = head(world)
     for value in ("2026-W01-1", "20260101", "2026-001"):
         result = record(client, npo_specialist(world), occurredOn=value)
         assert result["__typename"] == "ValidationError", (value, result)
         assert {e["field"] for e in result["fieldErrors"]} == {"occurredOn"}, value
-    assert notification_count(world) == before
+    assert head(world) == before

@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from world import CITY_A, NPO, gql, record
+from world import CITY_A, NPO, gql, head, record
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.referral_packets import packet_key, packet_secret
@@ -124,9 +124,6 @@ def step(referral: dict[str, Any], **fields: Any) -> dict[str, Any]:
             "expectedVersion": referral["version"], **fields}
 
 
-def notifications(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def refused(result: dict[str, Any], code: str, typename: str = "ValidationError") -> None:
@@ -233,10 +230,10 @@ def test_sending_without_a_confidentiality_basis_is_refused_and_nothing_written(
     headers = npo(world)
     agency_id = agency(client, headers, confidentialityBasis=None)
     referral = draft(client, headers, new_case(client, headers), agency_id)
-    before = notifications(world)
+    before = head(world)
     result = run(client, SEND, step(referral, sentOn=TODAY, exception=ABUSE_EXCEPTION), headers)
     refused(result, "referral_confidentiality_basis_missing")
-    assert notifications(world) == before
+    assert head(world) == before
     with world.services.runtimes.lease(CITY_A) as rt:
         stored = rt.casework.repository.get(uuid.UUID(referral["id"]))
         key = packet_key(rt.space, stored.household_id, stored.id)
@@ -251,18 +248,18 @@ def test_sending_without_a_confidentiality_basis_is_refused_and_nothing_written(
 def test_sending_without_consent_or_exception_is_refused_and_nothing_written(client, world):
     headers = npo(world)
     referral = draft(client, headers, new_case(client, headers), agency(client, headers))
-    before = notifications(world)
+    before = head(world)
     refused(run(client, SEND, step(referral, sentOn=TODAY), headers), "referral_consent_missing")
     refused(run(client, SEND, step(referral, sentOn=TODAY,
                                    exception={"reason": "通告", "legalBasis": "because"}),
                 headers), "referral_exception_incomplete")
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_steps_out_of_order_stale_versions_and_unknown_referrals_are_refused(client, world):
     headers = npo(world)
     referral = draft(client, headers, new_case(client, headers), agency(client, headers))
-    before = notifications(world)
+    before = head(world)
     refused(run(client, ACCEPT, step(referral, on=TODAY), headers), "referral_step_out_of_order")
     refused(run(client, SCHEDULE, step(referral, dueOn=TODAY, ownerUserId="x"), headers),
             "referral_follow_up_not_allowed")
@@ -281,7 +278,7 @@ def test_steps_out_of_order_stale_versions_and_unknown_referrals_are_refused(cli
             "referral_field_not_shareable")
     refused(run(client, REGISTER, {"municipalityCode": CITY_A, "name": "", "kind": "medical"},
                 headers), "invalid_input")
-    assert notifications(world) == before
+    assert head(world) == before
     sent = ok(run(client, SEND, step(referral, sentOn=TODAY, exception=ABUSE_EXCEPTION), headers))
     refused(run(client, SEND, step(sent, sentOn=TODAY, exception=ABUSE_EXCEPTION), headers),
             "referral_already_sent")
@@ -289,10 +286,10 @@ def test_steps_out_of_order_stale_versions_and_unknown_referrals_are_refused(cli
                                                  headers)), on=TODAY, note="対象外"), headers))
     closed = ok(run(client, CLOSE, step(closed, closedOn=TODAY, reason="declined_by_agency"),
                     headers))
-    after_close = notifications(world)
+    after_close = head(world)
     refused(run(client, OUTCOME, step(closed, outcome="other", recordedOn=TODAY), headers),
             "referral_closed")
-    assert notifications(world) == after_close
+    assert head(world) == after_close
 
 
 # --------------------------------------------------------------------------- the board
@@ -341,13 +338,13 @@ def test_a_contractor_sees_only_referrals_of_its_contracts_cases(client, world):
     assert board["totalCount"] == 1
     listed = gql(client, REFERRALS, {"code": CITY_A, "caseId": city_case}, headers)
     assert listed["data"]["referrals"] == []
-    before = notifications(world)
+    before = head(world)
     refused(run(client, SEND, step(theirs, sentOn=TODAY, exception=ABUSE_EXCEPTION), headers),
             "referral_not_found", "NotFoundError")
     refused(run(client, DRAFT, {"municipalityCode": CITY_A, "caseId": city_case,
                                 "agencyId": agency_id, "reason": "x"}, headers),
             "case_not_found", "NotFoundError")
-    assert notifications(world) == before
+    assert head(world) == before
     everything = gql(client, BOARD, {"first": 10}, city(world))["data"]["referralBoard"]
     assert everything["totalCount"] == 2
     names = gql(client, AGENCIES, {"code": CITY_A}, headers)["data"]["agencies"]
@@ -412,13 +409,13 @@ def test_packet_link_shows_only_the_chosen_fields_and_records_the_acknowledgemen
                      ABUSE_EXCEPTION["reason"]):
         assert withheld not in text
 
-    before = notifications(world)
+    before = head(world)
     answer = client.post(f"/agency-packets/{token}/acknowledge")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"referralId": referral["id"], "status": "acknowledged"}
-    assert notifications(world) == before + 1
+    assert head(world) == before + 1
     again = client.post(f"/agency-packets/{token}/acknowledge")  # a second click changes nothing
-    assert again.json()["status"] == "acknowledged" and notifications(world) == before + 1
+    assert again.json()["status"] == "acknowledged" and head(world) == before + 1
     [listed] = gql(client, REFERRALS, {"caseId": referral["caseId"]}, city(world))["data"][
         "referrals"]
     assert (listed["status"], listed["acknowledgedVia"]) == ("acknowledged", "packet_link")
@@ -437,7 +434,7 @@ def test_an_expired_or_tampered_packet_link_is_refused(client, world):
         key = packet_key(rt.space, stored.household_id, stored.id)
     expired = make_download_token(key, packet_secret(world.services), expires_in=60,
                                   now=time.time() - 120)
-    before = notifications(world)
+    before = head(world)
     for bad, status, code in ((tampered, 403, "packet_link_invalid"),
                               ("not-a-token", 403, "packet_link_invalid"),
                               (expired, 410, "packet_link_expired")):
@@ -449,7 +446,7 @@ def test_an_expired_or_tampered_packet_link_is_refused(client, world):
             assert "たろう" not in response.text
     # A packet link is not a file link: it opens nothing under /files/.
     assert client.get(f"/files/{token}").status_code == 403
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_a_closed_referrals_packet_is_withdrawn(client, world):

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from world import CITY_A, NPO, gql
+from world import CITY_A, NPO, gql, head, run
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.households import Guardian, Household
@@ -69,16 +69,8 @@ def supervisor(world: Any) -> dict[str, str]:
                          roles=("municipal_supervisor",))
 
 
-def head(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
-def run(client: Any, document: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:
-    body = gql(client, document, {"input": {"municipalityCode": CITY_A, **input}}, headers)
-    assert "errors" not in body, body
-    (result,) = body["data"].values()
-    return result
 
 
 def write(client: Any, headers: dict[str, str], case_id: str, **overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from world import CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, build_world, consultation_input
+from world import CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, build_world, consultation_input, head
 
 from yorisoi.infra.app import create_app
 from yorisoi.infra.bootstrap import OPERATOR
@@ -74,9 +74,6 @@ def shown(response: httpx.Response) -> str:
     return response.text + json.dumps(response.json(), ensure_ascii=False)
 
 
-def notifications(world: Any, code: str = CITY_A) -> int:
-    with world.services.runtimes.lease(code) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
 
 
 def stored_files(world: Any) -> list[Any]:
@@ -110,7 +107,7 @@ def test_readiness_reports_unavailable_when_the_registry_is_gone(world):
 
 def test_npo_uploads_a_consent_form_and_downloads_it_through_the_local_link(client, world):
     case_id = record_case(client, npo(world))
-    before = notifications(world)
+    before = head(world)
 
     response = upload(client, case_id, npo(world))
     assert response.status_code == 201, response.text
@@ -119,7 +116,7 @@ def test_npo_uploads_a_consent_form_and_downloads_it_through_the_local_link(clie
     assert body["size"] == len(PDF)
     attachment_id = body["id"]
     uuid.UUID(attachment_id)
-    assert notifications(world) == before + 1  # Case.AttachmentAdded
+    assert head(world) == before + 1  # Case.AttachmentAdded
 
     # The stored object's key holds ids only (never the uploaded file name).
     root = world.services.settings.objects_dir
@@ -164,21 +161,21 @@ def test_png_and_jpeg_are_accepted(client, world):
 
 def test_unsupported_type_is_415_in_both_languages(client, world):
     case_id = record_case(client, npo(world))
-    before = notifications(world)
+    before = head(world)
     response = upload(client, case_id, npo(world), data=b"MZ\x90\x00", content_type="text/html",
                       filename="架空花子の同意書.html")
     problem(response, 415, "attachment_type_unsupported")
     assert "架空" not in shown(response)
-    assert notifications(world) == before
+    assert head(world) == before
     assert stored_files(world) == []
 
 
 def test_oversize_attachment_is_413_and_nothing_is_stored(client, world):
     case_id = record_case(client, npo(world))
-    before = notifications(world)
+    before = head(world)
     response = upload(client, case_id, npo(world), data=b"%PDF-1.4\n" + b"0" * (10 * MiB))
     problem(response, 413, "attachment_too_large")
-    assert notifications(world) == before
+    assert head(world) == before
     assert stored_files(world) == []
 
 
@@ -193,17 +190,17 @@ def test_attachment_of_exactly_10_mib_is_accepted(client, world):
 
 def test_unknown_attachment_kind_is_refused_and_nothing_is_stored(client, world):
     case_id = record_case(client, npo(world))
-    before = notifications(world)
+    before = head(world)
     problem(upload(client, case_id, npo(world), kind="love_letter"), 422,
             "attachment_kind_unknown")
-    assert notifications(world) == before
+    assert head(world) == before
     assert stored_files(world) == []
 
 
 def test_other_municipality_gets_403_for_upload_and_link(client, world):
     case_id = record_case(client, npo(world))
     attachment_id = upload(client, case_id, npo(world)).json()["id"]
-    before = notifications(world)
+    before = head(world)
 
     problem(upload(client, case_id, city(world, CITY_B, "specialist")), 403,
             "municipality_not_permitted")
@@ -212,7 +209,7 @@ def test_other_municipality_gets_403_for_upload_and_link(client, world):
     # In its own space the case does not exist.
     problem(upload(client, case_id, city(world, CITY_B, "specialist"), code=CITY_B), 404,
             "case_not_found")
-    assert notifications(world) == before
+    assert head(world) == before
 
 
 def test_contractor_without_active_contract_gets_403(client, world):
@@ -289,7 +286,7 @@ def test_request_validation_error_is_422_and_does_not_echo_input(client, world):
 def test_attachment_event_names_the_contract_and_request(client, world):
     case_id = record_case(client, npo(world))
     request_id = f"req-{uuid.uuid4()}"
-    before = notifications(world)
+    before = head(world)
     response = upload(client, case_id, {**npo(world), "X-Request-ID": request_id})
     assert response.status_code == 201, response.text
     with world.services.runtimes.lease(CITY_A) as rt:
@@ -305,7 +302,7 @@ def test_attachment_event_names_the_contract_and_request(client, world):
 
 def test_attachment_event_records_the_acting_contract_request_and_trace(client, world):
     case_id = record_case(client, npo(world))
-    before = notifications(world)
+    before = head(world)
     assert upload(client, case_id, npo(world)).status_code == 201  # no X-Request-ID sent
     with world.services.runtimes.lease(CITY_A) as rt:
         [added] = rt.casework.recorder.select_notifications(start=before + 1, limit=10)
