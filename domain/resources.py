@@ -8,7 +8,8 @@ never a family, so its fields are plaintext; lengths are still bounded and the
 values never appear in errors or logs.  Entries live in the municipality's own
 space; only published ones are served to the public.  Information goes stale,
 so an entry records when someone last confirmed it (``verify``) and one not
-confirmed for a year is flagged.
+confirmed for a year is flagged.  An entry can accept referrals (``accept_referrals``):
+its referral profile says how it receives them, checked as any agency is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from yorisoi.domain.agencies import checked_recipient
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
 
 # Kinds of the guideline, with their subkinds (codes; labels for people).
@@ -89,6 +91,12 @@ class ResourceVerificationDateInvalidError(DomainError):
     code = "resource_verification_date_invalid"
     message = "The verification date cannot be in the future or before the last one."
     message_ja = "確認日は未来の日付や前回の確認日より前にはできません。"
+
+
+class ResourceReferralsNotAcceptedError(DomainError):
+    code = "resource_not_accepting_referrals"
+    message = "This directory entry does not accept referrals."
+    message_ja = "この社会資源はつなぎ（紹介）の受け先に設定されていません。"
 
 
 class ResourceVersionStaleError(DomainError):
@@ -168,6 +176,9 @@ class Resource(Aggregate):
         self.attributes = dict(attributes)
         self.last_verified_on = registered_on
         self.published = False
+        # How the entry receives referrals (agency kind, on/off system, contact,
+        # default confidentiality basis); None: it does not accept them.
+        self.referral_profile: dict[str, object] | None = None
 
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a change decided on a stale view of the entry."""
@@ -210,6 +221,25 @@ class Resource(Aggregate):
     @event("Unpublished")
     def _unpublished(self) -> None:
         self.published = False
+
+    def accept_referrals(self, *, agency_kind: str, on_system: bool, contact_email: str | None,
+                         confidentiality_basis: str | None) -> None:
+        """Make the entry a recipient of referrals, received the way the profile says."""
+        profile = checked_recipient(kind=agency_kind, on_system=on_system,
+                                    contact_email=contact_email,
+                                    confidentiality_basis=confidentiality_basis)
+        if profile != self.referral_profile:
+            self._referral_profile_set(profile)
+
+    @event("ReferralProfileSet")
+    def _referral_profile_set(self, profile: dict[str, object]) -> None:
+        self.referral_profile = dict(profile)
+
+    def require_accepting_referrals(self) -> dict[str, object]:
+        """The referral profile, or ResourceReferralsNotAcceptedError."""
+        if self.referral_profile is None:
+            raise ResourceReferralsNotAcceptedError(field="resourceId")
+        return self.referral_profile
 
 
 def findings(last_verified_on: date, today: date) -> list[str]:

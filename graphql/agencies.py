@@ -1,7 +1,8 @@
 """The agency directory (関係機関): registering an agency, and listing them.
 
 Nothing here is personal: an agency is an organisation.  Referrals to these
-agencies are in graphql/referrals.py.
+agencies are in graphql/referrals.py; an agency standing for a directory entry
+(registered by the first referral to it) shows the entry's ``resourceId``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ class Agency:
     on_system: bool = strawberry.field(description="Has users; otherwise receives packets by link")
     contact_email: str | None = strawberry.field(description="The organisation's address")
     confidentiality_basis: str | None = strawberry.field(description="Default basis of disclosures to it")
+    resource_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The resource-directory entry it stands for, if any")
 
     @classmethod
     def from_record(cls, r: AgencyRecord) -> Agency:
         return cls(id=strawberry.ID(r.agency_id), name=r.name, kind=r.kind,
                    on_system=r.on_system, contact_email=r.contact_email,
-                   confidentiality_basis=r.confidentiality_basis)
+                   confidentiality_basis=r.confidentiality_basis,
+                   resource_id=strawberry.ID(r.resource_id) if r.resource_id else None)
 
 
 @strawberry.type

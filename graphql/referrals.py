@@ -145,7 +145,8 @@ SendReferralResult = Annotated[
 class DraftReferralInput:
     municipality_code: str
     case_id: strawberry.ID
-    agency_id: strawberry.ID
+    agency_id: strawberry.ID | None = strawberry.field(default=None, description="The agency; or give resourceId")
+    resource_id: strawberry.ID | None = strawberry.field(default=None, description="A directory entry that accepts referrals; or give agencyId")
     reason: str
     urgent: bool = strawberry.field(default=False, description="Abuse concern: surfaces first")
     accompanied: bool = strawberry.field(default=False, description="同行の有無")
@@ -254,16 +255,20 @@ class ReferralMutation:
         check = Checker.of(info)
         case_id = check.case_id(input.case_id)
         agency_id = check.record_id("agencyId", input.agency_id)
+        resource_id = check.record_id("resourceId", input.resource_id)
+        if (input.agency_id is None) == (input.resource_id is None):
+            check.bad("agencyId", "Give either an agency or a directory entry.",
+                      "関係機関か社会資源のどちらか一方を指定してください。")
         reason = check.text("reason", input.reason)
         check.count("sharedFields", input.shared_fields, MAX_SHARED)
         shared = [check.text(f"sharedFields.{i}", f, MAX_CODE)
                   for i, f in enumerate(input.shared_fields)]
 
         def command(rt: TenantRuntime, grant: Grant) -> ReferralChanged:
-            assert case_id is not None and agency_id is not None
+            assert case_id is not None and (agency_id is None) != (resource_id is None)
             referral = rt.casework.draft_referral(
-                case_id=case_id, agency_id=agency_id, reason=reason, urgent=input.urgent,
-                accompanied=input.accompanied, shared_fields=shared,
+                case_id=case_id, agency_id=agency_id, resource_id=resource_id, reason=reason,
+                urgent=input.urgent, accompanied=input.accompanied, shared_fields=shared,
                 writable_contract_ids=grant.scope.contract_ids)
             return ReferralChanged(referral=_after(rt, grant, referral.id))
 

@@ -19,6 +19,7 @@ from strawberry.types import Info
 from yorisoi.domain.resources import OpeningSlot as SlotValue
 from yorisoi.domain.resources import Resource as ResourceAggregate
 from yorisoi.domain.resources import checked_attributes, findings
+from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
@@ -92,18 +93,33 @@ class PublicResource:
                    fee=r.fee, last_verified_on=r.last_verified_on)
 
 
+@strawberry.type(description="How a directory entry receives referrals (つなぎの受け先).")
+class ReferralProfile:
+    agency_kind: str = strawberry.field(description=" | ".join(AGENCY_KINDS))
+    on_system: bool = strawberry.field(description="Has users; otherwise receives packets by link")
+    contact_email: str | None = strawberry.field(description="The organisation's address")
+    confidentiality_basis: str | None = strawberry.field(description="Default basis of disclosures to it")
+
+
 @strawberry.type(description="A directory entry as staff see it (drafts included).")
 class Resource(PublicResource):
     owner: str = strawberry.field(description="The staff member or unit keeping it up to date")
     published: bool
     version: int = strawberry.field(description="Send it back as expectedVersion")
     findings: list[str] = strawberry.field(description="stale: not verified for over a year")
+    referral_profile: ReferralProfile | None = strawberry.field(
+        description="Set when the entry accepts referrals (draftReferral's resourceId)")
 
     @classmethod
     def from_record(cls, r: ResourceRecord) -> Resource:  # type: ignore[override]
         base = PublicResource.from_record(r)
+        p = r.referral_profile
+        profile = ReferralProfile(
+            agency_kind=p["kind"], on_system=p["on_system"], contact_email=p["contact_email"],
+            confidentiality_basis=p["confidentiality_basis"]) if p else None
         return cls(**vars(base), owner=r.owner, published=r.published, version=r.version,
-                   findings=findings(date.fromisoformat(r.last_verified_on), japan_today()))
+                   findings=findings(date.fromisoformat(r.last_verified_on), japan_today()),
+                   referral_profile=profile)
 
 
 @strawberry.type
@@ -196,6 +212,17 @@ class VerifyResourceInput:
 class PublishResourceInput:
     municipality_code: str
     resource_id: strawberry.ID
+    expected_version: int | None = None
+
+
+@strawberry.input
+class AcceptReferralsInput:
+    municipality_code: str
+    resource_id: strawberry.ID
+    agency_kind: str = strawberry.field(description=" | ".join(AGENCY_KINDS))
+    on_system: bool = False
+    contact_email: str | None = strawberry.field(default=None, description="The organisation's address (required off-system)")
+    confidentiality_basis: str | None = strawberry.field(default=None, description=" | ".join(CONFIDENTIALITY_BASES))
     expected_version: int | None = None
 
 
@@ -376,6 +403,23 @@ class ResourceMutation:
             assert rid is not None
             return _changed(rt, rt.casework.unpublish_resource(
                 rid, expected_version=input.expected_version))
+
+        return await execute(info, "directory.manage", input.municipality_code, command,
+                             check=check)
+
+    @strawberry.mutation(description="Make the entry a recipient of referrals, or change how it receives them.")
+    async def accept_referrals(self, info: Info[YorisoiContext, None],
+                               input: AcceptReferralsInput) -> ResourceChangeResult:
+        check = Checker(info.context.services.settings.max_text_length)
+        rid = _resource_id(check, input.resource_id)
+        email = check.text("contactEmail", input.contact_email, 254) or None
+
+        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+            assert rid is not None
+            return _changed(rt, rt.casework.accept_referrals(
+                rid, agency_kind=input.agency_kind, on_system=input.on_system,
+                contact_email=email, confidentiality_basis=input.confidentiality_basis,
+                expected_version=input.expected_version))
 
         return await execute(info, "directory.manage", input.municipality_code, command,
                              check=check)

@@ -1,17 +1,24 @@
 """Demo data for the embedded default: a municipality, a contractor, sites, a contract.
 
-Every name here is fictional.
+Casework (two families, a referral, a case meeting) and the organisation
+around it (site profiles, staff and training, the resource directory,
+complaints), so a newcomer sees every part of the product, oversight findings
+included. Every name, address and number here is fictional.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from uuid import uuid4
 
 from yorisoi.domain.households import Child, Guardian, Pregnancy
+from yorisoi.domain.resources import OpeningSlot, checked_attributes
 from yorisoi.infra.bootstrap import OPERATOR, Services
 from yorisoi.infra.clock import JST, japan_today
-from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.infra.staff_files import pledge_key
+from yorisoi.services.casework import CaseworkApplication, NewHousehold, RecordConsultation
+from yorisoi.services.complaints import NewComplaint
 from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import acting_as
 from yorisoi.services.meetings import (
@@ -21,7 +28,8 @@ from yorisoi.services.meetings import (
     Minutes,
     ScheduleCaseMeeting,
 )
-from yorisoi.tenants.access import Principal, authorize
+from yorisoi.tenants.access import Action, Grant, Principal, authorize
+from yorisoi.tenants.runtime import TenantRuntime
 
 MUNICIPALITY = "131016"  # 千代田区
 CONTRACTOR = "npo-hidamari"
@@ -47,7 +55,12 @@ DEMO_USERS = (
              (DIRECT_SITE,), "千代田区 こども支援課 利用者支援専門員"),
     DemoUser("demo-supervisor", "municipality", MUNICIPALITY, ("municipal_supervisor",), (),
              "千代田区 こども支援課 係長"),
+    DemoUser("demo-complaint-intake", "contractor", CONTRACTOR, ("complaint_intake_officer",),
+             (CONTRACT_SITE,), "NPO ひだまり 苦情受付担当者"),
+    DemoUser("demo-complaint-resolver", "contractor", CONTRACTOR,
+             ("complaint_resolution_officer",), (), "NPO ひだまり 苦情解決責任者（理事長）"),
 )
+SPECIALIST, CITY_SPECIALIST, SUPERVISOR, INTAKE, RESOLVER = DEMO_USERS
 
 
 def has_demo(services: Services) -> bool:
@@ -55,7 +68,7 @@ def has_demo(services: Services) -> bool:
 
 
 def load_demo(services: Services) -> None:
-    """Register and provision the demo tenants, their issuers and two cases."""
+    """Register and provision the demo tenants and issuers, then casework and organisation."""
     directory = services.directory
     with acting_as(OPERATOR):
         directory.provision_municipality(code=MUNICIPALITY, name="千代田区", prefecture="東京都")
@@ -73,14 +86,24 @@ def load_demo(services: Services) -> None:
             for kind, tenant in (("municipality", MUNICIPALITY), ("contractor", CONTRACTOR)):
                 directory.register_identity_provider(
                     services.dev_issuer.registration_for(kind, tenant))
-    specialist = DEMO_USERS[0]
-    principal = Principal(specialist.subject, specialist.tenant_kind, specialist.tenant_id,
-                          specialist.roles, specialist.sites)
-    grant = authorize(principal, "consultation.record", MUNICIPALITY,
-                      directory.registry, site_id=CONTRACT_SITE)
-    with services.runtimes.lease(MUNICIPALITY) as runtime, acting_as(grant.acting):
-        _casework_story(runtime.casework, grant.contract_id)
+    grant = _grant(services, SPECIALIST, "consultation.record", site_id=CONTRACT_SITE)
+    with services.runtimes.lease(MUNICIPALITY) as runtime:
+        with acting_as(grant.acting):
+            _casework_story(runtime.casework, grant.contract_id)
+        _site_profiles(services, runtime.casework)
+        _staff(services, runtime)
+        with acting_as(_grant(services, SUPERVISOR, "directory.manage").acting):
+            _resource_directory(runtime.casework)
+        _complaints(services, runtime.casework)
         runtime.catch_up()
+
+
+def _grant(services: Services, user: DemoUser, action: Action,
+           site_id: str | None = None) -> Grant:
+    """What the demo user may do, decided exactly as for a request with their token."""
+    principal = Principal(user.subject, user.tenant_kind, user.tenant_id, user.roles, user.sites)
+    return authorize(principal, action, MUNICIPALITY, services.directory.registry,
+                     site_id=site_id)
 
 
 def _this_fiscal_year() -> tuple[date, date]:
@@ -90,7 +113,7 @@ def _this_fiscal_year() -> tuple[date, date]:
     return date(start_year, 4, 1), date(start_year + 1, 3, 31)
 
 
-def _casework_story(casework, contract_id: str | None) -> None:  # noqa: ANN001
+def _casework_story(casework: CaseworkApplication, contract_id: str | None) -> None:
     """Two families, a referral in progress, a case meeting with its tasks."""
     today = japan_today()
 
@@ -164,6 +187,173 @@ def _casework_story(casework, contract_id: str | None) -> None:  # noqa: ANN001
                  ActionItem(DEMO_USERS[0].subject, "2週間後に電話で様子を伺う",
                             today + timedelta(days=11))],
         expected_version=None, writable_contract_ids=None)
+
+
+def _ago(days: int) -> date:
+    return japan_today() - timedelta(days=days)
+
+
+def _site_profiles(services: Services, casework: CaseworkApplication) -> None:
+    """The hub runs under the contract five days a week; the counter is the city's own."""
+    contract = {CONTRACT: CONTRACTOR}
+    with acting_as(_grant(services, SUPERVISOR, "organisation.manage", CONTRACT_SITE).acting):
+        casework.save_site_profile(MUNICIPALITY, CONTRACT_SITE, site_type="kihon",
+                                   address="東京都千代田区神田架空町1-2-3 ひろばビル2階",
+                                   contract_id=CONTRACT, site_contracts=contract,
+                                   expected_version=None)
+        casework.set_site_schedule(
+            MUNICIPALITY, CONTRACT_SITE, closed_on_public_holidays=True, expected_version=None,
+            weekly={day: ("09:30", "16:30") for day in ("tue", "wed", "thu", "fri", "sat")})
+        # A dated closure: the hub closes for its staff's in-house training.
+        casework.add_site_exception(MUNICIPALITY, CONTRACT_SITE,
+                                    on=japan_today() + timedelta(days=12), kind="closed",
+                                    opens=None, closes=None)
+    with acting_as(_grant(services, SUPERVISOR, "organisation.manage", DIRECT_SITE).acting):
+        casework.save_site_profile(MUNICIPALITY, DIRECT_SITE, site_type="tokutei",
+                                   address="東京都千代田区架空一丁目1番1号 区役所3階",
+                                   contract_id=None, site_contracts={}, expected_version=None)
+        casework.set_site_schedule(
+            MUNICIPALITY, DIRECT_SITE, closed_on_public_holidays=True, expected_version=None,
+            weekly={day: ("08:30", "17:15") for day in ("mon", "tue", "wed", "thu", "fri")})
+
+
+def _staff(services: Services, runtime: TenantRuntime) -> None:
+    """Both specialists dedicated (専任) to a site; each leaves one finding for oversight."""
+    casework = runtime.casework
+    organisations = {MUNICIPALITY, CONTRACTOR}
+    with acting_as(_grant(services, SUPERVISOR, "staff.manage").acting):
+        contracted = casework.register_staff_member(
+            subject=SPECIALIST.subject, display_name="架空 ゆり", organisation_kind="contractor",
+            organisation_id=CONTRACTOR, roles=["specialist"],
+            qualifications=["hoikushi", "kosodate_shienin"], allowed_organisations=organisations)
+        casework.assign_staff(contracted.id, site_id=CONTRACT_SITE, kind="dedicated",
+                              starts_on=_this_fiscal_year()[0], ends_on=None,
+                              organisation_id=None, assignable_sites=None)
+        for kind, completed in (("kosodate_shienin_kihon", 800), ("kosodate_shienin_senmon", 700),
+                                ("privacy_confidentiality", 60)):
+            casework.record_staff_training(contracted.id, kind=kind, completed_on=_ago(completed),
+                                           valid_until=None, organisation_id=None)
+        # No pledge (誓約書) on file for her: oversight shows "pledge_missing".
+
+        city = casework.register_staff_member(
+            subject=CITY_SPECIALIST.subject, display_name="見本 健太",
+            organisation_kind="municipality", organisation_id=MUNICIPALITY, roles=["specialist"],
+            qualifications=["hokenshi"], allowed_organisations=organisations)
+        casework.assign_staff(city.id, site_id=DIRECT_SITE, kind="dedicated",
+                              starts_on=_this_fiscal_year()[0], ends_on=None,
+                              organisation_id=None, assignable_sites=None)
+        # Privacy training lasts a year: taken 400 days ago, it has lapsed ("training_lapsed").
+        for kind, completed in (("kosodate_shienin_kihon", 1200), ("kosodate_shienin_senmon", 1100),
+                                ("privacy_confidentiality", 400)):
+            casework.record_staff_training(city.id, kind=kind, completed_on=_ago(completed),
+                                           valid_until=None, organisation_id=None)
+        attachment_id = uuid4()
+
+        def store(data: bytes) -> str:
+            key = pledge_key(runtime.space, city.id, str(attachment_id))
+            return services.objects.put(key, data, content_type="application/pdf").sha256
+
+        casework.attach_staff_pledge(city.id, attachment_id=attachment_id, signed_on=_ago(400),
+                                     content_type="application/pdf", data=_DEMO_PLEDGE,
+                                     store=store, organisation_id=None)
+
+
+# A minimal placeholder PDF standing in for a scanned, signed pledge.
+_DEMO_PLEDGE = b"%PDF-1.4\n% Yorisoi demo: confidentiality pledge (fictional)\n%%EOF\n"
+
+
+def _resource(name: str, kind: str, subkind: str, *, operator: str, fee: str, content: str,
+              hours: list[OpeningSlot] | None = None, schedule: str | None = None,
+              address: str | None = None, form: str = "facility") -> dict[str, object]:
+    return checked_attributes(name=name, kind=kind, subkind=subkind, address=address,
+                              area="神田", operator_kind=operator, hours=hours or [],
+                              monthly_schedule=schedule, content=content, form=form, fee=fee,
+                              owner="こども支援課 利用者支援係")
+
+
+def _days(days: str, opens: str, closes: str) -> list[OpeningSlot]:
+    return [OpeningSlot(day, opens, closes) for day in days.split()]
+
+
+def _resource_directory(casework: CaseworkApplication) -> None:
+    """Five published entries of different kinds and one draft still being checked."""
+    published = [
+        _resource("神田架空保育園", "education_childcare", "nursery", operator="private",
+                  fee="paid", address="東京都千代田区神田架空町2-4-6",
+                  hours=_days("mon tue wed thu fri sat", "07:00", "19:00"),
+                  content="0歳から5歳までのお子さんの保育。毎週水曜日10時から園庭開放（どなたでも参加できます）。"),
+        _resource("一時預かり ひだまりルーム", "local_support", "temporary_care", operator="npo",
+                  fee="paid", address="東京都千代田区神田架空町1-2-3 ひろばビル1階",
+                  hours=_days("mon tue wed thu fri sat", "09:00", "17:00"),
+                  content="生後6か月から就学前のお子さんを、理由を問わず一時的にお預かりします。"
+                          "利用には事前登録が必要です。土曜日も利用できます。"),
+        _resource("子育てサークル にこにこ", "informal", "circle", operator="other", fee="free",
+                  schedule="毎月第2・第4木曜日 10:00〜11:30（神田ひろばにて）",
+                  content="0〜2歳の親子が集まって、手遊びや季節の行事、おしゃべりを楽しむサークルです。"),
+        _resource("千代田区 架空保健センター", "health_welfare", "health_center",
+                  operator="public", fee="free", address="東京都千代田区架空二丁目3番4号",
+                  hours=_days("mon tue wed thu fri", "08:30", "17:15"),
+                  content="乳幼児健診、産後ケア事業、保健師による妊娠・出産・子育ての相談。"
+                          "母子健康手帳の交付もこちらです。"),
+        _resource("神田ファミリー・サポート・センター", "local_support", "family_support",
+                  operator="public", fee="paid", form="home_visit",
+                  hours=_days("mon tue wed thu fri", "09:00", "17:00"),
+                  content="地域の援助会員が、保育園の送迎や短時間の預かりをお手伝いします。"
+                          "利用には会員登録と事前の打ち合わせが必要です。"),
+    ]
+    for attributes in published:
+        resource = casework.register_resource(attributes)
+        casework.publish_resource(resource.id, expected_version=None)
+    # A draft: staff see it, the public directory does not.
+    casework.register_resource(_resource(
+        "病児保育室 かみや（開設準備中）", "local_support", "sick_child_care", operator="private",
+        fee="paid", content="病気の回復期にあるお子さんを看護師と保育士がお預かりする予定です。"))
+
+
+def _complaints(services: Services, casework: CaseworkApplication) -> None:
+    """The hub's complaint officers; one request in progress, one complaint completed."""
+    with acting_as(_grant(services, SUPERVISOR, "complaint.configure").acting):
+        casework.assign_complaint_roles(
+            scope_kind="site", scope_id=CONTRACT_SITE, intake_officer=INTAKE.subject,
+            resolution_officer=RESOLVER.subject,
+            third_party_members=[{"kind": "external", "ref": "架空 和夫（民生委員・児童委員）"},
+                                 {"kind": "external", "ref": "見本 法子（弁護士）"}],
+            expected_version=None)
+    intake = _grant(services, INTAKE, "complaint.intake", CONTRACT_SITE)
+    with acting_as(intake.acting):
+        completed = casework.receive_complaint(NewComplaint(
+            site_id=CONTRACT_SITE, contract_id=intake.contract_id, contractor_id=CONTRACTOR,
+            kind="complaint", channel="phone", received_on=_ago(60), anonymous=False,
+            complainant_name="架空 恵子", complainant_contact="090-0000-1234",
+            content="初めてひろばを利用した際、職員からの声かけがなく居心地が悪かった。",
+            wishes="初めての利用者への案内を工夫してほしい。", involve_third_party=True),
+            intake.scope.contract_ids)
+        in_progress = casework.receive_complaint(NewComplaint(
+            site_id=CONTRACT_SITE, contract_id=intake.contract_id, contractor_id=CONTRACTOR,
+            kind="request", channel="suggestion_box", received_on=_ago(4), anonymous=True,
+            content="土曜日の午後もひろばを開けてほしい。",
+            wishes="月に一度でも土曜午後の開所を検討してほしい。"),
+            intake.scope.contract_ids)
+    resolve = _grant(services, RESOLVER, "complaint.resolve")
+    steps = [
+        ("report", {"reported_on": _ago(58), "third_party_informed": True}),
+        ("add_discussion", {"held_on": _ago(50),
+                            "note": "第三者委員を交えて協議。初回利用者向けの声かけ手順を作ることにした。"}),
+        ("record_outcome", {"decided_on": _ago(45), "outcome": "resolved",
+                            "detail": "初回利用者向けの案内カードと声かけ手順を作成し、職員研修で共有した。"}),
+        ("report_outcome", {"reported_on": _ago(40), "method": "phone"}),
+        ("publish_summary", {"published_on": _ago(30),
+                             "summary": "地域子育て支援拠点を初めて利用した際の案内が不十分とのご意見をいただきました。"
+                                        "初めての方向けの案内カードを作成し、職員の声かけの手順を見直しました。"}),
+        ("close", {"closed_on": _ago(30)}),
+    ]
+    with acting_as(resolve.acting):
+        for step, args in steps:
+            casework.complaint_step(completed.id, step, expected_version=None,
+                                    writable_contract_ids=resolve.scope.contract_ids, **args)
+        casework.complaint_step(in_progress.id, "report", reported_on=_ago(2),
+                                third_party_informed=False, expected_version=None,
+                                writable_contract_ids=resolve.scope.contract_ids)
 
 
 def _at(day: date, hour: int) -> datetime:

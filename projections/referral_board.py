@@ -75,7 +75,7 @@ class ReferralBoardView:
             " agency_id TEXT PRIMARY KEY, municipality_code TEXT NOT NULL, name TEXT NOT NULL,"
             " kind TEXT NOT NULL, on_system BOOLEAN NOT NULL, contact_email TEXT,"
             " confidentiality_basis TEXT, registered_at TEXT NOT NULL,"
-            " position BIGINT NOT NULL)",
+            " position BIGINT NOT NULL, resource_id TEXT)",
         ]
 
     def reset(self, cur: Cursor) -> None:
@@ -99,11 +99,11 @@ class ReferralBoardView:
     def _agency_registered(self, cur: Cursor, event: Any, n: Notification) -> None:
         cur.execute(
             "INSERT INTO {s}agency_view (agency_id, municipality_code, name, kind, on_system,"
-            " contact_email, confidentiality_basis, registered_at, position)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " contact_email, confidentiality_basis, registered_at, position, resource_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (str(event.originator_id), event.municipality_code, event.name, event.kind,
              bool(event.on_system), event.contact_email, event.confidentiality_basis,
-             event.timestamp.isoformat(), n.id))
+             event.timestamp.isoformat(), n.id, _resource_id(event)))
 
     # ------------------------------------------------------------------ referrals
 
@@ -211,6 +211,12 @@ class ReferralBoardView:
             "follow_up_owner": row["owner_user_id"] if row else None}, {})
 
 
+def _resource_id(event: Any) -> str | None:
+    # Agencies registered before directory entries could be recipients carry none.
+    resource_id = vars(event).get("resource_id")
+    return str(resource_id) if resource_id is not None else None
+
+
 # --------------------------------------------------------------------------- reads
 
 
@@ -222,6 +228,7 @@ class AgencyRecord:
     on_system: bool
     contact_email: str | None
     confidentiality_basis: str | None
+    resource_id: str | None = None  # the directory entry it stands for
 
 
 @dataclass(frozen=True)
@@ -289,7 +296,8 @@ class ReferralBoardQueries:
                                ).fetchall()
         return [AgencyRecord(agency_id=r["agency_id"], name=r["name"], kind=r["kind"],
                              on_system=bool(r["on_system"]), contact_email=r["contact_email"],
-                             confidentiality_basis=r["confidentiality_basis"]) for r in rows]
+                             confidentiality_basis=r["confidentiality_basis"],
+                             resource_id=r["resource_id"]) for r in rows]
 
     def board(self, scope: CaseScope, *, first: int, after: str | None = None,
               status: str | None = None, agency_id: str | None = None) -> ReferralPage:

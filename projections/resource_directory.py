@@ -84,7 +84,7 @@ class ResourceDirectoryView:
              " form TEXT NOT NULL, fee TEXT NOT NULL, owner TEXT NOT NULL,"
              " last_verified_on TEXT NOT NULL, published BOOLEAN NOT NULL,"
              " search_text TEXT NOT NULL, name_key TEXT NOT NULL, version INTEGER NOT NULL,"
-             " position BIGINT NOT NULL)"),
+             " position BIGINT NOT NULL, referral_profile TEXT)"),
             ("CREATE INDEX IF NOT EXISTS resource_view_order"
              " ON {s}resource_view (published, name_key, resource_id)"),
         ]
@@ -94,7 +94,8 @@ class ResourceDirectoryView:
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if not isinstance(event, (Resource.Registered, Resource.Updated, Resource.Verified,
-                                  Resource.Published, Resource.Unpublished)):
+                                  Resource.Published, Resource.Unpublished,
+                                  Resource.ReferralProfileSet)):
             return
         rid, n = str(event.originator_id), notification
         if isinstance(event, Resource.Registered):
@@ -112,6 +113,10 @@ class ResourceDirectoryView:
         elif isinstance(event, Resource.Verified):
             cur.execute("UPDATE {s}resource_view SET last_verified_on = %s WHERE resource_id = %s",
                         (event.verified_on.isoformat(), rid))
+        elif isinstance(event, Resource.ReferralProfileSet):
+            # An organisation's contact, not a family's: plaintext like the entry (staff only).
+            cur.execute("UPDATE {s}resource_view SET referral_profile = %s WHERE resource_id = %s",
+                        (json.dumps(event.profile, ensure_ascii=False), rid))
         else:
             cur.execute("UPDATE {s}resource_view SET published = %s WHERE resource_id = %s",
                         (isinstance(event, Resource.Published), rid))
@@ -151,6 +156,8 @@ class ResourceRecord:
     published: bool
     name_key: str
     version: int
+    # How the entry receives referrals (staff only; never served to the public).
+    referral_profile: dict[str, Any] | None = None
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -176,7 +183,8 @@ def _record(row: dict[str, Any]) -> ResourceRecord:
         area=row["area"], operator_kind=row["operator_kind"], hours=json.loads(row["hours"]),
         monthly_schedule=row["monthly_schedule"], content=row["content"], form=row["form"],
         fee=row["fee"], owner=row["owner"], last_verified_on=row["last_verified_on"],
-        published=bool(row["published"]), name_key=row["name_key"], version=int(row["version"]))
+        published=bool(row["published"]), name_key=row["name_key"], version=int(row["version"]),
+        referral_profile=json.loads(row["referral_profile"]) if row["referral_profile"] else None)
 
 
 def encode_cursor(record: ResourceRecord) -> str:

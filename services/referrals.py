@@ -1,5 +1,9 @@
 """Referral commands (つなぎ) and the agency directory, mixed into CaseworkApplication.
 
+A referral goes to an agency, or to an entry of the resource directory that
+accepts referrals: the first referral to an entry registers the agency that
+stands for it (its id derived from the entry's), later ones reuse it.
+
 Every method is an explicit command of a specialist: no code path drafts or
 sends a referral by itself (the family decides, guideline §4(3)③).  Sending
 is a disclosure: the aggregate refuses it without a confidentiality basis and
@@ -18,13 +22,14 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from yorisoi.domain.agencies import Agency
+from yorisoi.domain.agencies import Agency, agency_id_for_resource
 from yorisoi.domain.errors import NotFoundDomainError
 from yorisoi.domain.referrals import Referral
 from yorisoi.infra.clock import japan_today
 
 if TYPE_CHECKING:
     from yorisoi.domain.cases import Case
+    from yorisoi.domain.resources import Resource
     from yorisoi.services.personal_data import HouseholdKeyring
 
 # Absent and out-of-scope answer alike, so existence is never disclosed.
@@ -74,6 +79,8 @@ class ReferralCommands:
 
         def save(self, *aggregates: Any) -> Any: ...
         def _get_case(self, case_id: UUID, writable: Collection[str] | None) -> Case: ...
+        def _get_resource(self, resource_id: UUID,
+                          expected_version: int | None) -> Resource: ...
 
     # ------------------------------------------------------------------ agencies
 
@@ -96,6 +103,26 @@ class ReferralCommands:
             raise AgencyNotFoundError(field="agencyId")
         return agency
 
+    def resource_agency(self, resource_id: UUID) -> tuple[Agency, bool]:
+        """The agency standing for a directory entry that accepts referrals, and whether it is new.
+
+        A new agency is not saved here: the caller saves it with the referral,
+        so a refused draft leaves nothing behind.
+        """
+        resource = self._get_resource(resource_id, None)
+        profile = resource.require_accepting_referrals()
+        try:
+            return self.agency(agency_id_for_resource(resource.id)), False
+        except AgencyNotFoundError:
+            pass
+        agency = Agency.register(
+            municipality_code=resource.municipality_code, name=str(resource.attributes["name"]),
+            kind=str(profile["kind"]), on_system=bool(profile["on_system"]),
+            contact_email=profile["contact_email"],  # type: ignore[arg-type]
+            confidentiality_basis=profile["confidentiality_basis"],  # type: ignore[arg-type]
+            resource_id=resource.id)
+        return agency, True
+
     # ------------------------------------------------------------------ referrals
 
     def readable_referral(self, referral_id: UUID,
@@ -110,19 +137,27 @@ class ReferralCommands:
             raise ReferralNotFoundError(field="referralId")
         return referral
 
-    def draft_referral(self, *, case_id: UUID, agency_id: UUID, reason: str, urgent: bool,
+    def draft_referral(self, *, case_id: UUID, agency_id: UUID | None = None,
+                       resource_id: UUID | None = None, reason: str, urgent: bool,
                        accompanied: bool, shared_fields: list[str],
                        writable_contract_ids: Collection[str] | None) -> Referral:
-        """Draft a referral the family chose; nothing leaves the municipality yet."""
+        """Draft a referral the family chose (to an agency or a directory entry); nothing
+        leaves the municipality yet."""
+        if (agency_id is None) == (resource_id is None):
+            raise ValueError("draft a referral to exactly one agency or directory entry")
         case = self._get_case(case_id, writable_contract_ids)
         case.require_open()
-        agency = self.agency(agency_id)
+        if resource_id is not None:
+            agency, new_agency = self.resource_agency(resource_id)
+        else:
+            assert agency_id is not None
+            agency, new_agency = self.agency(agency_id), False
         referral = Referral.draft(
             case_id=case.id, household_id=case.household_id, agency_id=agency.id,
             agency_kind=agency.kind, site_id=case.site_id, contract_id=case.contract_id,
             reason=reason, urgent=urgent, accompanied=accompanied, shared_fields=shared_fields,
             today=japan_today())
-        self.save(referral)
+        self.save(*([agency] if new_agency else []), referral)
         return referral
 
     def send_referral(self, referral_id: UUID, *, sent_on: date,

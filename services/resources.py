@@ -70,6 +70,19 @@ class ResourceCommands:
                 self.save(resource)
             return resource
 
+    def accept_referrals(self, resource_id: UUID, *, agency_kind: str, on_system: bool,
+                         contact_email: str | None, confidentiality_basis: str | None,
+                         expected_version: int | None) -> Resource:
+        """Make the entry a recipient of referrals (or change how it receives them)."""
+        with command_span("command.accept_referrals", self.tenant):
+            resource = self._get_resource(resource_id, expected_version)
+            resource.accept_referrals(agency_kind=agency_kind, on_system=on_system,
+                                      contact_email=contact_email,
+                                      confidentiality_basis=confidentiality_basis)
+            if resource.pending_events:
+                self.save(resource)
+            return resource
+
     def unpublish_resource(self, resource_id: UUID, *,
                            expected_version: int | None) -> Resource:
         with command_span("command.unpublish_resource", self.tenant):
