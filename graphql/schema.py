@@ -28,6 +28,7 @@ from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
 from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
+from yorisoi.graphql.contractor_work import ContractorWorkQuery
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery
@@ -50,7 +51,7 @@ _tracer = trace.get_tracer("yorisoi.graphql")
 @strawberry.type
 class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, RepresentativeMeetingQuery,
             TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
-            StaffQuery, OversightQuery):
+            StaffQuery, OversightQuery, ContractorWorkQuery):
     pass
 
 

@@ -27,7 +27,17 @@ Dialect = Literal["postgres", "sqlite"]
 # The transaction this thread of work has open, per database: a nested
 # transaction joins it instead of taking a second connection from a small
 # pool (a projection batch unwraps household keys while it holds the lock).
-_open: ContextVar[dict[int, tuple[Cursor, bool]] | None] = ContextVar("yorisoi_open_tx", default=None)
+_open: ContextVar[dict[int, tuple[Cursor, bool, Scope]] | None] = ContextVar(
+    "yorisoi_open_tx", default=None)
+
+# What a transaction declares to the row-level-security policies of the
+# ``platform`` tables (tenants/provisioning.py): the tenant it works for, or a
+# platform-wide lookup.  Only ever set with ``set_config(..., true)``, which
+# lasts until the transaction ends: a session-level SET would outlive it and
+# leak one request's tenant to the next borrower of the pooled connection.
+Scope = tuple[tuple[str, str], ...]
+TENANT_SETTING = "yorisoi.tenant"
+LOOKUP_SETTING = "yorisoi.lookup"
 
 
 class Cursor:
@@ -87,36 +97,60 @@ class Database:
         return _render(sql, self.dialect, self._prefix, self.events_table)
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+    def transaction(self, *, write: bool = True, tenant: str | None = None,
+                    lookup: Literal["platform"] | None = None) -> Iterator[Cursor]:
         """A transaction: committed on success, rolled back on any exception.
 
         Read-only transactions see one snapshot (REPEATABLE READ on PostgreSQL,
         a WAL read transaction on SQLite), so a count and a page agree.  Inside
         an open transaction on the same database, a nested one joins it.
+
+        ``tenant`` / ``lookup`` declare the transaction's scope to row-level
+        security on PostgreSQL (``platform`` tables show only that tenant's
+        rows, or all rows for a platform lookup); SQLite has no such policies
+        (one file per space) and ignores them.
         """
+        scope: Scope = tuple((name, value) for name, value in (
+            (TENANT_SETTING, tenant), (LOOKUP_SETTING, lookup)) if value is not None)
         outer = (_open.get() or {}).get(id(self))
         if outer is not None and (outer[1] or not write):
+            if scope == outer[2] or self.dialect != "postgres":
+                yield outer[0]
+                return
+            # A nested scope holds for the nested block only, then the outer's returns.
+            self._declare(outer[0], scope, clear=True)
             yield outer[0]
+            self._declare(outer[0], outer[2], clear=True)
             return
-        with self._new_transaction(write) as cursor:
+        with self._new_transaction(write, scope) as cursor:
             opened = dict(_open.get() or {})
-            opened[id(self)] = (cursor, write)
+            opened[id(self)] = (cursor, write, scope)
             token = _open.set(opened)
             try:
                 yield cursor
             finally:
                 _open.reset(token)
 
+    def _declare(self, cursor: Cursor, scope: Scope, *, clear: bool = False) -> None:
+        values = dict(scope)
+        names = (TENANT_SETTING, LOOKUP_SETTING) if clear else tuple(values)
+        if names:
+            cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+                           [p for name in names for p in (name, values.get(name, ""))])
+
     @contextmanager
-    def _new_transaction(self, write: bool) -> Iterator[Cursor]:
+    def _new_transaction(self, write: bool, scope: Scope) -> Iterator[Cursor]:
         if self.dialect == "postgres":
             # Read-only transactions end in COMMIT too: a ROLLBACK makes psycopg
             # discard the connection's prepared statements (DEALLOCATE ALL).
             with self.datastore.get_connection() as conn, conn.transaction():
                 raw = conn.cursor()
                 if not write:
+                    # SET TRANSACTION must precede any query, set_config included.
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield Cursor(raw, self)
+                cursor = Cursor(raw, self)
+                self._declare(cursor, scope)
+                yield cursor
             return
         with self.datastore.get_connection(commit=write) as conn:
             raw = conn.cursor().sqlite_cursor  # the plain sqlite3 cursor has rowcount

@@ -71,6 +71,10 @@ class Projector:
         self.batch_size = batch_size
         self._select = _select_notifications(database)
         self._lock = " FOR UPDATE" if database.dialect == "postgres" else ""
+        # A view over the row-level-secured platform tables writes rows of every
+        # tenant: it says so with ``lookup = "platform"`` and each transaction
+        # declares it (tenant views have no such attribute and declare nothing).
+        self._scope = {"lookup": lookup} if (lookup := getattr(view, "lookup", None)) else {}
 
     def _position(self, cur: Cursor, *, lock: bool) -> int:
         row = cur.execute(
@@ -112,7 +116,7 @@ class Projector:
         """
         total = 0
         while True:
-            with self.db.transaction() as cur:
+            with self.db.transaction(**self._scope) as cur:
                 applied = self._apply_batch(cur)
             total += applied
             if applied < self.batch_size:
@@ -125,7 +129,7 @@ class Projector:
         result equals the live view (the tests compare them row for row).
         """
         total = 0
-        with self.db.transaction() as cur:
+        with self.db.transaction(**self._scope) as cur:
             self._position(cur, lock=True)
             self.view.reset(cur)
             cur.execute("UPDATE {s}projection_positions SET position = 0 WHERE name = %s",
@@ -136,7 +140,7 @@ class Projector:
 
     def status(self) -> ProjectionStatus:
         key = "notification_id" if self.db.dialect == "postgres" else "rowid"
-        with self.db.transaction(write=False) as cur:
+        with self.db.transaction(write=False, **self._scope) as cur:
             position = self._position(cur, lock=False)
             head = cur.execute(f"SELECT MAX({key}) AS head FROM {{events}}").fetchone()
         return ProjectionStatus(self.view.name, position, int(head["head"] or 0))

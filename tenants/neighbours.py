@@ -45,6 +45,8 @@ class NeighbourView:
 
     name = "neighbours"
     tables = NEIGHBOUR_TABLES
+    # Rows of every municipality are written here: the projector declares so to RLS.
+    lookup = "platform"
 
     @staticmethod
     def ddl() -> list[str]:
@@ -83,7 +85,7 @@ def withdraw_neighbour(directory: TenantDirectory, *, municipality_code: str,
 
 def neighbours_of(database: Database, municipality_code: str) -> list[str]:
     """Codes ``municipality_code`` has declared as neighbours."""
-    with database.transaction(write=False) as cur:
+    with database.transaction(write=False, tenant=municipality_code) as cur:
         rows = cur.execute("SELECT neighbour_id FROM {s}neighbours WHERE tenant_id = %s"
                            " ORDER BY neighbour_id", (municipality_code,)).fetchall()
     return [r["neighbour_id"] for r in rows]

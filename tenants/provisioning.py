@@ -62,6 +62,28 @@ _IMMUTABLE_EVENTS_SQLITE = [
 ]
 
 
+# The database backstop (DESIGN "Tenancy"): a platform row is visible, and may
+# be written, only when the transaction declared its tenant or a platform-wide
+# lookup (infra/db.py Database.transaction).  FORCE subjects the owner too, so
+# code that forgets to declare a scope reads nothing rather than everything.
+# (No views exist over these tables; any added must be security_invoker.)
+_PLATFORM_SCOPE = ("tenant_id = current_setting('yorisoi.tenant', true)"
+                   " OR current_setting('yorisoi.lookup', true) = 'platform'")
+
+
+def _platform_row_security_pg(tables: Iterable[str]) -> list[str]:
+    statements: list[str] = []
+    for table in tables:
+        statements += [
+            f"ALTER TABLE {{s}}{table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {{s}}{table} FORCE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS tenant_scope ON {{s}}{table}",
+            f"CREATE POLICY tenant_scope ON {{s}}{table}"
+            f" USING ({_PLATFORM_SCOPE}) WITH CHECK ({_PLATFORM_SCOPE})",
+        ]
+    return statements
+
+
 class Provisioner:
     """Creates spaces (schemas or files) and their tables, and grants the app role."""
 
@@ -122,9 +144,12 @@ class Provisioner:
 
     def init_platform(self) -> None:
         """Create the platform space (registry events and lookup tables). Idempotent."""
+        scoped = [*REGISTRY_TABLES, *NEIGHBOUR_TABLES]
         self._build(PlatformApplication, PLATFORM_SPACE, PLATFORM_SPACE,
-                    [*RegistryView().ddl(), *NeighbourView.ddl()],
-                    [*REGISTRY_TABLES, *NEIGHBOUR_TABLES, "projection_positions"])
+                    [*RegistryView().ddl(), *NeighbourView.ddl(),
+                     *(_platform_row_security_pg(scoped)
+                       if self.settings.backend == "postgres" else [])],
+                    [*scoped, "projection_positions"])
 
     def create_municipality_space(self, code: str) -> str:
         """Create a municipality's space and its tenant key. Idempotent."""

@@ -59,6 +59,8 @@ class RegistryView:
     """Projection of the platform registry into lookup tables."""
 
     name = "registry"
+    # Rows of every tenant are written here: the projector declares so to RLS.
+    lookup = "platform"
 
     @staticmethod
     def ddl() -> list[str]:
@@ -119,17 +121,25 @@ def _contract(row: dict[str, Any]) -> ContractRecord:
 
 
 class RegistryQueries:
-    """Lookups in the registry's read model."""
+    """Lookups in the registry's read model.
+
+    Most run before a tenant is known (which tenant owns this issuer?) or
+    across tenants (a contractor's contracts with every municipality), so they
+    declare a platform-wide lookup to row-level security; a lookup within one
+    municipality declares that tenant instead.
+    """
 
     def __init__(self, database: Database) -> None:
         self.db = database
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self.db.transaction(write=False) as cur:
+        with self.db.transaction(write=False, lookup="platform") as cur:
             return cur.execute(sql, params).fetchone()
 
-    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self.db.transaction(write=False) as cur:
+    def _all(self, sql: str, params: tuple[Any, ...] = (), *,
+             tenant: str | None = None) -> list[dict[str, Any]]:
+        scope: dict[str, Any] = {"tenant": tenant} if tenant else {"lookup": "platform"}
+        with self.db.transaction(write=False, **scope) as cur:
             return cur.execute(sql, params).fetchall()
 
     def issuer(self, issuer: str) -> IssuerRegistration | None:
@@ -164,5 +174,6 @@ class RegistryQueries:
         return [_contract(r) for r in self._all(sql + " ORDER BY contract_id", params)]
 
     def contract_for_site(self, municipality_code: str, site_id: str) -> list[ContractRecord]:
-        rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,))
+        rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,),
+                         tenant=municipality_code)
         return [c for c in map(_contract, rows) if site_id in c.site_ids]

@@ -223,9 +223,6 @@ def test_app_role_cannot_erase_or_undo_the_proof_of_disposal(provisioned, pg_set
                          (household_id,))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "OPEN (issue 5, database backstop): platform tables carry tenant_id but provisioning never "
-    "enables ROW LEVEL SECURITY / FORCE ROW LEVEL SECURITY on them"))
 def test_platform_tables_force_row_level_security(provisioned, pg_cluster, pg_database):
     with pg_cluster.connect(pg_database, "owner") as conn:
         rows = conn.execute(
