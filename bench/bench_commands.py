@@ -8,7 +8,7 @@ Figures (each ``service ops/s ÷ raw ops/s``):
   inserting the same two rows.
 * ``note_consultation`` (the pure single-event command): get the case →
   ``Case.note_consultation`` → save (1 event).  Baseline: one row per commit.
-* ``record_consultation`` for a new household (4 events, a new household key).
+* ``record_consultation`` for a new household (7 events with its consent, a new household key).
   Baseline: one commit inserting the same four rows.
 
 The baseline inserts the very bytes the service stored (fresh originator ids) into a
@@ -117,7 +117,7 @@ def run(cluster: Any, world: Any, *, n: int = 2000, rounds: int = 10) -> list[Pa
             for inserter in raw.values():
                 inserter.run(WARMUP)
 
-            new_pair = Pair("record_consultation, new household (4 events)", "ops/s",
+            new_pair = Pair("record_consultation, new household (7 events with consent)", "ops/s",
                             note="opens household + case; creates and wraps a household key")
             record_pair = Pair("record_consultation, existing case (2 events)", "ops/s",
                                target=0.5)

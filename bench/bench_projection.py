@@ -135,13 +135,13 @@ def run(cluster: Any, world: Any, *, m: int = 20000, rounds: int = 3) -> list[Pa
             runtime.case_projector.status()  # a pooled connection, not a warm key cache
             settle()
             if i % 2 == 0:
-                s = timed(runtime.catch_up)
+                s = timed(runtime.case_projector.catch_up)
                 settle()
                 r = timed(raw.run)
             else:
                 r = timed(raw.run)
                 settle()
-                s = timed(runtime.catch_up)
+                s = timed(runtime.case_projector.catch_up)
             assert s[0] == recorded and r[0] == RAW_REPEATS * recorded, (s, r, recorded)
             catch_up.add(s, r)
             if warm_rt is not None:

@@ -124,12 +124,16 @@ def consultation(case_id: uuid.UUID | None = None, *, household: Any = None,
                  code: str = CITY):
     """A realistic RecordConsultation (texts of the length specialists type)."""
     from yorisoi.services.casework import RecordConsultation
+    from yorisoi.services.consent import NewConsent
 
+    # A new household's first record carries the family's consent, as in production.
+    consent = (NewConsent(given_by="架空 花子", relationship="母", given_on=yesterday(),
+                          scope="相談記録の作成") if household is not None else None)
     return RecordConsultation(
         municipality_code=code, site_id=ACTOR["site_id"], contract_id=ACTOR["contract_id"],
         occurred_on=yesterday(), channel="visit", themes=["development", "daily_worries"],
         asked=ASKED, wishes=WISHES, direction=DIRECTION,
-        case_id=case_id, household=household,
+        case_id=case_id, household=household, consent=consent,
         writable_contract_ids=[ACTOR["contract_id"]])
 
 
