@@ -150,3 +150,36 @@ def run(client: Any, document: str, headers: dict[str, str], **input: Any) -> di
     assert "errors" not in body, body
     (result,) = body["data"].values()
     return result
+
+
+def open_case(world: World, *, site_id: str = "a-hiroba",
+              contract_id: str | None = "contract-a-npo", opened_days_ago: int = 10) -> str:
+    """A household and its case, saved by the application as municipal staff would."""
+    from yorisoi.domain.cases import Case
+    from yorisoi.domain.households import Guardian, Household
+    from yorisoi.services.context import ActingContext, acting_as
+
+    staff = ActingContext(user_id="seed", role="specialist", organisation_kind="municipality",
+                          organisation_id=CITY_A, contract_id=contract_id, site_id=site_id)
+    today = japan_today()
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
+        household = Household.register(guardians=[Guardian("架空 花子", "母")], children=[],
+                                       pregnancy=None, today=today,
+                                       outside_target_reason="祖母からの相談")
+        case = Case(household_id=household.id, municipality_code=CITY_A, site_id=site_id,
+                    contract_id=contract_id, opened_on=today - timedelta(days=opened_days_ago))
+        rt.casework.save(household, case)
+        rt.catch_up()
+    return str(case.id)
+
+
+def npo(world: World) -> dict[str, str]:
+    """Headers of the NPO's specialist at its contracted site a-hiroba."""
+    return world.headers("contractor", NPO, subject="npo-staff-1", roles=("specialist",),
+                         sites=("a-hiroba",))
+
+
+def supervisor(world: World) -> dict[str, str]:
+    """Headers of CITY_A's municipal supervisor."""
+    return world.headers("municipality", CITY_A, subject="a-supervisor",
+                         roles=("municipal_supervisor",))

@@ -12,12 +12,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from world import CITY_A, NPO, consultation_input, gql, head, run
+from world import CITY_A, consultation_input, gql, head, npo, open_case, run, supervisor
 
 from yorisoi.domain.cases import Case
-from yorisoi.domain.households import Guardian, Household
 from yorisoi.infra.clock import japan_today
-from yorisoi.services.context import ActingContext, acting_as
 
 CHANGE = """
   __typename
@@ -51,37 +49,6 @@ mutation($input: WriteSupportNoteInput!) {
 
 def days_ago(n: int) -> str:
     return (japan_today() - timedelta(days=n)).isoformat()
-
-
-def open_case(world: Any, *, site_id: str = "a-hiroba", contract_id: str | None = "contract-a-npo",
-              opened_days_ago: int = 10) -> str:
-    """A household and its case, saved by the application as municipal staff would."""
-    staff = ActingContext(user_id="seed", role="specialist", organisation_kind="municipality",
-                          organisation_id=CITY_A, contract_id=contract_id, site_id=site_id)
-    today = japan_today()
-    with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
-        household = Household.register(guardians=[Guardian("架空 花子", "母")], children=[],
-                                       pregnancy=None, today=today,
-                                       outside_target_reason="祖母からの相談")
-        case = Case(household_id=household.id, municipality_code=CITY_A, site_id=site_id,
-                    contract_id=contract_id, opened_on=today - timedelta(days=opened_days_ago))
-        rt.casework.save(household, case)
-        rt.catch_up()
-    return str(case.id)
-
-
-def npo(world: Any) -> dict[str, str]:
-    return world.headers("contractor", NPO, subject="npo-staff-1", roles=("specialist",),
-                         sites=("a-hiroba",))
-
-
-def supervisor(world: Any) -> dict[str, str]:
-    return world.headers("municipality", CITY_A, subject="a-supervisor",
-                         roles=("municipal_supervisor",))
-
-
-
-
 
 
 def close(client: Any, headers: dict[str, str], case_id: str, **overrides: Any) -> dict[str, Any]:

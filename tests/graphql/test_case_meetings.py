@@ -165,8 +165,6 @@ def my_tasks(client: Any, headers: dict[str, str], first: int = 20, after: str |
     return body["data"]["myTasks"]
 
 
-
-
 def raw_states(world: Any) -> list[tuple[str, bytes]]:
     with world.services.runtimes.lease(CITY_A) as rt, \
             rt.casework.database.transaction(write=False) as cur:

@@ -80,8 +80,6 @@ def npo(world: Any, role: str = "complaint_resolution_officer") -> dict[str, str
                          roles=("complaint_intake_officer", role), sites=("a-hiroba",))
 
 
-
-
 def run(client: Any, name: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:
     body = gql(client, MUTATIONS.get(name, name), {"input": {"municipalityCode": CITY_A, **input}},
                headers)

@@ -56,8 +56,6 @@ def city_b(world: Any) -> dict[str, str]:
                          roles=("municipal_supervisor",))
 
 
-
-
 def new_case(client: Any, world: Any, **overrides: Any) -> dict[str, Any]:
     result = record(client, npo(world), **overrides)
     assert result["__typename"] == "ConsultationRecorded", result

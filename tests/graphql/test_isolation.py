@@ -55,10 +55,6 @@ def city(world: Any, code: str, *roles: str) -> dict[str, str]:
                          roles=roles or ("municipal_supervisor",))
 
 
-
-
-
-
 def recorded_case(client: Any, headers: dict[str, str], **overrides: Any) -> str:
     result = record(client, headers, **overrides)
     assert result["__typename"] == "ConsultationRecorded", result
@@ -70,8 +66,6 @@ def only_error(body: dict[str, Any]) -> dict[str, Any]:
     [error] = body["errors"]
     assert JAPANESE.search(error["extensions"]["messageJa"]), error
     return error
-
-
 
 
 def refused(result: dict[str, Any], code: str) -> None:

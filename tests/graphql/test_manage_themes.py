@@ -41,10 +41,6 @@ def npo(world: Any, roles: tuple[str, ...] = ("specialist",)) -> dict[str, str]:
     return world.headers("contractor", NPO, roles=roles, sites=("a-hiroba",))
 
 
-
-
-
-
 def add(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
     fields = {"code": "twins", "labelJa": "多胎児の育児", "labelEn": "Raising twins"}
     return run(client, ADD, headers, **{**fields, **overrides})

@@ -46,16 +46,10 @@ def city_a_supervisor(world: Any) -> dict[str, str]:
                          roles=("municipal_supervisor",))
 
 
-
-
-
-
 def recorded(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
     result = record(client, headers, **overrides)
     assert result["__typename"] == "ConsultationRecorded", result
     return result
-
-
 
 
 def stored_notifications(world: Any, municipality: str = CITY_A) -> list[Any]:

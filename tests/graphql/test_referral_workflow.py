@@ -124,8 +124,6 @@ def step(referral: dict[str, Any], **fields: Any) -> dict[str, Any]:
             "expectedVersion": referral["version"], **fields}
 
 
-
-
 def refused(result: dict[str, Any], code: str, typename: str = "ValidationError") -> None:
     assert result["__typename"] == typename, result
     codes = [result["code"], *(e["code"] for e in result.get("fieldErrors", []))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from world import CITY_A, NPO, gql, record
+from world import CITY_A, NPO, gql, head, record, run
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.projections.referral_board import ReferralBoardQueries, ReferralBoardView
@@ -53,18 +53,6 @@ def admin(world: Any) -> dict[str, str]:
 def npo(world: Any) -> dict[str, str]:
     return world.headers("contractor", NPO, subject="npo-staff-1", roles=("specialist",),
                          sites=("a-hiroba",))
-
-
-def head(world: Any) -> int:
-    with world.services.runtimes.lease(CITY_A) as rt:
-        return rt.casework.recorder.max_notification_id() or 0
-
-
-def run(client: Any, document: str, headers: dict[str, str], **input: Any) -> dict[str, Any]:
-    body = gql(client, document, {"input": {"municipalityCode": CITY_A, **input}}, headers)
-    assert "errors" not in body, body
-    (result,) = body["data"].values()
-    return result
 
 
 def refused(result: dict[str, Any], code: str, typename: str = "ValidationError") -> None:

@@ -74,8 +74,6 @@ def shown(response: httpx.Response) -> str:
     return response.text + json.dumps(response.json(), ensure_ascii=False)
 
 
-
-
 def stored_files(world: Any) -> list[Any]:
     root = world.services.settings.objects_dir
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

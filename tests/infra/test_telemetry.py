@@ -79,8 +79,6 @@ def spans(exporter: Any, client: Any, world: Any) -> Iterator[dict[str, Any]]:
     exporter.clear()
 
 
-
-
 def _named(spans: list[Any], prefix: str) -> list[Any]:
     return [s for s in spans if s.name.startswith(prefix)]
 

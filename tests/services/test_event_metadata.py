@@ -21,8 +21,6 @@ CONTRACTOR = ActingContext(user_id="npo-user-3", role="specialist", organisation
                            trace_id="0af7651916cd43dd8448eb211c80319c")
 
 
-
-
 def _count_events(rt) -> int:
     with rt.casework.database.transaction(write=False) as cur:
         return int(cur.execute("SELECT COUNT(*) AS n FROM {events}").fetchone()["n"])
