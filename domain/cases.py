@@ -6,6 +6,7 @@ dates exactly.  Nothing here is personal: the household holds the people.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from uuid import UUID, uuid4
 
@@ -17,8 +18,15 @@ from yorisoi.domain.errors import (
     CaseClosureDateInvalidError,
     CaseClosureReasonUnknownError,
     CaseNotClosedError,
+    DomainError,
     StaleVersionError,
 )
+
+
+class CaseHandOverSiteNotCoveredError(DomainError):
+    code = "successor_site_not_covered"
+    message = "The successor contract does not cover the site of every case handed over."
+    message_ja = "引継ぎ先の契約が、引き継ぐケースの実施場所を含んでいません。"
 
 ATTACHMENT_KINDS = ("consent_form", "meeting_minutes", "other")
 
@@ -142,3 +150,22 @@ class Case(Aggregate):
         # No file name: names of uploaded files often name the family.
         self.attachments[attachment_id] = {"kind": kind, "content_type": content_type,
                                            "size": size, "sha256": sha256}
+
+    def hand_over(self, *, to_contract_id: str, covered_site_ids: Collection[str],
+                  on: date) -> None:
+        """Move the case to a successor contract (the municipality decides, 委託先の変更).
+
+        The successor must cover the case's own site: the case stays where the
+        family was seen, only the contractor running that site changes.
+        """
+        if self.site_id not in covered_site_ids:
+            raise CaseHandOverSiteNotCoveredError(field="toContractId")
+        if to_contract_id != self.contract_id:
+            self._handed_over(self.contract_id, to_contract_id, self.site_id, on)
+
+    @event("HandedOver")
+    def _handed_over(self, from_contract_id: str | None, to_contract_id: str, site_id: str,
+                     handed_over_on: date) -> None:
+        # Who handed over is in the event's metadata (the acting context).
+        self.contract_id = to_contract_id
+        self.site_id = site_id

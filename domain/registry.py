@@ -8,11 +8,12 @@ registry cannot hold two records of one municipality or issuer.
 from __future__ import annotations
 
 from datetime import date
+from typing import Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import DomainError, NotFoundDomainError
 
 _NS = uuid5(NAMESPACE_URL, "https://yorisoi.jp/registry")
 
@@ -33,6 +34,78 @@ class ContractSitesMissingError(DomainError):
     code = "contract_sites_missing"
     message = "A contract covers at least one site."
     message_ja = "契約には一つ以上の実施場所が必要です。"
+
+
+class ContractSuspensionReasonUnknownError(DomainError):
+    code = "contract_suspension_reason_unknown"
+    message = "The suspension reason is not one of the known reason codes."
+    message_ja = "契約の停止理由が所定のコードではありません。"
+
+
+class ContractNotActiveError(DomainError):
+    code = "contract_not_active"
+    message = "Only an active contract can be suspended."
+    message_ja = "停止できるのは有効な契約だけです。"
+
+
+class ContractNotSuspendedError(DomainError):
+    code = "contract_not_suspended"
+    message = "The contract is not suspended."
+    message_ja = "この契約は停止されていません。"
+
+
+class ContractNotFoundError(NotFoundDomainError):
+    # Unknown and another municipality's contract answer alike.
+    code = "contract_not_found"
+    message = "No such contract in this municipality."
+    message_ja = "指定された契約はこの自治体にありません。"
+
+
+class HandOverContractStillActiveError(DomainError):
+    code = "handover_contract_still_active"
+    message = "Cases are handed over only from a contract that has ended or is suspended."
+    message_ja = "ケースを引き継げるのは、終了または停止した契約からだけです。"
+
+
+class SuccessorContractNotActiveError(DomainError):
+    code = "successor_contract_not_active"
+    message = "The successor contract is not active today."
+    message_ja = "引継ぎ先の契約は本日有効ではありません。"
+
+
+class ContractTerms(Protocol):
+    """What a hand-over needs to know of a contract (the aggregate or its registry row)."""
+
+    contract_id: str
+    municipality_code: str
+    site_ids: list[str]
+
+    def is_active_on(self, day: date) -> bool: ...
+
+
+def check_hand_over(predecessor: ContractTerms | None, successor: ContractTerms | None, *,
+                    municipality_code: str, today: date) -> tuple[ContractTerms, ContractTerms]:
+    """The municipality may move an ended or suspended contract's cases to an active one."""
+    if predecessor is None or predecessor.municipality_code != municipality_code:
+        raise ContractNotFoundError(field="fromContractId")
+    if successor is None or successor.municipality_code != municipality_code:
+        raise ContractNotFoundError(field="toContractId")
+    if predecessor.is_active_on(today):
+        raise HandOverContractStillActiveError(field="fromContractId")
+    if not successor.is_active_on(today):
+        raise SuccessorContractNotActiveError(field="toContractId")
+    return predecessor, successor
+
+
+# Why a contract was suspended (codes, not free text: the registry is read by
+# operators, who never see personal data).
+SUSPENSION_REASONS: dict[str, str] = {
+    "audit_finding": "監査での指摘",
+    "data_incident": "個人情報の事故",
+    "contract_breach": "契約違反",
+    "staffing_gap": "人員基準を満たさない",
+    "other": "その他",
+}
 
 
 def check_municipality_code(code: str) -> str:
@@ -132,6 +205,28 @@ class Contract(Aggregate):
         """End the contract early; access ends with it."""
         self.status = Contract.ENDED
         self.ends_on = min(self.ends_on, ended_on)
+
+    def suspend(self, *, suspended_on: date, reason: str) -> None:
+        """Suspend the contract: the contractor's access stops at once, until resumed."""
+        if reason not in SUSPENSION_REASONS:
+            raise ContractSuspensionReasonUnknownError(field="reason")
+        if self.status != Contract.ACTIVE:
+            raise ContractNotActiveError(field="contractId")
+        self._suspended(suspended_on, reason)
+
+    @event("Suspended")
+    def _suspended(self, suspended_on: date, reason: str) -> None:
+        self.status = Contract.SUSPENDED
+
+    def resume(self, *, resumed_on: date) -> None:
+        """Lift a suspension; access returns for the rest of the contract period."""
+        if self.status != Contract.SUSPENDED:
+            raise ContractNotSuspendedError(field="contractId")
+        self._resumed(resumed_on)
+
+    @event("Resumed")
+    def _resumed(self, resumed_on: date) -> None:
+        self.status = Contract.ACTIVE
 
     def is_active_on(self, day: date) -> bool:
         return self.status == Contract.ACTIVE and self.starts_on <= day <= self.ends_on

@@ -28,6 +28,7 @@ from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
 from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
+from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.contractor_work import ContractorWorkQuery
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.oversight import OversightQuery
@@ -59,7 +60,7 @@ class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, Representativ
 class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation, ThemeMutation,
                ConsentMutation, CaseMeetingMutation, RepresentativeMeetingMutation, AgencyMutation,
                ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
-               StaffMutation):
+               StaffMutation, ContractMutation):
     pass
 
 

@@ -12,6 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.context import acting_as
 
@@ -165,6 +166,31 @@ def sign_contract(contract_id: str, municipality_code: str, contractor_id: str,
         contract_id=contract_id, municipality_code=municipality_code,
         contractor_id=contractor_id, site_ids=site, starts_on=date.fromisoformat(starts_on),
         ends_on=date.fromisoformat(ends_on)))
+
+
+@tenant_app.command("suspend-contract")
+def suspend_contract(contract_id: str, reason: str, suspended_on: str | None = None) -> None:
+    """Suspend a contract: the contractor's access stops at once (reason: a code)."""
+    day = date.fromisoformat(suspended_on) if suspended_on else japan_today()
+    _registry(lambda d: d.suspend_contract(contract_id=contract_id, suspended_on=day,
+                                           reason=reason))
+    console.print(f"contract {contract_id} suspended")
+
+
+@tenant_app.command("resume-contract")
+def resume_contract(contract_id: str, resumed_on: str | None = None) -> None:
+    """Lift a contract's suspension; access returns at once."""
+    day = date.fromisoformat(resumed_on) if resumed_on else japan_today()
+    _registry(lambda d: d.resume_contract(contract_id=contract_id, resumed_on=day))
+    console.print(f"contract {contract_id} resumed")
+
+
+@tenant_app.command("end-contract")
+def end_contract(contract_id: str, reason: str, ended_on: str | None = None) -> None:
+    """End a contract early; the contractor's access ends at once."""
+    day = date.fromisoformat(ended_on) if ended_on else japan_today()
+    _registry(lambda d: d.end_contract(contract_id=contract_id, ended_on=day, reason=reason))
+    console.print(f"contract {contract_id} ended")
 
 
 @tenant_app.command("register-issuer")

@@ -89,6 +89,10 @@ class CaseView:
                                last_activity_on=event.reopened_on.isoformat())
         elif isinstance(event, Case.CouncilCaseMarked):
             self._case_changed(cur, event, notification, council_case=event.council_case)
+        elif isinstance(event, Case.HandedOver):
+            # The readers' contract scopes filter on contract_id, so access follows at once.
+            self._case_changed(cur, event, notification, contract_id=event.to_contract_id,
+                               site_id=event.site_id)
         elif type(event).__qualname__.startswith("Case."):
             self._case_changed(cur, event, notification)  # the version moves on
 

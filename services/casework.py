@@ -20,6 +20,7 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
+from yorisoi.domain.registry import ContractTerms, check_hand_over
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
@@ -205,6 +206,29 @@ class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, M
         case.mark_council_case(council_case=council_case)
         self.save(case)
         return case
+
+    def hand_over_cases(self, case_ids: Collection[UUID], *, municipality_code: str,
+                        predecessor: ContractTerms | None, successor: ContractTerms | None,
+                        on: date, batch_size: int = 200) -> list[UUID]:
+        """Move the cases of an ended or suspended contract to an active successor.
+
+        Every case is checked before anything is saved, so a refusal writes
+        nothing; then the cases are saved in batches (each batch atomic) to keep
+        transactions short.  A case already moved is skipped, so a hand-over
+        interrupted between batches is finished by running it again.
+        """
+        with command_span("command.hand_over_cases", self.tenant):
+            before, after = check_hand_over(predecessor, successor,
+                                            municipality_code=municipality_code,
+                                            today=japan_today())
+            cases = [case for case in (self._get_case(case_id, None) for case_id in case_ids)
+                     if case.contract_id == before.contract_id]
+            for case in cases:
+                case.hand_over(to_contract_id=after.contract_id,
+                               covered_site_ids=after.site_ids, on=on)
+            for start in range(0, len(cases), batch_size):
+                self.save(*cases[start:start + batch_size])
+            return [case.id for case in cases]
 
     def readable_case(self, case_id: UUID, readable_contract_ids: Collection[str] | None) -> Case:
         """The case, if the actor's contracts cover it (else CaseNotFoundError)."""

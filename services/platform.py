@@ -86,6 +86,16 @@ class PlatformApplication(NeighbourCommands, TenantApplication):
         contract.end(ended_on=ended_on, reason=reason)
         self.save(contract)
 
+    def suspend_contract(self, *, contract_id: str, suspended_on: date, reason: str) -> None:
+        contract: Contract = self._require(Contract.create_id(contract_id))
+        contract.suspend(suspended_on=suspended_on, reason=reason)
+        self.save(contract)
+
+    def resume_contract(self, *, contract_id: str, resumed_on: date) -> None:
+        contract: Contract = self._require(Contract.create_id(contract_id))
+        contract.resume(resumed_on=resumed_on)
+        self.save(contract)
+
     def register_identity_provider(self, *, issuer: str, audience: str, tenant_kind: str,
                                    tenant_id: str, jwks_uri: str | None = None,
                                    jwks: dict | None = None) -> UUID:

@@ -20,7 +20,8 @@ from yorisoi.tenants.registry import RegistryQueries
 
 Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage",
                  "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
-                 "complaint.configure", "organisation.manage", "staff.manage", "oversight.read"]
+                 "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
+                 "contract.manage"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
@@ -46,6 +47,8 @@ _ROLES: dict[Action, frozenset[str]] = {
     "organisation.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
     "staff.manage": frozenset({"municipal_admin", "municipal_supervisor", "contractor_admin"}),
     "oversight.read": frozenset({"municipal_admin", "municipal_supervisor"}),
+    # Handing a contract's cases over to a successor: the municipality's decision only.
+    "contract.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
 }
 
 

@@ -66,6 +66,14 @@ class TenantDirectory:
         self._refreshed(self.platform.end_contract(
             contract_id=contract_id, ended_on=ended_on, reason=reason))
 
+    def suspend_contract(self, *, contract_id: str, suspended_on: date, reason: str) -> None:
+        self._refreshed(self.platform.suspend_contract(
+            contract_id=contract_id, suspended_on=suspended_on, reason=reason))
+
+    def resume_contract(self, *, contract_id: str, resumed_on: date) -> None:
+        self._refreshed(self.platform.resume_contract(
+            contract_id=contract_id, resumed_on=resumed_on))
+
     def register_identity_provider(self, registration: IssuerRegistration) -> None:
         self._refreshed(self.platform.register_identity_provider(
             issuer=registration.issuer, audience=registration.audience,

@@ -52,6 +52,7 @@ class ContractRecord:
     status: str
 
     def is_active_on(self, day: date) -> bool:
+        # Neither ended nor suspended (the status column follows both), and in its period.
         return self.status == Contract.ACTIVE and self.starts_on <= day <= self.ends_on
 
 
@@ -106,6 +107,10 @@ class RegistryView:
                         " WHERE aggregate_id = %s",
                         (Contract.ENDED, event.ended_on.isoformat(), event.ended_on.isoformat(),
                          str(event.originator_id)))
+        elif isinstance(event, (Contract.Suspended, Contract.Resumed)):
+            status = Contract.SUSPENDED if isinstance(event, Contract.Suspended) else Contract.ACTIVE
+            cur.execute("UPDATE {s}contracts SET status = %s WHERE aggregate_id = %s",
+                        (status, str(event.originator_id)))
         elif isinstance(event, IdentityProvider.Registered):
             cur.execute("INSERT INTO {s}identity_providers VALUES (%s, %s, %s, %s, %s, %s)",
                         (event.issuer, event.tenant_id, event.tenant_kind, event.audience,
@@ -172,6 +177,10 @@ class RegistryQueries:
             sql += " AND tenant_id = %s"
             params += (municipality_code,)
         return [_contract(r) for r in self._all(sql + " ORDER BY contract_id", params)]
+
+    def contract(self, contract_id: str) -> ContractRecord | None:
+        row = self._one("SELECT * FROM {s}contracts WHERE contract_id = %s", (contract_id,))
+        return _contract(row) if row else None
 
     def contract_for_site(self, municipality_code: str, site_id: str) -> list[ContractRecord]:
         rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,),
