@@ -42,7 +42,7 @@ MAX_REASON = 500
 @strawberry.type(description="One thing that happened in a case.")
 class TimelineEntry:
     id: strawberry.ID
-    kind: str = strawberry.field(description="consultation | support_note | case_opened | case_closed | case_reopened | council_case_marked")
+    kind: str = strawberry.field(description="consultation | support_note | referral_drafted | case_meeting_scheduled | case_opened | case_closed | case_reopened | council_case_marked")
     occurred_on: str
     recorded_at: str
     summary: str | None = strawberry.field(description="What was asked or noted; null once the household is disposed of. Personal data.")

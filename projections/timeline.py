@@ -20,14 +20,16 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
+from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.referrals import Referral
 from yorisoi.domain.support_notes import SupportNote
 from yorisoi.infra.clock import JST
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.event_mapper import event_metadata
-from yorisoi.services.personal_data import HouseholdKeyDestroyedError, HouseholdKeyring
+from yorisoi.services.personal_data import HouseholdKeyring
 
 TIMELINE_TABLES = ("timeline_view",)
 
@@ -69,6 +71,21 @@ def _consultation(event: Consultation.Recorded) -> Entry:
                  detail={"channel": event.channel, "themes": event.themes})
 
 
+def _referral(event: Referral.Drafted) -> Entry:
+    return Entry(entry_id=str(event.originator_id), case_id=event.case_id,
+                 household_id=event.household_id, occurred_on=event.drafted_on,
+                 kind="referral_drafted", summary=event.reason,
+                 detail={"agency_kind": event.agency_kind, "urgent": event.urgent})
+
+
+def _case_meeting(event: CaseMeeting.Scheduled) -> Entry:
+    return Entry(entry_id=str(event.originator_id), case_id=event.case_id,
+                 household_id=event.household_id,
+                 occurred_on=event.starts_at.astimezone(JST).date(),
+                 kind="case_meeting_scheduled", summary=event.agenda,
+                 detail={"council_case": event.council_case})
+
+
 def _support_note(event: SupportNote.Written) -> Entry:
     return Entry(entry_id=str(event.originator_id), case_id=event.case_id,
                  household_id=event.household_id, occurred_on=event.written_on,
@@ -79,6 +96,8 @@ def _support_note(event: SupportNote.Written) -> Entry:
 ENTRY_MAKERS: dict[type, Callable[[Any], Entry]] = {
     Consultation.Recorded: _consultation,
     SupportNote.Written: _support_note,
+    Referral.Drafted: _referral,
+    CaseMeeting.Scheduled: _case_meeting,
     Case.Opened: _case_entry("case_opened", lambda e: e.opened_on),
     Case.Closed: _case_entry("case_closed", lambda e: e.closed_on,
                              lambda e: {"closure_reason": e.reason}),
@@ -139,12 +158,9 @@ class TimelineView:
               summary: str | None) -> bytes | None:
         if summary is None or vars(event).get("_shredded"):
             return None
-        try:
-            return self.keyring.seal_json(UUID(str(household_id)), summary,
-                                          timeline_aad(entry_id))
-        except HouseholdKeyDestroyedError:
-            # Disposed of meanwhile: nothing to keep, and the projection must not stop.
-            return None
+        # None once the household was disposed of: the projection must not stop.
+        return self.keyring.reseal_json(UUID(str(household_id)), summary,
+                                        timeline_aad(entry_id))
 
     def _add(self, cur: Cursor, event: Any, entry: Entry, n: Notification) -> None:
         household_id = entry.household_id

@@ -233,3 +233,44 @@ def test_consultation_correction_marks_its_entry_and_changes_the_summary_only_if
     live = rows(rt)
     timeline_projector(rt).rebuild()
     assert rows(rt) == live
+
+
+def test_referrals_and_case_meetings_appear_on_the_timeline_with_sealed_summaries(rt):
+    from datetime import datetime
+    from uuid import uuid4
+
+    from yorisoi.domain.case_meetings import CaseMeeting
+    from yorisoi.domain.referrals import Referral
+    from yorisoi.infra.clock import JST
+
+    with acting_as(STAFF):
+        household = Household.register(guardians=[Guardian("架空 花子", "母")], children=[],
+                                       pregnancy=None, today=japan_today(),
+                                       outside_target_reason="祖母からの相談")
+        case = Case(household_id=household.id, municipality_code=CITY_A, site_id="a-counter",
+                    contract_id=None, opened_on=ago(10))
+        referral = Referral.draft(
+            case_id=case.id, household_id=household.id, agency_id=uuid4(),
+            agency_kind="health_center", site_id="a-counter", contract_id=None,
+            reason="産後の支援者がいない", urgent=True, accompanied=False, shared_fields=[],
+            today=japan_today())
+        starts = datetime.combine(ago(3), datetime.min.time(), JST).replace(hour=14)
+        meeting = CaseMeeting.schedule(
+            case_id=case.id, household_id=household.id, site_id="a-counter", contract_id=None,
+            starts_at=starts, ends_at=starts.replace(hour=15), place="相談室",
+            agenda="今後の支援の確認", internal=[("staff-1", "specialist")], external=[],
+            council_case=False, council_decision=None)
+        rt.casework.save(household, case, referral, meeting)
+    rt.catch_up()
+    entries = {r["entry_id"]: r for r in rows(rt)}
+    drafted = entries[str(referral.id)]
+    assert (drafted["kind"], drafted["summary_sealed"]) == ("referral_drafted", "産後の支援者がいない")
+    assert '"urgent": true' in drafted["detail"]
+    scheduled = entries[str(meeting.id)]
+    assert (scheduled["kind"], scheduled["occurred_on"]) == ("case_meeting_scheduled",
+                                                              ago(3).isoformat())
+    assert scheduled["summary_sealed"] == "今後の支援の確認"
+    with rt.casework.database.transaction(write=False) as cur:
+        raw = cur.execute("SELECT summary_sealed FROM {s}timeline_view WHERE entry_id = %s",
+                          (str(referral.id),)).fetchone()
+    assert "産後".encode() not in bytes(raw["summary_sealed"])
