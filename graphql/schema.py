@@ -28,8 +28,8 @@ from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
 from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
-from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.contractor_work import ContractorWorkQuery
+from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery

@@ -107,7 +107,8 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return activity, case_id
 
 
-def _scope_clause(scope: CaseScope) -> tuple[str, list[Any]]:
+def scope_clause(scope: CaseScope) -> tuple[str, list[Any]]:
+    """The WHERE fragment that applies a grant's contract scope (shared by every case-scoped view)."""
     if scope.contract_ids is None:
         return "", []
     ids = list(scope.contract_ids)
@@ -142,7 +143,7 @@ class CaseQueries:
     def page(self, scope: CaseScope, *, first: int, after: str | None = None,
              status: str | None = None) -> CasePage:
         """Cases by most recent activity, newest first, with keyset pagination."""
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         if status is not None:
             where += " AND status = %s"
             params.append(status)
@@ -165,7 +166,7 @@ class CaseQueries:
                         end_cursor=encode_cursor(cases[-1]) if cases else None)
 
     def get(self, scope: CaseScope, case_id: str) -> CaseRecord | None:
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         with self.db.transaction(write=False) as cur:
             row = cur.execute(f"SELECT * FROM {{s}}case_view WHERE case_id = %s{where}",
                               [case_id, *params]).fetchone()

@@ -39,7 +39,7 @@ from yorisoi.domain.complaints import (
 )
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.db import Cursor, Database
-from yorisoi.projections.case_queries import CaseScope, CursorInvalidError, _scope_clause
+from yorisoi.projections.case_queries import CaseScope, CursorInvalidError, scope_clause
 from yorisoi.services.personal_data import HouseholdKeyring
 
 COMPLAINT_TABLES = ("complaint_view", "complaint_summary_view", "complaint_deadline_view")
@@ -318,7 +318,7 @@ class ComplaintQueries:
               today: date | None = None) -> Page:
         """Complaints, most recently received first, with keyset pagination."""
         today = today or japan_today()
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         if step is not None:
             where += " AND step = %s"
             params.append(step)
@@ -341,7 +341,7 @@ class ComplaintQueries:
                     complaint_cursor(items[-1]) if items else None)
 
     def get(self, scope: CaseScope, complaint_id: str) -> ComplaintRecord | None:
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         with self.db.transaction(write=False) as cur:
             row = cur.execute(f"SELECT * FROM {{s}}complaint_view WHERE complaint_id = %s{where}",
                               [complaint_id, *params]).fetchone()

@@ -16,8 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from yorisoi.infra.db import Cursor, Database
-from yorisoi.projections.case_queries import CaseScope, CursorInvalidError
-from yorisoi.projections.case_queries import _scope_clause as scope_clause
+from yorisoi.projections.case_queries import CaseScope, CursorInvalidError, scope_clause
 from yorisoi.projections.meetings_view import meeting_aad, task_aad
 from yorisoi.services.personal_data import HouseholdKeyring
 

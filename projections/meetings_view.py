@@ -20,7 +20,7 @@ from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.representative_meetings import RepresentativeMeeting
 from yorisoi.infra.db import Cursor
 from yorisoi.services.event_mapper import event_metadata
-from yorisoi.services.personal_data import HouseholdKeyDestroyedError, HouseholdKeyring
+from yorisoi.services.personal_data import HouseholdKeyring
 
 MEETINGS_TABLES = ("meeting_view", "task_view", "representative_meeting_view")
 MEETING_ACTION = "meeting_action"
@@ -111,10 +111,8 @@ class MeetingsView:
             self._meeting_changed(cur, event, notification)  # the version moves on
 
     def _seal(self, household_id: str, value: Any, aad: bytes) -> bytes | None:
-        try:
-            return self.keyring.seal_json(UUID(household_id), value, aad)
-        except HouseholdKeyDestroyedError:  # disposed of between storing and projecting
-            return None
+        # A view re-seals with the reading key: None once the household was disposed of.
+        return self.keyring.reseal_json(UUID(household_id), value, aad)
 
     def _scheduled(self, cur: Cursor, event: CaseMeeting.Scheduled, n: Notification) -> None:
         meeting_id, household_id = str(event.originator_id), str(event.household_id)

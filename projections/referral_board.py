@@ -20,8 +20,8 @@ from eventsourcing.persistence import Notification
 from yorisoi.domain.agencies import Agency
 from yorisoi.domain.referrals import Referral
 from yorisoi.infra.db import Cursor, Database
-from yorisoi.projections.case_queries import CaseScope, CursorInvalidError, _scope_clause
-from yorisoi.services.personal_data import HouseholdKeyDestroyedError, HouseholdKeyring
+from yorisoi.projections.case_queries import CaseScope, CursorInvalidError, scope_clause
+from yorisoi.services.personal_data import HouseholdKeyring
 
 REFERRAL_BOARD_TABLES = ("referral_view", "referral_follow_up_view", "agency_view")
 
@@ -108,10 +108,8 @@ class ReferralBoardView:
     # ------------------------------------------------------------------ referrals
 
     def _seal(self, household_id: str, value: dict[str, Any], aad: bytes) -> bytes | None:
-        try:
-            return self.keyring.seal_json(UUID(household_id), value, aad)
-        except HouseholdKeyDestroyedError:  # disposed meanwhile: nothing readable to keep
-            return None
+        # A view re-seals with the reading key: None once the household was disposed of.
+        return self.keyring.reseal_json(UUID(household_id), value, aad)
 
     def _drafted(self, cur: Cursor, event: Referral.Drafted, n: Notification) -> None:
         referral_id = str(event.originator_id)
@@ -302,7 +300,7 @@ class ReferralBoardQueries:
     def board(self, scope: CaseScope, *, first: int, after: str | None = None,
               status: str | None = None, agency_id: str | None = None) -> ReferralPage:
         """Referrals urgent first, then most recently changed, with keyset pagination."""
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         for column, value in (("status", status), ("agency_id", agency_id)):
             if value is not None:
                 where += f" AND {column} = %s"
@@ -326,7 +324,7 @@ class ReferralBoardQueries:
                             end_cursor=encode_cursor(referrals[-1]) if referrals else None)
 
     def for_case(self, scope: CaseScope, case_id: str) -> list[ReferralRecord]:
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         with self.db.transaction(write=False) as cur:
             rows = cur.execute(
                 f"SELECT * FROM {{s}}referral_view WHERE case_id = %s{where}"
@@ -334,7 +332,7 @@ class ReferralBoardQueries:
             return self._records(cur, rows)
 
     def get(self, scope: CaseScope, referral_id: str) -> ReferralRecord | None:
-        where, params = _scope_clause(scope)
+        where, params = scope_clause(scope)
         with self.db.transaction(write=False) as cur:
             rows = cur.execute(f"SELECT * FROM {{s}}referral_view WHERE referral_id = %s{where}",
                                [referral_id, *params]).fetchall()

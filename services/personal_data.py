@@ -1,7 +1,8 @@
 """Crypto-shredding: personal fields are encrypted under the household's data key.
 
 Each household has its own random 256-bit data key, stored only wrapped by the
-tenant's key (``infra/keys.py``) in the tenant's ``household_keys`` table.
+tenant's key (``infra/keys.py``) in the tenant's ``household_keys`` table
+(``infra/household_keys.py``).
 Events, read-model rows and exports keep personal fields as AES-GCM ciphertext
 under that key.  Destroying the wrapped key (disposal) makes every copy of the
 household's personal data unreadable, in backups too, while streams, metadata
@@ -15,7 +16,6 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yorisoi.infra.db import Database
+from yorisoi.infra.household_keys import MISSING, HouseholdKeyStore
 from yorisoi.infra.keys import TenantKeyProvider
 
 _ENVELOPE_VERSION = b"\x01"
@@ -42,6 +43,7 @@ class HouseholdKeyring:
     def __init__(self, database: Database, provider: TenantKeyProvider, tenant: str,
                  cache_size: int = 2048, cache_seconds: float = 30.0) -> None:
         self.db = database
+        self.store = HouseholdKeyStore(database)
         self.provider = provider
         self.tenant = tenant
         # Unwrapped keys are cached briefly: another process may destroy a key,
@@ -70,16 +72,12 @@ class HouseholdKeyring:
 
     def _load(self, household_id: UUID) -> tuple[bool, AESGCM | None]:
         """(row exists, key or None when destroyed)."""
-        with self.db.transaction(write=False) as cur:
-            row = cur.execute(
-                "SELECT wrapped_key FROM {s}household_keys WHERE household_id = %s",
-                (str(household_id),),
-            ).fetchone()
-        if row is None:
+        wrapped = self.store.wrapped(household_id)
+        if wrapped is MISSING:
             return False, None
-        if row["wrapped_key"] is None:
+        if wrapped is None:
             return True, None
-        data_key = self.provider.unwrap(self.tenant, bytes(row["wrapped_key"]),
+        data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
                                         self._context(household_id))
         return True, self._remember(household_id, AESGCM(data_key))
 
@@ -102,12 +100,7 @@ class HouseholdKeyring:
         wrapped = self.provider.wrap(self.tenant, data_key, self._context(household_id))
         # Committed before the events that use it: an orphan key is harmless,
         # an event whose key was never stored would be unreadable.
-        with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO {s}household_keys (household_id, wrapped_key, created_at) "
-                "VALUES (%s, %s, %s) ON CONFLICT (household_id) DO NOTHING",
-                (str(household_id), wrapped, datetime.now(UTC).isoformat()),
-            )
+        self.store.insert(household_id, wrapped)
         # Another writer may have won the race: use whatever is stored now.
         exists, aead = self._load(household_id)
         if aead is None:
@@ -116,15 +109,10 @@ class HouseholdKeyring:
 
     def destroy(self, household_id: UUID) -> bool:
         """Destroy the household's data key for good. True if a live key was destroyed."""
-        with self.db.transaction() as cur:
-            changed = cur.execute(
-                "UPDATE {s}household_keys SET wrapped_key = NULL, destroyed_at = %s "
-                "WHERE household_id = %s AND wrapped_key IS NOT NULL",
-                (datetime.now(UTC).isoformat(), str(household_id)),
-            ).rowcount
+        destroyed = self.store.destroy(household_id)
         with self._lock:
             self._cache.pop(household_id, None)
-        return changed > 0
+        return destroyed
 
     # Sealing: the envelope is version byte + 12-byte nonce + ciphertext.
     def seal(self, household_id: UUID, plaintext: bytes, aad: bytes) -> bytes:
@@ -167,12 +155,3 @@ class HouseholdKeyring:
             return None
         plaintext = self.open(household_id, bytes(envelope), aad)
         return None if plaintext is None else json.loads(plaintext)
-
-
-HOUSEHOLD_KEYS_DDL = (
-    "CREATE TABLE IF NOT EXISTS {s}household_keys ("
-    " household_id TEXT PRIMARY KEY,"
-    " wrapped_key {bytes},"  # NULL once destroyed: the proof that the key is gone
-    " created_at TEXT NOT NULL,"
-    " destroyed_at TEXT)"
-)

@@ -14,12 +14,12 @@ import psycopg
 from psycopg import sql
 
 from yorisoi.infra.db import Database
+from yorisoi.infra.household_keys import HOUSEHOLD_KEYS_DDL
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import POSITIONS_DDL
 from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
 from yorisoi.services.casework import CaseworkApplication
-from yorisoi.services.personal_data import HOUSEHOLD_KEYS_DDL
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.services.tenant_application import TenantApplication
 from yorisoi.tenants.neighbours import NEIGHBOUR_TABLES, NeighbourView
