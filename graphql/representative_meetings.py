@@ -27,7 +27,7 @@ from yorisoi.graphql.errors import (
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.services.meetings import RecordRepresentativeMeeting
-from yorisoi.tenants.access import AccessDeniedError, Grant
+from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
 MAX_NAME = 100
@@ -142,11 +142,6 @@ class RepresentativeMeetingMutation:
             themes_to=check.day("themesTo", input.themes_to) or date.min)
 
         def command(rt: TenantRuntime, grant: Grant) -> RepresentativeMeetingRecorded:
-            # The 代表者会議 is the municipality's: its figures span every contract.
-            if grant.scope.contract_ids is not None:
-                raise AccessDeniedError(
-                    "municipality_only", "Only the municipality records representative meetings.",
-                    "代表者会議は市町村の職員が記録します。")
             meeting = rt.casework.record_representative_meeting(cmd)
             rt.catch_up()
             row = MeetingQueries(rt.casework.database, rt.casework.keyring).representative(
@@ -155,7 +150,8 @@ class RepresentativeMeetingMutation:
                 raise LookupError("representative meeting missing from the view")
             return RepresentativeMeetingRecorded(meeting=RepresentativeMeeting.from_row(row))
 
-        return await execute(info, "case.manage", input.municipality_code, command, check=check)
+        return await execute(info, "representative_meeting.record", input.municipality_code,
+                             command, check=check)
 
 
 @strawberry.type

@@ -21,13 +21,15 @@ from yorisoi.tenants.registry import RegistryQueries
 Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage",
                  "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
-                 "contract.manage"]
+                 "contract.manage", "representative_meeting.record"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
     "case.read": frozenset({"specialist", "site_manager", "municipal_supervisor",
                             "municipal_admin", "contractor_admin"}),
     "consultation.record": frozenset({"specialist", "site_manager"}),
+    "representative_meeting.record": frozenset({"specialist", "site_manager",
+                                                "municipal_supervisor"}),
     # Closing, reopening and flagging a case; consent, referrals, meetings.
     "case.manage": frozenset({"specialist", "site_manager", "municipal_supervisor"}),
     # The municipality's own consultation themes (statistics categories).
@@ -55,6 +57,10 @@ _ROLES: dict[Action, frozenset[str]] = {
 CONTRACTOR_ROLES = frozenset({"specialist", "site_manager", "contractor_admin",
                               "complaint_intake_officer", "complaint_resolution_officer",
                               "complaint_third_party_member"})
+
+
+# The 代表者会議 is the municipality's: its figures span every contract.
+MUNICIPALITY_ONLY = frozenset({"representative_meeting.record"})
 
 
 class AccessDeniedError(Exception):
@@ -150,6 +156,10 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
                            organisation_id=principal.tenant_id,
                            request_id=request_id, trace_id=trace_id)
     if principal.tenant_kind != "municipality":
+        if action in MUNICIPALITY_ONLY:
+            raise AccessDeniedError(
+                "municipality_only", "Only the municipality's own staff may do this.",
+                "この操作は市町村の職員のみが行えます。")
         return _contractor_grant(principal, municipality_code, registry, acting, site_id, today)
     if principal.tenant_id != municipality_code or registry.tenant(municipality_code) is None:
         raise _denied_tenant()

@@ -201,3 +201,15 @@ def test_contract_ended_early_ends_the_contractors_access_at_once(tmp_path):
         assert grant.contract_id is None
     finally:
         world.services.close()
+
+
+def test_only_municipal_staff_record_representative_meetings(registry):
+    grant = authorize(staff(), "representative_meeting.record", CITY_A, registry)
+    assert grant.scope == CaseScope()
+    # Even with an active contract, the 代表者会議 is the municipality's.
+    denied("municipality_only", contractor(), "representative_meeting.record", CITY_A, registry)
+
+
+def test_contractor_tokens_cannot_carry_municipal_roles(registry):
+    denied("role_not_permitted", contractor(roles=("municipal_admin",)), "taxonomy.manage",
+           CITY_A, registry)
