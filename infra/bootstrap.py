@@ -6,6 +6,7 @@ from yorisoi.infra.dev_issuer import DevIssuer
 from yorisoi.infra.identity import TokenVerifier
 from yorisoi.infra.keys import build_key_provider
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.signing import PlatformSigner
 from yorisoi.infra.storage import ObjectStore, build_object_store
 from yorisoi.services.context import ActingContext
 from yorisoi.tenants.directory import TenantDirectory
@@ -32,6 +33,8 @@ class Services:
         self.dev_issuer = (DevIssuer(settings.keys_dir, DEV_ISSUER_BASE)
                            if settings.dev_issuer else None)
         self.objects: ObjectStore = build_object_store(settings)
+        # Signs disposal certificates and audit checkpoints (public key published).
+        self.signer = PlatformSigner.from_keys_dir(settings.keys_dir)
 
     def close(self) -> None:
         self.runtimes.close()

@@ -21,7 +21,9 @@ from yorisoi.tenants.registry import RegistryQueries
 Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage",
                  "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
-                 "contract.manage", "representative_meeting.record"]
+                 "contract.manage", "representative_meeting.record", "records.manage",
+                 "disposal.approve", "dsr.manage", "audit.read", "audit.break_glass",
+                 "platform.operate"]
 
 # Which roles may take which action (the full role model arrives with access control).
 _ROLES: dict[Action, frozenset[str]] = {
@@ -51,6 +53,17 @@ _ROLES: dict[Action, frozenset[str]] = {
     "oversight.read": frozenset({"municipal_admin", "municipal_supervisor"}),
     # Handing a contract's cases over to a successor: the municipality's decision only.
     "contract.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
+    # Records governance (§6(1)): retention schedules and holds; approving a
+    # disposal batch; data-subject requests (APPI disclosure, correction, suspension).
+    "records.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
+    "disposal.approve": frozenset({"municipal_admin", "municipal_supervisor"}),
+    "dsr.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
+    # Compliance: audit trails (metadata only) and a recorded break-glass reason
+    # to see one case's personal fields.
+    "audit.read": frozenset({"compliance_auditor"}),
+    "audit.break_glass": frozenset({"compliance_auditor"}),
+    # Operating the hosted service: tenants, projections, health — never personal data.
+    "platform.operate": frozenset({"platform_operator"}),
 }
 
 
@@ -60,7 +73,9 @@ CONTRACTOR_ROLES = frozenset({"specialist", "site_manager", "contractor_admin",
 
 
 # The 代表者会議 is the municipality's: its figures span every contract.
-MUNICIPALITY_ONLY = frozenset({"representative_meeting.record"})
+MUNICIPALITY_ONLY = frozenset({"representative_meeting.record", "records.manage",
+                               "disposal.approve", "dsr.manage", "audit.read",
+                               "audit.break_glass"})
 
 
 class AccessDeniedError(Exception):

@@ -19,6 +19,7 @@ from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import POSITIONS_DDL
 from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
+from yorisoi.tenants.space_tables import space_table_ddl, space_writable_tables
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.services.tenant_application import TenantApplication
@@ -158,8 +159,9 @@ class Provisioner:
         postgres = self.settings.backend == "postgres"
         self._build(CaseworkApplication, space, space,
                     [HOUSEHOLD_KEYS_DDL, *tenant_view_ddl(),
+                     *space_table_ddl("postgres" if postgres else "sqlite"),
                      *(_KEYS_GUARD_PG if postgres else _KEYS_GUARD_SQLITE)],
-                    [*tenant_view_tables(), "projection_positions"],
+                    [*tenant_view_tables(), *space_writable_tables(), "projection_positions"],
                     # Keys: destroyed (wrapped_key set to NULL), never deleted.
                     [sql.SQL("GRANT UPDATE (wrapped_key, destroyed_at)"
                              " ON {schema}.household_keys TO {app}")])

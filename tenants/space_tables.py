@@ -1,0 +1,38 @@
+"""Tables of a municipality's space that are not projections (ledgers, logs, workflows).
+
+Read models register in ``projections/tenant_views.py``; anything else a
+municipality's space holds registers here, so provisioning creates it with the
+same owner-only DDL and the same grants.  ``ddl(dialect)`` returns statements
+using the ``{s}`` schema token; ``writable`` lists tables the application role
+may UPDATE and DELETE (everything else it may only SELECT and INSERT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpaceTables:
+    name: str
+    ddl: Callable[[str], list[str]]  # dialect ("postgres" | "sqlite") -> statements
+    writable: tuple[str, ...] = ()
+
+
+
+
+def _entries() -> list[SpaceTables]:
+    # Imported here, not at module level: each feature's module imports SpaceTables.
+    from yorisoi.infra.access_log_store import ACCESS_LOG_TABLES
+
+    # Each feature adds its entry here (one line each).
+    return [ACCESS_LOG_TABLES]
+
+
+def space_table_ddl(dialect: str) -> list[str]:
+    return [statement for entry in _entries() for statement in entry.ddl(dialect)]
+
+
+def space_writable_tables() -> list[str]:
+    return [table for entry in _entries() for table in entry.writable]
