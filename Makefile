@@ -4,7 +4,8 @@
 #               extra; reinstalls only when pyproject.toml has changed
 #   make run    start the service (.venv/bin/yorisoi serve $(ARGS)), e.g.
 #               make run ARGS="--host 0.0.0.0 --port 9000"
-#   make test   run the test suite on two xdist workers;
+#   make test   run the test suite on two xdist workers (first installing
+#               Debian's chromium for the console's browser tests, as root);
 #               extra pytest arguments go in PYTEST_ARGS, e.g.
 #               make test PYTEST_ARGS='-k tenants -x'
 
@@ -14,7 +15,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.yorisoi-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv run test
+.PHONY: venv run test browser
 
 venv: $(STAMP)
 
@@ -38,5 +39,15 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/yorisoi serve $(ARGS)
 
-test: venv
+# The console's browser tests drive Debian's Chromium; its screenshots need CJK fonts.
+# As root on Debian, install them when missing (CI machines start without them).
+browser:
+	@if { [ ! -x /usr/bin/chromium ] || ! fc-list :lang=ja 2>/dev/null | grep -q . ; } \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium and fonts-noto-cjk"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium fonts-noto-cjk; } >/dev/null 2>&1 || echo "make: apt-get could not install chromium" >&2; \
+	fi
+
+test: venv browser
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_audit
 import bench_commands
 import bench_projection
 from common import Pair, configure_production_telemetry, dump, machine_info, print_table, provision
@@ -84,6 +85,7 @@ def main() -> None:
             print(f"projection: m={m}, {projection_rounds} rounds …", file=sys.stderr)
             pairs += bench_projection.run(cluster, projection_world, m=m,
                                           rounds=projection_rounds)
+            pairs += bench_audit.run(cluster, commands_world, m=m, rounds=projection_rounds)
         finally:
             commands_world.close()
             projection_world.close()

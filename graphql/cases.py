@@ -39,6 +39,10 @@ class Household:
     children: list[Child] | None
     pregnancy_due_date: str | None
     disposed: bool = strawberry.field(description="True once the household's data key is destroyed.")
+    masked: bool = strawberry.field(
+        default=False,
+        description="True when your role may not see personal fields: they are null. A compliance "
+                    "auditor may record a break-glass reason (breakGlass) to see one case's.")
 
     @classmethod
     def from_record(cls, r: HouseholdRecord) -> Household:
@@ -46,7 +50,7 @@ class Household:
             id=strawberry.ID(r.household_id),
             guardians=None if r.guardians is None else [Guardian(**g) for g in r.guardians],
             children=None if r.children is None else [Child(**c) for c in r.children],
-            pregnancy_due_date=r.pregnancy_due_date, disposed=r.disposed)
+            pregnancy_due_date=r.pregnancy_due_date, disposed=r.disposed, masked=r.masked)
 
 
 @strawberry.type(description="One correction of a consultation: the original stays in the log.")

@@ -28,6 +28,7 @@ from yorisoi.graphql.errors import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.services.casework import CaseNotFoundError
+from yorisoi.services.personal_access import may_read
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -55,8 +56,8 @@ class Consent:
     withdrawal_reason: str | None
 
     @classmethod
-    def from_aggregate(cls, c: ConsentAggregate) -> Consent:
-        return cls(id=strawberry.ID(str(c.id)), case_id=strawberry.ID(str(c.case_id)),
+    def from_aggregate(cls, c: ConsentAggregate, *, masked: bool = False) -> Consent:
+        consent = cls(id=strawberry.ID(str(c.id)), case_id=strawberry.ID(str(c.case_id)),
                    purpose=c.purpose, agency_id=c.agency_id, agency_kind=c.agency_kind,
                    status="withdrawn" if c.withdrawn else "given",
                    given_on=c.given_on.isoformat(), given_by=c.given_by,
@@ -64,6 +65,10 @@ class Consent:
                    evidence_attachment_id=c.evidence_attachment_id,
                    withdrawn_on=c.withdrawn_on.isoformat() if c.withdrawn_on else None,
                    withdrawal_reason=c.withdrawal_reason)
+        if masked:  # a role without the need to know: personal fields stay null
+            consent.given_by = consent.relationship = consent.scope = None
+            consent.withdrawal_reason = None
+        return consent
 
 
 @strawberry.type(description="An action taken without consent, with its reason and legal basis.")
@@ -79,12 +84,16 @@ class ConsentException:
     reason: str | None
 
     @classmethod
-    def from_aggregate(cls, e: ConsentExceptionAggregate) -> ConsentException:
-        return cls(id=strawberry.ID(str(e.id)), case_id=strawberry.ID(str(e.case_id)),
+    def from_aggregate(cls, e: ConsentExceptionAggregate, *,
+                       masked: bool = False) -> ConsentException:
+        exception = cls(id=strawberry.ID(str(e.id)), case_id=strawberry.ID(str(e.case_id)),
                    purpose=e.purpose, legal_basis=e.legal_basis, agency_id=e.agency_id,
                    agency_kind=e.agency_kind, taken_on=e.taken_on.isoformat(),
                    record_id=strawberry.ID(str(e.record_id)) if e.record_id else None,
                    reason=e.reason)
+        if masked:
+            exception.reason = None
+        return exception
 
 
 @strawberry.type(description="A household's consents and exceptions, oldest first.")
@@ -96,6 +105,10 @@ class HouseholdConsents:
 @strawberry.type
 class ConsentGiven:
     consent: Consent
+
+
+# Sealed under the household key (domain.consent): masked for roles without the need.
+CONSENT_PERSONAL = ("given_by", "relationship", "scope", "withdrawal_reason")
 
 
 @strawberry.type
@@ -247,9 +260,14 @@ class ConsentQuery:
                     found = rt.casework.case_consents(parsed, grant.scope.contract_ids)
                 except CaseNotFoundError:
                     return None
+                space = rt.space
             return HouseholdConsents(
-                consents=[Consent.from_aggregate(c) for c in found.consents],
-                exceptions=[ConsentException.from_aggregate(e) for e in found.exceptions])
+                consents=[Consent.from_aggregate(c, masked=not may_read(
+                    space, str(c.household_id), "consent", str(c.id), CONSENT_PERSONAL))
+                    for c in found.consents],
+                exceptions=[ConsentException.from_aggregate(e, masked=not may_read(
+                    space, str(e.household_id), "consent_exception", str(e.id), ("reason",)))
+                    for e in found.exceptions])
 
         try:
             return await asyncio.to_thread(run)

@@ -11,6 +11,7 @@ from strawberry.fastapi import BaseContext
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
+from yorisoi.services.personal_access import PersonalAccess
 from yorisoi.tenants.access import (
     AccessDeniedError,
     Action,
@@ -18,6 +19,7 @@ from yorisoi.tenants.access import (
     Principal,
     authorize,
 )
+from yorisoi.tenants.reading import admit
 
 
 class YorisoiContext(BaseContext):
@@ -28,6 +30,9 @@ class YorisoiContext(BaseContext):
         self.services = services
         self.principal = principal
         self.request_id = request_id
+        # Who may read personal fields where in this request, and what was read
+        # (made current for every resolver by graphql/personal_reads.py).
+        self.personal_access = PersonalAccess("graphql")
 
     def authorize(self, action: Action, municipality_code: str | None, *,
                   site_id: str | None = None) -> Grant:
@@ -45,6 +50,7 @@ class YorisoiContext(BaseContext):
                           self.services.directory.registry, site_id=site_id,
                           request_id=self.request_id, trace_id=current_trace_id())
         tag_tenant(trace.get_current_span(), getattr(self.request, "state", None), grant)
+        admit(self.services, self.personal_access, grant)
         return grant
 
 

@@ -106,4 +106,8 @@ def api_error(exc: Exception) -> ApiError:
         return ApiError(exc.code, exc.message, exc.message_ja)
     if isinstance(exc, DomainError):
         return ApiError(exc.code, exc.message, exc.message_ja)
+    if isinstance(exc, InputErrors) and exc.errors:
+        # A query's arguments checked with Checker (raise_if_any): the first problem.
+        first = exc.errors[0]
+        return ApiError(first.code, first.message, first.message_ja)
     raise exc

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from yorisoi.graphql.access_grants import AccessGrantMutation, AccessGrantQuery
 from yorisoi.graphql.agencies import AgencyMutation, AgencyQuery
 from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
 from yorisoi.graphql.case_meetings import CaseMeetingMutation, CaseMeetingQuery
@@ -30,8 +31,12 @@ from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.contractor_work import ContractorWorkQuery
 from yorisoi.graphql.contracts import ContractMutation
+from yorisoi.graphql.data_subject import DataSubjectMutation, DataSubjectQuery
 from yorisoi.graphql.errors import ApiError
+from yorisoi.graphql.file_register import FileRegisterQuery
 from yorisoi.graphql.oversight import OversightQuery
+from yorisoi.graphql.personal_reads import PersonalReads
+from yorisoi.graphql.records import RecordsMutation, RecordsQuery
 from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery
 from yorisoi.graphql.representative_meetings import (
     RepresentativeMeetingMutation,
@@ -40,6 +45,7 @@ from yorisoi.graphql.representative_meetings import (
 from yorisoi.graphql.resources import ResourceMutation, ResourceQuery
 from yorisoi.graphql.sites import SiteMutation, SiteQuery
 from yorisoi.graphql.staff import StaffMutation, StaffQuery
+from yorisoi.graphql.statistics import StatisticsQuery
 from yorisoi.graphql.support_notes import SupportNoteMutation
 from yorisoi.graphql.tasks import TaskQuery
 from yorisoi.graphql.themes import ThemeMutation, ThemeQuery
@@ -52,7 +58,8 @@ _tracer = trace.get_tracer("yorisoi.graphql")
 @strawberry.type
 class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, RepresentativeMeetingQuery,
             TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
-            StaffQuery, OversightQuery, ContractorWorkQuery):
+            StaffQuery, OversightQuery, ContractorWorkQuery, AccessGrantQuery,
+            DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery):
     pass
 
 
@@ -60,7 +67,8 @@ class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, Representativ
 class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation, ThemeMutation,
                ConsentMutation, CaseMeetingMutation, RepresentativeMeetingMutation, AgencyMutation,
                ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
-               StaffMutation, ContractMutation):
+               StaffMutation, ContractMutation, AccessGrantMutation,
+               DataSubjectMutation, RecordsMutation):
     pass
 
 
@@ -129,6 +137,7 @@ class YorisoiSchema(strawberry.Schema):
 def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
     extensions = [
         OperationSpan,
+        PersonalReads,
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=15),
         lambda: MaxTokensLimiter(max_token_count=2000),

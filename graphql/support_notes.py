@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from yorisoi.domain.support_notes import SupportNote as SupportNoteAggregate
@@ -82,23 +83,43 @@ class TimelineConnection:
 
 async def case_timeline(info: Info[YorisoiContext, None], municipality_code: str, case_id: str,
                         *, first: int, after: str | None) -> TimelineConnection:
-    """A visible case's timeline, newest first (the Case was already authorised)."""
-    first = max(1, min(first, MAX_PAGE_SIZE))
+    """A visible case's timeline, newest first (the Case was already authorised).
 
-    def run() -> TimelineConnection:
-        with info.context.services.runtimes.lease(municipality_code) as rt:
-            page = TimelineQueries(rt.casework.database, rt.casework.keyring).page(
-                case_id, first=first, after=after)
-        return TimelineConnection(
-            total_count=page.total_count,
-            edges=[TimelineEdge(cursor=encode_timeline_cursor(e),
-                                node=TimelineEntry.from_record(e)) for e in page.entries],
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
+    Through a per-request DataLoader: a case list asking for each case's
+    timeline reads them all in two statements, not two per case.
+    """
+    first = max(1, min(first, MAX_PAGE_SIZE))
+    ctx = info.context
+    key = f"timeline_loader:{municipality_code}"
+    if key not in ctx.__dict__:
+        def load(keys: list[tuple[str, int, str | None]]) -> list[Any]:
+            pages: dict[tuple[str, int, str | None], Any] = {}
+            with ctx.services.runtimes.lease(municipality_code) as rt:
+                queries = TimelineQueries(rt.casework.database, rt.casework.keyring)
+                for size, cursor in dict.fromkeys((k[1], k[2]) for k in keys):
+                    group = [k[0] for k in keys if (k[1], k[2]) == (size, cursor)]
+                    for cid, page in queries.pages(group, first=size, after=cursor).items():
+                        pages[(cid, size, cursor)] = page
+            return [pages[k] for k in keys]
+
+        async def batch(keys: list[tuple[str, int, str | None]]) -> list[Any]:
+            try:
+                return await asyncio.to_thread(load, keys)
+            except Exception as exc:  # noqa: BLE001 - each load raises the typed error
+                return [exc] * len(keys)
+
+        ctx.__dict__[key] = DataLoader(batch)
 
     try:
-        return await asyncio.to_thread(run)
+        page = await ctx.__dict__[key].load((case_id, first, after))
     except Exception as exc:  # noqa: BLE001 - expected errors become typed GraphQL errors
         raise api_error(exc) from None
+
+    return TimelineConnection(
+        total_count=page.total_count,
+        edges=[TimelineEdge(cursor=encode_timeline_cursor(e),
+                            node=TimelineEntry.from_record(e)) for e in page.entries],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
 
 
 # --------------------------------------------------------------------------- mutations

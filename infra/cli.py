@@ -12,6 +12,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.cli_audit import audit_app
+from yorisoi.infra.cli_dsr import records_app
+from yorisoi.infra.cli_graphql import graphql_app
+from yorisoi.infra.cli_records import disposal_app
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.context import acting_as
@@ -23,6 +27,10 @@ projections_app = typer.Typer(help="Read models: status and rebuilds.", no_args_
 app.add_typer(platform_app, name="platform")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(projections_app, name="projections")
+app.add_typer(audit_app, name="audit")
+app.add_typer(records_app, name="records")
+app.add_typer(graphql_app, name="graphql")
+app.add_typer(disposal_app, name="disposal")
 console = Console()
 
 

@@ -1,15 +1,27 @@
 """The ``household_keys`` table: wrapped household data keys and the proof of their destruction.
 
 Only SQL lives here; what the keys mean (wrapping, caching, refusing writes
-after disposal) is ``services/personal_data.HouseholdKeyring``.
+after disposal, re-wrapping when the tenant key rotates) is
+``services/personal_data.HouseholdKeyring``.
+
+Wrapping a new key and rotating the tenant key exclude each other through a
+transaction-scoped advisory lock per space (shared for a new key, exclusive
+for a rotation): a key wrapped under the old version while a rotation runs
+would be left behind when that version is retired, and could never be opened
+again.  (``LOCK TABLE`` would need table-wide UPDATE, which the application
+role deliberately lacks.)  On SQLite a write transaction already excludes
+every other writer.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from yorisoi.infra.db import Database
+from yorisoi.infra.db import Cursor, Database
 
 HOUSEHOLD_KEYS_DDL = (
     "CREATE TABLE IF NOT EXISTS {s}household_keys ("
@@ -40,6 +52,21 @@ class HouseholdKeyStore:
             return MISSING
         return None if row["wrapped_key"] is None else bytes(row["wrapped_key"])
 
+    def wrapped_many(self, household_ids: list[UUID]) -> dict[UUID, bytes]:
+        """The live wrapped keys of several households, in one statement per 500."""
+        ids = [str(h) for h in household_ids]
+        found: dict[UUID, bytes] = {}
+        with self.db.transaction(write=False) as cur:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join(["%s"] * len(chunk))
+                for row in cur.execute(
+                        "SELECT household_id, wrapped_key FROM {s}household_keys"
+                        f" WHERE household_id IN ({marks}) AND wrapped_key IS NOT NULL",
+                        chunk).fetchall():
+                    found[UUID(row["household_id"])] = bytes(row["wrapped_key"])
+        return found
+
     def insert(self, household_id: UUID, wrapped: bytes) -> None:
         """Store a new wrapped key; a concurrent writer's row wins (no error)."""
         with self.db.transaction() as cur:
@@ -57,3 +84,51 @@ class HouseholdKeyStore:
                 "WHERE household_id = %s AND wrapped_key IS NOT NULL",
                 (datetime.now(UTC).isoformat(), str(household_id)),
             ).rowcount > 0
+
+    # ------------------------------------------------------------ tenant-key rotation
+
+    def _lock_id(self) -> int:
+        # One advisory lock per space (schemas share a database): a stable 31-bit number.
+        return zlib.crc32(f"yorisoi.household_keys:{self.db.schema}".encode()) & 0x7FFFFFFF
+
+    def lock_for_new_key(self, cur: Cursor) -> None:
+        """Hold off a rotation until this transaction has stored its new key."""
+        if self.db.dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._lock_id(),))
+
+    def lock_for_rotation(self, cur: Cursor) -> None:
+        """Wait for new keys being stored, and keep new ones out until this transaction ends."""
+        if self.db.dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_id(),))
+
+    def live(self, cur: Cursor, batch: int = 1000) -> Iterator[tuple[UUID, bytes]]:
+        """Every live (not destroyed) wrapped key, in household order, in batches."""
+        after = ""
+        while True:
+            rows = cur.execute(
+                "SELECT household_id, wrapped_key FROM {s}household_keys"
+                " WHERE wrapped_key IS NOT NULL AND household_id > %s"
+                " ORDER BY household_id LIMIT %s", (after, batch)).fetchall()
+            for row in rows:
+                yield UUID(row["household_id"]), bytes(row["wrapped_key"])
+            if len(rows) < batch:
+                return
+            after = rows[-1]["household_id"]
+
+    def rewrap(self, cur: Cursor, rows: list[tuple[UUID, bytes]]) -> None:
+        """Replace live wrapped keys (a key destroyed meanwhile stays destroyed)."""
+        cur.executemany(
+            "UPDATE {s}household_keys SET wrapped_key = %s"
+            " WHERE household_id = %s AND wrapped_key IS NOT NULL",
+            [(wrapped, str(household_id)) for household_id, wrapped in rows])
+
+    def row(self, household_id: UUID) -> dict[str, Any] | None:
+        """The key's row as stored: after disposal, the proof that the key is gone."""
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT household_id, wrapped_key, created_at, destroyed_at"
+                " FROM {s}household_keys WHERE household_id = %s",
+                (str(household_id),)).fetchone()
+        if row is not None and row["wrapped_key"] is not None:
+            row["wrapped_key"] = bytes(row["wrapped_key"])
+        return row

@@ -29,8 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ec import (
 )
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-TenantKind = Literal["municipality", "contractor"]
-TENANT_KINDS: frozenset[str] = frozenset({"municipality", "contractor"})
+# "platform": the hosted service's own operators (one registered issuer, tenant id "platform").
+TenantKind = Literal["municipality", "contractor", "platform"]
+TENANT_KINDS: frozenset[str] = frozenset({"municipality", "contractor", "platform"})
+PLATFORM_TENANT = "platform"
 
 # Asymmetric algorithms only.  HS* would let anyone holding the (public) JWKS
 # forge tokens if a key were ever misread as an HMAC secret; "none" is no
@@ -54,6 +56,10 @@ def validate_tenant(tenant_kind: str, tenant_id: str) -> None:
     """Raise ValueError unless (tenant_kind, tenant_id) is well formed."""
     if tenant_kind not in TENANT_KINDS:
         raise ValueError(f"tenant_kind must be one of {sorted(TENANT_KINDS)}")
+    if tenant_kind == "platform":
+        if tenant_id != PLATFORM_TENANT:
+            raise ValueError(f"the platform's tenant_id is {PLATFORM_TENANT!r}")
+        return
     pattern = _MUNICIPALITY_CODE if tenant_kind == "municipality" else _CONTRACTOR_ID
     if not isinstance(tenant_id, str) or not pattern.fullmatch(tenant_id):
         expected = "a 6-digit municipality code" if tenant_kind == "municipality" else "a contractor id"

@@ -1,28 +1,77 @@
 """Tenant key-encryption keys (KEKs): they wrap each household's data key.
 
-The embedded default keeps one 256-bit key file per tenant; production uses
-AWS KMS (one key per tenant behind an alias), so a key never leaves KMS and
-every unwrap is logged by the cloud.  Both bind the wrapped key to its tenant
-and household (AES-GCM associated data / KMS encryption context), so a
+The embedded default keeps 256-bit key files per tenant; production uses AWS
+KMS (one key per tenant *version*, behind aliases), so a key never leaves KMS
+and every unwrap is logged by the cloud.  Both bind the wrapped key to its
+tenant and household (AES-GCM associated data / KMS encryption context), so a
 wrapped key copied to another household does not unwrap.
+
+**Versions.**  A tenant's KEK has versions (1, 2, …); new wraps use the
+newest.  Disposal rotates: every live household key is re-wrapped under a new
+version and the old versions are retired (the key file is overwritten and
+removed; the KMS key is scheduled for deletion).  A database backup taken
+before the disposal holds household keys wrapped under a retired version, so
+it no longer opens — the destroyed household's key included
+(``services/personal_data.HouseholdKeyring.rotate_tenant_key``).
+
+A wrapped key names its version: ``MAGIC ‖ version (4 bytes) ‖ wrapped``.
+Keys wrapped before versions existed carry no header and are version 1
+(a local one is exactly 60 bytes, a KMS blob never starts with ``MAGIC``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"\xffYK"
+_LEGACY_LOCAL_LENGTH = 12 + 32 + 16  # nonce + data key + tag
 
 
 class TenantKeyMissingError(Exception):
     """The tenant has no key-encryption key (not provisioned, or keys not mounted)."""
 
 
+class TenantKeyRetiredError(TenantKeyMissingError):
+    """The key was wrapped under a KEK version that disposal has retired: it never opens again."""
+
+
+@dataclass(frozen=True)
+class RetiredVersion:
+    """The proof that one KEK version is gone (or, for KMS, scheduled to be)."""
+
+    version: int
+    detail: dict[str, Any] = field(default_factory=dict)  # e.g. the KMS key id and deletion date
+
+
+def version_of(wrapped: bytes) -> int:
+    """The KEK version a wrapped key was made under."""
+    if wrapped.startswith(MAGIC) and len(wrapped) != _LEGACY_LOCAL_LENGTH:
+        return int.from_bytes(wrapped[len(MAGIC):len(MAGIC) + 4], "big")
+    return 1
+
+
+def _split(wrapped: bytes) -> tuple[int, bytes]:
+    version = version_of(wrapped)
+    if wrapped.startswith(MAGIC) and len(wrapped) != _LEGACY_LOCAL_LENGTH:
+        return version, wrapped[len(MAGIC) + 4:]
+    return version, wrapped
+
+
+def _header(version: int) -> bytes:
+    return MAGIC + version.to_bytes(4, "big")
+
+
 class TenantKeyProvider(Protocol):
-    """Wraps and unwraps household data keys under a tenant's key."""
+    """Wraps and unwraps household data keys under a tenant's key, and rotates that key."""
+
+    name: str
 
     def create_tenant_key(self, tenant: str) -> None: ...
 
@@ -30,76 +79,265 @@ class TenantKeyProvider(Protocol):
 
     def unwrap(self, tenant: str, wrapped: bytes, context: dict[str, str]) -> bytes: ...
 
+    def live_versions(self, tenant: str) -> list[int]: ...
+
+    def add_version(self, tenant: str) -> int: ...
+
+    def retire_version(self, tenant: str, version: int) -> RetiredVersion: ...
+
 
 def _aad(tenant: str, context: dict[str, str]) -> bytes:
     return json.dumps({"tenant": tenant, **context}, sort_keys=True).encode()
 
 
 class LocalKeyFileProvider:
-    """One key file per tenant under ``keys_dir/tenants`` (mode 0600)."""
+    """Key files under ``keys_dir/tenants`` (mode 0600): ``<tenant>.kek`` is version 1,
+    ``<tenant>.v<N>.kek`` version N.  The newest file present is the current version."""
+
+    name = "local"
 
     def __init__(self, keys_dir: Path) -> None:
         self.dir = Path(keys_dir) / "tenants"
-        self._cache: dict[str, AESGCM] = {}
+        self._cache: dict[tuple[str, int], AESGCM] = {}
+        self._current: dict[str, int] = {}
+        self._names: dict[tuple[str, int], str] = {}
 
-    def _path(self, tenant: str) -> Path:
+    def _path(self, tenant: str, version: int = 1) -> Path:
         if not tenant.replace("_", "").isalnum():
             raise ValueError("tenant key names are alphanumeric")
-        return self.dir / f"{tenant}.kek"
+        return self.dir / (f"{tenant}.kek" if version == 1 else f"{tenant}.v{version}.kek")
 
-    def create_tenant_key(self, tenant: str) -> None:
-        path = self._path(tenant)
-        if path.exists():
-            return
+    def _exists(self, tenant: str, version: int) -> bool:
+        # A plain stat of a remembered path: rotation asks this for every household key.
+        name = self._names.get((tenant, version))
+        if name is None:
+            name = self._names[(tenant, version)] = str(self._path(tenant, version))
+        return os.path.exists(name)
+
+    def _create(self, path: Path) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(AESGCM.generate_key(bit_length=256))
+            handle.flush()
+            os.fsync(handle.fileno())
 
-    def _aead(self, tenant: str) -> AESGCM:
-        aead = self._cache.get(tenant)
-        if aead is None:
+    def create_tenant_key(self, tenant: str) -> None:
+        if not self.live_versions(tenant):
             try:
-                aead = AESGCM(self._path(tenant).read_bytes())
-            except FileNotFoundError:
-                raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}") from None
-            self._cache[tenant] = aead
+                self._create(self._path(tenant))
+            except FileExistsError:
+                pass  # another process provisioned it first
+
+    def live_versions(self, tenant: str) -> list[int]:
+        pattern = re.compile(re.escape(tenant) + r"(?:\.v(\d+))?\.kek")
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        self._path(tenant)  # validates the name
+        return sorted(int(m.group(1) or 1) for name in names
+                      if (m := pattern.fullmatch(name)))
+
+    def _aead(self, tenant: str, version: int) -> AESGCM:
+        # Asked every time, not only on a cache miss: a version retired by another
+        # process must stop opening here as well.
+        if not self._exists(tenant, version):
+            self._cache.pop((tenant, version), None)
+            if version < max(self.live_versions(tenant) or [0]):
+                raise TenantKeyRetiredError(f"key-encryption key version {version} of tenant "
+                                            f"{tenant} has been retired")
+            raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}")
+        aead = self._cache.get((tenant, version))
+        if aead is None:
+            aead = AESGCM(self._path(tenant, version).read_bytes())
+            self._cache[(tenant, version)] = aead
         return aead
 
+    def current_version(self, tenant: str) -> int:
+        """The newest live version, asked of the file system every time.
+
+        Versions only grow, so a remembered version is still current while its
+        file exists and the next one does not: two stats instead of listing a
+        folder that holds every tenant's keys.
+        """
+        known = self._current.get(tenant)
+        if known is not None and self._exists(tenant, known) and not self._exists(
+                tenant, known + 1):
+            return known
+        versions = self.live_versions(tenant)
+        if not versions:
+            raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}")
+        self._current[tenant] = versions[-1]
+        return versions[-1]
+
     def wrap(self, tenant: str, data_key: bytes, context: dict[str, str]) -> bytes:
+        version = self.current_version(tenant)
         nonce = os.urandom(12)
-        return nonce + self._aead(tenant).encrypt(nonce, data_key, _aad(tenant, context))
+        return _header(version) + nonce + self._aead(tenant, version).encrypt(
+            nonce, data_key, _aad(tenant, context))
 
     def unwrap(self, tenant: str, wrapped: bytes, context: dict[str, str]) -> bytes:
-        return self._aead(tenant).decrypt(wrapped[:12], wrapped[12:], _aad(tenant, context))
+        version, inner = _split(wrapped)
+        return self._aead(tenant, version).decrypt(inner[:12], inner[12:], _aad(tenant, context))
+
+    def add_version(self, tenant: str) -> int:
+        while True:
+            version = max(self.live_versions(tenant) or [0]) + 1
+            try:
+                self._create(self._path(tenant, version))
+            except FileExistsError:
+                continue  # another process added it meanwhile: take the next number
+            return version
+
+    def retire_version(self, tenant: str, version: int) -> RetiredVersion:
+        """Overwrite the key file, then remove it.
+
+        Overwriting is best effort on journalling and flash storage; what makes
+        retirement final is that key files are never copied into the database's
+        backups (production keeps KEKs in KMS, where deletion is final).
+        """
+        path = self._path(tenant, version)
+        if version >= max(self.live_versions(tenant) or [0]):
+            raise ValueError("the current key-encryption key version cannot be retired")
+        try:
+            with open(path, "r+b") as handle:
+                handle.write(os.urandom(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            pass  # retired before (a resumed disposal)
+        self._cache.pop((tenant, version), None)
+        return RetiredVersion(version, {"keyFile": path.name, "removed": True})
 
 
 class KmsKeyProvider:
-    """AWS KMS: one symmetric key per tenant, found by alias."""
+    """AWS KMS: one symmetric key per tenant and version.
+
+    ``<prefix><tenant>`` names the current version's key (new wraps go there, so
+    KMS itself decides the version at the moment of wrapping);
+    ``<prefix><tenant>--v<N>`` names version N (unwraps go there).  Retiring a
+    version deletes its alias and schedules its key for deletion (KMS keeps it
+    disabled for the pending window, 7 days at least, then deletes it).
+    """
+
+    name = "kms"
+    VERSION_TAG = "yorisoi-kek-version"
+    PENDING_WINDOW_DAYS = 7
 
     def __init__(self, *, endpoint_url: str | None, region: str, alias_prefix: str) -> None:
         import boto3  # only production deployments need KMS
 
         self.kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region)
         self.alias_prefix = alias_prefix
+        self._versions_by_arn: dict[str, int] = {}
 
-    def _alias(self, tenant: str) -> str:
-        return f"{self.alias_prefix}{tenant}"
+    def _alias(self, tenant: str, version: int | None = None) -> str:
+        base = f"{self.alias_prefix}{tenant}"
+        return base if version is None else f"{base}--v{version}"
+
+    def _aliases(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for page in self.kms.get_paginator("list_aliases").paginate():
+            for alias in page["Aliases"]:
+                if "TargetKeyId" in alias:
+                    found[alias["AliasName"]] = alias["TargetKeyId"]
+        return found
+
+    def _new_key(self, tenant: str, version: int) -> str:
+        return self.kms.create_key(
+            Description=f"Yorisoi tenant {tenant} KEK v{version}",
+            Tags=[{"TagKey": self.VERSION_TAG, "TagValue": str(version)}],
+        )["KeyMetadata"]["KeyId"]
 
     def create_tenant_key(self, tenant: str) -> None:
-        aliases = self.kms.list_aliases()["Aliases"]
-        if any(a["AliasName"] == self._alias(tenant) for a in aliases):
+        if self._alias(tenant) in self._aliases():
             return
-        key_id = self.kms.create_key(Description=f"Yorisoi tenant {tenant}")["KeyMetadata"]["KeyId"]
+        key_id = self._new_key(tenant, 1)
         self.kms.create_alias(AliasName=self._alias(tenant), TargetKeyId=key_id)
+        self.kms.create_alias(AliasName=self._alias(tenant, 1), TargetKeyId=key_id)
+
+    def _version_of_key(self, key_id: str) -> int:
+        version = self._versions_by_arn.get(key_id)
+        if version is None:
+            tags = self.kms.list_resource_tags(KeyId=key_id).get("Tags", [])
+            # A key made before versions existed carries no tag: it is version 1.
+            version = next((int(t["TagValue"]) for t in tags
+                            if t["TagKey"] == self.VERSION_TAG), 1)
+            self._versions_by_arn[key_id] = version
+        return version
 
     def wrap(self, tenant: str, data_key: bytes, context: dict[str, str]) -> bytes:
-        return self.kms.encrypt(KeyId=self._alias(tenant), Plaintext=data_key,
-                                EncryptionContext={"tenant": tenant, **context})["CiphertextBlob"]
+        response = self.kms.encrypt(KeyId=self._alias(tenant), Plaintext=data_key,
+                                    EncryptionContext={"tenant": tenant, **context})
+        return _header(self._version_of_key(response["KeyId"])) + response["CiphertextBlob"]
 
     def unwrap(self, tenant: str, wrapped: bytes, context: dict[str, str]) -> bytes:
-        return self.kms.decrypt(KeyId=self._alias(tenant), CiphertextBlob=wrapped,
-                                EncryptionContext={"tenant": tenant, **context})["Plaintext"]
+        from botocore.exceptions import ClientError
+
+        version, blob = _split(wrapped)
+        aliases = [self._alias(tenant, version)]
+        if version == 1:
+            aliases.append(self._alias(tenant))  # a tenant made before versions existed
+        for alias in aliases:
+            try:
+                return self.kms.decrypt(KeyId=alias, CiphertextBlob=blob,
+                                        EncryptionContext={"tenant": tenant, **context}
+                                        )["Plaintext"]
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code not in ("NotFoundException", "IncorrectKeyException",
+                                "KMSInvalidStateException", "DisabledException",
+                                "AccessDeniedException"):
+                    raise
+        raise TenantKeyRetiredError(f"key-encryption key version {version} of tenant {tenant} "
+                                    "has been retired")
+
+    def live_versions(self, tenant: str) -> list[int]:
+        aliases = self._aliases()
+        pattern = re.compile(re.escape(self._alias(tenant)) + r"--v(\d+)")
+        versions = sorted(int(m.group(1)) for name in aliases if (m := pattern.fullmatch(name)))
+        if not versions and self._alias(tenant) in aliases:
+            versions = [1]  # a tenant made before versions existed
+        return versions
+
+    def add_version(self, tenant: str) -> int:
+        aliases = self._aliases()
+        current_key = aliases.get(self._alias(tenant))
+        if current_key is None:
+            raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}")
+        current = self._version_of_key(current_key)
+        if self._alias(tenant, current) not in aliases:  # name the version about to be retired
+            self.kms.create_alias(AliasName=self._alias(tenant, current), TargetKeyId=current_key)
+        version = max([current, *self.live_versions(tenant)]) + 1
+        key_id = self._new_key(tenant, version)
+        self.kms.create_alias(AliasName=self._alias(tenant, version), TargetKeyId=key_id)
+        self.kms.update_alias(AliasName=self._alias(tenant), TargetKeyId=key_id)
+        return version
+
+    def retire_version(self, tenant: str, version: int) -> RetiredVersion:
+        from botocore.exceptions import ClientError
+
+        aliases = self._aliases()
+        key_id = aliases.get(self._alias(tenant, version))
+        if key_id is None:
+            return RetiredVersion(version, {"alias": self._alias(tenant, version),
+                                            "alreadyRetired": True})
+        if key_id == aliases.get(self._alias(tenant)):
+            raise ValueError("the current key-encryption key version cannot be retired")
+        self.kms.delete_alias(AliasName=self._alias(tenant, version))
+        try:
+            response = self.kms.schedule_key_deletion(
+                KeyId=key_id, PendingWindowInDays=self.PENDING_WINDOW_DAYS)
+            deletion = response["DeletionDate"]
+        except ClientError as error:  # already pending deletion (a resumed disposal)
+            if error.response.get("Error", {}).get("Code") != "KMSInvalidStateException":
+                raise
+            deletion = self.kms.describe_key(KeyId=key_id)["KeyMetadata"].get("DeletionDate")
+        return RetiredVersion(version, {
+            "keyId": key_id, "state": "PendingDeletion",
+            "deletionDate": deletion.isoformat() if hasattr(deletion, "isoformat") else deletion})
 
 
 def build_key_provider(settings) -> TenantKeyProvider:  # noqa: ANN001 - Settings

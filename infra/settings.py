@@ -60,6 +60,29 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=4000, ge=1)
     graphql_max_depth: int = Field(default=10, ge=1)
 
+    # GraphQL hardening (docs/architecture.md, "GraphQL hardening").
+    # allow_list: only the operations of the committed manifest run (by hash,
+    # documentId or the identical document); off: any document, and hashes of
+    # the manifest still resolve.
+    graphql_persisted_queries: Literal["off", "allow_list"] = "off"
+    # None: the manifest committed with the code (graphql/persisted_queries.json).
+    graphql_persisted_queries_path: Path | None = None
+
+    # Token buckets per principal and per tenant (all its principals together),
+    # in this process: N workers admit up to N times these rates.  Anonymous
+    # requests (public queries, bad tokens) share a bucket per client address
+    # at the principal rate.  None: on, except in environment=test (suites that
+    # send thousands of requests as one user stay deterministic).
+    rate_limits: bool | None = None
+    rate_limit_principal_per_second: float = Field(default=10.0, gt=0)
+    rate_limit_principal_burst: int = Field(default=100, ge=1)
+    rate_limit_tenant_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_tenant_burst: int = Field(default=1000, ge=1)
+
+    @property
+    def rate_limits_enabled(self) -> bool:
+        return self.environment != "test" if self.rate_limits is None else self.rate_limits
+
     @property
     def sqlite_dir(self) -> Path:
         return self.data_dir / "sqlite"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import psycopg
 
 from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.checkpoints import checkpoint_due
 from yorisoi.infra.recorders import EVENTS_CHANNEL
 
 _log = logging.getLogger("yorisoi.worker")
@@ -21,7 +22,9 @@ _log = logging.getLogger("yorisoi.worker")
 
 def catch_up(services: Services, municipality_code: str) -> int:
     with services.runtimes.lease(municipality_code) as runtime:
-        return runtime.catch_up()
+        applied = runtime.catch_up()
+        checkpoint_due(services, runtime)  # signed audit checkpoint when enough is new
+        return applied
 
 
 def catch_up_all(services: Services,

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_view import consultation_aad, household_aad
+from yorisoi.services.personal_access import is_masked
 from yorisoi.services.personal_data import HouseholdKeyring
 
 
@@ -29,10 +30,11 @@ class CursorInvalidError(ValueError):
 
 @dataclass(frozen=True)
 class CaseScope:
-    """Which cases a reader may see: all, or only those under given contracts."""
+    """Which cases a reader may see: all, only those under given contracts, only at given sites."""
 
     contract_ids: Collection[str] | None = None  # None: every case of the municipality
     include_direct: bool = True  # cases of sites the municipality runs itself
+    site_ids: Collection[str] | None = None  # None: every site the contracts allow
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class HouseholdRecord:
     children: list[dict[str, str]] | None
     pregnancy_due_date: str | None
     disposed: bool
+    masked: bool = False  # the reader's role may not see personal fields
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,28 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return activity, case_id
 
 
-def scope_clause(scope: CaseScope) -> tuple[str, list[Any]]:
-    """The WHERE fragment that applies a grant's contract scope (shared by every case-scoped view)."""
+def scope_clause(scope: CaseScope, *, sites_via_case: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE fragment that applies a grant's scope (shared by every case-scoped view).
+
+    ``sites_via_case``: the table has no ``site_id`` of its own, so its rows are
+    limited through their case's site.
+    """
+    where, params = _contract_clause(scope)
+    if scope.site_ids is None:
+        return where, params
+    sites = list(scope.site_ids)
+    if not sites:
+        return where + " AND 1 = 0", params
+    marks = ", ".join(["%s"] * len(sites))
+    if sites_via_case:
+        where += (" AND CAST(case_id AS TEXT) IN"
+                  f" (SELECT case_id FROM {{s}}case_view WHERE site_id IN ({marks}))")
+    else:
+        where += f" AND site_id IN ({marks})"
+    return where, params + sites
+
+
+def _contract_clause(scope: CaseScope) -> tuple[str, list[Any]]:
     if scope.contract_ids is None:
         return "", []
     ids = list(scope.contract_ids)
@@ -179,14 +202,17 @@ class CaseQueries:
             return {}
         with self.db.transaction(write=False) as cur:
             rows = self._in(cur, "household_view", "household_id", ids)
+        self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         result = {}
         for row in rows:
             hid = row["household_id"]
-            data = self.keyring.open_json(UUID(hid), row["sealed"], household_aad(hid))
+            data = self.keyring.read_json(UUID(hid), row["sealed"], household_aad(hid),
+                                          record=("household", hid))
             result[hid] = HouseholdRecord(
                 household_id=hid, guardians=data and data["guardians"],
                 children=data and data["children"],
-                pregnancy_due_date=data and data["pregnancy_due_date"], disposed=data is None)
+                pregnancy_due_date=data and data["pregnancy_due_date"], disposed=data is None,
+                masked=is_masked(data))
         return result
 
     def consultations(self, case_ids: Collection[str]) -> dict[str, list[ConsultationRecord]]:
@@ -198,10 +224,12 @@ class CaseQueries:
         with self.db.transaction(write=False) as cur:
             rows = self._in(cur, "consultation_view", "case_id", ids,
                             order=" ORDER BY occurred_on, recorded_at")
+        self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         for row in rows:
             cid = row["consultation_id"]
-            data = self.keyring.open_json(UUID(row["household_id"]), row["sealed"],
-                                          consultation_aad(cid)) or {}
+            data = self.keyring.read_json(UUID(row["household_id"]), row["sealed"],
+                                          consultation_aad(cid),
+                                          record=("consultation", cid)) or {}
             result[row["case_id"]].append(ConsultationRecord(
                 consultation_id=cid, case_id=row["case_id"], site_id=row["site_id"],
                 contract_id=row["contract_id"], occurred_on=row["occurred_on"],

@@ -70,6 +70,12 @@ class CaseView:
         for table in CASE_VIEW_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
+    def purge(self, cur: Cursor, household_id: str) -> None:
+        """Disposal: drop the household's sealed values (what a rebuild after it stores)."""
+        for table in ("household_view", "consultation_view"):
+            cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
+                        (str(household_id),))
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, Household.Registered):
             self._household_registered(cur, event)

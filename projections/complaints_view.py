@@ -91,6 +91,9 @@ class ComplaintsView:
         for table in COMPLAINT_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
+    def purge(self, cur: Cursor, household_id: UUID | str) -> None:
+        """Nothing of a household: a complaint is its own data subject under its own key."""
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         n = notification
         if isinstance(event, Complaint.Received):
@@ -301,7 +304,8 @@ class ComplaintQueries:
 
     def _record(self, row: dict[str, Any], today: date) -> ComplaintRecord:
         cid = row["complaint_id"]
-        personal = self.keyring.open_json(UUID(cid), row["sealed"], complaint_aad(cid))
+        personal = self.keyring.read_json(UUID(cid), row["sealed"], complaint_aad(cid),
+                                          record=("complaint", cid))
         return ComplaintRecord(
             complaint_id=cid, site_id=row["site_id"], contractor_id=row["contractor_id"],
             contract_id=row["contract_id"], case_id=row["case_id"], kind=row["kind"],
@@ -336,6 +340,7 @@ class ComplaintQueries:
             rows = cur.execute(f"SELECT * FROM {{s}}complaint_view WHERE 1 = 1{page_where}"
                                " ORDER BY received_on DESC, complaint_id DESC LIMIT %s",
                                [*page_params, first + 1]).fetchall()
+        self.keyring.preload(r["complaint_id"] for r in rows[:first])  # keyed per complaint
         items = [self._record(r, today) for r in rows[:first]]
         return Page(items, int(total["n"]), len(rows) > first,
                     complaint_cursor(items[-1]) if items else None)

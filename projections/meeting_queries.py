@@ -98,11 +98,12 @@ class MeetingQueries:
         self.keyring = keyring
 
     def _title(self, row: dict[str, Any]) -> str | None:
-        data = self.keyring.open_json(UUID(row["household_id"]), row["sealed"],
-                                      task_aad(row["task_id"]))
+        data = self.keyring.read_json(UUID(row["household_id"]), row["sealed"],
+                                      task_aad(row["task_id"]), record=("task", row["task_id"]))
         return data and data.get("title")
 
     def _meetings(self, cur: Cursor, rows: list[dict[str, Any]]) -> list[MeetingRecord]:
+        self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         ids = [r["meeting_id"] for r in rows]
         actions: dict[str, list[TaskRecord]] = {i: [] for i in ids}
         if ids:
@@ -115,8 +116,9 @@ class MeetingQueries:
                     status=t["status"], completed_on=t["completed_on"], title=self._title(t)))
         result = []
         for r in rows:
-            data = self.keyring.open_json(UUID(r["household_id"]), r["sealed"],
-                                          meeting_aad(r["meeting_id"]))
+            data = self.keyring.read_json(UUID(r["household_id"]), r["sealed"],
+                                          meeting_aad(r["meeting_id"]),
+                                          record=("case_meeting", r["meeting_id"]))
             people = (data or {}).get("external") or {}
             result.append(MeetingRecord(
                 meeting_id=r["meeting_id"], case_id=r["case_id"], site_id=r["site_id"],
@@ -216,7 +218,7 @@ class MeetingQueries:
                     " WHERE CAST(r.follow_up_owner AS TEXT) = %s AND r.status <> 'closed'"
                     " AND r.next_follow_up_on IS NOT NULL")
                 params.append(owner)
-            where, scope_params = scope_clause(scope)
+            where, scope_params = scope_clause(scope, sites_via_case=True)
             base = f"SELECT * FROM ({union}) AS tasks WHERE 1 = 1{where}"
             params += scope_params
             total = cur.execute(f"SELECT COUNT(*) AS n FROM ({base}) AS counted",
@@ -228,6 +230,7 @@ class MeetingQueries:
                 page_params += [due_on, due_on, task_id]
             rows = cur.execute(page_sql + " ORDER BY due_on, task_id LIMIT %s",
                                [*page_params, first + 1]).fetchall()
+        self.keyring.preload(r["household_id"] for r in rows[:first] if r["sealed"] is not None)
         items = [TaskRecord(
             task_id=r["task_id"], kind=r["kind"], source_id=r["source_id"], case_id=r["case_id"],
             owner_user_id=r["owner_user_id"],

@@ -77,6 +77,12 @@ class MeetingsView:
         for table in MEETINGS_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
+    def purge(self, cur: Cursor, household_id: UUID | str) -> None:
+        """Disposal: meetings and tasks keep times and owners, lose their sealed content."""
+        for table in ("meeting_view", "task_view"):
+            cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
+                        (str(household_id),))
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, CaseMeeting.Scheduled):
             self._scheduled(cur, event, notification)

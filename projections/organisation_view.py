@@ -75,6 +75,9 @@ class OrganisationView:
         for table in ORGANISATION_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
+    def purge(self, cur: Cursor, household_id: str) -> None:
+        """Nothing of a household: sites and staff only."""
+
     def apply(self, cur: Cursor, event: Any, n: Notification) -> None:
         if isinstance(event, SiteProfile.Registered):
             cur.execute(

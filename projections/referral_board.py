@@ -82,6 +82,12 @@ class ReferralBoardView:
         for table in REFERRAL_BOARD_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
+    def purge(self, cur: Cursor, household_id: UUID | str) -> None:
+        """Disposal: referrals keep status, agency kind and dates; their details go."""
+        for table in ("referral_view", "referral_follow_up_view"):
+            cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
+                        (str(household_id),))
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, Agency.Registered):
             self._agency_registered(cur, event, notification)
@@ -341,14 +347,16 @@ class ReferralBoardQueries:
 
     def _records(self, cur: Cursor, rows: list[dict[str, Any]]) -> list[ReferralRecord]:
         """Rows unsealed, with their follow-ups (one query for the whole page)."""
+        self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         follow_ups: dict[str, list[FollowUpRecord]] = {r["referral_id"]: [] for r in rows}
         if rows:
             marks = ", ".join(["%s"] * len(rows))
             for f in cur.execute(
                     f"SELECT * FROM {{s}}referral_follow_up_view WHERE referral_id IN ({marks})"
                     " ORDER BY due_on, follow_up_id", list(follow_ups)).fetchall():
-                note = self.keyring.open_json(UUID(f["household_id"]), f["sealed"],
-                                              follow_up_aad(f["follow_up_id"]))
+                note = self.keyring.read_json(UUID(f["household_id"]), f["sealed"],
+                                              follow_up_aad(f["follow_up_id"]),
+                                              record=("referral_follow_up", f["follow_up_id"]))
                 follow_ups[f["referral_id"]].append(FollowUpRecord(
                     follow_up_id=f["follow_up_id"], due_on=f["due_on"],
                     owner_user_id=f["owner_user_id"], completed_on=f["completed_on"],
@@ -360,6 +368,7 @@ class ReferralBoardQueries:
             next_follow_up_on=r["next_follow_up_on"], follow_up_owner=r["follow_up_owner"],
             contract_id=r["contract_id"], site_id=r["site_id"], version=int(r["version"]),
             position=int(r["position"]),
-            details=self.keyring.open_json(UUID(r["household_id"]), r["sealed"],
-                                           referral_aad(r["referral_id"])),
+            details=self.keyring.read_json(UUID(r["household_id"]), r["sealed"],
+                                           referral_aad(r["referral_id"]),
+                                           record=("referral", r["referral_id"])),
             follow_ups=follow_ups[r["referral_id"]]) for r in rows]

@@ -92,6 +92,9 @@ class ResourceDirectoryView:
     def reset(self, cur: Cursor) -> None:
         cur.execute("DELETE FROM {s}resource_view")
 
+    def purge(self, cur: Cursor, household_id: str) -> None:
+        """Nothing of a household: the directory lists agencies and resources."""
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if not isinstance(event, (Resource.Registered, Resource.Updated, Resource.Verified,
                                   Resource.Published, Resource.Unpublished,

@@ -8,16 +8,20 @@ rebuilds them.  A new read model is one class with ``name``, ``tables``,
 
 from __future__ import annotations
 
+from yorisoi.projections.break_glass_view import BreakGlassView
 from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.complaints_view import ComplaintsView
+from yorisoi.projections.disposal_due import DisposalDueView
 from yorisoi.projections.meetings_view import MeetingsView
 from yorisoi.projections.organisation_view import OrganisationView
 from yorisoi.projections.referral_board import ReferralBoardView
 from yorisoi.projections.resource_directory import ResourceDirectoryView
+from yorisoi.projections.statistics_view import StatisticsView
 from yorisoi.projections.timeline import TimelineView
 
 TENANT_VIEWS: tuple[type, ...] = (CaseView, TimelineView, MeetingsView, ReferralBoardView,
-                                  ResourceDirectoryView, OrganisationView, ComplaintsView)
+                                  ResourceDirectoryView, OrganisationView, ComplaintsView,
+                                  BreakGlassView, DisposalDueView, StatisticsView)
 
 
 def tenant_view_ddl() -> list[str]:

@@ -144,6 +144,11 @@ class TimelineView:
     def reset(self, cur: Cursor) -> None:
         cur.execute("DELETE FROM {s}timeline_view")
 
+    def purge(self, cur: Cursor, household_id: UUID | str) -> None:
+        """Disposal: the entries keep their dates and kinds, never again a summary."""
+        cur.execute("UPDATE {s}timeline_view SET summary_sealed = NULL WHERE household_id = %s",
+                    (str(household_id),))
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         maker = ENTRY_MAKERS.get(type(event))
         if maker is not None:
@@ -271,9 +276,47 @@ class TimelineQueries:
                             has_next_page=len(rows) > first,
                             end_cursor=encode_timeline_cursor(entries[-1]) if entries else None)
 
+    def pages(self, case_ids: list[str], *, first: int,
+              after: str | None = None) -> dict[str, TimelinePage]:
+        """The same page of several cases' timelines in two statements (a case list
+        showing each case's timeline must not query per case)."""
+        ids = list(dict.fromkeys(case_ids))
+        if not ids:
+            return {}
+        marks = ", ".join(["%s"] * len(ids))
+        where, params = f" WHERE case_id IN ({marks})", list(ids)
+        if after is not None:
+            on, at, entry_id = decode_timeline_cursor(after)
+            where += (" AND (occurred_on < %s OR (occurred_on = %s AND (recorded_at < %s"
+                      " OR (recorded_at = %s AND entry_id < %s))))")
+            params += [on, on, at, at, entry_id]
+        with self.db.transaction(write=False) as cur:
+            totals = {r["case_id"]: int(r["n"]) for r in cur.execute(
+                f"SELECT case_id, COUNT(*) AS n FROM {{s}}timeline_view WHERE case_id IN ({marks})"
+                " GROUP BY case_id", ids).fetchall()}
+            rows = cur.execute(
+                "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY case_id ORDER BY"
+                " occurred_on DESC, recorded_at DESC, entry_id DESC) AS position_in_case"
+                f" FROM {{s}}timeline_view{where}) AS ranked WHERE position_in_case <= %s"
+                " ORDER BY case_id, position_in_case", [*params, first + 1]).fetchall()
+        self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
+        by_case: dict[str, list[dict[str, Any]]] = {cid: [] for cid in ids}
+        for row in rows:
+            row.pop("position_in_case", None)
+            by_case[row["case_id"]].append(row)
+        result = {}
+        for cid, case_rows in by_case.items():
+            entries = [self._record(r) for r in case_rows[:first]]
+            result[cid] = TimelinePage(
+                entries=entries, total_count=totals.get(cid, 0),
+                has_next_page=len(case_rows) > first,
+                end_cursor=encode_timeline_cursor(entries[-1]) if entries else None)
+        return result
+
     def _record(self, row: dict[str, Any]) -> TimelineRecord:
-        summary = self.keyring.open_json(UUID(row["household_id"]), row["summary_sealed"],
-                                         timeline_aad(row["entry_id"]))
+        summary = self.keyring.read_json(UUID(row["household_id"]), row["summary_sealed"],
+                                         timeline_aad(row["entry_id"]),
+                                         record=("timeline_entry", row["entry_id"]))
         return TimelineRecord(
             entry_id=row["entry_id"], case_id=row["case_id"], occurred_on=row["occurred_on"],
             recorded_at=row["recorded_at"], kind=row["kind"], summary=summary,

@@ -26,9 +26,12 @@ from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
 from yorisoi.services.complaints import ComplaintCommands
 from yorisoi.services.consent import ConsentCommands, NewConsent, NewConsentException
+from yorisoi.services.data_subject_requests import DataSubjectRequestCommands
+from yorisoi.services.disposal import DisposalCommands
 from yorisoi.services.meetings import MeetingCommands
 from yorisoi.services.referrals import ReferralCommands
 from yorisoi.services.resources import ResourceCommands
+from yorisoi.services.retention import RetentionCommands
 from yorisoi.services.sites import SiteCommands
 from yorisoi.services.staff import StaffCommands
 from yorisoi.services.support_notes import SupportNoteCommands
@@ -89,9 +92,10 @@ class ConsultationRecorded:
     household_id: UUID
 
 
-class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, MeetingCommands,
-                          ReferralCommands, ResourceCommands, ComplaintCommands,
-                          SiteCommands, StaffCommands, TenantApplication):
+class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNoteCommands,
+                          ThemeCommands, MeetingCommands, ReferralCommands, ResourceCommands,
+                          ComplaintCommands, SiteCommands, StaffCommands, RetentionCommands,
+                          DisposalCommands, TenantApplication):
     """Casework of one municipality."""
 
     name = "casework"
@@ -173,6 +177,7 @@ class CaseworkApplication(ConsentCommands, SupportNoteCommands, ThemeCommands, M
         digest = hashlib.sha256(data).hexdigest()
         case.attach(attachment_id=attachment_id, kind=kind, content_type=content_type,
                     size=len(data), sha256=digest)
+        self.refuse_if_suspended(case)  # before the bytes are stored
         if store(case.household_id, data) != digest:
             raise RuntimeError("object store returned a different digest")
         self.save(case)

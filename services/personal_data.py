@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yorisoi.infra.db import Database
 from yorisoi.infra.household_keys import MISSING, HouseholdKeyStore
-from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.keys import RetiredVersion, TenantKeyProvider, TenantKeyRetiredError
+from yorisoi.services.personal_access import MASKED, current_access
 
 _ENVELOPE_VERSION = b"\x01"
 
@@ -35,6 +37,16 @@ class HouseholdKeyDestroyedError(Exception):
     code = "household_disposed"
     message = "This household's records have been disposed of."
     message_ja = "この世帯の記録は廃棄済みです。"
+
+
+@dataclass(frozen=True)
+class TenantKeyRotation:
+    """What one rotation of the tenant key did (no key material)."""
+
+    provider: str
+    version: int  # the version every live household key is now wrapped under
+    retired: list[RetiredVersion]
+    rewrapped: int
 
 
 class HouseholdKeyring:
@@ -77,13 +89,40 @@ class HouseholdKeyring:
             return False, None
         if wrapped is None:
             return True, None
-        data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
-                                        self._context(household_id))
+        try:
+            data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
+                                            self._context(household_id))
+        except TenantKeyRetiredError:
+            # A rotation re-wrapped the key between our read and our unwrap: read it again.
+            wrapped = self.store.wrapped(household_id)
+            if wrapped is None or wrapped is MISSING:
+                return wrapped is None, None
+            data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
+                                            self._context(household_id))
         return True, self._remember(household_id, AESGCM(data_key))
 
     def for_reading(self, household_id: UUID) -> AESGCM | None:
         """The household's key, or None once it has been destroyed."""
         return self._cached(household_id) or self._load(household_id)[1]
+
+    def preload(self, household_ids: Any) -> None:
+        """Cache the keys of a page's households (any iterable of ids) with one read.
+
+        A list read on a cold cache would otherwise read household_keys once per
+        household (tests/graphql/test_statement_counts.py).  Only fills the cache:
+        destroyed, missing or failing keys are left to ``for_reading``.
+        """
+        wanted = [h for h in dict.fromkeys(UUID(str(h)) for h in household_ids)
+                  if self._cached(h) is None]
+        if not wanted:
+            return
+        for household_id, wrapped in self.store.wrapped_many(wanted).items():
+            try:
+                data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
+                                                self._context(household_id))
+            except Exception:  # noqa: BLE001 - e.g. a rotation in between: read it singly later
+                continue
+            self._remember(household_id, AESGCM(data_key))
 
     def for_writing(self, household_id: UUID) -> AESGCM:
         """The household's key, created on first use; refused after disposal.
@@ -97,10 +136,14 @@ class HouseholdKeyring:
         if exists:
             raise HouseholdKeyDestroyedError(household_id)
         data_key = AESGCM.generate_key(bit_length=256)
-        wrapped = self.provider.wrap(self.tenant, data_key, self._context(household_id))
+        # Wrapped and stored under the rotation lock: a key wrapped under a
+        # tenant-key version that a concurrent rotation is retiring would be lost.
         # Committed before the events that use it: an orphan key is harmless,
         # an event whose key was never stored would be unreadable.
-        self.store.insert(household_id, wrapped)
+        with self.db.transaction() as cur:
+            self.store.lock_for_new_key(cur)
+            wrapped = self.provider.wrap(self.tenant, data_key, self._context(household_id))
+            self.store.insert(household_id, wrapped)
         # Another writer may have won the race: use whatever is stored now.
         exists, aead = self._load(household_id)
         if aead is None:
@@ -113,6 +156,35 @@ class HouseholdKeyring:
         with self._lock:
             self._cache.pop(household_id, None)
         return destroyed
+
+    def rotate_tenant_key(self) -> TenantKeyRotation:
+        """Re-wrap every live household key under a new tenant-key version; retire the rest.
+
+        Disposal calls this after destroying household keys: a backup taken
+        before holds the destroyed key wrapped under a version that no longer
+        exists, so it does not open either.  The re-wrap commits before any
+        version is retired, so a crash in between leaves every live key
+        readable (and a second rotation finishes the job).
+        """
+        with self.db.transaction() as cur:
+            self.store.lock_for_rotation(cur)
+            previous = self.provider.live_versions(self.tenant)
+            version = self.provider.add_version(self.tenant)
+            rewrapped = 0
+            batch: list[tuple[UUID, bytes]] = []
+            for household_id, wrapped in self.store.live(cur):
+                context = self._context(household_id)
+                data_key = self.provider.unwrap(self.tenant, wrapped, context)
+                batch.append((household_id, self.provider.wrap(self.tenant, data_key, context)))
+                if len(batch) >= 500:
+                    self.store.rewrap(cur, batch)
+                    rewrapped, batch = rewrapped + len(batch), []
+            self.store.rewrap(cur, batch)
+            rewrapped += len(batch)
+        retired = [self.provider.retire_version(self.tenant, old)
+                   for old in previous if old < version]
+        return TenantKeyRotation(provider=self.provider.name, version=version,
+                                 retired=retired, rewrapped=rewrapped)
 
     # Sealing: the envelope is version byte + 12-byte nonce + ciphertext.
     def seal(self, household_id: UUID, plaintext: bytes, aad: bytes) -> bytes:
@@ -151,7 +223,28 @@ class HouseholdKeyring:
         return self.reseal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
 
     def open_json(self, household_id: UUID, envelope: bytes | None, aad: bytes) -> Any:
+        """The system's own read (projections, workers): not a person's read, not logged."""
         if envelope is None:
             return None
         plaintext = self.open(household_id, bytes(envelope), aad)
         return None if plaintext is None else json.loads(plaintext)
+
+    def read_json(self, household_id: UUID, envelope: bytes | None, aad: bytes, *,
+                  record: tuple[str, str]) -> Any:
+        """A person's read of a sealed record (``record`` = kind, id): masked or logged.
+
+        Inside a request the request's ``PersonalAccess`` decides: MASKED (the
+        ciphertext is not even opened) or the value, with the read logged by
+        field name.  None still means disposed (or nothing stored).
+        """
+        access = current_access()
+        if access is None:
+            return self.open_json(household_id, envelope, aad)
+        basis = access.basis(self.tenant, str(household_id))
+        if basis is None:
+            return MASKED
+        value = self.open_json(household_id, envelope, aad)
+        if value is not None:
+            fields = tuple(sorted(value)) if isinstance(value, dict) else ("value",)
+            access.record(self.tenant, str(household_id), record[0], record[1], fields, basis)
+        return value

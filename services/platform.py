@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from yorisoi.domain.access_grants import AccessGrant, GrantNotFoundError
 from yorisoi.domain.errors import DomainError
 from yorisoi.domain.registry import (
     Contract,
@@ -99,9 +100,37 @@ class PlatformApplication(NeighbourCommands, TenantApplication):
     def register_identity_provider(self, *, issuer: str, audience: str, tenant_kind: str,
                                    tenant_id: str, jwks_uri: str | None = None,
                                    jwks: dict | None = None) -> UUID:
-        owner = (Municipality.create_id(tenant_id) if tenant_kind == "municipality"
-                 else Contractor.create_id(tenant_id))
-        self._require(owner)
+        if tenant_kind != "platform":  # the operators' issuer has no registry owner
+            owner = (Municipality.create_id(tenant_id) if tenant_kind == "municipality"
+                     else Contractor.create_id(tenant_id))
+            self._require(owner)
         return self._save_new(IdentityProvider(
             issuer=issuer, audience=audience, tenant_kind=tenant_kind, tenant_id=tenant_id,
             jwks_uri=jwks_uri, jwks=jwks))
+
+    def grant_access(self, *, municipality_code: str, subject_kind: str, subject_tenant: str,
+                     subject: str, role: str, site_ids: list[str], starts_on: date,
+                     ends_on: date | None, reason: str) -> UUID:
+        """Grant a role to one person; their organisation must be registered (and the sites)."""
+        self._require(Municipality.create_id(municipality_code))
+        if subject_kind == "contractor":
+            self._require(Contractor.create_id(subject_tenant))
+        elif subject_tenant != municipality_code:
+            raise RegistryEntryMissingError()  # a municipality grants only its own staff
+        for site_id in site_ids:
+            self._require(Site.create_id(municipality_code, site_id))
+        return self._save_new(AccessGrant.grant(
+            municipality_code=municipality_code, subject_kind=subject_kind,
+            subject_tenant=subject_tenant, subject=subject, role=role, site_ids=site_ids,
+            starts_on=starts_on, ends_on=ends_on, reason=reason))
+
+    def revoke_access(self, *, municipality_code: str, grant_id: UUID, revoked_on: date,
+                      reason: str) -> None:
+        try:
+            grant: AccessGrant = self.repository.get(grant_id)
+        except AggregateNotFoundError:
+            raise GrantNotFoundError(field="grantId") from None
+        if not isinstance(grant, AccessGrant) or grant.municipality_code != municipality_code:
+            raise GrantNotFoundError(field="grantId")
+        grant.revoke(revoked_on=revoked_on, reason=reason)
+        self.save(grant)

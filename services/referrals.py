@@ -184,6 +184,7 @@ class ReferralCommands:
         also = [] if covered else self._consent_exception(referral, agency, sent_on,
                                                           exception_reason,
                                                           exception_legal_basis)
+        self.refuse_if_suspended(referral, *also)  # type: ignore[attr-defined]
         if packet and publisher is not None:
             # Only once the aggregate accepted the disclosure: a refusal stores nothing.
             content = self._packet(referral, case, agency)

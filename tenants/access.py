@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from yorisoi.domain.access_grants import ROLES as ROLE_SPECS
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.identity import VerifiedToken
 from yorisoi.projections.case_queries import CaseScope
@@ -23,12 +24,14 @@ Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.ma
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
                  "contract.manage", "representative_meeting.record", "records.manage",
                  "disposal.approve", "dsr.manage", "audit.read", "audit.break_glass",
-                 "platform.operate"]
+                 "platform.operate", "access.manage"]
 
-# Which roles may take which action (the full role model arrives with access control).
+# Which roles may take which action.  Who may hold a role, its scope and its
+# need to know are the role catalogue's (domain/access_grants.ROLES).
 _ROLES: dict[Action, frozenset[str]] = {
+    # Compliance auditors and admins read cases with personal fields masked.
     "case.read": frozenset({"specialist", "site_manager", "municipal_supervisor",
-                            "municipal_admin", "contractor_admin"}),
+                            "municipal_admin", "contractor_admin", "compliance_auditor"}),
     "consultation.record": frozenset({"specialist", "site_manager"}),
     "representative_meeting.record": frozenset({"specialist", "site_manager",
                                                 "municipal_supervisor"}),
@@ -64,18 +67,18 @@ _ROLES: dict[Action, frozenset[str]] = {
     "audit.break_glass": frozenset({"compliance_auditor"}),
     # Operating the hosted service: tenants, projections, health — never personal data.
     "platform.operate": frozenset({"platform_operator"}),
+    # Explicit grants of a role to one person (the municipality's administrators).
+    "access.manage": frozenset({"municipal_admin"}),
 }
 
 
-CONTRACTOR_ROLES = frozenset({"specialist", "site_manager", "contractor_admin",
-                              "complaint_intake_officer", "complaint_resolution_officer",
-                              "complaint_third_party_member"})
+CONTRACTOR_ROLES = frozenset(r for r, spec in ROLE_SPECS.items() if "contractor" in spec.kinds)
 
 
 # The 代表者会議 is the municipality's: its figures span every contract.
 MUNICIPALITY_ONLY = frozenset({"representative_meeting.record", "records.manage",
                                "disposal.approve", "dsr.manage", "audit.read",
-                               "audit.break_glass"})
+                               "audit.break_glass", "access.manage"})
 
 
 class AccessDeniedError(Exception):
@@ -105,13 +108,6 @@ def _denied_contract() -> AccessDeniedError:
         "contract_not_active",
         "Your organisation has no active contract with this municipality for this site.",
         "この自治体・実施場所について有効な委託契約がありません。")
-
-
-def _check_assigned(principal: Principal, site_id: str | None) -> None:
-    # A token that names its holder's sites limits them to those sites.
-    if site_id is not None and principal.sites and site_id not in principal.sites:
-        raise AccessDeniedError("site_not_assigned", "You are not assigned to this site.",
-                                "この実施場所の担当として登録されていません。")
 
 
 def _site_unknown() -> AccessDeniedError:
@@ -148,6 +144,43 @@ class Grant:
     acting: ActingContext
     contract_id: str | None = None
     site_id: str | None = None
+    # "full": the role needs personal fields; "masked": it reads them as null
+    # (a compliance auditor may unmask one case with a recorded break-glass reason).
+    personal: Literal["full", "masked"] = "masked"
+    roles: frozenset[str] = frozenset()  # the roles this decision rests on
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """The roles a principal holds in one municipality, and the sites its site roles cover."""
+
+    roles: frozenset[str]
+    sites: frozenset[str]
+
+
+def _standing(principal: Principal, municipality_code: str, registry: RegistryQueries,
+              today: date) -> _Standing:
+    # A role counts only if people of the principal's kind of organisation may
+    # hold it: a contractor's identity provider can put any role in its
+    # tokens, but municipal roles come only from the municipality's issuer.
+    kind = principal.tenant_kind
+    roles = {r for r in principal.roles if r in ROLE_SPECS and kind in ROLE_SPECS[r].kinds}
+    sites = set(principal.sites)
+    if kind != "platform":
+        for g in registry.access_grants(municipality_code, subject_tenant=principal.tenant_id,
+                                        subject=principal.subject):
+            if g.subject_kind == kind and g.is_active_on(today) and kind in ROLE_SPECS[g.role].kinds:
+                roles.add(g.role)
+                sites.update(g.site_ids)
+    return _Standing(frozenset(roles), frozenset(sites))
+
+
+def _chosen(permitted: set[str]) -> tuple[frozenset[str], Literal["full", "masked"]]:
+    # A person holding a role with the need to know and one without acts, for
+    # this action, in the role(s) with the need (their scope); roles without
+    # the need read personal fields masked.
+    needing = {r for r in permitted if ROLE_SPECS[r].need}
+    return (frozenset(needing), "full") if needing else (frozenset(permitted), "masked")
 
 
 def authorize(principal: Principal, action: Action, municipality_code: str,
@@ -156,30 +189,44 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
               today: date | None = None) -> Grant:
     """Decide whether ``principal`` may take ``action`` in ``municipality_code``."""
     today = today or japan_today()
-    # A contractor's identity provider can put any role in its tokens; only the
-    # roles a contractor's staff can hold count (municipal roles come only from
-    # the municipality's own issuer).
-    roles = set(principal.roles)
-    if principal.tenant_kind != "municipality":
-        roles &= CONTRACTOR_ROLES
-    permitted = _ROLES[action] & roles
+    if principal.tenant_kind == "platform":
+        return _platform_grant(principal, action, municipality_code, request_id, trace_id)
+    if principal.tenant_kind == "municipality" and (
+            principal.tenant_id != municipality_code or registry.tenant(municipality_code) is None):
+        # Checked before any lookup: nothing about another municipality is read.
+        if _ROLES[action] & set(principal.roles):
+            raise _denied_tenant()
+        raise _denied_role()
+    standing = _standing(principal, municipality_code, registry, today)
+    permitted = set(_ROLES[action] & standing.roles)
     if not permitted:
         raise _denied_role()
-    role = sorted(permitted)[0]
+    roles, personal = _chosen(permitted)
+    role = sorted(roles)[0]
     acting = ActingContext(user_id=principal.subject, role=role,
                            organisation_kind=principal.tenant_kind,
                            organisation_id=principal.tenant_id,
                            request_id=request_id, trace_id=trace_id)
+    # Site roles alone limit the person to the sites they are assigned to
+    # (token claim or explicit grant); any tenant-wide role lifts that.
+    site_bound = all(ROLE_SPECS[r].scope == "site" for r in roles)
     if principal.tenant_kind != "municipality":
         if action in MUNICIPALITY_ONLY:
             raise AccessDeniedError(
                 "municipality_only", "Only the municipality's own staff may do this.",
                 "この操作は市町村の職員のみが行えます。")
-        return _contractor_grant(principal, municipality_code, registry, acting, site_id, today)
-    if principal.tenant_id != municipality_code or registry.tenant(municipality_code) is None:
-        raise _denied_tenant()
+        return _contractor_grant(municipality_code, registry, acting, site_id, today,
+                                 standing.sites if site_bound else frozenset(), personal, roles)
     if site_id is not None and registry.site(municipality_code, site_id) is None:
         raise _site_unknown()
+    assigned: frozenset[str] | None = standing.sites if site_bound else None
+    if assigned is not None and not assigned:
+        raise AccessDeniedError(
+            "site_not_assigned",
+            "You are not assigned to any site: ask your municipality's administrator.",
+            "実施場所の担当として登録されていません。市町村の管理者に登録を依頼してください。")
+    if site_id is not None and assigned is not None and site_id not in assigned:
+        raise _not_assigned()
     contract_id = None
     if site_id is not None:
         # A site run under an active contract records that contract, even
@@ -187,28 +234,52 @@ def authorize(principal: Principal, action: Action, municipality_code: str,
         running = [c for c in registry.contract_for_site(municipality_code, site_id)
                    if c.is_active_on(today)]
         contract_id = running[0].contract_id if running else None
-    _check_assigned(principal, site_id)
-    return Grant(municipality_code, CaseScope(),
+    return Grant(municipality_code, CaseScope(site_ids=assigned),
                  acting.at(contract_id=contract_id, site_id=site_id),
-                 contract_id=contract_id, site_id=site_id)
+                 contract_id=contract_id, site_id=site_id, personal=personal, roles=roles)
 
 
-def _contractor_grant(principal: Principal, municipality_code: str, registry: RegistryQueries,
-                      acting: ActingContext, site_id: str | None, today: date) -> Grant:
+def _not_assigned() -> AccessDeniedError:
+    return AccessDeniedError("site_not_assigned", "You are not assigned to this site.",
+                             "この実施場所の担当として登録されていません。")
+
+
+def _contractor_grant(municipality_code: str, registry: RegistryQueries, acting: ActingContext,
+                      site_id: str | None, today: date, assigned: frozenset[str],
+                      personal: Literal["full", "masked"], roles: frozenset[str]) -> Grant:
     # Contracts first: a contractor learns nothing about municipalities or
     # sites beyond its own active contracts (unknown and foreign answer alike).
-    active = [c for c in registry.contracts(contractor_id=principal.tenant_id,
+    active = [c for c in registry.contracts(contractor_id=acting.organisation_id,
                                             municipality_code=municipality_code)
               if c.is_active_on(today)]
     if not active:
         raise _denied_contract()
-    scope = CaseScope(contract_ids=[c.contract_id for c in active], include_direct=False)
+    # A contractor's specialist without a site assignment works at every site
+    # of the organisation's contracts (the contract is the municipality's assignment).
+    scope = CaseScope(contract_ids=[c.contract_id for c in active], include_direct=False,
+                      site_ids=sorted(assigned) if assigned else None)
     if site_id is None:
-        return Grant(municipality_code, scope, acting)
+        return Grant(municipality_code, scope, acting, personal=personal, roles=roles)
     covering = [c for c in active if site_id in c.site_ids]  # contracted sites exist
     if not covering:
         raise _denied_contract()
+    if assigned and site_id not in assigned:
+        raise _not_assigned()
     contract_id = covering[0].contract_id
-    _check_assigned(principal, site_id)
     return Grant(municipality_code, scope, acting.at(contract_id=contract_id, site_id=site_id),
-                 contract_id=contract_id, site_id=site_id)
+                 contract_id=contract_id, site_id=site_id, personal=personal, roles=roles)
+
+
+def _platform_grant(principal: Principal, action: Action, municipality_code: str,
+                    request_id: str | None, trace_id: str | None) -> Grant:
+    # Operators run the service; they never see a case, and personal fields
+    # are masked whatever they reach.
+    roles = {r for r in principal.roles if r in ROLE_SPECS and "platform" in ROLE_SPECS[r].kinds}
+    permitted = _ROLES[action] & roles
+    if not permitted:
+        raise _denied_role()
+    acting = ActingContext(user_id=principal.subject, role=sorted(permitted)[0],
+                           organisation_kind="platform", organisation_id=principal.tenant_id,
+                           request_id=request_id, trace_id=trace_id)
+    return Grant(municipality_code, CaseScope(contract_ids=[], include_direct=False), acting,
+                 personal="masked", roles=frozenset(permitted))

@@ -80,6 +80,13 @@ class TenantDirectory:
             tenant_kind=registration.tenant_kind, tenant_id=registration.tenant_id,
             jwks_uri=registration.jwks_uri, jwks=registration.jwks))
 
+    def grant_access(self, **kwargs: Any) -> str:
+        """Grant a role to one person (``PlatformApplication.grant_access``); returns its id."""
+        return str(self._refreshed(self.platform.grant_access(**kwargs)))
+
+    def revoke_access(self, **kwargs: Any) -> None:
+        self._refreshed(self.platform.revoke_access(**kwargs))
+
     def issuer(self, issuer: str) -> IssuerRegistration | None:
         return self.registry.issuer(issuer)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
+from yorisoi.domain.access_grants import AccessGrant
 from yorisoi.domain.registry import (
     Contract,
     Contractor,
@@ -22,8 +23,9 @@ from yorisoi.domain.registry import (
 )
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.infra.identity import IssuerRegistration
+from yorisoi.services.event_mapper import event_metadata
 
-REGISTRY_TABLES = ("tenants", "sites", "contracts", "identity_providers")
+REGISTRY_TABLES = ("tenants", "sites", "contracts", "identity_providers", "access_grants")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ class RegistryView:
             "CREATE TABLE IF NOT EXISTS {s}identity_providers (issuer TEXT PRIMARY KEY,"
             " tenant_id TEXT NOT NULL, tenant_kind TEXT NOT NULL, audience TEXT NOT NULL,"
             " jwks_uri TEXT, jwks TEXT)",
+            # tenant_id: the granting municipality (row-level security keys on it).
+            "CREATE TABLE IF NOT EXISTS {s}access_grants (grant_id TEXT PRIMARY KEY,"
+            " tenant_id TEXT NOT NULL, subject_kind TEXT NOT NULL, subject_tenant TEXT NOT NULL,"
+            " subject TEXT NOT NULL, role TEXT NOT NULL, site_ids TEXT NOT NULL,"
+            " starts_on TEXT NOT NULL, ends_on TEXT, revoked_on TEXT, reason TEXT NOT NULL,"
+            " granted_by TEXT NOT NULL, granted_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS access_grants_subject"
+            " ON {s}access_grants (tenant_id, subject_tenant, subject)",
         ]
 
     def reset(self, cur: Cursor) -> None:
@@ -111,10 +121,56 @@ class RegistryView:
             status = Contract.SUSPENDED if isinstance(event, Contract.Suspended) else Contract.ACTIVE
             cur.execute("UPDATE {s}contracts SET status = %s WHERE aggregate_id = %s",
                         (status, str(event.originator_id)))
+        elif isinstance(event, AccessGrant.Granted):
+            meta = event_metadata(event)
+            cur.execute("INSERT INTO {s}access_grants VALUES"
+                        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s)",
+                        (str(event.originator_id), event.municipality_code, event.subject_kind,
+                         event.subject_tenant, event.subject, event.role,
+                         json.dumps(event.site_ids), event.starts_on.isoformat(),
+                         event.ends_on.isoformat() if event.ends_on else None, event.reason,
+                         meta.get("user_id") or "unknown", event.timestamp.isoformat()))
+        elif isinstance(event, AccessGrant.Revoked):
+            cur.execute("UPDATE {s}access_grants SET revoked_on = %s WHERE grant_id = %s",
+                        (event.revoked_on.isoformat(), str(event.originator_id)))
         elif isinstance(event, IdentityProvider.Registered):
             cur.execute("INSERT INTO {s}identity_providers VALUES (%s, %s, %s, %s, %s, %s)",
                         (event.issuer, event.tenant_id, event.tenant_kind, event.audience,
                          event.jwks_uri, json.dumps(event.jwks) if event.jwks else None))
+
+
+@dataclass(frozen=True)
+class AccessGrantRecord:
+    grant_id: str
+    municipality_code: str
+    subject_kind: str
+    subject_tenant: str
+    subject: str
+    role: str
+    site_ids: list[str]
+    starts_on: date
+    ends_on: date | None
+    revoked_on: date | None
+    reason: str
+    granted_by: str
+    granted_at: str
+
+    def is_active_on(self, day: date) -> bool:
+        return (self.revoked_on is None and self.starts_on <= day
+                and (self.ends_on is None or day <= self.ends_on))
+
+
+def _grant(row: dict[str, Any]) -> AccessGrantRecord:
+    def day(value: str | None) -> date | None:
+        return date.fromisoformat(value) if value else None
+
+    return AccessGrantRecord(
+        grant_id=row["grant_id"], municipality_code=row["tenant_id"],
+        subject_kind=row["subject_kind"], subject_tenant=row["subject_tenant"],
+        subject=row["subject"], role=row["role"], site_ids=json.loads(row["site_ids"]),
+        starts_on=date.fromisoformat(row["starts_on"]), ends_on=day(row["ends_on"]),
+        revoked_on=day(row["revoked_on"]), reason=row["reason"],
+        granted_by=row["granted_by"], granted_at=row["granted_at"])
 
 
 def _contract(row: dict[str, Any]) -> ContractRecord:
@@ -186,3 +242,14 @@ class RegistryQueries:
         rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,),
                          tenant=municipality_code)
         return [c for c in map(_contract, rows) if site_id in c.site_ids]
+
+    def access_grants(self, municipality_code: str, *, subject_tenant: str | None = None,
+                      subject: str | None = None) -> list[AccessGrantRecord]:
+        """A municipality's explicit grants (optionally one person's), oldest first."""
+        sql = "SELECT * FROM {s}access_grants WHERE tenant_id = %s"
+        params: tuple[Any, ...] = (municipality_code,)
+        if subject_tenant is not None and subject is not None:
+            sql += " AND subject_tenant = %s AND subject = %s"
+            params += (subject_tenant, subject)
+        return [_grant(r) for r in self._all(sql + " ORDER BY granted_at, grant_id", params,
+                                             tenant=municipality_code)]

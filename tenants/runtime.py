@@ -21,6 +21,7 @@ from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseQueries
 from yorisoi.projections.runner import Projector
 from yorisoi.projections.tenant_views import TENANT_VIEWS
+from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.tenants.spaces import event_store_env, municipality_space
 
@@ -39,6 +40,7 @@ class TenantRuntime:
         self.projectors = [Projector(db, self.casework.mapper, view(keyring))
                            for view in TENANT_VIEWS]
         self.case_projector = self.projectors[0]  # the case view: lists and case pages
+        self.ledger = AuditChainer(db, municipality_code)
         self.last_used = time.monotonic()
         self.leases = 0
         self.evicted = False
@@ -49,7 +51,9 @@ class TenantRuntime:
     def catch_up(self) -> int:
         """Bring the read models up to date (read-your-writes after a command)."""
         with self._catch_up_lock:
-            return sum(projector.catch_up() for projector in self.projectors)
+            applied = sum(projector.catch_up() for projector in self.projectors)
+            self.ledger.chain()  # the audit ledger follows the log as closely as the views
+            return applied
 
     def close(self) -> None:
         self.casework.close()

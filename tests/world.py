@@ -18,6 +18,7 @@ CITY_A = "131016"  # 千代田区
 CITY_B = "141003"  # 横浜市
 NPO = "npo-hidamari"  # contract with A covering site a-hiroba
 IDLE_NPO = "npo-kaze"  # registered, contract with A already ended
+MUNICIPAL_SITES = {CITY_A: ("a-hiroba", "a-counter"), CITY_B: ("b-hiroba",)}
 
 
 @dataclass
@@ -25,9 +26,15 @@ class World:
     services: Services
 
     def token(self, kind: str, tenant: str, subject: str = "user-1",
-              roles: tuple[str, ...] = ("specialist",), sites: tuple[str, ...] = (),
+              roles: tuple[str, ...] = ("specialist",), sites: tuple[str, ...] | None = None,
               expires_in: int = 600) -> str:
         assert self.services.dev_issuer is not None
+        if sites is None:
+            # Municipal specialists see only the sites they are assigned to; unless
+            # a test says otherwise, its municipal staff are assigned to every site.
+            site_roles = {"specialist", "site_manager"} & set(roles)
+            sites = tuple(MUNICIPAL_SITES.get(tenant, ())) if (
+                kind == "municipality" and site_roles) else ()
         return self.services.dev_issuer.mint(kind, tenant, subject, roles=list(roles),
                                              sites=list(sites), expires_in=expires_in)
 

@@ -20,7 +20,7 @@ from eventsourcing.persistence import StoredEvent
 
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.keys import LocalKeyFileProvider
+from yorisoi.infra.keys import LocalKeyFileProvider, TenantKeyRetiredError
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.casework import (
     CaseworkApplication,
@@ -376,21 +376,19 @@ def test_another_runtime_refuses_to_record_for_a_household_disposed_meanwhile(re
         other.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "OPEN (issue 6, disposal: rotate the tenant key at disposal). The wrapped household key lives in the same database as the ciphertext and "
-    "the tenant KEK survives disposal, so any backup taken before disposal still decrypts the "
-    "household's personal data; DESIGN.md promises disposal reaches backups"))
 def test_backup_taken_before_disposal_cannot_decrypt_after_disposal(recorded, world):
     rt = recorded.rt
     backup_wrapped = bytes(_key_row(rt, recorded.household_id)["wrapped_key"])  # a DB backup
     (stored,) = _stored(rt, recorded.consultation_id)
+    # Disposal's key steps (services/disposal.py): destroy the key, then rotate the tenant key.
     rt.casework.keyring.destroy(recorded.household_id)
+    rt.casework.keyring.rotate_tenant_key()
     # Disposal done; now restore the backed-up key with the tenant key still in service.
     provider = world.services.key_provider
     try:
         data_key = provider.unwrap(municipality_space(CITY_A), backup_wrapped,
                                    {"household": str(recorded.household_id)})
-    except InvalidTag:
+    except (InvalidTag, TenantKeyRetiredError):
         return  # the tenant key no longer opens pre-disposal backups: what we want
     envelope = base64.b64decode(json.loads(stored.state)["_personal"])
     aad = f"{recorded.consultation_id}:1:{stored.topic}".encode()

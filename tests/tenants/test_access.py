@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from world import CITY_A, CITY_B, IDLE_NPO, NPO, build_world
+from world import CITY_A, CITY_B, IDLE_NPO, MUNICIPAL_SITES, NPO, build_world
 
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
@@ -43,9 +43,13 @@ def registry(world_registry):
     return world_registry.services.directory.registry
 
 
-def staff(code: str = CITY_A, roles: tuple[str, ...] = ("specialist",)) -> Principal:
+def staff(code: str = CITY_A, roles: tuple[str, ...] = ("specialist",),
+          sites: tuple[str, ...] | None = None) -> Principal:
+    """A municipal staff member; site roles are assigned to every site unless told otherwise."""
+    if sites is None:
+        sites = MUNICIPAL_SITES.get(code, ()) if {"specialist", "site_manager"} & set(roles) else ()
     return Principal(subject="staff-1", tenant_kind="municipality", tenant_id=code, roles=roles,
-                     sites=())
+                     sites=sites)
 
 
 def contractor(tenant: str = NPO, roles: tuple[str, ...] = ("specialist",)) -> Principal:
@@ -60,14 +64,25 @@ def denied(code: str, *args, **kwargs) -> None:
     assert caught.value.message and caught.value.message_ja
 
 
-def test_municipal_staff_in_their_own_municipality_see_every_case(registry):
-    grant = authorize(staff(), "case.read", CITY_A, registry, request_id="r-1", trace_id="t-1")
+def test_municipal_specialists_see_the_cases_of_their_sites(registry):
+    grant = authorize(staff(sites=("a-counter",)), "case.read", CITY_A, registry)
+    assert set(grant.scope.site_ids) == {"a-counter"} and grant.scope.contract_ids is None
+    assert grant.personal == "full"
+    denied("site_not_assigned", staff(sites=("a-counter",)), "consultation.record", CITY_A,
+           registry, site_id="a-hiroba")
+    # No assignment at all: no cases (and a clear reason), not every case.
+    denied("site_not_assigned", staff(sites=()), "case.read", CITY_A, registry)
+
+
+def test_supervisors_see_every_case_of_their_municipality(registry):
+    grant = authorize(staff(roles=("municipal_supervisor",)), "case.read", CITY_A, registry,
+                      request_id="r-1", trace_id="t-1")
     assert grant.municipality_code == CITY_A
     assert grant.scope == CaseScope(contract_ids=None, include_direct=True)
     assert grant.contract_id is None and grant.site_id is None
     assert grant.acting.organisation_kind == "municipality"
     assert grant.acting.organisation_id == CITY_A
-    assert (grant.acting.user_id, grant.acting.role) == ("staff-1", "specialist")
+    assert (grant.acting.user_id, grant.acting.role) == ("staff-1", "municipal_supervisor")
     assert (grant.acting.request_id, grant.acting.trace_id) == ("r-1", "t-1")
 
 
@@ -134,8 +149,8 @@ def test_unknown_site_is_reported_as_unknown(registry):
 
 
 @pytest.mark.parametrize("roles,action", [
-    (("compliance_auditor",), "case.read"),
     (("compliance_auditor",), "consultation.record"),
+    (("compliance_auditor",), "case.manage"),
     (("platform_operator",), "case.read"),
     (("municipal_admin",), "consultation.record"),
     ((), "case.read"),
@@ -153,8 +168,8 @@ def test_contractor_admin_may_read_but_not_record(registry):
 
 def test_role_is_checked_before_anything_is_disclosed(registry):
     # A role without permission learns nothing about tenants or sites.
-    denied("role_not_permitted", staff(CITY_B, roles=("compliance_auditor",)), "case.read",
-           CITY_A, registry, site_id="nowhere")
+    denied("role_not_permitted", staff(CITY_B, roles=("complaint_intake_officer",)),
+           "case.read", CITY_A, registry, site_id="nowhere")
 
 
 def test_permitted_role_is_chosen_among_several(registry):
@@ -167,7 +182,8 @@ def test_municipal_staff_recording_at_a_contracted_site_record_that_contract(reg
     grant = authorize(staff(), "consultation.record", CITY_A, registry, site_id="a-hiroba")
     assert grant.contract_id == "contract-a-npo"
     assert grant.acting.contract_id == "contract-a-npo" and grant.acting.site_id == "a-hiroba"
-    assert grant.scope == CaseScope()  # staff still see every case
+    # Staff see every case of their sites, whichever contract (or none) it is under.
+    assert grant.scope.contract_ids is None and "a-hiroba" in grant.scope.site_ids
 
 
 def test_municipal_staff_recording_at_a_directly_run_site_record_no_contract(registry):
@@ -205,7 +221,7 @@ def test_contract_ended_early_ends_the_contractors_access_at_once(tmp_path):
 
 def test_only_municipal_staff_record_representative_meetings(registry):
     grant = authorize(staff(), "representative_meeting.record", CITY_A, registry)
-    assert grant.scope == CaseScope()
+    assert grant.scope.contract_ids is None
     # Even with an active contract, the 代表者会議 is the municipality's.
     denied("municipality_only", contractor(), "representative_meeting.record", CITY_A, registry)
 

@@ -8,6 +8,7 @@ reads A's rows only, and the declaration ends with the transaction.
 from __future__ import annotations
 
 import re
+from datetime import date
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,11 @@ def test_platform_lookups_declare_themselves_and_still_answer(world):
 
 @pytest.mark.postgres
 def test_force_subjects_even_the_table_owner_to_the_policy(world, pg_cluster, pg_database):
+    with acting_as(OPERATOR):  # a row in every platform table, explicit grants included
+        world.services.directory.grant_access(
+            municipality_code=CITY_A, subject_kind="municipality", subject_tenant=CITY_A,
+            subject="a-auditor", role="compliance_auditor", site_ids=[],
+            starts_on=date(2026, 4, 1), ends_on=None, reason="年次監査")
     with pg_cluster.connect(pg_database, "owner") as conn:
         with conn.transaction():
             assert _counts(conn) == dict.fromkeys(PLATFORM_TABLES, 0)

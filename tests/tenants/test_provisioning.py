@@ -100,7 +100,8 @@ def test_each_municipality_has_its_own_schema_events_table_and_sequence(
                     "consultation_view", "projection_positions"} <= _tables(conn, schema)
         sequences = conn.execute(
             "SELECT schemaname, sequencename FROM pg_sequences"
-            " WHERE schemaname IN ('t_131016', 't_141003') ORDER BY schemaname").fetchall()
+            " WHERE schemaname IN ('t_131016', 't_141003') AND sequencename LIKE %s"
+            " ORDER BY schemaname", (f"{EVENTS}%",)).fetchall()
         assert [s for s, _ in sequences] == ["t_131016", "t_141003"]
         assert len({name for _, name in sequences}) == 1  # same name, separate schemas
     _record(pg_settings, key_provider, CITY_A)

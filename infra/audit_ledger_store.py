@@ -1,0 +1,204 @@
+"""The ``audit_ledger`` and ``audit_checkpoints`` tables, and reads of what the ledger chains.
+
+Only SQL lives here; the chain's format, the chainer and verification are
+``services/audit_ledger.py`` and ``services/audit_verify.py``.  Both tables
+are append-only (a trigger refuses UPDATE and DELETE, as for events and the
+access log): the application role may only add to them.  The sources the
+ledger chains are the events table (by notification id: ``notification_id``
+on PostgreSQL, ``rowid`` on SQLite) and ``access_log`` (by ``entry_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from yorisoi.infra.db import Cursor, Database
+from yorisoi.tenants.space_tables import SpaceTables
+
+LEDGER_COLUMNS = ("sequence", "kind", "source_id", "source_sha256", "chained_at",
+                  "prev_hash", "entry_hash")
+
+
+def _append_only(dialect: str, table: str) -> list[str]:
+    if dialect == "postgres":
+        return [
+            f"CREATE OR REPLACE FUNCTION {{s}}forbid_{table}_change() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$ BEGIN"
+            f" RAISE EXCEPTION '{table} is append-only'; END $$",
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {{s}}{table}",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {{s}}{table}"
+            f" FOR EACH ROW EXECUTE FUNCTION {{s}}forbid_{table}_change()",
+        ]
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}"
+        f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}"
+        f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+    ]
+
+
+def _ddl(dialect: str) -> list[str]:
+    return [
+        # (kind, source_id) is unique: a source enters the chain once; its index
+        # also answers "how far has each kind been chained" without a scan.
+        "CREATE TABLE IF NOT EXISTS {s}audit_ledger ("
+        " sequence BIGINT PRIMARY KEY,"
+        " kind TEXT NOT NULL CHECK (kind IN ('event', 'access')),"
+        " source_id BIGINT NOT NULL,"
+        " source_sha256 TEXT NOT NULL,"
+        " chained_at TEXT NOT NULL,"
+        " prev_hash TEXT NOT NULL,"
+        " entry_hash TEXT NOT NULL,"
+        " UNIQUE (kind, source_id))",
+        # Which checkpoints were written: verification notices one missing from storage.
+        "CREATE TABLE IF NOT EXISTS {s}audit_checkpoints ("
+        " sequence BIGINT PRIMARY KEY,"
+        " head_hash TEXT NOT NULL,"
+        " object_key TEXT NOT NULL,"
+        " version_id TEXT,"
+        " created_at TEXT NOT NULL)",
+        *_append_only(dialect, "audit_ledger"),
+        *_append_only(dialect, "audit_checkpoints"),
+    ]
+
+
+AUDIT_LEDGER_TABLES = SpaceTables("audit_ledger", _ddl)
+
+
+class AuditLedgerStore:
+    """SQL over one space's ledger, checkpoint records and chained sources."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        postgres = database.dialect == "postgres"
+        self._event_key = "notification_id" if postgres else "rowid"
+        self._events = (f"SELECT {self._event_key} AS id, originator_id, originator_version,"
+                        " topic, state FROM {events}")
+
+    # -- the chainer's lock ----------------------------------------------------
+
+    def lock(self, cur: Cursor) -> None:
+        """Serialise chainers of this space until the transaction ends.
+
+        PostgreSQL: a transaction-scoped advisory lock (the app role may not
+        lock the ledger table itself).  SQLite: the transaction already holds
+        the write lock (``BEGIN IMMEDIATE``).
+        """
+        if self.db.dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        (f"yorisoi.audit_ledger:{self.db.schema}",))
+
+    # -- the ledger -------------------------------------------------------------
+
+    def head(self, cur: Cursor, *, at_most: int | None = None) -> tuple[int, str | None]:
+        """(sequence, entry hash) of the last entry; (0, None) when empty."""
+        sql = "SELECT sequence, entry_hash FROM {s}audit_ledger"
+        params: tuple[Any, ...] = ()
+        if at_most is not None:
+            sql, params = sql + " WHERE sequence <= %s", (at_most,)
+        row = cur.execute(sql + " ORDER BY sequence DESC LIMIT 1", params).fetchone()
+        return (int(row["sequence"]), row["entry_hash"]) if row else (0, None)
+
+    def state(self, cur: Cursor) -> dict[str, Any]:
+        """The head (sequence, hash), the last source chained and the last stored, per kind.
+
+        One round trip: the chainer runs after every command.
+        """
+        row = cur.execute(
+            "SELECT h.sequence, h.entry_hash,"
+            " (SELECT MAX(source_id) FROM {s}audit_ledger WHERE kind = 'event') AS event,"
+            " (SELECT MAX(source_id) FROM {s}audit_ledger WHERE kind = 'access') AS access,"
+            f" (SELECT MAX({self._event_key}) FROM {{events}}) AS event_head,"
+            " (SELECT MAX(entry_id) FROM {s}access_log) AS access_head"
+            " FROM (SELECT 1 AS one) o LEFT JOIN (SELECT sequence, entry_hash"
+            " FROM {s}audit_ledger ORDER BY sequence DESC LIMIT 1) h ON TRUE").fetchone()
+        assert row is not None
+        return {key: (row[key] if key == "entry_hash" else int(row[key] or 0)) for key in row}
+
+    def chained_up_to(self, cur: Cursor, kind: str, *, at_most: int | None = None) -> int:
+        """The highest source id of ``kind`` in the ledger (0 when none)."""
+        sql = "SELECT MAX(source_id) AS m FROM {s}audit_ledger WHERE kind = %s"
+        params: tuple[Any, ...] = (kind,)
+        if at_most is not None:
+            sql, params = sql + " AND sequence <= %s", (kind, at_most)
+        row = cur.execute(sql, params).fetchone()
+        return int(row["m"] or 0) if row else 0
+
+    def append(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> None:
+        cur.executemany(f"INSERT INTO {{s}}audit_ledger ({', '.join(LEDGER_COLUMNS)})"
+                        f" VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))})", rows)
+
+    def entries(self, cur: Cursor, *, after: int, up_to: int, limit: int) -> list[dict[str, Any]]:
+        return cur.execute(
+            "SELECT * FROM {s}audit_ledger WHERE sequence > %s AND sequence <= %s"
+            " ORDER BY sequence LIMIT %s", (after, up_to, limit)).fetchall()
+
+    # -- sources ----------------------------------------------------------------
+
+    def events_after(self, cur: Cursor, position: int, limit: int) -> list[dict[str, Any]]:
+        return cur.execute(self._events + f" WHERE {self._event_key} > %s"
+                           f" ORDER BY {self._event_key} LIMIT %s", (position, limit)).fetchall()
+
+    def access_after(self, cur: Cursor, position: int, limit: int) -> list[dict[str, Any]]:
+        return cur.execute("SELECT * FROM {s}access_log WHERE entry_id > %s"
+                           " ORDER BY entry_id LIMIT %s", (position, limit)).fetchall()
+
+    def events_by_id(self, cur: Cursor, ids: Sequence[int], width: int) -> dict[int, dict[str, Any]]:
+        where, params = self._any(self._event_key, ids, width)
+        return {int(r["id"]): r for r in cur.execute(self._events + where, params).fetchall()}
+
+    def access_by_id(self, cur: Cursor, ids: Sequence[int], width: int) -> dict[int, dict[str, Any]]:
+        where, params = self._any("entry_id", ids, width)
+        return {int(r["entry_id"]): r for r in cur.execute(
+            "SELECT * FROM {s}access_log" + where, params).fetchall()}
+
+    def _any(self, key: str, ids: Sequence[int], width: int) -> tuple[str, list[Any]]:
+        # PostgreSQL: one array parameter (a thousand placeholders cost more to
+        # parse and plan than the rows cost to read).  SQLite: a list padded to
+        # ``width``, so every batch reuses one statement text.
+        if self.db.dialect == "postgres":
+            return f" WHERE {key} = ANY(%s)", [list(ids)]
+        return f" WHERE {key} IN ({', '.join(['%s'] * width)})", _padded(ids, width)
+
+    def unchained(self, cur: Cursor, kind: str, up_to: int, limit: int = 10) -> list[int]:
+        """Sources of ``kind`` at or below ``up_to`` that the ledger does not hold."""
+        table, key = (("{events}", self._event_key) if kind == "event"
+                      else ("{s}access_log", "entry_id"))
+        rows = cur.execute(
+            f"SELECT src.{key} AS id FROM {table} src WHERE src.{key} <= %s AND NOT EXISTS"
+            " (SELECT 1 FROM {s}audit_ledger l WHERE l.kind = %s"
+            f" AND l.source_id = src.{key}) ORDER BY src.{key} LIMIT %s",
+            (up_to, kind, limit)).fetchall()
+        return [int(r["id"]) for r in rows]
+
+    def pending(self, cur: Cursor, kind: str, after: int) -> int:
+        """How many sources of ``kind`` lie beyond ``after`` (not yet chained)."""
+        table, key = (("{events}", self._event_key) if kind == "event"
+                      else ("{s}access_log", "entry_id"))
+        row = cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {key} > %s",
+                          (after,)).fetchone()
+        return int(row["n"]) if row else 0
+
+    # -- checkpoint records -------------------------------------------------------
+
+    def record_checkpoint(self, cur: Cursor, sequence: int, head_hash: str, object_key: str,
+                          version_id: str | None, created_at: str) -> None:
+        cur.execute("INSERT INTO {s}audit_checkpoints"
+                    " (sequence, head_hash, object_key, version_id, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sequence) DO NOTHING",
+                    (sequence, head_hash, object_key, version_id, created_at))
+
+    def checkpoints(self, cur: Cursor) -> list[dict[str, Any]]:
+        return cur.execute("SELECT * FROM {s}audit_checkpoints ORDER BY sequence").fetchall()
+
+    def last_checkpoint(self, cur: Cursor) -> dict[str, Any] | None:
+        return cur.execute("SELECT * FROM {s}audit_checkpoints"
+                           " ORDER BY sequence DESC LIMIT 1").fetchone()
+
+
+def _padded(ids: Sequence[int], width: int) -> list[int]:
+    """``ids`` repeated up to ``width`` values: one statement text for every batch."""
+    if not ids:
+        return [0] * width
+    return [*ids, *([ids[-1]] * (width - len(ids)))]

@@ -1,0 +1,148 @@
+"""``yorisoi audit …``: verify a municipality's ledger (online or from an export), checkpoint, export.
+
+Exit codes: 0 verified, 1 verification found a problem (or the export is
+unreadable), 2 a usage error (unknown municipality, both or neither source).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
+from yorisoi.infra.settings import get_settings
+from yorisoi.infra.storage import StorageError
+from yorisoi.services.audit_export import ExportFormatError, read_export, write_export
+from yorisoi.services.audit_verify import VerificationReport, online_source, verify
+from yorisoi.tenants.runtime import TenantRuntime
+
+audit_app = typer.Typer(help="The audit ledger: verify, checkpoint, export.", no_args_is_help=True)
+console = Console(stderr=True)  # progress and verdicts; --as-json output goes to stdout
+
+TenantOption = Annotated[Optional[str], typer.Option("--tenant", help="Municipality code.")]  # noqa: UP007
+
+
+def _refuse(english: str, japanese: str) -> typer.Exit:
+    console.print(f"[red]{english}[/red]\n[red]{japanese}[/red]")
+    return typer.Exit(2)
+
+
+@contextmanager
+def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
+    services = Services(get_settings())
+    try:
+        if code not in {t.tenant_id for t in services.directory.registry.municipalities()}:
+            raise _refuse(f"municipality {code} is not provisioned",
+                          f"市区町村 {code} は登録されていません")
+        with services.runtimes.lease(code) as runtime:
+            yield services, runtime
+    except StorageError as error:  # the checkpoint store: unreachable, refused, misconfigured
+        console.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _print(report: VerificationReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+    pending = ", ".join(f"{n} {kind}" for kind, n in sorted(report.pending.items()) if n)
+    console.print(f"{report.tenant}: {report.entries_verified} entries verified, head "
+                  f"{report.head_sequence} ({(report.head_hash or 'genesis')[:16]}…), "
+                  f"{report.checkpoints_verified} checkpoints (covering up to "
+                  f"{report.covered_to}), key {report.key_id}"
+                  + (f"; not yet chained: {pending}" if pending else ""))
+    if report.ok:
+        console.print("[green]the audit ledger verifies[/green]\n[green]監査台帳の検証に成功しました[/green]")
+        return
+    first, *rest = report.problems
+    console.print(f"[red]first broken link: {first.place()} — {first.detail}[/red]\n"
+                  f"[red]最初の不整合: {first.place()}（{first.code}）[/red]")
+    for problem in rest:
+        console.print(f"[red]also: {problem.place()} — {problem.detail}[/red]")
+
+
+@audit_app.command("verify")
+def verify_command(
+    tenant: TenantOption = None,
+    export: Annotated[Optional[Path], typer.Option(help="Verify this export file, offline.")] = None,  # noqa: UP007
+    public_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+        help="PEM of the platform key to trust (default: the platform's own, or the export's).")] = None,
+    as_json: Annotated[bool, typer.Option("--as-json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute the chain, check every checkpoint, report the first broken link."""
+    if (tenant is None) == (export is None):
+        raise _refuse("give either --tenant or --export", "--tenant か --export のどちらかを指定してください")
+    try:
+        pinned = public_key.read_text() if public_key is not None else None
+    except OSError:
+        raise _refuse("the --public-key file cannot be read",
+                      "--public-key のファイルを読めません") from None
+    if export is not None:
+        try:
+            source, carried = read_export(export)
+            with _progress("verifying export", source.head) as advance:
+                report = verify(source, pinned or carried, progress=advance)
+        except (ExportFormatError, OSError) as error:
+            console.print(f"[red]{error}[/red]\n[red]監査エクスポートを読めません[/red]")
+            raise typer.Exit(1) from None
+    else:
+        with _municipality(tenant or "") as (services, runtime):
+            checkpointer = Checkpointer(checkpoint_store(services.settings, services),
+                                        services.signer)
+            source = online_source(runtime.casework.database, runtime.municipality_code,
+                                   lambda: checkpointer.copies(runtime.municipality_code))
+            with _progress("verifying", source.head) as advance:
+                report = verify(source, pinned or services.signer.public_pem, progress=advance)
+    _print(report, as_json)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(tenant: TenantOption = None) -> None:
+    """Chain everything recorded so far, then sign and store a checkpoint of the head."""
+    if tenant is None:
+        raise _refuse("--tenant is required", "--tenant を指定してください")
+    with _municipality(tenant) as (services, runtime):
+        runtime.ledger.chain()
+        written = Checkpointer(checkpoint_store(services.settings, services), services.signer
+                               ).checkpoint(runtime.casework.database, runtime.municipality_code)
+    if written is None:
+        console.print("the ledger is empty: nothing to sign\n台帳が空のため署名しませんでした")
+        return
+    console.print(f"checkpoint of entry {written['sequence']} ({written['head_hash'][:16]}…)"
+                  f" stored as {written['object_key']}")
+
+
+@audit_app.command("export")
+def export_command(
+    tenant: TenantOption = None,
+    out: Annotated[Optional[Path], typer.Option(help="The file to write (JSON Lines).")] = None,  # noqa: UP007
+) -> None:
+    """Write the ledger, the chained bytes, the checkpoints and the public key to one file."""
+    if tenant is None or out is None:
+        raise _refuse("--tenant and --out are required", "--tenant と --out を指定してください")
+    with _municipality(tenant) as (services, runtime):
+        checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
+        source = online_source(runtime.casework.database, runtime.municipality_code,
+                               lambda: checkpointer.copies(runtime.municipality_code))
+        with _progress("exporting", source.head) as advance:
+            written = write_export(source, services.signer.public_pem, out, progress=advance)
+    console.print(f"{written} entries written to {out} (key {services.signer.key_id})")

@@ -1,0 +1,122 @@
+"""The console as an OIDC client: authorization code with PKCE against the tenant's issuer.
+
+A tenant's issuer is the one registered for it (``platform`` registry).  For a
+real issuer the endpoints come from its discovery document.  The development
+issuer's identifiers are not resolvable URLs: its sign-in page is served by
+this app (``/dev-idp/...``), and its token endpoint is called in-process
+through httpx's ASGI transport — the same HTTP exchange, without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from fastapi import FastAPI
+
+from yorisoi.infra.bootstrap import DEV_ISSUER_BASE, Services
+from yorisoi.infra.identity import IssuerRegistration
+
+DISCOVERY_TIMEOUT = 5.0
+_discovered: dict[str, dict[str, Any]] = {}
+
+
+class SignInError(Exception):
+    """The sign-in could not go on; ``code`` names why (messages in the catalogue)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def new_verifier() -> str:
+    return secrets.token_urlsafe(48)  # 64 characters of the unreserved set
+
+
+def challenge_of(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where to send the browser, and where (and how) to redeem the code."""
+
+    registration: IssuerRegistration
+    authorization_endpoint: str
+    token_endpoint: str
+    in_process: bool  # the development issuer, served by this very app
+
+    @property
+    def client_id(self) -> str:
+        # Our registration's audience is the client id the issuer knows us by.
+        return self.registration.audience
+
+    def authorize_url(self, *, redirect_uri: str, state: str, nonce: str,
+                      challenge: str) -> str:
+        query = urlencode({"response_type": "code", "client_id": self.client_id,
+                           "redirect_uri": redirect_uri, "scope": "openid", "state": state,
+                           "nonce": nonce, "code_challenge": challenge,
+                           "code_challenge_method": "S256"})
+        return f"{self.authorization_endpoint}?{query}"
+
+    async def redeem(self, app: FastAPI, *, code: str, verifier: str,
+                     redirect_uri: str) -> dict[str, Any]:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "client_id": self.client_id, "code_verifier": verifier}
+        transport = httpx.ASGITransport(app=app) if self.in_process else None
+        async with httpx.AsyncClient(transport=transport, timeout=DISCOVERY_TIMEOUT) as client:
+            try:
+                response = await client.post(self.token_endpoint, data=form)
+            except httpx.HTTPError:
+                raise SignInError("issuer_unavailable") from None
+        if response.status_code != 200:
+            raise SignInError("code_refused")
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
+            raise SignInError("code_refused")
+        return body
+
+
+def dev_issuer_for(services: Services, kind: str, org: str) -> str | None:
+    """The development issuer's URL for an organisation, when that issuer is on."""
+    if services.dev_issuer is None:
+        return None
+    try:
+        return services.dev_issuer.issuer_for(kind, org)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+async def provider_for(services: Services, issuer: str, base_url: str) -> Provider:
+    """The registered issuer's endpoints (SignInError when it is not registered)."""
+    registration = services.directory.issuer(issuer)
+    if registration is None:
+        raise SignInError("organisation_unknown")
+    if services.dev_issuer is not None and issuer.startswith(DEV_ISSUER_BASE + "/"):
+        config = services.dev_issuer.openid_configuration(
+            registration.tenant_kind, registration.tenant_id, endpoint_base=base_url)
+        # The token endpoint is reached in-process; any host name will do.
+        return Provider(registration, config["authorization_endpoint"],
+                        config["token_endpoint"], in_process=True)
+    config = _discovered.get(issuer)
+    if config is None:
+        url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        async with httpx.AsyncClient(timeout=DISCOVERY_TIMEOUT) as client:
+            try:
+                response = await client.get(url)
+                response.raise_for_status()
+                config = response.json()
+            except (httpx.HTTPError, ValueError):
+                raise SignInError("issuer_unavailable") from None
+        if not isinstance(config, dict) or "S256" not in config.get(
+                "code_challenge_methods_supported", []):
+            raise SignInError("issuer_unavailable")
+        _discovered[issuer] = config
+    return Provider(registration, config["authorization_endpoint"], config["token_endpoint"],
+                    in_process=False)

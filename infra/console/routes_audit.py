@@ -1,0 +1,89 @@
+"""Compliance staff's pages: a record's history, a person's activity, break-glass uses,
+disposal certificates and the chain's verification — metadata only, never personal values.
+
+Every page is authorised with "audit.read" (compliance auditors of the municipality).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from yorisoi.infra.console import audit_reader
+from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+
+router = APIRouter(prefix=PREFIX + "/m/{code}/audit")
+Con = Annotated[Console, Depends(console)]
+MAX_ACTOR = 200
+
+
+@router.get("", response_class=HTMLResponse)
+async def audit_home(con: Con, code: str) -> HTMLResponse:
+    await con.read("audit.read", code, lambda rt, grant: None)
+    return con.page("audit_home.html", code=code, values={})
+
+
+@router.get("/records", response_class=HTMLResponse)
+async def record_history(con: Con, code: str, id: str = "") -> Response:
+    try:
+        case_id = str(uuid.UUID(id.strip()))
+    except ValueError:
+        await con.read("audit.read", code, lambda rt, grant: None)
+        return con.page("audit_home.html", status=400, code=code, values={"id": id},
+                        record_error=True)
+    history = await con.read("audit.read", code,
+                             lambda rt, grant: audit_reader.record_history(rt, grant, case_id))
+    return con.page("audit_record.html", code=code, history=history)
+
+
+@router.get("/people", response_class=HTMLResponse)
+async def person_activity(con: Con, code: str, actor: str = "") -> HTMLResponse:
+    actor = actor.strip()[:MAX_ACTOR]
+    if not actor:
+        await con.read("audit.read", code, lambda rt, grant: None)
+        return con.page("audit_home.html", status=400, code=code, values={}, actor_error=True)
+    views, uses = await con.read("audit.read", code,
+                                 lambda rt, grant: audit_reader.person_activity(rt, actor))
+    return con.page("audit_person.html", code=code, actor=actor, views=views, uses=uses)
+
+
+@router.get("/break-glass", response_class=HTMLResponse)
+async def break_glass(con: Con, code: str) -> HTMLResponse:
+    uses = await con.read("audit.read", code,
+                          lambda rt, grant: audit_reader.break_glass_uses(rt))
+    return con.page("audit_break_glass.html", code=code, uses=uses)
+
+
+@router.get("/disposals", response_class=HTMLResponse)
+async def disposals(con: Con, code: str) -> HTMLResponse:
+    batches = await con.read("audit.read", code,
+                             lambda rt, grant: audit_reader.disposal_batches(rt, con.services))
+    if batches is None:
+        return con.page("audit_pending.html", code=code, what="disposals")
+    return con.page("audit_disposals.html", code=code, batches=batches)
+
+
+@router.get("/disposals/{batch_id}", response_class=HTMLResponse)
+async def certificate(con: Con, code: str, batch_id: str) -> HTMLResponse:
+    try:
+        bid = str(uuid.UUID(batch_id))
+    except ValueError:
+        raise PageError(404, "No such disposal batch.", "指定された廃棄の記録が見つかりません。",
+                        "batch_not_found") from None
+    view = await con.read("audit.read", code, lambda rt, grant: (
+        audit_reader.disposal_certificate(rt, con.services, bid)))
+    if view is None:
+        return con.page("audit_pending.html", code=code, what="disposals")
+    return con.page("audit_certificate.html", code=code, cert=view)
+
+
+@router.get("/chain", response_class=HTMLResponse)
+async def chain(con: Con, code: str) -> HTMLResponse:
+    report = await con.read("audit.read", code,
+                            lambda rt, grant: audit_reader.chain_report(rt, con.services))
+    if report is None:
+        return con.page("audit_pending.html", code=code, what="chain")
+    return con.page("audit_chain.html", code=code, report=report)

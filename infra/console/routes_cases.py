@@ -1,0 +1,180 @@
+"""Specialists' pages: my tasks, the case list, and a case with its household, consents and timeline."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from yorisoi.graphql.case_meetings import CaseMeeting
+from yorisoi.graphql.cases import Case, Consultation, Household
+from yorisoi.graphql.consent import CONSENT_PERSONAL, Consent, ConsentException
+from yorisoi.graphql.referrals import Referral
+from yorisoi.graphql.support_notes import TimelineEntry
+from yorisoi.graphql.tasks import Task
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+from yorisoi.projections.meeting_queries import MeetingQueries
+from yorisoi.projections.organisation_view import OrganisationQueries
+from yorisoi.projections.referral_board import ReferralBoardQueries
+from yorisoi.projections.timeline import TimelineQueries
+from yorisoi.services.casework import CaseNotFoundError
+from yorisoi.services.personal_access import may_read
+from yorisoi.tenants.access import Grant
+from yorisoi.tenants.runtime import TenantRuntime
+
+router = APIRouter(prefix=PREFIX + "/m/{code}")
+Con = Annotated[Console, Depends(console)]
+PAGE = 25
+CASE_STATUSES = ("opened", "active", "closed")
+TIMELINE_MAX = 100
+
+
+def case_uuid(value: str) -> uuid.UUID:
+    """A case id from a path; a malformed one reads as absent (404), like an unknown one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PageError(404, CaseNotFoundError.message, CaseNotFoundError.message_ja,
+                        CaseNotFoundError.code) from None
+
+
+def visible_case(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> Case:
+    record = rt.cases.get(grant.scope, str(case_id))
+    if record is None:
+        raise CaseNotFoundError(field="caseId")
+    return Case.from_record(record)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+async def my_tasks(con: Con, code: str, after: str | None = None) -> HTMLResponse:
+    """The person's open tasks: overdue first (the view orders by due date)."""
+    def load(rt: TenantRuntime, grant: Grant) -> Any:
+        page = MeetingQueries(rt.casework.database, rt.casework.keyring).my_tasks(
+            grant.scope, grant.acting.user_id, first=PAGE, after=after)
+        today = japan_today().isoformat()
+        return page, [Task.from_record(t, today) for t in page.items]
+
+    page, tasks = await con.read("case.read", code, load)
+    overdue = [t for t in tasks if t.overdue]
+    return con.page("tasks.html", code=code, overdue=overdue,
+                    upcoming=[t for t in tasks if not t.overdue], total=page.total_count,
+                    next_cursor=page.cursors[-1] if page.has_next_page else None)
+
+
+# --------------------------------------------------------------------------- case list
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def case_list(con: Con, code: str, status: str = "", site: str = "", q: str = "",
+                    after: str | None = None) -> Response:
+    """Cases by latest activity; filters by status and site; a case number jumps to the case."""
+    wanted = q.strip()
+    if wanted:
+        try:
+            return con.redirect(f"{PREFIX}/m/{code}/cases/{uuid.UUID(wanted)}")
+        except ValueError:
+            pass  # not a case number: names cannot be searched (they are encrypted)
+
+    def load(rt: TenantRuntime, grant: Grant) -> Any:
+        scope = grant.scope
+        if site:
+            # Narrow, never widen, the grant's sites.
+            allowed = scope.site_ids
+            scope = replace(scope, site_ids=[site] if allowed is None or site in allowed else [])
+        page = rt.cases.page(scope, first=PAGE, after=after,
+                             status=status if status in CASE_STATUSES else None)
+        return page, [Case.from_record(c) for c in page.cases], site_choices(con, rt, code)
+
+    page, cases, sites = await con.read("case.read", code, load)
+    return con.page("cases.html", code=code, cases=cases, total=page.total_count,
+                    next_cursor=page.end_cursor if page.has_next_page else None,
+                    filters={"status": status, "site": site, "q": q}, statuses=CASE_STATUSES,
+                    sites=sites, not_found=bool(wanted))
+
+
+def site_choices(con: Console, rt: TenantRuntime, code: str) -> list[tuple[str, str]]:
+    """(site id, name) of the person's sites here: their assigned ones, or all they may reach."""
+    registry = con.services.directory.registry
+    if con.principal.tenant_kind == "municipality":
+        ids = list(con.principal.sites) or [
+            s.site_id for s in OrganisationQueries(rt.casework.database).sites(japan_today())]
+    else:
+        ids = sorted({s for c in registry.contracts(contractor_id=con.principal.tenant_id,
+                                                    municipality_code=code)
+                      if c.is_active_on(japan_today()) for s in c.site_ids
+                      if not con.principal.sites or s in con.principal.sites})
+    found = ((site_id, registry.site(code, site_id)) for site_id in ids)
+    return [(site_id, record.name) for site_id, record in found if record is not None]
+
+
+# --------------------------------------------------------------------------- one case
+
+
+@dataclass
+class CaseFile:
+    """Everything the case page shows, read under one grant."""
+
+    case: Case
+    household: Household | None
+    consultations: list[Consultation]
+    timeline: list[TimelineEntry]
+    timeline_total: int
+    consents: list[Consent]
+    exceptions: list[ConsentException]
+    consent_in_force: bool
+    referrals: list[Referral]
+    meetings: list[CaseMeeting]
+    attachments: list[tuple[str, dict[str, Any]]]
+    outside_target_reason: str | None  # the household's reason for being served outside §3
+
+
+def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseFile:
+    case = visible_case(rt, grant, case_id)
+    hid = case.household_id
+    households = rt.cases.households([hid])
+    consultations = rt.cases.consultations([str(case_id)])[str(case_id)]
+    timeline = TimelineQueries(rt.casework.database, rt.casework.keyring).page(
+        str(case_id), first=TIMELINE_MAX)
+    found = rt.casework.case_consents(case_id, grant.scope.contract_ids)
+    space, today = rt.space, japan_today()
+    aggregate = rt.casework.readable_case(case_id, grant.scope.contract_ids)
+    outside_reason = None
+    # Only a reader who may see the household learns why it is outside §3's population.
+    if may_read(space, hid, "household", hid, ("outside_target_reason",)):
+        outside_reason = rt.casework.repository.get(uuid.UUID(hid)).outside_target_reason
+    return CaseFile(
+        case=case,
+        household=Household.from_record(households[hid]) if hid in households else None,
+        consultations=[Consultation.from_record(c) for c in consultations],
+        timeline=[TimelineEntry.from_record(e) for e in timeline.entries],
+        timeline_total=timeline.total_count,
+        consents=[Consent.from_aggregate(c, masked=not may_read(
+            space, str(c.household_id), "consent", str(c.id), CONSENT_PERSONAL))
+            for c in found.consents],
+        exceptions=[ConsentException.from_aggregate(e, masked=not may_read(
+            space, str(e.household_id), "consent_exception", str(e.id), ("reason",)))
+            for e in found.exceptions],
+        # The domain's own rule: a consent covers an action unless withdrawn.
+        consent_in_force=any(c.covers(purpose="create_records", on=today)
+                             for c in found.consents),
+        referrals=[Referral.from_record(r) for r in ReferralBoardQueries(
+            rt.casework.database, rt.casework.keyring).for_case(grant.scope, str(case_id))],
+        meetings=[CaseMeeting.from_record(m) for m in MeetingQueries(
+            rt.casework.database, rt.casework.keyring).for_case(grant.scope, str(case_id))],
+        attachments=sorted(aggregate.attachments.items()),
+        outside_target_reason=outside_reason)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(con: Con, code: str, case_id: str) -> HTMLResponse:
+    cid = case_uuid(case_id)
+    file = await con.read("case.read", code, lambda rt, grant: load_case_file(rt, grant, cid))
+    return con.page("case.html", code=code, file=file, may_manage=await con.may("case.manage", code),
+                    may_record=await con.may("consultation.record", code))

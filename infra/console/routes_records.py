@@ -1,0 +1,343 @@
+"""Specialists' forms: a consultation (opening a case with its consent), a support note,
+consent given or withdrawn, and documents kept with a case.
+
+Each form is parsed into the API's own input and edge-checked by the API's own
+code (``graphql/consultations.parse_input``, ``graphql/validation.Checker``), then
+run through ``Console.command`` — the GraphQL mutations' ``execute`` path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from yorisoi.graphql.consultations import (
+    ChildInput,
+    ConsentExceptionInput,
+    ConsentInput,
+    GuardianInput,
+    HouseholdInput,
+    RecordConsultationInput,
+    parse_input,
+)
+from yorisoi.graphql.errors import UserError
+from yorisoi.infra import rest
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.console import i18n
+from yorisoi.infra.console.routes_cases import case_uuid, site_choices, visible_case
+from yorisoi.infra.console.web import (
+    PREFIX,
+    Console,
+    FormErrors,
+    PageError,
+    console,
+    form_values,
+)
+from yorisoi.tenants.access import Grant
+from yorisoi.tenants.runtime import TenantRuntime
+
+router = APIRouter(prefix=PREFIX + "/m/{code}")
+Con = Annotated[Console, Depends(console)]
+ROWS = 2  # guardian and child rows on the form; empty rows are ignored
+
+
+def _case_url(code: str, case_id: Any) -> str:
+    return f"{PREFIX}/m/{code}/cases/{case_id}"
+
+
+async def _form_context(con: Con, code: str, case_id: uuid.UUID | None) -> dict[str, Any]:
+    """What the consultation form offers: themes, channels, sites (and the case, if any)."""
+    def load(rt: TenantRuntime, grant: Grant) -> dict[str, Any]:
+        themes = [(t.code, t.label_ja if con.lang == "ja" else (t.label_en or t.code))
+                  for t in rt.casework.themes() if not t.retired]
+        return {"themes": themes, "sites": site_choices(con, rt, code),
+                "case": visible_case(rt, grant, case_id) if case_id else None}
+
+    values = await con.read("consultation.record", code, load)
+    return {**values, "channels": i18n.choices("channel", con.lang),
+            "legal_bases": i18n.choices("legal_basis", con.lang)}
+
+
+def _people(form: FormData, kind: str) -> list[dict[str, str]]:
+    rows = []
+    for i in range(ROWS):
+        row = {k: str(form.get(f"household.{kind}.{i}.{k}", "")).strip()
+               for k in (("name", "relationship") if kind == "guardians" else ("name", "birthDate"))}
+        if any(row.values()):
+            rows.append(row)
+    return rows
+
+
+def consultation_input(code: str, form: FormData, case_id: str | None) -> RecordConsultationInput:
+    """The form as the API's RecordConsultationInput (empty optional texts are left out)."""
+    def text(name: str) -> str:
+        return str(form.get(name, "")).strip()
+
+    household = consent = exception = None
+    if case_id is None:
+        household = HouseholdInput(
+            guardians=[GuardianInput(name=g["name"], relationship=g["relationship"])
+                       for g in _people(form, "guardians")],
+            children=[ChildInput(name=c["name"], birth_date=c["birthDate"])
+                      for c in _people(form, "children")],
+            pregnancy_due_date=text("household.pregnancyDueDate") or None,
+            outside_target_reason=text("household.outsideTargetReason") or None)
+    basis = text("consentBasis")
+    if basis == "consent":
+        consent = ConsentInput(given_by=text("consent.givenBy"),
+                               relationship=text("consent.relationship"),
+                               given_on=text("consent.givenOn"), scope=text("consent.scope"))
+    elif basis == "exception":
+        exception = ConsentExceptionInput(reason=text("noConsentException.reason"),
+                                          legal_basis=text("noConsentException.legalBasis"))
+    return RecordConsultationInput(
+        municipality_code=code, site_id=text("siteId"), occurred_on=text("occurredOn"),
+        channel=text("channel"), themes=[str(t) for t in form.getlist("themes")],
+        asked=text("asked"), wishes=text("wishes"), direction=text("direction"),
+        case_id=case_id, household=household,
+        outer_situation=text("outerSituation") or None,
+        inner_situation=text("innerSituation") or None,
+        child_rearing_situation=text("childRearingSituation") or None,
+        consent=consent, no_consent_exception=exception)
+
+
+async def _consultation_form(con: Con, code: str, case_id: uuid.UUID | None, *,
+                             values: dict[str, Any], errors: FormErrors | None = None,
+                             themes: list[str] | None = None, status: int = 200) -> HTMLResponse:
+    context = await _form_context(con, code, case_id)
+    return con.page("consultation_form.html", status=status, code=code, values=values,
+                    errors=errors or FormErrors(), checked=themes or [], rows=range(ROWS),
+                    **context)
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+async def new_case(con: Con, code: str) -> HTMLResponse:
+    today = japan_today().isoformat()
+    return await _consultation_form(con, code, None, values={
+        "occurredOn": today, "consent.givenOn": today, "consentBasis": "consent",
+        "channel": "visit"})
+
+
+@router.get("/cases/{case_id}/consultations/new", response_class=HTMLResponse)
+async def new_consultation(con: Con, code: str, case_id: str) -> HTMLResponse:
+    cid = case_uuid(case_id)
+    today = japan_today().isoformat()
+    return await _consultation_form(con, code, cid, values={
+        "occurredOn": today, "consent.givenOn": today, "channel": "visit",
+        "consentBasis": "on_file"})
+
+
+async def _record(con: Con, code: str, case_id: uuid.UUID | None,
+                  ) -> Response:
+    form = await con.form()
+    check = con.checker()
+    if case_id is not None:
+        # An existing case is recorded at its own site.
+        record = await con.read("consultation.record", code,
+                                lambda rt, grant: visible_case(rt, grant, case_id))
+        form = FormData([*form.multi_items(), ("siteId", record.site_id)])
+    parsed = parse_input(consultation_input(code, form, str(case_id) if case_id else None), check)
+
+    def command(rt: TenantRuntime, grant: Grant) -> Any:
+        # The GraphQL mutation's command, as it is written there.
+        return rt.casework.record_consultation(replace(
+            parsed, contract_id=grant.contract_id,
+            writable_contract_ids=grant.scope.contract_ids))
+
+    result = await con.command("consultation.record", code, command, check=check,
+                               site_id=parsed.site_id)
+    if isinstance(result, UserError):
+        errors = FormErrors.of(result, con.lang)
+        return await _consultation_form(con, code, case_id, values=form_values(form),
+                                        errors=errors, themes=form.getlist("themes"),
+                                        status=400)
+    return con.redirect(_case_url(code, result.case_id) + "#consultations-h")
+
+
+@router.post("/cases/new")
+async def create_case(con: Con, code: str) -> Response:
+    return await _record(con, code, None)
+
+
+@router.post("/cases/{case_id}/consultations/new")
+async def add_consultation(con: Con, code: str, case_id: str) -> Response:
+    return await _record(con, code, case_uuid(case_id))
+
+
+# --------------------------------------------------------------------------- support notes
+
+NOTE_KINDS = ("progress", "observation", "contact", "follow_up")
+
+
+@router.get("/cases/{case_id}/notes/new", response_class=HTMLResponse)
+async def new_note(con: Con, code: str, case_id: str) -> HTMLResponse:
+    case_uuid(case_id)
+    return con.page("note_form.html", code=code, case_id=case_id, kinds=NOTE_KINDS,
+                    values={"writtenOn": japan_today().isoformat(), "kind": "progress"},
+                    errors=FormErrors())
+
+
+@router.post("/cases/{case_id}/notes/new")
+async def write_note(con: Con, code: str, case_id: str) -> Response:
+    cid = case_uuid(case_id)
+    form = await con.form()
+    check = con.checker()  # the same checks as writeSupportNote
+    written_on = check.day("writtenOn", str(form.get("writtenOn", "")))
+    kind = check.text("kind", str(form.get("kind", "")), 20)
+    body = check.required("body", str(form.get("body", "")))
+    result = await con.command(
+        "case.manage", code,
+        lambda rt, grant: rt.casework.write_support_note(
+            cid, written_on=written_on, kind=kind, body=body,
+            writable_contract_ids=grant.scope.contract_ids),
+        check=check, case_id=cid)
+    if isinstance(result, UserError):
+        return con.page("note_form.html", status=400, code=code, case_id=case_id,
+                        kinds=NOTE_KINDS, values=form_values(form),
+                        errors=FormErrors.of(result, con.lang))
+    return con.redirect(_case_url(code, cid) + "#timeline-h")
+
+
+# --------------------------------------------------------------------------- consent
+
+
+async def _consent_form(con: Con, code: str, case_id: str, values: dict[str, Any],
+                        errors: FormErrors | None = None, status: int = 200) -> HTMLResponse:
+    cid = case_uuid(case_id)
+
+    def load(rt: TenantRuntime, grant: Grant) -> list[str]:
+        case = rt.casework.readable_case(cid, grant.scope.contract_ids)
+        return [aid for aid, a in sorted(case.attachments.items()) if a["kind"] == "consent_form"]
+
+    forms = await con.read("case.read", code, load)
+    return con.page("consent_form.html", status=status, code=code, case_id=case_id,
+                    values=values, errors=errors or FormErrors(), evidence=forms,
+                    purposes=i18n.choices("purpose", con.lang),
+                    agency_kinds=i18n.choices("agency_kind", con.lang))
+
+
+@router.get("/cases/{case_id}/consents/new", response_class=HTMLResponse)
+async def new_consent(con: Con, code: str, case_id: str) -> HTMLResponse:
+    return await _consent_form(con, code, case_id, {"givenOn": japan_today().isoformat(),
+                                                    "purpose": "create_records"})
+
+
+@router.post("/cases/{case_id}/consents/new")
+async def give_consent(con: Con, code: str, case_id: str) -> Response:
+    cid = case_uuid(case_id)
+    form = await con.form()
+    check = con.checker()  # the same checks as giveConsent
+
+    def value(name: str) -> str:
+        return str(form.get(name, "")).strip()
+
+    given_on = check.day("givenOn", value("givenOn"))
+    given_by = check.required("givenBy", value("givenBy"), 100)
+    relationship = check.required("relationship", value("relationship"), 100)
+    scope = check.text("scope", value("scope"))
+    purpose = check.text("purpose", value("purpose"), 50)
+    agency_kind = check.text("agencyKind", value("agencyKind"), 50) or None
+    evidence = check.record_id("evidenceAttachmentId", value("evidenceAttachmentId") or None)
+    result = await con.command(
+        "case.manage", code,
+        lambda rt, grant: rt.casework.give_consent(
+            cid, purpose=purpose, given_by=given_by, relationship=relationship,
+            given_on=given_on, scope=scope, agency_id=None, agency_kind=agency_kind,
+            evidence_attachment_id=str(evidence) if evidence else None,
+            writable_contract_ids=grant.scope.contract_ids),
+        check=check, case_id=cid)
+    if isinstance(result, UserError):
+        return await _consent_form(con, code, case_id, form_values(form),
+                                   FormErrors.of(result, con.lang), status=400)
+    return con.redirect(_case_url(code, cid) + "#consent-h")
+
+
+@router.get("/cases/{case_id}/consents/{consent_id}/withdraw", response_class=HTMLResponse)
+async def withdraw_form(con: Con, code: str, case_id: str, consent_id: str) -> HTMLResponse:
+    case_uuid(case_id)
+    return con.page("withdraw_form.html", code=code, case_id=case_id, consent_id=consent_id,
+                    values={"withdrawnOn": japan_today().isoformat()}, errors=FormErrors())
+
+
+@router.post("/cases/{case_id}/consents/{consent_id}/withdraw")
+async def withdraw(con: Con, code: str, case_id: str,
+                   consent_id: str) -> Response:
+    cid = case_uuid(case_id)
+    form = await con.form()
+    check = con.checker()
+    consent = check.record_id("consentId", consent_id)
+    withdrawn_on = check.day("withdrawnOn", str(form.get("withdrawnOn", "")))
+    reason = check.text("reason", str(form.get("reason", "")))
+    result = await con.command(
+        "case.manage", code,
+        lambda rt, grant: rt.casework.withdraw_consent(
+            cid, consent, withdrawn_on=withdrawn_on, reason=reason,
+            writable_contract_ids=grant.scope.contract_ids),
+        check=check, case_id=cid)
+    if isinstance(result, UserError):
+        return con.page("withdraw_form.html", status=400, code=code, case_id=case_id,
+                        consent_id=consent_id, values=form_values(form),
+                        errors=FormErrors.of(result, con.lang))
+    return con.redirect(_case_url(code, cid) + "#consent-h")
+
+
+# --------------------------------------------------------------------------- attachments
+
+ATTACHMENT_KINDS = ("consent_form", "meeting_minutes", "other")
+
+
+def _bearer(con: Con) -> str:
+    return f"Bearer {con.session.token}"
+
+
+@router.get("/cases/{case_id}/attachments/new", response_class=HTMLResponse)
+async def new_attachment(con: Con, code: str, case_id: str) -> HTMLResponse:
+    case_uuid(case_id)
+    return con.page("attachment_form.html", code=code, case_id=case_id, kinds=ATTACHMENT_KINDS,
+                    values={"kind": "consent_form"}, errors=FormErrors())
+
+
+@router.post("/cases/{case_id}/attachments/new")
+async def upload(con: Con, code: str, case_id: str) -> Response:
+    """The REST upload itself (its size and type limits, its object key, its event)."""
+    form = await con.form()
+    file, kind = form.get("file"), str(form.get("kind", "other"))
+    errors = FormErrors()
+    if not isinstance(file, UploadFile) or not file.filename:
+        errors.fields["file"] = i18n.text("attachment.missing", con.lang)
+    else:
+        try:
+            await rest.upload_attachment(con.request, code, case_id, file, kind,
+                                         authorization=_bearer(con))
+        except HTTPException as problem:
+            detail = problem.detail if isinstance(problem.detail, dict) else {}
+            if problem.status_code in (401, 403, 404):
+                raise PageError(problem.status_code, detail.get("message", ""),
+                                detail.get("messageJa", ""), detail.get("code", "")) from None
+            errors.fields["file"] = detail.get("messageJa" if con.lang == "ja" else "message", "")
+    if errors:
+        return con.page("attachment_form.html", status=400, code=code, case_id=case_id,
+                        kinds=ATTACHMENT_KINDS, values={"kind": kind}, errors=errors)
+    return con.redirect(_case_url(code, case_id) + "#attachments-h")
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}")
+async def download(con: Con, code: str, case_id: str, attachment_id: str) -> RedirectResponse:
+    """A short-lived link (the REST endpoint's own), followed at once."""
+    try:
+        link = await asyncio.to_thread(rest.attachment_link, con.request, code, case_id,
+                                       attachment_id, authorization=_bearer(con))
+    except HTTPException as problem:
+        detail = problem.detail if isinstance(problem.detail, dict) else {}
+        raise PageError(problem.status_code, detail.get("message", ""),
+                        detail.get("messageJa", ""), detail.get("code", "")) from None
+    response = con.redirect(link["url"])
+    response.headers["Cache-Control"] = "no-store"
+    return response

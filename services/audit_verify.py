@@ -1,0 +1,304 @@
+"""Verifying a municipality's audit ledger, online (its database) or offline (an export).
+
+One function, :func:`verify`, reads a :class:`LedgerSource` — the ledger's
+entries in sequence order, each with its source's stored bytes, plus the
+checkpoint objects found in storage — so the database and an export file give
+the same answer by construction.  It recomputes the chain and stops at the
+first broken link; then checks completeness (no source below the chained
+maximum left out) and every checkpoint (signature, tenant, and the signed head
+hash against the recomputed chain).  Problems name places (sequence, kind,
+source id, object key) and hashes, never a stored value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from yorisoi.infra.audit_ledger_store import AuditLedgerStore
+from yorisoi.infra.db import Database
+from yorisoi.infra.signing import PlatformSigner, SignatureInvalidError, canonical_json, key_id
+from yorisoi.infra.signing import verify as verify_signature
+from yorisoi.services.audit_ledger import (
+    KINDS,
+    LedgerEntry,
+    access_bytes,
+    event_bytes,
+    genesis_hash,
+)
+
+CHECKPOINT_FORMAT = "yorisoi-audit-checkpoint/1"
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_key(tenant: str, sequence: int) -> str:
+    """Where a checkpoint lives in its store (zero-padded: keys sort by sequence)."""
+    return f"{tenant}/{sequence:012d}.json"
+
+
+def signed_checkpoint(signer: PlatformSigner, tenant: str, sequence: int, head_hash: str,
+                      time: str) -> bytes:
+    """The bytes of a checkpoint object: the document and the platform's signature of it."""
+    document = {"format": CHECKPOINT_FORMAT, "tenant": tenant, "sequence": sequence,
+                "headHash": head_hash, "time": time, "keyId": signer.key_id}
+    return canonical_json({"checkpoint": document, "signature": signer.sign(document).as_dict()})
+
+
+@dataclass(frozen=True)
+class CheckpointCopy:
+    """What object storage holds under one checkpoint key."""
+
+    key: str
+    data: bytes | None  # the first (original) version; None when none is left
+    versions: int = 1  # more than one: someone wrote the key again
+    delete_markers: int = 0
+
+
+@dataclass(frozen=True)
+class RecordedCheckpoint:
+    """A checkpoint the database says was written (its object must exist)."""
+
+    sequence: int
+    key: str
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    detail: str
+    sequence: int | None = None
+    kind: str | None = None
+    source_id: int | None = None
+    key: str | None = None
+
+    def place(self) -> str:
+        if self.key is not None:
+            return f"checkpoint {self.key}"
+        parts = [f"sequence {self.sequence}"] if self.sequence is not None else []
+        if self.kind is not None:
+            parts.append(f"{self.kind} {self.source_id}")
+        return ", ".join(parts) or "ledger"
+
+
+@dataclass
+class VerificationReport:
+    tenant: str
+    key_id: str
+    entries_verified: int = 0
+    head_sequence: int = 0
+    head_hash: str | None = None
+    checkpoints_verified: int = 0
+    covered_to: int = 0  # the highest sequence a valid checkpoint signs
+    pending: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class LedgerSource:
+    """Everything verification reads; built from a database or from an export."""
+
+    tenant: str
+    head: int  # verify sequences 1..head
+    entries: Iterable[tuple[LedgerEntry, bytes | None]]
+    unchained: Callable[[], list[tuple[str, int]]]  # first source left out, per kind
+    pending: Callable[[], dict[str, int]]  # sources beyond the chained maximum, per kind
+    checkpoints: list[CheckpointCopy]
+    recorded: list[RecordedCheckpoint]
+
+
+def online_source(db: Database, tenant: str, list_copies: Callable[[], list[CheckpointCopy]],
+                  *, batch_size: int = 1000) -> LedgerSource:
+    """The ledger as the database holds it now.
+
+    Order matters under concurrent writers: recorded checkpoints first, then
+    the objects, then the head — so every checkpoint found is at or below the
+    head verified, and every recorded one had time to reach storage.
+    """
+    store = AuditLedgerStore(db)
+    with db.transaction(write=False) as cur:
+        recorded = [RecordedCheckpoint(int(r["sequence"]), r["object_key"])
+                    for r in store.checkpoints(cur)]
+    copies = list_copies()
+    with db.transaction(write=False) as cur:
+        head, _ = store.head(cur)
+
+    def entries() -> Iterator[tuple[LedgerEntry, bytes | None]]:
+        after = 0
+        while after < head:
+            with db.transaction(write=False) as cur:
+                rows = [LedgerEntry.from_row(r)
+                        for r in store.entries(cur, after=after, up_to=head, limit=batch_size)]
+                events = store.events_by_id(
+                    cur, [e.source_id for e in rows if e.kind == "event"], batch_size)
+                access = store.access_by_id(
+                    cur, [e.source_id for e in rows if e.kind == "access"], batch_size)
+            if not rows:
+                return
+            for entry in rows:
+                event, row = events.get(entry.source_id), access.get(entry.source_id)
+                data = (event_bytes(event) if entry.kind == "event" and event is not None
+                        else access_bytes(row) if entry.kind == "access" and row is not None
+                        else None)
+                yield entry, data
+            after = rows[-1].sequence
+
+    def maxima(cur: Any) -> dict[str, int]:
+        return {kind: store.chained_up_to(cur, kind, at_most=head) for kind in KINDS}
+
+    def unchained() -> list[tuple[str, int]]:
+        with db.transaction(write=False) as cur:
+            return [(kind, ids[0]) for kind, up_to in maxima(cur).items()
+                    if (ids := store.unchained(cur, kind, up_to, limit=1))]
+
+    def pending() -> dict[str, int]:
+        with db.transaction(write=False) as cur:
+            return {kind: store.pending(cur, kind, after) for kind, after in maxima(cur).items()}
+
+    return LedgerSource(tenant, head, entries(), unchained, pending, copies, recorded)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "none")[:16]
+
+
+def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
+          progress: Callable[[int], None] | None) -> tuple[Problem | None, dict[int, str]]:
+    """Recompute the chain; the first broken link (if any) and the hashes at ``wanted``."""
+    prev, expected, last = genesis_hash(source.tenant), 1, dict.fromkeys(KINDS, 0)
+    hashes: dict[int, str] = {}
+    for entry, data in source.entries:
+        where = {"sequence": expected}
+        if entry.sequence != expected:
+            return Problem("entry_missing" if entry.sequence > expected else "entry_order",
+                           f"ledger entry {expected} is missing: the next entry stored is "
+                           f"{entry.sequence}", **where), hashes
+        where.update(kind=entry.kind, source_id=entry.source_id)
+        if entry.prev_hash != prev:
+            return Problem("prev_hash", f"the previous hash recorded ({_short(entry.prev_hash)}…)"
+                           f" is not entry {expected - 1}'s hash ({_short(prev)}…): entries "
+                           "were removed, inserted or reordered", **where), hashes
+        if entry.kind not in KINDS or entry.source_id <= last[entry.kind]:
+            return Problem("source_order", f"{entry.kind} {entry.source_id} is out of order"
+                           " (each kind enters the chain once, in increasing order)",
+                           **where), hashes
+        if entry.computed_hash() != entry.entry_hash:
+            return Problem("entry_hash", "the entry's fields no longer give its hash"
+                           f" ({_short(entry.entry_hash)}…): the ledger row was altered",
+                           **where), hashes
+        if data is None:
+            return Problem("source_missing", f"{entry.kind} {entry.source_id} chained here is"
+                           " missing from the store", **where), hashes
+        if (found := hashlib.sha256(data).hexdigest()) != entry.source_sha256:
+            return Problem("source_changed", f"the stored bytes of {entry.kind}"
+                           f" {entry.source_id} changed: sha256 {_short(found)}…, chained "
+                           f"{_short(entry.source_sha256)}…", **where), hashes
+        if expected in wanted:
+            hashes[expected] = entry.entry_hash
+        prev, last[entry.kind] = entry.entry_hash, entry.source_id
+        report.entries_verified, report.head_sequence, report.head_hash = expected, expected, prev
+        expected += 1
+        if progress is not None and expected % 1000 == 0:
+            progress(1000)
+    if progress is not None:
+        progress((expected - 1) % 1000)
+    if expected - 1 < source.head:
+        return Problem("entry_missing", f"the ledger ends at entry {expected - 1}, but"
+                       f" {source.head} entries were expected", sequence=expected), hashes
+    return None, hashes
+
+
+def _read_checkpoint(copy: CheckpointCopy, tenant: str, public_pem: str,
+                     problems: list[Problem]) -> dict[str, Any] | None:
+    def problem(code: str, detail: str) -> None:
+        problems.append(Problem(code, detail, key=copy.key))
+
+    if copy.versions > 1 or copy.delete_markers:
+        problem("checkpoint_rewritten", f"the object has {copy.versions} versions and"
+                f" {copy.delete_markers} delete markers: it was written again after the"
+                " checkpoint (the first version is checked)")
+    if copy.data is None:
+        problem("checkpoint_missing", "no version of the object is left")
+        return None
+    try:
+        stored = json.loads(copy.data)
+        document, signature = stored["checkpoint"], stored["signature"]
+        int(document["sequence"]), str(document["headHash"])
+    except (ValueError, KeyError, TypeError):
+        problem("checkpoint_unreadable", "the object is not a checkpoint document")
+        return None
+    try:
+        verify_signature(public_pem, document, signature)
+    except SignatureInvalidError as error:
+        problem("checkpoint_signature", f"signature check failed: {error}")
+        return None
+    if document.get("keyId") != signature.get("keyId"):
+        problem("checkpoint_signature", "the document names another key than its signature")
+        return None
+    if document.get("format") != CHECKPOINT_FORMAT or document.get("tenant") != tenant:
+        problem("checkpoint_tenant", "a valid checkpoint of another format or municipality")
+        return None
+    return document
+
+
+def verify(source: LedgerSource, public_pem: str, *,
+           progress: Callable[[int], None] | None = None) -> VerificationReport:
+    """Recompute the chain and check the checkpoints; see the module docstring."""
+    report = VerificationReport(source.tenant, key_id(public_pem))
+    checkpoint_problems: list[Problem] = []
+    documents = [(copy.key, doc) for copy in source.checkpoints
+                 if (doc := _read_checkpoint(copy, source.tenant, public_pem,
+                                             checkpoint_problems)) is not None]
+    present = {copy.key for copy in source.checkpoints if copy.data is not None}
+    checkpoint_problems += [
+        Problem("checkpoint_missing", f"checkpoint of sequence {r.sequence} was written but"
+                " its object is not in storage", key=r.key)
+        for r in source.recorded if r.key not in present]
+
+    broken, hashes = _walk(source, {int(d["sequence"]) for _, d in documents}, report, progress)
+    if broken is not None:
+        report.problems.append(broken)
+    else:
+        report.problems += [Problem("unchained", f"{kind} {source_id} is below the chained"
+                                    " maximum but not in the chain", kind=kind,
+                                    source_id=source_id)
+                            for kind, source_id in source.unchained()]
+        report.pending = source.pending()
+    for key, document in sorted(documents, key=lambda item: int(item[1]["sequence"])):
+        sequence = int(document["sequence"])
+        if sequence > report.head_sequence:
+            if broken is None:
+                checkpoint_problems.append(Problem(
+                    "checkpoint_beyond_head", f"signs entry {sequence}, but the ledger ends at"
+                    f" {report.head_sequence}: entries were removed", key=key))
+            continue  # beyond a broken link nothing can be compared
+        if hashes.get(sequence) != document["headHash"]:
+            checkpoint_problems.append(Problem(
+                "checkpoint_head", f"signs hash {_short(document['headHash'])}… for entry"
+                f" {sequence}; the ledger gives {_short(hashes.get(sequence))}…: the ledger was"
+                " rewritten at or before that entry", sequence=sequence, key=key))
+            continue
+        report.checkpoints_verified += 1
+        report.covered_to = max(report.covered_to, sequence)
+    report.problems += sorted(checkpoint_problems, key=lambda p: (p.key or "", p.code))
+    return report
