@@ -112,6 +112,8 @@ def main() -> None:
         page.get_by_label("ケース番号（全桁）").fill(case_url.rsplit("/", 1)[1])
         page.get_by_role("button", name="表示する").first.click()
         shot(page, "13-audit-record-history")
+        page.goto(f"{base}/console/m/{MUNICIPALITY}/audit/chain")
+        shot(page, "14-audit-chain")
         browser.close()
         server.should_exit = True
 

@@ -34,15 +34,17 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                   case_id: uuid.UUID | None = None, site_id: str | None = None) -> T | UserError:
     """Run ``command(runtime, grant)`` for the caller; expected failures become UserErrors.
 
-    ``check`` holds the input's shape problems: they are reported first, before
-    anything is looked up or written.
+    ``check`` holds the input's shape problems: they are reported right after
+    the grant is decided, before anything is looked up or written.
     """
     ctx = info.context
 
     def run() -> T:
+        # Who may act comes first: a caller without standing learns nothing,
+        # not even which values the input would need.
+        grant = ctx.authorize(action, municipality_code, site_id=site_id)
         if check is not None:
             check.raise_if_any()
-        grant = ctx.authorize(action, municipality_code, site_id=site_id)
         with ctx.services.runtimes.lease(grant.municipality_code) as runtime:
             acting = grant.acting
             if case_id is not None:

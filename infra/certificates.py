@@ -24,6 +24,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from yorisoi.domain.disposal import SKIP_REASONS
 from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.infra.clock import JST
 from yorisoi.infra.signing import PlatformSigner, SignatureInvalidError, canonical_json, verify
@@ -199,7 +200,9 @@ def render_markdown(data: bytes) -> str:
         "## 記録の種類別件数と保存年限", "",
         "| 記録の種類 | 保存年限 | 廃棄件数 |", "|---|---|---|",
         *(f"| {RECORD_CLASSES.get(name, name)} | {years.get(name, '—')} | "
-          f"{totals['byClass'].get(name, 0)} |" for name in schedule["years"]),
+          f"{totals['byClass'].get(name, 0)} |"
+          for name in [*RECORD_CLASSES, *sorted(set(schedule["years"]) - set(RECORD_CLASSES))]
+          if name in schedule["years"]),
         "", "## 廃棄した世帯", "",
     ]
     for h in doc["households"]:
@@ -220,7 +223,8 @@ def render_markdown(data: bytes) -> str:
         ]
     if doc["skipped"]:
         lines += ["## 対象外とした世帯", "", "| 世帯ID | 理由 |", "|---|---|",
-                  *(f"| `{s['householdId']}` | {s['reason']} |" for s in doc["skipped"]), ""]
+                  *(f"| `{s['householdId']}` | {SKIP_REASONS.get(s['reason'], s['reason'])} |"
+                    for s in doc["skipped"]), ""]
     rotation = doc["tenantKey"]
     if rotation:
         retired = "、".join(f"第{r['version']}版" for r in rotation["retired"]) or "—"

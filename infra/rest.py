@@ -21,7 +21,9 @@ from yorisoi.infra.storage import (
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
+from yorisoi.services.personal_access import PersonalAccess, may_read, reading_as
 from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize
+from yorisoi.tenants.reading import admit, write_access_log
 
 router = APIRouter()
 
@@ -150,15 +152,30 @@ def attachment_link(request: Request, municipality_code: str, case_id: str,
     services = services_of(request)
     grant = grant_for(request, authorization, "case.read", municipality_code)
     cid = _case_id(case_id)
+    access = PersonalAccess("rest")
+    admit(services, access, grant)
     with services.runtimes.lease(grant.municipality_code) as rt:
         try:
+            if rt.cases.get(grant.scope, str(cid)) is None:  # contracts and sites alike
+                raise CaseNotFoundError(field="caseId")
             case = rt.casework.readable_case(cid, grant.scope.contract_ids)
         except CaseNotFoundError as error:
             raise problem(404, error.code, error.message, error.message_ja) from None
         if attachment_id not in case.attachments:
             raise problem(404, "attachment_not_found", "No such attachment on this case.",
                           "このケースに該当する添付書類はありません。")
+        # A document of the family is personal data: roles without the need to
+        # know get no link (an auditor's break-glass for the case opens it), and
+        # the link handed out is logged as a read.
+        with reading_as(access):
+            allowed = may_read(rt.space, str(case.household_id), "attachment", attachment_id,
+                               ("document",))
+        if not allowed:
+            raise problem(403, "personal_data_masked",
+                          "Your role does not see this family's documents.",
+                          "この役割では家庭の書類を閲覧できません。")
         key = _object_key(rt.space, case.household_id, attachment_id)
+    write_access_log(services, access)
     url = services.objects.download_url(key, expires_in=LINK_SECONDS)
     return {"url": url, "expiresIn": LINK_SECONDS}
 

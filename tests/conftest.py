@@ -668,3 +668,28 @@ def client(world):
 
     with TestClient(create_app(world.services.settings, world.services)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world_registry(request, tmp_path_factory):
+    """One world per backend for the whole module: access decisions only read the registry."""
+    from yorisoi.infra.settings import Settings
+    data_dir = tmp_path_factory.mktemp(f"access-{request.param}")
+    dbname = None
+    if request.param == "sqlite":
+        settings = Settings(backend="sqlite", data_dir=data_dir, environment="test")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        dbname = cluster.create_database(f"t_access_{uuid.uuid4().hex[:12]}")
+        settings = Settings(
+            backend="postgres", pg_host=cluster.host, pg_port=cluster.port, pg_dbname=dbname,
+            pg_user=cluster.app_user, pg_password=cluster.app_password,
+            pg_admin_user=cluster.owner_user, pg_admin_password=cluster.owner_password,
+            data_dir=data_dir, environment="test")
+    from world import build_world
+
+    world = build_world(settings)
+    yield world
+    world.services.close()
+    if dbname is not None:
+        request.getfixturevalue("pg_cluster").drop_database(dbname)

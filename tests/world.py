@@ -64,7 +64,8 @@ def build_world(settings: Settings) -> World:
                         contractor_id=IDLE_NPO, site_ids=["a-hiroba"],
                         starts_on=date(2024, 4, 1), ends_on=date(2025, 3, 31))
         for kind, tenant in (("municipality", CITY_A), ("municipality", CITY_B),
-                             ("contractor", NPO), ("contractor", IDLE_NPO)):
+                             ("contractor", NPO), ("contractor", IDLE_NPO),
+                             ("platform", "platform")):
             d.register_identity_provider(services.dev_issuer.registration_for(kind, tenant))
     return World(services)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 from world import CITY_A, NPO, gql
@@ -152,9 +153,9 @@ def test_holds_batches_and_certificates_over_graphql(client, world):
     refused = _run(client, PROPOSE, proposer, householdIds=[household_id])
     assert (refused["__typename"], refused["fieldErrors"][0]["code"]) == (
         "ValidationError", "household_not_due")
-    unknown = _run(client, PLACE_HOLD, proposer, householdId=household_id[:-1] + "0",
+    unknown = _run(client, PLACE_HOLD, proposer, householdId=str(uuid.uuid4()),
                    reason="legal_hold", startsOn=japan_today().isoformat())
-    assert unknown["__typename"] in ("NotFoundError",)
+    assert (unknown["__typename"], unknown["code"]) == ("NotFoundError", "household_not_found")
     released = _run(client, RELEASE_HOLD, approver, holdId=hold["hold"]["id"],
                     releasedOn=japan_today().isoformat())
     assert released["hold"] == {"id": hold["hold"]["id"], "active": False,

@@ -306,6 +306,13 @@ def test_a_permanent_class_keeps_a_household_forever(world):
         assert _disposal(world, rt).due()[1] == []
 
 
+def test_every_read_model_says_how_a_household_is_purged_from_it():
+    from yorisoi.projections.tenant_views import TENANT_VIEWS
+
+    # A view without purge would stop every disposal run: say so here, at the source.
+    assert [v.__name__ for v in TENANT_VIEWS if not callable(getattr(v, "purge", None))] == []
+
+
 # --------------------------------------------------------------------------- approval
 
 

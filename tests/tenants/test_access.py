@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -14,28 +13,6 @@ from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import AccessDeniedError, Principal, authorize
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world_registry(request, tmp_path_factory):
-    """One world per backend for the whole module: access decisions only read the registry."""
-    data_dir = tmp_path_factory.mktemp(f"access-{request.param}")
-    dbname = None
-    if request.param == "sqlite":
-        settings = Settings(backend="sqlite", data_dir=data_dir, environment="test")
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        dbname = cluster.create_database(f"t_access_{uuid.uuid4().hex[:12]}")
-        settings = Settings(
-            backend="postgres", pg_host=cluster.host, pg_port=cluster.port, pg_dbname=dbname,
-            pg_user=cluster.app_user, pg_password=cluster.app_password,
-            pg_admin_user=cluster.owner_user, pg_admin_password=cluster.owner_password,
-            data_dir=data_dir, environment="test")
-    world = build_world(settings)
-    yield world
-    world.services.close()
-    if dbname is not None:
-        request.getfixturevalue("pg_cluster").drop_database(dbname)
 
 
 @pytest.fixture
