@@ -34,6 +34,7 @@ from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.data_subject import DataSubjectMutation, DataSubjectQuery
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.file_register import FileRegisterQuery
+from yorisoi.graphql.operations import OperationsQuery
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.personal_reads import PersonalReads
 from yorisoi.graphql.records import RecordsMutation, RecordsQuery
@@ -59,6 +60,7 @@ _tracer = trace.get_tracer("yorisoi.graphql")
 class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, RepresentativeMeetingQuery,
             TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
             StaffQuery, OversightQuery, ContractorWorkQuery, AccessGrantQuery,
+            OperationsQuery,
             DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery):
     pass
 

@@ -213,8 +213,9 @@ def render_markdown(data: bytes) -> str:
             f"- 廃棄日時: {_moment(h['disposedAt'])}",
             f"- 暗号鍵: 消去済み（{_moment(key['destroyedAt'])}、household_keys の wrapped_key は"
             f" {'空（NULL）' if key['wrappedKey'] is None else '残存'}）、"
-            f"鍵暗号化鍵 第{key['kekVersion']}版は"
-            f"{'廃止済み' if key['kekVersionRetired'] else '未廃止'}",
+            + (f"鍵暗号化鍵 第{key['kekVersion']}版は"
+               f"{'廃止済み' if key['kekVersionRetired'] else '未廃止'}"
+               if key["kekVersion"] is not None else "鍵暗号化鍵の版は記録なし（実行前に消去済み）"),
             f"- 閲覧用データの消去: {', '.join(h['readModelsPurged']) or '—'}",
             f"- 添付ファイル等の削除: {h['objectsDeleted']}件", "",
             "| 記録ID | 記録の種類 | 区分 |", "|---|---|---|",

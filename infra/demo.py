@@ -59,8 +59,14 @@ DEMO_USERS = (
              (CONTRACT_SITE,), "NPO ひだまり 苦情受付担当者"),
     DemoUser("demo-complaint-resolver", "contractor", CONTRACTOR,
              ("complaint_resolution_officer",), (), "NPO ひだまり 苦情解決責任者（理事長）"),
+    DemoUser("demo-admin", "municipality", MUNICIPALITY, ("municipal_admin",), (),
+             "千代田区 こども支援課 システム管理者"),
+    DemoUser("demo-auditor", "municipality", MUNICIPALITY, ("compliance_auditor",), (),
+             "千代田区 個人情報保護担当（監査）"),
+    DemoUser("demo-operator", "platform", "platform", ("platform_operator",), (),
+             "Yorisoi 運用担当者"),
 )
-SPECIALIST, CITY_SPECIALIST, SUPERVISOR, INTAKE, RESOLVER = DEMO_USERS
+SPECIALIST, CITY_SPECIALIST, SUPERVISOR, INTAKE, RESOLVER, ADMIN, AUDITOR, OPERATOR_USER = DEMO_USERS
 
 
 def has_demo(services: Services) -> bool:
@@ -83,7 +89,8 @@ def load_demo(services: Services) -> None:
                                 contractor_id=CONTRACTOR, site_ids=[CONTRACT_SITE],
                                 starts_on=starts_on, ends_on=ends_on)
         if services.dev_issuer is not None:
-            for kind, tenant in (("municipality", MUNICIPALITY), ("contractor", CONTRACTOR)):
+            for kind, tenant in (("municipality", MUNICIPALITY), ("contractor", CONTRACTOR),
+                                 ("platform", "platform")):
                 directory.register_identity_provider(
                     services.dev_issuer.registration_for(kind, tenant))
     grant = _grant(services, SPECIALIST, "consultation.record", site_id=CONTRACT_SITE)

@@ -227,7 +227,11 @@ class Disposal:
 
     def _household(self, batch: DisposalBatch, household_id: str, schedule: ScheduleVersion,
                    progress: Progress | None) -> DisposalBatch:
-        if batch.next_step(household_id) == KEY_DESTROYED:  # nothing destroyed yet
+        key = self.casework.keyring.store.row(UUID(household_id))
+        key_gone = key is not None and key["wrapped_key"] is None
+        # A key already gone (a run stopped between destroying it and recording that) is
+        # never skipped: what is left of the household can only be cleaned up.
+        if batch.next_step(household_id) == KEY_DESTROYED and not key_gone:
             reason = self._skip_reason(household_id, schedule)
             if reason is not None:
                 batch.skip(household_id, reason=reason, at=_now())

@@ -210,6 +210,11 @@ LISTS: dict[str, tuple[str, dict[str, Any], Any, Any, int]] = {
                        lambda data: len(data["myContractWork"][0]["cases"]["edges"]), 1),
 }
 
+# The lists whose readers here open sealed personal data (staff records hold none; the
+# contractor's myContractWork reads are masked today, see docs/architecture.md).
+OPENS_PERSONAL_DATA = ("cases", "cases.timeline", "referralBoard", "myTasks", "meetingCalendar",
+                       "complaintsBoard")
+
 # With a cold key cache, a page's two DataLoaders (households, consultations) run in
 # parallel threads and may both read the same missing keys: one statement either way.
 COLD_SLACK = 1
@@ -231,6 +236,10 @@ def test_list_queries_issue_a_bounded_number_of_statements(exporter, client, wor
              if c[(LARGE, "warm")] > c[(SMALL, "warm")]
              or c[(LARGE, "cold")] > c[(SMALL, "cold")] + COLD_SLACK}
     assert not grows, grows
+    # The cold runs did read household keys (else they would prove nothing about them).
+    unexercised = {name: counts[name] for name in OPENS_PERSONAL_DATA
+                   if counts[name][(LARGE, "cold")] <= counts[name][(LARGE, "warm")]}
+    assert not unexercised, unexercised
 
 
 def test_batched_timelines_equal_one_case_at_a_time(client, world, seeded):

@@ -33,7 +33,11 @@ from yorisoi.domain.disposal import (
 )
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.domain.retention import RECORD_CLASSES, RetentionScheduleMissingError
-from yorisoi.infra.certificates import CertificateInvalidError, verify_certificate
+from yorisoi.infra.certificates import (
+    CertificateInvalidError,
+    render_markdown,
+    verify_certificate,
+)
 from yorisoi.infra.clock import JST, japan_today
 from yorisoi.infra.keys import TenantKeyRetiredError, version_of
 from yorisoi.infra.referral_packets import ObjectStorePacketPublisher
@@ -362,10 +366,30 @@ def test_a_household_held_after_approval_is_skipped_not_disposed(world):
         assert batch.status == COMPLETED
         assert batch.outcomes[kept.household_id]["reason"] == "hold_active"
         assert batch.disposed == [gone.household_id]
+        assert "ホールド中" in render_markdown(_disposal(world, rt).certificate(batch_id))
         assert rt.casework.keyring.for_reading(UUID(kept.household_id)) is not None
         assert rt.casework.keyring.for_reading(UUID(gone.household_id)) is None
         assert _found(json.dumps(vars(rt.casework.repository.get(UUID(kept.household_id))),
                                  default=str, ensure_ascii=False).encode(), (kept.family.guardian,))
+
+
+def test_a_household_whose_key_is_already_gone_is_cleaned_up_not_skipped(world):
+    """A run stopped between destroying a key and recording it: a reopening meanwhile can
+    bring nothing back, and the household's files must not be left behind."""
+    with world.services.runtimes.lease(CITY) as rt:
+        household = _record(rt, world.services.objects, Family.named("Q"),
+                            closed_on=date(2019, 6, 1))
+        _schedule(rt)
+        batch_id = _approved_batch(world, rt, [household])
+        rt.casework.keyring.destroy(UUID(household.household_id))  # the step, unrecorded
+        with acting_as(STAFF):
+            rt.casework.reopen_case(household.case_id, reopened_on=japan_today(),
+                                    expected_version=None, writable_contract_ids=None)
+        with acting_as(APPROVER):
+            batch = _disposal(world, rt).run(batch_id)
+        assert batch.disposed == [household.household_id]
+        assert scan_objects(world, household.family.secrets) == {}
+        assert "記録なし" in render_markdown(_disposal(world, rt).certificate(batch_id))
 
 
 # --------------------------------------------------------------------------- nothing left

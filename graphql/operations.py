@@ -1,0 +1,54 @@
+"""What a platform operator on call sees: tenants and the health of their read models.
+
+Operators run the hosted service; they never see a case or a family.  This is
+the GraphQL face of ``yorisoi projections status`` (action ``platform.operate``,
+held only through the platform's own identity provider).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from yorisoi.graphql.commands import read
+from yorisoi.graphql.context import YorisoiContext
+
+
+@strawberry.type(description="One read model of one municipality: how far it has caught up.")
+class ProjectionHealth:
+    view: str
+    position: int
+    head: int
+    lag: int
+
+
+@strawberry.type(description="A municipality as the platform runs it (no casework data).")
+class TenantHealth:
+    municipality_code: str
+    name: str
+    loaded: bool = strawberry.field(description="Its runtime is in this process's cache now")
+    projections: list[ProjectionHealth]
+
+
+@strawberry.type
+class OperationsQuery:
+    @strawberry.field(description="Tenants and their projection lag (platform operators).")
+    async def platform_tenants(self, info: Info[YorisoiContext, None]) -> list[TenantHealth]:
+        ctx = info.context
+
+        def run() -> list[TenantHealth]:
+            ctx.authorize("platform.operate", "")
+            services = ctx.services
+            loaded = set(services.runtimes.active())
+            result = []
+            for tenant in services.directory.registry.municipalities():
+                with services.runtimes.lease(tenant.tenant_id) as runtime:
+                    statuses = [p.status() for p in runtime.projectors]
+                result.append(TenantHealth(
+                    municipality_code=tenant.tenant_id, name=tenant.name,
+                    loaded=tenant.tenant_id in loaded,
+                    projections=[ProjectionHealth(view=s.name, position=s.position, head=s.head,
+                                                  lag=s.lag) for s in statuses]))
+            return result
+
+        return await read(run)
