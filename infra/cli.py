@@ -40,7 +40,7 @@ def _services() -> Services:
 
 def _embedded_setup() -> None:
     """The embedded default provisions itself: platform space and demo data."""
-    from yorisoi.infra.demo import has_demo, load_demo
+    from yorisoi.infra.demo import ensure_platform_issuer, has_demo, load_demo
 
     settings = get_settings()
     if settings.backend != "sqlite":
@@ -51,6 +51,10 @@ def _embedded_setup() -> None:
         if not has_demo(services):
             load_demo(services)
             console.print("[green]Demo data loaded[/green] (千代田区, NPO法人 ひだまり).")
+        else:
+            # A data directory from an earlier version: add the tables since added.
+            services.directory.upgrade_spaces()
+            ensure_platform_issuer(services)
     finally:
         services.close()
 
@@ -138,6 +142,20 @@ def _registry(action) -> None:  # noqa: ANN001
     except DomainError as error:
         console.print(f"[red]{error.message}[/red]\n[red]{error.message_ja}[/red]")
         raise typer.Exit(2) from None
+    finally:
+        services.close()
+
+
+@tenant_app.command("upgrade")
+def upgrade(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> None:  # noqa: UP007
+    """Create the tables added since the given (or every) municipality was provisioned."""
+    services = _services()
+    try:
+        codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
+        with Progress(console=console) as progress:
+            task = progress.add_task("upgrading", total=len(codes))
+            services.directory.upgrade_spaces(codes, lambda _code: progress.advance(task))
+        console.print(f"{len(codes)} municipalities up to date")
     finally:
         services.close()
 

@@ -69,6 +69,16 @@ DEMO_USERS = (
 SPECIALIST, CITY_SPECIALIST, SUPERVISOR, INTAKE, RESOLVER, ADMIN, AUDITOR, OPERATOR_USER = DEMO_USERS
 
 
+def ensure_platform_issuer(services: Services) -> None:
+    """The development issuer for platform operators (data directories older than it lack it)."""
+    issuer = services.dev_issuer
+    if issuer is None or services.directory.issuer(issuer.issuer_for("platform", "platform")):
+        return
+    with acting_as(OPERATOR):
+        services.directory.register_identity_provider(
+            issuer.registration_for("platform", "platform"))
+
+
 def has_demo(services: Services) -> bool:
     return services.directory.registry.tenant(MUNICIPALITY) is not None
 

@@ -87,6 +87,22 @@ class TenantDirectory:
     def revoke_access(self, **kwargs: Any) -> None:
         self._refreshed(self.platform.revoke_access(**kwargs))
 
+    def upgrade_spaces(self, codes: list[str] | None = None,
+                       progress: Any = None) -> list[str]:
+        """Re-run the (idempotent) space DDL: tables added since a space was provisioned appear.
+
+        New tables only — a changed column of an existing table needs a migration
+        of its own.  New read models then catch up from the start of the log.
+        """
+        self.provisioner.init_platform()
+        done = []
+        for code in codes or [t.tenant_id for t in self.registry.municipalities()]:
+            self.provisioner.create_municipality_space(code)
+            done.append(code)
+            if progress is not None:
+                progress(code)
+        return done
+
     def issuer(self, issuer: str) -> IssuerRegistration | None:
         return self.registry.issuer(issuer)
 

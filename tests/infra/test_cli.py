@@ -65,3 +65,25 @@ def test_provisioning_a_municipality_with_a_bad_code_is_refused_cleanly(runner, 
     assert result.exit_code == 2
     assert "全国地方公共団体コード" in result.output
     assert not (tmp_path / "sqlite" / "t_131017.sqlite").exists()
+
+
+def test_upgrade_adds_tables_a_space_provisioned_earlier_lacks(runner, tmp_path):
+    import sqlite3
+
+    invoke(runner, "platform", "init")
+    invoke(runner, "demo")
+    (path,) = [p for p in (tmp_path / "sqlite").iterdir() if "131016" in p.name]
+
+    def tables() -> set[str]:
+        with sqlite3.connect(path) as conn:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master"
+                                               " WHERE type = 'table'")}
+
+    assert {"access_log", "break_glass_view"} <= tables()
+    with sqlite3.connect(path) as conn:  # a space from before these tables existed
+        conn.execute("DROP TABLE break_glass_view")
+        conn.execute("DROP TABLE access_log")
+    assert "access_log" not in tables()
+    assert "1 municipalities up to date" in invoke(runner, "tenant", "upgrade")
+    assert {"access_log", "break_glass_view"} <= tables()
+    invoke(runner, "worker", "--once")  # the new view catches up from the start
