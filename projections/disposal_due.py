@@ -10,7 +10,6 @@ Nothing here is personal: ids, classes, dates, reason codes and staff ids.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -332,15 +331,3 @@ class DisposalDueQueries:
                                " FROM {s}disposal_batch_view ORDER BY proposed_at DESC,"
                                " batch_id").fetchall()
         return [BatchRecord(**row) for row in rows]
-
-
-def counts_of(records: list[dict[str, str]]) -> dict[str, int]:
-    """Records per class, in class order (what a certificate states)."""
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record["class"]] = counts.get(record["class"], 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -213,6 +213,11 @@ class Disposal:
         inventory = self.queries.inventory(household_id)
         if inventory.disposed:
             return "already_disposed"
+        key = self.casework.keyring.store.row(UUID(household_id))
+        if key is not None and key["wrapped_key"] is None:
+            # Gone already (a run stopped between destroying the key and recording it):
+            # nothing can protect it any more; what is left of it can only be cleaned up.
+            return None
         if not inventory.closures or any(c is None for c in inventory.closures):
             return "case_reopened"
         if self.queries.blocking_holds(household_id, today):
@@ -227,11 +232,7 @@ class Disposal:
 
     def _household(self, batch: DisposalBatch, household_id: str, schedule: ScheduleVersion,
                    progress: Progress | None) -> DisposalBatch:
-        key = self.casework.keyring.store.row(UUID(household_id))
-        key_gone = key is not None and key["wrapped_key"] is None
-        # A key already gone (a run stopped between destroying it and recording that) is
-        # never skipped: what is left of the household can only be cleaned up.
-        if batch.next_step(household_id) == KEY_DESTROYED and not key_gone:
+        if batch.next_step(household_id) == KEY_DESTROYED:  # nothing recorded yet
             reason = self._skip_reason(household_id, schedule)
             if reason is not None:
                 batch.skip(household_id, reason=reason, at=_now())

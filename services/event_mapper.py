@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
+from yorisoi.infra.recorders import mark_sealed
 from yorisoi.services.context import current_context
 from yorisoi.services.personal_data import HouseholdKeyring
 
@@ -73,18 +74,32 @@ class PersonalDataMapper(Mapper[UUID]):
         class_version = getattr(cls, "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        state[META] = current_context().as_metadata()
+        state[META] = self._metadata()
         personal_fields = getattr(cls, "personal_fields", ())
+        subject = None
         if personal_fields:
             personal = {name: state.pop(name) for name in personal_fields}
-            envelope = self.keyring.seal(
-                _subject(state, originator_id),
+            subject = _subject(state, originator_id)
+            envelope = self.keyring.seal_event(
+                subject,
                 self.transcoder.encode(personal),
                 _aad(originator_id, version, topic),
             )
             state[PERSONAL] = base64.b64encode(envelope).decode()
-        return StoredEvent(originator_id=originator_id, originator_version=version,
-                           topic=topic, state=self.transcoder.encode(state))
+        stored = StoredEvent(originator_id=originator_id, originator_version=version,
+                             topic=topic, state=self.transcoder.encode(state))
+        # The recorder re-checks this household's key where it inserts the event.
+        return stored if subject is None else mark_sealed(stored, subject)
+
+    def _metadata(self) -> dict[str, Any]:
+        # The acting context is frozen and one request saves several events under
+        # it: build its dict once (dataclasses.asdict is slow), reuse it read-only.
+        context = current_context()
+        cached = getattr(self, "_meta_cache", None)
+        if cached is None or cached[0] is not context:
+            cached = (context, context.as_metadata())
+            self._meta_cache = cached
+        return cached[1]
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls = resolve_topic(stored_event.topic)

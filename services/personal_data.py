@@ -64,6 +64,10 @@ class HouseholdKeyring:
         self._cache_size = cache_size
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
+        # Set by the PostgreSQL recorder once its insert checks, in the insert's
+        # own transaction, that every sealing household's key is still live
+        # (infra/recorders.py): then an event may be sealed with a cached key.
+        self.keys_checked_on_insert = False
 
     def _context(self, household_id: UUID) -> dict[str, str]:
         return {"household": str(household_id)}
@@ -151,6 +155,28 @@ class HouseholdKeyring:
         if aead is None:
             raise HouseholdKeyDestroyedError(household_id)
         return aead
+
+    def for_event(self, household_id: UUID) -> AESGCM:
+        """The key to seal a new *event's* personal fields with.
+
+        Like ``for_writing``, unless the recorder re-checks the key row where
+        the event is inserted (``keys_checked_on_insert``): then a cached key
+        is enough, because a disposal committed since it was cached makes that
+        insert fail (``HouseholdKeyDestroyedError``) instead of storing data
+        nobody could read.  Anything sealed outside an event (files, exports)
+        keeps using ``seal``/``for_writing``, which always ask the database.
+        """
+        if self.keys_checked_on_insert:
+            cached = self._cached(household_id)
+            if cached is not None:
+                return cached
+        return self.for_writing(household_id)
+
+    def seal_event(self, household_id: UUID, plaintext: bytes, aad: bytes) -> bytes:
+        """Seal an event's personal fields (see ``for_event``)."""
+        nonce = os.urandom(12)
+        return _ENVELOPE_VERSION + nonce + self.for_event(household_id).encrypt(
+            nonce, plaintext, aad)
 
     def destroy(self, household_id: UUID) -> bool:
         """Destroy the household's data key for good. True if a live key was destroyed."""

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, Repository, project_aggregate
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
 from yorisoi.services.personal_data import HouseholdKeyring
+
+
+def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's ``project_aggregate`` without its per-event Protocol check.
+
+    ``isinstance(event, CanMutateProtocol)`` on a runtime-checkable Protocol costs
+    ~17 µs per event on Python 3.11 (5–7% of a command); every event stored here
+    is an aggregate event, whose ``mutate`` is what the check looks for.
+    """
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+class _Repository(Repository[UUID]):
+    def get(self, aggregate_id: UUID, *, projector_func: Any = None,  # type: ignore[override]
+            **kwargs: Any) -> Any:
+        if projector_func is None or projector_func is project_aggregate:
+            projector_func = _replay
+        return super().get(aggregate_id, projector_func=projector_func, **kwargs)
 
 
 class SnapshotsWouldLeakError(RuntimeError):
@@ -35,9 +57,17 @@ class TenantApplication(Application[UUID]):
             self.close()
             raise SnapshotsWouldLeakError("the aggregate cache would keep personal fields in memory")
         self.database.events_table = self.recorder.events_table_name
+        if hasattr(self.recorder, "keyring"):  # PostgreSQL: the insert re-checks keys
+            self.recorder.keyring = self.keyring
         if self.database.dialect == "postgres":
             # Connections idle for a minute go back: an idle tenant holds none.
             self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
+
+    def construct_repository(self) -> Repository[UUID]:
+        repository = super().construct_repository()
+        # The library builds it from the environment; only ``get``'s default changes.
+        repository.__class__ = _Repository
+        return repository
 
     def construct_mapper(self) -> Mapper[UUID]:
         datastore = self.factory.datastore  # type: ignore[attr-defined]

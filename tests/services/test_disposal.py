@@ -390,6 +390,15 @@ def test_a_household_whose_key_is_already_gone_is_cleaned_up_not_skipped(world):
         assert batch.disposed == [household.household_id]
         assert scan_objects(world, household.family.secrets) == {}
         assert "記録なし" in render_markdown(_disposal(world, rt).certificate(batch_id))
+        # Proposed again in a second batch (it was due when proposed): skipped, not redone.
+        again = _record(rt, world.services.objects, Family.named("R"), closed_on=date(2019, 6, 1))
+        second = _approved_batch(world, rt, [again])
+        rt.casework.keyring.destroy(UUID(again.household_id))
+        third = _approved_batch(world, rt, [again])
+        with acting_as(APPROVER):
+            assert _disposal(world, rt).run(second).disposed == [again.household_id]
+            repeated = _disposal(world, rt).run(third)
+        assert repeated.outcomes[again.household_id]["reason"] == "already_disposed"
 
 
 # --------------------------------------------------------------------------- nothing left
