@@ -29,6 +29,7 @@ from yorisoi.projections.case_queries import encode_cursor
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.projections.referral_board import ReferralBoardQueries
 from yorisoi.tenants.access import AccessDeniedError, authorize
+from yorisoi.tenants.reading import admit
 from yorisoi.tenants.registry import ContractRecord
 
 # Municipalities read at once: each holds a connection of its tenant's small pool
@@ -107,6 +108,8 @@ class _Reader:
             if error.code == "contract_not_active":
                 return None  # ended between the listing and now: no longer ours to read
             raise
+        # Personal fields of this municipality's cases read as the grant allows (and are logged).
+        admit(self.ctx.services, self.ctx.personal_access, grant)
         # The grant's contracts, not the listing's: the decision point has the last word.
         granted = set(grant.scope.contract_ids or ())
         contracts = [c for c in contracts if c.contract_id in granted]

@@ -27,6 +27,7 @@ from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
 from yorisoi.graphql.case_meetings import CaseMeetingMutation, CaseMeetingQuery
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
+from yorisoi.graphql.compliance import ComplianceQuery
 from yorisoi.graphql.consent import ConsentMutation, ConsentQuery
 from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.contractor_work import ContractorWorkQuery
@@ -61,7 +62,7 @@ class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, Representativ
             TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
             StaffQuery, OversightQuery, ContractorWorkQuery, AccessGrantQuery,
             OperationsQuery,
-            DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery):
+            DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery, ComplianceQuery):
     pass
 
 

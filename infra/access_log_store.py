@@ -53,6 +53,15 @@ def _ddl(dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {{s}}access_log ({key}, {columns})",
         "CREATE INDEX IF NOT EXISTS access_log_household ON {s}access_log (household_id)",
         "CREATE INDEX IF NOT EXISTS access_log_actor ON {s}access_log (actor, recorded_at)",
+        # Compliance queries (services/compliance*.py): one record's reads, reads in a
+        # period (after hours, bulk access), the reads under a break-glass or request
+        # (partial: most rows have no basis_ref), and exports (partial: rare).
+        "CREATE INDEX IF NOT EXISTS access_log_record ON {s}access_log (record_id)",
+        "CREATE INDEX IF NOT EXISTS access_log_time ON {s}access_log (recorded_at)",
+        "CREATE INDEX IF NOT EXISTS access_log_basis_ref ON {s}access_log (basis_ref)"
+        " WHERE basis_ref IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS access_log_exports ON {s}access_log (recorded_at)"
+        " WHERE channel = 'export'",
     ]
     if dialect == "postgres":
         statements += [

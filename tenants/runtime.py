@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseQueries
-from yorisoi.projections.runner import Projector
+from yorisoi.projections.runner import Projector, ProjectorGroup
 from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.casework import CaseworkApplication
@@ -40,6 +40,8 @@ class TenantRuntime:
         self.projectors = [Projector(db, self.casework.mapper, view(keyring))
                            for view in TENANT_VIEWS]
         self.case_projector = self.projectors[0]  # the case view: lists and case pages
+        # catch_up reads and decodes each batch once for every view.
+        self.read_models = ProjectorGroup(self.projectors)
         self.ledger = AuditChainer(db, municipality_code)
         self.last_used = time.monotonic()
         self.leases = 0
@@ -51,7 +53,7 @@ class TenantRuntime:
     def catch_up(self) -> int:
         """Bring the read models up to date (read-your-writes after a command)."""
         with self._catch_up_lock:
-            applied = sum(projector.catch_up() for projector in self.projectors)
+            applied = self.read_models.catch_up()
             self.ledger.chain()  # the audit ledger follows the log as closely as the views
             return applied
 

@@ -241,3 +241,17 @@ def test_platform_operators_see_tenant_health_and_nobody_else_does(client, world
                     world.headers("platform", "platform", roles=("specialist",))):
         denied = gql(client, query, {}, headers)
         assert denied["errors"][0]["extensions"]["code"] == "role_not_permitted"
+
+
+def test_contract_work_across_municipalities_masks_as_each_grant_says(client, world):
+    _case_id(client, world)
+    query = ("{ myContractWork { municipalityCode cases { edges { node {"
+             " household { masked guardians { name } } } } } } }")
+    specialist = gql(client, query, {}, npo(world))["data"]["myContractWork"]
+    (household,) = [e["node"]["household"] for w in specialist for e in w["cases"]["edges"]]
+    assert household == {"masked": False, "guardians": [{"name": "架空 花子"}]}
+    admin = world.headers("contractor", NPO, subject="npo-admin", roles=("contractor_admin",))
+    masked = gql(client, query, {}, admin)
+    (household,) = [e["node"]["household"] for w in masked["data"]["myContractWork"]
+                    for e in w["cases"]["edges"]]
+    assert household == {"masked": True, "guardians": None}

@@ -1,0 +1,490 @@
+"""Compliance queries for compliance auditors ("audit.read"): metadata of changes and reads.
+
+Who saw or changed what, when and why — a record's history, a person's
+activity, break-glass uses, reads after hours, bulk reads, exports — and
+never a personal value: event names, record ids, field *names*, actors,
+roles, organisations, times, reasons, request and trace ids
+(services/compliance.py).  Every list is a keyset page with a total.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from yorisoi.domain.errors import NotFoundDomainError
+from yorisoi.graphql.cases import PageInfo
+from yorisoi.graphql.commands import read
+from yorisoi.graphql.context import YorisoiContext
+from yorisoi.graphql.validation import Checker
+from yorisoi.services import compliance as c
+
+_Code = Annotated[str | None, strawberry.argument(
+    description="Defaults to the caller's own municipality.")]
+_Since = Annotated[str | None, strawberry.argument(
+    description="YYYY-MM-DD (Japan time) or ISO 8601; default depends on the query")]
+_Until = Annotated[str | None, strawberry.argument(
+    description="YYYY-MM-DD (that whole day, Japan time) or ISO 8601; default now")]
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+
+
+class RecordNotFoundError(NotFoundDomainError):
+    code = "record_not_found"
+    message = "Nothing is recorded under this id in this municipality."
+    message_ja = "このIDの記録はこの市町村にありません。"
+
+
+# --------------------------------------------------------------------------- types
+
+
+@strawberry.type(description="Why a read was allowed.")
+class AccessReason:
+    basis: str = strawberry.field(description="grant | break_glass | system")
+    break_glass_id: strawberry.ID | None
+    reason_code: str | None = strawberry.field(description="The break-glass reason")
+    data_subject_request_id: strawberry.ID | None = strawberry.field(
+        description="The disclosure request the read served")
+
+
+@strawberry.type(description="One stored event: which fields it wrote (names), by whom, when.")
+class AuditChange:
+    at: str
+    position: strawberry.ID = strawberry.field(description="The event's notification id")
+    event: str = strawberry.field(description="e.g. Consultation.Recorded")
+    record_kind: str
+    record_id: strawberry.ID
+    version: int
+    fields: list[str] = strawberry.field(description="Names of the fields written, never values")
+    personal_fields: list[str] = strawberry.field(description="Those sealed as personal data")
+    actor: str | None
+    role: str | None
+    organisation_kind: str | None
+    organisation_id: str | None
+    contract_id: str | None
+    site_id: str | None
+    request_id: str | None
+    trace_id: str | None
+    case_id: strawberry.ID | None
+    household_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, x: c.Change) -> AuditChange:
+        return cls(**{k: getattr(x, k) for k in (
+            "at", "event", "record_kind", "record_id", "version", "actor", "role",
+            "organisation_kind", "organisation_id", "contract_id", "site_id", "request_id",
+            "trace_id", "case_id", "household_id")},
+            position=strawberry.ID(str(x.position)), fields=list(x.fields),
+            personal_fields=list(x.personal_fields))
+
+
+@strawberry.type(description="One read of personal data: which fields (names), by whom, why.")
+class AuditView:
+    entry_id: strawberry.ID
+    at: str
+    actor: str
+    role: str
+    organisation_kind: str
+    organisation_id: str
+    contract_id: str | None
+    household_id: strawberry.ID
+    record_kind: str
+    record_id: strawberry.ID
+    fields: list[str] = strawberry.field(description="Names of the fields read, never values")
+    reason: AccessReason
+    channel: str = strawberry.field(description="graphql | rest | export | console")
+    request_id: str | None
+    trace_id: str | None
+
+    @classmethod
+    def of(cls, v: c.View) -> AuditView:
+        return cls(**{k: getattr(v, k) for k in (
+            "at", "actor", "role", "organisation_kind", "organisation_id", "contract_id",
+            "household_id", "record_kind", "record_id", "channel", "request_id", "trace_id")},
+            entry_id=strawberry.ID(str(v.entry_id)), fields=list(v.fields),
+            reason=AccessReason(basis=v.basis, break_glass_id=v.break_glass_id,
+                                reason_code=v.reason_code,
+                                data_subject_request_id=v.data_subject_request_id))
+
+
+AuditItem = Annotated[AuditChange | AuditView, strawberry.union("AuditItem")]
+
+
+def _item(x: Any) -> AuditChange | AuditView:
+    return AuditChange.of(x) if x.kind == "change" else AuditView.of(x)
+
+
+@strawberry.type
+class AuditItemEdge:
+    cursor: str
+    node: AuditItem
+
+
+@strawberry.type(description="A record's changes and views, newest first.")
+class AuditRecordHistory:
+    record_id: strawberry.ID
+    record_kind: str | None = strawberry.field(description="Null: known from the access log only")
+    household_id: strawberry.ID | None
+    total_count: int
+    change_count: int
+    view_count: int
+    edges: list[AuditItemEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="The changes a person stored and the reads they made, newest first.")
+class AuditActivity:
+    actor: str
+    since: str
+    until: str
+    total_count: int
+    change_count: int
+    view_count: int
+    edges: list[AuditItemEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A break-glass use and the reads made under it.")
+class BreakGlassUse:
+    break_glass_id: strawberry.ID
+    case_id: strawberry.ID
+    household_id: strawberry.ID
+    actor: str
+    role: str
+    organisation_id: str
+    reason_code: str
+    justification: str = strawberry.field(description="Recorded without personal data")
+    recorded_at: str
+    expires_at: str
+    request_id: str | None
+    reads: int
+    records: int = strawberry.field(description="Distinct records read under it")
+    first_read_at: str | None
+    last_read_at: str | None
+
+
+@strawberry.type
+class BreakGlassUseEdge:
+    cursor: str
+    node: BreakGlassUse
+
+
+@strawberry.type
+class BreakGlassUseConnection:
+    total_count: int
+    edges: list[BreakGlassUseEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A read outside business hours (Japan time).")
+class AfterHoursRead:
+    read: AuditView
+    local_time: str
+    outside: str = strawberry.field(description="before_hours | after_hours | weekend | holiday")
+
+
+@strawberry.type
+class AfterHoursReadEdge:
+    cursor: str
+    node: AfterHoursRead
+
+
+@strawberry.type
+class AfterHoursConnection:
+    since: str
+    until: str
+    total_count: int
+    edges: list[AfterHoursReadEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A person's busiest window, when it covered more households than "
+                             "the threshold.")
+class BulkAccess:
+    actor: str
+    households: int = strawberry.field(description="Distinct households in the busiest window")
+    reads: int
+    window_start: str
+    window_end: str
+    roles: list[str]
+    organisations: list[str]
+    households_in_period: int
+    reads_in_period: int
+
+
+@strawberry.type
+class BulkAccessEdge:
+    cursor: str
+    node: BulkAccess
+
+
+@strawberry.type
+class BulkAccessConnection:
+    since: str
+    until: str
+    total_count: int
+    edges: list[BulkAccessEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="Records read out of the system in one request (e.g. a disclosure).")
+class RecordsExported:
+    at: str
+    started_at: str
+    actor: str
+    role: str
+    organisation_kind: str
+    organisation_id: str
+    reason: AccessReason
+    request_id: str | None
+    records: int
+    households: int
+
+
+@strawberry.type(description="A disposal batch's signed certificate.")
+class DisposalCertificateIssued:
+    batch_id: strawberry.ID
+    at: str
+    sha256: str
+    proposed_by: str
+    approved_by: str | None
+    households: int
+    disposed: int
+
+
+AuditExport = Annotated[RecordsExported | DisposalCertificateIssued,
+                        strawberry.union("AuditExport")]
+
+
+def _export(x: Any) -> RecordsExported | DisposalCertificateIssued:
+    if x.kind == "disposal_certificate":
+        return DisposalCertificateIssued(
+            batch_id=strawberry.ID(x.batch_id), at=x.at, sha256=x.sha256,
+            proposed_by=x.proposed_by, approved_by=x.approved_by, households=x.households,
+            disposed=x.disposed)
+    return RecordsExported(
+        at=x.at, started_at=x.started_at, actor=x.actor, role=x.role,
+        organisation_kind=x.organisation_kind, organisation_id=x.organisation_id,
+        reason=AccessReason(basis=x.basis, break_glass_id=None, reason_code=None,
+                            data_subject_request_id=x.data_subject_request_id),
+        request_id=x.request_id, records=x.records, households=x.households)
+
+
+@strawberry.type
+class AuditExportEdge:
+    cursor: str
+    node: AuditExport
+
+
+@strawberry.type
+class AuditExportConnection:
+    since: str
+    until: str
+    total_count: int
+    export_count: int
+    certificate_count: int
+    edges: list[AuditExportEdge]
+    page_info: PageInfo
+
+
+@strawberry.input(description="Business hours in Japan time; reads outside them are listed.")
+class BusinessHoursInput:
+    start: str = strawberry.field(default="08:30", description="HH:MM")
+    end: str = strawberry.field(default="17:15", description="HH:MM; 24:00 for midnight")
+    weekends_closed: bool = True
+    holidays: list[str] = strawberry.field(
+        default_factory=list, description="Closed days (YYYY-MM-DD): public holidays, 年末年始")
+
+
+# --------------------------------------------------------------------------- resolvers
+
+
+def _first(check: Checker, first: int) -> int:
+    if not 1 <= first <= c.MAX_PAGE:
+        check.bad("first", f"Between 1 and {c.MAX_PAGE}.", f"1〜{c.MAX_PAGE}の範囲で指定してください。")
+    return max(1, min(first, c.MAX_PAGE))
+
+
+def _hours(check: Checker, given: BusinessHoursInput | None) -> c.BusinessHours:
+    given = given or BusinessHoursInput()
+    clocks = []
+    for name, value in (("hours.start", given.start), ("hours.end", given.end)):
+        if not _HHMM.fullmatch(value):
+            check.bad(name, "Use HH:MM (00:00–24:00).", "HH:MM 形式（00:00〜24:00）で指定してください。")
+            value = "00:00"
+        clocks.append(None if value == "24:00" else time.fromisoformat(value))
+    start, end = clocks[0] or time(0), clocks[1]
+    if end is not None and end <= start:
+        check.bad("hours.end", "The end must be after the start.", "終了時刻は開始時刻より後にしてください。")
+    check.count("hours.holidays", given.holidays, 400)
+    holidays = {check.day("hours.holidays", d) for d in given.holidays[:400]}
+    return c.BusinessHours(start=start, end=end, weekends_closed=given.weekends_closed,
+                           holidays=frozenset(d for d in holidays if isinstance(d, date)))
+
+
+def _page_info(page: c.Page[Any]) -> PageInfo:
+    return PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
+
+
+@strawberry.type
+class ComplianceQuery:
+    @strawberry.field(description="A record's changes and reads, newest first (compliance "
+                                  "auditors). For a case: its household's records and reads.")
+    async def audit_record_history(
+            self, info: Info[YorisoiContext, None], record_id: strawberry.ID,
+            municipality_code: _Code = None, first: int = 50,
+            after: str | None = None) -> AuditRecordHistory:
+        def run() -> AuditRecordHistory:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            rid, size = check.record_id("recordId", str(record_id)), _first(check, first)
+            check.raise_if_any()
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                found = c.ComplianceQueries(rt.casework.database).record_history(
+                    rid, first=size, after=after)
+            if found is None:
+                raise RecordNotFoundError(field="recordId")
+            page = found.page
+            return AuditRecordHistory(
+                record_id=strawberry.ID(found.record_id), record_kind=found.record_kind,
+                household_id=found.household_id, total_count=page.total_count,
+                change_count=page.counts["changes"], view_count=page.counts["views"],
+                edges=[AuditItemEdge(cursor=k, node=_item(x)) for k, x in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
+
+    @strawberry.field(description="The changes a person stored and the reads they made in a "
+                                  "period (default: the last 30 days), newest first.")
+    async def audit_person_activity(
+            self, info: Info[YorisoiContext, None],
+            actor: Annotated[str, strawberry.argument(description="The person's subject (sub)")],
+            municipality_code: _Code = None, since: _Since = None, until: _Until = None,
+            first: int = 50, after: str | None = None) -> AuditActivity:
+        def run() -> AuditActivity:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            who, size = check.required("actor", actor, 200), _first(check, first)
+            check.raise_if_any()
+            period = c.window(since, until, default_days=30, max_days=366)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = c.ComplianceQueries(rt.casework.database).person_activity(
+                    who.strip(), period, first=size, after=after)
+            return AuditActivity(
+                actor=who.strip(), since=period.low, until=period.high,
+                total_count=page.total_count, change_count=page.counts["changes"],
+                view_count=page.counts["views"],
+                edges=[AuditItemEdge(cursor=k, node=_item(x)) for k, x in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
+
+    @strawberry.field(description="Break-glass uses, newest first, with the reads under each.")
+    async def audit_break_glass_uses(
+            self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
+            actor: str | None = None, case_id: strawberry.ID | None = None,
+            since: _Since = None, until: _Until = None, first: int = 50,
+            after: str | None = None) -> BreakGlassUseConnection:
+        def run() -> BreakGlassUseConnection:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            case, size = check.case_id(case_id), _first(check, first)
+            check.text("actor", actor, 200)
+            check.raise_if_any()
+            period = (c.window(since, until, default_days=366, max_days=3660)
+                      if since or until else None)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = c.ComplianceQueries(rt.casework.database).break_glass_uses(
+                    actor=actor, case_id=str(case) if case else None, period=period,
+                    first=size, after=after)
+            return BreakGlassUseConnection(
+                total_count=page.total_count,
+                edges=[BreakGlassUseEdge(cursor=k, node=BreakGlassUse(**vars(u)))
+                       for k, u in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
+
+    @strawberry.field(description="Reads of personal data outside business hours (Japan time) "
+                                  "in a period (default: the last 30 days), newest first.")
+    async def audit_after_hours(
+            self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
+            since: _Since = None, until: _Until = None, hours: BusinessHoursInput | None = None,
+            first: int = 50, after: str | None = None) -> AfterHoursConnection:
+        def run() -> AfterHoursConnection:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            business, size = _hours(check, hours), _first(check, first)
+            check.raise_if_any()
+            period = c.window(since, until, default_days=30, max_days=366)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = c.ComplianceQueries(rt.casework.database).after_hours(
+                    period, business, first=size, after=after)
+            return AfterHoursConnection(
+                since=period.low, until=period.high, total_count=page.total_count,
+                edges=[AfterHoursReadEdge(cursor=k, node=AfterHoursRead(
+                    read=AuditView.of(r.view), local_time=r.local_time, outside=r.outside))
+                    for k, r in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
+
+    @strawberry.field(description="People who read more than `threshold` distinct households "
+                                  "within `windowMinutes`, in a period (default: the last 7 "
+                                  "days; at most 92), most households first.")
+    async def audit_bulk_access(
+            self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
+            since: _Since = None, until: _Until = None, threshold: int = 20,
+            window_minutes: int = 60, first: int = 50,
+            after: str | None = None) -> BulkAccessConnection:
+        def run() -> BulkAccessConnection:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            size = _first(check, first)
+            if not 1 <= threshold <= 100_000:
+                check.bad("threshold", "Between 1 and 100000.", "1〜100000の範囲で指定してください。")
+            if not 1 <= window_minutes <= 7 * 24 * 60:
+                check.bad("windowMinutes", "Between 1 minute and 7 days.",
+                          "1分〜7日の範囲で指定してください。")
+            check.raise_if_any()
+            period = c.window(since, until, default_days=7, max_days=92)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = c.ComplianceQueries(rt.casework.database).bulk_access(
+                    period, threshold=threshold, window_minutes=window_minutes, first=size,
+                    after=after)
+            return BulkAccessConnection(
+                since=period.low, until=period.high, total_count=page.total_count,
+                edges=[BulkAccessEdge(cursor=k, node=BulkAccess(
+                    **{**vars(b), "roles": list(b.roles),
+                       "organisations": list(b.organisations)})) for k, b in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
+
+    @strawberry.field(description="Exports made — disclosure exports (grouped per request) and "
+                                  "disposal certificates — in a period (default: the last 366 "
+                                  "days), newest first.")
+    async def audit_exports(
+            self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
+            since: _Since = None, until: _Until = None, first: int = 50,
+            after: str | None = None) -> AuditExportConnection:
+        def run() -> AuditExportConnection:
+            grant = info.context.authorize("audit.read", municipality_code)
+            check = Checker.of(info)
+            size = _first(check, first)
+            check.raise_if_any()
+            period = c.window(since, until, default_days=366, max_days=3660)
+            with info.context.services.runtimes.lease(grant.municipality_code) as rt:
+                page = c.ComplianceQueries(rt.casework.database).exports(
+                    period, first=size, after=after)
+            return AuditExportConnection(
+                since=period.low, until=period.high, total_count=page.total_count,
+                export_count=page.counts["exports"],
+                certificate_count=page.counts["certificates"],
+                edges=[AuditExportEdge(cursor=k, node=_export(x)) for k, x in page.edges],
+                page_info=_page_info(page))
+
+        return await read(run)
