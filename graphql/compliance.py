@@ -60,10 +60,11 @@ class AuditChange:
     version: int
     fields: list[str] = strawberry.field(description="Names of the fields written, never values")
     personal_fields: list[str] = strawberry.field(description="Those sealed as personal data")
-    actor: str | None
-    role: str | None
-    organisation_kind: str | None
-    organisation_id: str | None
+    # Every stored event says who stored it (storing without it is refused).
+    actor: str
+    role: str
+    organisation_kind: str
+    organisation_id: str
     contract_id: str | None
     site_id: str | None
     request_id: str | None
@@ -74,9 +75,10 @@ class AuditChange:
     @classmethod
     def of(cls, x: c.Change) -> AuditChange:
         return cls(**{k: getattr(x, k) for k in (
-            "at", "event", "record_kind", "record_id", "version", "actor", "role",
-            "organisation_kind", "organisation_id", "contract_id", "site_id", "request_id",
-            "trace_id", "case_id", "household_id")},
+            "at", "event", "record_kind", "record_id", "version", "contract_id", "site_id",
+            "request_id", "trace_id", "case_id", "household_id")},
+            **{k: getattr(x, k) or "unknown" for k in (
+                "actor", "role", "organisation_kind", "organisation_id")},
             position=strawberry.ID(str(x.position)), fields=list(x.fields),
             personal_fields=list(x.personal_fields))
 
@@ -90,7 +92,7 @@ class AuditView:
     organisation_kind: str
     organisation_id: str
     contract_id: str | None
-    household_id: strawberry.ID
+    household_id: strawberry.ID | None  # always set; nullable as on AuditChange (one union)
     record_kind: str
     record_id: strawberry.ID
     fields: list[str] = strawberry.field(description="Names of the fields read, never values")

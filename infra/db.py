@@ -86,6 +86,77 @@ class Cursor:
                 counter[0] += len(rows)
             self._raw.executemany(self._db.render(sql), [tuple(r) for r in rows])
 
+    # -- set-based writes (a projection batch writes each table once) ----------
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
+
+    def insert_many(self, table: str, columns: Sequence[str], types: Sequence[str],
+                    rows: Sequence[Sequence[Any]], suffix: str = "") -> None:
+        """Insert ``rows`` into ``{s}table`` with one statement (PostgreSQL) or executemany.
+
+        ``types`` are PostgreSQL type names of the columns (``text``, ``bytea``,
+        ``int8``, ``bool``…): the rows travel as one typed array per column,
+        so the statement text, and its prepared plan, do not depend on the
+        number of rows.  ``suffix`` follows the statement (``ON CONFLICT …``).
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self._db.dialect == "postgres":
+            arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary arrays: no escaping
+            self._run(f"INSERT INTO {{s}}{table} ({names}) SELECT * FROM unnest({arrays})"
+                      f" {suffix}", [list(c) for c in zip(*rows, strict=True)], len(rows))
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            self.executemany(f"INSERT INTO {{s}}{table} ({names}) VALUES ({marks}) {suffix}",
+                             rows)
+
+    def update_many(self, table: str, key: str, columns: Sequence[str], types: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """Set ``columns`` of the rows whose ``key`` is each row's first value (key type first)."""
+        if not rows:
+            return
+        if self._db.dialect == "postgres":
+            arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary arrays: no escaping
+            sets = ", ".join(f"{c} = v.{c}" for c in columns)
+            self._run(f"UPDATE {{s}}{table} AS t SET {sets} FROM unnest({arrays})"
+                      f" AS v({key}, {', '.join(columns)}) WHERE t.{key} = v.{key}",
+                      [list(c) for c in zip(*rows, strict=True)], len(rows))
+        else:
+            sets = ", ".join(f"{c} = %s" for c in columns)
+            self.executemany(f"UPDATE {{s}}{table} SET {sets} WHERE {key} = %s",
+                             [(*row[1:], row[0]) for row in rows])
+
+    def select_in(self, sql: str, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """Rows of ``sql`` (ending in WHERE or AND) whose ``column`` is one of ``values``."""
+        values = list(values)
+        if not values:
+            return []
+        if self._db.dialect == "postgres":
+            return self.execute(f"{sql} {column} = ANY(%s)", (values,)).fetchall()
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(values), 500):  # SQLite's host-parameter limit
+            chunk = values[start:start + 500]
+            found += self.execute(f"{sql} {column} IN ({', '.join(['%s'] * len(chunk))})",
+                                  chunk).fetchall()
+        return found
+
+    def _run(self, sql: str, params: Sequence[Any], rows: int) -> None:
+        statement = self._db.render(sql)
+        counter = _counted.get()
+        if counter is not None:
+            counter[0] += 1
+            self._raw.execute(statement, tuple(params), binary=True)
+            return
+        with _tracer.start_as_current_span(
+            "SQL " + statement.split(None, 1)[0].upper(),
+            attributes={"db.system": self._db.dialect, "yorisoi.tenant": self._db.tenant,
+                        "yorisoi.rows.count": rows},
+        ):
+            self._raw.execute(statement, tuple(params), binary=True)
+
     def fetchall(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self._raw.fetchall()]
 

@@ -9,6 +9,8 @@ only, and disposal of the key makes them unreadable too.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -39,6 +41,9 @@ class CaseView:
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring
+        # Batches open per transaction (by its cursor): events wait there until
+        # the batch ends, then every table is written once (see ``batch``).
+        self._open: dict[int, tuple[Any, list[tuple[Any, Notification]]]] = {}
 
     @staticmethod
     def ddl() -> list[str]:
@@ -67,6 +72,7 @@ class CaseView:
         ]
 
     def reset(self, cur: Cursor) -> None:
+        self._write(cur)  # events held so far belong before the reset
         for table in CASE_VIEW_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
@@ -76,39 +82,123 @@ class CaseView:
             cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
                         (str(household_id),))
 
+    @contextmanager
+    def batch(self, cur: Cursor) -> Iterator[None]:
+        """Hold the events applied on ``cur`` and write each table once when the block ends.
+
+        The projector opens one per batch: instead of ~2.4 statements per
+        event (an insert, a SELECT and an UPDATE of the case row for every
+        consultation) a batch of 500 events costs about six — one read of
+        the case rows it touches, one multi-row write per table.  The result
+        is row for row what applying the events one at a time gives; if the
+        block raises nothing is written (and the transaction rolls back).
+        """
+        self._open[id(cur)] = (cur, [])
+        try:
+            yield
+            self._write(cur)
+        finally:
+            self._open.pop(id(cur), None)
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
-        if isinstance(event, Household.Registered):
-            self._household_registered(cur, event)
-        elif isinstance(event, Case.Opened):
-            self._case_opened(cur, event, notification)
-        elif isinstance(event, Consultation.Recorded):
-            self._consultation_recorded(cur, event, notification)
-        elif isinstance(event, Consultation.Corrected):
-            self._consultation_corrected(cur, event, notification)
-        elif isinstance(event, Case.Closed):
-            self._case_changed(cur, event, notification, status=Case.CLOSED,
-                               closed_on=event.closed_on.isoformat(),
-                               closure_reason=event.reason)
-        elif isinstance(event, Case.Reopened):
-            self._case_changed(cur, event, notification, status=Case.ACTIVE, closed_on=None,
-                               closure_reason=None,
-                               last_activity_on=event.reopened_on.isoformat())
-        elif isinstance(event, Case.CouncilCaseMarked):
-            self._case_changed(cur, event, notification, council_case=event.council_case)
-        elif isinstance(event, Case.HandedOver):
-            # The readers' contract scopes filter on contract_id, so access follows at once.
-            self._case_changed(cur, event, notification, contract_id=event.to_contract_id,
-                               site_id=event.site_id)
-        elif type(event).__qualname__.startswith("Case."):
-            self._case_changed(cur, event, notification)  # the version moves on
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur:
+            held[1].append((event, notification))
+        else:  # outside a batch: written at once
+            self._fold(cur, [(event, notification)])
 
-    def _case_changed(self, cur: Cursor, event: Any, n: Notification, **columns: Any) -> None:
-        columns |= {"version": event.originator_version, "position": n.id}
-        assignments = ", ".join(f"{name} = %s" for name in columns)
-        cur.execute(f"UPDATE {{s}}case_view SET {assignments} WHERE case_id = %s",
-                    [*columns.values(), str(event.originator_id)])
+    def _write(self, cur: Cursor) -> None:
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur and held[1]:
+            items = list(held[1])
+            held[1].clear()
+            self._fold(cur, items)
 
-    def _household_registered(self, cur: Cursor, event: Household.Registered) -> None:
+    def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
+        """Apply ``items`` in order to the rows they touch, in memory; then write them."""
+        opened = {str(e.originator_id) for e, _ in items if isinstance(e, Case.Opened)}
+        recorded = {str(e.originator_id) for e, _ in items
+                    if isinstance(e, Consultation.Recorded)}
+        case_ids: set[str] = set()
+        corrected_ids: set[str] = set()
+        for event, _ in items:
+            if isinstance(event, Consultation.Recorded):
+                case_ids.add(str(event.case_id))
+            elif isinstance(event, Consultation.Corrected):
+                corrected_ids.add(str(event.originator_id))
+            elif _is_case_event(event) and not isinstance(event, Case.Opened):
+                case_ids.add(str(event.originator_id))
+        # Rows from before these events (only this projection writes case_view,
+        # under its position lock, so they cannot change until the batch commits).
+        stored = {row["case_id"]: _case_row(row) for row in cur.select_in(
+            "SELECT * FROM {s}case_view WHERE", "case_id", sorted(case_ids - opened))}
+        stored_sealed = {row["consultation_id"]: row["sealed"] for row in cur.select_in(
+            "SELECT consultation_id, sealed FROM {s}consultation_view WHERE",
+            "consultation_id", sorted(corrected_ids - recorded))}
+        households: list[tuple[Any, ...]] = []
+        new_cases: dict[str, dict[str, Any]] = {}
+        changed: dict[str, dict[str, Any]] = {}
+        consultations: dict[str, list[Any]] = {}
+        corrections: dict[str, list[Any]] = {}
+
+        def case_row(case_id: str) -> dict[str, Any] | None:
+            row = new_cases.get(case_id) or changed.get(case_id)
+            if row is None and case_id in stored:
+                row = changed[case_id] = stored.pop(case_id)
+            return row
+
+        for event, n in items:
+            if isinstance(event, Household.Registered):
+                households.append(self._household_row(event))
+            elif isinstance(event, Case.Opened):
+                new_cases[str(event.originator_id)] = _opened_row(event, n)
+            elif isinstance(event, Consultation.Recorded):
+                row = self._consultation_row(event, n)
+                consultations[row[0]] = row
+                case = case_row(str(event.case_id))
+                if case is None:  # cannot happen: a case is opened before its consultations
+                    raise LookupError("consultation for a case the view has not seen")
+                case["consultation_count"] += 1
+                case["themes"] = list(dict.fromkeys(case["themes"] + event.themes))
+                case["last_activity_on"] = max(case["last_activity_on"],
+                                               event.occurred_on.isoformat())
+                case["position"] = n.id
+                if case["status"] == Case.OPENED:
+                    case["status"] = Case.ACTIVE
+            elif isinstance(event, Consultation.Corrected):
+                consultation_id = str(event.originator_id)
+                if consultation_id in consultations:
+                    pending = consultations[consultation_id]
+                    pending[8] = self._corrected(event, consultation_id, pending[8])
+                    pending[13] = n.id
+                elif consultation_id in corrections:
+                    pending = corrections[consultation_id]
+                    pending[:] = [self._corrected(event, consultation_id, pending[0]), n.id]
+                elif consultation_id in stored_sealed:
+                    corrections[consultation_id] = [self._corrected(
+                        event, consultation_id, stored_sealed[consultation_id]), n.id]
+                else:  # cannot happen: a consultation is recorded before it is corrected
+                    raise LookupError("correction of a consultation the view has not seen")
+            elif _is_case_event(event):
+                case = case_row(str(event.originator_id))
+                if case is not None:  # (as an UPDATE of no row: nothing)
+                    case.update(_case_changes(event), version=event.originator_version,
+                                position=n.id)
+        cur.insert_many("household_view", ("household_id", "sealed", "registered_at"),
+                        ("text", "bytea", "text"), households,
+                        "ON CONFLICT (household_id) DO NOTHING")
+        cur.insert_many("case_view", ("case_id", *_CASE_COLUMNS), ("text", *_CASE_TYPES),
+                        [_case_values(case_id, row) for case_id, row in new_cases.items()])
+        cur.update_many("case_view", "case_id", _CASE_COLUMNS, ("text", *_CASE_TYPES),
+                        [_case_values(case_id, row) for case_id, row in changed.items()])
+        cur.insert_many("consultation_view", _CONSULTATION_COLUMNS, _CONSULTATION_TYPES,
+                        list(consultations.values()))
+        cur.update_many("consultation_view", "consultation_id", ("sealed", "position"),
+                        ("text", "bytea", "int8"),
+                        [(cid, sealed, position)
+                         for cid, (sealed, position) in corrections.items()])
+
+    def _household_row(self, event: Household.Registered) -> tuple[Any, ...]:
         household_id = str(event.originator_id)
         sealed = None
         if not vars(event).get("_shredded"):
@@ -117,22 +207,9 @@ class CaseView:
                 "pregnancy_due_date": event.pregnancy_due_date,
                 "outside_target_reason": event.outside_target_reason,
             }, household_aad(household_id))
-        cur.execute(
-            "INSERT INTO {s}household_view (household_id, sealed, registered_at)"
-            " VALUES (%s, %s, %s) ON CONFLICT (household_id) DO NOTHING",
-            (household_id, sealed, event.timestamp.isoformat()))
+        return (household_id, sealed, event.timestamp.isoformat())
 
-    def _case_opened(self, cur: Cursor, event: Case.Opened, n: Notification) -> None:
-        cur.execute(
-            "INSERT INTO {s}case_view (case_id, household_id, municipality_code, site_id,"
-            " contract_id, status, opened_on, last_activity_on, position)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (str(event.originator_id), str(event.household_id), event.municipality_code,
-             event.site_id, event.contract_id, Case.OPENED, event.opened_on.isoformat(),
-             event.opened_on.isoformat(), n.id))
-
-    def _consultation_recorded(self, cur: Cursor, event: Consultation.Recorded,
-                               n: Notification) -> None:
+    def _consultation_row(self, event: Consultation.Recorded, n: Notification) -> list[Any]:
         consultation_id = str(event.originator_id)
         meta = event_metadata(event)
         sealed = None
@@ -141,45 +218,78 @@ class CaseView:
             sealed = self.keyring.reseal_json(event.household_id, {
                 **{name: getattr(event, name) for name in TEXT_FIELDS}, "corrections": [],
             }, consultation_aad(consultation_id))
-        cur.execute(
-            "INSERT INTO {s}consultation_view (consultation_id, case_id, household_id, site_id,"
-            " contract_id, occurred_on, channel, themes, sealed, recorded_by, recorded_role,"
-            " recorded_org, recorded_at, position)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (consultation_id, str(event.case_id), str(event.household_id), event.site_id,
-             event.contract_id, event.occurred_on.isoformat(), event.channel,
-             json.dumps(event.themes), sealed, meta.get("user_id"), meta.get("role"),
-             meta.get("organisation_id"), event.timestamp.isoformat(), n.id))
-        row = cur.execute("SELECT themes, last_activity_on FROM {s}case_view WHERE case_id = %s",
-                          (str(event.case_id),)).fetchone()
-        if row is None:  # cannot happen: a case is opened before its consultations
-            raise LookupError("consultation for a case the view has not seen")
-        themes = list(dict.fromkeys(json.loads(row["themes"]) + event.themes))
-        cur.execute(
-            "UPDATE {s}case_view SET consultation_count = consultation_count + 1,"
-            " themes = %s, last_activity_on = %s, position = %s,"
-            " status = CASE WHEN status = %s THEN %s ELSE status END WHERE case_id = %s",
-            (json.dumps(themes), max(row["last_activity_on"], event.occurred_on.isoformat()),
-             n.id, Case.OPENED, Case.ACTIVE, str(event.case_id)))
+        return [consultation_id, str(event.case_id), str(event.household_id), event.site_id,
+                event.contract_id, event.occurred_on.isoformat(), event.channel,
+                json.dumps(event.themes), sealed, meta.get("user_id"), meta.get("role"),
+                meta.get("organisation_id"), event.timestamp.isoformat(), n.id]
 
-    def _consultation_corrected(self, cur: Cursor, event: Consultation.Corrected,
-                                n: Notification) -> None:
-        consultation_id = str(event.originator_id)
-        row = cur.execute("SELECT sealed FROM {s}consultation_view WHERE consultation_id = %s",
-                          (consultation_id,)).fetchone()
-        if row is None:  # cannot happen: a consultation is recorded before it is corrected
-            raise LookupError("correction of a consultation the view has not seen")
+    def _corrected(self, event: Consultation.Corrected, consultation_id: str,
+                   sealed: bytes | None) -> bytes | None:
+        """The consultation's sealed blob after ``event`` (None once the key is gone)."""
         aad = consultation_aad(consultation_id)
-        current = self.keyring.open_json(event.household_id, row["sealed"], aad)
-        sealed = None
-        if current is not None and not vars(event).get("_shredded"):
-            meta = event_metadata(event)
-            current.update(event.changes or {})
-            # Who and when, and why (personal): the history the case page shows.
-            current.setdefault("corrections", []).append({
-                "fields": event.changed_fields, "reason": event.reason,
-                "corrected_by": meta.get("user_id"), "corrected_role": meta.get("role"),
-                "corrected_at": event.timestamp.isoformat()})
-            sealed = self.keyring.reseal_json(event.household_id, current, aad)
-        cur.execute("UPDATE {s}consultation_view SET sealed = %s, position = %s"
-                    " WHERE consultation_id = %s", (sealed, n.id, consultation_id))
+        current = self.keyring.open_json(event.household_id, sealed, aad)
+        if current is None or vars(event).get("_shredded"):
+            return None
+        meta = event_metadata(event)
+        current.update(event.changes or {})
+        # Who and when, and why (personal): the history the case page shows.
+        current.setdefault("corrections", []).append({
+            "fields": event.changed_fields, "reason": event.reason,
+            "corrected_by": meta.get("user_id"), "corrected_role": meta.get("role"),
+            "corrected_at": event.timestamp.isoformat()})
+        return self.keyring.reseal_json(event.household_id, current, aad)
+
+
+# Columns of case_view after case_id, with their PostgreSQL types (for the batch arrays).
+_CASE_COLUMNS = ("household_id", "municipality_code", "site_id", "contract_id", "status",
+                 "opened_on", "last_activity_on", "consultation_count", "themes", "closed_on",
+                 "closure_reason", "council_case", "version", "position")
+_CASE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "int4", "text", "text",
+               "text", "bool", "int4", "int8")
+_CONSULTATION_COLUMNS = ("consultation_id", "case_id", "household_id", "site_id",
+                         "contract_id", "occurred_on", "channel", "themes", "sealed",
+                         "recorded_by", "recorded_role", "recorded_org", "recorded_at",
+                         "position")
+_CONSULTATION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text",
+                       "bytea", "text", "text", "text", "text", "int8")
+
+
+def _is_case_event(event: Any) -> bool:
+    return type(event).__qualname__.startswith("Case.")
+
+
+def _opened_row(event: Case.Opened, n: Notification) -> dict[str, Any]:
+    opened_on = event.opened_on.isoformat()
+    return {"household_id": str(event.household_id),
+            "municipality_code": event.municipality_code, "site_id": event.site_id,
+            "contract_id": event.contract_id, "status": Case.OPENED, "opened_on": opened_on,
+            "last_activity_on": opened_on, "consultation_count": 0, "themes": [],
+            "closed_on": None, "closure_reason": None, "council_case": False, "version": 1,
+            "position": n.id}
+
+
+def _case_row(stored: dict[str, Any]) -> dict[str, Any]:
+    row = {name: stored[name] for name in _CASE_COLUMNS}
+    row["themes"] = json.loads(row["themes"])
+    return row
+
+
+def _case_values(case_id: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    return (case_id, *(json.dumps(row[name]) if name == "themes" else row[name]
+                       for name in _CASE_COLUMNS))
+
+
+def _case_changes(event: Any) -> dict[str, Any]:
+    """The case_view columns a Case event sets (besides version and position)."""
+    if isinstance(event, Case.Closed):
+        return {"status": Case.CLOSED, "closed_on": event.closed_on.isoformat(),
+                "closure_reason": event.reason}
+    if isinstance(event, Case.Reopened):
+        return {"status": Case.ACTIVE, "closed_on": None, "closure_reason": None,
+                "last_activity_on": event.reopened_on.isoformat()}
+    if isinstance(event, Case.CouncilCaseMarked):
+        return {"council_case": event.council_case}
+    if isinstance(event, Case.HandedOver):
+        # The readers' contract scopes filter on contract_id, so access follows at once.
+        return {"contract_id": event.to_contract_id, "site_id": event.site_id}
+    return {}  # the version moves on

@@ -11,6 +11,7 @@ never skips an event.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,7 +29,12 @@ POSITIONS_DDL = (
 
 
 class View(Protocol):
-    """A read model fed by a projection."""
+    """A read model fed by a projection.
+
+    A view may also have ``batch(cur)``, a context manager the projector
+    opens around each batch's ``apply`` calls: the view may then hold its
+    writes and make them, set-based, when the block ends (``CaseView``).
+    """
 
     name: str
 
@@ -96,8 +102,11 @@ class Projector:
         ) as span, counted_statements() as statements:
             position = self._position(cur, lock=True)
             rows = cur.execute(self._select, (position, self.batch_size)).fetchall()
-            for notification in map(_notification, rows):
-                self.view.apply(cur, self.mapper.to_domain_event(notification), notification)
+            notifications = [_notification(row) for row in rows]
+            with _batch(self.view, cur):
+                for event, notification in zip(_decode(self.mapper, notifications),
+                                               notifications, strict=True):
+                    self.view.apply(cur, event, notification)
             if rows:
                 cur.execute("UPDATE {s}projection_positions SET position = %s WHERE name = %s",
                             (int(rows[-1]["id"]), self.view.name))
@@ -143,6 +152,20 @@ class Projector:
             position = self._position(cur, lock=False)
             head = cur.execute(f"SELECT MAX({key}) AS head FROM {{events}}").fetchone()
         return ProjectionStatus(self.view.name, position, int(head["head"] or 0))
+
+
+def _batch(view: View, cur: Cursor) -> AbstractContextManager[Any]:
+    """The view's batch (writes held until the batch ends), if it has one."""
+    batch = getattr(view, "batch", None)
+    return batch(cur) if batch is not None else nullcontext()
+
+
+def _decode(mapper: Mapper, notifications: list[Notification]) -> list[Any]:
+    """Domain events of a batch; household keys fetched once per batch when the mapper can."""
+    many = getattr(mapper, "to_domain_events", None)
+    if many is not None:
+        return many(notifications)
+    return [mapper.to_domain_event(n) for n in notifications]
 
 
 def _notification(row: dict[str, Any]) -> Notification:
@@ -235,15 +258,17 @@ class ProjectorGroup:
             low = min(positions.values())
             rows = cur.execute(self._select, (low, self.batch_size)).fetchall()
             applied = 0
-            for notification in map(_notification, rows):
-                event = None
+            # Every notification read lies beyond at least one view's position.
+            notifications = [_notification(row) for row in rows]
+            with ExitStack() as batches:
                 for projector in self.projectors:
-                    if notification.id <= positions[projector.view.name]:
-                        continue
-                    if event is None:
-                        event = self.mapper.to_domain_event(notification)
-                    projector.view.apply(cur, event, notification)
-                    applied += 1
+                    batches.enter_context(_batch(projector.view, cur))
+                for event, notification in zip(_decode(self.mapper, notifications),
+                                               notifications, strict=True):
+                    for projector in self.projectors:
+                        if notification.id > positions[projector.view.name]:
+                            projector.view.apply(cur, event, notification)
+                            applied += 1
             if rows:
                 last = int(rows[-1]["id"])
                 cur.execute(self._move_sql, (last, *self._lock_params, last))

@@ -17,10 +17,13 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.cases import Case
+from yorisoi.domain.consent import HouseholdConsents
 from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
+from yorisoi.domain.data_subject_indexes import HouseholdRequests
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.registry import ContractTerms, check_hand_over
+from yorisoi.domain.themes import ThemeTaxonomy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.telemetry import command_span
@@ -108,14 +111,22 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
 
     def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         """Record a consultation, opening a case (and household) when none is given."""
-        with command_span("command.record_consultation", self.tenant):
+        with command_span("command.record_consultation", self.tenant), \
+                self.recorder.reading_ahead():
             return self._record_consultation(cmd)
 
     def _record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         today = japan_today()
         household = None
+        # The aggregates this command reads, fetched together where their ids are
+        # known: the case with the taxonomy, then the household's consent and
+        # request indexes (read by the consent check and by save's suspension check).
+        taxonomy_id = ThemeTaxonomy.create_id(self.municipality_code)
         if cmd.case_id is not None:
+            self.recorder.read_ahead([cmd.case_id, taxonomy_id])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
+            self.recorder.read_ahead([HouseholdConsents.create_id(case.household_id),
+                                      HouseholdRequests.create_id(case.household_id)])
         else:
             if cmd.household is None:
                 raise DomainError(field="household", message="Give a caseId or a new household.",

@@ -1,115 +1,90 @@
 """What the compliance pages read, and nothing personal: metadata of changes and views.
 
-Until the compliance queries of the audit trail (issue 7) land, the pages read
-the case timeline's metadata (kind, dates, actor, role — never its summary),
-the ``access_log`` table and the break-glass view.  Swapping in the compliance
-queries is a change to this module only.
+The pages show the compliance queries (``services/compliance.py``, the same
+answers the GraphQL ``audit*`` queries give): a record's stored events and
+the reads of it (for a case, of its household), a person's changes and reads
+in the last ``ACTIVITY_DAYS``, and the break-glass uses with the reads each
+covered.  Nothing here opens a household key, so nothing is logged as a read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from yorisoi.infra.access_log_store import AccessLogStore
-from yorisoi.projections.break_glass_view import BreakGlassQueries, BreakGlassRecord
-from yorisoi.projections.case_queries import CaseScope
-from yorisoi.projections.timeline import TimelineQueries
-from yorisoi.services.personal_access import PersonalAccess, Reader, reading_as
+from yorisoi.services.compliance import (
+    BreakGlassUse,
+    Change,
+    ComplianceQueries,
+    View,
+    window,
+)
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
-SCAN_LIMIT = 5000  # access-log rows examined per page (interim: the log has no filters yet)
-HISTORY_LIMIT = 200
+HISTORY_LIMIT = 100  # newest entries shown per page (the GraphQL queries page further)
+ACTIVITY_DAYS = 90
+
+# The timeline's words for the events it shows (``timeline.<kind>`` in messages.json);
+# other events are shown by name.
+TIMELINE_KINDS = {
+    "Case.Opened": "case_opened", "Case.Closed": "case_closed",
+    "Case.Reopened": "case_reopened", "Case.CouncilCaseMarked": "council_case_marked",
+    "Consultation.Recorded": "consultation", "SupportNote.Written": "support_note",
+    "Referral.Drafted": "referral_drafted", "CaseMeeting.Scheduled": "case_meeting_scheduled",
+}
 
 
 @dataclass(frozen=True)
-class Change:
-    """One thing done to a record: kind, when, by whom (no content)."""
+class ChangeRow:
+    """A change as the page shows it: the timeline's word for it when there is one."""
 
-    occurred_on: str
-    recorded_at: str
-    kind: str
-    actor: str | None
-    role: str | None
-    corrected: bool
+    change: Change
+    timeline_kind: str | None
 
-
-@dataclass(frozen=True)
-class View:
-    """One read of personal data: who, which record, which fields (names only), on what basis."""
-
-    recorded_at: str
-    actor: str
-    role: str
-    organisation: str
-    record_kind: str
-    record_id: str
-    fields: list[str]
-    basis: str
-    basis_ref: str | None
-    channel: str
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.change, name)
 
 
 @dataclass(frozen=True)
 class RecordHistory:
     case_id: str
     found: bool
-    changes: list[Change]
+    changes: list[ChangeRow]
     views: list[View]
-    break_glass: list[BreakGlassRecord]
+    break_glass: list[BreakGlassUse]
+    total: int = 0
+    more: bool = False
 
 
-def _view(row: dict[str, Any]) -> View:
-    return View(recorded_at=row["recorded_at"], actor=row["actor"], role=row["role"],
-                organisation=f"{row['organisation_kind']}:{row['organisation_id']}",
-                record_kind=row["record_kind"], record_id=row["record_id"],
-                fields=list(json.loads(row["fields"])), basis=row["basis"],
-                basis_ref=row["basis_ref"], channel=row["channel"])
-
-
-def _access_rows(rt: TenantRuntime, keep: Any) -> list[View]:
-    store = AccessLogStore(rt.casework.database)
-    found: list[View] = []
-    after = 0
-    while after < SCAN_LIMIT:
-        rows = store.rows(after=after, limit=1000)
-        if not rows:
-            break
-        found += [_view(r) for r in rows if keep(r)]
-        after = int(rows[-1]["entry_id"])
-    return list(reversed(found))  # newest first
+def _rows(items: list[Any]) -> tuple[list[ChangeRow], list[View]]:
+    changes = [ChangeRow(i, TIMELINE_KINDS.get(i.event)) for i in items if i.kind == "change"]
+    return changes, [i for i in items if i.kind == "view"]
 
 
 def record_history(rt: TenantRuntime, grant: Grant, case_id: str) -> RecordHistory:
-    """A case's changes and the reads of its household's personal data."""
-    case = rt.cases.get(CaseScope(), case_id)
-    if case is None:
+    """A record's (a case's: its household's) changes and reads, newest first."""
+    queries = ComplianceQueries(rt.casework.database)
+    found = queries.record_history(UUID(case_id), first=HISTORY_LIMIT)
+    if found is None:
         return RecordHistory(case_id, False, [], [], [])
-    # Metadata only: read as a masked reader, so the summaries are never even decrypted
-    # (not even under an auditor's own break-glass for this household).
-    masked = PersonalAccess("console")
-    masked.admit(rt.space, Reader(grant.acting, "masked"))
-    with reading_as(masked):
-        page = TimelineQueries(rt.casework.database, rt.casework.keyring).page(
-            case_id, first=HISTORY_LIMIT)
-    changes = [Change(e.occurred_on, e.recorded_at, e.kind, e.actor, e.actor_role, e.corrected)
-               for e in page.entries]
-    views = _access_rows(rt, lambda r: r["household_id"] == case.household_id)
-    uses = BreakGlassQueries(rt.casework.database).uses(case_id=case_id, first=HISTORY_LIMIT)
-    return RecordHistory(case_id, True, changes, views, uses)
+    changes, views = _rows(found.page.items)
+    uses = queries.break_glass_uses(case_id=case_id, first=HISTORY_LIMIT).items
+    return RecordHistory(case_id, True, changes, views, uses, found.page.total_count,
+                         found.page.has_next_page)
 
 
-def person_activity(rt: TenantRuntime, actor: str) -> tuple[list[View], list[BreakGlassRecord]]:
-    """A person's reads of personal data and break-glass uses, newest first."""
-    views = _access_rows(rt, lambda r: r["actor"] == actor)
-    return views[:HISTORY_LIMIT], BreakGlassQueries(rt.casework.database).uses(
-        actor=actor, first=HISTORY_LIMIT)
+def person_activity(rt: TenantRuntime, actor: str) -> tuple[list[Any], list[BreakGlassUse]]:
+    """A person's changes and reads of the last ACTIVITY_DAYS, and their break-glass uses."""
+    queries = ComplianceQueries(rt.casework.database)
+    period = window(None, None, default_days=ACTIVITY_DAYS, max_days=ACTIVITY_DAYS)
+    changes, views = _rows(queries.person_activity(actor, period, first=HISTORY_LIMIT).items)
+    return [*changes, *views], queries.break_glass_uses(actor=actor, first=HISTORY_LIMIT).items
 
 
-def break_glass_uses(rt: TenantRuntime) -> list[BreakGlassRecord]:
-    return BreakGlassQueries(rt.casework.database).uses(first=HISTORY_LIMIT)
+def break_glass_uses(rt: TenantRuntime) -> list[BreakGlassUse]:
+    return ComplianceQueries(rt.casework.database).break_glass_uses(first=HISTORY_LIMIT).items
 
 
 # --------------------------------------------------------------------------- records governance
@@ -145,8 +120,6 @@ def disposal_certificate(rt: TenantRuntime, services: Any, batch_id: str) -> Cer
         from yorisoi.services.disposal import Disposal
     except ImportError:
         return None
-    from uuid import UUID
-
     data = Disposal(rt, services.objects, services.signer).certificate(UUID(batch_id))
     try:
         verify_certificate(data, services.signer.public_pem)
