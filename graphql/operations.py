@@ -10,6 +10,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import read
 from yorisoi.graphql.context import YorisoiContext
 
@@ -31,17 +32,32 @@ class TenantHealth:
 
 
 @strawberry.type
-class OperationsQuery:
-    @strawberry.field(description="Tenants and their projection lag (platform operators).")
-    async def platform_tenants(self, info: Info[YorisoiContext, None]) -> list[TenantHealth]:
-        ctx = info.context
+class TenantHealthConnection:
+    total_count: int
+    nodes: list[TenantHealth]
+    page_info: PageInfo
 
-        def run() -> list[TenantHealth]:
+
+MAX_TENANTS_PAGE = 50  # each tenant on the page is opened to read its positions
+
+
+@strawberry.type
+class OperationsQuery:
+    @strawberry.field(description="Tenants by code and their projection lag (platform operators); "
+                                  "keyset pages: pass pageInfo.endCursor as after.")
+    async def platform_tenants(self, info: Info[YorisoiContext, None], first: int = 20,
+                               after: str | None = None) -> TenantHealthConnection:
+        ctx = info.context
+        first = max(1, min(first, MAX_TENANTS_PAGE))
+
+        def run() -> TenantHealthConnection:
             ctx.authorize("platform.operate", "")
             services = ctx.services
+            registry = services.directory.registry
             loaded = set(services.runtimes.active())
+            page = registry.municipalities(after=after, limit=first + 1)
             result = []
-            for tenant in services.directory.registry.municipalities():
+            for tenant in page[:first]:
                 with services.runtimes.lease(tenant.tenant_id) as runtime:
                     statuses = [p.status() for p in runtime.projectors]
                 result.append(TenantHealth(
@@ -49,6 +65,9 @@ class OperationsQuery:
                     loaded=tenant.tenant_id in loaded,
                     projections=[ProjectionHealth(view=s.name, position=s.position, head=s.head,
                                                   lag=s.lag) for s in statuses]))
-            return result
+            return TenantHealthConnection(
+                total_count=registry.municipality_count(), nodes=result,
+                page_info=PageInfo(has_next_page=len(page) > first,
+                                   end_cursor=result[-1].municipality_code if result else None))
 
         return await read(run)

@@ -216,9 +216,23 @@ class RegistryQueries:
         row = self._one("SELECT * FROM {s}tenants WHERE tenant_id = %s", (tenant_id,))
         return TenantRecord(row["tenant_id"], row["kind"], row["name"]) if row else None
 
-    def municipalities(self) -> list[TenantRecord]:
-        return [TenantRecord(r["tenant_id"], r["kind"], r["name"]) for r in self._all(
-            "SELECT * FROM {s}tenants WHERE kind = 'municipality' ORDER BY tenant_id")]
+    def municipalities(self, *, after: str | None = None,
+                       limit: int | None = None) -> list[TenantRecord]:
+        """Municipalities by code (keyset: those after ``after``, at most ``limit``)."""
+        sql, params = "SELECT * FROM {s}tenants WHERE kind = 'municipality'", []
+        if after is not None:
+            sql += " AND tenant_id > %s"
+            params.append(after)
+        sql += " ORDER BY tenant_id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [TenantRecord(r["tenant_id"], r["kind"], r["name"])
+                for r in self._all(sql, tuple(params))]
+
+    def municipality_count(self) -> int:
+        (row,) = self._all("SELECT COUNT(*) AS n FROM {s}tenants WHERE kind = 'municipality'")
+        return int(row["n"])
 
     def site(self, municipality_code: str, site_id: str) -> SiteRecord | None:
         row = self._one("SELECT * FROM {s}sites WHERE tenant_id = %s AND site_id = %s",

@@ -228,12 +228,18 @@ def test_attachment_links_are_refused_to_roles_without_the_need(client, world):
 
 def test_platform_operators_see_tenant_health_and_nobody_else_does(client, world):
     _case_id(client, world)
-    query = "{ platformTenants { municipalityCode name projections { view lag } } }"
+    query = ("{ platformTenants(first: 1) { totalCount nodes { municipalityCode name"
+             " projections { view lag } } pageInfo { hasNextPage endCursor } } }")
     operator = world.headers("platform", "platform", subject="op-1", roles=("platform_operator",))
     body = gql(client, query, {}, operator)
     assert "errors" not in body, body
-    tenants = {t["municipalityCode"]: t for t in body["data"]["platformTenants"]}
-    assert set(tenants) == {CITY_A, CITY_B}
+    page = body["data"]["platformTenants"]
+    assert page["totalCount"] == 2 and page["pageInfo"] == {"hasNextPage": True,
+                                                              "endCursor": CITY_A}
+    tenants = {t["municipalityCode"]: t for t in page["nodes"]}
+    assert set(tenants) == {CITY_A}
+    rest = gql(client, query.replace("first: 1", f'first: 5, after: "{CITY_A}"'), {}, operator)
+    assert [t["municipalityCode"] for t in rest["data"]["platformTenants"]["nodes"]] == [CITY_B]
     views = {p["view"]: p["lag"] for p in tenants[CITY_A]["projections"]}
     assert "break_glass" in views and all(lag >= 0 for lag in views.values())
     assert _has_no_personal_values(body)
