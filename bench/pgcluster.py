@@ -249,11 +249,12 @@ class Cluster:
         """yorisoi Settings for this cluster's database (state in a temporary folder)."""
         from yorisoi.infra.settings import Settings
 
-        return Settings(
-            backend="postgres", pg_host="127.0.0.1", pg_port=self.port, pg_dbname=self.dbname,
-            pg_user=APP_ROLE, pg_password=self.passwords[APP_ROLE],
-            pg_admin_user=OWNER_ROLE, pg_admin_password=self.passwords[OWNER_ROLE],
-            data_dir=self.state_dir, environment="test", dev_issuer=False, **overrides)
+        return Settings(**{
+            "backend": "postgres", "pg_host": "127.0.0.1", "pg_port": self.port,
+            "pg_dbname": self.dbname, "pg_user": APP_ROLE, "pg_password": self.passwords[APP_ROLE],
+            "pg_admin_user": OWNER_ROLE, "pg_admin_password": self.passwords[OWNER_ROLE],
+            "data_dir": self.state_dir, "environment": "test", "dev_issuer": False,
+            **overrides})
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_access_log
 import bench_audit
 import bench_commands
 import bench_projection
@@ -86,6 +87,8 @@ def main() -> None:
             pairs += bench_projection.run(cluster, projection_world, m=m,
                                           rounds=projection_rounds)
             pairs += bench_audit.run(cluster, commands_world, m=m, rounds=projection_rounds)
+            pairs += bench_access_log.run(cluster, commands_world, rounds=command_rounds,
+                                          requests=10 if args.quick else 20)
         finally:
             commands_world.close()
             projection_world.close()

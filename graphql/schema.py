@@ -14,8 +14,10 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
@@ -138,16 +140,22 @@ class YorisoiSchema(strawberry.Schema):
 
 
 def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
+    # The limits' validation rules are made once, so every request validates with
+    # the same rule objects and ValidationCache can answer a known document from
+    # its cache (parse and validation were ~25% of a case-list request).
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=15).validation_rules]
+    if production:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions = [
         OperationSpan,
         PersonalReads,
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=15),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         SafeErrors,
     ]
-    if production:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return YorisoiSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 

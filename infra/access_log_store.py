@@ -113,9 +113,10 @@ class AccessLogStore:
         if self.db.dialect == "postgres":
             # One statement per batch: executemany costs a round trip per row (30 ms
             # for a 150-read page, bench/bench_access_log.py).  One array per column
-            # keeps the text the same for every batch size (prepared once); the
-            # ordinality keeps entry ids in the batch's order.
-            arrays = ", ".join(["%s::text[]"] * len(COLUMNS))
+            # keeps the text the same for every batch size (prepared once), sent in
+            # binary (%b: text-mode arrays are escaped element by element in Python,
+            # 3 ms a page); the ordinality keeps entry ids in the batch's order.
+            arrays = ", ".join(["%b::text[]"] * len(COLUMNS))
             cur.execute(f"INSERT INTO {{s}}access_log ({names}) SELECT {names}"
                         f" FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY n",
                         [list(column) for column in zip(*rows, strict=True)])

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from opentelemetry import trace
+from psycopg import IsolationLevel
 
 _tracer = trace.get_tracer("yorisoi.sql")
 
@@ -169,6 +170,16 @@ class Cursor:
         return self._raw.rowcount
 
 
+def _reset_read_only(conn: Any) -> None:
+    """Back to the pool's defaults, or out of the pool: a pooled connection left
+    READ ONLY would begin the next borrower's write transaction read-only."""
+    try:
+        conn.isolation_level = None
+        conn.read_only = None
+    except Exception:  # noqa: BLE001 - a broken connection: the pool must not reuse it
+        conn.close()
+
+
 @lru_cache(maxsize=4096)
 def _render(sql: str, dialect: Dialect, prefix: str, events: str) -> str:
     text = sql.replace("{events}", prefix + events).replace("{s}", prefix).replace(
@@ -246,17 +257,25 @@ class Database:
     def _new_transaction(self, write: bool, scope: Scope,
                          pipeline: bool = False) -> Iterator[Cursor]:
         if self.dialect == "postgres":
-            # Read-only transactions end in COMMIT too: a ROLLBACK makes psycopg
-            # discard the connection's prepared statements (DEALLOCATE ALL).
-            with self.datastore.get_connection() as conn, \
-                    (conn.pipeline() if pipeline else nullcontext()), conn.transaction():
-                raw = conn.cursor()
+            with self.datastore.get_connection() as conn:
                 if not write:
-                    # SET TRANSACTION must precede any query, set_config included.
-                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                cursor = Cursor(raw, self)
-                self._declare(cursor, scope)
-                yield cursor
+                    # One "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" instead of
+                    # BEGIN and SET TRANSACTION (client-side settings, no round trip).
+                    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+                    conn.read_only = True
+                try:
+                    # Read-only transactions end in COMMIT too: a ROLLBACK makes psycopg
+                    # discard the connection's prepared statements (DEALLOCATE ALL).
+                    # They are pipelined as well: BEGIN, the scope's set_config and the
+                    # first query travel together (two round trips, not four).
+                    with (conn.pipeline() if pipeline or not write else nullcontext()), \
+                            conn.transaction():
+                        cursor = Cursor(conn.cursor(), self)
+                        self._declare(cursor, scope)
+                        yield cursor
+                finally:
+                    if not write:
+                        _reset_read_only(conn)
             return
         with self.datastore.get_connection(commit=write) as conn:
             raw = conn.cursor().sqlite_cursor  # the plain sqlite3 cursor has rowcount

@@ -32,13 +32,14 @@ from uuid import UUID
 from opentelemetry import trace
 
 from yorisoi.infra.access_log_store import entry_bytes as access_bytes
-from yorisoi.infra.audit_ledger_store import AuditLedgerStore
+from yorisoi.infra.audit_ledger_store import LEDGER_COLUMNS, AuditLedgerStore
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.infra.signing import canonical_json
 
 _tracer = trace.get_tracer("yorisoi.audit")
 
 LEDGER_FORMAT = "yorisoi-audit-ledger/1"
+_LEDGER_TYPES = ("int8", "text", "int8", "text", "text", "text", "text")  # LEDGER_COLUMNS
 KINDS = ("event", "access")
 
 __all__ = ["AuditChainer", "LedgerEntry", "access_bytes", "event_bytes", "genesis_hash",
@@ -163,7 +164,8 @@ class AuditChainer:
                                 entry_hash(prev, body))
             rows.append(entry.row())
             prev = entry.entry_hash
-        self.store.append(cur, rows)
+        # One statement for the batch (an array per column on PostgreSQL), not one per entry.
+        cur.insert_many("audit_ledger", LEDGER_COLUMNS, _LEDGER_TYPES, rows)
         more = len(events) == self.batch_size or len(access) == self.batch_size
         return len(rows), more
 

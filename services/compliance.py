@@ -54,8 +54,8 @@ from yorisoi.services.compliance_trail import (
     window,
 )
 
-__all__ = ["AfterHoursRead", "BreakGlassUse", "BulkAccess", "BusinessHours", "Change",
-           "CertificateIssued", "ComplianceQueries", "ExportMade", "MAX_PAGE", "Page",
+__all__ = ["MAX_PAGE", "AfterHoursRead", "BreakGlassUse", "BulkAccess", "BusinessHours",
+           "CertificateIssued", "Change", "ComplianceQueries", "ExportMade", "Page",
            "RecordHistory", "View", "Window", "window"]
 
 

@@ -197,9 +197,7 @@ class EventReader:
         while low <= high:
             middle = (low + high) // 2
             found = self._at_or_after(cur, middle)
-            if found is None or found[0] > high:
-                high = middle - 1
-            elif found[1] >= moment:
+            if found is None or found[0] > high or found[1] >= moment:
                 high = middle - 1
             else:
                 low = found[0] + 1

@@ -129,8 +129,8 @@ class BulkAccess:
 def _bucket(dialect: str, seconds: int) -> tuple[str, list[Any]]:
     """The M-minute bucket of ``recorded_at`` (Unix time // M·60)."""
     if dialect == "postgres":
-        return ("CAST(FLOOR(EXTRACT(EPOCH FROM CAST(recorded_at AS timestamptz)) / %s)"
-                " AS BIGINT)", [seconds])
+        epoch = "EXTRACT(EPOCH FROM CAST(recorded_at AS timestamptz))"
+        return f"CAST(FLOOR({epoch} / %s) AS BIGINT)", [seconds]
     # strftime's "%s" goes in as a parameter: the SQL text's %s are placeholders.
     return "CAST(strftime(%s, recorded_at) AS INTEGER) / %s", ["%s", seconds]
 

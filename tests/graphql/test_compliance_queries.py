@@ -21,7 +21,7 @@ from world import (
     CITY_A,
     CITY_B,
     NPO,
-    consultation_input,
+    consultation_command,
     gql,
     npo,
     record,
@@ -29,9 +29,13 @@ from world import (
     supervisor,
 )
 
+from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
 from yorisoi.infra.clock import JST, japan_today
 from yorisoi.services.compliance import BusinessHours, ComplianceQueries, window
+from yorisoi.services.consent import NewConsent
+from yorisoi.services.context import ActingContext, acting_as
+from yorisoi.services.disposal import Disposal
 
 TODAY = japan_today().isoformat()
 # Everything the family told us, and the auditor's justification is not one of them.
@@ -51,7 +55,8 @@ HISTORY = f"""query H($id: ID!, $first: Int!, $after: String) {{
     recordId recordKind householdId totalCount changeCount viewCount
     edges {{ cursor node {{ __typename {CHANGE} {VIEW} }} }}
     pageInfo {{ hasNextPage endCursor }} }} }}"""
-ACTIVITY = f"""query A($actor: String!) {{ auditPersonActivity(actor: $actor, first: 100) {{
+ACTIVITY = f"""query A($actor: String!, $since: String, $until: String) {{
+  auditPersonActivity(actor: $actor, since: $since, until: $until, first: 100) {{
   actor since until totalCount changeCount viewCount
   edges {{ cursor node {{ __typename {CHANGE} {VIEW} }} }} pageInfo {{ hasNextPage }} }} }}"""
 USES = """query { auditBreakGlassUses { totalCount edges { cursor node { breakGlassId caseId
@@ -171,6 +176,12 @@ def test_the_auditor_sees_who_changed_and_read_a_case_and_why_but_no_values(clie
     assert any("guardians" in v["fields"] for v in views)  # field names, never values
     assert all(v["householdId"] == history["householdId"] for v in views)
 
+    # The household's history holds the case's changes and the same reads.
+    household = ask(client, HISTORY, auditor(world), id=history["householdId"], first=100)
+    assert household["recordKind"] == "household"
+    assert household["viewCount"] == history["viewCount"]
+    assert {"Case.Opened", "Consultation.Recorded"} <= {
+        n["event"] for n in _nodes(household) if n["__typename"] == "AuditChange"}
     # A consultation's own history: its event and the reads of that record only.
     own = ask(client, HISTORY, auditor(world), id=story["consultation"], first=100)
     assert own["recordKind"] == "consultation"
@@ -206,6 +217,10 @@ def test_a_persons_activity_break_glass_uses_and_exports(client, world):
     assert {n["event"] for n in nodes if n["__typename"] == "AuditChange"} >= {
         "Consultation.Recorded", "Case.Opened"}
     assert not ask(client, ACTIVITY, auditor(world), actor="nobody-at-all")["edges"]
+    # A period before any of it: nothing (the event store is searched by time, not scanned).
+    past = ask(client, ACTIVITY, auditor(world), actor="npo-staff-1", since="2026-01-01",
+               until="2026-01-31")
+    assert (past["totalCount"], past["since"]) == (0, "2025-12-31T15:00:00+00:00")
 
     uses = ask(client, USES, auditor(world))
     (use,) = _nodes(uses)
@@ -348,3 +363,68 @@ def test_the_database_finds_the_same_reads_outside_hours_and_the_busiest_window(
                                        after=None).items
         assert [b.households for b in queries.bulk_access(
             period, threshold=2, window_minutes=11, first=10, after=None).items] == [3]
+
+
+def test_a_persons_changes_in_a_window_are_found_by_time(world):
+    """The event store has no index by time: the window is found by bisecting ids on time."""
+    staff = ActingContext(user_id="a-specialist", role="specialist",
+                          organisation_kind="municipality", organisation_id=CITY_A,
+                          site_id="a-counter")
+    with world.services.runtimes.lease(CITY_A) as rt:
+        with acting_as(staff):
+            for _ in range(4):
+                rt.casework.record_consultation(consultation_command(site_id="a-counter",
+                                                                     contract_id=None))
+        queries = ComplianceQueries(rt.casework.database)
+        every = queries.events.by_actor("a-specialist", datetime(2020, 1, 1, tzinfo=UTC),
+                                        datetime.now(UTC) + timedelta(minutes=1))
+        assert len(every) >= 4 * 7 and all(c.actor == "a-specialist" for c in every)
+        middle = every[len(every) // 2]
+        since = datetime.fromisoformat(middle.at)
+        later = queries.events.by_actor("a-specialist", since,
+                                        datetime.now(UTC) + timedelta(minutes=1))
+        assert later == [c for c in every if c.at >= middle.at]
+        assert queries.events.by_actor("a-specialist", datetime(2020, 1, 1, tzinfo=UTC),
+                                       since) == [c for c in every if c.at < middle.at]
+
+
+def test_a_disposal_certificate_is_an_export_and_the_history_outlives_the_family(world):
+    staff = ActingContext(user_id="a-specialist", role="specialist",
+                          organisation_kind="municipality", organisation_id=CITY_A,
+                          site_id="a-counter")
+    officer = ActingContext(user_id="a-records-officer", role="municipal_supervisor",
+                            organisation_kind="municipality", organisation_id=CITY_A)
+    long_ago = date(2018, 5, 1)
+    with world.services.runtimes.lease(CITY_A) as rt:
+        with acting_as(staff):
+            recorded = rt.casework.record_consultation(consultation_command(
+                site_id="a-counter", contract_id=None, occurred_on=long_ago,
+                consent=NewConsent("架空 花子", "母", long_ago, "相談記録の作成")))
+            rt.casework.close_case(recorded.case_id, closed_on=date(2019, 6, 1),
+                                   reason="support_completed", expected_version=None,
+                                   writable_contract_ids=None)
+        with acting_as(officer):
+            rt.casework.set_retention_schedule(
+                effective_from=japan_today(), two_person_approval=False,
+                years={name: 1 for name in RECORD_CLASSES})
+            rt.catch_up()
+            disposal = Disposal(rt, world.services.objects, world.services.signer)
+            batch = disposal.propose([str(recorded.household_id)])
+            rt.casework.approve_disposal(batch.id, expected_version=None)
+            disposal.run(batch.id)
+        queries = ComplianceQueries(rt.casework.database)
+        exports = queries.exports(window(None, None, default_days=1, max_days=2), first=10,
+                                  after=None)
+        (certificate,) = exports.items
+        assert (certificate.kind, certificate.batch_id, certificate.disposed) == (
+            "disposal_certificate", str(batch.id), 1)
+        assert certificate.sha256 and exports.counts == {"exports": 0, "certificates": 1}
+        # The family is gone (its key destroyed); who did what to its records is not.
+        history = queries.record_history(recorded.case_id, first=100)
+        assert history is not None
+        changes = {c.event: c for c in history.page.items if c.kind == "change"}
+        assert {"Household.Registered", "Consultation.Recorded", "Case.Closed"} <= set(changes)
+        assert changes["Consultation.Recorded"].actor == "a-specialist"
+        assert "asked" in changes["Consultation.Recorded"].personal_fields
+        text = repr(history)
+        assert not [value for value in PERSONAL if value in text]

@@ -1,0 +1,191 @@
+"""HTTP servers for the load benchmarks, each in its own process, and the load generator's driver.
+
+    .venv/bin/python bench/http_servers.py app --port 8123        # the product (settings: YORISOI_*)
+    .venv/bin/python bench/http_servers.py baseline --port 8124   # minimal FastAPI + psycopg
+
+``app`` is ``yorisoi.infra.app.create_app`` under uvicorn, one worker, as ``yorisoi
+serve`` runs it (SDK tracer provider, no exporter), minus the access log.
+``baseline`` is the least a FastAPI endpoint can do to answer the same page of
+the case list: one pooled psycopg connection (as the application role), the same
+two statements (the count and the page, in one ``REPEATABLE READ`` read-only
+transaction as the product's), the same rows and fields as JSON.  No
+authentication, no access decision, no GraphQL, no spans: that is the point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CASE_FIELDS = ("case_id", "municipality_code", "status", "site_id", "contract_id", "opened_on",
+               "last_activity_on", "consultation_count", "themes", "closed_on", "closure_reason",
+               "council_case", "version")
+
+CASES_QUERY = """query Cases($m: String!, $first: Int!) {
+  cases(municipalityCode: $m, first: $first) {
+    totalCount
+    edges { cursor node { id municipalityCode status siteId contractId openedOn lastActivityOn
+                          consultationCount themes closedOn closureReason councilCase version } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings: Any) -> dict[str, str]:
+    """``Settings`` as YORISOI_* variables, for a server in another process."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"YORISOI_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+@contextlib.contextmanager
+def serving(kind: str, port: int, env: dict[str, str] | None = None,
+            timeout: float = 60.0) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process, wait until it accepts connections, stop it at the end."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "http_servers.py"), kind, "--port", str(port)],
+        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{kind} server exited: "
+                                   f"{process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} server did not start in {timeout} s")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def load(url: str, *, method: str = "GET", body: bytes = b"", headers: list[str] | None = None,
+         concurrency: int = 8, requests: int = 1000, seconds: float = 20.0, warmup: int = 20,
+         expect: str = "") -> dict[str, Any]:
+    """Run ``loadgen.py`` in its own process and return its figures."""
+    argv = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--method", method,
+            "--concurrency", str(concurrency), "--requests", str(requests),
+            "--seconds", str(seconds), "--warmup", str(warmup), "--expect", expect]
+    for header in headers or []:
+        argv += ["--header", header]
+    body_file = None
+    if body:
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+            f.write(body)
+            body_file = f.name
+        argv += ["--body-file", body_file]
+    try:
+        out = subprocess.run(argv, capture_output=True, check=True,
+                             timeout=seconds * 2 + 120).stdout
+    finally:
+        if body_file:
+            os.unlink(body_file)
+    return json.loads(out)
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process (kB), from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _serve_app(port: int) -> None:
+    import uvicorn
+
+    from yorisoi.infra.app import create_app
+    from yorisoi.infra.settings import Settings
+
+    uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False)
+
+
+def _serve_baseline(port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    schema = os.environ["BENCH_SCHEMA"]
+    pool = ConnectionPool(os.environ["BENCH_DSN"], min_size=2, max_size=2,
+                          kwargs={"row_factory": dict_row, "autocommit": True}, open=True)
+    count_sql = f'SELECT COUNT(*) AS n FROM "{schema}".case_view'
+    page_sql = (f'SELECT * FROM "{schema}".case_view'
+                " ORDER BY last_activity_on DESC, case_id DESC LIMIT %s")
+    app = FastAPI()
+
+    @app.get("/cases")
+    def cases(first: int = 20) -> dict[str, Any]:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            total = conn.execute(count_sql).fetchone()
+            rows = conn.execute(page_sql, (first + 1,)).fetchall()
+        edges = []
+        for row in rows[:first]:
+            cursor = base64.urlsafe_b64encode(
+                f"{row['last_activity_on']}|{row['case_id']}".encode()).decode()
+            node = {"id": row["case_id"], "municipalityCode": row["municipality_code"],
+                    "status": row["status"], "siteId": row["site_id"],
+                    "contractId": row["contract_id"], "openedOn": row["opened_on"],
+                    "lastActivityOn": row["last_activity_on"],
+                    "consultationCount": row["consultation_count"],
+                    "themes": json.loads(row["themes"]), "closedOn": row["closed_on"],
+                    "closureReason": row["closure_reason"],
+                    "councilCase": row["council_case"], "version": row["version"]}
+            edges.append({"cursor": cursor, "node": node})
+        return {"data": {"cases": {"totalCount": total["n"], "edges": edges, "pageInfo": {
+            "hasNextPage": len(rows) > first,
+            "endCursor": edges[-1]["cursor"] if edges else None}}}}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=("app", "baseline"))
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    if args.kind == "app":
+        _serve_app(args.port)
+    else:
+        _serve_baseline(args.port)
+
+
+if __name__ == "__main__":
+    main()
