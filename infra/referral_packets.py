@@ -23,6 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from yorisoi.domain.referrals import Referral
+from yorisoi.infra.access_log_store import AccessLogStore
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.storage import (
@@ -36,6 +37,7 @@ from yorisoi.infra.storage import (
 )
 from yorisoi.infra.telemetry import client_request_id, current_trace_id
 from yorisoi.services.context import ActingContext, acting_as
+from yorisoi.services.personal_access import PersonalAccess, Reader, reading_as
 from yorisoi.services.referrals import ReferralNotFoundError, packet_aad
 
 router = APIRouter()
@@ -125,12 +127,25 @@ def read_packet(request: Request, token: str) -> JSONResponse:
     services: Services = request.app.state.services
     key, code, household_id, referral_id = _open_link(services, token)
     with services.runtimes.lease(code) as rt:
-        _referral(rt, household_id, referral_id)
+        referral = _referral(rt, household_id, referral_id)
         try:
             sealed, _ = services.objects.get(key)
         except ObjectNotFoundError:
             raise _problem(*_GONE) from None
-        packet = rt.casework.keyring.open_json(household_id, sealed, packet_aad(referral_id))
+        # The agency's read is a disclosure of personal data: logged like any
+        # other read (by field name), under the referral that was sent with consent.
+        agency = str(referral.agency_id)
+        access = PersonalAccess("rest")
+        access.admit(rt.space, Reader(ActingContext(
+            user_id=f"agency:{agency}", role="agency", organisation_kind="agency",
+            organisation_id=agency, contract_id=referral.contract_id, site_id=referral.site_id,
+            request_id=client_request_id(request.headers.get("x-request-id")),
+            trace_id=current_trace_id()), "full"))
+        with reading_as(access):
+            packet = rt.casework.keyring.read_json(household_id, sealed,
+                                                   packet_aad(referral_id),
+                                                   record=("referral_packet", str(referral_id)))
+        AccessLogStore(rt.casework.database).append(access.pending().get(rt.space, []))
     if packet is None:  # the household was disposed of
         raise _problem(*_GONE)
     return JSONResponse(packet, headers={"Cache-Control": "no-store"})

@@ -15,6 +15,7 @@ from typing import Any
 
 from world import CITY_A, NPO, gql, head, record
 
+from yorisoi.infra.access_log_store import AccessLogStore
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.referral_packets import packet_key, packet_secret
 from yorisoi.infra.storage import make_download_token
@@ -406,6 +407,12 @@ def test_packet_link_shows_only_the_chosen_fields_and_records_the_acknowledgemen
     for withheld in ("架空 花子", "相談できる所を知りたい", "発達相談の案内", "ことばの遅れについて",
                      ABUSE_EXCEPTION["reason"]):
         assert withheld not in text
+    # The agency's read is in the access log: who (the agency), what (field names), never values.
+    with world.services.runtimes.lease(CITY_A) as rt:
+        (row,) = [r for r in AccessLogStore(rt.casework.database).rows()
+                  if r["record_kind"] == "referral_packet"]
+    assert (row["record_id"], row["role"], row["channel"]) == (referral["id"], "agency", "rest")
+    assert row["actor"].startswith("agency:") and "架空" not in json.dumps(row, ensure_ascii=False)
 
     before = head(world)
     answer = client.post(f"/agency-packets/{token}/acknowledge")
