@@ -10,7 +10,8 @@ roles, organisations, times, reasons, request and trace ids
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from dataclasses import replace
+from datetime import date, time, timedelta
 from typing import Annotated, Any
 
 import strawberry
@@ -41,6 +42,9 @@ from yorisoi.graphql.compliance_types import (
 )
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.validation import Checker
+from yorisoi.infra.clock import municipal_closed_days
+
+JST_OFFSET = timedelta(hours=9)  # Japan has no daylight saving time
 from yorisoi.services import compliance as c
 
 _Code = Annotated[str | None, strawberry.argument(
@@ -179,6 +183,9 @@ class ComplianceQuery:
             business, size = _hours(check, hours), _first(check, first)
             check.raise_if_any()
             period = c.window(since, until, default_days=30, max_days=366)
+            if hours is None or hours.public_holidays_closed:
+                business = replace(business, holidays=business.holidays | municipal_closed_days(
+                    (period.since + JST_OFFSET).date(), (period.until + JST_OFFSET).date()))
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 page = c.ComplianceQueries(rt.casework.database).after_hours(
                     period, business, first=size, after=after)

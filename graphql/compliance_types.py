@@ -270,5 +270,7 @@ class BusinessHoursInput:
     start: str = strawberry.field(default="08:30", description="HH:MM")
     end: str = strawberry.field(default="17:15", description="HH:MM; 24:00 for midnight")
     weekends_closed: bool = True
+    public_holidays_closed: bool = strawberry.field(
+        default=True, description="国民の祝日 and 年末年始 (29 Dec – 3 Jan) count as closed days")
     holidays: list[str] = strawberry.field(
-        default_factory=list, description="Closed days (YYYY-MM-DD): public holidays, 年末年始")
+        default_factory=list, description="More closed days of the municipality (YYYY-MM-DD)")

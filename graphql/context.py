@@ -60,7 +60,10 @@ async def get_context(request: Request) -> YorisoiContext:
     request_id = client_request_id(request.headers.get("x-request-id"))
     header = request.headers.get("authorization")
     principal = None
-    if header:
+    verified = getattr(request.state, "verified_principal", None)  # by the rate limiter
+    if header and verified is not None and verified[0] == header:
+        principal = verified[1]
+    elif header:
         try:
             # Verification may fetch a JWKS over the network: keep it off the event loop.
             token = await asyncio.to_thread(services.verifier.verify, bearer_token(header))

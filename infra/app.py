@@ -56,7 +56,10 @@ async def _principal(request: Request) -> Principal | None:
     except Exception as error:  # noqa: BLE001 - the handler meets it again and answers it
         _log.warning("token check for rate limits failed: %s", type(error).__name__)
         return None
-    return Principal.from_token(token)
+    principal = Principal.from_token(token)
+    # The GraphQL context reuses it for this very header (one verification per request).
+    request.state.verified_principal = (header, principal)
+    return principal
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:

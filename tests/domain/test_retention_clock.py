@@ -173,3 +173,4 @@ def test_a_hold_needs_a_known_reason_an_owner_and_a_sane_end(reason, owner, ends
     with pytest.raises(DomainError):
         Hold.place(household_id=Hold.create_id(), reason=reason, owner=owner,
                    starts_on=date(2025, 2, 1), ends_on=ends_on)
+
