@@ -55,7 +55,11 @@ def story(live_console, chromium) -> Story:  # noqa: ANN001
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-1", "specialist", "a-hiroba")
     today = japan_today()
 
-    # Keyboard first: the first Tab lands on the skip link.
+    # Keyboard first: the first Tab lands on the skip link.  (After the sign-in
+    # redirects a loaded machine may leave the window unfocused: focus it first.)
+    page.wait_for_load_state("load")
+    page.bring_to_front()
+    page.evaluate("window.focus(); document.activeElement && document.activeElement.blur()")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "本文へ移動"
 
