@@ -35,7 +35,9 @@ _tracer = trace.get_tracer("yorisoi.http")
 # Paths charged to the rate limits: the APIs, and the links whose token is the
 # credential (guessing one is a request per guess).  Health checks, docs and the
 # development issuer's keys are not.
-RATE_LIMITED = ("/graphql", "/api/", "/agency-packets/", "/public/", "/files/")
+# (The console is not here: its callers carry a session cookie, not a bearer token, and
+# an office behind one address would share the anonymous bucket.)
+RATE_LIMITED = ("/graphql", "/api/", "/agency-packets/", "/public/", "/files/", "/disclosures/")
 
 
 async def _principal(request: Request) -> Principal | None:
