@@ -26,7 +26,15 @@ import json
 import statistics
 from typing import Any
 
-from common import CITY, Pair, acting_context, consultation, new_household, print_table
+from common import (
+    CITY,
+    MUNICIPALITIES,
+    Pair,
+    acting_context,
+    consultation,
+    new_household,
+    print_table,
+)
 from http_servers import CASES_QUERY, free_port, load, serving, settings_env
 from pgcluster import APP_ROLE
 
@@ -34,7 +42,7 @@ SUPERVISOR = "bench-supervisor-0001"
 PAGE = 20
 
 
-def prepare(cluster: Any, cases: int) -> tuple[Any, str]:
+def prepare(cluster: Any, cases: int, code: str = CITY) -> tuple[Any, str]:
     """The platform, one municipality with ``cases`` cases in its views, and a token."""
     from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
     from yorisoi.services.context import acting_as
@@ -48,14 +56,16 @@ def prepare(cluster: Any, cases: int) -> tuple[Any, str]:
     try:
         directory = services.directory
         with acting_as(OPERATOR):
-            directory.provision_municipality(code=CITY, name="千代田区", prefecture="東京都")
+            name, prefecture = MUNICIPALITIES[code]
+            directory.provision_municipality(code=code, name=name, prefecture=prefecture)
             directory.register_identity_provider(
-                services.dev_issuer.registration_for("municipality", CITY))
-        with services.runtimes.lease(CITY) as rt, acting_as(acting_context()):
+                services.dev_issuer.registration_for("municipality", code))
+        with services.runtimes.lease(code) as rt, acting_as(acting_context()):
             for _ in range(cases):
-                rt.casework.record_consultation(consultation(household=new_household()))
+                rt.casework.record_consultation(consultation(household=new_household(),
+                                                            code=code))
             rt.catch_up()
-        token = services.dev_issuer.mint("municipality", CITY, SUPERVISOR,
+        token = services.dev_issuer.mint("municipality", code, SUPERVISOR,
                                          roles=["municipal_supervisor"], sites=[],
                                          expires_in=4 * 3600)
     finally:
@@ -72,11 +82,12 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(cluster: Any, *, cases: int = 200, concurrency: int = 8, requests: int = 2000,
-        seconds: float = 20.0, rounds: int = 3) -> tuple[list[Pair], dict[str, Any]]:
-    settings, token = prepare(cluster, cases)
+        seconds: float = 20.0, rounds: int = 3, code: str = CITY
+        ) -> tuple[list[Pair], dict[str, Any]]:
+    settings, token = prepare(cluster, cases, code)
     app_port, base_port = free_port(), free_port()
     body = json.dumps({"query": CASES_QUERY,
-                       "variables": {"m": CITY, "first": PAGE}}).encode()
+                       "variables": {"m": code, "first": PAGE}}).encode()
     dsn = (f"host=127.0.0.1 port={cluster.port} dbname={cluster.dbname} user={APP_ROLE}"
            f" password={cluster.passwords[APP_ROLE]}")
     pair = Pair(f"GraphQL case list (page of {PAGE}), {concurrency} clients", "req/s",
@@ -84,7 +95,7 @@ def run(cluster: Any, *, cases: int = 200, concurrency: int = 8, requests: int =
     app_rounds: list[dict[str, Any]] = []
     base_rounds: list[dict[str, Any]] = []
     with serving("app", app_port, settings_env(settings)), \
-            serving("baseline", base_port, {"BENCH_DSN": dsn, "BENCH_SCHEMA": f"t_{CITY}"}):
+            serving("baseline", base_port, {"BENCH_DSN": dsn, "BENCH_SCHEMA": f"t_{code}"}):
 
         def product() -> dict[str, Any]:
             return load(f"http://127.0.0.1:{app_port}/graphql", method="POST", body=body,

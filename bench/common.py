@@ -77,7 +77,14 @@ class World:
         self.runtime.close()
 
 
-MUNICIPALITIES = {"131016": ("千代田区", "東京都"), "141003": ("横浜市", "神奈川県")}
+MUNICIPALITIES = {"131016": ("千代田区", "東京都"), "141003": ("横浜市", "神奈川県"),
+                  "271004": ("大阪市", "大阪府"), "131041": ("新宿区", "東京都")}
+
+
+def municipality_code(five: str) -> str:
+    """A valid 全国地方公共団体コード: the five digits and their check digit (mod 11)."""
+    total = sum(int(d) * w for d, w in zip(five, (6, 5, 4, 3, 2), strict=True))
+    return five + str((11 - total % 11) % 10)
 
 
 def provision(settings: Any, code: str = CITY) -> World:

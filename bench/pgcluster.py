@@ -105,6 +105,7 @@ class Cluster:
     """A running throwaway cluster and one fresh database on it."""
 
     durable: bool = False
+    max_connections: int = 100
     bindir: Path = field(default_factory=pg_bindir)
     port: int = 0
     dbname: str = "yorisoi_bench"
@@ -177,7 +178,7 @@ class Cluster:
                 "\n# yorisoi bench cluster\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{self.sockets}'\n"
-                "max_connections = 100\n" + durability +
+                f"max_connections = {self.max_connections}\n" + durability +
                 "wal_level = minimal\nmax_wal_senders = 0\nshared_buffers = 128MB\n"
                 "logging_collector = off\nlog_min_messages = warning\ntimezone = 'UTC'\n")
         for _ in range(5):
@@ -258,9 +259,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
+def throwaway_cluster(*, durable: bool = False, max_connections: int = 100
+                      ) -> Iterator[Cluster]:
     """Start a cluster, yield it, stop and remove it."""
-    cluster = Cluster(durable=durable)
+    cluster = Cluster(durable=durable, max_connections=max_connections)
     try:
         yield cluster.start()
     finally:

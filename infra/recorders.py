@@ -233,7 +233,14 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
 
     @contextmanager
     def reading_ahead(self) -> Iterator[None]:
-        """A scope (one command) in which ``read_ahead`` may fetch aggregates early."""
+        """A scope (one command) in which ``read_ahead`` may fetch aggregates early.
+
+        Nested scopes share the outer one, so a write anywhere inside drops
+        everything read ahead in it.
+        """
+        if _ahead.get() is not None:
+            yield
+            return
         token = _ahead.set({})
         try:
             yield

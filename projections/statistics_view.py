@@ -18,7 +18,9 @@ closed.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,7 +46,29 @@ class StatisticsView:
     tables = STATISTICS_TABLES
 
     def __init__(self, keyring: Any = None) -> None:
-        pass  # counts need no key: nothing personal is read or stored
+        # counts need no key: nothing personal is read or stored.  Counts of an
+        # open batch, per transaction (its cursor): see ``batch``.
+        self._open: dict[int, tuple[Any, dict[tuple[str, str, str], Counter[tuple[str, ...]]]]] = {}
+
+    @contextmanager
+    def batch(self, cur: Cursor) -> Iterator[None]:
+        """Add up a projection batch's counts in memory; one upsert per table at the end.
+
+        Counting commutes and nothing reads these tables while projecting, so a
+        batch of 500 events costs two statements here instead of ~2.4 per event.
+        """
+        counts: dict[tuple[str, str, str], Counter[tuple[str, ...]]] = {}
+        self._open[id(cur)] = (cur, counts)
+        try:
+            yield
+            for (table, key, column), cells in counts.items():
+                cur.insert_many(
+                    table, ("month", "site_id", key, column), ("text", "text", "text", "int4"),
+                    [(*cell, n) for cell, n in cells.items()],
+                    f"ON CONFLICT (month, site_id, {key}) DO UPDATE"
+                    f" SET {column} = {table}.{column} + excluded.{column}")
+        finally:
+            self._open.pop(id(cur), None)
 
     @staticmethod
     def ddl() -> list[str]:
@@ -92,8 +116,12 @@ class StatisticsView:
         elif isinstance(event, Referral.Closed):
             self._forget(cur, event)
 
-    @staticmethod
-    def _count(cur: Cursor, table: str, key: str, column: str, values: tuple[str, ...]) -> None:
+    def _count(self, cur: Cursor, table: str, key: str, column: str,
+               values: tuple[str, ...]) -> None:
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur:
+            held[1].setdefault((table, key, column), Counter())[values] += 1
+            return
         cur.execute(
             f"INSERT INTO {{s}}{table} AS t (month, site_id, {key}, {column})"
             f" VALUES (%s, %s, %s, 1) ON CONFLICT (month, site_id, {key})"

@@ -8,6 +8,7 @@ Command methods get → command → save; the aggregates check the rules.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
@@ -121,12 +122,17 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         # The aggregates this command reads, fetched together where their ids are
         # known: the case with the taxonomy, then the household's consent and
         # request indexes (read by the consent check and by save's suspension check).
+        # A case's household never changes, so once known the indexes travel with
+        # the case: one read before the consents instead of two.
         taxonomy_id = ThemeTaxonomy.create_id(self.municipality_code)
         if cmd.case_id is not None:
-            self.recorder.read_ahead([cmd.case_id, taxonomy_id])
+            known = self._case_households.get(cmd.case_id)
+            self.recorder.read_ahead([cmd.case_id, taxonomy_id,
+                                      *(self._household_indexes(known) if known else ())])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
-            self.recorder.read_ahead([HouseholdConsents.create_id(case.household_id),
-                                      HouseholdRequests.create_id(case.household_id)])
+            self._remember_household(case)
+            if known != case.household_id:
+                self.recorder.read_ahead(self._household_indexes(case.household_id))
         else:
             if cmd.household is None:
                 raise DomainError(field="household", message="Give a caseId or a new household.",
@@ -138,6 +144,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             case = Case(household_id=household.id, municipality_code=cmd.municipality_code,
                         site_id=cmd.site_id, contract_id=cmd.contract_id,
                         opened_on=cmd.occurred_on)
+            self.recorder.read_ahead([taxonomy_id, *self._household_indexes(household.id)])
         consultation = Consultation.record(
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
@@ -153,6 +160,27 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         # One save: the record and its consent (or exception) are stored together or not at all.
         self.save(household, case, consultation, *consent)
         return ConsultationRecorded(case.id, consultation.id, case.household_id)
+
+    @property
+    def _case_households(self) -> OrderedDict[UUID, UUID]:
+        """Case → household ids seen by this process (ids only, bounded)."""
+        known = self.__dict__.get("_known_households")
+        if known is None:
+            known = self.__dict__["_known_households"] = OrderedDict()
+        return known
+
+    def _remember_household(self, case: Case) -> None:
+        known = self._case_households
+        known[case.id] = case.household_id
+        known.move_to_end(case.id)
+        while len(known) > 10_000:
+            known.popitem(last=False)
+
+    @staticmethod
+    def _household_indexes(household_id: UUID) -> list[UUID]:
+        """The household's consent and request indexes (the consent and suspension checks)."""
+        return [HouseholdConsents.create_id(household_id),
+                HouseholdRequests.create_id(household_id)]
 
     def correct_consultation(self, case_id: UUID, consultation_id: UUID, *,
                              changes: dict[str, str | None], reason: str,
