@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yorisoi.graphql.context import get_context
@@ -19,49 +17,16 @@ from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
-from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.middleware import HttpSpanMiddleware, RateLimitMiddleware
 from yorisoi.infra.public_directory import router as public_directory_router
-from yorisoi.infra.rate_limits import RateLimiter, keys_for
+from yorisoi.infra.rate_limits import RateLimiter
 from yorisoi.infra.referral_packets import router as referral_packets_router
 from yorisoi.infra.rest import router as rest_router
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.staff_files import router as staff_files_router
 from yorisoi.infra.telemetry import configure_telemetry
-from yorisoi.tenants.access import Principal
 
 _log = logging.getLogger("yorisoi.http")
-_tracer = trace.get_tracer("yorisoi.http")
-
-# Paths charged to the rate limits: the APIs, and the links whose token is the
-# credential (guessing one is a request per guess).  Health checks, docs and the
-# development issuer's keys are not.
-# (The console is not here: its callers carry a session cookie, not a bearer token, and
-# an office behind one address would share the anonymous bucket.)
-RATE_LIMITED = ("/graphql", "/api/", "/agency-packets/", "/public/", "/files/", "/disclosures/")
-
-
-async def _principal(request: Request) -> Principal | None:
-    """The verified principal of the request's bearer token, or None.
-
-    Verified, never merely decoded: buckets keyed by unverified claims would let
-    anyone drain another user's or tenant's bucket with forged tokens.  A token
-    that fails here fails again in the handler, which answers 401/503 as usual.
-    """
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    verifier = request.app.state.services.verifier
-    try:
-        token = await asyncio.to_thread(verifier.verify, bearer_token(header))
-    except AuthenticationError:
-        return None
-    except Exception as error:  # noqa: BLE001 - the handler meets it again and answers it
-        _log.warning("token check for rate limits failed: %s", type(error).__name__)
-        return None
-    principal = Principal.from_token(token)
-    # The GraphQL context reuses it for this very header (one verification per request).
-    request.state.verified_principal = (header, principal)
-    return principal
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -90,33 +55,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.rate_limiter = (RateLimiter.from_settings(settings)
                               if settings.rate_limits_enabled else None)
 
-    @app.middleware("http")
-    async def rate_limit(request: Request, call_next):  # noqa: ANN001, ANN202
-        # Before routing: a refused request parses, verifies nothing further and
-        # touches no tenant data.  (Registered before http_span, so it runs inside it.)
-        limiter: RateLimiter | None = request.app.state.rate_limiter
-        if limiter is None or not request.url.path.startswith(RATE_LIMITED):
-            return await call_next(request)
-        principal = await _principal(request)
-        client = request.client.host if request.client else None
-        refusal = limiter.take(**keys_for(principal, client))
-        if refusal is not None:
-            return JSONResponse(status_code=429, content=refusal.body(),
-                                headers={"Retry-After": refusal.retry_after_header})
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def http_span(request: Request, call_next):  # noqa: ANN001, ANN202
-        # Route template, not the raw path: paths and query strings can carry ids
-        # or, in a GET GraphQL request, variables.
-        with _tracer.start_as_current_span("HTTP " + request.method) as span:
-            request.state.span = span
-            response = await call_next(request)
-            route = request.scope.get("route")
-            span.set_attribute("http.request.method", request.method)
-            span.set_attribute("http.route", getattr(route, "path", "unmatched"))
-            span.set_attribute("http.response.status_code", response.status_code)
-            return response
+    # Added first, so it runs inside the span (Starlette wraps in reverse order).
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(HttpSpanMiddleware)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
