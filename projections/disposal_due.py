@@ -10,6 +10,8 @@ Nothing here is personal: ids, classes, dates, reason codes and staff ids.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -56,6 +58,9 @@ class DisposalDueView:
 
     def __init__(self, keyring: Any = None) -> None:
         self.keyring = keyring  # unused: nothing here is sealed
+        # Batches open per transaction (by its cursor): events wait there until
+        # the batch ends, then each table is written once (see ``batch``).
+        self._open: dict[int, tuple[Any, list[tuple[Any, Notification]]]] = {}
 
     @staticmethod
     def ddl() -> list[str]:
@@ -88,67 +93,123 @@ class DisposalDueView:
         ]
 
     def reset(self, cur: Cursor) -> None:
+        self._write(cur)  # events held so far belong before the reset
         for table in DISPOSAL_TABLES:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
     def purge(self, cur: Cursor, household_id: UUID | str) -> None:
         """Nothing personal here: the inventory is what the certificate and statistics keep."""
 
+    @contextmanager
+    def batch(self, cur: Cursor) -> Iterator[None]:
+        """Hold the events applied on ``cur``; write each table once when the block ends.
+
+        Inventories, closures and holds cost one multi-row insert or update
+        per table per batch (and one read of the cases whose attachments it
+        adds) instead of about one statement per event.  Disposal batches are
+        rare and touch tables nothing else here touches: they are written at
+        once.  The rows are those of applying the events one at a time; if
+        the block raises nothing is written (and the transaction rolls back).
+        """
+        self._open[id(cur)] = (cur, [])
+        try:
+            yield
+            self._write(cur)
+        finally:
+            self._open.pop(id(cur), None)
+
     def apply(self, cur: Cursor, event: Any, n: Notification) -> None:
-        kind = _kind(event)
-        if isinstance(event, Household.Registered):
-            self._record(cur, str(event.originator_id), str(event.originator_id), kind, n)
-        elif isinstance(event, Hold.Placed | Hold.Released):
-            self._hold(cur, event, n)
-        elif kind == "DisposalBatch":
+        if _kind(event) == "DisposalBatch":
             self._batch(cur, event, n)
-        elif (event.originator_version == 1 and "household_id" in vars(event)
-              and kind not in NOT_HOUSEHOLD_RECORDS):
-            self._record(cur, str(event.originator_id), str(event.household_id), kind, n)
-        if isinstance(event, Case.Opened):
-            cur.execute("INSERT INTO {s}retention_case_view (case_id, household_id, closed_on,"
-                        " position) VALUES (%s, %s, NULL, %s)",
-                        (str(event.originator_id), str(event.household_id), n.id))
-        elif isinstance(event, Case.Closed):
-            cur.execute("UPDATE {s}retention_case_view SET closed_on = %s, position = %s"
-                        " WHERE case_id = %s",
-                        (event.closed_on.isoformat(), n.id, str(event.originator_id)))
-        elif isinstance(event, Case.Reopened):  # the clock stops
-            cur.execute("UPDATE {s}retention_case_view SET closed_on = NULL, position = %s"
-                        " WHERE case_id = %s", (n.id, str(event.originator_id)))
-        elif isinstance(event, Case.AttachmentAdded):
-            row = cur.execute("SELECT household_id FROM {s}retention_case_view WHERE case_id = %s",
-                              (str(event.originator_id),)).fetchone()
-            if row is None:  # cannot happen: a case is opened before its attachments
-                raise LookupError("attachment of a case the view has not seen")
-            cur.execute(
-                "INSERT INTO {s}retention_record_view (record_id, household_id, record_class,"
-                " kind, position) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (record_id) DO NOTHING",
-                (event.attachment_id, row["household_id"],
-                 ATTACHMENT_CLASS_OF.get(event.kind, "consultation_file"), "Attachment", n.id))
+            return
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur:
+            held[1].append((event, n))
+        else:  # outside a batch: written at once
+            self._fold(cur, [(event, n)])
 
-    def _record(self, cur: Cursor, record_id: str, household_id: str, kind: str,
-                n: Notification) -> None:
-        cur.execute(
-            "INSERT INTO {s}retention_record_view (record_id, household_id, record_class, kind,"
-            " position) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (record_id) DO NOTHING",
-            (record_id, str(UUID(household_id)), RECORD_CLASS_OF.get(kind, "consultation_file"),
-             kind, n.id))
+    def _write(self, cur: Cursor) -> None:
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur and held[1]:
+            items = list(held[1])
+            held[1].clear()
+            self._fold(cur, items)
 
-    def _hold(self, cur: Cursor, event: Any, n: Notification) -> None:
-        hold_id = str(event.originator_id)
-        if isinstance(event, Hold.Placed):
-            cur.execute(
-                "INSERT INTO {s}retention_hold_view (hold_id, household_id, reason, owner,"
-                " starts_on, ends_on, placed_by, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (hold_id, str(event.household_id), event.reason, event.owner,
-                 event.starts_on.isoformat(),
-                 event.ends_on.isoformat() if event.ends_on else None,
-                 event_metadata(event).get("user_id"), n.id))
-        else:
-            cur.execute("UPDATE {s}retention_hold_view SET released_on = %s, released_by = %s,"
-                        " position = %s WHERE hold_id = %s",
-                        (event.released_on.isoformat(), event.released_by, n.id, hold_id))
+    def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
+        """Apply ``items`` in order to the rows they touch, in memory; then write them."""
+        opened = {str(e.originator_id) for e, _ in items if isinstance(e, Case.Opened)}
+        # Households of the cases whose attachments arrive here (only this
+        # projection writes the table, under its position lock).
+        case_households = {row["case_id"]: row["household_id"] for row in cur.select_in(
+            "SELECT case_id, household_id FROM {s}retention_case_view WHERE", "case_id",
+            sorted({str(e.originator_id) for e, _ in items
+                    if isinstance(e, Case.AttachmentAdded)} - opened))}
+        records: dict[str, tuple[Any, ...]] = {}  # first one wins, as ON CONFLICT DO NOTHING
+        new_cases: dict[str, list[Any]] = {}  # case_id: household_id, closed_on, position
+        closures: dict[str, list[Any]] = {}  # stored case_id: closed_on, position
+        new_holds: dict[str, list[Any]] = {}
+        releases: dict[str, list[Any]] = {}  # stored hold_id: released_on, released_by, position
+
+        def record(record_id: str, household_id: str, kind: str, record_class: str,
+                   n: Notification) -> None:
+            if record_id not in records:
+                records[record_id] = (record_id, household_id, record_class, kind, n.id)
+
+        for event, n in items:
+            kind = _kind(event)
+            if isinstance(event, Household.Registered):
+                record(str(event.originator_id), str(UUID(str(event.originator_id))), kind,
+                       RECORD_CLASS_OF.get(kind, "consultation_file"), n)
+            elif isinstance(event, Hold.Placed):
+                new_holds[str(event.originator_id)] = [
+                    str(event.originator_id), str(event.household_id), event.reason,
+                    event.owner, event.starts_on.isoformat(),
+                    event.ends_on.isoformat() if event.ends_on else None, None, None,
+                    event_metadata(event).get("user_id"), n.id]
+            elif isinstance(event, Hold.Released):
+                hold_id = str(event.originator_id)
+                released = [event.released_on.isoformat(), event.released_by, n.id]
+                if hold_id in new_holds:
+                    new_holds[hold_id][6:8] = released[:2]
+                    new_holds[hold_id][9] = n.id
+                else:
+                    releases[hold_id] = released
+            elif (event.originator_version == 1 and "household_id" in vars(event)
+                  and kind not in NOT_HOUSEHOLD_RECORDS):
+                record(str(event.originator_id), str(UUID(str(event.household_id))), kind,
+                       RECORD_CLASS_OF.get(kind, "consultation_file"), n)
+            case_id = str(event.originator_id)
+            if isinstance(event, Case.Opened):
+                new_cases[case_id] = [str(event.household_id), None, n.id]
+            elif isinstance(event, Case.Closed | Case.Reopened):  # reopening stops the clock
+                closed_on = (event.closed_on.isoformat() if isinstance(event, Case.Closed)
+                             else None)
+                if case_id in new_cases:
+                    new_cases[case_id][1:] = [closed_on, n.id]
+                else:  # (as an UPDATE of no row when the view has not seen it: nothing)
+                    closures[case_id] = [closed_on, n.id]
+            elif isinstance(event, Case.AttachmentAdded):
+                household_id = (new_cases[case_id][0] if case_id in new_cases
+                                else case_households.get(case_id))
+                if household_id is None:  # cannot happen: a case is opened before its attachments
+                    raise LookupError("attachment of a case the view has not seen")
+                record(event.attachment_id, household_id, "Attachment",
+                       ATTACHMENT_CLASS_OF.get(event.kind, "consultation_file"), n)
+        cur.insert_many("retention_record_view", _RECORD_COLUMNS,
+                        ("text", "text", "text", "text", "int8"), list(records.values()),
+                        "ON CONFLICT (record_id) DO NOTHING")
+        cur.insert_many("retention_case_view", ("case_id", "household_id", "closed_on",
+                                                "position"), ("text", "text", "text", "int8"),
+                        [(case_id, *row) for case_id, row in new_cases.items()])
+        cur.update_many("retention_case_view", "case_id", ("closed_on", "position"),
+                        ("text", "text", "int8"),
+                        [(case_id, *row) for case_id, row in closures.items()])
+        cur.insert_many("retention_hold_view", _HOLD_COLUMNS, _HOLD_TYPES,
+                        list(new_holds.values()))
+        cur.update_many("retention_hold_view", "hold_id",
+                        ("released_on", "released_by", "position"),
+                        ("text", "text", "text", "int8"),
+                        [(hold_id, *row) for hold_id, row in releases.items()])
 
     def _batch(self, cur: Cursor, event: Any, n: Notification) -> None:
         batch_id = str(event.originator_id)
@@ -185,6 +246,12 @@ class DisposalDueView:
         assignments = ", ".join(f"{column} = %s" for column in columns)
         cur.execute(f"UPDATE {{s}}disposal_batch_view SET {assignments} WHERE batch_id = %s",
                     [*columns.values(), batch_id])
+
+
+_RECORD_COLUMNS = ("record_id", "household_id", "record_class", "kind", "position")
+_HOLD_COLUMNS = ("hold_id", "household_id", "reason", "owner", "starts_on", "ends_on",
+                 "released_on", "released_by", "placed_by", "position")
+_HOLD_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "text", "int8")
 
 
 # --------------------------------------------------------------------------- reads

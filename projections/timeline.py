@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -127,6 +128,9 @@ class TimelineView:
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring
+        # Batches open per transaction (by its cursor): events wait there until
+        # the batch ends, then the table is written once (see ``batch``).
+        self._open: dict[int, tuple[Any, list[tuple[Any, Notification]]]] = {}
 
     @staticmethod
     def ddl() -> list[str]:
@@ -142,6 +146,7 @@ class TimelineView:
         ]
 
     def reset(self, cur: Cursor) -> None:
+        self._write(cur)  # events held so far belong before the reset
         cur.execute("DELETE FROM {s}timeline_view")
 
     def purge(self, cur: Cursor, household_id: UUID | str) -> None:
@@ -149,15 +154,39 @@ class TimelineView:
         cur.execute("UPDATE {s}timeline_view SET summary_sealed = NULL WHERE household_id = %s",
                     (str(household_id),))
 
+    @contextmanager
+    def batch(self, cur: Cursor) -> Iterator[None]:
+        """Hold the events applied on ``cur``; write the timeline once when the block ends.
+
+        Instead of one statement per entry (two for a correction or a case
+        event that looks its household up) a batch costs at most five: one
+        read of the households of the cases it adds to, one of the entries it
+        corrects, one multi-row insert and up to two multi-row updates.  The
+        rows are those of applying the events one at a time; if the block
+        raises nothing is written (and the transaction rolls back).
+        """
+        self._open[id(cur)] = (cur, [])
+        try:
+            yield
+            self._write(cur)
+        finally:
+            self._open.pop(id(cur), None)
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
-        maker = ENTRY_MAKERS.get(type(event))
-        if maker is not None:
-            self._add(cur, event, maker(event), notification)
+        if type(event) not in ENTRY_MAKERS and type(event) not in AMENDERS:
             return
-        amender = AMENDERS.get(type(event))
-        if amender is not None:
-            entry_id, summary = amender(event)
-            self._amend(cur, event, entry_id, summary, notification)
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur:
+            held[1].append((event, notification))
+        else:  # outside a batch: written at once
+            self._fold(cur, [(event, notification)])
+
+    def _write(self, cur: Cursor) -> None:
+        held = self._open.get(id(cur))
+        if held is not None and held[0] is cur and held[1]:
+            items = list(held[1])
+            held[1].clear()
+            self._fold(cur, items)
 
     def _seal(self, event: Any, household_id: UUID | str, entry_id: str,
               summary: str | None) -> bytes | None:
@@ -167,42 +196,99 @@ class TimelineView:
         return self.keyring.reseal_json(UUID(str(household_id)), summary,
                                         timeline_aad(entry_id))
 
-    def _add(self, cur: Cursor, event: Any, entry: Entry, n: Notification) -> None:
-        household_id = entry.household_id
-        if household_id is None:
-            row = cur.execute("SELECT household_id FROM {s}timeline_view WHERE case_id = %s"
-                              " LIMIT 1", (str(entry.case_id),)).fetchone()
-            if row is None:  # cannot happen: a case is opened before anything else
-                raise LookupError("timeline entry for a case the view has not seen")
-            household_id = row["household_id"]
-        meta = event_metadata(event)
-        cur.execute(
-            "INSERT INTO {s}timeline_view (entry_id, case_id, household_id, occurred_on,"
-            " recorded_at, kind, summary_sealed, actor, actor_role, corrected, position, detail)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (entry.entry_id, str(entry.case_id), str(UUID(str(household_id))),
-             entry.occurred_on.isoformat(), event.timestamp.isoformat(timespec="microseconds"),
-             entry.kind, self._seal(event, household_id, entry.entry_id, entry.summary),
-             meta.get("user_id"), meta.get("role"), False, n.id,
-             json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)))
+    def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
+        """Apply ``items`` in order to the rows they touch, in memory; then write them."""
+        made = [(event, n, ENTRY_MAKERS[type(event)](event)) for event, n in items
+                if type(event) in ENTRY_MAKERS]
+        corrected = {AMENDERS[type(event)](event)[0] for event, _ in items
+                     if type(event) in AMENDERS}
+        # A case's household, for entries that do not carry it: from its first
+        # entry, held here or stored (only this projection writes the table,
+        # under its position lock, so the stored rows cannot change meanwhile).
+        households: dict[str, str] = {}
+        for _, _, entry in made:
+            if entry.household_id is not None:
+                households.setdefault(str(entry.case_id), str(entry.household_id))
+        missing = {str(e.case_id) for _, _, e in made if e.household_id is None} - set(households)
+        for row in cur.select_in("SELECT case_id, household_id FROM {s}timeline_view WHERE",
+                                 "case_id", sorted(missing)):
+            households.setdefault(row["case_id"], row["household_id"])
+        added = {entry.entry_id for _, _, entry in made}
+        stored = {row["entry_id"]: row for row in cur.select_in(
+            "SELECT entry_id, household_id, detail FROM {s}timeline_view WHERE", "entry_id",
+            sorted(corrected - added))}
 
-    def _amend(self, cur: Cursor, event: Any, entry_id: str, summary: Any,
-               n: Notification) -> None:
-        row = cur.execute("SELECT household_id, detail FROM {s}timeline_view"
-                          " WHERE entry_id = %s", (entry_id,)).fetchone()
-        if row is None:  # cannot happen: a record is written before it is corrected
-            raise LookupError("correction of an entry the view has not seen")
-        detail = json.loads(row["detail"])
-        if "version" in detail:
-            detail["version"] = event.originator_version
-        columns: dict[str, Any] = {"corrected": True, "position": n.id,
-                                   "detail": json.dumps(detail, ensure_ascii=False,
-                                                        sort_keys=True)}
-        if summary is not KEEP:
-            columns["summary_sealed"] = self._seal(event, row["household_id"], entry_id, summary)
-        assignments = ", ".join(f"{name} = %s" for name in columns)
-        cur.execute(f"UPDATE {{s}}timeline_view SET {assignments} WHERE entry_id = %s",
-                    [*columns.values(), entry_id])
+        rows: list[list[Any]] = []  # in _ENTRY_COLUMNS order
+        pending: dict[str, list[Any]] = {}
+        changed: dict[str, dict[str, Any]] = {}  # entry_id: household_id, detail, [summary]
+        made_at = {id(event): entry for event, _, entry in made}
+        for event, n in items:
+            entry = made_at.get(id(event))
+            if entry is not None:
+                household_id = entry.household_id or households.get(str(entry.case_id))
+                if household_id is None:  # cannot happen: a case is opened before anything else
+                    raise LookupError("timeline entry for a case the view has not seen")
+                meta = event_metadata(event)
+                row = [entry.entry_id, str(entry.case_id), str(UUID(str(household_id))),
+                       entry.occurred_on.isoformat(),
+                       event.timestamp.isoformat(timespec="microseconds"), entry.kind,
+                       self._seal(event, household_id, entry.entry_id, entry.summary),
+                       meta.get("user_id"), meta.get("role"), False, n.id, entry.detail]
+                rows.append(row)
+                pending[entry.entry_id] = row
+                continue
+            amender = AMENDERS.get(type(event))
+            if amender is None:
+                continue
+            entry_id, summary = amender(event)
+            if entry_id in pending:
+                row = pending[entry_id]
+                target = {"household_id": row[2], "detail": row[11]}
+            elif entry_id in changed:
+                target = changed[entry_id]
+            elif entry_id in stored:
+                target = changed[entry_id] = {
+                    "household_id": stored[entry_id]["household_id"],
+                    "detail": json.loads(stored[entry_id]["detail"])}
+            else:  # cannot happen: a record is written before it is corrected
+                raise LookupError("correction of an entry the view has not seen")
+            detail = dict(target["detail"])
+            if "version" in detail:
+                detail["version"] = event.originator_version
+            sealed = KEEP if summary is KEEP else self._seal(
+                event, target["household_id"], entry_id, summary)
+            if entry_id in pending:
+                row[9:12] = [True, n.id, detail]
+                if sealed is not KEEP:
+                    row[6] = sealed
+            else:
+                target.update(detail=detail, position=n.id)
+                if sealed is not KEEP:
+                    target["summary_sealed"] = sealed
+        cur.insert_many("timeline_view", _ENTRY_COLUMNS, _ENTRY_TYPES,
+                        [(*row[:11], _detail(row[11])) for row in rows])
+        # Corrections of stored entries: the summary is written only when one
+        # changed it (a purge committed meanwhile must not be undone).
+        resealed = {k: c for k, c in changed.items() if "summary_sealed" in c}
+        cur.update_many("timeline_view", "entry_id",
+                        ("summary_sealed", "corrected", "position", "detail"),
+                        ("text", "bytea", "bool", "int8", "text"),
+                        [(k, c["summary_sealed"], True, c["position"], _detail(c["detail"]))
+                         for k, c in resealed.items()])
+        cur.update_many("timeline_view", "entry_id", ("corrected", "position", "detail"),
+                        ("text", "bool", "int8", "text"),
+                        [(k, True, c["position"], _detail(c["detail"]))
+                         for k, c in changed.items() if k not in resealed])
+
+
+_ENTRY_COLUMNS = ("entry_id", "case_id", "household_id", "occurred_on", "recorded_at", "kind",
+                  "summary_sealed", "actor", "actor_role", "corrected", "position", "detail")
+_ENTRY_TYPES = ("text", "text", "text", "text", "text", "text", "bytea", "text", "text", "bool",
+                "int8", "text")
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- reads
