@@ -59,6 +59,7 @@ GUARDED: tuple[type, ...] = (Household, Case, Consultation, SupportNote, Consent
 ALLOWED, REFUSED, DUTY = "allowed", "refused", "duty"
 POLICY: dict[str, str] = {
     "Household.Registered": REFUSED,
+    "Household.Corrected": ALLOWED,  # the right to correction is not suspended
     "Case.Opened": REFUSED,
     "Case.ConsultationNoted": REFUSED,
     "Case.AttachmentAdded": REFUSED,

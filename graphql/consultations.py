@@ -59,6 +59,29 @@ class HouseholdInput:
     outside_target_reason: str | None = None
 
 
+def parse_household(check: Checker, h: HouseholdInput) -> NewHousehold:
+    """The shape of a household's people (new, or corrected); the rules are the domain's."""
+    check.count("household.guardians", h.guardians, MAX_PEOPLE)
+    check.count("household.children", h.children, MAX_PEOPLE)
+    guardians = [GuardianValue(
+        name=check.required(f"household.guardians.{i}.name", g.name, MAX_NAME),
+        relationship=check.required(f"household.guardians.{i}.relationship",
+                                    g.relationship, MAX_NAME))
+        for i, g in enumerate(h.guardians)]
+    children = []
+    for i, c in enumerate(h.children):
+        name = check.required(f"household.children.{i}.name", c.name, MAX_NAME)
+        born = check.day(f"household.children.{i}.birthDate", c.birth_date)
+        if born is not None:
+            children.append(ChildValue(name=name, birth_date=born))
+    due = check.day("household.pregnancyDueDate", h.pregnancy_due_date)
+    return NewHousehold(
+        guardians=guardians, children=children,
+        pregnancy=Pregnancy(due_date=due) if due else None,
+        outside_target_reason=check.text("household.outsideTargetReason",
+                                         h.outside_target_reason) or None)
+
+
 @strawberry.input(description="The family's consent to keep records (同意), given now.")
 class ConsentInput:
     given_by: str = strawberry.field(description="Who consented (the guardian's name)")
@@ -112,26 +135,7 @@ def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsulta
         check.bad("household", "Give either a caseId or a new household, not both.",
                    "ケースIDと新しい世帯の情報は、どちらか一方だけを指定してください。")
     elif data.household is not None:
-        h = data.household
-        check.count("household.guardians", h.guardians, MAX_PEOPLE)
-        check.count("household.children", h.children, MAX_PEOPLE)
-        guardians = [GuardianValue(
-            name=check.required(f"household.guardians.{i}.name", g.name, MAX_NAME),
-            relationship=check.required(f"household.guardians.{i}.relationship",
-                                        g.relationship, MAX_NAME))
-            for i, g in enumerate(h.guardians)]
-        children = []
-        for i, c in enumerate(h.children):
-            name = check.required(f"household.children.{i}.name", c.name, MAX_NAME)
-            born = check.day(f"household.children.{i}.birthDate", c.birth_date)
-            if born is not None:
-                children.append(ChildValue(name=name, birth_date=born))
-        due = check.day("household.pregnancyDueDate", h.pregnancy_due_date)
-        household = NewHousehold(
-            guardians=guardians, children=children,
-            pregnancy=Pregnancy(due_date=due) if due else None,
-            outside_target_reason=check.text("household.outsideTargetReason",
-                                             h.outside_target_reason) or None)
+        household = parse_household(check, data.household)
     elif data.case_id is None:
         check.bad("household", "Give a caseId or a new household.",
                    "ケースIDまたは新しい世帯の情報を指定してください。")

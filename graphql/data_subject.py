@@ -20,6 +20,7 @@ from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.data_subject_requests import KINDS, DataSubjectRequestNotFoundError
 from yorisoi.domain.data_subject_requests import DataSubjectRequest as Request
 from yorisoi.graphql.commands import execute, read
+from yorisoi.graphql.consultations import HouseholdInput, parse_household
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.data_subject_types import (
     DataSubjectRequest,
@@ -90,6 +91,15 @@ class CorrectConsultationForRequestInput:
     outer_situation: str | None = None
     inner_situation: str | None = None
     child_rearing_situation: str | None = None
+    expected_version: int | None = None
+
+
+@strawberry.input(description="The household's people as they should read (the whole set).")
+class CorrectHouseholdForRequestInput:
+    municipality_code: str
+    request_id: strawberry.ID
+    household: HouseholdInput
+    reason: str
     expected_version: int | None = None
 
 
@@ -238,6 +248,20 @@ class DataSubjectMutation:
         return await _changed(info, input.municipality_code, check, lambda rt: (
             rt.casework.correct_consultation_for_request(
                 request_id, consultation_id, changes=changes, reason=reason,
+                expected_version=input.expected_version)))
+
+    @strawberry.mutation(description="Correct the household's people (names, birth dates) for a "
+                                     "correction request (one save; the original stays).")
+    async def correct_household_for_request(self, info: Info[YorisoiContext, None],
+                                            input: CorrectHouseholdForRequestInput,
+                                            ) -> DataSubjectRequestResult:
+        check = _checker(info)
+        request_id = check.record_id("requestId", input.request_id)
+        household = parse_household(check, input.household)
+        reason = check.required("reason", input.reason)
+        return await _changed(info, input.municipality_code, check, lambda rt: (
+            rt.casework.correct_household_for_request(
+                request_id, household, reason=reason,
                 expected_version=input.expected_version)))
 
     @strawberry.mutation(description="Correct a support note for a correction request (one save).")

@@ -22,7 +22,7 @@ class DisclosureExportRecord:
 
 @strawberry.type(description="A correction made for the request: a new event on the record; the original stays.")
 class LinkedCorrection:
-    record_kind: str = strawberry.field(description="consultation | support_note")
+    record_kind: str = strawberry.field(description="household | consultation | support_note")
     record_id: strawberry.ID
     record_version: int
     changed_fields: list[str]

@@ -37,6 +37,7 @@ from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.data_subject import DataSubjectMutation, DataSubjectQuery
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.file_register import FileRegisterQuery
+from yorisoi.graphql.household_corrections import HouseholdCorrectionMutation
 from yorisoi.graphql.operations import OperationsQuery
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.personal_reads import PersonalReads
@@ -73,6 +74,7 @@ class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation,
                ConsentMutation, CaseMeetingMutation, RepresentativeMeetingMutation, AgencyMutation,
                ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
                StaffMutation, ContractMutation, AccessGrantMutation,
+               HouseholdCorrectionMutation,
                DataSubjectMutation, RecordsMutation):
     pass
 

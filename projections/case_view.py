@@ -135,7 +135,8 @@ class CaseView:
         stored_sealed = {row["consultation_id"]: row["sealed"] for row in cur.select_in(
             "SELECT consultation_id, sealed FROM {s}consultation_view WHERE",
             "consultation_id", sorted(corrected_ids - recorded))}
-        households: list[tuple[Any, ...]] = []
+        households: dict[str, tuple[Any, ...]] = {}
+        corrected_households: dict[str, Any] = {}
         new_cases: dict[str, dict[str, Any]] = {}
         changed: dict[str, dict[str, Any]] = {}
         consultations: dict[str, list[Any]] = {}
@@ -149,7 +150,15 @@ class CaseView:
 
         for event, n in items:
             if isinstance(event, Household.Registered):
-                households.append(self._household_row(event))
+                row = self._household_row(event)
+                households[row[0]] = row
+            elif isinstance(event, Household.Corrected):
+                household_id, sealed = self._household_corrected(event)
+                if household_id in households:  # registered in this batch
+                    households[household_id] = (household_id, sealed,
+                                                households[household_id][2])
+                else:
+                    corrected_households[household_id] = sealed
             elif isinstance(event, Case.Opened):
                 new_cases[str(event.originator_id)] = _opened_row(event, n)
             elif isinstance(event, Consultation.Recorded):
@@ -185,8 +194,10 @@ class CaseView:
                     case.update(_case_changes(event), version=event.originator_version,
                                 position=n.id)
         cur.insert_many("household_view", ("household_id", "sealed", "registered_at"),
-                        ("text", "bytea", "text"), households,
+                        ("text", "bytea", "text"), list(households.values()),
                         "ON CONFLICT (household_id) DO NOTHING")
+        cur.update_many("household_view", "household_id", ("sealed",), ("text", "bytea"),
+                        list(corrected_households.items()))
         cur.insert_many("case_view", ("case_id", *_CASE_COLUMNS), ("text", *_CASE_TYPES),
                         [_case_values(case_id, row) for case_id, row in new_cases.items()])
         cur.update_many("case_view", "case_id", _CASE_COLUMNS, ("text", *_CASE_TYPES),
@@ -208,6 +219,17 @@ class CaseView:
                 "outside_target_reason": event.outside_target_reason,
             }, household_aad(household_id))
         return (household_id, sealed, event.timestamp.isoformat())
+
+    def _household_corrected(self, event: Household.Corrected) -> tuple[str, Any]:
+        """The corrected household's state, sealed (None once shredded: it stays unreadable)."""
+        household_id = str(event.originator_id)
+        if vars(event).get("_shredded"):
+            return household_id, None
+        return household_id, self.keyring.reseal_json(event.originator_id, {
+            "guardians": event.guardians, "children": event.children,
+            "pregnancy_due_date": event.pregnancy_due_date,
+            "outside_target_reason": event.outside_target_reason,
+        }, household_aad(household_id))
 
     def _consultation_row(self, event: Consultation.Recorded, n: Notification) -> list[Any]:
         consultation_id = str(event.originator_id)

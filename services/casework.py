@@ -21,7 +21,7 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import HouseholdConsents
 from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
 from yorisoi.domain.data_subject_indexes import HouseholdRequests
-from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
 from yorisoi.domain.registry import ContractTerms, check_hand_over
 from yorisoi.domain.themes import ThemeTaxonomy
@@ -201,6 +201,28 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             consultation.correct(changes=changes, reason=reason)
             self.save(consultation)
             return consultation
+
+    def correct_household(self, case_id: UUID, household: NewHousehold, *, reason: str,
+                          expected_version: int | None,
+                          writable_contract_ids: Collection[str] | None) -> Household:
+        """Correct the people of a case's household; the original stays in the log.
+
+        Unlike a consultation, a closed case's household can be corrected: names
+        and birth dates are the family's, and the right to correction (APPI) does
+        not wait for a reopening.
+        """
+        with command_span("command.correct_household", self.tenant):
+            case = self._get_case(case_id, writable_contract_ids)
+            found: Household = self.repository.get(case.household_id)
+            # A correction decided on a stale view of the household is refused.
+            if expected_version is not None and expected_version != found.version:
+                raise StaleVersionError(field="expectedVersion")
+            found.correct(guardians=household.guardians, children=household.children,
+                          pregnancy=household.pregnancy,
+                          outside_target_reason=household.outside_target_reason,
+                          reason=reason, today=japan_today())
+            self.save(found)
+            return found
 
     def attach_to_case(self, case_id: UUID, *, attachment_id: UUID, kind: str,
                        content_type: str, data: bytes,

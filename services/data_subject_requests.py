@@ -33,7 +33,7 @@ from yorisoi.domain.data_subject_requests import (
     DataSubjectRequest,
     DataSubjectRequestNotFoundError,
 )
-from yorisoi.domain.errors import NotFoundDomainError
+from yorisoi.domain.errors import NotFoundDomainError, StaleVersionError
 from yorisoi.domain.households import Household
 from yorisoi.domain.support_notes import SupportNote
 from yorisoi.domain.suspension_of_use import (
@@ -243,6 +243,25 @@ class DataSubjectRequestCommands:
                                     record_version=consultation.version,
                                     changed_fields=list(consultation.corrections[-1]["fields"]))
             self.save(consultation, request)
+            return request
+
+    def correct_household_for_request(self, request_id: UUID, household: Any, *, reason: str,
+                                      expected_version: int | None) -> DataSubjectRequest:
+        """Correct the requesting household's people (names, birth dates) and link it."""
+        with command_span("command.correct_for_dsr", self.tenant):
+            request = self.data_subject_request(request_id)
+            found = self._found(request.household_id, Household)
+            if found is None:
+                raise DataSubjectRequestNotFoundError(field="requestId")
+            if expected_version is not None and expected_version != found.version:
+                raise StaleVersionError(field="expectedVersion")
+            fields = found.correct(guardians=household.guardians, children=household.children,
+                                   pregnancy=household.pregnancy,
+                                   outside_target_reason=household.outside_target_reason,
+                                   reason=reason, today=japan_today())
+            request.link_correction(record_kind="household", record_id=found.id,
+                                    record_version=found.version, changed_fields=fields)
+            self.save(found, request)
             return request
 
     def correct_support_note_for_request(self, request_id: UUID, note_id: UUID, *, body: str,
