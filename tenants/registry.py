@@ -258,12 +258,27 @@ class RegistryQueries:
         return [c for c in map(_contract, rows) if site_id in c.site_ids]
 
     def access_grants(self, municipality_code: str, *, subject_tenant: str | None = None,
-                      subject: str | None = None) -> list[AccessGrantRecord]:
-        """A municipality's explicit grants (optionally one person's), oldest first."""
+                      subject: str | None = None, after: tuple[str, str] | None = None,
+                      limit: int | None = None) -> list[AccessGrantRecord]:
+        """A municipality's explicit grants (optionally one person's), oldest first.
+
+        Keyset pages: ``after`` is the (granted_at, grant_id) of the last row seen.
+        """
         sql = "SELECT * FROM {s}access_grants WHERE tenant_id = %s"
         params: tuple[Any, ...] = (municipality_code,)
         if subject_tenant is not None and subject is not None:
             sql += " AND subject_tenant = %s AND subject = %s"
             params += (subject_tenant, subject)
-        return [_grant(r) for r in self._all(sql + " ORDER BY granted_at, grant_id", params,
-                                             tenant=municipality_code)]
+        if after is not None:
+            sql += " AND (granted_at > %s OR (granted_at = %s AND grant_id > %s))"
+            params += (after[0], after[0], after[1])
+        sql += " ORDER BY granted_at, grant_id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params += (limit,)
+        return [_grant(r) for r in self._all(sql, params, tenant=municipality_code)]
+
+    def access_grant_count(self, municipality_code: str) -> int:
+        (row,) = self._all("SELECT COUNT(*) AS n FROM {s}access_grants WHERE tenant_id = %s",
+                           (municipality_code,), tenant=municipality_code)
+        return int(row["n"])

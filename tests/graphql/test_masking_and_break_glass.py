@@ -261,3 +261,24 @@ def test_contract_work_across_municipalities_masks_as_each_grant_says(client, wo
     (household,) = [e["node"]["household"] for w in masked["data"]["myContractWork"]
                     for e in w["cases"]["edges"]]
     assert household == {"masked": True, "guardians": None}
+
+
+def test_access_grants_list_in_keyset_pages(client, world):
+    admin = world.headers("municipality", CITY_A, subject="a-admin", roles=("municipal_admin",))
+    for n in range(3):
+        granted = gql(client, GRANT, {"input": {
+            "municipalityCode": CITY_A, "subjectKind": "municipality",
+            "subjectOrganisation": CITY_A, "subject": f"a-staff-{n}", "role": "specialist",
+            "siteIds": ["a-counter"], "reason": "窓口担当"}}, admin)["data"]["grantAccess"]
+        assert granted["__typename"] == "AccessGranted", granted
+    query = ("query($after: String) { accessGrants(first: 2, after: $after) { totalCount"
+             " nodes { subject } pageInfo { hasNextPage endCursor } } }")
+    first = gql(client, query, {}, admin)["data"]["accessGrants"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    rest = gql(client, query, {"after": first["pageInfo"]["endCursor"]}, admin)["data"][
+        "accessGrants"]
+    subjects = [n["subject"] for n in first["nodes"] + rest["nodes"]]
+    assert sorted(subjects) == ["a-staff-0", "a-staff-1", "a-staff-2"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    bad = gql(client, query, {"after": "not-a-cursor"}, admin)
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"
