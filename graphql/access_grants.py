@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Annotated
 
 import strawberry
@@ -11,6 +9,7 @@ from strawberry.types import Info
 
 from yorisoi.domain.access_grants import ROLES
 from yorisoi.domain.break_glass import DEFAULT_MINUTES, REASONS
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
@@ -22,7 +21,6 @@ from yorisoi.graphql.errors import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
-from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.break_glass import record_break_glass
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.registry import AccessGrantRecord, RegistryQueries
@@ -63,25 +61,6 @@ class AccessGrantConnection:
     total_count: int
     nodes: list[AccessGrant]
     page_info: PageInfo
-
-
-MAX_PAGE = 100
-
-
-def _encode(g: AccessGrantRecord) -> str:
-    return base64.urlsafe_b64encode(json.dumps([g.granted_at, g.grant_id]).encode()).decode()
-
-
-def _decode(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    try:
-        granted_at, grant_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(granted_at, str) or not isinstance(grant_id, str):
-            raise TypeError
-    except (ValueError, TypeError):
-        raise CursorInvalidError from None
-    return granted_at, grant_id
 
 
 @strawberry.type
@@ -159,19 +138,22 @@ class AccessGrantQuery:
     async def access_grants(self, info: Info[YorisoiContext, None],
                             municipality_code: str | None = None, first: int = 50,
                             after: str | None = None) -> AccessGrantConnection:
-        first = max(1, min(first, MAX_PAGE))
+        first = paging.clamp(first)
 
         def run() -> AccessGrantConnection:
             grant = info.context.authorize("access.manage", municipality_code)
             registry = info.context.services.directory.registry
-            rows = registry.access_grants(grant.municipality_code, after=_decode(after),
+            after_key = paging.decode(after, str, str)
+            rows = registry.access_grants(grant.municipality_code,
+                                          after=tuple(after_key) if after_key else None,
                                           limit=first + 1)
             page = rows[:first]
+            end = paging.encode([page[-1].granted_at, page[-1].grant_id]) if page else None
             return AccessGrantConnection(
                 total_count=registry.access_grant_count(grant.municipality_code),
                 nodes=[AccessGrant.from_record(g) for g in page],
                 page_info=PageInfo(has_next_page=len(rows) > first,
-                                   end_cursor=_encode(page[-1]) if page else None))
+                                   end_cursor=end))
 
         return await read(run)
 

@@ -13,6 +13,8 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import ConflictError, NotAuthorizedError, ValidationError
@@ -86,14 +88,32 @@ class AgencyMutation:
 
 
 @strawberry.type
+class AgencyConnection:
+    total_count: int
+    nodes: list[Agency]
+    page_info: PageInfo
+
+
+@strawberry.type
 class AgencyQuery:
-    @strawberry.field(description="The agencies of the municipality's directory.")
+    @strawberry.field(description="The agencies of the municipality's directory by kind and name "
+                                  "(keyset pages: pass pageInfo.endCursor as after).")
     async def agencies(self, info: Info[YorisoiContext, None],
-                       municipality_code: str | None = None) -> list[Agency]:
-        def run() -> list[Agency]:
+                       municipality_code: str | None = None, first: int = 50,
+                       after: str | None = None) -> AgencyConnection:
+        first = paging.clamp(first)
+
+        def run() -> AgencyConnection:
             grant = info.context.authorize("case.read", municipality_code)
+            start = paging.decode(after, str, str, str)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 board = ReferralBoardQueries(rt.casework.database, rt.casework.keyring)
-                return [Agency.from_record(a) for a in board.agencies()]
+                rows, total = board.agency_page(after=start, limit=first + 1)
+            page = rows[:first]
+            last = page[-1] if page else None
+            return AgencyConnection(
+                total_count=total, nodes=[Agency.from_record(a) for a in page],
+                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
+                    (last.kind, last.name, last.agency_id)) if last else None))
 
         return await read(run)

@@ -19,6 +19,8 @@ from strawberry.types import Info
 from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.data_subject_requests import KINDS, DataSubjectRequestNotFoundError
 from yorisoi.domain.data_subject_requests import DataSubjectRequest as Request
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.consultations import HouseholdInput, parse_household
 from yorisoi.graphql.context import YorisoiContext
@@ -42,6 +44,11 @@ from yorisoi.tenants.runtime import TenantRuntime
 MAX_CODE = 50
 
 
+@strawberry.type
+class DataSubjectRequestConnection:
+    total_count: int
+    nodes: list[DataSubjectRequest]
+    page_info: PageInfo
 
 @strawberry.input(description="Give the case or the household the request concerns (one of them).")
 class ReceiveDataSubjectRequestInput:
@@ -324,20 +331,31 @@ def _deadlines(days: dict[str, int], version: int) -> DataSubjectRequestDeadline
 
 @strawberry.type
 class DataSubjectQuery:
-    @strawberry.field(description="The municipality's data-subject requests, oldest first.")
+    @strawberry.field(description="The municipality's data-subject requests, oldest received "
+                                  "first (keyset pages: pass pageInfo.endCursor as after).")
     async def data_subject_requests(self, info: Info[YorisoiContext, None], municipality_code: str,
                                     overdue_only: bool = False, status: str | None = None,
-                                    household_id: strawberry.ID | None = None,
-                                    ) -> list[DataSubjectRequest]:
-        def run() -> list[DataSubjectRequest]:
+                                    household_id: strawberry.ID | None = None, first: int = 50,
+                                    after: str | None = None) -> DataSubjectRequestConnection:
+        first = paging.clamp(first)
+
+        def run() -> DataSubjectRequestConnection:
             grant = info.context.authorize("dsr.manage", municipality_code)
             today = japan_today()
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 found = rt.casework.data_subject_requests()
-            return [DataSubjectRequest.of(r) for r in found
-                    if (not overdue_only or r.is_overdue(today))
-                    and (status is None or r.status == status)
-                    and (household_id is None or str(r.household_id) == str(household_id))]
+            # Requests are aggregates read from the event store (no read-model table), so
+            # the filtered list is paged in memory by the same (receivedOn, id) cursor rule.
+            matching = [r for r in found
+                        if (not overdue_only or r.is_overdue(today))
+                        and (status is None or r.status == status)
+                        and (household_id is None or str(r.household_id) == str(household_id))]
+            page, more, end = paging.page_sorted(
+                matching, lambda r: (r.received_on.isoformat(), str(r.id)), first=first,
+                after=after, types=(str, str))
+            return DataSubjectRequestConnection(
+                total_count=len(matching), nodes=[DataSubjectRequest.of(r) for r in page],
+                page_info=PageInfo(has_next_page=more, end_cursor=end))
 
         return await read(run)
 

@@ -17,6 +17,8 @@ from yorisoi.domain.disposal import DisposalBatch as BatchAggregate
 from yorisoi.domain.holds import HOLD_REASONS
 from yorisoi.domain.holds import Hold as HoldAggregate
 from yorisoi.domain.retention import RECORD_CLASSES, ScheduleVersion
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -171,6 +173,20 @@ class DisposalBatch:
                 for h in b.households])
 
 
+@strawberry.type
+class RecordHoldConnection:
+    total_count: int
+    nodes: list[RecordHold]
+    page_info: PageInfo
+
+
+@strawberry.type
+class DisposalBatchConnection:
+    total_count: int
+    nodes: list[DisposalBatch]
+    page_info: PageInfo
+
+
 @strawberry.type(description="A signed disposal certificate (廃棄証明): no personal data.")
 class DisposalCertificate:
     batch_id: strawberry.ID
@@ -214,18 +230,28 @@ class RecordsQuery:
 
         return await read(run)
 
-    @strawberry.field(description="Holds, released ones included (optionally one household's).")
+    @strawberry.field(description="Holds, released ones included (optionally one household's), "
+                                  "by start day (keyset pages: pass pageInfo.endCursor as after).")
     async def record_holds(self, info: Info[YorisoiContext, None],
                            municipality_code: MunicipalityCode = None,
-                           household_id: strawberry.ID | None = None) -> list[RecordHold]:
-        def run() -> list[RecordHold]:
+                           household_id: strawberry.ID | None = None, first: int = 50,
+                           after: str | None = None) -> RecordHoldConnection:
+        first = paging.clamp(first)
+
+        def run() -> RecordHoldConnection:
             check = Checker.of(info)
             hid = check.record_id("householdId", household_id)
             check.raise_if_any()
+            start = paging.decode(after, str, str)
             with _lease(info, "records.manage", municipality_code) as rt:
                 rt.catch_up()
-                holds = _disposal(info, rt).queries.holds(str(hid) if hid else None)
-            return [RecordHold.from_record(h) for h in holds]
+                rows, total = _disposal(info, rt).queries.hold_page(
+                    str(hid) if hid else None, after=start, limit=first + 1)
+            page = rows[:first]
+            return RecordHoldConnection(
+                total_count=total, nodes=[RecordHold.from_record(h) for h in page],
+                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
+                    (page[-1].starts_on, page[-1].hold_id)) if page else None))
 
         return await read(run)
 
@@ -254,16 +280,26 @@ class RecordsQuery:
 
         return await read(run)
 
-    @strawberry.field(description="Disposal batches, newest first.")
+    @strawberry.field(description="Disposal batches, newest first (keyset pages: pass "
+                                  "pageInfo.endCursor as after).")
     async def disposal_batches(self, info: Info[YorisoiContext, None],
-                               municipality_code: MunicipalityCode = None
-                               ) -> list[DisposalBatch]:
-        def run() -> list[DisposalBatch]:
+                               municipality_code: MunicipalityCode = None, first: int = 50,
+                               after: str | None = None) -> DisposalBatchConnection:
+        first = paging.clamp(first)
+
+        def run() -> DisposalBatchConnection:
+            start = paging.decode(after, str, str)
             with _lease(info, "records.manage", municipality_code) as rt:
                 rt.catch_up()
-                ids = [b.batch_id for b in _disposal(info, rt).queries.batches()]
-                return [DisposalBatch.from_aggregate(rt.casework.disposal_batch(uuid.UUID(i)))
-                        for i in ids]
+                rows, total = _disposal(info, rt).queries.batch_page(after=start,
+                                                                     limit=first + 1)
+                page = rows[:first]
+                nodes = [DisposalBatch.from_aggregate(rt.casework.disposal_batch(
+                    uuid.UUID(b.batch_id))) for b in page]
+            return DisposalBatchConnection(
+                total_count=total, nodes=nodes,
+                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
+                    (page[-1].proposed_at, page[-1].batch_id)) if page else None))
 
         return await read(run)
 

@@ -14,6 +14,8 @@ from strawberry.types import Info
 
 from yorisoi.domain.findings import Finding as FindingRecord
 from yorisoi.domain.sites import SITE_TYPES, WEEKDAYS
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -237,15 +239,33 @@ class SiteMutation:
 
 
 @strawberry.type
+class SiteProfileConnection:
+    total_count: int
+    nodes: list[SiteProfile]
+    page_info: PageInfo
+
+
+@strawberry.type
 class SiteQuery:
-    @strawberry.field(description="The municipality's site profiles with their findings as of today.")
+    @strawberry.field(description="The municipality's site profiles by site id, with their "
+                                  "findings as of today (keyset pages: pass pageInfo.endCursor "
+                                  "as after).")
     async def site_profiles(self, info: Info[YorisoiContext, None],
-                            municipality_code: str | None = None) -> list[SiteProfile]:
-        def run() -> list[SiteProfile]:
+                            municipality_code: str | None = None, first: int = 50,
+                            after: str | None = None) -> SiteProfileConnection:
+        first = paging.clamp(first)
+
+        def run() -> SiteProfileConnection:
             grant = info.context.authorize("organisation.manage", municipality_code)
+            start = paging.decode(after, str)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
-                records = OrganisationQueries(rt.casework.database).sites(japan_today())
-            return [SiteProfile.from_record(r) for r in records]
+                records, total = OrganisationQueries(rt.casework.database).site_page(
+                    japan_today(), after=start[0] if start else None, limit=first + 1)
+            page = records[:first]
+            return SiteProfileConnection(
+                total_count=total, nodes=[SiteProfile.from_record(r) for r in page],
+                page_info=PageInfo(has_next_page=len(records) > first, end_cursor=paging.encode(
+                    [page[-1].site_id]) if page else None))
 
         try:
             return await asyncio.to_thread(run)

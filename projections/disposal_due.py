@@ -398,3 +398,37 @@ class DisposalDueQueries:
                                " FROM {s}disposal_batch_view ORDER BY proposed_at DESC,"
                                " batch_id").fetchall()
         return [BatchRecord(**row) for row in rows]
+
+    def hold_page(self, household_id: str | None, *, after: list[str] | None,
+                  limit: int) -> tuple[list[HoldRecord], int]:
+        """Holds by (starts_on, hold_id) after the keyset ``after``; and how many in all."""
+        where, params = " WHERE 1 = 1", []
+        if household_id is not None:
+            where += " AND household_id = %s"
+            params.append(household_id)
+        with self.db.transaction(write=False) as cur:
+            total = cur.execute(f"SELECT COUNT(*) AS n FROM {{s}}retention_hold_view{where}",
+                                params).fetchone()
+            if after is not None:
+                where += " AND (starts_on > %s OR (starts_on = %s AND hold_id > %s))"
+                params += [after[0], after[0], after[1]]
+            rows = cur.execute(
+                f"SELECT hold_id, household_id, reason, owner, starts_on, ends_on, released_on,"
+                f" released_by, placed_by FROM {{s}}retention_hold_view{where}"
+                f" ORDER BY starts_on, hold_id LIMIT %s", [*params, limit]).fetchall()
+        return [HoldRecord(**row) for row in rows], int(total["n"])
+
+    def batch_page(self, *, after: list[str] | None, limit: int) -> tuple[list[BatchRecord], int]:
+        """Batches newest first (proposed_at DESC, batch_id) after the keyset ``after``."""
+        where, params = "", []
+        if after is not None:
+            where = " WHERE proposed_at < %s OR (proposed_at = %s AND batch_id > %s)"
+            params = [after[0], after[0], after[1]]
+        with self.db.transaction(write=False) as cur:
+            total = cur.execute("SELECT COUNT(*) AS n FROM {s}disposal_batch_view").fetchone()
+            rows = cur.execute("SELECT batch_id, status, schedule_version, proposed_by,"
+                               " proposed_at, approved_by, approved_at, households, disposed,"
+                               " skipped, certificate_sha256, completed_at, version"
+                               f" FROM {{s}}disposal_batch_view{where} ORDER BY proposed_at DESC,"
+                               " batch_id LIMIT %s", [*params, limit]).fetchall()
+        return [BatchRecord(**row) for row in rows], int(total["n"])

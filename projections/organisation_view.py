@@ -217,6 +217,21 @@ class OrganisationQueries:
             rows = cur.execute(f"SELECT * FROM {{s}}site_profile_view{where} ORDER BY site_id",
                                params).fetchall()
             dedicated = self._dedicated_specialists(cur, day)
+        return self._site_records(rows, dedicated)
+
+    def site_page(self, today: date, *, after: str | None,
+                  limit: int) -> tuple[list[SiteProfileRecord], int]:
+        """Site profiles by site_id after the keyset ``after``; and how many in all."""
+        where, params = ("", []) if after is None else (" WHERE site_id > %s", [after])
+        with self.db.transaction(write=False) as cur:
+            total = cur.execute("SELECT COUNT(*) AS n FROM {s}site_profile_view").fetchone()
+            rows = cur.execute(f"SELECT * FROM {{s}}site_profile_view{where} ORDER BY site_id"
+                               f" LIMIT %s", [*params, limit]).fetchall()
+            dedicated = self._dedicated_specialists(cur, today.isoformat())
+        return self._site_records(rows, dedicated), int(total["n"])
+
+    @staticmethod
+    def _site_records(rows: list[Any], dedicated: dict[str, int]) -> list[SiteProfileRecord]:
         return [SiteProfileRecord(
             site_id=r["site_id"], site_type=r["site_type"], address=r["address"],
             contractor_id=r["contractor_id"], contract_id=r["contract_id"],

@@ -295,13 +295,27 @@ class ReferralBoardQueries:
         self.keyring = keyring
 
     def agencies(self) -> list[AgencyRecord]:
+        return self.agency_page(after=None, limit=None)[0]
+
+    def agency_page(self, *, after: list[str] | None,
+                    limit: int | None) -> tuple[list[AgencyRecord], int]:
+        """Agencies by (kind, name, agency_id) after the keyset ``after``; and how many in all."""
+        where, params = "", []
+        if after is not None:
+            where = (" WHERE kind > %s OR (kind = %s AND (name > %s"
+                     " OR (name = %s AND agency_id > %s)))")
+            params = [after[0], after[0], after[1], after[1], after[2]]
+        if limit is not None:
+            params.append(limit)
         with self.db.transaction(write=False) as cur:
-            rows = cur.execute("SELECT * FROM {s}agency_view ORDER BY kind, name, agency_id"
-                               ).fetchall()
+            total = cur.execute("SELECT COUNT(*) AS n FROM {s}agency_view").fetchone()
+            rows = cur.execute(f"SELECT * FROM {{s}}agency_view{where}"
+                               f" ORDER BY kind, name, agency_id"
+                               f"{' LIMIT %s' if limit is not None else ''}", params).fetchall()
         return [AgencyRecord(agency_id=r["agency_id"], name=r["name"], kind=r["kind"],
                              on_system=bool(r["on_system"]), contact_email=r["contact_email"],
                              confidentiality_basis=r["confidentiality_basis"],
-                             resource_id=r["resource_id"]) for r in rows]
+                             resource_id=r["resource_id"]) for r in rows], int(total["n"])
 
     def board(self, scope: CaseScope, *, first: int, after: str | None = None,
               status: str | None = None, agency_id: str | None = None) -> ReferralPage:

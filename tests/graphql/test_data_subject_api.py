@@ -56,7 +56,8 @@ DEADLINES = f"""mutation M($input: SetDataSubjectRequestDeadlinesInput!) {{
   setDataSubjectRequestDeadlines(input: $input) {{ __typename
   ... on DataSubjectRequestDeadlinesSet {{ deadlines {{ kind days }} version }} {ERRORS} }} }}"""
 LIST = f"""query L($code: String!, $overdue: Boolean!) {{
-  dataSubjectRequests(municipalityCode: $code, overdueOnly: $overdue) {{ {REQUEST} }} }}"""
+  dataSubjectRequests(municipalityCode: $code, overdueOnly: $overdue) {{
+  nodes {{ {REQUEST} }} }} }}"""
 WRITE_NOTE = ("mutation($input: WriteSupportNoteInput!) { writeSupportNote(input: $input) {"
               " __typename ... on SupportNoteSaved { note { id version } } " + ERRORS + " } }")
 RECORD = ("mutation($input: RecordConsultationInput!) { recordConsultation(input: $input) {"
@@ -311,7 +312,7 @@ def test_a_suspension_refuses_processing_except_legal_duties_until_lifted(client
                agencyKind="child_guidance_center")["__typename"] == "ConsentExceptionRecorded"
 
     listed = gql(client, LIST, {"code": CITY_A, "overdue": False}, supervisor(world))
-    assert listed["data"]["dataSubjectRequests"][0]["suspensionActive"]
+    assert listed["data"]["dataSubjectRequests"]["nodes"][0]["suspensionActive"]
     lifted = _step(client, world, LIFT, request, reason="requested_by_data_subject")
     assert not lifted["suspensionActive"]
     assert record(client, npo(world), **again)["__typename"] == "ConsultationRecorded"
@@ -334,7 +335,7 @@ def test_overdue_requests_are_listed_and_the_municipality_sets_its_own_deadline(
     fresh = _receive(client, world, case_id, "disclosure")
     assert fresh["deadlineDays"] == 14 and not fresh["overdue"]
     overdue = gql(client, LIST, {"code": CITY_A, "overdue": True}, supervisor(world))
-    assert [r["id"] for r in overdue["data"]["dataSubjectRequests"]] == [late["id"]]
+    assert [r["id"] for r in overdue["data"]["dataSubjectRequests"]["nodes"]] == [late["id"]]
     refused = _step(client, world, REFUSE, late, reason="identity_not_confirmed")
     assert refused["status"] == "refused" and not refused["overdue"]
 
@@ -372,3 +373,26 @@ def test_invalid_requests_are_refused_field_by_field_and_nothing_is_written(clie
                  kind="disclosure", identificationMethod="counter_photo_id",
                  requesterRelationship="self", receivedOn=TODAY), "case_not_found")
     assert head(world) == before
+
+
+PAGE = """query P($code: String!, $first: Int, $after: String) {
+  dataSubjectRequests(municipalityCode: $code, first: $first, after: $after) {
+  totalCount nodes { id receivedOn } pageInfo { hasNextPage endCursor } } }"""
+
+
+def test_requests_are_listed_in_keyset_pages_oldest_received_first(client, world):
+    case_id, _ = _new_case(client, world)
+    received = [_receive(client, world, case_id, kind, receivedOn=(
+        japan_today() - timedelta(days=days)).isoformat())["id"]
+        for kind, days in (("disclosure", 1), ("correction", 3), ("disclosure", 2))]
+    page = gql(client, PAGE, {"code": CITY_A, "first": 2}, supervisor(world))
+    first = page["data"]["dataSubjectRequests"]
+    assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"]
+    assert [r["id"] for r in first["nodes"]] == [received[1], received[2]]
+    page = gql(client, PAGE, {"code": CITY_A, "first": 2,
+                              "after": first["pageInfo"]["endCursor"]}, supervisor(world))
+    second = page["data"]["dataSubjectRequests"]
+    assert [r["id"] for r in second["nodes"]] == [received[0]]
+    assert second["totalCount"] == 3 and not second["pageInfo"]["hasNextPage"]
+    bad = gql(client, PAGE, {"code": CITY_A, "after": "not-a-cursor"}, supervisor(world))
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"

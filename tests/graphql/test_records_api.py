@@ -189,8 +189,56 @@ def test_holds_batches_and_certificates_over_graphql(client, world):
     assert certificate["sha256"] == done["certificateSha256"]
     assert "廃棄証明書" in certificate["documentJa"]
     assert GUARDIAN not in certificate["json"] and GUARDIAN not in certificate["documentJa"]
-    batches = gql(client, "{ disposalBatches { id status } }", headers=proposer)
-    assert batches["data"]["disposalBatches"] == [{"id": batch["id"], "status": "completed"}]
+    batches = gql(client, "{ disposalBatches { nodes { id status } } }", headers=proposer)
+    assert batches["data"]["disposalBatches"]["nodes"] == [{"id": batch["id"], "status": "completed"}]
     missing = gql(client, CERTIFICATE, {"id": "00000000-0000-0000-0000-000000000000"},
                   headers=proposer)
     assert missing["errors"][0]["extensions"]["code"] == "disposal_batch_not_found"
+
+
+HOLDS = """query H($first: Int, $after: String, $household: ID) {
+  recordHolds(first: $first, after: $after, householdId: $household) {
+  totalCount nodes { id startsOn } pageInfo { hasNextPage endCursor } } }"""
+BATCHES = """query B($first: Int, $after: String) { disposalBatches(first: $first, after: $after) {
+  totalCount nodes { id } pageInfo { hasNextPage endCursor } } }"""
+
+
+def _pages(client, document, field, headers, **variables):
+    """Every page of two, in order, and the totalCount each page reported."""
+    nodes, totals, after = [], set(), None
+    while True:
+        body = gql(client, document, {"first": 2, "after": after, **variables}, headers)
+        assert "errors" not in body, body
+        page = body["data"][field]
+        nodes += [n["id"] for n in page["nodes"]]
+        totals.add(page["totalCount"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes, totals
+        after = page["pageInfo"]["endCursor"]
+
+
+def test_holds_are_listed_in_keyset_pages_by_start_day(client, world):
+    officer = _officer(world, "a-proposer")
+    household_id = _closed_household(world)
+    placed = [_run(client, PLACE_HOLD, officer, householdId=household_id, reason="litigation",
+                   startsOn=(japan_today() - timedelta(days=days)).isoformat())["hold"]["id"]
+              for days in (0, 2, 1)]
+    nodes, totals = _pages(client, HOLDS, "recordHolds", officer)
+    assert nodes == [placed[1], placed[2], placed[0]] and totals == {3}
+    other, totals = _pages(client, HOLDS, "recordHolds", officer, household=str(uuid.uuid4()))
+    assert other == [] and totals == {0}
+    bad = gql(client, HOLDS, {"after": "bm90IGEga2V5"}, officer)
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"
+
+
+def test_disposal_batches_are_listed_in_keyset_pages_newest_first(client, world):
+    proposer, approver = _officer(world, "a-proposer"), _officer(world, "a-approver")
+    households = [_closed_household(world) for _ in range(3)]
+    assert _run(client, SET_SCHEDULE, approver, **_schedule_input())["__typename"] == (
+        "RetentionScheduleChanged")
+    proposed = [_run(client, PROPOSE, proposer, householdIds=[h])["batch"]["id"]
+                for h in households]
+    nodes, totals = _pages(client, BATCHES, "disposalBatches", proposer)
+    assert nodes == proposed[::-1] and totals == {3}
+    bad = gql(client, BATCHES, {"after": "WyJ4Il0="}, proposer)  # ["x"]: one key part of two
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"

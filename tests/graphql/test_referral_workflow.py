@@ -49,7 +49,7 @@ query B($code: String, $status: String, $agencyId: ID, $first: Int!, $after: Str
 """
 REFERRALS = ("query C($code: String, $caseId: ID!) {"
              " referrals(municipalityCode: $code, caseId: $caseId) {" + REFERRAL_FIELDS + "} }")
-AGENCIES = "query A($code: String) { agencies(municipalityCode: $code) { id name kind } }"
+AGENCIES = "query A($code: String) { agencies(municipalityCode: $code) { nodes { id name kind } } }"
 
 
 def _mutation(name: str, input_type: str, payload: str = "ReferralChanged") -> str:
@@ -346,7 +346,7 @@ def test_a_contractor_sees_only_referrals_of_its_contracts_cases(client, world):
     assert head(world) == before
     everything = gql(client, BOARD, {"first": 10}, city(world))["data"]["referralBoard"]
     assert everything["totalCount"] == 2
-    names = gql(client, AGENCIES, {"code": CITY_A}, headers)["data"]["agencies"]
+    names = gql(client, AGENCIES, {"code": CITY_A}, headers)["data"]["agencies"]["nodes"]
     assert [a["name"] for a in names] == ["千代田区保健センター"]
 
 
@@ -462,3 +462,23 @@ def test_a_closed_referrals_packet_is_withdrawn(client, world):
     ok(run(client, CLOSE, step(referral, closedOn=TODAY, reason="declined_by_agency"), headers))
     response = client.get(f"/agency-packets/{token}")
     assert response.status_code == 410 and response.json()["detail"]["code"] == "packet_withdrawn"
+
+
+AGENCY_PAGE = """query A($first: Int, $after: String) { agencies(first: $first, after: $after) {
+  totalCount nodes { id name kind } pageInfo { hasNextPage endCursor } } }"""
+
+
+def test_agencies_are_listed_in_keyset_pages_by_kind_and_name(client, world):
+    headers = city(world)
+    ids = {name: agency(client, headers, name=name, kind=kind) for name, kind in (
+        ("B保健センター", "health_center"), ("A保健センター", "health_center"),
+        ("中央児童相談所", "child_guidance_center"))}
+    page = gql(client, AGENCY_PAGE, {"first": 2}, headers)["data"]["agencies"]
+    assert page["totalCount"] == 3 and page["pageInfo"]["hasNextPage"]
+    assert [a["id"] for a in page["nodes"]] == [ids["中央児童相談所"], ids["A保健センター"]]
+    rest = gql(client, AGENCY_PAGE, {"first": 2, "after": page["pageInfo"]["endCursor"]},
+               headers)["data"]["agencies"]
+    assert [a["id"] for a in rest["nodes"]] == [ids["B保健センター"]]
+    assert rest["totalCount"] == 3 and not rest["pageInfo"]["hasNextPage"]
+    bad = gql(client, AGENCY_PAGE, {"after": "WyJhIiwgMSwgImIiXQ=="}, headers)  # ["a", 1, "b"]
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"

@@ -39,7 +39,7 @@ SEND = ("mutation($input: SendReferralInput!) { sendReferral(input: $input) { __
         " ... on ReferralSent { referral { " + REFERRAL + " } packetLink { url } }"
         + ERRORS + "} }")
 AGENCIES = ("query { agencies(municipalityCode: \"" + CITY_A + "\") {"
-            " id name kind onSystem contactEmail confidentialityBasis resourceId } }")
+            " nodes { id name kind onSystem contactEmail confidentialityBasis resourceId } } }")
 STAFF = ("query { resources(municipalityCode: \"" + CITY_A + "\") { edges { node { id"
          " referralProfile { agencyKind } } } } }")
 ABUSE_EXCEPTION = {"reason": "腕に複数のあざ、本人が叩かれたと話した",
@@ -93,7 +93,7 @@ def draft(client: Any, world: Any, case_id: str, **recipient: Any) -> dict[str, 
 def agencies(client: Any, world: Any) -> list[dict[str, Any]]:
     body = gql(client, AGENCIES, headers=npo(world))
     assert "errors" not in body, body
-    return body["data"]["agencies"]
+    return body["data"]["agencies"]["nodes"]
 
 
 def test_a_referral_to_a_directory_entry_is_drafted_and_sent_as_a_packet(client, world):

@@ -32,7 +32,7 @@ REMOVE_EXCEPTION = ("mutation($input: RemoveSiteScheduleExceptionInput!) {"
                     " removeSiteScheduleException(input: $input) {" + RESULT + "} }")
 SITES = """
 query($code: String) { siteProfiles(municipalityCode: $code) {
-  siteId siteType operation openDays findings { code } } }
+  totalCount nodes { siteId siteType operation openDays findings { code } } } }
 """
 WEEKDAYS = [{"weekday": d, "opens": "09:00", "closes": "17:00"}
             for d in ("mon", "tue", "wed", "thu", "fri")]
@@ -113,7 +113,7 @@ def test_the_site_list_shows_every_profile_with_findings(client, world):
     save(client, supervisor(world))
     save(client, supervisor(world), siteId="a-counter", siteType="tokutei", contractId=None)
     body = gql(client, SITES, {"code": CITY_A}, supervisor(world))
-    assert [(s["siteId"], s["operation"]) for s in body["data"]["siteProfiles"]] == [
+    assert [(s["siteId"], s["operation"]) for s in body["data"]["siteProfiles"]["nodes"]] == [
         ("a-counter", "direct"), ("a-hiroba", "contracted")]
 
 
@@ -212,3 +212,21 @@ def test_rebuilding_the_organisation_view_equals_the_live_view(client, world):
                               OrganisationView(rt.casework.keyring))
         assert projector.rebuild() > 0
         assert organisation_rows(rt) == live
+
+
+SITE_PAGE = """query($first: Int, $after: String) { siteProfiles(first: $first, after: $after) {
+  totalCount nodes { siteId findings { code } } pageInfo { hasNextPage endCursor } } }"""
+
+
+def test_site_profiles_are_listed_in_keyset_pages_by_site_id(client, world):
+    save(client, supervisor(world))
+    save(client, supervisor(world), siteId="a-counter", siteType="tokutei", contractId=None)
+    first = gql(client, SITE_PAGE, {"first": 1}, supervisor(world))["data"]["siteProfiles"]
+    assert [s["siteId"] for s in first["nodes"]] == ["a-counter"]
+    assert first["totalCount"] == 2 and first["pageInfo"]["hasNextPage"]
+    rest = gql(client, SITE_PAGE, {"first": 1, "after": first["pageInfo"]["endCursor"]},
+               supervisor(world))["data"]["siteProfiles"]
+    assert [s["siteId"] for s in rest["nodes"]] == ["a-hiroba"] and rest["nodes"][0]["findings"]
+    assert rest["totalCount"] == 2 and not rest["pageInfo"]["hasNextPage"]
+    bad = gql(client, SITE_PAGE, {"after": "%%%"}, supervisor(world))
+    assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"

@@ -40,7 +40,7 @@ SAVE_SITE = """
 mutation($input: SaveSiteProfileInput!) { saveSiteProfile(input: $input) {
   __typename ... on SiteProfileSaved { site { dedicatedSpecialists findings { code } } } } }
 """
-SITES = "query { siteProfiles(municipalityCode: \"131016\") { siteId dedicatedSpecialists findings { code } } }"
+SITES = "query { siteProfiles(municipalityCode: \"131016\") { nodes { siteId dedicatedSpecialists findings { code } } } }"
 LIST = """
 query($first: Int!, $after: String) { staffMembers(municipalityCode: "131016", first: $first,
   after: $after) { totalCount edges { cursor node { id organisationId } }
@@ -117,12 +117,12 @@ def test_a_dedicated_specialist_clears_the_site_finding_until_the_assignment_end
     result = mutate(client, ASSIGN, "assignStaffToSite", npo_admin(world), staffId=staff_id,
                     siteId="a-hiroba", kind="dedicated", startsOn=days_ago(10))
     assert result["assignmentId"] and result["staffMember"]["assignments"][0]["active"]
-    site = gql(client, SITES, None, supervisor(world))["data"]["siteProfiles"][0]
+    site = gql(client, SITES, None, supervisor(world))["data"]["siteProfiles"]["nodes"][0]
     assert site["dedicatedSpecialists"] == 1
     assert "no_dedicated_specialist" not in [f["code"] for f in site["findings"]]
     mutate(client, END, "endStaffAssignment", npo_admin(world), staffId=staff_id,
            assignmentId=result["assignmentId"], endsOn=days_ago(1))
-    site = gql(client, SITES, None, supervisor(world))["data"]["siteProfiles"][0]
+    site = gql(client, SITES, None, supervisor(world))["data"]["siteProfiles"]["nodes"][0]
     assert "no_dedicated_specialist" in [f["code"] for f in site["findings"]]
 
 

@@ -102,8 +102,8 @@ def test_staff_see_the_draft_entry_too(demo):
 def test_site_profiles_show_both_sites_with_hours_and_an_exception(demo):
     data = ask(demo, """query($code: String) {
       siteProfiles(municipalityCode: $code) {
-        siteId siteType openDays exceptions { on kind } findings { code } }
-    }""", SUPERVISOR, code=CODE)["siteProfiles"]
+        nodes { siteId siteType openDays exceptions { on kind } findings { code } } }
+    }""", SUPERVISOR, code=CODE)["siteProfiles"]["nodes"]
     sites = {s["siteId"]: s for s in data}
     assert (sites[CONTRACT_SITE]["siteType"], sites[CONTRACT_SITE]["openDays"]) == ("kihon", 5)
     assert (sites[DIRECT_SITE]["siteType"], sites[DIRECT_SITE]["openDays"]) == ("tokutei", 5)
