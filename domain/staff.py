@@ -76,6 +76,15 @@ class StaffPledgeInvalidError(DomainError):
     message_ja = "誓約書の署名日に未来の日付は指定できません。"
 
 
+def organisation_kind_of(organisation_id: str, municipality_code: str) -> str:
+    """Whether staff of ``organisation_id`` are the municipality's own or a contractor's.
+
+    The municipality registers under its own code; any other organisation is a
+    contractor.  (Decided here, not in the GraphQL resolver that used to do it.)
+    """
+    return "municipality" if organisation_id == municipality_code else "contractor"
+
+
 def _check_roles(roles: Iterable[str], qualifications: Iterable[str]) -> tuple[list[str], list[str]]:
     roles, qualifications = list(dict.fromkeys(roles)), list(dict.fromkeys(qualifications))
     if not roles or any(r not in STAFF_ROLES for r in roles):

@@ -17,7 +17,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.case_meetings import JST
-from yorisoi.graphql.commands import execute, read
+from yorisoi.graphql.commands import execute, on_meeting, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
     ConflictError,
@@ -30,7 +30,6 @@ from yorisoi.graphql.tasks import Task
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
 from yorisoi.projections.meeting_queries import MeetingQueries, MeetingRecord
-from yorisoi.services.context import acting_as
 from yorisoi.services.meetings import (
     ActionItem,
     ExternalParticipant,
@@ -209,9 +208,10 @@ class MeetingRefInput:
 
 
 # --------------------------------------------------------------------------- edge checks
+# Public: the console's meeting forms run exactly these checks.
 
 
-def _moment(check: Checker, field: str, value: str) -> datetime | None:
+def meeting_moment(check: Checker, field: str, value: str) -> datetime | None:
     try:
         if not _ISO_MOMENT.fullmatch(value):
             raise ValueError
@@ -223,7 +223,7 @@ def _moment(check: Checker, field: str, value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=JST)
 
 
-def _external(check: Checker, field: str, p: ExternalParticipantInput) -> ExternalParticipant:
+def external_participant(check: Checker, field: str, p: ExternalParticipantInput) -> ExternalParticipant:
     return ExternalParticipant(name=check.required(f"{field}.name", p.name, MAX_NAME),
                                organisation=check.required(f"{field}.organisation",
                                                            p.organisation, MAX_NAME),
@@ -231,12 +231,12 @@ def _external(check: Checker, field: str, p: ExternalParticipantInput) -> Extern
                                                 p.confidentiality_basis, 30) or None)
 
 
-def _internal(check: Checker, field: str, p: InternalParticipantInput) -> InternalParticipant:
+def internal_participant(check: Checker, field: str, p: InternalParticipantInput) -> InternalParticipant:
     return InternalParticipant(user_id=check.required(f"{field}.userId", p.user_id, MAX_NAME),
                                role=check.text(f"{field}.role", p.role, 30))
 
 
-def _action(check: Checker, field: str, a: MeetingActionInput) -> ActionItem:
+def action_item(check: Checker, field: str, a: MeetingActionInput) -> ActionItem:
     return ActionItem(owner_user_id=check.required(f"{field}.ownerUserId", a.owner_user_id,
                                                    MAX_NAME),
                       what=check.required(f"{field}.what", a.what),
@@ -257,11 +257,7 @@ async def _on_meeting(info: Info[YorisoiContext, None], municipality_code: str, 
                       act: Callable[[TenantRuntime, Grant], object]) -> CaseMeetingChanged | UserError:
     def command(rt: TenantRuntime, grant: Grant) -> CaseMeetingChanged:
         assert meeting_id is not None  # the edge check reported it otherwise
-        # A meeting's commands act under its case's own contract and site.
-        contract_id, site_id = rt.casework.case_meeting_place(meeting_id,
-                                                              grant.scope.contract_ids)
-        with acting_as(grant.acting.at(contract_id=contract_id, site_id=site_id)):
-            act(rt, grant)
+        on_meeting(rt, grant, meeting_id, act)
         return CaseMeetingChanged(meeting=_meeting_after(rt, grant, meeting_id))
 
     return await execute(info, "case.manage", municipality_code, command, check=check)
@@ -279,14 +275,14 @@ class CaseMeetingMutation:
         case_id = check.case_id(input.case_id)
         check.count("internalParticipants", input.internal_participants, MAX_PARTICIPANTS)
         check.count("externalParticipants", input.external_participants, MAX_PARTICIPANTS)
-        starts_at = _moment(check, "startsAt", input.starts_at)
-        ends_at = _moment(check, "endsAt", input.ends_at)
+        starts_at = meeting_moment(check, "startsAt", input.starts_at)
+        ends_at = meeting_moment(check, "endsAt", input.ends_at)
         cmd_fields = {
             "place": check.text("place", input.place, MAX_NAME * 2),
             "agenda": check.text("agenda", input.agenda),
-            "internal": [_internal(check, f"internalParticipants.{i}", p)
+            "internal": [internal_participant(check, f"internalParticipants.{i}", p)
                       for i, p in enumerate(input.internal_participants)],
-            "external": [_external(check, f"externalParticipants.{i}", p)
+            "external": [external_participant(check, f"externalParticipants.{i}", p)
                       for i, p in enumerate(input.external_participants)],
             "council_decision": check.text("councilDecision", input.council_decision) or None,
             "expected_case_version": input.expected_case_version}
@@ -315,8 +311,8 @@ class CaseMeetingMutation:
         if (input.internal is None) == (input.external is None):
             check.bad("internal", "Give either an internal or an external participant.",
                       "内部または外部の参加者のどちらか一方を指定してください。")
-        internal = input.internal and _internal(check, "internal", input.internal)
-        external = input.external and _external(check, "external", input.external)
+        internal = input.internal and internal_participant(check, "internal", input.internal)
+        external = input.external and external_participant(check, "external", input.external)
         return await _on_meeting(
             info, input.municipality_code, check, meeting_id,
             lambda rt, grant: rt.casework.add_meeting_participant(
@@ -334,7 +330,8 @@ class CaseMeetingMutation:
                           state_and_issues=check.text("stateAndIssues", input.state_and_issues),
                           support_goals=check.text("supportGoals", input.support_goals),
                           concrete_support=check.text("concreteSupport", input.concrete_support))
-        actions = [_action(check, f"actions.{i}", a) for i, a in enumerate(input.actions)]
+        actions = [action_item(check, f"actions.{i}", a)
+                   for i, a in enumerate(input.actions)]
         return await _on_meeting(
             info, input.municipality_code, check, meeting_id,
             lambda rt, grant: rt.casework.record_meeting_minutes(
@@ -346,7 +343,7 @@ class CaseMeetingMutation:
                                     input: AssignMeetingActionInput) -> CaseMeetingResult:
         check = Checker.of(info)
         meeting_id = check.record_id("meetingId", input.meeting_id)
-        action = _action(check, "action", input.action)
+        action = action_item(check, "action", input.action)
         return await _on_meeting(
             info, input.municipality_code, check, meeting_id,
             lambda rt, grant: rt.casework.assign_meeting_action(

@@ -72,6 +72,23 @@ async def read(run: Callable[[], T]) -> T:
         raise api_error(exc) from None
 
 
+def on_referral(runtime: TenantRuntime, grant: Grant, referral_id: uuid.UUID,
+                act: Callable[[TenantRuntime, Grant], object]) -> None:
+    """Run ``act`` under the referral's own contract and site (GraphQL and the console alike)."""
+    referral = runtime.casework.readable_referral(referral_id, grant.scope.contract_ids)
+    with acting_as(grant.acting.at(contract_id=referral.contract_id, site_id=referral.site_id)):
+        act(runtime, grant)
+
+
+def on_meeting(runtime: TenantRuntime, grant: Grant, meeting_id: uuid.UUID,
+               act: Callable[[TenantRuntime, Grant], object]) -> None:
+    """Run ``act`` under the meeting's case's own contract and site (GraphQL and the console)."""
+    contract_id, site_id = runtime.casework.case_meeting_place(meeting_id,
+                                                               grant.scope.contract_ids)
+    with acting_as(grant.acting.at(contract_id=contract_id, site_id=site_id)):
+        act(runtime, grant)
+
+
 def case_after(runtime: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseRecord:
     """The case as the view shows it now (after ``execute`` caught up)."""
     runtime.catch_up()

@@ -4,7 +4,7 @@ Who saw or changed what, when and why — a record's history, a person's
 activity, break-glass uses, reads after hours, bulk reads, exports — and
 never a personal value: event names, record ids, field *names*, actors,
 roles, organisations, times, reasons, request and trace ids
-(services/compliance.py).  Every list is a keyset page with a total.
+(projections/compliance.py).  Every list is a keyset page with a total.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import municipal_closed_days
 
 JST_OFFSET = timedelta(hours=9)  # Japan has no daylight saving time
-from yorisoi.services import compliance as c
+from yorisoi.projections import compliance as c
 
 _Code = Annotated[str | None, strawberry.argument(
     description="Defaults to the caller's own municipality.")]

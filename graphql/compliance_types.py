@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import strawberry
 
 from yorisoi.graphql.cases import PageInfo
-from yorisoi.services import compliance as c
+from yorisoi.projections import compliance as c
 
 
 @strawberry.type(description="Why a read was allowed.")

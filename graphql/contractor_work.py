@@ -119,7 +119,7 @@ class _Reader:
         # (the HTTP span is not tagged: this request spans several tenants).
         with _tracer.start_as_current_span("graphql.contract_work.municipality") as span, \
                 self.ctx.services.runtimes.lease(grant.municipality_code) as rt:
-            span.set_attribute("yorisoi.tenant", f"t_{grant.municipality_code}")
+            span.set_attribute("yorisoi.tenant", rt.space)
             db, keyring = rt.casework.database, rt.casework.keyring
             page = rt.cases.page(grant.scope, first=self.first)
             closed_cases = rt.cases.page(grant.scope, first=1, status="closed").total_count

@@ -8,6 +8,7 @@ here is personal: ids, record classes, dates, reason codes and staff ids.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
@@ -410,6 +411,21 @@ def _schedule_of(rt: TenantRuntime) -> RetentionSchedule:
         in_effect=RetentionScheduleVersion.from_value(current) if current else None)
 
 
+async def _on_batch(info: Info[YorisoiContext, None], input: DisposalBatchInput,
+                    act: Callable[[TenantRuntime, uuid.UUID], BatchAggregate],
+                    ) -> DisposalBatchResult:
+    """Run one step on an existing disposal batch and answer with the batch after it."""
+    check = Checker.of(info)
+    batch_id = _batch_id(check, input.batch_id)
+
+    def command(rt: TenantRuntime, grant: Grant) -> DisposalBatchChanged:
+        assert batch_id is not None  # the checker reported a bad id first
+        return DisposalBatchChanged(batch=DisposalBatch.from_aggregate(act(rt, batch_id)))
+
+    return await execute(info, "disposal.approve", input.municipality_code, command,
+                         check=check)
+
+
 @strawberry.type
 class RecordsMutation:
     @strawberry.mutation(description="Add a version of the retention schedule (applies from "
@@ -481,27 +497,16 @@ class RecordsMutation:
                                      "schedule requires it).")
     async def approve_disposal_batch(self, info: Info[YorisoiContext, None],
                                      input: DisposalBatchInput) -> DisposalBatchResult:
-        check = Checker.of(info)
-        batch_id = _batch_id(check, input.batch_id)
-
-        def command(rt: TenantRuntime, grant: Grant) -> DisposalBatchChanged:
-            batch = rt.casework.approve_disposal(batch_id, expected_version=input.expected_version)
-            return DisposalBatchChanged(batch=DisposalBatch.from_aggregate(batch))
-
-        return await execute(info, "disposal.approve", input.municipality_code, command,
-                             check=check)
+        return await _on_batch(info, input, lambda rt, batch_id: rt.casework.approve_disposal(
+            batch_id, expected_version=input.expected_version))
 
     @strawberry.mutation(description="Run (or resume) an approved batch to its certificate: "
                                      "keys destroyed, read models purged, objects deleted.")
     async def run_disposal_batch(self, info: Info[YorisoiContext, None],
                                  input: DisposalBatchInput) -> DisposalBatchResult:
-        check = Checker.of(info)
-        batch_id = _batch_id(check, input.batch_id)
-
-        def command(rt: TenantRuntime, grant: Grant) -> DisposalBatchChanged:
+        def act(rt: TenantRuntime, batch_id: uuid.UUID) -> BatchAggregate:
             disposal = _disposal(info, rt)
             rt.casework.disposal_batch(batch_id).check_version(input.expected_version)
-            return DisposalBatchChanged(batch=DisposalBatch.from_aggregate(disposal.run(batch_id)))
+            return disposal.run(batch_id)
 
-        return await execute(info, "disposal.approve", input.municipality_code, command,
-                             check=check)
+        return await _on_batch(info, input, act)

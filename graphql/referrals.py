@@ -18,7 +18,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
-from yorisoi.graphql.commands import execute, read
+from yorisoi.graphql.commands import execute, on_referral, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
     ConflictError,
@@ -34,7 +34,6 @@ from yorisoi.projections.referral_board import (
     ReferralRecord,
     encode_cursor,
 )
-from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -238,10 +237,7 @@ async def _step(info: Info[YorisoiContext, None], code: str, check: Checker,
 
     def command(rt: TenantRuntime, grant: Grant) -> ReferralChanged:
         assert referral_id is not None  # the checker reported a bad id first
-        referral = rt.casework.readable_referral(referral_id, grant.scope.contract_ids)
-        with acting_as(grant.acting.at(contract_id=referral.contract_id,
-                                       site_id=referral.site_id)):
-            act(rt, grant)
+        on_referral(rt, grant, referral_id, act)
         return ReferralChanged(referral=_after(rt, grant, referral_id))
 
     return await execute(info, "case.manage", code, command, check=check)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -39,7 +40,7 @@ from yorisoi.projections.resource_directory import (
     encode_cursor,
 )
 from yorisoi.services.context import acting_as
-from yorisoi.tenants.access import AccessDeniedError, Grant
+from yorisoi.tenants.access import Grant
 from yorisoi.tenants.neighbours import (
     MAX_PAGE,
     checked_filters,
@@ -334,6 +335,17 @@ class ResourceQuery:
             raise api_error(exc) from None
 
 
+async def _resource_change(info: Info[YorisoiContext, None], code: str, check: Checker,
+                           act: Callable[[TenantRuntime, Grant], ResourceAggregate],
+                           ) -> ResourceChangeResult:
+    """Run one directory command and answer with the entry as the view now shows it."""
+
+    def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+        return _changed(rt, act(rt, grant))
+
+    return await execute(info, "directory.manage", code, command, check=check)
+
+
 @strawberry.type
 class ResourceMutation:
     @strawberry.mutation(description="Add a directory entry (unpublished until published).")
@@ -342,12 +354,11 @@ class ResourceMutation:
         check = Checker(info.context.services.settings.max_text_length)
         raw = _attributes(check, input.attributes)
 
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+        def act(rt: TenantRuntime, grant: Grant) -> ResourceAggregate:
             assert raw is not None
-            return _changed(rt, rt.casework.register_resource(_checked(raw, grant)))
+            return rt.casework.register_resource(_checked(raw, grant))
 
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _resource_change(info, input.municipality_code, check, act)
 
     @strawberry.mutation(description="Replace an entry's attributes A–D and owner.")
     async def update_resource(self, info: Info[YorisoiContext, None],
@@ -356,13 +367,12 @@ class ResourceMutation:
         rid = _resource_id(check, input.resource_id)
         raw = _attributes(check, input.attributes)
 
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+        def act(rt: TenantRuntime, grant: Grant) -> ResourceAggregate:
             assert rid is not None and raw is not None
-            return _changed(rt, rt.casework.update_resource(
-                rid, _checked(raw, grant), expected_version=input.expected_version))
+            return rt.casework.update_resource(rid, _checked(raw, grant),
+                                               expected_version=input.expected_version)
 
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _resource_change(info, input.municipality_code, check, act)
 
     @strawberry.mutation(description="Record that the entry was confirmed on a date.")
     async def verify_resource(self, info: Info[YorisoiContext, None],
@@ -371,41 +381,22 @@ class ResourceMutation:
         rid = _resource_id(check, input.resource_id)
         verified_on = check.day("verifiedOn", input.verified_on)
 
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+        def act(rt: TenantRuntime, grant: Grant) -> ResourceAggregate:
             assert rid is not None and verified_on is not None
-            return _changed(rt, rt.casework.verify_resource(
-                rid, verified_on=verified_on, expected_version=input.expected_version))
+            return rt.casework.verify_resource(rid, verified_on=verified_on,
+                                               expected_version=input.expected_version)
 
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _resource_change(info, input.municipality_code, check, act)
 
     @strawberry.mutation(description="Serve the entry to the public.")
     async def publish_resource(self, info: Info[YorisoiContext, None],
                                input: PublishResourceInput) -> ResourceChangeResult:
-        check = Checker(info.context.services.settings.max_text_length)
-        rid = _resource_id(check, input.resource_id)
-
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
-            assert rid is not None
-            return _changed(rt, rt.casework.publish_resource(
-                rid, expected_version=input.expected_version))
-
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _publication(info, input, publish=True)
 
     @strawberry.mutation(description="Withdraw the entry from the public directory.")
     async def unpublish_resource(self, info: Info[YorisoiContext, None],
                                  input: PublishResourceInput) -> ResourceChangeResult:
-        check = Checker(info.context.services.settings.max_text_length)
-        rid = _resource_id(check, input.resource_id)
-
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
-            assert rid is not None
-            return _changed(rt, rt.casework.unpublish_resource(
-                rid, expected_version=input.expected_version))
-
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _publication(info, input, publish=False)
 
     @strawberry.mutation(description="Make the entry a recipient of referrals, or change how it receives them.")
     async def accept_referrals(self, info: Info[YorisoiContext, None],
@@ -414,15 +405,14 @@ class ResourceMutation:
         rid = _resource_id(check, input.resource_id)
         email = check.text("contactEmail", input.contact_email, 254) or None
 
-        def command(rt: TenantRuntime, grant: Grant) -> ResourceChanged:
+        def act(rt: TenantRuntime, grant: Grant) -> ResourceAggregate:
             assert rid is not None
-            return _changed(rt, rt.casework.accept_referrals(
+            return rt.casework.accept_referrals(
                 rid, agency_kind=input.agency_kind, on_system=input.on_system,
                 contact_email=email, confidentiality_basis=input.confidentiality_basis,
-                expected_version=input.expected_version))
+                expected_version=input.expected_version)
 
-        return await execute(info, "directory.manage", input.municipality_code, command,
-                             check=check)
+        return await _resource_change(info, input.municipality_code, check, act)
 
     @strawberry.mutation(description="Declare a neighbouring municipality (its published "
                                      "entries may then be included in searches).")
@@ -436,6 +426,19 @@ class ResourceMutation:
         return await _neighbours(info, input, withdraw_neighbour)
 
 
+async def _publication(info: Info[YorisoiContext, None], input: PublishResourceInput,
+                       publish: bool) -> ResourceChangeResult:
+    check = Checker(info.context.services.settings.max_text_length)
+    rid = _resource_id(check, input.resource_id)
+
+    def act(rt: TenantRuntime, grant: Grant) -> ResourceAggregate:
+        assert rid is not None
+        change = rt.casework.publish_resource if publish else rt.casework.unpublish_resource
+        return change(rid, expected_version=input.expected_version)
+
+    return await _resource_change(info, input.municipality_code, check, act)
+
+
 async def _neighbours(info: Info[YorisoiContext, None], input: NeighbourInput,
                       change) -> NeighboursChanged | ValidationError | NotAuthorizedError:
     ctx = info.context
@@ -444,11 +447,7 @@ async def _neighbours(info: Info[YorisoiContext, None], input: NeighbourInput,
 
     def run() -> NeighboursChanged:
         check.raise_if_any()
-        grant = ctx.authorize("directory.manage", input.municipality_code)
-        # Neighbours are the municipality's own choice, not a contractor's.
-        if grant.acting.organisation_kind != "municipality":
-            raise AccessDeniedError("role_not_permitted", "Your role does not permit this action.",
-                                    "この操作を行う権限がありません。")
+        grant = ctx.authorize("neighbour.manage", input.municipality_code)
         with acting_as(grant.acting):
             codes = change(ctx.services.directory, municipality_code=grant.municipality_code,
                            neighbour_code=input.neighbour_code)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.findings import TRAINING_KINDS, training_valid_until
+from yorisoi.domain.staff import organisation_kind_of
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
@@ -237,6 +239,20 @@ def _saved(rt: TenantRuntime, staff_id: uuid.UUID, scope: StaffScope,
                             assignment_id=strawberry.ID(assignment_id) if assignment_id else None)
 
 
+async def _on_staff(info: Info[YorisoiContext, None], code: str, check: Checker,
+                    staff_id: uuid.UUID | None,
+                    act: Callable[[TenantRuntime, StaffScope], None]) -> StaffMemberResult:
+    """Run one command on an existing staff member, within the caller's staff scope."""
+
+    def command(rt: TenantRuntime, grant: Grant) -> StaffMemberSaved:
+        assert staff_id is not None  # the checker reported a bad id first
+        scope = staff_scope(info, grant)
+        act(rt, scope)
+        return _saved(rt, staff_id, scope)
+
+    return await execute(info, "staff.manage", code, command, check=check)
+
+
 @strawberry.type
 class StaffMutation:
     @strawberry.mutation(description="Register a person as staff of the municipality or a contractor.")
@@ -254,7 +270,7 @@ class StaffMutation:
                 raise AccessDeniedError("organisation_not_permitted",
                                         "You may register only your own organisation's staff.",
                                         "自団体の職員のみ登録できます。")
-            kind = "municipality" if organisation_id == grant.municipality_code else "contractor"
+            kind = organisation_kind_of(organisation_id, grant.municipality_code)
             member = rt.casework.register_staff_member(
                 subject=input.subject, display_name=input.display_name, organisation_kind=kind,
                 organisation_id=organisation_id, roles=input.roles,
@@ -273,15 +289,13 @@ class StaffMutation:
         check.required("displayName", input.display_name, 100)
         _check_lists(check, input.roles, input.qualifications)
 
-        def command(rt: TenantRuntime, grant: Grant) -> StaffMemberSaved:
-            scope = staff_scope(info, grant)
+        def act(rt: TenantRuntime, scope: StaffScope) -> None:
             rt.casework.update_staff_member(
                 staff_id, display_name=input.display_name, roles=input.roles,
                 qualifications=input.qualifications, expected_version=input.expected_version,
                 organisation_id=scope.organisation_id)
-            return _saved(rt, staff_id, scope)
 
-        return await execute(info, "staff.manage", input.municipality_code, command, check=check)
+        return await _on_staff(info, input.municipality_code, check, staff_id, act)
 
     @strawberry.mutation(description="Assign a staff member to a site, dedicated (専任) or assisting (兼任).")
     async def assign_staff_to_site(self, info: Info[YorisoiContext, None],
@@ -313,14 +327,12 @@ class StaffMutation:
         staff_id = staff_uuid(check, input.staff_id)
         ends_on = check.day("endsOn", input.ends_on)
 
-        def command(rt: TenantRuntime, grant: Grant) -> StaffMemberSaved:
-            scope = staff_scope(info, grant)
+        def act(rt: TenantRuntime, scope: StaffScope) -> None:
             rt.casework.end_staff_assignment(staff_id, assignment_id=str(input.assignment_id),
                                              ends_on=ends_on,
                                              organisation_id=scope.organisation_id)
-            return _saved(rt, staff_id, scope)
 
-        return await execute(info, "staff.manage", input.municipality_code, command, check=check)
+        return await _on_staff(info, input.municipality_code, check, staff_id, act)
 
     @strawberry.mutation(description="Record a completed training (a renewal is a new record).")
     async def record_staff_training(self, info: Info[YorisoiContext, None],
@@ -330,15 +342,13 @@ class StaffMutation:
         completed_on = check.day("completedOn", input.completed_on)
         valid_until = check.day("validUntil", input.valid_until)
 
-        def command(rt: TenantRuntime, grant: Grant) -> StaffMemberSaved:
-            scope = staff_scope(info, grant)
+        def act(rt: TenantRuntime, scope: StaffScope) -> None:
             rt.casework.record_staff_training(staff_id, kind=input.kind,
                                               completed_on=completed_on,
                                               valid_until=valid_until,
                                               organisation_id=scope.organisation_id)
-            return _saved(rt, staff_id, scope)
 
-        return await execute(info, "staff.manage", input.municipality_code, command, check=check)
+        return await _on_staff(info, input.municipality_code, check, staff_id, act)
 
 
 @strawberry.type

@@ -53,7 +53,7 @@ def _ddl(dialect: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {{s}}access_log ({key}, {columns})",
         "CREATE INDEX IF NOT EXISTS access_log_household ON {s}access_log (household_id)",
         "CREATE INDEX IF NOT EXISTS access_log_actor ON {s}access_log (actor, recorded_at)",
-        # Compliance queries (services/compliance*.py): one record's reads, reads in a
+        # Compliance queries (projections/compliance*.py): one record's reads, reads in a
         # period (after hours, bulk access), the reads under a break-glass or request
         # (partial: most rows have no basis_ref), and exports (partial: rare).
         "CREATE INDEX IF NOT EXISTS access_log_record ON {s}access_log (record_id)",
@@ -123,6 +123,12 @@ class AccessLogStore:
             return
         cur.executemany(f"INSERT INTO {{s}}access_log ({names})"
                         f" VALUES ({', '.join(['%s'] * len(COLUMNS))})", rows)
+
+    def for_household(self, household_id: str) -> list[dict[str, Any]]:
+        """One household's rows in entry order (a disclosure request shows them)."""
+        with self.db.transaction(write=False) as cur:
+            return cur.execute("SELECT * FROM {s}access_log WHERE household_id = %s"
+                               " ORDER BY entry_id", (household_id,)).fetchall()
 
     def rows(self, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Rows in entry order (for the ledger and for compliance queries)."""

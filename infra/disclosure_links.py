@@ -13,24 +13,20 @@ link opens the file; once the household is disposed of the link answers 410.
 from __future__ import annotations
 
 import re
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.rest import open_link, problem
 from yorisoi.infra.storage import (
-    DownloadLinkError,
-    DownloadLinkExpiredError,
+    ExpiringLinks,
     ObjectNotFoundError,
     ObjectStore,
-    _download_secret,
     content_disposition,
-    make_download_token,
-    read_download_token,
+    link_secret,
 )
 from yorisoi.services.disclosure import FORMATS, disclosure_aad
 
@@ -39,7 +35,6 @@ router = APIRouter()
 LINK_SECONDS = 15 * 60
 _SECRET_FILE = "disclosure-link.secret"
 _KEY = re.compile(r"^(t_\d{6})/households/([0-9a-f-]{36})/disclosures/([0-9a-f-]{36})\.(json|html)$")
-_secrets: dict[Path, bytes] = {}
 
 
 def disclosure_key(space: str, household_id: UUID, export_id: UUID, fmt: str) -> str:
@@ -47,37 +42,25 @@ def disclosure_key(space: str, household_id: UUID, export_id: UUID, fmt: str) ->
 
 
 def disclosure_secret(services: Services) -> bytes:
-    path = Path(services.settings.keys_dir) / _SECRET_FILE
-    if path not in _secrets:
-        _secrets[path] = _download_secret(path)
-    return _secrets[path]
+    return link_secret(Path(services.settings.keys_dir) / _SECRET_FILE)
 
 
-class ObjectStoreDisclosurePublisher:
+class ObjectStoreDisclosurePublisher(ExpiringLinks):
     """Stores an export's sealed files and issues their expiring links."""
 
     def __init__(self, objects: ObjectStore, secret: bytes, space: str,
                  seconds: int = LINK_SECONDS) -> None:
+        super().__init__(secret, seconds)
         self.objects = objects
-        self.secret = secret
         self.space = space
-        self.seconds = seconds
-        self.issued_at = int(time.time())
-        self.expires_at = datetime.fromtimestamp(self.issued_at + seconds, UTC)
 
     def publish(self, household_id: UUID, export_id: UUID, fmt: str, sealed: bytes) -> str:
         key = disclosure_key(self.space, household_id, export_id, fmt)
         return self.objects.put(key, sealed, content_type="application/octet-stream").sha256
 
     def link(self, household_id: UUID, export_id: UUID, fmt: str) -> str:
-        token = make_download_token(disclosure_key(self.space, household_id, export_id, fmt),
-                                    self.secret, expires_in=self.seconds, now=self.issued_at)
-        return f"/disclosures/{token}"
-
-
-def _problem(status: int, code: str, message: str, message_ja: str) -> HTTPException:
-    return HTTPException(status, detail={"code": code, "message": message,
-                                         "messageJa": message_ja})
+        key = disclosure_key(self.space, household_id, export_id, fmt)
+        return f"/disclosures/{self.sign(key)}"
 
 
 _INVALID = (403, "disclosure_link_invalid", "The link is not valid.", "リンクが無効です。")
@@ -91,25 +74,19 @@ _GONE = (410, "disclosure_gone", "These records are no longer available.",
 def read_disclosure(request: Request, token: str) -> Response:
     """Download a disclosure export (JSON or the Japanese HTML document) through its link."""
     services: Services = request.app.state.services
-    try:
-        key = read_download_token(token, disclosure_secret(services)).key
-    except DownloadLinkExpiredError:
-        raise _problem(*_EXPIRED) from None
-    except DownloadLinkError:
-        raise _problem(*_INVALID) from None
-    match = _KEY.match(key)
-    if match is None:
-        raise _problem(*_INVALID)
+    match = open_link(token, disclosure_secret(services), _KEY,
+                      invalid=_INVALID, expired=_EXPIRED)
+    key = match.group(0)
     space, household_id, export_id, fmt = match.groups()
     with services.runtimes.lease(space.removeprefix("t_")) as rt:
         try:
             sealed, _ = services.objects.get(key)
         except ObjectNotFoundError:
-            raise _problem(*_GONE) from None
+            raise problem(*_GONE) from None
         data = rt.casework.keyring.open(UUID(household_id), sealed,
                                         disclosure_aad(export_id, fmt))
     if data is None:  # the household was disposed of
-        raise _problem(*_GONE)
+        raise problem(*_GONE)
     return Response(data, media_type=FORMATS[fmt], headers={
         "Cache-Control": "no-store",
         "Content-Disposition": content_disposition(f"disclosure-{export_id}.{fmt}")})

@@ -12,40 +12,30 @@ the agency reads the packet and acknowledges receipt, which is recorded as
 from __future__ import annotations
 
 import re
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from yorisoi.domain.referrals import Referral
-from yorisoi.infra.access_log_store import AccessLogStore
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.storage import (
-    DownloadLinkError,
-    DownloadLinkExpiredError,
-    ObjectNotFoundError,
-    ObjectStore,
-    _download_secret,
-    make_download_token,
-    read_download_token,
-)
+from yorisoi.infra.rest import open_link, problem
+from yorisoi.infra.storage import ExpiringLinks, ObjectNotFoundError, ObjectStore, link_secret
 from yorisoi.infra.telemetry import client_request_id, current_trace_id
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.services.personal_access import PersonalAccess, Reader, reading_as
 from yorisoi.services.referrals import ReferralNotFoundError, packet_aad
+from yorisoi.tenants.reading import write_access_log
 
 router = APIRouter()
 
 PACKET_LINK_SECONDS = 3 * 24 * 3600
 _SECRET_FILE = "referral-packet-link.secret"
 _KEY = re.compile(r"^(t_\d{6})/households/([0-9a-f-]{36})/referrals/([0-9a-f-]{36})\.json$")
-_secrets: dict[Path, bytes] = {}
 
 
 def packet_key(space: str, household_id: UUID, referral_id: UUID) -> str:
@@ -55,36 +45,24 @@ def packet_key(space: str, household_id: UUID, referral_id: UUID) -> str:
 
 def packet_secret(services: Services) -> bytes:
     """The packet links' signing secret (its own file: a packet link is not a file link)."""
-    path = Path(services.settings.keys_dir) / _SECRET_FILE
-    if path not in _secrets:
-        _secrets[path] = _download_secret(path)
-    return _secrets[path]
+    return link_secret(Path(services.settings.keys_dir) / _SECRET_FILE)
 
 
-class ObjectStorePacketPublisher:
+class ObjectStorePacketPublisher(ExpiringLinks):
     """Stores one sealed packet and issues the agency's expiring link to it."""
 
     def __init__(self, objects: ObjectStore, secret: bytes, space: str,
                  seconds: int = PACKET_LINK_SECONDS) -> None:
+        super().__init__(secret, seconds)
         self.objects = objects
-        self.secret = secret
         self.space = space
-        self.seconds = seconds
-        self.issued_at = int(time.time())
-        self.expires_at = datetime.fromtimestamp(self.issued_at + seconds, UTC)
         self.key: str | None = None
         self.token: str | None = None
 
     def publish(self, household_id: UUID, referral_id: UUID, sealed: bytes) -> None:
         self.key = packet_key(self.space, household_id, referral_id)
         self.objects.put(self.key, sealed, content_type="application/octet-stream")
-        self.token = make_download_token(self.key, self.secret, expires_in=self.seconds,
-                                         now=self.issued_at)
-
-
-def _problem(status: int, code: str, message: str, message_ja: str) -> HTTPException:
-    return HTTPException(status, detail={"code": code, "message": message,
-                                         "messageJa": message_ja})
+        self.token = self.sign(self.key)
 
 
 _INVALID = (403, "packet_link_invalid", "The link is not valid.", "リンクが無効です。")
@@ -96,29 +74,31 @@ _GONE = (410, "packet_withdrawn", "This referral is no longer available.",
 
 def _open_link(services: Services, token: str) -> tuple[str, str, UUID, UUID]:
     """(key, municipality code, household id, referral id) of a valid, unexpired link."""
-    try:
-        key = read_download_token(token, packet_secret(services)).key
-    except DownloadLinkExpiredError:
-        raise _problem(*_EXPIRED) from None
-    except DownloadLinkError:
-        raise _problem(*_INVALID) from None
-    match = _KEY.match(key)
-    if match is None:
-        raise _problem(*_INVALID)
+    match = open_link(token, packet_secret(services), _KEY, invalid=_INVALID, expired=_EXPIRED)
     space, household_id, referral_id = match.groups()
-    return key, space.removeprefix("t_"), UUID(household_id), UUID(referral_id)
+    return match.group(0), space.removeprefix("t_"), UUID(household_id), UUID(referral_id)
 
 
 def _referral(rt: Any, household_id: UUID, referral_id: UUID) -> Referral:
     try:
         referral = rt.casework.readable_referral(referral_id, None)
     except ReferralNotFoundError:
-        raise _problem(*_GONE) from None
+        raise problem(*_GONE) from None
     if referral.household_id != household_id:
-        raise _problem(*_INVALID)
+        raise problem(*_INVALID)
     if referral.status == Referral.CLOSED:
-        raise _problem(*_GONE)
+        raise problem(*_GONE)
     return referral
+
+
+def _agency(request: Request, referral: Referral) -> ActingContext:
+    """The off-system agency as the actor: of its reads and its acknowledgement."""
+    agency = str(referral.agency_id)
+    return ActingContext(
+        user_id=f"agency:{agency}", role="agency", organisation_kind="agency",
+        organisation_id=agency, contract_id=referral.contract_id, site_id=referral.site_id,
+        request_id=client_request_id(request.headers.get("x-request-id")),
+        trace_id=current_trace_id())
 
 
 @router.get("/agency-packets/{token}", tags=["referrals"])
@@ -131,23 +111,18 @@ def read_packet(request: Request, token: str) -> JSONResponse:
         try:
             sealed, _ = services.objects.get(key)
         except ObjectNotFoundError:
-            raise _problem(*_GONE) from None
+            raise problem(*_GONE) from None
         # The agency's read is a disclosure of personal data: logged like any
         # other read (by field name), under the referral that was sent with consent.
-        agency = str(referral.agency_id)
         access = PersonalAccess("rest")
-        access.admit(rt.space, Reader(ActingContext(
-            user_id=f"agency:{agency}", role="agency", organisation_kind="agency",
-            organisation_id=agency, contract_id=referral.contract_id, site_id=referral.site_id,
-            request_id=client_request_id(request.headers.get("x-request-id")),
-            trace_id=current_trace_id()), "full"))
+        access.admit(rt.space, Reader(_agency(request, referral), "full"))
         with reading_as(access):
             packet = rt.casework.keyring.read_json(household_id, sealed,
                                                    packet_aad(referral_id),
                                                    record=("referral_packet", str(referral_id)))
-        AccessLogStore(rt.casework.database).append(access.pending().get(rt.space, []))
+    write_access_log(services, access)
     if packet is None:  # the household was disposed of
-        raise _problem(*_GONE)
+        raise problem(*_GONE)
     return JSONResponse(packet, headers={"Cache-Control": "no-store"})
 
 
@@ -159,15 +134,8 @@ def acknowledge_packet(request: Request, token: str) -> dict[str, str]:
     with services.runtimes.lease(code) as rt:
         referral = _referral(rt, household_id, referral_id)
         if referral.status == Referral.SENT:
-            agency = str(referral.agency_id)
-            acting = ActingContext(
-                user_id=f"agency:{agency}", role="agency", organisation_kind="agency",
-                organisation_id=agency, contract_id=referral.contract_id,
-                site_id=referral.site_id,
-                request_id=client_request_id(request.headers.get("x-request-id")),
-                trace_id=current_trace_id())
             try:
-                with acting_as(acting):
+                with acting_as(_agency(request, referral)):
                     referral = rt.casework.acknowledge_referral(
                         referral_id, acknowledged_on=japan_today(), via="packet_link",
                         expected_version=None, writable_contract_ids=None)

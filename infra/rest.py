@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -15,8 +16,10 @@ from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
 from yorisoi.infra.storage import (
     DownloadLinkError,
+    DownloadLinkExpiredError,
     LocalObjectStore,
     ObjectNotFoundError,
+    open_download_link,
 )
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.casework import CaseNotFoundError
@@ -35,6 +38,20 @@ LINK_SECONDS = 300
 def problem(status: int, code: str, message: str, message_ja: str) -> HTTPException:
     return HTTPException(status, detail={"code": code, "message": message,
                                          "messageJa": message_ja})
+
+
+Problem = tuple[int, str, str, str]  # problem()'s arguments: status, code, English, Japanese
+
+
+def open_link(token: str, secret: bytes, key_pattern: re.Pattern[str], *,
+              invalid: Problem, expired: Problem) -> re.Match[str]:
+    """Open a signed expiring link of one kind (packet, disclosure) or answer its problem."""
+    try:
+        return open_download_link(token, secret, key_pattern)
+    except DownloadLinkExpiredError:
+        raise problem(*expired) from None
+    except DownloadLinkError:
+        raise problem(*invalid) from None
 
 
 def services_of(request: Request) -> Services:

@@ -245,6 +245,46 @@ def verify_download_token(token: str, secret: bytes, now: datetime | float | Non
     return read_download_token(token, secret, now).key
 
 
+def open_download_link(token: str, secret: bytes, key_pattern: re.Pattern[str],
+                       now: datetime | float | None = None) -> re.Match[str]:
+    """``key_pattern``'s match on the key a valid, unexpired token grants.
+
+    A signed key of another shape is an invalid link: each link kind (packets,
+    disclosures) opens only its own objects, even if a secret were shared.
+    """
+    match = key_pattern.match(read_download_token(token, secret, now).key)
+    if match is None:
+        raise DownloadLinkInvalidError("download link is invalid")
+    return match
+
+
+_link_secrets: dict[Path, bytes] = {}
+
+
+def link_secret(path: Path) -> bytes:
+    """A link kind's signing secret (its own file), read or created once per process."""
+    if path not in _link_secrets:
+        _link_secrets[path] = _download_secret(path)
+    return _link_secrets[path]
+
+
+class ExpiringLinks:
+    """Issues link tokens under one secret that share an issue time and so one expiry.
+
+    The expiry is fixed at construction so what is recorded (``expires_at``)
+    is exactly what the tokens say.
+    """
+
+    def __init__(self, secret: bytes, seconds: int) -> None:
+        self.secret = secret
+        self.seconds = seconds
+        self.issued_at = int(time.time())
+        self.expires_at = datetime.fromtimestamp(self.issued_at + seconds, timezone.utc)
+
+    def sign(self, key: str) -> str:
+        return make_download_token(key, self.secret, expires_in=self.seconds, now=self.issued_at)
+
+
 # --------------------------------------------------------------------------- local store
 
 

@@ -16,6 +16,7 @@ import psycopg
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.checkpoints import checkpoint_due
 from yorisoi.infra.recorders import EVENTS_CHANNEL
+from yorisoi.tenants.spaces import space_municipality
 
 _log = logging.getLogger("yorisoi.worker")
 
@@ -60,7 +61,7 @@ def run_worker(services: Services, *, sweep_seconds: float = 300.0,
             spaces = {n.payload for n in conn.notifies(timeout=poll_seconds)}
             for space in spaces:
                 if space.startswith("t_"):
-                    catch_up(services, space[2:])
+                    catch_up(services, space_municipality(space))
             if time.monotonic() - last_sweep > sweep_seconds:
                 catch_up_all(services)
                 last_sweep = time.monotonic()

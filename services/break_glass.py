@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
 from yorisoi.domain.break_glass import BreakGlass
 from yorisoi.domain.cases import Case
 from yorisoi.services.casework import CaseNotFoundError
@@ -16,7 +18,7 @@ def record_break_glass(app: Any, *, case_id: UUID, reason_code: str, justificati
     """Store the break-glass event (as the acting auditor); returns it."""
     try:
         case = app.repository.get(case_id)
-    except Exception:  # noqa: BLE001 - absent and unreadable answer alike
+    except AggregateNotFoundError:
         raise CaseNotFoundError(field="caseId") from None
     if not isinstance(case, Case):
         raise CaseNotFoundError(field="caseId")

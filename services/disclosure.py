@@ -25,6 +25,7 @@ from uuid import UUID, uuid4
 
 from yorisoi.infra.access_log_store import COLUMNS, AccessEntry, AccessLogStore
 from yorisoi.infra.telemetry import command_span
+from yorisoi.projections.household_records import household_view_records
 from yorisoi.services.context import current_context
 from yorisoi.services.disclosure_document import render_html
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
@@ -117,22 +118,8 @@ def record_of(app: CaseworkApplication, record_id: UUID) -> dict[str, Any] | Non
 
 def household_record_ids(app: CaseworkApplication, household_id: UUID) -> list[UUID]:
     """Every record about the household, in the order the document shows them."""
-    hid = str(household_id)
-    with app.database.transaction(write=False) as cur:
-        cases = [r["case_id"] for r in cur.execute(
-            "SELECT case_id FROM {s}case_view WHERE household_id = %s ORDER BY opened_on, case_id",
-            (hid,)).fetchall()]
-        marks = ", ".join(["%s"] * len(_TIMELINE_RECORDS))
-        timeline = cur.execute(
-            f"SELECT entry_id, kind FROM {{s}}timeline_view WHERE household_id = %s"
-            f" AND kind IN ({marks}) ORDER BY occurred_on, recorded_at",
-            (hid, *_TIMELINE_RECORDS)).fetchall()
-        complaints = []
-        if cases:
-            marks = ", ".join(["%s"] * len(cases))
-            complaints = [r["complaint_id"] for r in cur.execute(
-                f"SELECT complaint_id FROM {{s}}complaint_view WHERE case_id IN ({marks})"
-                " ORDER BY received_on, complaint_id", cases).fetchall()]
+    found = household_view_records(app.database, str(household_id), _TIMELINE_RECORDS)
+    cases, timeline, complaints = found.case_ids, found.timeline, found.complaint_ids
     consultations = [cid for case_id in cases for cid in app.repository.get(UUID(case_id))
                      .consultation_ids]
     consents = app.consent_index(household_id)  # a new, empty index when none is stored
@@ -147,9 +134,7 @@ def household_record_ids(app: CaseworkApplication, household_id: UUID) -> list[U
 
 def access_log_rows(app: CaseworkApplication, household_id: UUID) -> list[dict[str, Any]]:
     """The household's access log: who read which record's fields, when and why."""
-    with app.database.transaction(write=False) as cur:
-        rows = cur.execute("SELECT * FROM {s}access_log WHERE household_id = %s"
-                           " ORDER BY entry_id", (str(household_id),)).fetchall()
+    rows = AccessLogStore(app.database).for_household(str(household_id))
     keep = [c for c in COLUMNS if c not in ("household_id", "request_id", "trace_id")]
     return [{"entryId": int(r["entry_id"]), **{c: (json.loads(r[c]) if c == "fields" else r[c])
                                                  for c in keep}} for r in rows]

@@ -24,7 +24,7 @@ Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.ma
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
                  "contract.manage", "representative_meeting.record", "records.manage",
                  "disposal.approve", "dsr.manage", "audit.read", "audit.break_glass",
-                 "platform.operate", "access.manage"]
+                 "platform.operate", "access.manage", "neighbour.manage"]
 
 # Which roles may take which action.  Who may hold a role, its scope and its
 # need to know are the role catalogue's (domain/access_grants.ROLES).
@@ -41,6 +41,8 @@ _ROLES: dict[Action, frozenset[str]] = {
     "taxonomy.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
     # The resource directory (社会資源): entries and their publication.
     "directory.manage": frozenset({"municipal_admin", "municipal_supervisor", "specialist"}),
+    # Which neighbouring municipalities' directories to show: the municipality's own choice.
+    "neighbour.manage": frozenset({"municipal_admin", "municipal_supervisor", "specialist"}),
     # Complaints and requests (苦情・要望, §6(2)); configure: roles and deadlines.
     "complaint.intake": frozenset({"complaint_intake_officer", "municipal_supervisor",
                                    "site_manager"}),
@@ -78,7 +80,7 @@ CONTRACTOR_ROLES = frozenset(r for r, spec in ROLE_SPECS.items() if "contractor"
 # The 代表者会議 is the municipality's: its figures span every contract.
 MUNICIPALITY_ONLY = frozenset({"representative_meeting.record", "records.manage",
                                "disposal.approve", "dsr.manage", "audit.read",
-                               "audit.break_glass", "access.manage"})
+                               "audit.break_glass", "access.manage", "neighbour.manage"})
 
 
 class AccessDeniedError(Exception):

@@ -15,7 +15,7 @@ from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
 from yorisoi.projections.break_glass_view import BreakGlassQueries
 from yorisoi.services.personal_access import PersonalAccess, Reader
 from yorisoi.tenants.access import Grant
-from yorisoi.tenants.spaces import municipality_space
+from yorisoi.tenants.spaces import municipality_space, space_municipality
 
 
 def admit(services: Any, access: PersonalAccess, grant: Grant) -> None:
@@ -33,8 +33,7 @@ def write_access_log(services: Any, access: PersonalAccess) -> int:
     """Write the request's pending reads; returns how many entries were written."""
 
     def write(space: str, entries: list[AccessEntry]) -> None:
-        code = space.removeprefix("t_")
-        with services.runtimes.lease(code) as rt:
+        with services.runtimes.lease(space_municipality(space)) as rt:
             AccessLogStore(rt.casework.database).append(entries)
 
     return access.flush(write)

@@ -18,6 +18,13 @@ def municipality_space(code: str) -> str:
     return f"t_{check_municipality_code(code)}"
 
 
+def space_municipality(space: str) -> str:
+    """The municipality code of a municipality's space (the inverse of ``municipality_space``)."""
+    if not space.startswith("t_"):
+        raise ValueError("not a municipality's space")
+    return check_municipality_code(space[2:])
+
+
 def event_store_env(settings: Settings, space: str, *, admin: bool = False) -> dict[str, str]:
     """eventsourcing settings for one space; ``admin`` connects as the schema owner (DDL)."""
     common = {

@@ -1,6 +1,6 @@
 """What the compliance pages read, and nothing personal: metadata of changes and views.
 
-The pages show the compliance queries (``services/compliance.py``, the same
+The pages show the compliance queries (``projections/compliance.py``, the same
 answers the GraphQL ``audit*`` queries give): a record's stored events and
 the reads of it (for a case, of its household), a person's changes and reads
 in the last ``ACTIVITY_DAYS``, and the break-glass uses with the reads each
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from yorisoi.services.compliance import (
+from yorisoi.projections.compliance import (
     BreakGlassUse,
     Change,
     ComplianceQueries,

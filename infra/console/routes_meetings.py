@@ -20,18 +20,18 @@ from yorisoi.graphql.case_meetings import (
     ExternalParticipantInput,
     InternalParticipantInput,
     MeetingActionInput,
-    _action,
-    _external,
-    _internal,
-    _moment,
+    action_item,
+    external_participant,
+    internal_participant,
+    meeting_moment,
 )
+from yorisoi.graphql.commands import on_meeting
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.console import i18n
 from yorisoi.infra.console.routes_cases import case_uuid, visible_case
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.meeting_queries import MeetingQueries
-from yorisoi.services.context import acting_as
 from yorisoi.services.meetings import Minutes, ScheduleCaseMeeting
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
@@ -86,18 +86,18 @@ async def schedule(con: Con, code: str, case_id: str) -> Response:
     cid = case_uuid(case_id)
     form = await con.form()
     check = con.checker()  # the same checks as scheduleCaseMeeting
-    starts_at = _moment(check, "startsAt", _text(form, "startsAt"))
-    ends_at = _moment(check, "endsAt", _text(form, "endsAt"))
-    internal = [_internal(check, f"internalParticipants.{i}",
-                          InternalParticipantInput(user_id=r["userId"], role=r["role"]))
+    starts_at = meeting_moment(check, "startsAt", _text(form, "startsAt"))
+    ends_at = meeting_moment(check, "endsAt", _text(form, "endsAt"))
+    internal = [internal_participant(check, f"internalParticipants.{i}",
+                                     InternalParticipantInput(user_id=r["userId"], role=r["role"]))
                 for i, r in enumerate(_rows(form, "internalParticipants", ("userId", "role"),
                                             PEOPLE_ROWS)) if r["userId"]]
-    external = [_external(check, f"externalParticipants.{i}", ExternalParticipantInput(
-        name=r["name"], organisation=r["organisation"],
-        confidentiality_basis=r["confidentialityBasis"] or None))
-        for i, r in enumerate(_rows(form, "externalParticipants",
-                                    ("name", "organisation", "confidentialityBasis"),
-                                    PEOPLE_ROWS)) if r["name"] or r["organisation"]]
+    external = [external_participant(check, f"externalParticipants.{i}", ExternalParticipantInput(
+                    name=r["name"], organisation=r["organisation"],
+                    confidentiality_basis=r["confidentialityBasis"] or None))
+                for i, r in enumerate(_rows(form, "externalParticipants",
+                                            ("name", "organisation", "confidentialityBasis"),
+                                            PEOPLE_ROWS)) if r["name"] or r["organisation"]]
     fields = {"place": check.text("place", _text(form, "place"), 200),
               "agenda": check.text("agenda", _text(form, "agenda")),
               "council_decision": check.text("councilDecision",
@@ -149,9 +149,7 @@ async def _on_meeting(con: Con, code: str, mid: uuid.UUID, check: Checker, form:
     """A command on a meeting, under its case's own contract and site."""
 
     def command(rt: TenantRuntime, grant: Grant) -> None:
-        contract_id, site_id = rt.casework.case_meeting_place(mid, grant.scope.contract_ids)
-        with acting_as(grant.acting.at(contract_id=contract_id, site_id=site_id)):
-            act(rt, grant)
+        on_meeting(rt, grant, mid, act)
 
     result = await con.command("case.manage", code, command, check=check)
     if isinstance(result, UserError):
@@ -168,10 +166,10 @@ async def add_participant(con: Con, code: str,
     check = con.checker()
     internal = external = None
     if _text(form, "internal.userId"):
-        internal = _internal(check, "internal", InternalParticipantInput(
+        internal = internal_participant(check, "internal", InternalParticipantInput(
             user_id=_text(form, "internal.userId"), role=_text(form, "internal.role")))
     elif _text(form, "external.name") or _text(form, "external.organisation"):
-        external = _external(check, "external", ExternalParticipantInput(
+        external = external_participant(check, "external", ExternalParticipantInput(
             name=_text(form, "external.name"), organisation=_text(form, "external.organisation"),
             confidentiality_basis=_text(form, "external.confidentialityBasis") or None))
     else:
@@ -193,7 +191,7 @@ async def minutes(con: Con, code: str, meeting_id: str) -> Response:
                        support_goals=check.text("supportGoals", _text(form, "supportGoals")),
                        concrete_support=check.text("concreteSupport",
                                                    _text(form, "concreteSupport")))
-    actions = [_action(check, f"actions.{i}", MeetingActionInput(
+    actions = [action_item(check, f"actions.{i}", MeetingActionInput(
         owner_user_id=r["ownerUserId"], what=r["what"], due_on=r["dueOn"]))
         for i, r in enumerate(_rows(form, "actions", ("ownerUserId", "what", "dueOn"),
                                     ACTION_ROWS))]

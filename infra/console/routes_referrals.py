@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from yorisoi.domain.referrals import SHAREABLE_FIELDS
+from yorisoi.graphql.commands import on_referral
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.validation import Checker
@@ -25,7 +26,6 @@ from yorisoi.infra.console.routes_cases import case_uuid
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
 from yorisoi.infra.referral_packets import ObjectStorePacketPublisher, packet_secret
 from yorisoi.projections.referral_board import ReferralBoardQueries
-from yorisoi.services.context import acting_as
 from yorisoi.services.referrals import ReferralNotFoundError
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
@@ -135,10 +135,7 @@ async def _step(con: Con, code: str, rid: uuid.UUID, check: Checker, form: FormD
     """One step on an existing referral, under the referral's own contract and site."""
 
     def command(rt: TenantRuntime, grant: Grant) -> None:
-        referral = rt.casework.readable_referral(rid, grant.scope.contract_ids)
-        with acting_as(grant.acting.at(contract_id=referral.contract_id,
-                                       site_id=referral.site_id)):
-            act(rt, grant)
+        on_referral(rt, grant, rid, act)
 
     result = await con.command("case.manage", code, command, check=check)
     if isinstance(result, UserError):

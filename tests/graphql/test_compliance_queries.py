@@ -32,7 +32,7 @@ from world import (
 from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
 from yorisoi.infra.clock import JST, japan_today
-from yorisoi.services.compliance import BusinessHours, ComplianceQueries, window
+from yorisoi.projections.compliance import BusinessHours, ComplianceQueries, window
 from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.services.disposal import Disposal

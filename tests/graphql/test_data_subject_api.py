@@ -196,7 +196,7 @@ def test_a_tampered_or_foreign_disclosure_link_opens_nothing(client, world):
     payload, signature = token.split(".")
     assert client.get(f"/disclosures/{payload}.{signature[:-2]}AA").status_code == 403
     # A file link of the attachment store is not a disclosure link.
-    assert client.get(f"/files/{token}").status_code in (403, 404)
+    assert client.get(f"/files/{token}").status_code == 403
 
 
 def test_the_document_escapes_every_value():

@@ -105,7 +105,9 @@ def test_a_specialists_reads_are_logged_by_field_name_with_request_and_grant(cli
                                                "pregnancy_due_date"]
     assert (household["actor"], household["role"], household["organisation_id"]) == (
         "npo-staff-1", "specialist", NPO)
-    assert household["contract_id"] is None or household["contract_id"] == "contract-a-npo"
+    # A read is not bound to one site, so no single contract is recorded (tenants/access.py
+    # _contractor_grant with site_id None); the organisation above says who read.
+    assert household["contract_id"] is None
     assert (household["basis"], household["channel"]) == ("grant", "graphql")
     assert _has_no_personal_values(rows)
 
@@ -119,14 +121,15 @@ def test_break_glass_unmasks_one_household_for_the_auditor_and_is_recorded(clien
     refused = gql(client, BREAK_GLASS, {"input": {
         "municipalityCode": CITY_A, "caseId": case_id, "reasonCode": "curiosity",
         "justification": "short"}}, auditor)["data"]["breakGlass"]
-    assert refused["__typename"] in {"ValidationError", "UserError"} or refused.get("code")
+    assert (refused["__typename"], refused["fieldErrors"]) == (
+        "ValidationError", [{"field": "reasonCode", "code": "break_glass_reason_unknown"}]), refused
     assert gql(client, CASE, {"id": case_id, "code": CITY_A},
                auditor)["data"]["case"]["household"]["masked"] is True
     # A specialist cannot break glass.
     denied = gql(client, BREAK_GLASS, {"input": {
         "municipalityCode": CITY_A, "caseId": case_id, "reasonCode": "complaint_investigation",
         "justification": "苦情番号に関する記録の確認のため"}}, npo(world))["data"]["breakGlass"]
-    assert denied["code"] in {"role_not_permitted", "municipality_only"}
+    assert denied["code"] == "role_not_permitted", denied
     recorded = gql(client, BREAK_GLASS, {"input": {
         "municipalityCode": CITY_A, "caseId": case_id, "reasonCode": "complaint_investigation",
         "justification": "苦情番号に関する記録の確認のため", "minutes": 15}},
@@ -213,7 +216,7 @@ def test_attachment_links_are_refused_to_roles_without_the_need(client, world):
     upload = client.post(f"/api/municipalities/{CITY_A}/cases/{case_id}/attachments",
                          files={"file": ("consent.pdf", b"%PDF-1.4 consent", "application/pdf")},
                          data={"kind": "consent_form"}, headers=npo(world))
-    assert upload.status_code in (200, 201), upload.text
+    assert upload.status_code == 201, upload.text
     attachment_id = upload.json()["id"]
     path = f"/api/municipalities/{CITY_A}/cases/{case_id}/attachments/{attachment_id}"
     admin = world.headers("contractor", NPO, subject="npo-admin", roles=("contractor_admin",))

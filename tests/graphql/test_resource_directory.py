@@ -166,7 +166,7 @@ def test_neighbours_published_entries_come_only_when_asked_and_declared(client, 
 
 def test_declaring_a_neighbour_is_for_the_municipalitys_own_staff(client, world):
     npo = world.headers("contractor", NPO, roles=("specialist",), sites=("a-hiroba",))
-    assert run(client, NEIGHBOUR, npo, neighbourCode=CITY_B)["code"] == "role_not_permitted"
+    assert run(client, NEIGHBOUR, npo, neighbourCode=CITY_B)["code"] == "municipality_only"
     assert run(client, NEIGHBOUR, admin(world), neighbourCode=CITY_A)["code"] == "validation_failed"
     assert run(client, NEIGHBOUR, admin(world), neighbourCode="999999")["code"] == \
         "validation_failed"

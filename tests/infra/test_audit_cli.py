@@ -91,6 +91,7 @@ def test_the_export_holds_ciphertext_never_personal_values(recorded, tmp_path):
     blobs = [export.read_bytes()] + [base64.b64decode(line["sourceBytes"])
                                      for line in _lines(export) if line["type"] == "entry"]
     states = [base64.b64decode(json.loads(b)["state"]) for b in blobs[1:] if b"state" in b]
+    assert len(blobs) > 1 and states  # else only the file as a whole is searched
     for blob in blobs + states:
         for secret in (GUARDIAN, CHILD, ASKED):
             for form in (secret.encode(), json.dumps(secret).strip('"').encode()):

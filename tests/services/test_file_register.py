@@ -113,8 +113,6 @@ def test_a_new_aggregate_with_personal_fields_is_listed_as_unclassified(world):
 
 def test_retention_comes_from_the_municipalitys_schedule_once_set(world):
     with world.services.runtimes.lease(CITY_A) as rt:
-        if not hasattr(rt.casework, "set_retention_schedule"):
-            pytest.skip("no retention schedule in this build")
         from yorisoi.domain.retention import RECORD_CLASSES
 
         years = {name: 5 for name in RECORD_CLASSES} | {"complaint": 3, "referral": None}

@@ -7,7 +7,7 @@ DOMAIN.md: a change to who may do what in tenants/access.py must change it too.
 from __future__ import annotations
 
 import pytest
-from world import CITY_A, CITY_B, IDLE_NPO, NPO
+from world import CITY_A, CITY_B, IDLE_NPO, MUNICIPAL_SITES, NPO
 
 from yorisoi.tenants.access import _ROLES, AccessDeniedError, Principal, authorize
 
@@ -15,15 +15,17 @@ ALL_ACTIONS = set(_ROLES)
 CARE = {"case.read", "consultation.record", "case.manage"}
 GOVERNANCE = {"records.manage", "disposal.approve", "dsr.manage"}
 EXPECTED: dict[str, set[str]] = {
-    "specialist": CARE | {"representative_meeting.record", "directory.manage"},
+    "specialist": CARE | {"representative_meeting.record", "directory.manage",
+                          "neighbour.manage"},
     "site_manager": CARE | {"representative_meeting.record", "complaint.intake"},
     "municipal_supervisor": (
         {"case.read", "case.manage", "representative_meeting.record", "taxonomy.manage",
-         "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
+         "directory.manage", "neighbour.manage", "complaint.intake", "complaint.resolve",
+         "complaint.read",
          "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
          "contract.manage"} | GOVERNANCE),
     "municipal_admin": (
-        {"case.read", "taxonomy.manage", "directory.manage", "complaint.read",
+        {"case.read", "taxonomy.manage", "directory.manage", "neighbour.manage", "complaint.read",
          "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
          "contract.manage", "access.manage"} | GOVERNANCE),
     "compliance_auditor": {"case.read", "audit.read", "audit.break_glass"},
@@ -39,7 +41,7 @@ MUNICIPAL = set(EXPECTED) - {"contractor_admin", "platform_operator"}
 CONTRACTOR = {"specialist", "site_manager", "contractor_admin", "complaint_intake_officer",
               "complaint_resolution_officer", "complaint_third_party_member"}
 CONTRACTOR_EXCLUDED = {"representative_meeting.record", "audit.read", "audit.break_glass",
-                       "access.manage"} | GOVERNANCE
+                       "access.manage", "neighbour.manage"} | GOVERNANCE
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ def decide(principal: Principal, action: str, code: str, registry) -> str:
 
 
 def person(kind: str, tenant: str, role: str) -> Principal:
-    sites = {CITY_A: ("a-hiroba", "a-counter"), CITY_B: ("b-hiroba",)}.get(tenant, ("a-hiroba",))
+    sites = MUNICIPAL_SITES.get(tenant, ("a-hiroba",))  # a contractor's: its contracted site
     return Principal(subject=f"{role}-1", tenant_kind=kind, tenant_id=tenant, roles=(role,),
                      sites=sites if role in {"specialist", "site_manager"} else ())
 

@@ -1,7 +1,7 @@
 """The access log as compliance staff read it: views, reasons, time windows and keyset pages.
 
-Shared by the compliance queries (services/compliance.py) and the access
-patterns (services/compliance_patterns.py).  A :class:`View` is one
+Shared by the compliance queries (projections/compliance.py) and the access
+patterns (projections/compliance_patterns.py).  A :class:`View` is one
 ``access_log`` row — who read which record's fields (names only), when, on
 which basis — with the basis spelled out: a grant, a break-glass use (its id
 and reason code) or a data-subject request (``dsr:<id>``).
@@ -28,7 +28,7 @@ from yorisoi.domain.errors import InvalidInputError
 from yorisoi.infra.clock import JST
 from yorisoi.infra.db import Cursor
 from yorisoi.projections.case_queries import CursorInvalidError
-from yorisoi.services.compliance_events import canonical
+from yorisoi.projections.compliance_events import canonical
 
 T = TypeVar("T")
 Key = tuple[str, int, Any]

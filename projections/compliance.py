@@ -12,12 +12,12 @@ Read-only, for one municipality's space, for compliance auditors (``audit.read``
 - :meth:`break_glass_uses` — each use with how many reads it covered;
 - :meth:`exports` — disclosure exports (access-log channel ``export``,
   grouped per request) and disposal certificates;
-- :meth:`after_hours` and :meth:`bulk_access` — services/compliance_patterns.py.
+- :meth:`after_hours` and :meth:`bulk_access` — projections/compliance_patterns.py.
 
 Nothing returned is a personal value: event names, record ids, field
 *names*, actors, roles, organisations, times, reason codes, request and
 trace ids.  Nothing here opens a household key (changes are read from the
-stored JSON, services/compliance_events.py) and so nothing here is logged as
+stored JSON, projections/compliance_events.py) and so nothing here is logged as
 a read of personal data: the auditor never reads any.
 
 Lists are keyset pages (``first`` + the last edge's cursor) with a total.
@@ -31,16 +31,15 @@ from typing import Any
 from uuid import UUID
 
 from yorisoi.infra.db import Database
-from yorisoi.projections.disposal_due import DisposalDueQueries
-from yorisoi.services.compliance_events import Change, EventReader, canonical
-from yorisoi.services.compliance_patterns import (
+from yorisoi.projections.compliance_events import Change, EventReader, canonical
+from yorisoi.projections.compliance_patterns import (
     AfterHoursRead,
     BulkAccess,
     BusinessHours,
     after_hours,
     bulk_access,
 )
-from yorisoi.services.compliance_trail import (
+from yorisoi.projections.compliance_trail import (
     MAX_PAGE,
     Key,
     Page,
@@ -53,6 +52,7 @@ from yorisoi.services.compliance_trail import (
     views_page,
     window,
 )
+from yorisoi.projections.disposal_due import DisposalDueQueries
 
 __all__ = ["MAX_PAGE", "AfterHoursRead", "BreakGlassUse", "BulkAccess", "BusinessHours",
            "CertificateIssued", "Change", "ComplianceQueries", "ExportMade", "Page",

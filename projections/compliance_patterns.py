@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from yorisoi.infra.clock import JST
 from yorisoi.infra.db import Database
-from yorisoi.services.compliance_events import canonical
-from yorisoi.services.compliance_trail import (
+from yorisoi.projections.compliance_events import canonical
+from yorisoi.projections.compliance_trail import (
     Page,
     View,
     Window,
