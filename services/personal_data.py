@@ -64,6 +64,7 @@ class HouseholdKeyring:
         self._cache_size = cache_size
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
+        self._preload_lock = threading.Lock()
         # Set by the PostgreSQL recorder once its insert checks, in the insert's
         # own transaction, that every sealing household's key is still live
         # (infra/recorders.py): then an event may be sealed with a cached key.
@@ -117,18 +118,21 @@ class HouseholdKeyring:
         destroyed, missing or failing keys are left to ``for_reading``.
         """
         access = current_access()  # a masked read never opens, so needs no key
-        wanted = [h for h in dict.fromkeys(UUID(str(h)) for h in household_ids)
-                  if self._cached(h) is None
-                  and (access is None or access.basis(self.tenant, str(h)) is not None)]
-        if not wanted:
-            return
-        for household_id, wrapped in self.store.wrapped_many(wanted).items():
-            try:
-                data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
-                                                self._context(household_id))
-            except Exception:  # noqa: BLE001 - e.g. a rotation in between: read it singly later
-                continue
-            self._remember(household_id, AESGCM(data_key))
+        # One preload at a time: a page's DataLoaders run in parallel threads and
+        # would otherwise both read the same missing keys.
+        with self._preload_lock:
+            wanted = [h for h in dict.fromkeys(UUID(str(h)) for h in household_ids)
+                      if self._cached(h) is None
+                      and (access is None or access.basis(self.tenant, str(h)) is not None)]
+            if not wanted:
+                return
+            for household_id, wrapped in self.store.wrapped_many(wanted).items():
+                try:
+                    data_key = self.provider.unwrap(self.tenant, wrapped,  # type: ignore[arg-type]
+                                                    self._context(household_id))
+                except Exception:  # noqa: BLE001 - e.g. a rotation in between: read it singly
+                    continue
+                self._remember(household_id, AESGCM(data_key))
 
     def for_writing(self, household_id: UUID) -> AESGCM:
         """The household's key, created on first use; refused after disposal.
