@@ -53,13 +53,14 @@ COMMANDS_PER_CASE = 10
 
 
 def note_consultation(app: Any, case_id: uuid.UUID) -> None:
-    """The single-event command, shaped like the service's commands."""
-    from yorisoi.infra.telemetry import command_span
+    """The single-event command, run as the service runs its commands (``run_command``)."""
 
-    with command_span("command.note_consultation", app.tenant):
+    def body() -> None:
         case = app.repository.get(case_id)
         case.note_consultation(uuid.uuid4())
         app.save(case)
+
+    app.run_command("command.note_consultation", body)
 
 
 class RawInserter:

@@ -29,11 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, Notification, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, StoredEvent
 from eventsourcing.persistence import OperationalError as ESOperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -45,6 +46,8 @@ EVENTS_CHANNEL = "yorisoi_events"
 INSERT_FUNCTION = "yorisoi_insert_events"
 # SQLSTATE raised by the insert function when a household key is destroyed.
 KEY_DESTROYED_STATE = "YK001"
+# SQLSTATE raised by the insert function when an aggregate the command read has changed.
+STALE_READ_STATE = "YK002"
 # The attribute the mapper sets on a stored event whose personal fields it sealed.
 SEALED_FOR = "_sealed_for"
 
@@ -53,6 +56,48 @@ _tracer = trace.get_tracer("yorisoi.sql")
 # Aggregates a command read ahead (see ``PostgresTenantRecorder.read_ahead``).
 _ahead: ContextVar[dict[Any, list[StoredEvent]] | None] = ContextVar(
     "yorisoi_read_ahead", default=None)
+
+
+class StaleReadError(IntegrityError):
+    """An aggregate the command read changed before the command's events were written.
+
+    Nothing was written.  The command runner (``TenantApplication.run_command``)
+    runs the command again on fresh reads; if that keeps happening the caller
+    sees it as an ``IntegrityError`` (the API's ``concurrent_change``).
+    """
+
+    def __init__(self, originator_id: UUID | None) -> None:
+        self.originator_id = originator_id
+        super().__init__("an aggregate read by the command has changed")
+
+
+@dataclass
+class ReadSet:
+    """What one command attempt read: aggregate id → version (0: it did not exist).
+
+    The insert function refuses the command's events (``StaleReadError``)
+    unless every aggregate in it is still at that version once the events
+    table is locked, so a command's decisions rest on what was current when
+    its events were written — whether the reads came from the database or
+    from the application's aggregate cache.
+    """
+
+    versions: dict[Any, int] = field(default_factory=dict)
+    # Whether this attempt may be served from the aggregate cache, and how often it was.
+    use_cache: bool = True
+    cache_hits: int = 0
+
+    def note(self, originator_id: Any, version: int) -> None:
+        # The first version read (or written by this command) is what its decisions used.
+        self.versions.setdefault(originator_id, version)
+
+
+_reads: ContextVar[ReadSet | None] = ContextVar("yorisoi_read_set", default=None)
+
+
+def current_reads() -> ReadSet | None:
+    """The read set of the command running in this context, if its reads are validated."""
+    return _reads.get()
 
 
 def sealed_for(stored_event: StoredEvent) -> UUID | None:
@@ -122,7 +167,7 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
         # execute (~80 µs, more than the statement's round trip here).
         self._insert_function = SQL(
             "SELECT * FROM {schema}.{fn}(%s::uuid[], %s::int8[], %s::text[], %s::bytea[],"
-            " %s::text[]) AS n").format(schema=schema, fn=Identifier(INSERT_FUNCTION)).as_bytes()
+            " %s::text[], %s::uuid[], %s::int8[]) AS n").format(schema=schema, fn=Identifier(INSERT_FUNCTION)).as_bytes()
         self._select_all = SQL("SELECT * FROM {schema}.{table} WHERE originator_id = %s"
                                " ORDER BY originator_version ASC").format(
                                    schema=schema, table=table).as_bytes()
@@ -144,9 +189,10 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         return SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{fn}(ids uuid[], versions int8[],"
-            " topics text[], states bytea[], households text[])"
+            " topics text[], states bytea[], households text[], read_ids uuid[],"
+            " read_versions int8[])"
             " RETURNS SETOF int8 LANGUAGE plpgsql AS $body$"
-            " DECLARE live int; gone text;"
+            " DECLARE live int; gone text; stale uuid;"
             " BEGIN"
             "  SET LOCAL lock_timeout = {lock_timeout};"
             # Keys first, then the table lock (a disposal takes them in that order too).
@@ -164,6 +210,16 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
             "  END IF;"
             # The library's ordering lock: commit order = notification order.
             "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            # Under the lock no other insert can interleave: the command's reads are
+            # checked against the log as it will be when these events commit.
+            "  IF cardinality(read_ids) > 0 THEN"
+            "   SELECT r.id INTO stale FROM unnest(read_ids, read_versions) AS r(id, v)"
+            "    WHERE COALESCE((SELECT max(e.originator_version) FROM {schema}.{table} e"
+            "     WHERE e.originator_id = r.id), 0) <> r.v LIMIT 1;"
+            "   IF FOUND THEN"
+            "    RAISE EXCEPTION 'stale read' USING ERRCODE = {stale_state}, DETAIL = stale::text;"
+            "   END IF;"
+            "  END IF;"
             "  PERFORM pg_notify({channel}, {space});"
             "  RETURN QUERY INSERT INTO {schema}.{table}"
             "   (originator_id, originator_version, topic, state)"
@@ -172,7 +228,8 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
         ).format(schema=schema, fn=Identifier(INSERT_FUNCTION),
                  table=Identifier(self.events_table_name),
                  lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
-                 state=Literal(KEY_DESTROYED_STATE), channel=Literal(EVENTS_CHANNEL),
+                 state=Literal(KEY_DESTROYED_STATE), stale_state=Literal(STALE_READ_STATE),
+                 channel=Literal(EVENTS_CHANNEL),
                  space=Literal(self.datastore.schema))
 
     def _keys_checked(self, checked: bool) -> None:
@@ -189,10 +246,12 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
             return super().insert_events(stored_events, **kwargs)
         households = list(dict.fromkeys(str(h) for e in stored_events
                                         if (h := sealed_for(e)) is not None))
+        reads = _reads.get()
+        read_set = reads.versions if reads is not None else {}
         params = ([e.originator_id for e in stored_events],
                   [e.originator_version for e in stored_events],
                   [e.topic for e in stored_events], [e.state for e in stored_events],
-                  households)
+                  households, list(read_set), list(read_set.values()))
         ahead = _ahead.get()
         if ahead:  # a write in a read-ahead scope: what was read ahead may be stale now
             ahead.clear()
@@ -206,19 +265,42 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
             except Exception as error:  # noqa: BLE001 - only two causes are ours to translate
                 cause = error.__cause__ if isinstance(error.__cause__, psycopg.Error) else error
                 state = getattr(cause, "sqlstate", None)
+                detail = getattr(getattr(cause, "diag", None), "message_detail", None)
                 if state == KEY_DESTROYED_STATE:
                     from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 
-                    detail = getattr(getattr(cause, "diag", None), "message_detail", None)
                     raise HouseholdKeyDestroyedError(
                         UUID(detail) if detail else None) from None
+                if state == STALE_READ_STATE:
+                    raise StaleReadError(UUID(detail) if detail else None) from None
                 if state == "42883" and self._function_ok is None:  # undefined_function
                     self._keys_checked(False)
                     return super().insert_events(stored_events, **kwargs)
                 raise
         if self._function_ok is None:
             self._keys_checked(True)
+        if reads is not None:  # later writes of this command build on these versions
+            for e in stored_events:
+                read_set[e.originator_id] = e.originator_version
         return ids
+
+    @property
+    def validates_reads(self) -> bool:
+        """Whether inserts check the command's read set (the insert function is there)."""
+        return self._function_ok is True
+
+    @contextmanager
+    def validating_reads(self, *, use_cache: bool) -> Iterator[ReadSet | None]:
+        """One command attempt whose reads the insert will validate (nested: the outer one)."""
+        outer = _reads.get()
+        if outer is not None:
+            yield outer
+            return
+        token = _reads.set(ReadSet(use_cache=use_cache))
+        try:
+            yield _reads.get()
+        finally:
+            _reads.reset(token)
 
     def select_events(self, originator_id: Any, *, gt: int | None = None,
                       lte: int | None = None, desc: bool = False,
@@ -295,7 +377,12 @@ class SQLiteTenantRecorder(_Traced, SQLiteApplicationRecorder):
     db_system = "sqlite"
     tenant = ""
 
+    validates_reads = False  # no insert function: commands read the file, uncached
+
     def reading_ahead(self) -> Any:
+        return nullcontext()
+
+    def validating_reads(self, *, use_cache: bool) -> Any:
         return nullcontext()
 
     def read_ahead(self, originator_ids: Sequence[Any]) -> None:

@@ -27,7 +27,6 @@ from yorisoi.domain.registry import ContractTerms, check_hand_over
 from yorisoi.domain.themes import ThemeTaxonomy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
 from yorisoi.services.complaints import ComplaintCommands
 from yorisoi.services.consent import ConsentCommands, NewConsent, NewConsentException
 from yorisoi.services.data_subject_requests import DataSubjectRequestCommands
@@ -42,6 +41,7 @@ from yorisoi.services.support_notes import SupportNoteCommands
 from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
     SnapshotsWouldLeakError,
     TenantApplication,
+    command,
 )
 from yorisoi.services.themes import ThemeCommands
 
@@ -110,13 +110,9 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         taxonomy = self.theme_taxonomy()
         return STANDARD_THEMES.keys() if taxonomy is None else taxonomy.allowed()
 
+    @command("command.record_consultation")
     def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         """Record a consultation, opening a case (and household) when none is given."""
-        with command_span("command.record_consultation", self.tenant), \
-                self.recorder.reading_ahead():
-            return self._record_consultation(cmd)
-
-    def _record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         today = japan_today()
         household = None
         # The aggregates this command reads, fetched together where their ids are
@@ -127,12 +123,12 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         taxonomy_id = ThemeTaxonomy.create_id(self.municipality_code)
         if cmd.case_id is not None:
             known = self._case_households.get(cmd.case_id)
-            self.recorder.read_ahead([cmd.case_id, taxonomy_id,
-                                      *(self._household_indexes(known) if known else ())])
+            self.read_ahead([cmd.case_id, taxonomy_id,
+                             *(self._household_indexes(known) if known else ())])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
             self._remember_household(case)
             if known != case.household_id:
-                self.recorder.read_ahead(self._household_indexes(case.household_id))
+                self.read_ahead(self._household_indexes(case.household_id))
         else:
             if cmd.household is None:
                 raise DomainError(field="household", message="Give a caseId or a new household.",
@@ -144,7 +140,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             case = Case(household_id=household.id, municipality_code=cmd.municipality_code,
                         site_id=cmd.site_id, contract_id=cmd.contract_id,
                         opened_on=cmd.occurred_on)
-            self.recorder.read_ahead([taxonomy_id, *self._household_indexes(household.id)])
+            self.read_ahead([taxonomy_id, *self._household_indexes(household.id)])
         consultation = Consultation.record(
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
@@ -182,26 +178,27 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         return [HouseholdConsents.create_id(household_id),
                 HouseholdRequests.create_id(household_id)]
 
+    @command("command.correct_consultation")
     def correct_consultation(self, case_id: UUID, consultation_id: UUID, *,
                              changes: dict[str, str | None], reason: str,
                              expected_version: int | None,
                              writable_contract_ids: Collection[str] | None) -> Consultation:
         """Correct a consultation's personal fields; the original stays in the log."""
-        with command_span("command.correct_consultation", self.tenant):
-            case = self._get_case(case_id, writable_contract_ids)
-            try:
-                consultation: Any = self.repository.get(consultation_id)
-            except AggregateNotFoundError:
-                consultation = None
-            if not isinstance(consultation, Consultation) or consultation.case_id != case.id:
-                raise ConsultationNotFoundError(field="consultationId")
-            # A closed case's records are frozen until it is reopened.
-            case.require_open()
-            consultation.check_version(expected_version)
-            consultation.correct(changes=changes, reason=reason)
-            self.save(consultation)
-            return consultation
+        case = self._get_case(case_id, writable_contract_ids)
+        try:
+            consultation: Any = self.repository.get(consultation_id)
+        except AggregateNotFoundError:
+            consultation = None
+        if not isinstance(consultation, Consultation) or consultation.case_id != case.id:
+            raise ConsultationNotFoundError(field="consultationId")
+        # A closed case's records are frozen until it is reopened.
+        case.require_open()
+        consultation.check_version(expected_version)
+        consultation.correct(changes=changes, reason=reason)
+        self.save(consultation)
+        return consultation
 
+    @command("command.correct_household")
     def correct_household(self, case_id: UUID, household: NewHousehold, *, reason: str,
                           expected_version: int | None,
                           writable_contract_ids: Collection[str] | None) -> Household:
@@ -211,19 +208,19 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         and birth dates are the family's, and the right to correction (APPI) does
         not wait for a reopening.
         """
-        with command_span("command.correct_household", self.tenant):
-            case = self._get_case(case_id, writable_contract_ids)
-            found: Household = self.repository.get(case.household_id)
-            # A correction decided on a stale view of the household is refused.
-            if expected_version is not None and expected_version != found.version:
-                raise StaleVersionError(field="expectedVersion")
-            found.correct(guardians=household.guardians, children=household.children,
-                          pregnancy=household.pregnancy,
-                          outside_target_reason=household.outside_target_reason,
-                          reason=reason, today=japan_today())
-            self.save(found)
-            return found
+        case = self._get_case(case_id, writable_contract_ids)
+        found: Household = self.repository.get(case.household_id)
+        # A correction decided on a stale view of the household is refused.
+        if expected_version is not None and expected_version != found.version:
+            raise StaleVersionError(field="expectedVersion")
+        found.correct(guardians=household.guardians, children=household.children,
+                      pregnancy=household.pregnancy,
+                      outside_target_reason=household.outside_target_reason,
+                      reason=reason, today=japan_today())
+        self.save(found)
+        return found
 
+    @command("command.attach_to_case")
     def attach_to_case(self, case_id: UUID, *, attachment_id: UUID, kind: str,
                        content_type: str, data: bytes,
                        store: Callable[[UUID, bytes], str],
@@ -244,6 +241,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         self.save(case)
         return case
 
+    @command("command.close_case")
     def close_case(self, case_id: UUID, *, closed_on: date, reason: str,
                    expected_version: int | None,
                    writable_contract_ids: Collection[str] | None) -> Case:
@@ -254,6 +252,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         self.save(case)
         return case
 
+    @command("command.reopen_case")
     def reopen_case(self, case_id: UUID, *, reopened_on: date, expected_version: int | None,
                     writable_contract_ids: Collection[str] | None) -> Case:
         """Reopen a closed case; its retention clock stops."""
@@ -263,6 +262,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         self.save(case)
         return case
 
+    @command("command.mark_council_case")
     def mark_council_case(self, case_id: UUID, *, council_case: bool,
                           expected_version: int | None,
                           writable_contract_ids: Collection[str] | None) -> Case:
@@ -273,6 +273,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         self.save(case)
         return case
 
+    @command("command.hand_over_cases")
     def hand_over_cases(self, case_ids: Collection[UUID], *, municipality_code: str,
                         predecessor: ContractTerms | None, successor: ContractTerms | None,
                         on: date, batch_size: int = 200) -> list[UUID]:
@@ -283,18 +284,17 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         transactions short.  A case already moved is skipped, so a hand-over
         interrupted between batches is finished by running it again.
         """
-        with command_span("command.hand_over_cases", self.tenant):
-            before, after = check_hand_over(predecessor, successor,
-                                            municipality_code=municipality_code,
-                                            today=japan_today())
-            cases = [case for case in (self._get_case(case_id, None) for case_id in case_ids)
-                     if case.contract_id == before.contract_id]
-            for case in cases:
-                case.hand_over(to_contract_id=after.contract_id,
-                               covered_site_ids=after.site_ids, on=on)
-            for start in range(0, len(cases), batch_size):
-                self.save(*cases[start:start + batch_size])
-            return [case.id for case in cases]
+        before, after = check_hand_over(predecessor, successor,
+                                        municipality_code=municipality_code,
+                                        today=japan_today())
+        cases = [case for case in (self._get_case(case_id, None) for case_id in case_ids)
+                 if case.contract_id == before.contract_id]
+        for case in cases:
+            case.hand_over(to_contract_id=after.contract_id,
+                           covered_site_ids=after.site_ids, on=on)
+        for start in range(0, len(cases), batch_size):
+            self.save(*cases[start:start + batch_size])
+        return [case.id for case in cases]
 
     def readable_case(self, case_id: UUID, readable_contract_ids: Collection[str] | None) -> Case:
         """The case, if the actor's contracts cover it (else CaseNotFoundError)."""

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application, Repository, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    Repository,
+    project_aggregate,
+)
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
+from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.recorders import StaleReadError, current_reads
+from yorisoi.infra.telemetry import command_span
+from yorisoi.services.aggregate_cache import AggregateCache
 from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
 from yorisoi.services.personal_data import HouseholdKeyring
+
+T = TypeVar("T")
+
+# A command whose reads went stale runs again; this many times at most.
+COMMAND_ATTEMPTS = 4
+DEFAULT_COMMAND_CACHE_SIZE = 2000
 
 
 def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -28,11 +44,47 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
 
 
 class _Repository(Repository[UUID]):
+    # Set by the application: aggregates kept for commands whose reads are validated.
+    aggregates: AggregateCache | None = None
+
     def get(self, aggregate_id: UUID, *, projector_func: Any = None,  # type: ignore[override]
-            **kwargs: Any) -> Any:
+            version: int | None = None, **kwargs: Any) -> Any:
         if projector_func is None or projector_func is project_aggregate:
             projector_func = _replay
-        return super().get(aggregate_id, projector_func=projector_func, **kwargs)
+        reads = current_reads()
+        if reads is None or version is not None or self.aggregates is None:
+            return super().get(aggregate_id, projector_func=projector_func, version=version,
+                               **kwargs)
+        # Inside a command whose insert validates what it read (see run_command).
+        if reads.use_cache and (kept := self.aggregates.get(aggregate_id)) is not None:
+            kept_version, aggregate = kept
+            reads.note(aggregate_id, kept_version)
+            reads.cache_hits += 1
+            if aggregate is None:
+                raise AggregateNotFoundError(aggregate_id)
+            return aggregate
+        try:
+            aggregate = super().get(aggregate_id, projector_func=projector_func, **kwargs)
+        except AggregateNotFoundError:
+            reads.note(aggregate_id, 0)
+            self.aggregates.put_absent(aggregate_id)
+            raise
+        reads.note(aggregate_id, aggregate.version)
+        self.aggregates.put(aggregate)
+        return aggregate
+
+
+def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Run an application method as a command (``TenantApplication.run_command``)."""
+
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: TenantApplication, *args: Any, **kwargs: Any) -> T:
+            return self.run_command(name, lambda: method(self, *args, **kwargs))
+
+        return run
+
+    return wrap
 
 
 class SnapshotsWouldLeakError(RuntimeError):
@@ -62,6 +114,65 @@ class TenantApplication(Application[UUID]):
         if self.database.dialect == "postgres":
             # Connections idle for a minute go back: an idle tenant holds none.
             self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
+        self.aggregates = AggregateCache(
+            int(env.get("YORISOI_COMMAND_CACHE_SIZE") or DEFAULT_COMMAND_CACHE_SIZE))
+        self.repository.aggregates = self.aggregates  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ commands
+
+    def run_command(self, name: str, body: Callable[[], T]) -> T:
+        """Run ``body`` (get → decide → save) with validated reads, again if they went stale.
+
+        Inside, aggregates without personal fields may come from the aggregate
+        cache, and the insert refuses the events (``StaleReadError``) if
+        anything the command read has changed meanwhile; the command then runs
+        again, reading what changed afresh.  A refusal (``DomainError``) is
+        only ever given on fresh reads: if any read came from the cache, the
+        command runs once more without it, so a user is never refused because
+        of an old copy.  A command inside another one joins the outer one.
+        """
+        if current_reads() is not None:
+            return body()
+        with command_span(name, self.tenant) as span:
+            use_cache = self.recorder.validates_reads
+            for attempt in range(1, COMMAND_ATTEMPTS + 1):
+                with self.recorder.reading_ahead(), \
+                        self.recorder.validating_reads(use_cache=use_cache) as reads:
+                    try:
+                        result = body()
+                    except StaleReadError:
+                        # Whatever this attempt read may be old: read it all afresh.
+                        self.aggregates.evict(reads.versions if reads is not None else ())
+                        if attempt == COMMAND_ATTEMPTS:
+                            raise
+                    except DomainError:
+                        if reads is None or not reads.cache_hits or attempt == COMMAND_ATTEMPTS:
+                            raise
+                        use_cache = False
+                    else:
+                        if reads is not None and reads.cache_hits:
+                            span.set_attribute("yorisoi.cache.hits", reads.cache_hits)
+                        if attempt > 1:
+                            span.set_attribute("yorisoi.command.attempts", attempt)
+                        return result
+                # Always on until the insert function is known to validate reads.
+                use_cache = use_cache and self.recorder.validates_reads
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read_ahead(self, aggregate_ids: Sequence[UUID]) -> None:
+        """Fetch, in one statement, the aggregates the command will read (unless kept)."""
+        reads = current_reads()
+        if reads is not None and reads.use_cache:
+            aggregate_ids = [i for i in aggregate_ids if i not in self.aggregates]
+        self.recorder.read_ahead(aggregate_ids)
+
+    def _record(self, processing_event: Any) -> Any:
+        recordings = super()._record(processing_event)
+        if self.recorder.validates_reads:
+            # What was just written is the newest version: keep it for the next command.
+            for aggregate in processing_event.aggregates.values():
+                self.aggregates.put(aggregate)
+        return recordings
 
     def construct_repository(self) -> Repository[UUID]:
         repository = super().construct_repository()
