@@ -86,6 +86,8 @@ class ReadSet:
     # Whether this attempt may be served from the aggregate cache, and how often it was.
     use_cache: bool = True
     cache_hits: int = 0
+    # Inserts this attempt has committed: a command that wrote is never run again.
+    committed: int = 0
 
     def note(self, originator_id: Any, version: int) -> None:
         # The first version read (or written by this command) is what its decisions used.
@@ -280,6 +282,7 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
         if self._function_ok is None:
             self._keys_checked(True)
         if reads is not None:  # later writes of this command build on these versions
+            reads.committed += 1
             for e in stored_events:
                 read_set[e.originator_id] = e.originator_version
         return ids

@@ -26,8 +26,8 @@ from yorisoi.domain.complaints import (
 )
 from yorisoi.domain.households import Household
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
 from yorisoi.services.context import acting_as, current_context
+from yorisoi.services.tenant_application import command
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,19 @@ class ComplaintCommands:
         return self._aggregate(
             ComplaintRoles.create_id(self.municipality_code, scope_kind, scope_id), ComplaintRoles)
 
+    @command("command.assign_complaint_roles")
     def assign_complaint_roles(self, *, scope_kind: str, scope_id: str, intake_officer: str,
                                resolution_officer: str, third_party_members: list[dict[str, str]],
                                expected_version: int | None) -> ComplaintRoles:
         """Assign a site's or contractor's complaint officers and third-party members."""
-        with command_span("command.assign_complaint_roles", self.tenant):
-            roles = self.complaint_roles(scope_kind, scope_id) or ComplaintRoles.start(
-                municipality_code=self.municipality_code, scope_kind=scope_kind,
-                scope_id=scope_id)
-            roles.assign(intake_officer=intake_officer, resolution_officer=resolution_officer,
-                         third_party_members=third_party_members,
-                         expected_version=expected_version)
-            self.save(roles)
-            return roles
+        roles = self.complaint_roles(scope_kind, scope_id) or ComplaintRoles.start(
+            municipality_code=self.municipality_code, scope_kind=scope_kind,
+            scope_id=scope_id)
+        roles.assign(intake_officer=intake_officer, resolution_officer=resolution_officer,
+                     third_party_members=third_party_members,
+                     expected_version=expected_version)
+        self.save(roles)
+        return roles
 
     def complaint_deadlines(self) -> ComplaintDeadlines:
         """The municipality's deadlines (defaults until it sets its own)."""
@@ -105,48 +105,51 @@ class ComplaintCommands:
                                 ComplaintDeadlines)
         return found or ComplaintDeadlines(municipality_code=self.municipality_code)
 
+    @command("command.set_complaint_deadlines")
     def set_complaint_deadlines(self, days: dict[str, int], *,
                                 expected_version: int | None) -> ComplaintDeadlines:
-        with command_span("command.set_complaint_deadlines", self.tenant):
-            deadlines = self.complaint_deadlines()
-            deadlines.set(days, expected_version=expected_version)
-            self.save(deadlines)
-            return deadlines
+        deadlines = self.complaint_deadlines()
+        deadlines.set(days, expected_version=expected_version)
+        self.save(deadlines)
+        return deadlines
 
     # -- the complaint's steps
 
+    @command("command.receive_complaint")
     def receive_complaint(self, cmd: NewComplaint,
                           writable_contract_ids: Collection[str] | None) -> Complaint:
         """Receive and record a complaint (linked to a case the actor may see, if given)."""
-        with command_span("command.receive_complaint", self.tenant):
-            if cmd.case_id is not None:
-                self._get_case(cmd.case_id, writable_contract_ids)
-            complaint = Complaint.receive(
-                municipality_code=self.municipality_code, site_id=cmd.site_id,
-                contract_id=cmd.contract_id, contractor_id=cmd.contractor_id,
-                case_id=cmd.case_id, kind=cmd.kind, channel=cmd.channel,
-                received_on=cmd.received_on, anonymous=cmd.anonymous,
-                complainant_name=cmd.complainant_name,
-                complainant_contact=cmd.complainant_contact, content=cmd.content,
-                wishes=cmd.wishes, involve_third_party=cmd.involve_third_party,
-                today=japan_today())
-            self.save(complaint)
-            return complaint
+        if cmd.case_id is not None:
+            self._get_case(cmd.case_id, writable_contract_ids)
+        complaint = Complaint.receive(
+            municipality_code=self.municipality_code, site_id=cmd.site_id,
+            contract_id=cmd.contract_id, contractor_id=cmd.contractor_id,
+            case_id=cmd.case_id, kind=cmd.kind, channel=cmd.channel,
+            received_on=cmd.received_on, anonymous=cmd.anonymous,
+            complainant_name=cmd.complainant_name,
+            complainant_contact=cmd.complainant_contact, content=cmd.content,
+            wishes=cmd.wishes, involve_third_party=cmd.involve_third_party,
+            today=japan_today())
+        self.save(complaint)
+        return complaint
 
     def complaint_step(self, complaint_id: UUID, step: str, *,
                        writable_contract_ids: Collection[str] | None,
                        expected_version: int | None, **args: Any) -> Complaint:
         """Take one step: report, add_discussion, record_outcome, report_outcome,
         publish_summary, escalate or close (the aggregate checks the order)."""
-        with command_span(f"command.complaint.{step}", self.tenant):
+        def take_step() -> Complaint:
             complaint = self._get_complaint(complaint_id, writable_contract_ids)
+            step_args = dict(args)  # a retried attempt starts from the caller's arguments
             if step == "publish_summary":
-                args["other_names"] = self._case_names(complaint.case_id)
+                step_args["other_names"] = self._case_names(complaint.case_id)
             getattr(complaint, step)(today=japan_today(), expected_version=expected_version,
-                                     **args)
+                                     **step_args)
             with self._acting_on(complaint):
                 self.save(complaint)
             return complaint
+
+        return self.run_command(f"command.complaint.{step}", take_step)
 
     def readable_complaint(self, complaint_id: UUID,
                            contracts: Collection[str] | None) -> Complaint:

@@ -29,12 +29,12 @@ from yorisoi.domain.consent import (
     HouseholdConsents,
 )
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
 
 if TYPE_CHECKING:
     from eventsourcing.application import Repository
 
     from yorisoi.domain.cases import Case
+from yorisoi.services.tenant_application import command
 
 
 @dataclass(frozen=True)
@@ -194,37 +194,38 @@ class ConsentCommands:
 
     # ------------------------------------------------------------------ commands
 
+    @command("command.give_consent")
     def give_consent(self, case_id: UUID, *, purpose: str, given_by: str, relationship: str,
                      given_on: date, scope: str, agency_id: str | None = None,
                      agency_kind: str | None = None, evidence_attachment_id: str | None = None,
                      writable_contract_ids: Collection[str] | None) -> Consent:
         """Record the family's consent for one purpose (for sharing: one agency or kind)."""
-        with command_span("command.give_consent", self.tenant):
-            case = self._get_case(case_id, writable_contract_ids)
-            case.require_open()
-            if evidence_attachment_id is not None and (
-                    case.attachments.get(evidence_attachment_id, {}).get("kind")
-                    != "consent_form"):
-                raise ConsentEvidenceUnknownError(field="evidenceAttachmentId")
-            index = self.consent_index(case.household_id)
-            consent = self.add_consent(
-                index, case_id=case.id, purpose=purpose, given_by=given_by,
-                relationship=relationship, given_on=given_on, scope=scope,
-                today=japan_today(), agency_id=agency_id, agency_kind=agency_kind,
-                evidence_attachment_id=evidence_attachment_id)
-            self.save(index, consent)
-            return consent
+        case = self._get_case(case_id, writable_contract_ids)
+        case.require_open()
+        if evidence_attachment_id is not None and (
+                case.attachments.get(evidence_attachment_id, {}).get("kind")
+                != "consent_form"):
+            raise ConsentEvidenceUnknownError(field="evidenceAttachmentId")
+        index = self.consent_index(case.household_id)
+        consent = self.add_consent(
+            index, case_id=case.id, purpose=purpose, given_by=given_by,
+            relationship=relationship, given_on=given_on, scope=scope,
+            today=japan_today(), agency_id=agency_id, agency_kind=agency_kind,
+            evidence_attachment_id=evidence_attachment_id)
+        self.save(index, consent)
+        return consent
 
+    @command("command.withdraw_consent")
     def withdraw_consent(self, case_id: UUID, consent_id: UUID, *, withdrawn_on: date,
                          reason: str, writable_contract_ids: Collection[str] | None) -> Consent:
         """Withdraw a consent: it covers no further action (allowed on closed cases too)."""
-        with command_span("command.withdraw_consent", self.tenant):
-            case = self._get_case(case_id, writable_contract_ids)
-            consent = self._consent_of(case, consent_id)
-            consent.withdraw(withdrawn_on=withdrawn_on, reason=reason, today=japan_today())
-            self.save(consent)
-            return consent
+        case = self._get_case(case_id, writable_contract_ids)
+        consent = self._consent_of(case, consent_id)
+        consent.withdraw(withdrawn_on=withdrawn_on, reason=reason, today=japan_today())
+        self.save(consent)
+        return consent
 
+    @command("command.record_consent_exception")
     def record_consent_exception(self, case_id: UUID, *, purpose: str, legal_basis: str,
                                  reason: str, taken_on: date, agency_id: str | None = None,
                                  agency_kind: str | None = None, record_id: UUID | None = None,
@@ -235,15 +236,14 @@ class ConsentCommands:
         Allowed on a closed case too: a legal duty to report does not wait for
         a case to be reopened.
         """
-        with command_span("command.record_consent_exception", self.tenant):
-            case = self._get_case(case_id, writable_contract_ids)
-            index = self.consent_index(case.household_id)
-            exception = self.add_consent_exception(
-                index, case_id=case.id, purpose=purpose, legal_basis=legal_basis,
-                reason=reason, taken_on=taken_on, today=japan_today(), agency_id=agency_id,
-                agency_kind=agency_kind, record_id=record_id)
-            self.save(index, exception)
-            return exception
+        case = self._get_case(case_id, writable_contract_ids)
+        index = self.consent_index(case.household_id)
+        exception = self.add_consent_exception(
+            index, case_id=case.id, purpose=purpose, legal_basis=legal_basis,
+            reason=reason, taken_on=taken_on, today=japan_today(), agency_id=agency_id,
+            agency_kind=agency_kind, record_id=record_id)
+        self.save(index, exception)
+        return exception
 
     # ------------------------------------------------------------------ helpers
 

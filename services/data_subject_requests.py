@@ -42,11 +42,11 @@ from yorisoi.domain.suspension_of_use import (
     subject_of,
 )
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
 from yorisoi.services.support_notes import SupportNoteNotFoundError
 
 if TYPE_CHECKING:
     from eventsourcing.application import Repository
+from yorisoi.services.tenant_application import command
 
 
 class HouseholdNotFoundError(NotFoundDomainError):
@@ -123,37 +123,37 @@ class DataSubjectRequestCommands:
 
     # ------------------------------------------------------------------ commands
 
+    @command("command.set_dsr_deadlines")
     def set_data_subject_request_deadlines(self, days: dict[str, int], *,
                                            expected_version: int | None,
                                            ) -> DataSubjectRequestDeadlines:
-        with command_span("command.set_dsr_deadlines", self.tenant):
-            deadlines = self.data_subject_request_deadlines()
-            deadlines.set(days, expected_version=expected_version)
-            self.save(deadlines)
-            return deadlines
+        deadlines = self.data_subject_request_deadlines()
+        deadlines.set(days, expected_version=expected_version)
+        self.save(deadlines)
+        return deadlines
 
+    @command("command.receive_dsr")
     def receive_data_subject_request(self, *, household_id: UUID, kind: str,
                                      identification_method: str, requester_relationship: str,
                                      received_on: date) -> DataSubjectRequest:
         """Record a request about a household (a disposed one too: it is answered all the same)."""
-        with command_span("command.receive_dsr", self.tenant):
-            if self._found(household_id, Household) is None:
-                raise HouseholdNotFoundError(field="householdId")
-            days = self.data_subject_request_deadlines().days.get(kind, 0)
-            request = DataSubjectRequest.receive(
-                household_id=household_id, municipality_code=self.municipality_code, kind=kind,
-                identification_method=identification_method,
-                requester_relationship=requester_relationship, received_on=received_on,
-                deadline_days=days, today=japan_today())
-            index = (self._household_requests(household_id)
-                     or HouseholdRequests(household_id=household_id))
-            index.list_request(request.id)
-            register = (self._found(DataSubjectRequestRegister.create_id(self.municipality_code),
-                                    DataSubjectRequestRegister)
-                        or DataSubjectRequestRegister(municipality_code=self.municipality_code))
-            register.list_request(request.id)
-            self.save(request, index, register)
-            return request
+        if self._found(household_id, Household) is None:
+            raise HouseholdNotFoundError(field="householdId")
+        days = self.data_subject_request_deadlines().days.get(kind, 0)
+        request = DataSubjectRequest.receive(
+            household_id=household_id, municipality_code=self.municipality_code, kind=kind,
+            identification_method=identification_method,
+            requester_relationship=requester_relationship, received_on=received_on,
+            deadline_days=days, today=japan_today())
+        index = (self._household_requests(household_id)
+                 or HouseholdRequests(household_id=household_id))
+        index.list_request(request.id)
+        register = (self._found(DataSubjectRequestRegister.create_id(self.municipality_code),
+                                DataSubjectRequestRegister)
+                    or DataSubjectRequestRegister(municipality_code=self.municipality_code))
+        register.list_request(request.id)
+        self.save(request, index, register)
+        return request
 
     def household_of_case(self, case_id: UUID) -> UUID:
         """The household of a case (the municipality sees every case)."""
@@ -174,20 +174,20 @@ class DataSubjectRequestCommands:
         self.save(request)
         return request
 
+    @command("command.answer_dsr")
     def answer_data_subject_request(self, request_id: UUID, *, answered_on: date, outcome: str,
                                     expected_version: int | None) -> DataSubjectRequest:
         """Grant the request; a granted suspension of use takes effect with the same save."""
-        with command_span("command.answer_dsr", self.tenant):
-            request = self.data_subject_request(request_id)
-            request.answer(answered_on=answered_on, outcome=outcome, today=japan_today(),
-                           expected_version=expected_version)
-            index = None
-            if request.suspension_active:
-                index = self._household_requests(request.household_id)
-                assert index is not None  # listed when the request was received
-                index.suspend(request.id)
-            self.save(request, index)
-            return request
+        request = self.data_subject_request(request_id)
+        request.answer(answered_on=answered_on, outcome=outcome, today=japan_today(),
+                       expected_version=expected_version)
+        index = None
+        if request.suspension_active:
+            index = self._household_requests(request.household_id)
+            assert index is not None  # listed when the request was received
+            index.suspend(request.id)
+        self.save(request, index)
+        return request
 
     def refuse_data_subject_request(self, request_id: UUID, *, refused_on: date, reason: str,
                                     expected_version: int | None) -> DataSubjectRequest:
@@ -197,17 +197,17 @@ class DataSubjectRequestCommands:
         self.save(request)
         return request
 
+    @command("command.lift_suspension")
     def lift_suspension_of_use(self, request_id: UUID, *, lifted_on: date, reason: str,
                                expected_version: int | None) -> DataSubjectRequest:
-        with command_span("command.lift_suspension", self.tenant):
-            request = self.data_subject_request(request_id)
-            request.lift_suspension(lifted_on=lifted_on, reason=reason, today=japan_today(),
-                                    expected_version=expected_version)
-            index = self._household_requests(request.household_id)
-            assert index is not None
-            index.lift(request.id)
-            self.save(request, index)
-            return request
+        request = self.data_subject_request(request_id)
+        request.lift_suspension(lifted_on=lifted_on, reason=reason, today=japan_today(),
+                                expected_version=expected_version)
+        index = self._household_requests(request.household_id)
+        assert index is not None
+        index.lift(request.id)
+        self.save(request, index)
+        return request
 
     def close_data_subject_request(self, request_id: UUID, *, closed_on: date,
                                    expected_version: int | None) -> DataSubjectRequest:
@@ -229,55 +229,55 @@ class DataSubjectRequestCommands:
     # and the link to the request, in one save.  A closed case's records are
     # corrected too: the duty to correct (法第92条) does not wait for a reopening.
 
+    @command("command.correct_for_dsr")
     def correct_consultation_for_request(self, request_id: UUID, consultation_id: UUID, *,
                                          changes: dict[str, str | None], reason: str,
                                          expected_version: int | None) -> DataSubjectRequest:
-        with command_span("command.correct_for_dsr", self.tenant):
-            request = self.data_subject_request(request_id)
-            consultation = self._found(consultation_id, Consultation)
-            if consultation is None or consultation.household_id != request.household_id:
-                raise ConsultationNotFoundError(field="consultationId")
-            consultation.check_version(expected_version)
-            consultation.correct(changes=changes, reason=reason)
-            request.link_correction(record_kind="consultation", record_id=consultation.id,
-                                    record_version=consultation.version,
-                                    changed_fields=list(consultation.corrections[-1]["fields"]))
-            self.save(consultation, request)
-            return request
+        request = self.data_subject_request(request_id)
+        consultation = self._found(consultation_id, Consultation)
+        if consultation is None or consultation.household_id != request.household_id:
+            raise ConsultationNotFoundError(field="consultationId")
+        consultation.check_version(expected_version)
+        consultation.correct(changes=changes, reason=reason)
+        request.link_correction(record_kind="consultation", record_id=consultation.id,
+                                record_version=consultation.version,
+                                changed_fields=list(consultation.corrections[-1]["fields"]))
+        self.save(consultation, request)
+        return request
 
+    @command("command.correct_for_dsr")
     def correct_household_for_request(self, request_id: UUID, household: Any, *, reason: str,
                                       expected_version: int | None) -> DataSubjectRequest:
         """Correct the requesting household's people (names, birth dates) and link it."""
-        with command_span("command.correct_for_dsr", self.tenant):
-            request = self.data_subject_request(request_id)
-            found = self._found(request.household_id, Household)
-            if found is None:
-                raise DataSubjectRequestNotFoundError(field="requestId")
-            if expected_version is not None and expected_version != found.version:
-                raise StaleVersionError(field="expectedVersion")
-            fields = found.correct(guardians=household.guardians, children=household.children,
-                                   pregnancy=household.pregnancy,
-                                   outside_target_reason=household.outside_target_reason,
-                                   reason=reason, today=japan_today())
-            request.link_correction(record_kind="household", record_id=found.id,
-                                    record_version=found.version, changed_fields=fields)
-            self.save(found, request)
-            return request
+        request = self.data_subject_request(request_id)
+        found = self._found(request.household_id, Household)
+        if found is None:
+            raise DataSubjectRequestNotFoundError(field="requestId")
+        if expected_version is not None and expected_version != found.version:
+            raise StaleVersionError(field="expectedVersion")
+        fields = found.correct(guardians=household.guardians, children=household.children,
+                               pregnancy=household.pregnancy,
+                               outside_target_reason=household.outside_target_reason,
+                               reason=reason, today=japan_today())
+        request.link_correction(record_kind="household", record_id=found.id,
+                                record_version=found.version, changed_fields=fields)
+        self.save(found, request)
+        return request
 
+    @command("command.correct_for_dsr")
     def correct_support_note_for_request(self, request_id: UUID, note_id: UUID, *, body: str,
                                          reason: str, expected_version: int | None,
                                          ) -> DataSubjectRequest:
-        with command_span("command.correct_for_dsr", self.tenant):
-            request = self.data_subject_request(request_id)
-            note = self._found(note_id, SupportNote)
-            if note is None or note.household_id != request.household_id:
-                raise SupportNoteNotFoundError(field="noteId")
-            note.check_version(expected_version)
-            note.correct(body=body, reason=reason)
-            request.link_correction(record_kind="support_note", record_id=note.id,
-                                    record_version=note.version, changed_fields=["body"])
-            self.save(note, request)
-            return request
+        request = self.data_subject_request(request_id)
+        note = self._found(note_id, SupportNote)
+        if note is None or note.household_id != request.household_id:
+            raise SupportNoteNotFoundError(field="noteId")
+        note.check_version(expected_version)
+        note.correct(body=body, reason=reason)
+        request.link_correction(record_kind="support_note", record_id=note.id,
+                                record_version=note.version, changed_fields=["body"])
+        self.save(note, request)
+        return request
 
     # ------------------------------------------------------------------ helpers
 

@@ -63,6 +63,7 @@ from yorisoi.services.context import current_context
 CERTIFICATE_RETENTION = timedelta(days=366 * 30)
 
 Progress = Callable[[str, str], None]  # (household id, step) after each recorded step
+from yorisoi.services.tenant_application import command
 
 
 def _now() -> str:
@@ -92,30 +93,30 @@ class DisposalCommands:
             raise DisposalBatchNotFoundError(field="batchId")
         return batch
 
+    @command("command.propose_disposal")
     def propose_disposal(self, *, schedule: ScheduleVersion, evaluated_on: date,
                          households: list[HouseholdStanding]) -> DisposalBatch:
         """Propose disposing of households already found due on ``evaluated_on``."""
-        with command_span("command.propose_disposal", self.tenant):
-            batch = DisposalBatch.propose(
-                municipality_code=self.municipality_code, schedule_version=schedule.version,
-                two_person_approval=schedule.two_person_approval,
-                proposed_by=current_context().user_id, proposed_at=_now(),
-                evaluated_on=evaluated_on,
-                households=[{"household_id": h.household_id,
-                             "closed_on": h.closed_on.isoformat(),
-                             "due_on": h.due_on.isoformat() if h.due_on else None,
-                             "record_counts": h.record_counts} for h in households])
-            self.save(batch)
-            return batch
+        batch = DisposalBatch.propose(
+            municipality_code=self.municipality_code, schedule_version=schedule.version,
+            two_person_approval=schedule.two_person_approval,
+            proposed_by=current_context().user_id, proposed_at=_now(),
+            evaluated_on=evaluated_on,
+            households=[{"household_id": h.household_id,
+                         "closed_on": h.closed_on.isoformat(),
+                         "due_on": h.due_on.isoformat() if h.due_on else None,
+                         "record_counts": h.record_counts} for h in households])
+        self.save(batch)
+        return batch
 
+    @command("command.approve_disposal")
     def approve_disposal(self, batch_id: UUID, *, expected_version: int | None) -> DisposalBatch:
         """Approve a proposed batch (by a second person where the schedule says so)."""
-        with command_span("command.approve_disposal", self.tenant):
-            batch = self.disposal_batch(batch_id)
-            batch.check_version(expected_version)
-            batch.approve(approved_by=current_context().user_id, approved_at=_now())
-            self.save(batch)
-            return batch
+        batch = self.disposal_batch(batch_id)
+        batch.check_version(expected_version)
+        batch.approve(approved_by=current_context().user_id, approved_at=_now())
+        self.save(batch)
+        return batch
 
 
 class Disposal:

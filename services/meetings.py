@@ -20,8 +20,8 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.errors import NotFoundDomainError
 from yorisoi.domain.representative_meetings import RepresentativeMeeting
 from yorisoi.infra.clock import japan_now, japan_today
-from yorisoi.infra.telemetry import command_span
 from yorisoi.projections.case_queries import case_theme_counts
+from yorisoi.services.tenant_application import command
 
 
 class CaseMeetingNotFoundError(NotFoundDomainError):
@@ -94,21 +94,21 @@ class MeetingCommands:
     save: Any
     _get_case: Any
 
+    @command("command.schedule_case_meeting")
     def schedule_case_meeting(self, cmd: ScheduleCaseMeeting) -> CaseMeeting:
         """Schedule a case meeting; for a 要対協 case only with a recorded decision."""
-        with command_span("command.schedule_case_meeting", self.tenant):  # type: ignore[attr-defined]
-            case: Case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
-            case.check_version(cmd.expected_case_version)
-            case.require_open()
-            meeting = CaseMeeting.schedule(
-                case_id=case.id, household_id=case.household_id, site_id=case.site_id,
-                contract_id=case.contract_id, starts_at=cmd.starts_at, ends_at=cmd.ends_at,
-                place=cmd.place, agenda=cmd.agenda,
-                internal=[(p.user_id, p.role) for p in cmd.internal],
-                external=[(p.name, p.organisation, p.basis) for p in cmd.external],
-                council_case=case.council_case, council_decision=cmd.council_decision)
-            self.save(meeting)
-            return meeting
+        case: Case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
+        case.check_version(cmd.expected_case_version)
+        case.require_open()
+        meeting = CaseMeeting.schedule(
+            case_id=case.id, household_id=case.household_id, site_id=case.site_id,
+            contract_id=case.contract_id, starts_at=cmd.starts_at, ends_at=cmd.ends_at,
+            place=cmd.place, agenda=cmd.agenda,
+            internal=[(p.user_id, p.role) for p in cmd.internal],
+            external=[(p.name, p.organisation, p.basis) for p in cmd.external],
+            council_case=case.council_case, council_decision=cmd.council_decision)
+        self.save(meeting)
+        return meeting
 
     def case_meeting_place(self, meeting_id: UUID,
                            writable: Collection[str] | None) -> tuple[str | None, str]:
@@ -181,19 +181,19 @@ class MeetingCommands:
         self.save(meeting)
         return meeting
 
+    @command("command.record_representative_meeting")
     def record_representative_meeting(
             self, cmd: RecordRepresentativeMeeting) -> RepresentativeMeeting:
         """Record a representative meeting; theme counts come from the case view, as counts."""
-        with command_span("command.record_representative_meeting", self.tenant):  # type: ignore[attr-defined]
-            counts = (case_theme_counts(self.database, cmd.themes_from, cmd.themes_to)
-                      if cmd.themes_from <= cmd.themes_to else {})
-            meeting = RepresentativeMeeting.record(
-                municipality_code=cmd.municipality_code, held_on=cmd.held_on,
-                attendees=cmd.attendees, regional_issues=cmd.regional_issues,
-                resources_to_develop=cmd.resources_to_develop, themes_from=cmd.themes_from,
-                themes_to=cmd.themes_to, theme_counts=counts, today=japan_today())
-            self.save(meeting)
-            return meeting
+        counts = (case_theme_counts(self.database, cmd.themes_from, cmd.themes_to)
+                  if cmd.themes_from <= cmd.themes_to else {})
+        meeting = RepresentativeMeeting.record(
+            municipality_code=cmd.municipality_code, held_on=cmd.held_on,
+            attendees=cmd.attendees, regional_issues=cmd.regional_issues,
+            resources_to_develop=cmd.resources_to_develop, themes_from=cmd.themes_from,
+            themes_to=cmd.themes_to, theme_counts=counts, today=japan_today())
+        self.save(meeting)
+        return meeting
 
     def _get_meeting(self, meeting_id: UUID,
                      writable: Collection[str] | None) -> tuple[CaseMeeting, Case]:

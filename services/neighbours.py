@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.neighbours import NeighbourDeclaration
 from yorisoi.domain.registry import Municipality
-from yorisoi.infra.telemetry import command_span
+from yorisoi.services.tenant_application import command
 
 
 class NeighbourCommands:
@@ -31,29 +31,29 @@ class NeighbourCommands:
             return None
         return found
 
+    @command("command.declare_neighbour")
     def declare_neighbour(self, *, municipality_code: str,
                           neighbour_code: str) -> NeighbourDeclaration:
         """Declare ``neighbour_code`` a neighbour of ``municipality_code``."""
-        with command_span("command.declare_neighbour", self.tenant):
-            self._require(Municipality.create_id(municipality_code))
-            declaration = (self.neighbour_declaration(municipality_code)
-                           or NeighbourDeclaration(municipality_code=municipality_code))
-            declaration.declare(neighbour_code)
-            # An unregistered neighbour would widen searches to a space that
-            # does not exist: refused like any unknown registry entry.
-            self._require(Municipality.create_id(neighbour_code))
-            if declaration.pending_events:
-                self.save(declaration)
-            return declaration
+        self._require(Municipality.create_id(municipality_code))
+        declaration = (self.neighbour_declaration(municipality_code)
+                       or NeighbourDeclaration(municipality_code=municipality_code))
+        declaration.declare(neighbour_code)
+        # An unregistered neighbour would widen searches to a space that
+        # does not exist: refused like any unknown registry entry.
+        self._require(Municipality.create_id(neighbour_code))
+        if declaration.pending_events:
+            self.save(declaration)
+        return declaration
 
+    @command("command.withdraw_neighbour")
     def withdraw_neighbour(self, *, municipality_code: str,
                            neighbour_code: str) -> NeighbourDeclaration | None:
         """Stop showing ``neighbour_code``'s entries (idempotent)."""
-        with command_span("command.withdraw_neighbour", self.tenant):
-            declaration = self.neighbour_declaration(municipality_code)
-            if declaration is None:
-                return None
-            declaration.withdraw(neighbour_code)
-            if declaration.pending_events:
-                self.save(declaration)
-            return declaration
+        declaration = self.neighbour_declaration(municipality_code)
+        if declaration is None:
+            return None
+        declaration.withdraw(neighbour_code)
+        if declaration.pending_events:
+            self.save(declaration)
+        return declaration

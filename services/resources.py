@@ -15,7 +15,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.resources import Resource, ResourceNotFoundError
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
+from yorisoi.services.tenant_application import command
 
 
 class ResourceCommands:
@@ -37,57 +37,57 @@ class ResourceCommands:
         resource.check_version(expected_version)
         return resource
 
+    @command("command.register_resource")
     def register_resource(self, attributes: dict[str, object]) -> Resource:
         """Add an entry (unpublished) with attributes checked by domain.resources."""
-        with command_span("command.register_resource", self.tenant):
-            resource = Resource.register(municipality_code=self.municipality_code,
-                                         attributes=attributes, today=japan_today())
-            self.save(resource)
-            return resource
+        resource = Resource.register(municipality_code=self.municipality_code,
+                                     attributes=attributes, today=japan_today())
+        self.save(resource)
+        return resource
 
+    @command("command.update_resource")
     def update_resource(self, resource_id: UUID, attributes: dict[str, object], *,
                         expected_version: int | None) -> Resource:
-        with command_span("command.update_resource", self.tenant):
-            resource = self._get_resource(resource_id, expected_version)
-            resource.update(attributes)
-            if resource.pending_events:
-                self.save(resource)
-            return resource
+        resource = self._get_resource(resource_id, expected_version)
+        resource.update(attributes)
+        if resource.pending_events:
+            self.save(resource)
+        return resource
 
+    @command("command.verify_resource")
     def verify_resource(self, resource_id: UUID, *, verified_on: date,
                         expected_version: int | None) -> Resource:
-        with command_span("command.verify_resource", self.tenant):
-            resource = self._get_resource(resource_id, expected_version)
-            resource.verify(verified_on=verified_on, today=japan_today())
-            self.save(resource)
-            return resource
+        resource = self._get_resource(resource_id, expected_version)
+        resource.verify(verified_on=verified_on, today=japan_today())
+        self.save(resource)
+        return resource
 
+    @command("command.publish_resource")
     def publish_resource(self, resource_id: UUID, *, expected_version: int | None) -> Resource:
-        with command_span("command.publish_resource", self.tenant):
-            resource = self._get_resource(resource_id, expected_version)
-            resource.publish()
-            if resource.pending_events:
-                self.save(resource)
-            return resource
+        resource = self._get_resource(resource_id, expected_version)
+        resource.publish()
+        if resource.pending_events:
+            self.save(resource)
+        return resource
 
+    @command("command.accept_referrals")
     def accept_referrals(self, resource_id: UUID, *, agency_kind: str, on_system: bool,
                          contact_email: str | None, confidentiality_basis: str | None,
                          expected_version: int | None) -> Resource:
         """Make the entry a recipient of referrals (or change how it receives them)."""
-        with command_span("command.accept_referrals", self.tenant):
-            resource = self._get_resource(resource_id, expected_version)
-            resource.accept_referrals(agency_kind=agency_kind, on_system=on_system,
-                                      contact_email=contact_email,
-                                      confidentiality_basis=confidentiality_basis)
-            if resource.pending_events:
-                self.save(resource)
-            return resource
+        resource = self._get_resource(resource_id, expected_version)
+        resource.accept_referrals(agency_kind=agency_kind, on_system=on_system,
+                                  contact_email=contact_email,
+                                  confidentiality_basis=confidentiality_basis)
+        if resource.pending_events:
+            self.save(resource)
+        return resource
 
+    @command("command.unpublish_resource")
     def unpublish_resource(self, resource_id: UUID, *,
                            expected_version: int | None) -> Resource:
-        with command_span("command.unpublish_resource", self.tenant):
-            resource = self._get_resource(resource_id, expected_version)
-            resource.unpublish()
-            if resource.pending_events:
-                self.save(resource)
-            return resource
+        resource = self._get_resource(resource_id, expected_version)
+        resource.unpublish()
+        if resource.pending_events:
+            self.save(resource)
+        return resource

@@ -19,9 +19,9 @@ from yorisoi.domain.holds import Hold, HoldNotFoundError, HouseholdNotFoundError
 from yorisoi.domain.households import Household
 from yorisoi.domain.retention import RetentionSchedule, ScheduleVersion
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.telemetry import command_span
 from yorisoi.services.context import current_context
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
+from yorisoi.services.tenant_application import command
 
 
 class RetentionCommands:
@@ -46,36 +46,36 @@ class RetentionCommands:
         schedule = self.retention_schedule()
         return schedule.in_effect_on(on) if schedule is not None else None
 
+    @command("command.set_retention_schedule")
     def set_retention_schedule(self, *, effective_from: date, years: Mapping[str, int | None],
                                two_person_approval: bool) -> ScheduleVersion:
         """Add a schedule version (every record class → years or permanent)."""
-        with command_span("command.set_retention_schedule", self.tenant):
-            schedule = self.retention_schedule() or RetentionSchedule(
-                municipality_code=self.municipality_code)
-            version = schedule.set_version(
-                effective_from=effective_from, years=years,
-                two_person_approval=two_person_approval,
-                set_by=current_context().user_id, today=japan_today())
-            self.save(schedule)
-            return version
+        schedule = self.retention_schedule() or RetentionSchedule(
+            municipality_code=self.municipality_code)
+        version = schedule.set_version(
+            effective_from=effective_from, years=years,
+            two_person_approval=two_person_approval,
+            set_by=current_context().user_id, today=japan_today())
+        self.save(schedule)
+        return version
 
+    @command("command.place_hold")
     def place_hold(self, *, household_id: UUID, reason: str, owner: str, starts_on: date,
                    ends_on: date | None) -> Hold:
         """Hold a household's records: never disposed of while the hold lasts."""
-        with command_span("command.place_hold", self.tenant):
-            try:
-                household: Any = self.repository.get(household_id)
-            except AggregateNotFoundError:
-                household = None
-            if not isinstance(household, Household):
-                raise HouseholdNotFoundError(field="householdId")
-            key = self.keyring.store.row(household_id)
-            if key is not None and key["wrapped_key"] is None:
-                raise HouseholdKeyDestroyedError(household_id)  # nothing left to hold
-            hold = Hold.place(household_id=household_id, reason=reason, owner=owner,
-                              starts_on=starts_on, ends_on=ends_on)
-            self.save(hold)
-            return hold
+        try:
+            household: Any = self.repository.get(household_id)
+        except AggregateNotFoundError:
+            household = None
+        if not isinstance(household, Household):
+            raise HouseholdNotFoundError(field="householdId")
+        key = self.keyring.store.row(household_id)
+        if key is not None and key["wrapped_key"] is None:
+            raise HouseholdKeyDestroyedError(household_id)  # nothing left to hold
+        hold = Hold.place(household_id=household_id, reason=reason, owner=owner,
+                          starts_on=starts_on, ends_on=ends_on)
+        self.save(hold)
+        return hold
 
     def get_hold(self, hold_id: UUID) -> Hold:
         try:
@@ -86,11 +86,11 @@ class RetentionCommands:
             raise HoldNotFoundError(field="holdId")
         return hold
 
+    @command("command.release_hold")
     def release_hold(self, hold_id: UUID, *, released_on: date) -> Hold:
         """Release a hold (who and when are recorded); the schedule applies again."""
-        with command_span("command.release_hold", self.tenant):
-            hold = self.get_hold(hold_id)
-            hold.release(released_on=released_on, released_by=current_context().user_id,
-                         today=japan_today())
-            self.save(hold)
-            return hold
+        hold = self.get_hold(hold_id)
+        hold.release(released_on=released_on, released_by=current_context().user_id,
+                     today=japan_today())
+        self.save(hold)
+        return hold

@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.errors import NotFoundDomainError
 from yorisoi.domain.sites import SiteProfile
-from yorisoi.infra.telemetry import command_span
+from yorisoi.services.tenant_application import command
 
 
 class SiteProfileNotFoundError(NotFoundDomainError):
@@ -33,50 +33,50 @@ class SiteCommands:
     repository: Any
     save: Any
 
+    @command("command.save_site_profile")
     def save_site_profile(self, municipality_code: str, site_id: str, *, site_type: str,
                           address: str, contract_id: str | None,
                           site_contracts: Mapping[str, str],
                           expected_version: int | None) -> SiteProfile:
         """Create the profile, or describe it anew (type, address, operator)."""
-        with command_span("command.save_site_profile", self.tenant):
-            try:
-                profile = self.site_profile(municipality_code, site_id)
-            except SiteProfileNotFoundError:
-                profile = SiteProfile.register(
-                    municipality_code=municipality_code, site_id=site_id, site_type=site_type,
-                    address=address, contract_id=contract_id, site_contracts=site_contracts)
-            else:
-                profile.check_version(expected_version)
-                profile.describe(site_type=site_type, address=address, contract_id=contract_id,
-                                 site_contracts=site_contracts)
-            self.save(profile)
-            return profile
+        try:
+            profile = self.site_profile(municipality_code, site_id)
+        except SiteProfileNotFoundError:
+            profile = SiteProfile.register(
+                municipality_code=municipality_code, site_id=site_id, site_type=site_type,
+                address=address, contract_id=contract_id, site_contracts=site_contracts)
+        else:
+            profile.check_version(expected_version)
+            profile.describe(site_type=site_type, address=address, contract_id=contract_id,
+                             site_contracts=site_contracts)
+        self.save(profile)
+        return profile
 
+    @command("command.set_site_schedule")
     def set_site_schedule(self, municipality_code: str, site_id: str, *,
                           weekly: Mapping[str, tuple[str, str]], closed_on_public_holidays: bool,
                           expected_version: int | None) -> SiteProfile:
-        with command_span("command.set_site_schedule", self.tenant):
-            profile = self.site_profile(municipality_code, site_id)
-            profile.check_version(expected_version)
-            profile.set_schedule(weekly=weekly, closed_on_public_holidays=closed_on_public_holidays)
-            self.save(profile)
-            return profile
+        profile = self.site_profile(municipality_code, site_id)
+        profile.check_version(expected_version)
+        profile.set_schedule(weekly=weekly, closed_on_public_holidays=closed_on_public_holidays)
+        self.save(profile)
+        return profile
 
+    @command("command.add_site_exception")
     def add_site_exception(self, municipality_code: str, site_id: str, *, on: date, kind: str,
                            opens: str | None, closes: str | None) -> SiteProfile:
-        with command_span("command.add_site_exception", self.tenant):
-            profile = self.site_profile(municipality_code, site_id)
-            profile.add_exception(on=on, kind=kind, opens=opens, closes=closes)
-            self.save(profile)
-            return profile
+        profile = self.site_profile(municipality_code, site_id)
+        profile.add_exception(on=on, kind=kind, opens=opens, closes=closes)
+        self.save(profile)
+        return profile
 
+    @command("command.remove_site_exception")
     def remove_site_exception(self, municipality_code: str, site_id: str, *,
                               on: date) -> SiteProfile:
-        with command_span("command.remove_site_exception", self.tenant):
-            profile = self.site_profile(municipality_code, site_id)
-            profile.remove_exception(on=on)
-            self.save(profile)
-            return profile
+        profile = self.site_profile(municipality_code, site_id)
+        profile.remove_exception(on=on)
+        self.save(profile)
+        return profile
 
     def site_profile(self, municipality_code: str, site_id: str) -> SiteProfile:
         try:

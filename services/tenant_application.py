@@ -74,6 +74,12 @@ class _Repository(Repository[UUID]):
         return aggregate
 
 
+def _wrote(reads: Any) -> bool:
+    # A command that saved in several steps (a hand-over in batches) and failed after
+    # the first is not run again here: its earlier steps are committed.
+    return reads is not None and reads.committed > 0
+
+
 def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Run an application method as a command (``TenantApplication.run_command``)."""
 
@@ -129,7 +135,9 @@ class TenantApplication(Application[UUID]):
         again, reading what changed afresh.  A refusal (``DomainError``) is
         only ever given on fresh reads: if any read came from the cache, the
         command runs once more without it, so a user is never refused because
-        of an old copy.  A command inside another one joins the outer one.
+        of an old copy.  A command that has already committed a first save is
+        never run again (the error goes to the caller).  A command inside
+        another one joins the outer one.
         """
         if current_reads() is not None:
             return body()
@@ -143,10 +151,11 @@ class TenantApplication(Application[UUID]):
                     except StaleReadError:
                         # Whatever this attempt read may be old: read it all afresh.
                         self.aggregates.evict(reads.versions if reads is not None else ())
-                        if attempt == COMMAND_ATTEMPTS:
+                        if attempt == COMMAND_ATTEMPTS or _wrote(reads):
                             raise
                     except DomainError:
-                        if reads is None or not reads.cache_hits or attempt == COMMAND_ATTEMPTS:
+                        if (reads is None or not reads.cache_hits or _wrote(reads)
+                                or attempt == COMMAND_ATTEMPTS):
                             raise
                         use_cache = False
                     else:

@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.themes import Theme, ThemeTaxonomy, standard_themes
-from yorisoi.infra.telemetry import command_span
+from yorisoi.services.tenant_application import command
 
 
 class ThemeCommands:
@@ -44,21 +44,21 @@ class ThemeCommands:
         taxonomy = self.theme_taxonomy()
         return taxonomy.themes() if taxonomy is not None else standard_themes()
 
+    @command("command.add_theme")
     def add_theme(self, *, code: str, label_ja: str, label_en: str | None) -> ThemeTaxonomy:
         """Add a theme of the municipality's own."""
-        with command_span("command.add_theme", self.tenant):
-            taxonomy = self.theme_taxonomy() or ThemeTaxonomy(
-                municipality_code=self.municipality_code)
-            taxonomy.add_theme(code=code, label_ja=label_ja, label_en=label_en)
-            self.save(taxonomy)
-            return taxonomy
+        taxonomy = self.theme_taxonomy() or ThemeTaxonomy(
+            municipality_code=self.municipality_code)
+        taxonomy.add_theme(code=code, label_ja=label_ja, label_en=label_en)
+        self.save(taxonomy)
+        return taxonomy
 
+    @command("command.retire_theme")
     def retire_theme(self, *, code: str) -> ThemeTaxonomy:
         """Retire an added theme: refused for new records, still valid on old ones."""
-        with command_span("command.retire_theme", self.tenant):
-            taxonomy = self.theme_taxonomy() or ThemeTaxonomy(
-                municipality_code=self.municipality_code)
-            taxonomy.retire_theme(code)
-            if taxonomy.pending_events:  # retiring a retired theme changes nothing
-                self.save(taxonomy)
-            return taxonomy
+        taxonomy = self.theme_taxonomy() or ThemeTaxonomy(
+            municipality_code=self.municipality_code)
+        taxonomy.retire_theme(code)
+        if taxonomy.pending_events:  # retiring a retired theme changes nothing
+            self.save(taxonomy)
+        return taxonomy
