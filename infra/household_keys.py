@@ -67,14 +67,14 @@ class HouseholdKeyStore:
                     found[UUID(row["household_id"])] = bytes(row["wrapped_key"])
         return found
 
-    def insert(self, household_id: UUID, wrapped: bytes) -> None:
-        """Store a new wrapped key; a concurrent writer's row wins (no error)."""
+    def insert(self, household_id: UUID, wrapped: bytes) -> bool:
+        """Store a new wrapped key; a concurrent writer's row wins (no error, False)."""
         with self.db.transaction() as cur:
-            cur.execute(
+            return cur.execute(
                 "INSERT INTO {s}household_keys (household_id, wrapped_key, created_at) "
                 "VALUES (%s, %s, %s) ON CONFLICT (household_id) DO NOTHING",
                 (str(household_id), wrapped, datetime.now(UTC).isoformat()),
-            )
+            ).rowcount == 1
 
     def destroy(self, household_id: UUID) -> bool:
         """Set the wrapped key to NULL and record when. True if a live key was destroyed."""

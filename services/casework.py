@@ -140,7 +140,8 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             case = Case(household_id=household.id, municipality_code=cmd.municipality_code,
                         site_id=cmd.site_id, contract_id=cmd.contract_id,
                         opened_on=cmd.occurred_on)
-            self.read_ahead([taxonomy_id, *self._household_indexes(household.id)])
+            # A new household has no indexes to read: only the taxonomy is read.
+            self.read_ahead([taxonomy_id])
         consultation = Consultation.record(
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,

@@ -78,12 +78,19 @@ class DataSubjectRequestCommands:
         this first, so a refusal leaves nothing behind.
         """
         by_household: dict[UUID, list[tuple[Any, Any]]] = {}
+        # A household registered by this very save has no requests yet (a request
+        # names an existing household): nothing to read for it.
+        new_households = {obj.id for obj in objs if isinstance(obj, Household)
+                          and obj.pending_events
+                          and obj.pending_events[0].originator_version == 1}
         for obj in objs:
             household_id = subject_of(obj) if isinstance(obj, Aggregate) else None
             if household_id is not None:
                 by_household.setdefault(household_id, []).extend(
                     (event, obj) for event in obj.pending_events)
         for household_id, pairs in by_household.items():
+            if household_id in new_households:
+                continue
             if refused_events(pairs) and self.processing_suspended(household_id):
                 raise ProcessingSuspendedError(field="caseId")
 

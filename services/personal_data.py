@@ -153,8 +153,10 @@ class HouseholdKeyring:
         with self.db.transaction() as cur:
             self.store.lock_for_new_key(cur)
             wrapped = self.provider.wrap(self.tenant, data_key, self._context(household_id))
-            self.store.insert(household_id, wrapped)
-        # Another writer may have won the race: use whatever is stored now.
+            stored = self.store.insert(household_id, wrapped)
+        if stored:  # ours is the household's key: no need to read it back
+            return self._remember(household_id, AESGCM(data_key))
+        # Another writer won the race: use whatever is stored now.
         exists, aead = self._load(household_id)
         if aead is None:
             raise HouseholdKeyDestroyedError(household_id)
