@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     tenant_idle_seconds: float = Field(default=120.0, gt=0)
     tenant_pool_size: int = Field(default=0, ge=0)
     tenant_pool_max_overflow: int = Field(default=2, ge=1)
+    # Aggregates without personal fields kept per active tenant for commands (0: none);
+    # every read is validated where the events are written (docs/architecture.md).
+    command_cache_size: int = Field(default=2000, ge=0)
 
     # Object storage.
     storage: Literal["local", "s3"] = "local"

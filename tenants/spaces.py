@@ -34,6 +34,8 @@ def event_store_env(settings: Settings, space: str, *, admin: bool = False) -> d
         # Empty means "no cache" (0 would mean an unbounded one that keeps
         # decrypted personal fields in memory past a disposal).
         "AGGREGATE_CACHE_MAXSIZE": "",
+        # Ours instead: non-personal aggregates, served only to validated commands.
+        "YORISOI_COMMAND_CACHE_SIZE": str(settings.command_cache_size),
     }
     if settings.backend == "sqlite":
         settings.sqlite_dir.mkdir(parents=True, exist_ok=True)

@@ -250,3 +250,17 @@ def test_sqlite_commands_read_the_file_and_keep_nothing(sqlite_settings):
             assert len(rt.casework.aggregates) == 0
     finally:
         world.services.close()
+
+
+def test_a_cache_size_of_zero_keeps_nothing_and_commands_still_validate(pg_settings):
+    from world import build_world
+
+    world = build_world(pg_settings.model_copy(update={"command_cache_size": 0}))
+    try:
+        with world.services.runtimes.lease(CITY_A) as rt, acting_as(STAFF):
+            done = rt.casework.record_consultation(_command())
+            rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+            assert len(rt.casework.aggregates) == 0
+            assert rt.casework.recorder.validates_reads
+    finally:
+        world.services.close()
