@@ -14,9 +14,12 @@ event by the time its events are written, nothing is written and the command
 runs again on fresh reads.  Queries never read it: they always read the log.
 
 Only aggregates none of whose event classes declare ``personal_fields`` are
-kept (the class decides, not the instance, so a later personal event cannot
-slip in): the cache never holds personal data, decrypted or not, so disposal
-has nothing to reach in here.
+kept whole (the class decides, not the instance, so a later personal event
+cannot slip in).  A second instance (``withheld=True``) keeps personal
+aggregates read with their personal fields withheld — never decrypted, None as
+after shredding — for rules that only look at what is stored in clear (does a
+consent cover this?).  Neither holds personal data, decrypted or not, so
+disposal has nothing to reach in here.
 """
 
 from __future__ import annotations
@@ -85,8 +88,11 @@ def cacheable(aggregate_class: type) -> bool:
 class AggregateCache:
     """A bounded, thread-safe map of aggregate id → (version, private copy)."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, *, withheld: bool = False) -> None:
+        # withheld: holds aggregates of any class, read with their personal fields
+        # withheld (``_Repository.terms``); refuses any other.
         self.maxsize = maxsize
+        self.withheld = withheld
         self._entries: OrderedDict[UUID, tuple[int, Any]] = OrderedDict()
         self._lock = Lock()
 
@@ -108,7 +114,12 @@ class AggregateCache:
 
     def put(self, aggregate: Any) -> None:
         """Keep an aggregate as it is now (no pending events), if its class may be kept."""
-        if not cacheable(type(aggregate)) or aggregate.pending_events:
+        if aggregate.pending_events:
+            return
+        if self.withheld:
+            if not getattr(aggregate, "personal_withheld", False):
+                return
+        elif not cacheable(type(aggregate)):
             return
         self._store(aggregate.id, aggregate.version, _copy_of(aggregate))
 

@@ -120,7 +120,11 @@ class ConsentCommands:
         if purpose == "share" and not (agency_id or agency_kind):
             raise ValueError("sharing names the recipient agency or its kind")
         withdrawn = False
-        for consent in self.household_consents(household_id).consents:
+        index = self._stored_index(household_id)
+        # Purpose, recipient, dates and withdrawal are stored in clear: the check
+        # reads the consents' terms without opening anything personal.
+        terms = [self.repository.terms(cid) for cid in index.consent_ids] if index else []
+        for consent in terms:
             if consent.covers(purpose=purpose, agency_id=agency_id, agency_kind=agency_kind,
                               on=on):
                 return True, False

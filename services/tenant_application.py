@@ -14,14 +14,19 @@ from eventsourcing.application import (
     project_aggregate,
 )
 from eventsourcing.persistence import JSONTranscoder, Mapper
+from eventsourcing.utils import resolve_topic
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
-from yorisoi.infra.recorders import StaleReadError, current_reads
+from yorisoi.infra.recorders import ReadSet, StaleReadError, current_reads
 from yorisoi.infra.telemetry import command_span
 from yorisoi.services.aggregate_cache import AggregateCache
-from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
+from yorisoi.services.event_mapper import (
+    PERSONAL,
+    PersonalDataMapper,
+    register_transcodings,
+)
 from yorisoi.services.personal_data import HouseholdKeyring
 
 T = TypeVar("T")
@@ -44,8 +49,10 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
 
 
 class _Repository(Repository[UUID]):
-    # Set by the application: aggregates kept for commands whose reads are validated.
+    # Set by the application: aggregates kept for commands whose reads are validated
+    # (``aggregates``: whole, without personal fields; ``terms``: personal fields withheld).
     aggregates: AggregateCache | None = None
+    terms_kept: AggregateCache | None = None
 
     def get(self, aggregate_id: UUID, *, projector_func: Any = None,  # type: ignore[override]
             version: int | None = None, **kwargs: Any) -> Any:
@@ -56,22 +63,60 @@ class _Repository(Repository[UUID]):
             return super().get(aggregate_id, projector_func=projector_func, version=version,
                                **kwargs)
         # Inside a command whose insert validates what it read (see run_command).
-        if reads.use_cache and (kept := self.aggregates.get(aggregate_id)) is not None:
-            kept_version, aggregate = kept
-            reads.note(aggregate_id, kept_version)
-            reads.cache_hits += 1
+        return _kept_or_read(self.aggregates, reads, aggregate_id, lambda: super(
+            _Repository, self).get(aggregate_id, projector_func=projector_func, **kwargs))
+
+    def terms(self, aggregate_id: UUID) -> Any:
+        """The aggregate with its personal fields withheld: None, as after shredding.
+
+        For rules that look only at what is stored in clear — does a consent
+        cover sharing with this kind of agency on this day — a personal
+        aggregate is read without opening its envelopes (no key, no access to
+        log, nothing personal in memory), so in a command it can be kept too.
+        The instance is marked (``personal_withheld``) and must not leave the rule.
+        """
+        def read() -> Any:
+            stored = self.event_store.recorder.select_events(aggregate_id)
+            mapper = self.event_store.mapper
+            aggregate = _replay(None, (_withheld(mapper, event) for event in stored))
             if aggregate is None:
                 raise AggregateNotFoundError(aggregate_id)
+            aggregate.personal_withheld = True
             return aggregate
-        try:
-            aggregate = super().get(aggregate_id, projector_func=projector_func, **kwargs)
-        except AggregateNotFoundError:
-            reads.note(aggregate_id, 0)
-            self.aggregates.put_absent(aggregate_id)
-            raise
-        reads.note(aggregate_id, aggregate.version)
-        self.aggregates.put(aggregate)
+
+        reads = current_reads()
+        if reads is None or self.terms_kept is None:
+            return read()
+        return _kept_or_read(self.terms_kept, reads, aggregate_id, read)
+
+
+def _kept_or_read(kept: AggregateCache, reads: ReadSet, aggregate_id: UUID,
+                  read: Callable[[], Any]) -> Any:
+    """A kept copy if the attempt may use one, else a read (then kept); noted in the read set."""
+    if reads.use_cache and (found := kept.get(aggregate_id)) is not None:
+        version, aggregate = found
+        reads.note(aggregate_id, version)
+        reads.cache_hits += 1
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
         return aggregate
+    try:
+        aggregate = read()
+    except AggregateNotFoundError:
+        reads.note(aggregate_id, 0)
+        kept.put_absent(aggregate_id)
+        raise
+    reads.note(aggregate_id, aggregate.version)
+    kept.put(aggregate)
+    return aggregate
+
+
+def _withheld(mapper: Any, stored: Any) -> Any:
+    """A stored event decoded with its personal fields withheld: None, never decrypted."""
+    state = mapper._state(stored)
+    if state.pop(PERSONAL, None) is not None:
+        state.update(dict.fromkeys(getattr(resolve_topic(stored.topic), "personal_fields", ())))
+    return mapper._domain_event(stored, state)
 
 
 def _wrote(reads: Any) -> bool:
@@ -120,9 +165,11 @@ class TenantApplication(Application[UUID]):
         if self.database.dialect == "postgres":
             # Connections idle for a minute go back: an idle tenant holds none.
             self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
-        self.aggregates = AggregateCache(
-            int(env.get("YORISOI_COMMAND_CACHE_SIZE") or DEFAULT_COMMAND_CACHE_SIZE))
+        size = int(env.get("YORISOI_COMMAND_CACHE_SIZE") or DEFAULT_COMMAND_CACHE_SIZE)
+        self.aggregates = AggregateCache(size)
+        self.terms_kept = AggregateCache(size, withheld=True)
         self.repository.aggregates = self.aggregates  # type: ignore[attr-defined]
+        self.repository.terms_kept = self.terms_kept  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ commands
 
@@ -150,7 +197,8 @@ class TenantApplication(Application[UUID]):
                         result = body()
                     except StaleReadError:
                         # Whatever this attempt read may be old: read it all afresh.
-                        self.aggregates.evict(reads.versions if reads is not None else ())
+                        for kept in (self.aggregates, self.terms_kept):
+                            kept.evict(reads.versions if reads is not None else ())
                         if attempt == COMMAND_ATTEMPTS or _wrote(reads):
                             raise
                     except DomainError:

@@ -40,6 +40,11 @@ _command = partial(consultation_command, site_id="a-counter", contract_id=None, 
                    direction="")
 
 
+def _more(case_id, **overrides):  # noqa: ANN001, ANN202
+    """A further consultation on a case, under the consent already on file (checked)."""
+    return _command(case_id=case_id, household=None, consent=None, **overrides)
+
+
 def _domain_aggregates() -> list[type]:
     import importlib
     import pkgutil
@@ -73,7 +78,7 @@ def pair(pg_settings):
 def _warm(rt: TenantRuntime):  # noqa: ANN202
     """A case recorded and commanded once more, so the cache holds it and its indexes."""
     done = rt.casework.record_consultation(_command())
-    rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+    rt.casework.record_consultation(_more(done.case_id))
     assert done.case_id in rt.casework.aggregates
     assert HouseholdRequests.create_id(done.household_id) in rt.casework.aggregates
     return done
@@ -123,8 +128,8 @@ def test_a_write_by_another_process_makes_the_kept_case_retry_and_nothing_is_los
     rt, other = pair
     done = _warm(rt)
     # The other process adds a consultation: this process's cached case is one behind.
-    theirs = other.casework.record_consultation(_command(case_id=done.case_id, household=None))
-    ours = rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+    theirs = other.casework.record_consultation(_more(done.case_id))
+    ours = rt.casework.record_consultation(_more(done.case_id))
     case = other.casework.repository.get(done.case_id)
     assert case.consultation_ids[-2:] == [theirs.consultation_id, ours.consultation_id]
     versions = [event.originator_version for event in _events_of(rt, done.case_id)]
@@ -148,7 +153,7 @@ def test_a_suspension_made_elsewhere_refuses_the_next_command(pair):
     assert rt.casework.aggregates.get(index_id) == (0, None)
     before = len(_events_of(rt, done.case_id))
     with pytest.raises(ProcessingSuspendedError):
-        rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+        rt.casework.record_consultation(_more(done.case_id))
     assert len(_events_of(rt, done.case_id)) == before
     # The retry read the index afresh, and keeps it.
     kept_version, index = rt.casework.aggregates.get(index_id)
@@ -166,7 +171,7 @@ def test_a_refusal_is_decided_on_fresh_reads_not_on_an_old_copy(pair):
     other.casework.reopen_case(done.case_id, reopened_on=japan_today(), expected_version=None,
                                writable_contract_ids=None)
     # On the old copy this would be refused (closed case); on fresh reads it is recorded.
-    recorded = rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+    recorded = rt.casework.record_consultation(_more(done.case_id))
     assert other.casework.repository.get(done.case_id).consultation_ids[-1] == (
         recorded.consultation_id)
 
@@ -178,7 +183,7 @@ def test_a_refusal_on_fresh_reads_stands(pair):
                               expected_version=None, writable_contract_ids=None)
     before = len(_events_of(rt, done.case_id))
     with pytest.raises(DomainError) as refused:
-        rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+        rt.casework.record_consultation(_more(done.case_id))
     assert refused.value.code == "case_closed"
     assert len(_events_of(rt, done.case_id)) == before
     # The expected version given by a user is checked against the fresh case too.
@@ -214,7 +219,7 @@ def test_an_absent_aggregate_is_kept_as_absent_and_validated(pair):
     # The other process gives the municipality its own theme: the kept "absent" is old.
     other.casework.add_theme(code="local_play", label_ja="遊び場", label_en="Play")
     recorded = rt.casework.record_consultation(
-        _command(case_id=done.case_id, household=None, themes=["local_play"]))
+        _more(done.case_id, themes=["local_play"]))
     assert recorded.case_id == done.case_id
     assert rt.casework.aggregates.get(taxonomy)[0] >= 1
 
@@ -246,7 +251,7 @@ def test_sqlite_commands_read_the_file_and_keep_nothing(sqlite_settings):
     try:
         with world.services.runtimes.lease(CITY_A) as rt, acting_as(STAFF):
             done = rt.casework.record_consultation(_command())
-            rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+            rt.casework.record_consultation(_more(done.case_id))
             assert len(rt.casework.aggregates) == 0
     finally:
         world.services.close()
@@ -259,8 +264,37 @@ def test_a_cache_size_of_zero_keeps_nothing_and_commands_still_validate(pg_setti
     try:
         with world.services.runtimes.lease(CITY_A) as rt, acting_as(STAFF):
             done = rt.casework.record_consultation(_command())
-            rt.casework.record_consultation(_command(case_id=done.case_id, household=None))
+            rt.casework.record_consultation(_more(done.case_id))
             assert len(rt.casework.aggregates) == 0
             assert rt.casework.recorder.validates_reads
     finally:
         world.services.close()
+
+
+def test_the_consent_check_keeps_only_the_consents_terms(pair):
+    rt, _ = pair
+    done = _warm(rt)
+    consent_id = rt.casework.household_consents(done.household_id).consents[0].id
+    # Kept for the check: read without its envelope — nothing personal, and marked so.
+    kept_version, terms = rt.casework.terms_kept.get(consent_id)
+    assert terms.personal_withheld and terms.purpose == "create_records"
+    assert (terms.given_by, terms.relationship, terms.scope) == (None, None, None)
+    # Never among the whole aggregates, and a whole read still opens the fields.
+    assert consent_id not in rt.casework.aggregates
+    whole = rt.casework.household_consents(done.household_id).consents[0]
+    assert whole.given_by == "架空 花子" and not hasattr(whole, "personal_withheld")
+
+
+def test_a_consent_withdrawn_elsewhere_refuses_the_next_record(pair):
+    rt, other = pair
+    done = _warm(rt)
+    consent_id = rt.casework.household_consents(done.household_id).consents[0].id
+    assert consent_id in rt.casework.terms_kept
+    other.casework.withdraw_consent(done.case_id, consent_id, withdrawn_on=japan_today(),
+                                    reason="本人の申出", writable_contract_ids=None)
+    before = len(_events_of(rt, done.case_id))
+    with pytest.raises(DomainError) as refused:
+        rt.casework.record_consultation(_more(done.case_id))
+    assert refused.value.code == "consent_withdrawn"
+    assert len(_events_of(rt, done.case_id)) == before
+    assert rt.casework.terms_kept.get(consent_id)[1].withdrawn
