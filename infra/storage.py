@@ -31,6 +31,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 
+from yorisoi.infra.local_secrets import load_or_create_secret
+
 MAX_LINK_SECONDS = 7 * 24 * 3600  # S3's limit for SigV4 presigned URLs.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_=-][A-Za-z0-9._=-]*$")
 _META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -264,7 +266,7 @@ _link_secrets: dict[Path, bytes] = {}
 def link_secret(path: Path) -> bytes:
     """A link kind's signing secret (its own file), read or created once per process."""
     if path not in _link_secrets:
-        _link_secrets[path] = _download_secret(path)
+        _link_secrets[path] = load_or_create_secret(path)
     return _link_secrets[path]
 
 
@@ -601,28 +603,10 @@ class S3ObjectStore:
 # --------------------------------------------------------------------------- factory
 
 
-def _download_secret(path: Path) -> bytes:
-    """Read the link-signing secret, creating 32 random bytes (mode 0600) if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) < 32:
-            raise StorageError(f"{path} holds fewer than 32 bytes") from None
-        return secret
-    secret = os.urandom(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secret)
-        f.flush()
-        os.fsync(f.fileno())
-    return secret
-
-
 def build_object_store(settings: Any) -> ObjectStore:
     """The store ``settings.storage`` names ("local" or "s3")."""
     if settings.storage == "local":
-        secret = _download_secret(Path(settings.data_dir) / "keys" / "download-link.secret")
+        secret = load_or_create_secret(Path(settings.data_dir) / "keys" / "download-link.secret")
         return LocalObjectStore(settings.objects_dir, secret)
     if settings.storage == "s3":
         return S3ObjectStore(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,

@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Request, Response
 
-from yorisoi.infra.storage import _download_secret
+from yorisoi.infra.local_secrets import load_or_create_secret
 
 SESSION_COOKIE = "yorisoi_console"
 LOGIN_COOKIE = "yorisoi_console_login"
@@ -94,7 +94,7 @@ class ConsoleState:
 
     @classmethod
     def from_keys_dir(cls, keys_dir: Path) -> ConsoleState:
-        return cls(CookieSealer(_download_secret(Path(keys_dir) / SECRET_FILE)))
+        return cls(CookieSealer(load_or_create_secret(Path(keys_dir) / SECRET_FILE)))
 
     # -- sessions -----------------------------------------------------------------
 
