@@ -85,8 +85,11 @@ def record_events(app: Any, m: int) -> int:
 
 
 class RawPagedRead:
-    def __init__(self, conn: Any, table: str) -> None:
+    def __init__(self, conn: Any, table: str, *, binary: bool = False) -> None:
         self.conn = conn
+        # The baseline is psycopg's default (text) read; --raw-binary measures
+        # against the quicker binary read the projector itself uses.
+        self.binary = binary
         self.sql = ("SELECT notification_id, originator_id, originator_version, topic, state"
                     f" FROM {table} WHERE notification_id > %s"
                     " ORDER BY notification_id LIMIT %s")
@@ -95,7 +98,8 @@ class RawPagedRead:
         position, total = 0, 0
         while True:
             with self.conn.transaction():
-                rows = self.conn.execute(self.sql, (position, PAGE)).fetchall()
+                rows = self.conn.execute(self.sql, (position, PAGE),
+                                         binary=self.binary).fetchall()
             total += len(rows)
             if len(rows) < PAGE:
                 return total
@@ -119,7 +123,8 @@ def reset_view(cluster: Any, space: str, *, every_view: bool = False) -> None:
                      " WHERE name = ANY(%s)", (names,))
 
 
-def run(cluster: Any, world: Any, *, m: int = 20000, rounds: int = 3) -> list[Pair]:
+def run(cluster: Any, world: Any, *, m: int = 20000, rounds: int = 3,
+        raw_binary: bool = False) -> list[Pair]:
     app = world.runtime.casework
     recorded = record_events(app, m)
     table = f'"{world.space}".{app.recorder.events_table_name}'
@@ -130,7 +135,7 @@ def run(cluster: Any, world: Any, *, m: int = 20000, rounds: int = 3) -> list[Pa
                    note=f"{recorded} events, batch {PAGE}; includes emptying the view")
     every_views = Pair("TenantRuntime read models catch_up() from zero, cold keys", "events/s",
                        target=0.12)
-    raw = RawPagedRead(raw_conn, table)
+    raw = RawPagedRead(raw_conn, table, binary=raw_binary)
     try:
         assert raw.read_all() == recorded  # warm-up: the log is in PostgreSQL's buffers
         warm_rt = None
@@ -204,15 +209,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-telemetry", action="store_true")
     parser.add_argument("--durable", action="store_true")
+    parser.add_argument("--raw-binary", action="store_true",
+                        help="baseline reads in binary (bytea as bytes), as the projector does")
     args = parser.parse_args()
     configure_production_telemetry(not args.no_telemetry)
     with throwaway_cluster(durable=args.durable) as cluster:
         world = provision(cluster.settings(), PROJECTION_CODE)
         try:
-            pairs = run(cluster, world, m=args.m, rounds=args.rounds)
+            pairs = run(cluster, world, m=args.m, rounds=args.rounds,
+                        raw_binary=args.raw_binary)
         finally:
             world.close()
-    print(f"municipality {PROJECTION_CODE}, m={args.m}, rounds={args.rounds}")
+    print(f"municipality {PROJECTION_CODE}, m={args.m}, rounds={args.rounds}"
+          + (", binary raw read" if args.raw_binary else ""))
     print_table(pairs)
 
 

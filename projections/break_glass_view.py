@@ -55,6 +55,10 @@ class BreakGlassView:
     def purge(self, cur: Cursor, household_id: str) -> None:
         """Nothing personal: who unmasked which case, and why (a code and a non-personal note)."""
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, BreakGlass.Recorded)
+
     def apply(self, cur: Cursor, event: Any, n: Notification) -> None:
         if not isinstance(event, BreakGlass.Recorded):
             return

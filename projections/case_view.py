@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -19,7 +20,7 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import TEXT_FIELDS, Consultation
 from yorisoi.domain.households import Household
 from yorisoi.infra.db import Cursor
-from yorisoi.services.event_mapper import event_metadata
+from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
 
 CASE_VIEW_TABLES = ("case_view", "household_view", "consultation_view")
@@ -100,6 +101,11 @@ class CaseView:
         finally:
             self._open.pop(id(cur), None)
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        """What ``_fold`` acts on: households, consultations and every Case event."""
+        return issubclass(event_cls, _HANDLED) or _is_case_class(event_cls)
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         held = self._open.get(id(cur))
         if held is not None and held[0] is cur:
@@ -116,18 +122,22 @@ class CaseView:
 
     def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
         """Apply ``items`` in order to the rows they touch, in memory; then write them."""
-        opened = {str(e.originator_id) for e, _ in items if isinstance(e, Case.Opened)}
-        recorded = {str(e.originator_id) for e, _ in items
-                    if isinstance(e, Consultation.Recorded)}
+        # ``n.originator_text``: the event's originator id as the rows store it.
+        opened: set[str] = set()
+        recorded: set[str] = set()
         case_ids: set[str] = set()
         corrected_ids: set[str] = set()
-        for event, _ in items:
-            if isinstance(event, Consultation.Recorded):
+        kinds = [_KINDS.get(type(event)) or _kind(type(event)) for event, _ in items]
+        for kind, (event, n) in zip(kinds, items, strict=True):
+            if kind == _RECORDED:
+                recorded.add(n.originator_text)
                 case_ids.add(str(event.case_id))
-            elif isinstance(event, Consultation.Corrected):
-                corrected_ids.add(str(event.originator_id))
-            elif _is_case_event(event) and not isinstance(event, Case.Opened):
-                case_ids.add(str(event.originator_id))
+            elif kind == _CORRECTED:
+                corrected_ids.add(n.originator_text)
+            elif kind == _OPENED:
+                opened.add(n.originator_text)
+            elif kind == _CASE_EVENT:
+                case_ids.add(n.originator_text)
         # Rows from before these events (only this projection writes case_view,
         # under its position lock, so they cannot change until the batch commits).
         stored = {row["case_id"]: _case_row(row) for row in cur.select_in(
@@ -148,23 +158,23 @@ class CaseView:
                 row = changed[case_id] = stored.pop(case_id)
             return row
 
-        for event, n in items:
-            if isinstance(event, Household.Registered):
-                row = self._household_row(event)
+        for kind, (event, n) in zip(kinds, items, strict=True):
+            if kind == _REGISTERED:
+                row = self._household_row(event, n.originator_text)
                 households[row[0]] = row
-            elif isinstance(event, Household.Corrected):
-                household_id, sealed = self._household_corrected(event)
+            elif kind == _HOUSEHOLD_CORRECTED:
+                household_id, sealed = self._household_corrected(event, n.originator_text)
                 if household_id in households:  # registered in this batch
                     households[household_id] = (household_id, sealed,
                                                 households[household_id][2])
                 else:
                     corrected_households[household_id] = sealed
-            elif isinstance(event, Case.Opened):
-                new_cases[str(event.originator_id)] = _opened_row(event, n)
-            elif isinstance(event, Consultation.Recorded):
+            elif kind == _OPENED:
+                new_cases[n.originator_text] = _opened_row(event, n)
+            elif kind == _RECORDED:
                 row = self._consultation_row(event, n)
                 consultations[row[0]] = row
-                case = case_row(str(event.case_id))
+                case = case_row(row[1])
                 if case is None:  # cannot happen: a case is opened before its consultations
                     raise LookupError("consultation for a case the view has not seen")
                 case["consultation_count"] += 1
@@ -174,8 +184,8 @@ class CaseView:
                 case["position"] = n.id
                 if case["status"] == Case.OPENED:
                     case["status"] = Case.ACTIVE
-            elif isinstance(event, Consultation.Corrected):
-                consultation_id = str(event.originator_id)
+            elif kind == _CORRECTED:
+                consultation_id = n.originator_text
                 if consultation_id in consultations:
                     pending = consultations[consultation_id]
                     pending[8] = self._corrected(event, consultation_id, pending[8])
@@ -188,8 +198,8 @@ class CaseView:
                         event, consultation_id, stored_sealed[consultation_id]), n.id]
                 else:  # cannot happen: a consultation is recorded before it is corrected
                     raise LookupError("correction of a consultation the view has not seen")
-            elif _is_case_event(event):
-                case = case_row(str(event.originator_id))
+            elif kind == _CASE_EVENT:
+                case = case_row(n.originator_text)
                 if case is not None:  # (as an UPDATE of no row: nothing)
                     case.update(_case_changes(event), version=event.originator_version,
                                 position=n.id)
@@ -209,8 +219,7 @@ class CaseView:
                         [(cid, sealed, position)
                          for cid, (sealed, position) in corrections.items()])
 
-    def _household_row(self, event: Household.Registered) -> tuple[Any, ...]:
-        household_id = str(event.originator_id)
+    def _household_row(self, event: Household.Registered, household_id: str) -> tuple[Any, ...]:
         sealed = None
         if not vars(event).get("_shredded"):
             sealed = self.keyring.reseal_json(event.originator_id, {
@@ -220,9 +229,9 @@ class CaseView:
             }, household_aad(household_id))
         return (household_id, sealed, event.timestamp.isoformat())
 
-    def _household_corrected(self, event: Household.Corrected) -> tuple[str, Any]:
+    def _household_corrected(self, event: Household.Corrected,
+                             household_id: str) -> tuple[str, Any]:
         """The corrected household's state, sealed (None once shredded: it stays unreadable)."""
-        household_id = str(event.originator_id)
         if vars(event).get("_shredded"):
             return household_id, None
         return household_id, self.keyring.reseal_json(event.originator_id, {
@@ -232,8 +241,8 @@ class CaseView:
         }, household_aad(household_id))
 
     def _consultation_row(self, event: Consultation.Recorded, n: Notification) -> list[Any]:
-        consultation_id = str(event.originator_id)
-        meta = event_metadata(event)
+        consultation_id = n.originator_text
+        meta = read_metadata(event)
         sealed = None
         if not vars(event).get("_shredded"):
             # Current values and the correction history travel in one sealed blob.
@@ -242,7 +251,7 @@ class CaseView:
             }, consultation_aad(consultation_id))
         return [consultation_id, str(event.case_id), str(event.household_id), event.site_id,
                 event.contract_id, event.occurred_on.isoformat(), event.channel,
-                json.dumps(event.themes), sealed, meta.get("user_id"), meta.get("role"),
+                _json_codes(event.themes), sealed, meta.get("user_id"), meta.get("role"),
                 meta.get("organisation_id"), event.timestamp.isoformat(), n.id]
 
     def _corrected(self, event: Consultation.Corrected, consultation_id: str,
@@ -252,7 +261,7 @@ class CaseView:
         current = self.keyring.open_json(event.household_id, sealed, aad)
         if current is None or vars(event).get("_shredded"):
             return None
-        meta = event_metadata(event)
+        meta = read_metadata(event)
         current.update(event.changes or {})
         # Who and when, and why (personal): the history the case page shows.
         current.setdefault("corrections", []).append({
@@ -276,8 +285,28 @@ _CONSULTATION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "
                        "bytea", "text", "text", "text", "text", "int8")
 
 
-def _is_case_event(event: Any) -> bool:
-    return type(event).__qualname__.startswith("Case.")
+def _is_case_class(event_cls: type) -> bool:
+    return event_cls.__qualname__.startswith("Case.")
+
+
+# What ``_fold`` does with an event, by class: the isinstance tests of its
+# branches, in their order, made once per class (not ~5 per event and pass).
+_REGISTERED, _HOUSEHOLD_CORRECTED, _OPENED, _RECORDED, _CORRECTED, _CASE_EVENT, _IGNORED = (
+    range(1, 8))
+_BRANCHES = ((_REGISTERED, Household.Registered), (_HOUSEHOLD_CORRECTED, Household.Corrected),
+             (_OPENED, Case.Opened), (_RECORDED, Consultation.Recorded),
+             (_CORRECTED, Consultation.Corrected))
+_KINDS: dict[type, int] = {}
+
+# Event classes the view acts on besides the Case events (``handles``).
+_HANDLED = tuple(cls for _, cls in _BRANCHES)
+
+
+def _kind(event_cls: type) -> int:
+    kind = next((kind for kind, cls in _BRANCHES if issubclass(event_cls, cls)),
+                _CASE_EVENT if _is_case_class(event_cls) else _IGNORED)
+    _KINDS[event_cls] = kind
+    return kind
 
 
 def _opened_row(event: Case.Opened, n: Notification) -> dict[str, Any]:
@@ -297,8 +326,19 @@ def _case_row(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def _case_values(case_id: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    return (case_id, *(json.dumps(row[name]) if name == "themes" else row[name]
+    return (case_id, *(_json_codes(row[name]) if name == "themes" else row[name]
                        for name in _CASE_COLUMNS))
+
+
+def _json_codes(codes: list[Any]) -> str:
+    """``json.dumps(codes)`` of a list of codes (theme codes), ~3× quicker for strings.
+
+    For a list of ``str`` json.dumps writes each with ``encode_basestring_ascii``
+    between ``[``, ``, `` and ``]``: so does this.  Anything else goes to json.dumps.
+    """
+    if all(type(code) is str for code in codes):
+        return "[" + ", ".join(map(encode_basestring_ascii, codes)) + "]"
+    return json.dumps(codes)
 
 
 def _case_changes(event: Any) -> dict[str, Any]:

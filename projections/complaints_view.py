@@ -56,6 +56,12 @@ def overdue_clause(today: date) -> tuple[str, list[Any]]:
     return " AND due_on IS NOT NULL AND due_on < %s", [today.isoformat()]
 
 
+# The event classes ``apply`` acts on (``handles``).
+_HANDLED = (Complaint.Received, Complaint.Reported, Complaint.DiscussionAdded,
+            Complaint.OutcomeRecorded, Complaint.OutcomeReported, Complaint.SummaryPublished,
+            Complaint.Closed, Complaint.Escalated, ComplaintDeadlines.Set)
+
+
 class ComplaintsView:
     """Projection of complaints and the municipality's deadlines."""
 
@@ -93,6 +99,10 @@ class ComplaintsView:
 
     def purge(self, cur: Cursor, household_id: UUID | str) -> None:
         """Nothing of a household: a complaint is its own data subject under its own key."""
+
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, _HANDLED)
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         n = notification

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import AggregateCreated, AggregateEvent
 from eventsourcing.persistence import Notification
 
 from yorisoi.domain.cases import Case
@@ -47,7 +48,15 @@ NOT_HOUSEHOLD_RECORDS = frozenset({"Hold", "DisposalBatch", "BreakGlass", "DataS
 
 
 def _kind(event: Any) -> str:
-    return type(event).__qualname__.split(".", 1)[0]
+    return _kind_of(type(event))
+
+
+def _kind_of(event_cls: type) -> str:
+    return event_cls.__qualname__.split(".", 1)[0]
+
+
+# The later events (not the first of an aggregate) the view acts on.
+_LATER_EVENTS = (Hold.Released, Case.Closed, Case.Reopened, Case.AttachmentAdded)
 
 
 class DisposalDueView:
@@ -118,6 +127,21 @@ class DisposalDueView:
         finally:
             self._open.pop(id(cur), None)
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        """The first event of any household record, the later events named, disposal batches.
+
+        A record is inventoried from its aggregate's first event (version 1:
+        only an aggregate's created event has it); any class that is not an
+        aggregate event at all is taken too, rather than risk missing a record.
+        """
+        if _kind_of(event_cls) == "DisposalBatch" or issubclass(event_cls, _LATER_EVENTS):
+            return True
+        if issubclass(event_cls, AggregateCreated):
+            return (_kind_of(event_cls) not in NOT_HOUSEHOLD_RECORDS
+                    or issubclass(event_cls, Hold.Placed))
+        return not issubclass(event_cls, AggregateEvent)
+
     def apply(self, cur: Cursor, event: Any, n: Notification) -> None:
         if _kind(event) == "DisposalBatch":
             self._batch(cur, event, n)
@@ -137,12 +161,13 @@ class DisposalDueView:
 
     def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
         """Apply ``items`` in order to the rows they touch, in memory; then write them."""
-        opened = {str(e.originator_id) for e, _ in items if isinstance(e, Case.Opened)}
+        # ``n.originator_text``: the event's originator id as the rows store it.
+        opened = {n.originator_text for e, n in items if isinstance(e, Case.Opened)}
         # Households of the cases whose attachments arrive here (only this
         # projection writes the table, under its position lock).
         case_households = {row["case_id"]: row["household_id"] for row in cur.select_in(
             "SELECT case_id, household_id FROM {s}retention_case_view WHERE", "case_id",
-            sorted({str(e.originator_id) for e, _ in items
+            sorted({n.originator_text for e, n in items
                     if isinstance(e, Case.AttachmentAdded)} - opened))}
         records: dict[str, tuple[Any, ...]] = {}  # first one wins, as ON CONFLICT DO NOTHING
         new_cases: dict[str, list[Any]] = {}  # case_id: household_id, closed_on, position
@@ -157,17 +182,18 @@ class DisposalDueView:
 
         for event, n in items:
             kind = _kind(event)
+            originator = n.originator_text
             if isinstance(event, Household.Registered):
-                record(str(event.originator_id), str(UUID(str(event.originator_id))), kind,
+                record(originator, originator, kind,
                        RECORD_CLASS_OF.get(kind, "consultation_file"), n)
             elif isinstance(event, Hold.Placed):
-                new_holds[str(event.originator_id)] = [
-                    str(event.originator_id), str(event.household_id), event.reason,
+                new_holds[originator] = [
+                    originator, str(event.household_id), event.reason,
                     event.owner, event.starts_on.isoformat(),
                     event.ends_on.isoformat() if event.ends_on else None, None, None,
                     event_metadata(event).get("user_id"), n.id]
             elif isinstance(event, Hold.Released):
-                hold_id = str(event.originator_id)
+                hold_id = originator
                 released = [event.released_on.isoformat(), event.released_by, n.id]
                 if hold_id in new_holds:
                     new_holds[hold_id][6:8] = released[:2]
@@ -176,9 +202,9 @@ class DisposalDueView:
                     releases[hold_id] = released
             elif (event.originator_version == 1 and "household_id" in vars(event)
                   and kind not in NOT_HOUSEHOLD_RECORDS):
-                record(str(event.originator_id), str(UUID(str(event.household_id))), kind,
+                record(originator, _id_text(event.household_id), kind,
                        RECORD_CLASS_OF.get(kind, "consultation_file"), n)
-            case_id = str(event.originator_id)
+            case_id = originator
             if isinstance(event, Case.Opened):
                 new_cases[case_id] = [str(event.household_id), None, n.id]
             elif isinstance(event, Case.Closed | Case.Reopened):  # reopening stops the clock
@@ -246,6 +272,11 @@ class DisposalDueView:
         assignments = ", ".join(f"{column} = %s" for column in columns)
         cur.execute(f"UPDATE {{s}}disposal_batch_view SET {assignments} WHERE batch_id = %s",
                     [*columns.values(), batch_id])
+
+
+def _id_text(value: UUID | str) -> str:
+    """An id in its canonical text form (``str(UUID(str(value)))``, without re-parsing a UUID)."""
+    return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
 
 
 _RECORD_COLUMNS = ("record_id", "household_id", "record_class", "kind", "position")

@@ -83,6 +83,12 @@ class MeetingsView:
             cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
                         (str(household_id),))
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        """Every CaseMeeting event (each moves the version) and representative meetings."""
+        return (issubclass(event_cls, (CaseMeeting.Scheduled, RepresentativeMeeting.Recorded))
+                or event_cls.__qualname__.startswith("CaseMeeting."))
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, CaseMeeting.Scheduled):
             self._scheduled(cur, event, notification)

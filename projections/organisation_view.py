@@ -32,6 +32,13 @@ def _day(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# The event classes ``apply`` acts on (``handles``).
+_HANDLED = (SiteProfile.Registered, SiteProfile.Described, SiteProfile.ScheduleSet,
+            SiteProfile.ExceptionAdded, SiteProfile.ExceptionRemoved, StaffMember.Registered,
+            StaffMember.Updated, StaffMember.Assigned, StaffMember.AssignmentEnded,
+            StaffMember.TrainingRecorded, StaffMember.PledgeAttached)
+
+
 class OrganisationView:
     """Projection of site profiles and staff members into the organisation tables."""
 
@@ -77,6 +84,10 @@ class OrganisationView:
 
     def purge(self, cur: Cursor, household_id: str) -> None:
         """Nothing of a household: sites and staff only."""
+
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, _HANDLED)
 
     def apply(self, cur: Cursor, event: Any, n: Notification) -> None:
         if isinstance(event, SiteProfile.Registered):

@@ -38,6 +38,11 @@ _STEPS = (Referral.Sent, Referral.Acknowledged, Referral.Accepted, Referral.Decl
           Referral.OutcomeRecorded, Referral.Closed)
 
 
+# The event classes ``apply`` acts on (``handles``).
+_HANDLED = (Agency.Registered, Referral.Drafted, Referral.FollowUpScheduled,
+            Referral.FollowUpCompleted, *_STEPS)
+
+
 def _day(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -87,6 +92,10 @@ class ReferralBoardView:
         for table in ("referral_view", "referral_follow_up_view"):
             cur.execute(f"UPDATE {{s}}{table} SET sealed = NULL WHERE household_id = %s",
                         (str(household_id),))
+
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, _HANDLED)
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, Agency.Registered):

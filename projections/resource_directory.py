@@ -63,6 +63,11 @@ def _open_days(hours: list[dict[str, str]]) -> str:
     return "".join("1" if day in days else "0" for day in WEEKDAYS)
 
 
+# The event classes ``apply`` acts on (``handles``).
+_HANDLED = (Resource.Registered, Resource.Updated, Resource.Verified, Resource.Published,
+            Resource.Unpublished, Resource.ReferralProfileSet)
+
+
 class ResourceDirectoryView:
     """Projection of Resource events into ``resource_view``."""
 
@@ -95,10 +100,12 @@ class ResourceDirectoryView:
     def purge(self, cur: Cursor, household_id: str) -> None:
         """Nothing of a household: the directory lists agencies and resources."""
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, _HANDLED)
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
-        if not isinstance(event, (Resource.Registered, Resource.Updated, Resource.Verified,
-                                  Resource.Published, Resource.Unpublished,
-                                  Resource.ReferralProfileSet)):
+        if not isinstance(event, _HANDLED):
             return
         rid, n = str(event.originator_id), notification
         if isinstance(event, Resource.Registered):

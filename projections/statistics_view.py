@@ -35,6 +35,10 @@ STATISTICS_TABLES = ("statistics_consultations", "statistics_themes", "statistic
                      "statistics_referral_drafts")
 
 
+# The event classes ``apply`` acts on (``handles``).
+_HANDLED = (Consultation.Recorded, Referral.Drafted, Referral.Sent, Referral.Closed)
+
+
 def _month(day: date) -> str:
     return day.isoformat()[:7]
 
@@ -93,6 +97,10 @@ class StatisticsView:
     def purge(self, cur: Cursor, household_id: Any) -> None:
         """Disposal: nothing to purge, the tables know no household."""
 
+    @staticmethod
+    def handles(event_cls: type) -> bool:
+        return issubclass(event_cls, _HANDLED)
+
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if isinstance(event, Consultation.Recorded):
             month, site = _month(event.occurred_on), event.site_id
@@ -120,7 +128,10 @@ class StatisticsView:
                values: tuple[str, ...]) -> None:
         held = self._open.get(id(cur))
         if held is not None and held[0] is cur:
-            held[1].setdefault((table, key, column), Counter())[values] += 1
+            cells = held[1].get((table, key, column))
+            if cells is None:
+                cells = held[1][(table, key, column)] = Counter()
+            cells[values] += 1
             return
         cur.execute(
             f"INSERT INTO {{s}}{table} AS t (month, site_id, {key}, {column})"

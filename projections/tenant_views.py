@@ -3,7 +3,9 @@
 Provisioning creates their tables, the runtime keeps a projector for each
 (its own position, so one view can be rebuilt alone), and the CLI reports and
 rebuilds them.  A new read model is one class with ``name``, ``tables``,
-``ddl()``, ``reset()`` and ``apply()``, added here.
+``ddl()``, ``reset()`` and ``apply()``, added here; with ``handles(event_cls)``
+too, the runtime's group sends it only the events it acts on (without, every
+event; tests/projections/test_routing.py checks the declarations).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from yorisoi.infra.keys import RetiredVersion, TenantKeyProvider, TenantKeyRetir
 from yorisoi.services.personal_access import MASKED, current_access
 
 _ENVELOPE_VERSION = b"\x01"
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class HouseholdKeyDestroyedError(Exception):
@@ -254,7 +255,7 @@ class HouseholdKeyring:
         return self.seal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
 
     def reseal_json(self, household_id: UUID, value: Any, aad: bytes) -> bytes | None:
-        return self.reseal(household_id, json.dumps(value, ensure_ascii=False).encode(), aad)
+        return self.reseal(household_id, _JSON_TEXT(value).encode(), aad)
 
     def open_json(self, household_id: UUID, envelope: bytes | None, aad: bytes) -> Any:
         """The system's own read (projections, workers): not a person's read, not logged."""
