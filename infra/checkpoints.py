@@ -5,8 +5,9 @@ the platform key (``services/audit_verify.signed_checkpoint``).  Anyone who
 later rewrites the ledger in the database — even recomputing every hash —
 cannot make it agree with a checkpoint they cannot replace.
 
-- **S3** (production): a bucket of its own (``<s3_bucket>-audit``), created
-  with Object Lock (hence versioning) and a default retention in COMPLIANCE
+- **S3** (production): a bucket of its own (``s3_audit_bucket``, by default
+  ``<s3_bucket>-audit``), created with Object Lock (hence versioning) and a
+  default retention in COMPLIANCE
   mode, which nobody, the root account included, can shorten or lift; each
   object is also written with its own COMPLIANCE retention and ``If-None-Match:
   *``.  Object Lock cannot stop a *new version* of a key being written (nor a
@@ -202,7 +203,8 @@ class S3CheckpointStore:
 
 
 def audit_bucket(settings: Any) -> str:
-    return f"{settings.s3_bucket}-audit"
+    """The checkpoints' bucket: ``s3_audit_bucket``, or ``<s3_bucket>-audit`` when unset."""
+    return getattr(settings, "s3_audit_bucket", "") or f"{settings.s3_bucket}-audit"
 
 
 _stores: weakref.WeakKeyDictionary[Any, CheckpointStore] = weakref.WeakKeyDictionary()

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     storage: Literal["local", "s3"] = "local"
     s3_endpoint_url: str | None = None
     s3_bucket: str = "yorisoi-objects"
+    # The audit checkpoints' Object Lock bucket; empty: "<s3_bucket>-audit".
+    s3_audit_bucket: str = ""
     s3_region: str = "ap-northeast-1"
 
     # Tenant key-encryption keys: a local key file per tenant, or AWS KMS.

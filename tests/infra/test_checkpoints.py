@@ -249,3 +249,11 @@ def test_a_ledger_rewritten_with_consistent_hashes_is_caught_by_the_checkpoint(
     assert [(p.code, p.sequence, p.key) for p in report.problems] == [
         ("checkpoint_head", written["sequence"], written["object_key"])]
     assert canonical_json(report.as_dict())  # the report serialises (for --as-json)
+
+
+def test_the_audit_bucket_is_a_setting_defaulting_beside_the_objects_bucket():
+    from yorisoi.infra.settings import Settings
+
+    assert checkpoints.audit_bucket(Settings(s3_bucket="city-objects")) == "city-objects-audit"
+    named = Settings(s3_bucket="city-objects", s3_audit_bucket="city-audit-locked")
+    assert checkpoints.audit_bucket(named) == "city-audit-locked"
