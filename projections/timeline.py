@@ -3,7 +3,9 @@
 Each kind of entry is one function from an event to an ``Entry`` in
 ``ENTRY_MAKERS``; a correction is one function in ``AMENDERS`` that gives the
 entry's new summary.  Adding a kind (referrals, meetings) is adding a line
-to one of them.  The summary is personal (what the family asked, the note's
+to one of them.  A household's correction concerns every case of the household:
+``HOUSEHOLD_MAKERS`` make one entry per case (the cases the view has seen for
+that household).  The summary is personal (what the family asked, the note's
 text) and is sealed under the household key, so a disposed household's
 timeline keeps its dates and kinds but no longer says anything about it.
 """
@@ -24,6 +26,7 @@ from eventsourcing.persistence import Notification
 from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
+from yorisoi.domain.households import Household
 from yorisoi.domain.referrals import Referral
 from yorisoi.domain.support_notes import SupportNote
 from yorisoi.infra.clock import JST
@@ -112,6 +115,22 @@ ENTRY_MAKERS: dict[type, Maker] = {
                                         lambda e: {"council_case": e.council_case}),
 }
 
+# Events about a household, not a case: one entry on each of the household's cases.
+HouseholdMaker = Callable[[Any, Notification, str], Entry]
+
+
+def _household_corrected(event: Household.Corrected, n: Notification, case_id: str) -> Entry:
+    # The reason is personal (sealed like every summary); the names of what changed are not.
+    return Entry(entry_id=f"{n.originator_text}:{event.originator_version}:{case_id}",
+                 case_id=case_id, household_id=event.originator_id,
+                 occurred_on=_recorded_on(event), kind="household_corrected",
+                 summary=event.reason, detail={"fields": list(event.fields or ())})
+
+
+HOUSEHOLD_MAKERS: dict[type, HouseholdMaker] = {
+    Household.Corrected: _household_corrected,
+}
+
 # A correction: (the entry it changes, its new summary, or ``KEEP`` when the
 # correction leaves the summary's text alone).
 KEEP = object()
@@ -180,10 +199,12 @@ class TimelineView:
     @staticmethod
     def handles(event_cls: type) -> bool:
         """The classes with an entry maker or an amender (exactly what ``apply`` keeps)."""
-        return event_cls in ENTRY_MAKERS or event_cls in AMENDERS
+        return (event_cls in ENTRY_MAKERS or event_cls in AMENDERS
+                or event_cls in HOUSEHOLD_MAKERS)
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
-        if type(event) not in ENTRY_MAKERS and type(event) not in AMENDERS:
+        if (type(event) not in ENTRY_MAKERS and type(event) not in AMENDERS
+                and type(event) not in HOUSEHOLD_MAKERS):
             return
         held = self._open.get(id(cur))
         if held is not None and held[0] is cur:
@@ -209,13 +230,23 @@ class TimelineView:
     def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
         """Apply ``items`` in order to the rows they touch, in memory; then write them."""
         made: dict[int, Entry] = {}  # id(event): its entry
+        fanned: dict[int, list[Entry]] = {}  # id(event): its entries (one per case)
         corrected: set[str] = set()
+        cases_of = self._cases_of_households(cur, items)
         for event, n in items:
             maker = ENTRY_MAKERS.get(type(event))
             if maker is not None:
-                made[id(event)] = maker(event, n)
+                entry = made[id(event)] = maker(event, n)
+                if cases_of is not None and entry.household_id is not None:
+                    known = cases_of.setdefault(str(_as_uuid(entry.household_id)), [])
+                    if entry.case_id not in known:  # a case opened earlier in this batch
+                        known.append(entry.case_id)
             elif type(event) in AMENDERS:
                 corrected.add(AMENDERS[type(event)](event, n)[0])
+            elif cases_of is not None and type(event) in HOUSEHOLD_MAKERS:
+                fan = HOUSEHOLD_MAKERS[type(event)]
+                fanned[id(event)] = [fan(event, n, case_id) for case_id in
+                                     sorted(cases_of.get(str(_as_uuid(n.originator_id)), ()))]
         # A case's household, for entries that do not carry it: from its first
         # entry, held here or stored (only this projection writes the table,
         # under its position lock, so the stored rows cannot change meanwhile).
@@ -236,8 +267,8 @@ class TimelineView:
         pending: dict[str, list[Any]] = {}
         changed: dict[str, dict[str, Any]] = {}  # entry_id: household_id, detail, [summary]
         for event, n in items:
-            entry = made.get(id(event))
-            if entry is not None:
+            entries = fanned.get(id(event)) or ([made[id(event)]] if id(event) in made else [])
+            for entry in entries:
                 household_id = entry.household_id or households.get(entry.case_id)
                 if household_id is None:  # cannot happen: a case is opened before anything else
                     raise LookupError("timeline entry for a case the view has not seen")
@@ -249,6 +280,7 @@ class TimelineView:
                        meta.get("user_id"), meta.get("role"), False, n.id, entry.detail]
                 rows.append(row)
                 pending[entry.entry_id] = row
+            if entries or id(event) in fanned:
                 continue
             amender = AMENDERS.get(type(event))
             if amender is None:
@@ -292,6 +324,21 @@ class TimelineView:
                         ("text", "bool", "int8", "text"),
                         [(k, True, c["position"], _detail(c["detail"]))
                          for k, c in changed.items() if k not in resealed])
+
+
+    @staticmethod
+    def _cases_of_households(cur: Cursor, items: list[tuple[Any, Notification]]
+                             ) -> dict[str, list[str]] | None:
+        """The cases of the households a batch corrects, as the view has them (None: none)."""
+        households = sorted({str(_as_uuid(n.originator_id)) for event, n in items
+                             if type(event) in HOUSEHOLD_MAKERS})
+        if not households:
+            return None
+        cases: dict[str, list[str]] = {}
+        for row in cur.select_in("SELECT DISTINCT household_id, case_id FROM {s}timeline_view"
+                                 " WHERE", "household_id", households):
+            cases.setdefault(row["household_id"], []).append(row["case_id"])
+        return cases
 
 
 _ENTRY_COLUMNS = ("entry_id", "case_id", "household_id", "occurred_on", "recorded_at", "kind",

@@ -33,6 +33,7 @@ TIMELINE_KINDS = {
     "Case.Reopened": "case_reopened", "Case.CouncilCaseMarked": "council_case_marked",
     "Consultation.Recorded": "consultation", "SupportNote.Written": "support_note",
     "Referral.Drafted": "referral_drafted", "CaseMeeting.Scheduled": "case_meeting_scheduled",
+    "Household.Corrected": "household_corrected",
 }
 
 

@@ -274,3 +274,37 @@ def test_referrals_and_case_meetings_appear_on_the_timeline_with_sealed_summarie
         raw = cur.execute("SELECT summary_sealed FROM {s}timeline_view WHERE entry_id = %s",
                           (str(referral.id),)).fetchone()
     assert "産後".encode() not in bytes(raw["summary_sealed"])
+
+
+def test_a_household_correction_appears_once_on_each_of_its_cases(rt):
+    from yorisoi.services.casework import NewHousehold
+
+    life = live_a_case(rt)  # projected: its case is known to the view from stored rows
+    with acting_as(STAFF):
+        # A second case of the same family, opened in the batch the correction is in.
+        second = Case(household_id=life.household_id, municipality_code=CITY_A,
+                      site_id="a-counter", contract_id=None, opened_on=ago(1))
+        rt.casework.save(second)
+        rt.casework.reopen_case(life.case_id, reopened_on=ago(0), expected_version=None,
+                                writable_contract_ids=None)
+        rt.casework.correct_household(
+            life.case_id, NewHousehold(guardians=[Guardian("架空 花", "母")],
+                                       children=[Child("架空 たろう", date(2024, 5, 1))],
+                                       pregnancy=None),
+            reason="氏名の誤記", expected_version=None, writable_contract_ids=None)
+    rt.catch_up()
+    for case_id in (life.case_id, second.id):
+        entries = [e for e in queries(rt).page(str(case_id), first=20).entries
+                   if e.kind == "household_corrected"]
+        assert len(entries) == 1, case_id
+        (entry,) = entries
+        assert entry.summary == "氏名の誤記" and entry.detail == {"fields": ["guardians"]}
+        assert entry.occurred_on == ago(0).isoformat() and entry.actor == "staff-1"
+    # Rebuilt in one batch (case and correction together): the same rows.
+    live = rows(rt)
+    timeline_projector(rt).rebuild()
+    assert rows(rt) == live
+    # Disposal: the entries stay, the reason is gone.
+    assert rt.casework.keyring.destroy(life.household_id)
+    assert [e.summary for e in queries(rt).page(str(second.id), first=20).entries
+            if e.kind == "household_corrected"] == [None]
