@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import HTTPException, Request
 from opentelemetry import trace
 from strawberry.fastapi import BaseContext
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.middleware import verify_token
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.personal_access import PersonalAccess
 from yorisoi.tenants.access import (
@@ -65,8 +64,9 @@ async def get_context(request: Request) -> YorisoiContext:
         principal = verified[1]
     elif header:
         try:
-            # Verification may fetch a JWKS over the network: keep it off the event loop.
-            token = await asyncio.to_thread(services.verifier.verify, bearer_token(header))
+            # Verification may read the registry or fetch a JWKS: off the event loop
+            # unless memory answers (verify_token decides).
+            token = await verify_token(services, bearer_token(header))
             principal = Principal.from_token(token)
         except AuthenticationError as error:
             status = 503 if error.code == "issuer_unavailable" else 401

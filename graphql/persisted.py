@@ -81,6 +81,12 @@ def _requested_id(raw: Mapping[str, Any] | None,
     return found if found is not None else 0
 
 
+def _may_name_document(body: str | bytes) -> bool:
+    if isinstance(body, str):
+        return "documentId" in body or "\\u" in body
+    return b"documentId" in body or b"\\u" in body
+
+
 def _normalised_id(value: object) -> str:
     if not isinstance(value, str):
         raise id_invalid()
@@ -152,7 +158,10 @@ class PersistedQueryRouter(GraphQLRouter):
         raw: Any = None
         if request.method == "POST" and "json" in (request.content_type or ""):
             # documentId is not part of strawberry's request data; the body is cached.
-            raw = self.parse_json(await request.get_body())
+            # Parsed a second time only if it can name one (spelt out or \u-escaped).
+            body = await request.get_body()
+            if _may_name_document(body):
+                raw = self.parse_json(body)
         if isinstance(parsed, list):
             raws = raw if isinstance(raw, list) else [None] * len(parsed)
             return [self._resolved(p, r) for p, r in zip(parsed, raws, strict=False)]

@@ -36,6 +36,7 @@ from yorisoi.graphql.contractor_work import ContractorWorkQuery
 from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.data_subject import DataSubjectMutation, DataSubjectQuery
 from yorisoi.graphql.errors import ApiError
+from yorisoi.graphql.execution import PlainFieldsExecutor
 from yorisoi.graphql.file_register import FileRegisterQuery
 from yorisoi.graphql.household_corrections import HouseholdCorrectionMutation
 from yorisoi.graphql.operations import OperationsQuery
@@ -158,7 +159,10 @@ def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=256),
         SafeErrors,
     ]
-    return YorisoiSchema(query=Query, mutation=Mutation, extensions=extensions)
+    # Objects whose selected fields are all plain attributes are completed in one loop
+    # (graphql/execution.py); the results, errors and SDL are graphql-core's.
+    return YorisoiSchema(query=Query, mutation=Mutation, extensions=extensions,
+                         execution_context_class=PlainFieldsExecutor)
 
 
 def published_sdl() -> str:

@@ -14,8 +14,10 @@ checked the signature, issuer, audience and lifetime.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,6 +116,10 @@ class AuthenticationError(Exception):
         self.message_ja = message_ja
 
 
+class LookupUnavailable(Exception):  # noqa: N818 - a signal, not an error
+    """``verify_offline`` cannot answer from memory (a registry read or a JWKS fetch is due)."""
+
+
 def bearer_token(authorization_header: str | None) -> str:
     """The token from an ``Authorization: Bearer <token>`` header value."""
     if authorization_header is None or not authorization_header.strip():
@@ -196,6 +202,11 @@ def _algorithm_for(key: jwt.PyJWK) -> str | None:
     return None
 
 
+def _int_claim(claims: dict[str, Any], name: str) -> int:
+    """A time claim that jwt.decode accepted (or 0 when absent)."""
+    return int(claims.get(name, 0))
+
+
 def _string_tuple(claims: dict[str, Any], name: str) -> tuple[str, ...]:
     value = claims.get(name, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -233,10 +244,44 @@ def _translate(error: jwt.PyJWTError) -> AuthenticationError:
     return AuthenticationError("token_malformed")
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed ``jwt.decode`` with this registration and this key object."""
+
+    header: dict[str, Any]
+    issuer: str
+    registration: IssuerRegistration
+    key: jwt.PyJWK
+    token: VerifiedToken
+    not_before: int  # the latest of iat and nbf
+
+    def still_valid(self, registration: IssuerRegistration, key: jwt.PyJWK) -> bool:
+        """Whether ``jwt.decode`` would accept the token again, right now.
+
+        Signature, issuer and audience depend on the key and the registration only:
+        the very same key object (the JWKS caches hand out new objects when a set is
+        refetched) and an equal registration give the same answer.  The lifetime is
+        checked again, more strictly than with the leeway, so near a boundary the
+        full verification decides (and names the error).
+        """
+        now = time.time()
+        return (key is self.key and registration == self.registration
+                and self.not_before <= now < self.token.expires_at.timestamp())
+
+
+# Verified tokens kept per process (keyed by the token's SHA-256, not the token).
+_MAX_VERIFIED = 10_000
+
+
 class TokenVerifier:
     """Verifies bearer tokens against the registered issuer they name.
 
     Thread-safe; meant to live for the whole process so the JWKS caches do.
+
+    A token seen before skips the signature check (an RSA verification and three
+    parses, ~0.17 ms) when its issuer's registration (read as fresh as ever) and the
+    signing key it selects are still the ones it was verified with, and it is within
+    its lifetime; everything else runs as for a new token.
     """
 
     def __init__(
@@ -258,30 +303,51 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self._clients: dict[str, jwt.PyJWKClient] = {}
         self._inline: dict[str, tuple[dict[str, Any], jwt.PyJWKSet]] = {}
+        self._verified: dict[bytes, _Verified] = {}
 
     def verify(self, token: str) -> VerifiedToken:
+        return self._verify(token, self._lookup, offline=False)
+
+    def verify_offline(self, token: str,
+                       lookup: Callable[[str], IssuerRegistration | None]) -> VerifiedToken:
+        """``verify`` without I/O, for the event loop: ``lookup`` answers from memory (or
+        raises LookupUnavailable), and keys come from the JWKS caches as they stand.
+
+        Raises LookupUnavailable whenever ``verify`` would have to read or fetch; any
+        other answer (a VerifiedToken, an AuthenticationError) is the one ``verify``
+        gives for the same registration and keys.
+        """
+        return self._verify(token, lookup, offline=True)
+
+    def _verify(self, token: str, lookup: Callable[[str], IssuerRegistration | None], *,
+                offline: bool) -> VerifiedToken:
         if not token:
             raise AuthenticationError("token_missing")
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationError("token_malformed")
 
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise AuthenticationError("token_malformed") from None
+        digest = hashlib.sha256(token.encode()).digest()
+        seen = self._verified.get(digest)
+        if seen is not None:
+            header, issuer = seen.header, seen.issuer
+        else:
+            try:
+                header = jwt.get_unverified_header(token)
+                unverified = jwt.decode(token, options={"verify_signature": False})
+            except jwt.PyJWTError:
+                raise AuthenticationError("token_malformed") from None
+            issuer = unverified.get("iss")
 
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise AuthenticationError("algorithm_not_allowed")
-        issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise AuthenticationError("claim_missing", claim="iss")
-        registration = self._lookup(issuer)
+        registration = lookup(issuer)
         if registration is None:
             raise AuthenticationError("issuer_unknown")
 
-        key = self._signing_key(registration, header.get("kid"))
+        key = self._signing_key(registration, header.get("kid"), offline=offline)
         expected = _algorithm_for(key)
         if expected is None:
             raise AuthenticationError("key_unknown")
@@ -289,7 +355,22 @@ class TokenVerifier:
         # ES256 for an RSA key (or a JWK whose own "alg" disagrees) is refused.
         if alg != expected or key.algorithm_name != expected:
             raise AuthenticationError("algorithm_not_allowed")
+        if seen is not None and seen.still_valid(registration, key):
+            return seen.token
+        verified = self._decode(token, registration, key, expected)
+        self._remember(digest, _Verified(
+            header=header, issuer=issuer, registration=registration, key=key, token=verified,
+            not_before=max(_int_claim(verified.claims, "iat"),
+                           _int_claim(verified.claims, "nbf"))))
+        return verified
 
+    def _remember(self, digest: bytes, verified: _Verified) -> None:
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified = {}
+        self._verified[digest] = verified
+
+    def _decode(self, token: str, registration: IssuerRegistration, key: jwt.PyJWK,
+                expected: str) -> VerifiedToken:
         try:
             claims = jwt.decode(
                 token,
@@ -324,7 +405,8 @@ class TokenVerifier:
 
     # -- keys ---------------------------------------------------------------
 
-    def _signing_key(self, registration: IssuerRegistration, kid: str | None) -> jwt.PyJWK:
+    def _signing_key(self, registration: IssuerRegistration, kid: str | None, *,
+                     offline: bool = False) -> jwt.PyJWK:
         # A kid is required: choosing among keys by trial would make every
         # key of every issuer a candidate for every token.
         if not kid:
@@ -336,6 +418,8 @@ class TokenVerifier:
             raise AuthenticationError("key_unknown")
 
         assert registration.jwks_uri is not None
+        if offline:
+            return self._cached_signing_key(registration.jwks_uri, kid)
         client = self._client(registration.jwks_uri)
         try:
             # Looks in the cached set, then refetches once (rotation).
@@ -347,6 +431,23 @@ class TokenVerifier:
         except ValueError as error:
             # PyJWKClient lets a non-JSON response body escape as ValueError.
             raise AuthenticationError("issuer_unavailable") from error
+
+    def _cached_signing_key(self, jwks_uri: str, kid: str) -> jwt.PyJWK:
+        """The key PyJWKClient.get_signing_key would return from its cached set, if any.
+
+        The same selection (``use`` sig or unset, a kid, the first match) on the same
+        cached set object; anything else (no set yet, expired, kid not in it: a fetch
+        or a refusal) is left to the online path.
+        """
+        with self._lock:
+            client = self._clients.get(jwks_uri)
+        cache = client.jwk_set_cache if client is not None else None
+        keyset = cache.get() if cache is not None else None
+        if isinstance(keyset, jwt.PyJWKSet):
+            for key in keyset.keys:
+                if key.public_key_use in ("sig", None) and key.key_id and key.key_id == kid:
+                    return key
+        raise LookupUnavailable
 
     def _client(self, jwks_uri: str) -> jwt.PyJWKClient:
         with self._lock:

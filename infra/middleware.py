@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.identity import (
+    AuthenticationError,
+    LookupUnavailable,
+    VerifiedToken,
+    bearer_token,
+)
 from yorisoi.infra.rate_limits import RateLimiter, keys_for
 from yorisoi.tenants.access import Principal
+from yorisoi.tenants.registry import registry_request
 
 _log = logging.getLogger("yorisoi.http")
 _tracer = trace.get_tracer("yorisoi.http")
@@ -41,9 +48,9 @@ async def _principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if not header:
         return None
-    verifier = request.app.state.services.verifier
+    services = request.app.state.services
     try:
-        token = await asyncio.to_thread(verifier.verify, bearer_token(header))
+        token = await verify_token(services, bearer_token(header))
     except AuthenticationError:
         return None
     except Exception as error:  # noqa: BLE001 - the handler meets it again and answers it
@@ -53,6 +60,22 @@ async def _principal(request: Request) -> Principal | None:
     # The GraphQL context reuses it for this very header (one verification per request).
     request.state.verified_principal = (header, principal)
     return principal
+
+
+async def verify_token(services: Any, token: str) -> VerifiedToken:
+    """Verify on the event loop when memory answers (the registry checked for this
+    request, a token seen before, cached keys); otherwise in a thread (reads, fetches).
+
+    The same answer as ``services.verifier.verify`` either way (AuthenticationError
+    included)."""
+    registry = getattr(getattr(services, "directory", None), "registry", None)
+    if registry is not None:
+        try:
+            if await registry.checked_for_request():
+                return services.verifier.verify_offline(token, registry.issuer_in_memory)
+        except LookupUnavailable:
+            pass
+    return await asyncio.to_thread(services.verifier.verify, token)
 
 
 class RateLimitMiddleware:
@@ -89,6 +112,9 @@ class RateLimitMiddleware:
 class HttpSpanMiddleware:
     """One ``HTTP <method>`` span per request, named by route template, not raw path.
 
+    It also marks the request for the registry's cache (tenants/registry.py): the
+    registry's version is read once per request, by its first lookup.
+
     Paths and query strings can carry ids or, in a GET GraphQL request, variables, so
     only the method, the route template and the status code are recorded.
     """
@@ -108,7 +134,8 @@ class HttpSpanMiddleware:
                 status.append(message["status"])
             await send(message)
 
-        with _tracer.start_as_current_span("HTTP " + method) as span:
+        # One request, one check of the registry's version (token, tenant, grants).
+        with _tracer.start_as_current_span("HTTP " + method) as span, registry_request():
             scope.setdefault("state", {})["span"] = span  # request.state.span
             await self.app(scope, receive, send_noting_status)
             route = scope.get("route")

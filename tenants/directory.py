@@ -35,6 +35,9 @@ class TenantDirectory:
 
     def _refreshed(self, result: Any) -> Any:
         self.projector.catch_up()
+        # The registry's cached answers would be dropped by the next request anyway (its
+        # version moved); dropping them now also covers the rest of this request.
+        self.registry.changed()
         return result
 
     def provision_municipality(self, *, code: str, name: str, prefecture: str) -> str:
@@ -107,4 +110,5 @@ class TenantDirectory:
         return self.registry.issuer(issuer)
 
     def close(self) -> None:
+        self.registry.close()
         self.platform.close()

@@ -19,12 +19,12 @@ from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import POSITIONS_DDL
 from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
-from yorisoi.tenants.space_tables import space_table_ddl, space_writable_tables
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.services.tenant_application import TenantApplication
 from yorisoi.tenants.neighbours import NEIGHBOUR_TABLES, NeighbourView
 from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView
+from yorisoi.tenants.space_tables import space_table_ddl, space_writable_tables
 from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality_space
 
 _IMMUTABLE_EVENTS_PG = [

@@ -6,12 +6,19 @@ the row-level-security backstop keys on it.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import Notification
+from opentelemetry import trace
 
 from yorisoi.domain.access_grants import AccessGrant
 from yorisoi.domain.registry import (
@@ -21,9 +28,13 @@ from yorisoi.domain.registry import (
     Municipality,
     Site,
 )
-from yorisoi.infra.db import Cursor, Database
-from yorisoi.infra.identity import IssuerRegistration
+from yorisoi.infra.db import Cursor, Database, counted_statements
+from yorisoi.infra.db import _open as _open_transactions
+from yorisoi.infra.identity import IssuerRegistration, LookupUnavailable
 from yorisoi.services.event_mapper import event_metadata
+
+_log = logging.getLogger("yorisoi.registry")
+_tracer = trace.get_tracer("yorisoi.registry")
 
 REGISTRY_TABLES = ("tenants", "sites", "contracts", "identity_providers", "access_grants")
 
@@ -181,6 +192,67 @@ def _contract(row: dict[str, Any]) -> ContractRecord:
         ends_on=date.fromisoformat(row["ends_on"]), status=row["status"])
 
 
+def _issuer(row: dict[str, Any]) -> IssuerRegistration:
+    return IssuerRegistration(
+        issuer=row["issuer"], audience=row["audience"], tenant_kind=row["tenant_kind"],
+        tenant_id=row["tenant_id"], jwks_uri=row["jwks_uri"],
+        jwks=json.loads(row["jwks"]) if row["jwks"] else None)
+
+
+T = TypeVar("T")
+
+# The registry view's version: its projector's position row, which every transaction
+# that changes the view also updates (apply a batch, rebuild).  ``xmin`` is the
+# transaction that last wrote the row, so a rebuild that ends at the same position is a
+# new version too.  The platform's projection_positions has no row-level security.
+_VERSION_SQL = ("SELECT position, xmin::text AS tx FROM {s}projection_positions"
+                " WHERE name = %s")
+_MAX_ANSWERS = 50_000  # then start over: the hot set is a few entries per active person
+
+
+class _RequestRegistry:
+    """What one request knows: the cache epoch it has checked against the database."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self) -> None:
+        self.epoch = -1
+
+
+_request: ContextVar[_RequestRegistry | None] = ContextVar("yorisoi_registry_request",
+                                                          default=None)
+
+
+@contextmanager
+def registry_request() -> Iterator[None]:
+    """Within the block (one HTTP request), the registry's version is read once.
+
+    Every thread and task the request starts inherits the marker.  Outside such a
+    block every cached lookup reads the version itself (CLI, workers, tests).
+    """
+    token = _request.set(_RequestRegistry())
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
+def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future[int], epoch: int | None,
+            error: BaseException | None) -> None:
+    def settle() -> None:
+        if future.done():  # the request went away meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(epoch)  # type: ignore[arg-type]
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # its loop has closed
+        _log.debug("registry check answered after its event loop closed")
+
+
 class RegistryQueries:
     """Lookups in the registry's read model.
 
@@ -188,33 +260,222 @@ class RegistryQueries:
     across tenants (a contractor's contracts with every municipality), so they
     declare a platform-wide lookup to row-level security; a lookup within one
     municipality declares that tenant instead.
+
+    The lookups every request makes (the issuer, the tenant, a person's grants, a
+    contractor's contracts, sites) are answered from memory, but only for the
+    registry version they were read at: a request first reads the version (one
+    statement, once per request, shared by the requests waiting for it) and drops
+    every answer when it moved.  So a suspension, a revocation or a new issuer,
+    committed by any process, applies to the next request exactly as without the
+    cache; nothing is time-based.  An answer is kept only if the transaction that
+    read it saw the version the cache holds.
+    (SQLite spaces are for development: no cache there, every lookup reads.)
     """
 
     def __init__(self, database: Database) -> None:
         self.db = database
+        self._caching = database.dialect == "postgres"
+        self._lock = threading.Lock()
+        self._checks = threading.Condition(self._lock)
+        self._checking = False
+        self._checks_begun = self._checks_done = 0  # version checks, numbered
+        self._version: tuple[Any, ...] | None = None
+        self._epoch = 0  # moves whenever the answers are dropped
+        self._answers: dict[tuple[Any, ...], Any] = {}
+        # Requests waiting on the event loop, and the thread that checks for them.
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]] = []
+        self._checker: threading.Thread | None = None
+        self._closed = False
 
-    def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self.db.transaction(write=False, lookup="platform") as cur:
-            return cur.execute(sql, params).fetchone()
+    # -- the cache ----------------------------------------------------------------
+
+    def _read_version(self, cur: Cursor) -> tuple[Any, ...]:
+        row = cur.execute(_VERSION_SQL, (RegistryView.name,)).fetchone()
+        return (row["position"], row["tx"]) if row else (0, "")
+
+    def _current_version(self) -> tuple[Any, ...]:
+        # One autocommit statement: no BEGIN/COMMIT, one round trip.
+        with self.db.datastore.get_connection() as conn:
+            return self._read_version(Cursor(conn.cursor(), self.db))
+
+    def _checked_epoch(self) -> int:
+        """The epoch whose answers are current for this request (reads the version if needed).
+
+        Checks are shared, strictly: a thread may use a check only if that check
+        began after the thread asked (so it saw every change committed before), and
+        one check runs at a time.  Concurrent requests thus wait for the same next
+        check instead of each sending its own statement.
+        """
+        request = _request.get()
+        if request is not None and request.epoch == self._epoch:
+            return request.epoch
+        with self._checks:
+            asked_after = self._checks_begun
+            while self._checks_done <= asked_after:
+                if not self._checking:
+                    epoch = self._check()
+                    break
+                self._checks.wait()
+            else:
+                epoch = self._epoch
+        if request is not None:
+            request.epoch = epoch
+        return epoch
+
+    def _check(self, waiting: int = 1) -> int:
+        """Read the version (the lock is released meanwhile) and drop stale answers.
+
+        One span per check (its statement counted on it, like a projection batch's):
+        a check shared by waiting requests belongs to none of their traces.
+        """
+        self._checking = True
+        self._checks_begun += 1
+        number = self._checks_begun
+        try:
+            self._checks.release()
+            try:
+                with _tracer.start_as_current_span(
+                    "registry.version_check",
+                    attributes={"yorisoi.registry.waiting": waiting},
+                ) as span, counted_statements() as statements:
+                    version = self._current_version()
+                    span.set_attribute("yorisoi.sql.statements", statements[0])
+            finally:
+                self._checks.acquire()
+            if version != self._version:
+                self._drop(version)
+            self._checks_done = number
+            return self._epoch
+        finally:
+            self._checking = False
+            self._checks.notify_all()
+
+    async def checked_for_request(self) -> bool:
+        """Check the version for the current request without blocking the event loop.
+
+        The request waits for a check that begins after it asked, run by one thread
+        for all the requests waiting at that moment (so the token check needs no
+        thread of its own).  False when there is nothing to check here (no request,
+        no cache, closed): the lookups then check for themselves.
+        """
+        request = _request.get()
+        if request is None or not self._caching or self._closed:
+            return False
+        if request.epoch == self._epoch:
+            return True
+        future = asyncio.get_running_loop().create_future()
+        with self._checks:
+            self._waiting.append((asyncio.get_running_loop(), future))
+            if self._checker is None:
+                self._checker = threading.Thread(target=self._serve_checks, daemon=True,
+                                                 name="registry-version-checks")
+                self._checker.start()
+            self._checks.notify_all()
+        request.epoch = await future
+        return True
+
+    def _serve_checks(self) -> None:
+        with self._checks:
+            while True:
+                # A check already running may have begun before these requests asked.
+                while not self._closed and (not self._waiting or self._checking):
+                    self._checks.wait()
+                if self._closed:
+                    break
+                waiting, self._waiting = self._waiting, []
+                try:
+                    outcome: tuple[int | None, BaseException | None] = (
+                        self._check(len(waiting)), None)
+                except Exception as error:  # noqa: BLE001 - each waiting request gets it
+                    outcome = (None, error)
+                for loop, future in waiting:
+                    _settle(loop, future, *outcome)
+            for loop, future in self._waiting:
+                _settle(loop, future, None, RuntimeError("registry closed"))
+            self._waiting = []
+
+    def close(self) -> None:
+        with self._checks:
+            self._closed = True
+            self._checks.notify_all()
+
+    def issuer_in_memory(self, issuer: str) -> IssuerRegistration | None:
+        """The issuer's registration if this request's check has it; else LookupUnavailable."""
+        request = _request.get()
+        with self._lock:
+            if request is None or request.epoch != self._epoch \
+                    or ("issuer", issuer) not in self._answers:
+                raise LookupUnavailable
+            return self._answers[("issuer", issuer)]
+
+    def _drop(self, version: tuple[Any, ...] | None) -> None:
+        self._answers = {}
+        self._version = version
+        self._epoch += 1
+
+    def changed(self) -> None:
+        """This process changed the registry: forget everything, also for the current request."""
+        with self._lock:
+            self._drop(None)
+
+    def _memo(self, key: tuple[Any, ...], read: Callable[[Cursor], T], *,
+              tenant: str | None = None) -> T:
+        if not self._caching or id(self.db) in (_open_transactions.get() or {}):
+            # Inside a transaction of the platform's own (none today): read within it,
+            # as before, rather than take a second connection for the version.
+            with self._transaction(tenant) as cur:
+                return read(cur)
+        epoch = self._checked_epoch()
+        with self._lock:
+            # Only answers of the very epoch this request checked: had another thread
+            # dropped them meanwhile, the database answers instead.
+            if self._epoch == epoch and key in self._answers:
+                return self._answers[key]
+        with self._transaction(tenant) as cur:
+            version = self._read_version(cur)  # the same snapshot as the answer
+            answer = read(cur)
+        with self._lock:
+            if self._epoch == epoch and self._version == version:
+                if len(self._answers) >= _MAX_ANSWERS:
+                    self._answers = {}
+                self._answers[key] = answer
+        return answer
+
+    def _transaction(self, tenant: str | None) -> Any:
+        scope: dict[str, Any] = {"tenant": tenant} if tenant else {"lookup": "platform"}
+        return self.db.transaction(write=False, **scope)
+
+    # -- uncached reads ------------------------------------------------------------
 
     def _all(self, sql: str, params: tuple[Any, ...] = (), *,
              tenant: str | None = None) -> list[dict[str, Any]]:
-        scope: dict[str, Any] = {"tenant": tenant} if tenant else {"lookup": "platform"}
-        with self.db.transaction(write=False, **scope) as cur:
+        with self._transaction(tenant) as cur:
             return cur.execute(sql, params).fetchall()
 
+    def _row(self, key: tuple[Any, ...], sql: str, params: tuple[Any, ...],
+             record: Callable[[dict[str, Any]], T]) -> T | None:
+        def read(cur: Cursor) -> T | None:
+            row = cur.execute(sql, params).fetchone()
+            return record(row) if row is not None else None
+
+        return self._memo(key, read)
+
+    def _rows(self, key: tuple[Any, ...], sql: str, params: tuple[Any, ...],
+              record: Callable[[dict[str, Any]], T], *, tenant: str | None = None) -> list[T]:
+        def read(cur: Cursor) -> tuple[T, ...]:
+            return tuple(record(row) for row in cur.execute(sql, params).fetchall())
+
+        return list(self._memo(key, read, tenant=tenant))  # a list of the caller's own
+
     def issuer(self, issuer: str) -> IssuerRegistration | None:
-        row = self._one("SELECT * FROM {s}identity_providers WHERE issuer = %s", (issuer,))
-        if row is None:
-            return None
-        return IssuerRegistration(
-            issuer=row["issuer"], audience=row["audience"], tenant_kind=row["tenant_kind"],
-            tenant_id=row["tenant_id"], jwks_uri=row["jwks_uri"],
-            jwks=json.loads(row["jwks"]) if row["jwks"] else None)
+        return self._row(("issuer", issuer),
+                         "SELECT * FROM {s}identity_providers WHERE issuer = %s", (issuer,),
+                         _issuer)
 
     def tenant(self, tenant_id: str) -> TenantRecord | None:
-        row = self._one("SELECT * FROM {s}tenants WHERE tenant_id = %s", (tenant_id,))
-        return TenantRecord(row["tenant_id"], row["kind"], row["name"]) if row else None
+        return self._row(("tenant", tenant_id),
+                         "SELECT * FROM {s}tenants WHERE tenant_id = %s", (tenant_id,),
+                         lambda r: TenantRecord(r["tenant_id"], r["kind"], r["name"]))
 
     def municipalities(self, *, after: str | None = None,
                        limit: int | None = None) -> list[TenantRecord]:
@@ -235,9 +496,9 @@ class RegistryQueries:
         return int(row["n"])
 
     def site(self, municipality_code: str, site_id: str) -> SiteRecord | None:
-        row = self._one("SELECT * FROM {s}sites WHERE tenant_id = %s AND site_id = %s",
-                        (municipality_code, site_id))
-        return SiteRecord(**row) if row else None
+        return self._row(("site", municipality_code, site_id),
+                         "SELECT * FROM {s}sites WHERE tenant_id = %s AND site_id = %s",
+                         (municipality_code, site_id), lambda r: SiteRecord(**r))
 
     def contracts(self, *, contractor_id: str,
                   municipality_code: str | None = None) -> list[ContractRecord]:
@@ -246,16 +507,19 @@ class RegistryQueries:
         if municipality_code is not None:
             sql += " AND tenant_id = %s"
             params += (municipality_code,)
-        return [_contract(r) for r in self._all(sql + " ORDER BY contract_id", params)]
+        return self._rows(("contracts", contractor_id, municipality_code),
+                          sql + " ORDER BY contract_id", params, _contract)
 
     def contract(self, contract_id: str) -> ContractRecord | None:
-        row = self._one("SELECT * FROM {s}contracts WHERE contract_id = %s", (contract_id,))
-        return _contract(row) if row else None
+        return self._row(("contract", contract_id),
+                         "SELECT * FROM {s}contracts WHERE contract_id = %s", (contract_id,),
+                         _contract)
 
     def contract_for_site(self, municipality_code: str, site_id: str) -> list[ContractRecord]:
-        rows = self._all("SELECT * FROM {s}contracts WHERE tenant_id = %s", (municipality_code,),
-                         tenant=municipality_code)
-        return [c for c in map(_contract, rows) if site_id in c.site_ids]
+        contracts = self._rows(("contracts_of", municipality_code),
+                               "SELECT * FROM {s}contracts WHERE tenant_id = %s",
+                               (municipality_code,), _contract, tenant=municipality_code)
+        return [c for c in contracts if site_id in c.site_ids]
 
     def access_grants(self, municipality_code: str, *, subject_tenant: str | None = None,
                       subject: str | None = None, after: tuple[str, str] | None = None,
@@ -276,6 +540,10 @@ class RegistryQueries:
         if limit is not None:
             sql += " LIMIT %s"
             params += (limit,)
+        if subject_tenant is not None and subject is not None and after is None and limit is None:
+            # One person's grants: what every access decision reads.
+            return self._rows(("grants", municipality_code, subject_tenant, subject), sql,
+                              params, _grant, tenant=municipality_code)
         return [_grant(r) for r in self._all(sql, params, tenant=municipality_code)]
 
     def access_grant_count(self, municipality_code: str) -> int:

@@ -219,3 +219,16 @@ def test_refusals_quote_nothing_the_caller_sent(world):
     assert response.status_code == 200
     assert secret not in response.text
     refused(response.json(), "persisted_query_not_allowed")
+
+
+def test_a_document_id_under_an_escaped_key_is_still_read(client, world):
+    # The body is parsed a second time only when it can name a documentId: spelt out,
+    # or with a \u escape in it (JSON may spell the key "document\u0049d").
+    key = document_hash(CASES_DOC)
+    body = ('{"document\\u0049d": "sha256:%s", "variables": {"municipalityCode": "%s",'
+            ' "first": 5}}' % (key, CITY_A))
+    response = client.post("/graphql", content=body, headers={
+        **npo(world), "content-type": "application/json"})
+    answer = response.json()
+    assert "errors" not in answer, answer
+    assert answer["data"]["cases"]["totalCount"] == 0

@@ -8,8 +8,8 @@ reads A's rows only, and the declaration ends with the transaction.
 from __future__ import annotations
 
 import re
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import psycopg
