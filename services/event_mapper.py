@@ -224,6 +224,18 @@ class PersonalDataMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         return self._domain_event(stored_event, self._state(stored_event))
 
+    def to_withheld_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The event with its personal fields withheld: None, the envelope never opened.
+
+        For rules that only look at what is stored in clear (a consent's purpose,
+        recipient and dates): no key is read, nothing personal is decrypted.
+        """
+        state = self._state(stored_event)
+        if state.pop(PERSONAL, None) is not None:
+            cls, _ = self._event_class(stored_event.topic)
+            state.update(dict.fromkeys(getattr(cls, "personal_fields", ())))
+        return self._domain_event(stored_event, state)
+
     def _state(self, stored_event: StoredEvent) -> dict[str, Any]:
         try:
             return self._json(stored_event.state)

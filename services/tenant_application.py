@@ -14,7 +14,6 @@ from eventsourcing.application import (
     project_aggregate,
 )
 from eventsourcing.persistence import JSONTranscoder, Mapper
-from eventsourcing.utils import resolve_topic
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Database
@@ -22,11 +21,7 @@ from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.recorders import ReadSet, StaleReadError, current_reads
 from yorisoi.infra.telemetry import command_span
 from yorisoi.services.aggregate_cache import AggregateCache
-from yorisoi.services.event_mapper import (
-    PERSONAL,
-    PersonalDataMapper,
-    register_transcodings,
-)
+from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
 from yorisoi.services.personal_data import HouseholdKeyring
 
 T = TypeVar("T")
@@ -78,7 +73,7 @@ class _Repository(Repository[UUID]):
         def read() -> Any:
             stored = self.event_store.recorder.select_events(aggregate_id)
             mapper = self.event_store.mapper
-            aggregate = _replay(None, (_withheld(mapper, event) for event in stored))
+            aggregate = _replay(None, (mapper.to_withheld_event(event) for event in stored))
             if aggregate is None:
                 raise AggregateNotFoundError(aggregate_id)
             aggregate.personal_withheld = True
@@ -109,14 +104,6 @@ def _kept_or_read(kept: AggregateCache, reads: ReadSet, aggregate_id: UUID,
     reads.note(aggregate_id, aggregate.version)
     kept.put(aggregate)
     return aggregate
-
-
-def _withheld(mapper: Any, stored: Any) -> Any:
-    """A stored event decoded with its personal fields withheld: None, never decrypted."""
-    state = mapper._state(stored)
-    if state.pop(PERSONAL, None) is not None:
-        state.update(dict.fromkeys(getattr(resolve_topic(stored.topic), "personal_fields", ())))
-    return mapper._domain_event(stored, state)
 
 
 def _wrote(reads: Any) -> bool:
