@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from view_rows import all_view_rows, view_positions
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
@@ -54,26 +55,6 @@ def _record(rt: TenantRuntime, cases: int, per_case: int, seed: int = 0) -> None
             rt.casework.save(household, case, *made)
 
 
-def _rows(rt: TenantRuntime) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every read model (ciphertext only as "sealed": nonces differ)."""
-    from yorisoi.projections.tenant_views import tenant_view_tables
-
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with rt.casework.database.transaction(write=False) as cur:
-        for table in tenant_view_tables():
-            found = cur.execute(f"SELECT * FROM {{s}}{table}").fetchall()
-            for row in found:
-                for column, value in list(row.items()):
-                    if isinstance(value, (bytes, memoryview)):
-                        row[column] = "sealed"
-            rows[table] = sorted(found, key=lambda r: repr(sorted(r.items())))
-    return rows
-
-
-def _positions(rt: TenantRuntime) -> dict[str, int]:
-    return {p.view.name: p.status().position for p in rt.projectors}
-
-
 @pytest.fixture
 def rt(world):
     with world.services.runtimes.lease(CITY_A) as runtime:
@@ -83,13 +64,13 @@ def rt(world):
 def test_the_group_makes_exactly_the_rows_each_view_makes_alone(world, rt):
     _record(rt, cases=6, per_case=4)
     rt.read_models.catch_up()
-    together = _rows(rt)
+    together = all_view_rows(rt)
     assert together["case_view"] and together["statistics_themes"]
     for projector in rt.projectors:  # each view alone, from an empty table
         projector.rebuild()
-    assert _rows(rt) == together
+    assert all_view_rows(rt) == together
     head = rt.case_projector.status().head
-    assert set(_positions(rt).values()) == {head}
+    assert set(view_positions(rt).values()) == {head}
 
 
 def test_views_at_different_positions_each_get_only_what_they_lack(world, rt):
@@ -102,7 +83,7 @@ def test_views_at_different_positions_each_get_only_what_they_lack(world, rt):
     first, second = 3 * (2 + 2 * 3), 2 * (2 + 2 * 2)
     # Every view but the case view applies both rounds; the case view the second only.
     assert applied == (views - 1) * (first + second) + second
-    assert set(_positions(rt).values()) == {head}
+    assert set(view_positions(rt).values()) == {head}
     with rt.casework.database.transaction(write=False) as cur:
         counted = cur.execute("SELECT SUM(consultation_count) AS n FROM {s}case_view").fetchone()
     assert int(counted["n"]) == 3 * 3 + 2 * 2  # no consultation counted twice
@@ -111,7 +92,7 @@ def test_views_at_different_positions_each_get_only_what_they_lack(world, rt):
 def test_small_batches_give_the_same_rows_as_one_batch(world, rt):
     _record(rt, cases=5, per_case=3)
     rt.read_models.catch_up()
-    whole = _rows(rt)
+    whole = all_view_rows(rt)
     small = TenantRuntime(world.services.settings, CITY_A, world.services.key_provider)
     try:
         group = ProjectorGroup(small.projectors, batch_size=4)
@@ -120,7 +101,7 @@ def test_small_batches_give_the_same_rows_as_one_batch(world, rt):
                 projector.view.reset(cur)
             cur.execute("UPDATE {s}projection_positions SET position = 0")
         group.catch_up()
-        assert _rows(small) == whole
+        assert all_view_rows(small) == whole
     finally:
         small.close()
 

@@ -21,6 +21,7 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.domain import AggregateCreated, DomainEvent
+from view_rows import all_view_rows, view_positions
 
 import yorisoi.domain
 from yorisoi.domain.cases import Case
@@ -31,7 +32,7 @@ from yorisoi.infra.clock import japan_today
 from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.runner import Projector, ProjectorGroup, ViewNotification, handles
 from yorisoi.projections.statistics_view import StatisticsView
-from yorisoi.projections.tenant_views import TENANT_VIEWS, tenant_view_tables
+from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.projections.timeline import TimelineView
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.runtime import TenantRuntime
@@ -246,24 +247,6 @@ def _record(rt: TenantRuntime, cases: int, per_case: int) -> None:
             rt.casework.save(household, case, *made)
 
 
-def _rows(rt: TenantRuntime) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every read model (ciphertext only as "sealed": nonces differ)."""
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with rt.casework.database.transaction(write=False) as cur:
-        for table in tenant_view_tables():
-            found = cur.execute(f"SELECT * FROM {{s}}{table}").fetchall()
-            for row in found:
-                for column, value in list(row.items()):
-                    if isinstance(value, (bytes, memoryview)):
-                        row[column] = "sealed"
-            rows[table] = sorted(found, key=lambda r: repr(sorted(r.items())))
-    return rows
-
-
-def _positions(rt: TenantRuntime) -> dict[str, int]:
-    return {p.view.name: p.status().position for p in rt.projectors}
-
-
 @pytest.fixture
 def rt(world):
     with world.services.runtimes.lease(CITY_A) as runtime:
@@ -292,13 +275,13 @@ def test_routed_views_reach_the_head_and_hold_the_rows_of_every_event(world, rt)
     _record(rt, cases=4, per_case=3)
     applied = rt.read_models.catch_up()
     head = rt.case_projector.status().head
-    assert set(_positions(rt).values()) == {head}
+    assert set(view_positions(rt).values()) == {head}
     assert applied == len(rt.projectors) * 4 * (2 + 2 * 3)
-    routed = _rows(rt)
+    routed = all_view_rows(rt)
     fresh = TenantRuntime(world.services.settings, CITY_A, world.services.key_provider)
     try:  # every view alone, unrouted, from empty
         for projector in fresh.projectors:
             projector.rebuild()
-        assert _rows(fresh) == routed
+        assert all_view_rows(fresh) == routed
     finally:
         fresh.close()
