@@ -166,7 +166,12 @@ class Cursor:
             self._raw.execute(statement, tuple(params), binary=True)
 
     def fetchall(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._raw.fetchall()]
+        rows = self._raw.fetchall()
+        # psycopg's dict_row hands out a new plain dict per row already; SQLite's
+        # rows are sqlite3.Row (read-only, tied to the cursor) and are copied.
+        if rows and type(rows[0]) is dict:
+            return rows
+        return [dict(row) for row in rows]
 
     def fetchone(self) -> dict[str, Any] | None:
         row = self._raw.fetchone()
@@ -252,6 +257,27 @@ class Database:
                 yield cursor
             finally:
                 _open.reset(token)
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of one SELECT, read in a snapshot of its own.
+
+        A single statement sees one snapshot whatever the isolation level, so
+        a statement that reads a count and a page together needs no
+        transaction around it: on PostgreSQL it runs alone on the pool's
+        autocommit connection, one round trip, instead of BEGIN … COMMIT
+        (a REPEATABLE READ transaction costs two more).  Inside an open
+        transaction on this database it joins that one, as a nested
+        ``transaction(write=False)`` does.  No scope is declared: not for ``platform`` tables under
+        row-level security, which read through ``transaction(tenant=…)``.
+        """
+        if self.dialect != "postgres" or (_open.get() or {}).get(id(self)) is not None:
+            with self.transaction(write=False) as cursor:
+                return cursor.execute(sql, params).fetchall()
+        with self.datastore.get_connection() as conn:
+            if not conn.autocommit:  # not the pool we know: keep the statement's own BEGIN
+                with conn.transaction():
+                    return Cursor(conn.cursor(), self).execute(sql, params).fetchall()
+            return Cursor(conn.cursor(), self).execute(sql, params).fetchall()
 
     def _declare(self, cursor: Cursor, scope: Scope, *, clear: bool = False) -> None:
         values = dict(scope)

@@ -13,10 +13,11 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 from uuid import UUID
 
-from yorisoi.infra.db import Cursor, Database
+from yorisoi.infra.db import Database
 from yorisoi.projections.case_view import consultation_aad, household_aad
 from yorisoi.services.personal_access import is_masked
 from yorisoi.services.personal_data import HouseholdKeyring
@@ -96,8 +97,14 @@ class CasePage:
 
 
 def encode_cursor(record: CaseRecord) -> str:
-    raw = json.dumps([record.last_activity_on, record.case_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    activity, case_id = record.last_activity_on, record.case_id
+    if type(activity) is str and type(case_id) is str:
+        # Byte for byte json.dumps([activity, case_id]), without its encoder set-up
+        # (one cursor per edge of every page).
+        raw = f"[{_json_string(activity)}, {_json_string(case_id)}]"
+    else:
+        raw = json.dumps([activity, case_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
@@ -176,32 +183,37 @@ class CaseQueries:
             page_where += (" AND (last_activity_on < %s"
                            " OR (last_activity_on = %s AND case_id < %s))")
             page_params += [activity, activity, case_id]
-        with self.db.transaction(write=False) as cur:
-            total = cur.execute(f"SELECT COUNT(*) AS n FROM {{s}}case_view WHERE 1 = 1{where}",
-                                params).fetchone()
-            rows = cur.execute(
-                f"SELECT * FROM {{s}}case_view WHERE 1 = 1{page_where}"
-                " ORDER BY last_activity_on DESC, case_id DESC LIMIT %s",
-                [*page_params, first + 1]).fetchall()
+        # The count and the page in one statement, so in one snapshot without a
+        # transaction around them (Database.select): one round trip.  The count is
+        # the left side of the join, so an empty page still brings it (one row whose
+        # case columns are all null).
+        rows = self.db.select(
+            "SELECT n.total_count, p.* FROM"
+            f" (SELECT COUNT(*) AS total_count FROM {{s}}case_view WHERE 1 = 1{where}) AS n"
+            f" LEFT JOIN (SELECT * FROM {{s}}case_view WHERE 1 = 1{page_where}"
+            " ORDER BY last_activity_on DESC, case_id DESC LIMIT %s) AS p ON 1 = 1"
+            " ORDER BY p.last_activity_on DESC, p.case_id DESC",
+            [*params, *page_params, first + 1])
+        total = int(rows[0]["total_count"])
+        if rows[0]["case_id"] is None:  # the empty page's row
+            rows = []
         cases = [_case(r) for r in rows[:first]]
-        return CasePage(cases=cases, total_count=int(total["n"]),
+        return CasePage(cases=cases, total_count=total,
                         has_next_page=len(rows) > first,
                         end_cursor=encode_cursor(cases[-1]) if cases else None)
 
     def get(self, scope: CaseScope, case_id: str) -> CaseRecord | None:
         where, params = scope_clause(scope)
-        with self.db.transaction(write=False) as cur:
-            row = cur.execute(f"SELECT * FROM {{s}}case_view WHERE case_id = %s{where}",
-                              [case_id, *params]).fetchone()
-        return _case(row) if row else None
+        rows = self.db.select(f"SELECT * FROM {{s}}case_view WHERE case_id = %s{where}",
+                              [case_id, *params])
+        return _case(rows[0]) if rows else None
 
     def households(self, household_ids: Collection[str]) -> dict[str, HouseholdRecord]:
         """Households by id, unsealed (one query for a whole page: no N+1)."""
         ids = list(dict.fromkeys(household_ids))
         if not ids:
             return {}
-        with self.db.transaction(write=False) as cur:
-            rows = self._in(cur, "household_view", "household_id", ids)
+        rows = self._in("household_view", "household_id", ids)
         self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         result = {}
         for row in rows:
@@ -221,9 +233,8 @@ class CaseQueries:
         result: dict[str, list[ConsultationRecord]] = {cid: [] for cid in ids}
         if not ids:
             return result
-        with self.db.transaction(write=False) as cur:
-            rows = self._in(cur, "consultation_view", "case_id", ids,
-                            order=" ORDER BY occurred_on, recorded_at")
+        rows = self._in("consultation_view", "case_id", ids,
+                        order=" ORDER BY occurred_on, recorded_at")
         self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
         for row in rows:
             cid = row["consultation_id"]
@@ -243,20 +254,18 @@ class CaseQueries:
                 corrections=data.get("corrections") or []))
         return result
 
-    @staticmethod
-    def _in(cur: Cursor, table: str, column: str, ids: list[str],
+    def _in(self, table: str, column: str, ids: list[str],
             order: str = "") -> list[dict[str, Any]]:
         marks = ", ".join(["%s"] * len(ids))
-        return cur.execute(f"SELECT * FROM {{s}}{table} WHERE {column} IN ({marks}){order}",
-                           ids).fetchall()
+        return self.db.select(f"SELECT * FROM {{s}}{table} WHERE {column} IN ({marks}){order}",
+                              ids)
 
 
 def case_theme_counts(database: Database, start: date, end: date) -> dict[str, int]:
     """How many cases had a consultation on each theme in [start, end] (the case view's data)."""
-    with database.transaction(write=False) as cur:
-        rows = cur.execute("SELECT case_id, themes FROM {s}consultation_view"
+    rows = database.select("SELECT case_id, themes FROM {s}consultation_view"
                            " WHERE occurred_on >= %s AND occurred_on <= %s",
-                           (start.isoformat(), end.isoformat())).fetchall()
+                           (start.isoformat(), end.isoformat()))
     cases: dict[str, set[str]] = {}
     for row in rows:
         for theme in json.loads(row["themes"]):
