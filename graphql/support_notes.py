@@ -43,7 +43,7 @@ MAX_REASON = 500
 @strawberry.type(description="One thing that happened in a case.")
 class TimelineEntry:
     id: strawberry.ID
-    kind: str = strawberry.field(description="consultation | support_note | referral_drafted | case_meeting_scheduled | case_opened | case_closed | case_reopened | council_case_marked")
+    kind: str = strawberry.field(description="consultation | support_note | referral_drafted | case_meeting_scheduled | case_opened | case_closed | case_reopened | council_case_marked | household_corrected (one entry on each case of the household)")
     occurred_on: str
     recorded_at: str
     summary: str | None = strawberry.field(description="What was asked or noted; null once the household is disposed of. Personal data.")
