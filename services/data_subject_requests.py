@@ -166,6 +166,7 @@ class DataSubjectRequestCommands:
         """The household of a case (the municipality sees every case)."""
         return self._get_case(case_id, None).household_id
 
+    @command("command.start_data_subject_request")
     def start_data_subject_request(self, request_id: UUID, *, started_on: date,
                                    expected_version: int | None) -> DataSubjectRequest:
         request = self.data_subject_request(request_id)
@@ -174,6 +175,7 @@ class DataSubjectRequestCommands:
         self.save(request)
         return request
 
+    @command("command.extend_data_subject_request")
     def extend_data_subject_request(self, request_id: UUID, *, days: int, reason: str,
                                     expected_version: int | None) -> DataSubjectRequest:
         request = self.data_subject_request(request_id)
@@ -196,6 +198,7 @@ class DataSubjectRequestCommands:
         self.save(request, index)
         return request
 
+    @command("command.refuse_data_subject_request")
     def refuse_data_subject_request(self, request_id: UUID, *, refused_on: date, reason: str,
                                     expected_version: int | None) -> DataSubjectRequest:
         request = self.data_subject_request(request_id)
@@ -216,6 +219,7 @@ class DataSubjectRequestCommands:
         self.save(request, index)
         return request
 
+    @command("command.close_data_subject_request")
     def close_data_subject_request(self, request_id: UUID, *, closed_on: date,
                                    expected_version: int | None) -> DataSubjectRequest:
         request = self.data_subject_request(request_id)
@@ -223,6 +227,7 @@ class DataSubjectRequestCommands:
         self.save(request)
         return request
 
+    @command("command.note_disclosure_export")
     def note_disclosure_export(self, request_id: UUID, *, export_id: UUID, records: int,
                                access_entries: int,
                                sealed_sha256: dict[str, str]) -> DataSubjectRequest:

@@ -116,6 +116,7 @@ class MeetingCommands:
         _, case = self._get_meeting(meeting_id, writable)
         return case.contract_id, case.site_id
 
+    @command("command.add_meeting_participant")
     def add_meeting_participant(self, meeting_id: UUID, *,
                                 internal: InternalParticipant | None = None,
                                 external: ExternalParticipant | None = None,
@@ -134,6 +135,7 @@ class MeetingCommands:
         self.save(meeting)
         return meeting
 
+    @command("command.record_meeting_minutes")
     def record_meeting_minutes(self, meeting_id: UUID, minutes: Minutes, *,
                                actions: list[ActionItem], expected_version: int | None,
                                writable_contract_ids: Collection[str] | None) -> CaseMeeting:
@@ -150,6 +152,7 @@ class MeetingCommands:
         self.save(meeting)
         return meeting
 
+    @command("command.assign_meeting_action")
     def assign_meeting_action(self, meeting_id: UUID, action: ActionItem, *,
                               expected_version: int | None,
                               writable_contract_ids: Collection[str] | None) -> str:
@@ -162,6 +165,7 @@ class MeetingCommands:
         self.save(meeting)
         return action_id
 
+    @command("command.complete_meeting_action")
     def complete_meeting_action(self, meeting_id: UUID, action_id: str, *,
                                 expected_version: int | None,
                                 writable_contract_ids: Collection[str] | None) -> CaseMeeting:
@@ -172,6 +176,7 @@ class MeetingCommands:
         self.save(meeting)
         return meeting
 
+    @command("command.cancel_case_meeting")
     def cancel_case_meeting(self, meeting_id: UUID, *, expected_version: int | None,
                             writable_contract_ids: Collection[str] | None) -> CaseMeeting:
         """Call a meeting off before it is held."""

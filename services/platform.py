@@ -18,7 +18,7 @@ from yorisoi.domain.registry import (
     Site,
 )
 from yorisoi.services.neighbours import NeighbourCommands
-from yorisoi.services.tenant_application import TenantApplication
+from yorisoi.services.tenant_application import TenantApplication, command
 
 
 class RegistryEntryMissingError(DomainError):
@@ -82,16 +82,19 @@ class PlatformApplication(NeighbourCommands, TenantApplication):
             contractor_id=contractor_id, site_ids=site_ids, starts_on=starts_on,
             ends_on=ends_on))
 
+    @command("command.end_contract")
     def end_contract(self, *, contract_id: str, ended_on: date, reason: str) -> None:
         contract: Contract = self._require(Contract.create_id(contract_id))
         contract.end(ended_on=ended_on, reason=reason)
         self.save(contract)
 
+    @command("command.suspend_contract")
     def suspend_contract(self, *, contract_id: str, suspended_on: date, reason: str) -> None:
         contract: Contract = self._require(Contract.create_id(contract_id))
         contract.suspend(suspended_on=suspended_on, reason=reason)
         self.save(contract)
 
+    @command("command.resume_contract")
     def resume_contract(self, *, contract_id: str, resumed_on: date) -> None:
         contract: Contract = self._require(Contract.create_id(contract_id))
         contract.resume(resumed_on=resumed_on)
@@ -124,6 +127,7 @@ class PlatformApplication(NeighbourCommands, TenantApplication):
             subject_tenant=subject_tenant, subject=subject, role=role, site_ids=site_ids,
             starts_on=starts_on, ends_on=ends_on, reason=reason))
 
+    @command("command.revoke_access")
     def revoke_access(self, *, municipality_code: str, grant_id: UUID, revoked_on: date,
                       reason: str) -> None:
         try:

@@ -37,6 +37,7 @@ class ReferralNotFoundError(NotFoundDomainError):
     code = "referral_not_found"
     message = "No such referral in this municipality."
     message_ja = "指定されたつなぎが見つかりません。"
+from yorisoi.services.tenant_application import command
 
 
 class AgencyNotFoundError(NotFoundDomainError):
@@ -84,6 +85,7 @@ class ReferralCommands:
 
     # ------------------------------------------------------------------ agencies
 
+    @command("command.register_agency")
     def register_agency(self, *, municipality_code: str, name: str, kind: str,
                         on_system: bool, contact_email: str | None,
                         confidentiality_basis: str | None) -> Agency:
@@ -137,6 +139,7 @@ class ReferralCommands:
             raise ReferralNotFoundError(field="referralId")
         return referral
 
+    @command("command.draft_referral")
     def draft_referral(self, *, case_id: UUID, agency_id: UUID | None = None,
                        resource_id: UUID | None = None, reason: str, urgent: bool,
                        accompanied: bool, shared_fields: list[str],
@@ -260,6 +263,7 @@ class ReferralCommands:
                 packet["consultations"].append(entry)
         return packet
 
+    @command("command.acknowledge_referral")
     def acknowledge_referral(self, referral_id: UUID, *, acknowledged_on: date, via: str,
                              expected_version: int | None,
                              writable_contract_ids: Collection[str] | None) -> Referral:
@@ -270,6 +274,7 @@ class ReferralCommands:
         self.save(referral)
         return referral
 
+    @command("command.respond_to_referral")
     def respond_to_referral(self, referral_id: UUID, *, accepted: bool, on: date, note: str,
                             expected_version: int | None,
                             writable_contract_ids: Collection[str] | None) -> Referral:
@@ -283,6 +288,7 @@ class ReferralCommands:
         self.save(referral)
         return referral
 
+    @command("command.record_referral_outcome")
     def record_referral_outcome(self, referral_id: UUID, *, outcome: str, note: str,
                                 recorded_on: date, expected_version: int | None,
                                 writable_contract_ids: Collection[str] | None) -> Referral:
@@ -294,6 +300,7 @@ class ReferralCommands:
         self.save(referral)
         return referral
 
+    @command("command.schedule_referral_follow_up")
     def schedule_referral_follow_up(self, referral_id: UUID, *, follow_up_id: str,
                                     due_on: date, owner_user_id: str,
                                     expected_version: int | None,
@@ -306,6 +313,7 @@ class ReferralCommands:
         self.save(referral)
         return referral
 
+    @command("command.complete_referral_follow_up")
     def complete_referral_follow_up(self, referral_id: UUID, *, follow_up_id: str,
                                     completed_on: date, note: str,
                                     expected_version: int | None,
@@ -318,6 +326,7 @@ class ReferralCommands:
         self.save(referral)
         return referral
 
+    @command("command.close_referral")
     def close_referral(self, referral_id: UUID, *, closed_on: date, reason: str,
                        expected_version: int | None,
                        writable_contract_ids: Collection[str] | None) -> Referral:
