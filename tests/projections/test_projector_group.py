@@ -8,51 +8,18 @@ no more than it did when each view ran alone.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from view_rows import all_view_rows, view_positions
+from view_rows import all_view_rows, record_households, view_positions
 
-from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
-from yorisoi.domain.households import Child, Guardian, Household
-from yorisoi.domain.vocabulary import STANDARD_THEMES
-from yorisoi.infra.clock import japan_today
 from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.runner import Projector, ProjectorGroup
 from yorisoi.projections.statistics_view import StatisticsView
-from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.runtime import TenantRuntime
 
 CITY_A = "131016"
-STAFF = ActingContext(user_id="staff-1", role="specialist", organisation_kind="municipality",
-                      organisation_id=CITY_A, site_id="a-counter")
-THEMES = list(STANDARD_THEMES)
-
-
-def _record(rt: TenantRuntime, cases: int, per_case: int, seed: int = 0) -> None:
-    today = japan_today()
-    with acting_as(STAFF):
-        for i in range(cases):
-            household = Household.register(
-                guardians=[Guardian(f"架空 保護者{seed}-{i}", "母")],
-                children=[Child(f"架空 子{seed}-{i}", date(2023, 1, 1))], pregnancy=None,
-                today=today)
-            case = Case(household_id=household.id, municipality_code=CITY_A,
-                        site_id="a-counter", contract_id=None,
-                        opened_on=today - timedelta(days=60))
-            made = []
-            for j in range(per_case):
-                consultation = Consultation.record(
-                    case_id=case.id, household_id=household.id, site_id="a-counter",
-                    contract_id=None, occurred_on=today - timedelta(days=(i + j) % 50),
-                    channel="visit", themes=[THEMES[(i + j) % len(THEMES)], THEMES[0]],
-                    asked=f"相談 {seed}-{i}-{j}", wishes="", direction="", today=today,
-                    allowed_themes=STANDARD_THEMES.keys())
-                case.note_consultation(consultation.id)
-                made.append(consultation)
-            rt.casework.save(household, case, *made)
 
 
 @pytest.fixture
@@ -62,7 +29,7 @@ def rt(world):
 
 
 def test_the_group_makes_exactly_the_rows_each_view_makes_alone(world, rt):
-    _record(rt, cases=6, per_case=4)
+    record_households(rt, cases=6, per_case=4)
     rt.read_models.catch_up()
     together = all_view_rows(rt)
     assert together["case_view"] and together["statistics_themes"]
@@ -74,9 +41,9 @@ def test_the_group_makes_exactly_the_rows_each_view_makes_alone(world, rt):
 
 
 def test_views_at_different_positions_each_get_only_what_they_lack(world, rt):
-    _record(rt, cases=3, per_case=3)
+    record_households(rt, cases=3, per_case=3)
     rt.case_projector.catch_up()  # the case view is ahead of every other view
-    _record(rt, cases=2, per_case=2, seed=1)
+    record_households(rt, cases=2, per_case=2, seed=1)
     head = rt.case_projector.status().head
     applied = rt.read_models.catch_up()
     views = len(rt.projectors)
@@ -90,7 +57,7 @@ def test_views_at_different_positions_each_get_only_what_they_lack(world, rt):
 
 
 def test_small_batches_give_the_same_rows_as_one_batch(world, rt):
-    _record(rt, cases=5, per_case=3)
+    record_households(rt, cases=5, per_case=3)
     rt.read_models.catch_up()
     whole = all_view_rows(rt)
     small = TenantRuntime(world.services.settings, CITY_A, world.services.key_provider)
@@ -114,7 +81,7 @@ class _FailingStatistics(StatisticsView):
 
 
 def test_a_failing_view_holds_back_only_what_it_held_back_alone(world, rt):
-    _record(rt, cases=2, per_case=2)
+    record_households(rt, cases=2, per_case=2)
     db, mapper, keyring = rt.casework.database, rt.casework.mapper, rt.casework.keyring
     case = Projector(db, mapper, CaseView(keyring))
     failing = Projector(db, mapper, _FailingStatistics())

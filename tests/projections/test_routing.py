@@ -15,31 +15,26 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from eventsourcing.domain import AggregateCreated, DomainEvent
-from view_rows import all_view_rows, view_positions
+from view_rows import all_view_rows, record_households, view_positions
 
 import yorisoi.domain
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
-from yorisoi.domain.households import Child, Guardian, Household
-from yorisoi.domain.vocabulary import STANDARD_THEMES
-from yorisoi.infra.clock import japan_today
+from yorisoi.domain.households import Household
 from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.runner import Projector, ProjectorGroup, ViewNotification, handles
 from yorisoi.projections.statistics_view import StatisticsView
 from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.projections.timeline import TimelineView
-from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.tenants.runtime import TenantRuntime
 
 CITY_A = "131016"
-STAFF = ActingContext(user_id="staff-1", role="specialist", organisation_kind="municipality",
-                      organisation_id=CITY_A, site_id="a-counter")
 
 
 def _event_classes() -> list[type]:
@@ -224,29 +219,6 @@ def test_a_view_without_a_declaration_or_with_an_untrusted_one_gets_every_event(
     assert handles(patched, Case.Opened)
 
 
-def _record(rt: TenantRuntime, cases: int, per_case: int) -> None:
-    """Per case: a household, the case and ``per_case`` consultations noted on it."""
-    today, themes = japan_today(), list(STANDARD_THEMES)
-    with acting_as(STAFF):
-        for i in range(cases):
-            household = Household.register(guardians=[Guardian(f"架空 保護者{i}", "母")],
-                                           children=[Child(f"架空 子{i}", today)],
-                                           pregnancy=None, today=today)
-            case = Case(household_id=household.id, municipality_code=CITY_A,
-                        site_id="a-counter", contract_id=None,
-                        opened_on=today - timedelta(days=30))
-            made = []
-            for j in range(per_case):
-                consultation = Consultation.record(
-                    case_id=case.id, household_id=household.id, site_id="a-counter",
-                    contract_id=None, occurred_on=today - timedelta(days=j), channel="visit",
-                    themes=[themes[(i + j) % len(themes)]], asked=f"相談 {i}-{j}", wishes="",
-                    direction="", today=today, allowed_themes=STANDARD_THEMES.keys())
-                case.note_consultation(consultation.id)
-                made.append(consultation)
-            rt.casework.save(household, case, *made)
-
-
 @pytest.fixture
 def rt(world):
     with world.services.runtimes.lease(CITY_A) as runtime:
@@ -254,7 +226,7 @@ def rt(world):
 
 
 def test_the_group_hands_undeclared_views_every_event_and_moves_every_position(world, rt):
-    _record(rt, cases=3, per_case=2)
+    record_households(rt, cases=3, per_case=2)
     db, mapper, keyring = rt.casework.database, rt.casework.mapper, rt.casework.keyring
     everything, statistics = _Everything(), _StatisticsSeeingAll()
     group = ProjectorGroup([Projector(db, mapper, CaseView(keyring)),
@@ -272,7 +244,7 @@ def test_the_group_hands_undeclared_views_every_event_and_moves_every_position(w
 
 def test_routed_views_reach_the_head_and_hold_the_rows_of_every_event(world, rt):
     """A view sent nothing (the break-glass view here) still moves to the head."""
-    _record(rt, cases=4, per_case=3)
+    record_households(rt, cases=4, per_case=3)
     applied = rt.read_models.catch_up()
     head = rt.case_projector.status().head
     assert set(view_positions(rt).values()) == {head}
