@@ -213,7 +213,9 @@ class TenantApplication(Application[UUID]):
     def _record(self, processing_event: Any) -> Any:
         recordings = super()._record(processing_event)
         if self.recorder.validates_reads:
-            # What was just written is the newest version: keep it for the next command.
+            # What was just written is the newest version: keep it for the next command
+            # (and forget terms read before it, which would only make that command retry).
+            self.terms_kept.evict(processing_event.aggregates)
             for aggregate in processing_event.aggregates.values():
                 self.aggregates.put(aggregate)
         return recordings

@@ -298,3 +298,16 @@ def test_a_consent_withdrawn_elsewhere_refuses_the_next_record(pair):
     assert refused.value.code == "consent_withdrawn"
     assert len(_events_of(rt, done.case_id)) == before
     assert rt.casework.terms_kept.get(consent_id)[1].withdrawn
+
+
+def test_a_consent_withdrawn_here_is_forgotten_at_once(pair):
+    rt, _ = pair
+    done = _warm(rt)
+    consent_id = rt.casework.household_consents(done.household_id).consents[0].id
+    assert consent_id in rt.casework.terms_kept
+    rt.casework.withdraw_consent(done.case_id, consent_id, withdrawn_on=japan_today(),
+                                 reason="本人の申出", writable_contract_ids=None)
+    assert consent_id not in rt.casework.terms_kept  # its terms are read afresh next time
+    with pytest.raises(DomainError) as refused:
+        rt.casework.record_consultation(_more(done.case_id))
+    assert refused.value.code == "consent_withdrawn"
