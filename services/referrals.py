@@ -163,6 +163,7 @@ class ReferralCommands:
         self.save(*([agency] if new_agency else []), referral)
         return referral
 
+    @command("command.send_referral")
     def send_referral(self, referral_id: UUID, *, sent_on: date,
                       confidentiality_basis: str | None, exception_reason: str | None,
                       exception_legal_basis: str | None, expected_version: int | None,
