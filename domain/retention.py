@@ -69,6 +69,12 @@ class RecordClassUnknownError(DomainError):
     message_ja = "記録の種類が正しくありません。"
 
 
+class RecordClassRepeatedError(DomainError):
+    code = "record_class_repeated"
+    message = "Each record class may be given only once."
+    message_ja = "記録の種類は一度ずつ指定してください。"
+
+
 class RetentionScheduleDateInvalidError(DomainError):
     code = "retention_schedule_date_invalid"
     message = ("A new schedule version applies from today or later, and not before the "
@@ -150,6 +156,19 @@ class ScheduleVersion:
         if record_class not in self.years:
             raise RecordClassUnknownError(field="recordClass")
         return self.years[record_class]
+
+
+def years_by_class(rows: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """The class → years mapping of the rows a person entered, each class once.
+
+    A class given twice is refused rather than letting the later row silently win.
+    """
+    years: dict[str, Any] = {}
+    for record_class, value in rows:
+        if record_class in years:
+            raise RecordClassRepeatedError(field="classes")
+        years[record_class] = value
+    return years
 
 
 def check_years(years: Mapping[str, Any]) -> dict[str, int | None]:

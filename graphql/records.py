@@ -17,7 +17,7 @@ from strawberry.types import Info
 from yorisoi.domain.disposal import DisposalBatch as BatchAggregate
 from yorisoi.domain.holds import HOLD_REASONS
 from yorisoi.domain.holds import Hold as HoldAggregate
-from yorisoi.domain.retention import RECORD_CLASSES, ScheduleVersion
+from yorisoi.domain.retention import RECORD_CLASSES, ScheduleVersion, years_by_class
 from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
@@ -435,12 +435,9 @@ class RecordsMutation:
         check = Checker.of(info)
         effective_from = check.day("effectiveFrom", input.effective_from)
         check.count("classes", input.classes, len(RECORD_CLASSES))
-        names = [c.record_class for c in input.classes]
-        if len(set(names)) != len(names):
-            check.bad("classes", "Each record class once.", "記録の種類は一度ずつ指定してください。")
-        years = {c.record_class: c.years for c in input.classes}
 
         def command(rt: TenantRuntime, grant: Grant) -> RetentionScheduleChanged:
+            years = years_by_class((c.record_class, c.years) for c in input.classes)
             rt.casework.set_retention_schedule(effective_from=effective_from, years=years,
                                                two_person_approval=input.two_person_approval)
             return RetentionScheduleChanged(schedule=_schedule_of(rt))

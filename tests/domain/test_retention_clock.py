@@ -174,3 +174,13 @@ def test_a_hold_needs_a_known_reason_an_owner_and_a_sane_end(reason, owner, ends
         Hold.place(household_id=Hold.create_id(), reason=reason, owner=owner,
                    starts_on=date(2025, 2, 1), ends_on=ends_on)
 
+
+
+def test_a_record_class_given_twice_is_refused_not_overwritten():
+    from yorisoi.domain.retention import RecordClassRepeatedError, years_by_class
+
+    assert years_by_class([("referral", 1), ("consultation", None)]) == {
+        "referral": 1, "consultation": None}
+    with pytest.raises(RecordClassRepeatedError) as repeated:
+        years_by_class([("referral", 1), ("consultation", 5), ("referral", 10)])
+    assert repeated.value.field == "classes" and repeated.value.message_ja
