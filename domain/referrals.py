@@ -54,6 +54,18 @@ CLOSURE_REASONS: dict[str, str] = {
 ACKNOWLEDGED_VIA = ("staff", "packet_link")
 
 
+class ReferralRecipientChoiceError(DomainError):
+    code = "referral_recipient_choice"
+    message = "Give either an agency or a directory entry (exactly one)."
+    message_ja = "関係機関か社会資源のどちらか一方を指定してください。"
+
+
+def check_recipient_choice(agency_id: object | None, resource_id: object | None) -> None:
+    """A referral goes to exactly one recipient: an agency, or a directory entry."""
+    if (agency_id is None) == (resource_id is None):
+        raise ReferralRecipientChoiceError(field="agencyId")
+
+
 class ReferralReasonMissingError(DomainError):
     code = "referral_reason_missing"
     message = "Record why the family is being referred."

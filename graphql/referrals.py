@@ -252,16 +252,13 @@ class ReferralMutation:
         case_id = check.case_id(input.case_id)
         agency_id = check.record_id("agencyId", input.agency_id)
         resource_id = check.record_id("resourceId", input.resource_id)
-        if (input.agency_id is None) == (input.resource_id is None):
-            check.bad("agencyId", "Give either an agency or a directory entry.",
-                      "関係機関か社会資源のどちらか一方を指定してください。")
         reason = check.text("reason", input.reason)
         check.count("sharedFields", input.shared_fields, MAX_SHARED)
         shared = [check.text(f"sharedFields.{i}", f, MAX_CODE)
                   for i, f in enumerate(input.shared_fields)]
 
         def command(rt: TenantRuntime, grant: Grant) -> ReferralChanged:
-            assert case_id is not None and (agency_id is None) != (resource_id is None)
+            assert case_id is not None
             referral = rt.casework.draft_referral(
                 case_id=case_id, agency_id=agency_id, resource_id=resource_id, reason=reason,
                 urgent=input.urgent, accompanied=input.accompanied, shared_fields=shared,

@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.agencies import Agency, agency_id_for_resource
 from yorisoi.domain.errors import NotFoundDomainError
-from yorisoi.domain.referrals import Referral
+from yorisoi.domain.referrals import Referral, check_recipient_choice
 from yorisoi.infra.clock import japan_today
 
 if TYPE_CHECKING:
@@ -146,8 +146,7 @@ class ReferralCommands:
                        writable_contract_ids: Collection[str] | None) -> Referral:
         """Draft a referral the family chose (to an agency or a directory entry); nothing
         leaves the municipality yet."""
-        if (agency_id is None) == (resource_id is None):
-            raise ValueError("draft a referral to exactly one agency or directory entry")
+        check_recipient_choice(agency_id, resource_id)
         case = self._get_case(case_id, writable_contract_ids)
         case.require_open()
         if resource_id is not None:

@@ -311,3 +311,16 @@ def test_a_stale_version_is_refused():
     _send(referral)
     with pytest.raises(StaleVersionError):
         referral.check_version(1)
+
+
+def test_a_referral_goes_to_exactly_one_recipient():
+    from uuid import uuid4
+
+    from yorisoi.domain.referrals import ReferralRecipientChoiceError, check_recipient_choice
+
+    check_recipient_choice(uuid4(), None)
+    check_recipient_choice(None, uuid4())
+    for agency_id, resource_id in ((None, None), (uuid4(), uuid4())):
+        with pytest.raises(ReferralRecipientChoiceError) as refused:
+            check_recipient_choice(agency_id, resource_id)
+        assert refused.value.field == "agencyId" and refused.value.message_ja

@@ -140,9 +140,9 @@ def test_an_entry_without_a_referral_profile_is_refused_and_nothing_written(clie
             "resource_not_accepting_referrals")
     refused(draft(client, world, case_id, resourceId="7d0f4f57-3a5e-4d8e-9d55-0c6a2b9c1e11"),
             "resource_not_found", "NotFoundError")
-    refused(draft(client, world, case_id), "invalid_input")
+    refused(draft(client, world, case_id), "referral_recipient_choice")
     refused(draft(client, world, case_id, resourceId=resource_id,
-                  agencyId="7d0f4f57-3a5e-4d8e-9d55-0c6a2b9c1e11"), "invalid_input")
+                  agencyId="7d0f4f57-3a5e-4d8e-9d55-0c6a2b9c1e11"), "referral_recipient_choice")
     assert head(world) == before
     assert agencies(client, world) == []
 
