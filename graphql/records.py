@@ -456,7 +456,7 @@ class RecordsMutation:
 
         def command(rt: TenantRuntime, grant: Grant) -> HoldChanged:
             hold = rt.casework.place_hold(household_id=household_id, reason=input.reason,
-                                          owner=owner or grant.acting.user_id,
+                                          owner=owner or None,
                                           starts_on=starts_on, ends_on=ends_on)
             return HoldChanged(hold=RecordHold.from_aggregate(hold))
 

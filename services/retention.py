@@ -60,9 +60,12 @@ class RetentionCommands:
         return version
 
     @command("command.place_hold")
-    def place_hold(self, *, household_id: UUID, reason: str, owner: str, starts_on: date,
-                   ends_on: date | None) -> Hold:
-        """Hold a household's records: never disposed of while the hold lasts."""
+    def place_hold(self, *, household_id: UUID, reason: str, owner: str | None,
+                   starts_on: date, ends_on: date | None) -> Hold:
+        """Hold a household's records: never disposed of while the hold lasts.
+
+        Without an owner named, whoever places the hold owns it (answers for lifting it).
+        """
         try:
             household: Any = self.repository.get(household_id)
         except AggregateNotFoundError:
@@ -72,7 +75,8 @@ class RetentionCommands:
         key = self.keyring.store.row(household_id)
         if key is not None and key["wrapped_key"] is None:
             raise HouseholdKeyDestroyedError(household_id)  # nothing left to hold
-        hold = Hold.place(household_id=household_id, reason=reason, owner=owner,
+        hold = Hold.place(household_id=household_id, reason=reason,
+                          owner=owner or current_context().user_id,
                           starts_on=starts_on, ends_on=ends_on)
         self.save(hold)
         return hold
