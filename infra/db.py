@@ -258,6 +258,10 @@ class Database:
             finally:
                 _open.reset(token)
 
+    def in_transaction(self) -> bool:
+        """Whether this context has a transaction open on this database (reads join it)."""
+        return (_open.get() or {}).get(id(self)) is not None
+
     def select(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """The rows of one SELECT, read in a snapshot of its own.
 
@@ -270,7 +274,7 @@ class Database:
         ``transaction(write=False)`` does.  No scope is declared: not for ``platform`` tables under
         row-level security, which read through ``transaction(tenant=…)``.
         """
-        if self.dialect != "postgres" or (_open.get() or {}).get(id(self)) is not None:
+        if self.dialect != "postgres" or self.in_transaction():
             with self.transaction(write=False) as cursor:
                 return cursor.execute(sql, params).fetchall()
         with self.datastore.get_connection() as conn:

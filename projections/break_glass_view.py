@@ -24,7 +24,7 @@ class BreakGlassRecord:
     role: str
     organisation_id: str
     reason_code: str
-    justification: str
+    justification: str  # recorded without personal data (the form says so)
     recorded_at: str
     expires_at: str
     request_id: str | None

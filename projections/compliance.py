@@ -31,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from yorisoi.infra.db import Database
+from yorisoi.projections.break_glass_view import BreakGlassRecord
 from yorisoi.projections.compliance_events import Change, EventReader, canonical
 from yorisoi.projections.compliance_patterns import (
     AfterHoursRead,
@@ -68,20 +69,9 @@ class RecordHistory:
 
 
 @dataclass(frozen=True)
-class BreakGlassUse:
-    """A break-glass use and the reads made under it."""
+class BreakGlassUse(BreakGlassRecord):
+    """A break-glass use (as the break-glass view holds it) and the reads made under it."""
 
-    break_glass_id: str
-    case_id: str
-    household_id: str
-    actor: str
-    role: str
-    organisation_id: str
-    reason_code: str
-    justification: str  # recorded without personal data (the form says so)
-    recorded_at: str
-    expires_at: str
-    request_id: str | None
     reads: int
     records: int  # distinct records read under it
     first_read_at: str | None
@@ -329,11 +319,7 @@ def _moment(text: str) -> str | None:
 def _use(row: dict[str, Any], reads: dict[str, Any] | None) -> BreakGlassUse:
     reads = reads or {}
     return BreakGlassUse(
-        break_glass_id=row["break_glass_id"], case_id=row["case_id"],
-        household_id=row["household_id"], actor=row["actor"], role=row["role"],
-        organisation_id=row["organisation_id"], reason_code=row["reason_code"],
-        justification=row["justification"], recorded_at=row["recorded_at"],
-        expires_at=row["expires_at"], request_id=row["request_id"],
+        **{name: row[name] for name in BreakGlassRecord.__dataclass_fields__},
         reads=int(reads.get("reads") or 0), records=int(reads.get("records") or 0),
         first_read_at=reads.get("first_read_at"), last_read_at=reads.get("last_read_at"))
 

@@ -10,8 +10,6 @@ Nothing here is personal: ids, classes, dates, reason codes and staff ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,6 +24,7 @@ from yorisoi.domain.holds import Hold, hold_blocks
 from yorisoi.domain.households import Household
 from yorisoi.domain.retention import ScheduleVersion, household_due_on
 from yorisoi.infra.db import Cursor, Database
+from yorisoi.projections.folded_batches import FoldedBatches
 from yorisoi.services.event_mapper import event_metadata
 
 DISPOSAL_TABLES = ("retention_case_view", "retention_record_view", "retention_hold_view",
@@ -59,17 +58,21 @@ def _kind_of(event_cls: type) -> str:
 _LATER_EVENTS = (Hold.Released, Case.Closed, Case.Reopened, Case.AttachmentAdded)
 
 
-class DisposalDueView:
-    """Projection of household inventories, case closures, holds and disposal batches."""
+class DisposalDueView(FoldedBatches):
+    """Projection of household inventories, case closures, holds and disposal batches.
+
+    Batches are folded (``FoldedBatches``): inventories, closures and holds cost one
+    multi-row insert or update per table per batch (and one read of the cases whose
+    attachments it adds) instead of about one statement per event.  Disposal
+    batches (rare, tables nothing else touches) are written one event at a time.
+    """
 
     name = "disposal_due"
     tables = DISPOSAL_TABLES
 
     def __init__(self, keyring: Any = None) -> None:
         self.keyring = keyring  # unused: nothing here is sealed
-        # Batches open per transaction (by its cursor): events wait there until
-        # the batch ends, then each table is written once (see ``batch``).
-        self._open: dict[int, tuple[Any, list[tuple[Any, Notification]]]] = {}
+        super().__init__()
 
     @staticmethod
     def ddl() -> list[str]:
@@ -109,24 +112,6 @@ class DisposalDueView:
     def purge(self, cur: Cursor, household_id: UUID | str) -> None:
         """Nothing personal here: the inventory is what the certificate and statistics keep."""
 
-    @contextmanager
-    def batch(self, cur: Cursor) -> Iterator[None]:
-        """Hold the events applied on ``cur``; write each table once when the block ends.
-
-        Inventories, closures and holds cost one multi-row insert or update
-        per table per batch (and one read of the cases whose attachments it
-        adds) instead of about one statement per event.  Disposal batches are
-        rare and touch tables nothing else here touches: they are written at
-        once.  The rows are those of applying the events one at a time; if
-        the block raises nothing is written (and the transaction rolls back).
-        """
-        self._open[id(cur)] = (cur, [])
-        try:
-            yield
-            self._write(cur)
-        finally:
-            self._open.pop(id(cur), None)
-
     @staticmethod
     def handles(event_cls: type) -> bool:
         """The first event of any household record, the later events named, disposal batches.
@@ -146,18 +131,7 @@ class DisposalDueView:
         if _kind(event) == "DisposalBatch":
             self._batch(cur, event, n)
             return
-        held = self._open.get(id(cur))
-        if held is not None and held[0] is cur:
-            held[1].append((event, n))
-        else:  # outside a batch: written at once
-            self._fold(cur, [(event, n)])
-
-    def _write(self, cur: Cursor) -> None:
-        held = self._open.get(id(cur))
-        if held is not None and held[0] is cur and held[1]:
-            items = list(held[1])
-            held[1].clear()
-            self._fold(cur, items)
+        self._hold(cur, event, n)
 
     def _fold(self, cur: Cursor, items: list[tuple[Any, Notification]]) -> None:
         """Apply ``items`` in order to the rows they touch, in memory; then write them."""

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -32,6 +31,7 @@ from yorisoi.domain.support_notes import SupportNote
 from yorisoi.infra.clock import JST
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_queries import CursorInvalidError
+from yorisoi.projections.folded_batches import FoldedBatches
 from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
 
@@ -144,17 +144,21 @@ if _consultation_corrected is not None:  # consultation corrections (another sli
         (e.changes or {}).get("asked") if "asked" in e.changed_fields else KEEP)
 
 
-class TimelineView:
-    """Projection of case events, consultations and support notes into ``timeline_view``."""
+class TimelineView(FoldedBatches):
+    """Projection of case events, consultations and support notes into ``timeline_view``.
+
+    Batches are folded (``FoldedBatches``): instead of one statement per entry (two
+    for a correction or a case event that looks its household up) a batch costs at
+    most five — one read of the households of the cases it adds to, one of the
+    entries it corrects, one multi-row insert and up to two multi-row updates.
+    """
 
     name = "timeline"
     tables = TIMELINE_TABLES
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring
-        # Batches open per transaction (by its cursor): events wait there until
-        # the batch ends, then the table is written once (see ``batch``).
-        self._open: dict[int, tuple[Any, list[tuple[Any, Notification]]]] = {}
+        super().__init__()
 
     @staticmethod
     def ddl() -> list[str]:
@@ -178,24 +182,6 @@ class TimelineView:
         cur.execute("UPDATE {s}timeline_view SET summary_sealed = NULL WHERE household_id = %s",
                     (str(household_id),))
 
-    @contextmanager
-    def batch(self, cur: Cursor) -> Iterator[None]:
-        """Hold the events applied on ``cur``; write the timeline once when the block ends.
-
-        Instead of one statement per entry (two for a correction or a case
-        event that looks its household up) a batch costs at most five: one
-        read of the households of the cases it adds to, one of the entries it
-        corrects, one multi-row insert and up to two multi-row updates.  The
-        rows are those of applying the events one at a time; if the block
-        raises nothing is written (and the transaction rolls back).
-        """
-        self._open[id(cur)] = (cur, [])
-        try:
-            yield
-            self._write(cur)
-        finally:
-            self._open.pop(id(cur), None)
-
     @staticmethod
     def handles(event_cls: type) -> bool:
         """The classes with an entry maker or an amender (exactly what ``apply`` keeps)."""
@@ -206,18 +192,7 @@ class TimelineView:
         if (type(event) not in ENTRY_MAKERS and type(event) not in AMENDERS
                 and type(event) not in HOUSEHOLD_MAKERS):
             return
-        held = self._open.get(id(cur))
-        if held is not None and held[0] is cur:
-            held[1].append((event, notification))
-        else:  # outside a batch: written at once
-            self._fold(cur, [(event, notification)])
-
-    def _write(self, cur: Cursor) -> None:
-        held = self._open.get(id(cur))
-        if held is not None and held[0] is cur and held[1]:
-            items = list(held[1])
-            held[1].clear()
-            self._fold(cur, items)
+        self._hold(cur, event, notification)
 
     def _seal(self, event: Any, household_id: UUID | str, entry_id: str,
               summary: str | None) -> bytes | None:

@@ -29,7 +29,6 @@ from yorisoi.domain.registry import (
     Site,
 )
 from yorisoi.infra.db import Cursor, Database, counted_statements
-from yorisoi.infra.db import _open as _open_transactions
 from yorisoi.infra.identity import IssuerRegistration, LookupUnavailable
 from yorisoi.services.event_mapper import event_metadata
 
@@ -420,7 +419,7 @@ class RegistryQueries:
 
     def _memo(self, key: tuple[Any, ...], read: Callable[[Cursor], T], *,
               tenant: str | None = None) -> T:
-        if not self._caching or id(self.db) in (_open_transactions.get() or {}):
+        if not self._caching or self.db.in_transaction():
             # Inside a transaction of the platform's own (none today): read within it,
             # as before, rather than take a second connection for the version.
             with self._transaction(tenant) as cur:
