@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import strawberry
 from opentelemetry import trace
@@ -19,9 +20,9 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from yorisoi.graphql.access_grants import AccessGrantMutation, AccessGrantQuery
 from yorisoi.graphql.agencies import AgencyMutation, AgencyQuery
@@ -84,12 +85,19 @@ class OperationSpan(SchemaExtension):
     """One span per operation: its name and type, never its variables or arguments.
 
     (strawberry's own OpenTelemetry extension records resolver arguments, which
-    would put personal data into traces.)
+    would put personal data into traces.)  An error is recorded by its kind and
+    position only: OpenTelemetry's own exception event would carry the message,
+    and a syntax error's message quotes the document — a name typed inline with it.
     """
 
     def on_operation(self) -> Iterator[None]:
-        with _tracer.start_as_current_span("graphql.operation") as span:
-            yield
+        with _tracer.start_as_current_span("graphql.operation", record_exception=False,
+                                           set_status_on_exception=False) as span:
+            try:
+                yield
+            except BaseException as error:
+                _record_error(span, error)
+                raise
             context = self.execution_context
             span.set_attribute("graphql.operation.name", context.operation_name or "")
             # operation_type raises when the document did not parse.
@@ -97,6 +105,44 @@ class OperationSpan(SchemaExtension):
                 span.set_attribute("graphql.operation.type", context.operation_type.value)
             errors = context.result.errors if context.result else None
             span.set_attribute("yorisoi.graphql.errors", len(errors or []))
+            if errors:
+                _record_error(span, errors[0])
+
+
+def error_kind(error: BaseException) -> str:
+    """What went wrong, as a word from a fixed list (never the message)."""
+    original = getattr(error, "original_error", None)
+    if isinstance(error, GraphQLSyntaxError):
+        return "syntax"
+    if isinstance(original, ApiError) or isinstance(error, ApiError):
+        return "refused"
+    if isinstance(error, GraphQLError) and (original is None
+                                            or isinstance(original, GraphQLError)):
+        return "syntax" if error.message.startswith("Syntax Error") else "request"
+    return "unexpected"
+
+
+def _record_error(span: trace.Span, error: BaseException) -> None:
+    span.set_attribute("yorisoi.graphql.error.kind", error_kind(error))
+    locations = getattr(error, "locations", None) or []
+    if locations:
+        span.set_attribute("yorisoi.graphql.error.line", locations[0].line)
+        span.set_attribute("yorisoi.graphql.error.column", locations[0].column)
+    span.set_status(trace.StatusCode.ERROR)
+
+
+def syntax_error_message(message: str) -> str:
+    """A syntax error named by its kind, without the text it quotes.
+
+    graphql-core quotes the token it met ("Expected Name, found String '山田'"), the
+    character ("Unexpected character: U+5C71") or the escape it could not read;
+    the kind of problem and the error's position (``locations``) remain.
+    """
+    prefix = "Syntax Error: "
+    rest = message.removeprefix(prefix)
+    rest = re.split(r"['\"(]|:\s", rest, maxsplit=1)[0].rstrip(" ,.:")
+    rest = re.sub(r",?\s*found$", "", rest)
+    return f"{prefix}{rest or 'Invalid document'}."
 
 
 def without_values(message: str) -> str:
@@ -107,27 +153,38 @@ def without_values(message: str) -> str:
     which can be a family's name.  Keep the path and the kind of problem; cut
     at the first quoted value and at any ``found …`` tail.
     """
+    if message.startswith("Syntax Error"):
+        return syntax_error_message(message)
     message = re.split(r",?\s*found\b", message, maxsplit=1)[0]
     message = re.split(r":\s*(?=['\"{\[\d<-]|true\b|false\b|null\b)", message, maxsplit=1)[0]
     return message.rstrip(". ") + "."
 
 
+MASKED = "Unexpected error."
+
+
+def safe_error(error: GraphQLError) -> GraphQLError:
+    """Our own errors pass; request errors lose quoted values; anything else is masked.
+
+    Idempotent: an error made safe stays as it is when made safe again.
+    """
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return error
+    if original is not None and not isinstance(original, GraphQLError):
+        # A bug: its text may carry values.
+        return GraphQLError(MASKED, nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path)
+    return GraphQLError(without_values(error.message), nodes=error.nodes,
+                        source=error.source, positions=error.positions,
+                        path=error.path, extensions=error.extensions)
+
+
 class SafeErrors(MaskErrors):
-    """Our own errors pass; request errors lose quoted values; anything else is masked."""
+    """``safe_error`` on every error of a result."""
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        safe = []
-        for error in errors:
-            original = error.original_error
-            if isinstance(original, ApiError):
-                safe.append(error)
-            elif original is not None and not isinstance(original, GraphQLError):
-                safe.append(self.anonymise_error(error))  # a bug: its text may carry values
-            else:
-                safe.append(GraphQLError(without_values(error.message), nodes=error.nodes,
-                                         source=error.source, positions=error.positions,
-                                         path=error.path, extensions=error.extensions))
-        return safe
+        return [safe_error(error) for error in errors]
 
 
 class YorisoiSchema(strawberry.Schema):
@@ -140,6 +197,14 @@ class YorisoiSchema(strawberry.Schema):
                 continue
             _log.error("graphql resolver failed: %s at %s", type(original).__name__,
                        ".".join(str(p) for p in error.path or []))
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        # An error raised through the extensions (a syntax error from the parser
+        # cache, say) is answered past SafeErrors, which runs after the operation.
+        result = await super().execute(*args, **kwargs)
+        if getattr(result, "errors", None):
+            result.errors = [safe_error(error) for error in result.errors]
+        return result
 
 
 def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:

@@ -18,13 +18,14 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.trace import Status
 
 _configured: TracerProvider | None = None
 
@@ -44,19 +45,74 @@ def _exporter_from_env() -> SpanExporter | None:
     return None
 
 
+# What an exception event may keep: its class, never its message or stack trace
+# (a message can quote a value — a syntax error quotes the document, a database
+# error the row — and a stack trace's source lines can hold one too).
+_EXCEPTION_KEEPS = ("exception.type", "exception.escaped")
+
+
+def _scrubbed_event(event: Event) -> Event:
+    if event.name != "exception":
+        return event
+    attributes = {k: v for k, v in (event.attributes or {}).items() if k in _EXCEPTION_KEEPS}
+    return Event("exception", attributes, event.timestamp)
+
+
+def scrubbed(span: ReadableSpan) -> ReadableSpan:
+    """The span as exported: exception events and the error status without their text.
+
+    The SDK records an exception escaping a span as an event with its message and
+    stack trace, and sets the status description to ``"<Type>: <message>"``; the
+    type is kept, the text is not.
+    """
+    description = span.status.description
+    if not description and not any(e.name == "exception" for e in span.events):
+        return span
+    status = span.status
+    if description:
+        status = Status(status.status_code, description.split(":", 1)[0][:100])
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=span.attributes, events=[_scrubbed_event(e) for e in span.events],
+        links=span.links, kind=span.kind, status=status, start_time=span.start_time,
+        end_time=span.end_time, instrumentation_scope=span.instrumentation_scope)
+
+
+class ScrubbingProcessor(SpanProcessor):
+    """Hands every exporter's processor the ``scrubbed`` span."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        self.inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.inner.on_end(scrubbed(span))
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def configure_telemetry(extra_processor: SpanProcessor | None = None) -> TracerProvider:
-    """Install the process's tracer provider once (tests may add an in-memory processor)."""
+    """Install the process's tracer provider once (tests may add an in-memory processor).
+
+    Every processor, the tests' included, sees spans through ``ScrubbingProcessor``.
+    """
     global _configured
     if _configured is None:
         provider = TracerProvider(resource=Resource.create(
             {"service.name": os.environ.get("OTEL_SERVICE_NAME", "yorisoi")}))
         exporter = _exporter_from_env()
         if exporter is not None:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            provider.add_span_processor(ScrubbingProcessor(BatchSpanProcessor(exporter)))
         trace.set_tracer_provider(provider)
         _configured = provider
     if extra_processor is not None:
-        _configured.add_span_processor(extra_processor)
+        _configured.add_span_processor(ScrubbingProcessor(extra_processor))
     return _configured
 
 
