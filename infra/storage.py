@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +34,8 @@ from opentelemetry import trace
 from yorisoi.infra.local_secrets import load_or_create_secret
 
 MAX_LINK_SECONDS = 7 * 24 * 3600  # S3's limit for SigV4 presigned URLs.
+STREAM_PIECE = 64 * 1024  # bytes read or written at a time by the streaming calls
+_SPOOL_BYTES = 1024 * 1024  # a streamed upload to S3 spills to disk beyond this
 _SEGMENT = re.compile(r"^[A-Za-z0-9_=-][A-Za-z0-9._=-]*$")
 _META_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]*)?$")
@@ -94,6 +96,11 @@ class ObjectStore(Protocol):
     def put_locked(self, key: str, data: bytes, *, content_type: str,
                    retain_until: datetime) -> StoredObject: ...
     def get(self, key: str) -> tuple[bytes, StoredObject]: ...
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   content_type: str) -> StoredObject: ...
+    def open(self, key: str) -> tuple[Iterator[bytes], StoredObject]: ...
+    def keys(self, prefix: str) -> Iterator[str]: ...
+    def purge_noncurrent(self, prefix: str) -> int: ...
     def exists(self, key: str) -> bool: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def download_url(self, key: str, *, expires_in: int, filename: str | None = None) -> str: ...
@@ -390,6 +397,99 @@ class LocalObjectStore:
             return data, StoredObject(key, len(data), digest, header["content_type"], None,
                                       header.get("metadata", {}))
 
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   content_type: str) -> StoredObject:
+        """Write an object from an iterable of bytes without holding it in memory.
+
+        The header's digest is written as a placeholder of the same length and
+        filled in once the last chunk is through (then the file is renamed in).
+        """
+        _check_put(b"", content_type, None)
+        path = self._path(key)
+        with _span(self._tracer, "storage.put_stream", self.backend, "put_stream") as span, \
+                self._lock:
+            with contextlib.suppress(ObjectNotFoundError, ObjectIntegrityError, ValueError):
+                if self._retained(self._read_header(key)):
+                    raise ObjectLockedError(f"object {key} is under retention")
+            (self.root / ".tmp").mkdir(parents=True, exist_ok=True)
+
+            def header(digest: str) -> bytes:
+                return self._MAGIC + json.dumps(
+                    {"content_type": content_type, "sha256": digest, "metadata": {}},
+                    separators=(",", ":")).encode() + b"\n"
+
+            hasher, size = hashlib.sha256(), 0
+            fd, tmp = tempfile.mkstemp(dir=self.root / ".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(header("0" * 64))
+                    for chunk in chunks:
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        f.write(chunk)
+                    f.seek(0)
+                    f.write(header(hasher.hexdigest()))
+                    f.flush()
+                    os.fsync(f.fileno())
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, path)
+            except (NotADirectoryError, IsADirectoryError):
+                raise InvalidObjectKeyError(
+                    "object key collides with an existing object or folder") from None
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            span.set_attribute("yorisoi.object.size", size)
+        return StoredObject(key, size, hasher.hexdigest(), content_type)
+
+    def _read_header(self, key: str) -> dict[str, Any]:
+        try:
+            with self._path(key).open("rb") as f:
+                line = f.readline(4096)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFoundError(key) from None
+        if not line.startswith(self._MAGIC) or not line.endswith(b"\n"):
+            raise ObjectIntegrityError(f"object {key} is not in the store's file format")
+        return json.loads(line[len(self._MAGIC):])
+
+    def open(self, key: str) -> tuple[Iterator[bytes], StoredObject]:
+        """The object's bytes streamed in pieces; its digest is checked at the end."""
+        with _span(self._tracer, "storage.open", self.backend, "open"):
+            path = self._path(key)
+            try:
+                f = path.open("rb")
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise ObjectNotFoundError(key) from None
+            line = f.readline(4096)
+            if not line.startswith(self._MAGIC) or not line.endswith(b"\n"):
+                f.close()
+                raise ObjectIntegrityError(f"object {key} is not in the store's file format")
+            header = json.loads(line[len(self._MAGIC):])
+            size = os.fstat(f.fileno()).st_size - len(line)
+
+        def pieces() -> Iterator[bytes]:
+            hasher = hashlib.sha256()
+            with f:
+                while piece := f.read(STREAM_PIECE):
+                    hasher.update(piece)
+                    yield piece
+            if not hmac.compare_digest(hasher.hexdigest(), header.get("sha256", "")):
+                raise ObjectIntegrityError(f"object {key} does not match its recorded SHA-256")
+
+        return pieces(), StoredObject(key, size, header.get("sha256", ""), header["content_type"],
+                                      None, header.get("metadata", {}))
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every object key under the folder ``prefix``, in order."""
+        folder = self.root.joinpath(*_folder_prefix(prefix).rstrip("/").split("/"))
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            yield path.relative_to(self.root).as_posix()
+
+    def purge_noncurrent(self, prefix: str) -> int:
+        """Older versions of objects under ``prefix``: a local store keeps none."""
+        _folder_prefix(prefix)
+        return 0
+
     def exists(self, key: str) -> bool:
         with _span(self._tracer, "storage.exists", self.backend, "exists"):
             return self._path(key).is_file()
@@ -550,6 +650,93 @@ class S3ObjectStore:
             raise ObjectIntegrityError(f"object {key} does not match its recorded SHA-256")
         return data, StoredObject(key, len(data), digest.hex(), response.get("ContentType", ""),
                                   response.get("VersionId"), response.get("Metadata", {}))
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], *,
+                   content_type: str) -> StoredObject:
+        """Write an object from an iterable of bytes, spooled (to disk beyond 1 MiB).
+
+        One ``PutObject`` with the whole object's SHA-256, as ``put`` sends:
+        memory stays flat and S3 still checks the digest.
+        """
+        _check_put(b"", content_type, None)
+        hasher, size = hashlib.sha256(), 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            for chunk in chunks:
+                hasher.update(chunk)
+                size += len(chunk)
+                spool.write(chunk)
+            spool.seek(0)
+            digest = hasher.digest()
+            with self._op("put_stream", size), self._call("put_object", "put_stream", key, size):
+                response = self._client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=spool, ContentLength=size,
+                    ContentType=content_type, ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=base64.b64encode(digest).decode())
+        return StoredObject(key, size, digest.hex(), content_type, response.get("VersionId"))
+
+    def open(self, key: str) -> tuple[Iterator[bytes], StoredObject]:
+        """The object's bytes streamed in pieces; its SHA-256 is checked at the end."""
+        with self._op("open"), self._call("get_object", "open", key):
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED")
+        expected = response.get("ChecksumSHA256")
+        body = response["Body"]
+
+        def pieces() -> Iterator[bytes]:
+            hasher = hashlib.sha256()
+            try:
+                with self._call("get_object", "open", key):
+                    for piece in body.iter_chunks(STREAM_PIECE):
+                        hasher.update(piece)
+                        yield piece
+            finally:
+                body.close()
+            if expected and "-" not in expected and base64.b64decode(expected) != hasher.digest():
+                raise ObjectIntegrityError(f"object {key} does not match its recorded SHA-256")
+
+        stored = StoredObject(key, int(response.get("ContentLength", 0)),
+                              base64.b64decode(expected).hex() if expected and "-" not in expected
+                              else "", response.get("ContentType", ""),
+                              response.get("VersionId"), response.get("Metadata", {}))
+        return pieces(), stored
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every (current) object key under the folder ``prefix``."""
+        full = self._prefix + _folder_prefix(prefix)
+        with self._op("keys"), self._call("list_objects_v2", "keys"):
+            pages = list(self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full))
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self._prefix):]
+
+    def purge_noncurrent(self, prefix: str) -> int:
+        """Delete every non-current version and delete marker under ``prefix``.
+
+        After an object is replaced (re-sealed), its older version is still a
+        copy of what it held; this removes such copies.  Returns how many went.
+        """
+        full = self._prefix + _folder_prefix(prefix)
+        targets: list[dict[str, str]] = []
+        with self._op("purge_noncurrent"):
+            with self._call("list_object_versions", "purge_noncurrent"):
+                for page in self._client.get_paginator("list_object_versions").paginate(
+                        Bucket=self.bucket, Prefix=full):
+                    for item in page.get("Versions", []):
+                        if not item.get("IsLatest"):
+                            targets.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+                    for item in page.get("DeleteMarkers", []):
+                        targets.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+            refused = 0
+            for start in range(0, len(targets), 1000):
+                with self._call("delete_objects", "purge_noncurrent"):
+                    response = self._client.delete_objects(
+                        Bucket=self.bucket,
+                        Delete={"Objects": targets[start:start + 1000], "Quiet": True})
+                refused += len(response.get("Errors", []))
+        if refused:
+            raise ObjectLockedError(f"{refused} older version(s) are under retention and were kept")
+        return len(targets)
 
     def exists(self, key: str) -> bool:
         with self._op("exists"):
