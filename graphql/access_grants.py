@@ -10,7 +10,6 @@ from strawberry.types import Info
 from yorisoi.domain.access_grants import ROLES
 from yorisoi.domain.break_glass import DEFAULT_MINUTES, REASONS
 from yorisoi.graphql import paging
-from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -56,11 +55,7 @@ class AccessGrant:
                    active=g.is_active_on(japan_today()))
 
 
-@strawberry.type
-class AccessGrantConnection:
-    total_count: int
-    nodes: list[AccessGrant]
-    page_info: PageInfo
+AccessGrantConnection = paging.Connection[AccessGrant]
 
 
 @strawberry.type
@@ -147,13 +142,10 @@ class AccessGrantQuery:
             rows = registry.access_grants(grant.municipality_code,
                                           after=tuple(after_key) if after_key else None,
                                           limit=first + 1)
-            page = rows[:first]
-            end = paging.encode([page[-1].granted_at, page[-1].grant_id]) if page else None
-            return AccessGrantConnection(
+            return paging.connection(
+                rows, first=first,
                 total_count=registry.access_grant_count(grant.municipality_code),
-                nodes=[AccessGrant.from_record(g) for g in page],
-                page_info=PageInfo(has_next_page=len(rows) > first,
-                                   end_cursor=end))
+                key=lambda g: (g.granted_at, g.grant_id), node=AccessGrant.from_record)
 
         return await read(run)
 

@@ -14,7 +14,6 @@ from strawberry.types import Info
 
 from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
 from yorisoi.graphql import paging
-from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import ConflictError, NotAuthorizedError, ValidationError
@@ -87,11 +86,7 @@ class AgencyMutation:
         return await execute(info, "case.manage", input.municipality_code, command, check=check)
 
 
-@strawberry.type
-class AgencyConnection:
-    total_count: int
-    nodes: list[Agency]
-    page_info: PageInfo
+AgencyConnection = paging.Connection[Agency]
 
 
 @strawberry.type
@@ -109,11 +104,8 @@ class AgencyQuery:
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 board = ReferralBoardQueries(rt.casework.database, rt.casework.keyring)
                 rows, total = board.agency_page(after=start, limit=first + 1)
-            page = rows[:first]
-            last = page[-1] if page else None
-            return AgencyConnection(
-                total_count=total, nodes=[Agency.from_record(a) for a in page],
-                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
-                    (last.kind, last.name, last.agency_id)) if last else None))
+            return paging.connection(rows, first=first, total_count=total,
+                                     key=lambda a: (a.kind, a.name, a.agency_id),
+                                     node=Agency.from_record)
 
         return await read(run)

@@ -190,6 +190,10 @@ class CaseConnection:
     edges: list[CaseEdge]
     page_info: PageInfo
 
+    @strawberry.field(description="The page's nodes in order: the edges' nodes, without their cursors.")
+    def nodes(self) -> list[Case]:
+        return [edge.node for edge in self.edges]
+
 
 @strawberry.type
 class CaseQuery:
@@ -202,7 +206,9 @@ class CaseQuery:
     ) -> CaseConnection:
         from yorisoi.projections.case_queries import encode_cursor
 
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        if not 1 <= first <= MAX_PAGE_SIZE:  # the typed page_size_invalid error, as every list
+            from yorisoi.graphql.paging import PageSizeInvalidError
+            raise PageSizeInvalidError
 
         def run() -> CaseConnection:
             grant = info.context.authorize("case.read", municipality_code)

@@ -16,7 +16,8 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.complaints import ComplaintRoleScopeUnknownError
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -105,6 +106,7 @@ class ComplaintEdge:
 class ComplaintConnection:
     total_count: int
     edges: list[ComplaintEdge]
+    nodes: list[Complaint] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -126,6 +128,7 @@ class PublishedComplaintSummaryEdge:
 class PublishedComplaintSummaryConnection:
     total_count: int
     edges: list[PublishedComplaintSummaryEdge]
+    nodes: list[PublishedComplaintSummary] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -450,7 +453,7 @@ class ComplaintQuery:
         step: str | None = None, overdue_only: bool = False, first: int = 20,
         after: str | None = None,
     ) -> ComplaintConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
 
         def run() -> ComplaintConnection:
             grant = info.context.authorize("complaint.read", municipality_code)
@@ -481,7 +484,7 @@ class ComplaintQuery:
         self, info: Info[YorisoiContext, None], municipality_code: str, first: int = 20,
         after: str | None = None,
     ) -> PublishedComplaintSummaryConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
         services = info.context.services
 
         def run() -> PublishedComplaintSummaryConnection:

@@ -18,6 +18,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.errors import NotFoundDomainError
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import read
 from yorisoi.graphql.compliance_types import (
@@ -66,9 +67,8 @@ class RecordNotFoundError(NotFoundDomainError):
 
 
 def _first(check: Checker, first: int) -> int:
-    if not 1 <= first <= c.MAX_PAGE:
-        check.bad("first", f"Between 1 and {c.MAX_PAGE}.", f"1〜{c.MAX_PAGE}の範囲で指定してください。")
-    return max(1, min(first, c.MAX_PAGE))
+    # The same typed page_size_invalid error as every list (graphql/paging.py).
+    return min(paging.page_size(first), c.MAX_PAGE)
 
 
 def _hours(check: Checker, given: BusinessHoursInput | None) -> c.BusinessHours:

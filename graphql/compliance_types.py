@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.projections import compliance as c
 
@@ -107,6 +108,7 @@ class AuditRecordHistory:
     change_count: int
     view_count: int
     edges: list[AuditItemEdge]
+    nodes: list[AuditItem] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -119,6 +121,7 @@ class AuditActivity:
     change_count: int
     view_count: int
     edges: list[AuditItemEdge]
+    nodes: list[AuditItem] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -151,6 +154,7 @@ class BreakGlassUseEdge:
 class BreakGlassUseConnection:
     total_count: int
     edges: list[BreakGlassUseEdge]
+    nodes: list[BreakGlassUse] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -173,6 +177,7 @@ class AfterHoursConnection:
     until: str
     total_count: int
     edges: list[AfterHoursReadEdge]
+    nodes: list[AfterHoursRead] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -202,6 +207,7 @@ class BulkAccessConnection:
     until: str
     total_count: int
     edges: list[BulkAccessEdge]
+    nodes: list[BulkAccess] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -262,6 +268,7 @@ class AuditExportConnection:
     export_count: int
     certificate_count: int
     edges: list[AuditExportEdge]
+    nodes: list[AuditExport] = paging.nodes_of_edges()
     page_info: PageInfo
 
 

@@ -19,7 +19,8 @@ import strawberry
 from opentelemetry import trace
 from strawberry.types import Info
 
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, Case, CaseConnection, CaseEdge, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import Case, CaseConnection, CaseEdge, PageInfo
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import api_error
 from yorisoi.infra.clock import japan_today
@@ -148,7 +149,7 @@ class ContractorWorkQuery:
                                   "contract with, by municipality code (contractors only).")
     async def my_contract_work(self, info: Info[YorisoiContext, None],
                                first: int = 20) -> list[MunicipalityWork]:
-        reader = _Reader(info.context, max(1, min(first, MAX_PAGE_SIZE)))
+        reader = _Reader(info.context, paging.page_size(first))
         limit = asyncio.Semaphore(FAN_OUT)
 
         async def one(code: str, contracts: list[ContractRecord]) -> MunicipalityWork | None:

@@ -20,7 +20,6 @@ from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.data_subject_requests import KINDS, DataSubjectRequestNotFoundError
 from yorisoi.domain.data_subject_requests import DataSubjectRequest as Request
 from yorisoi.graphql import paging
-from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.consultations import HouseholdInput, parse_household
 from yorisoi.graphql.context import YorisoiContext
@@ -44,11 +43,7 @@ from yorisoi.tenants.runtime import TenantRuntime
 MAX_CODE = 50
 
 
-@strawberry.type
-class DataSubjectRequestConnection:
-    total_count: int
-    nodes: list[DataSubjectRequest]
-    page_info: PageInfo
+DataSubjectRequestConnection = paging.Connection[DataSubjectRequest]
 
 @strawberry.input(description="Give the case or the household the request concerns (one of them).")
 class ReceiveDataSubjectRequestInput:
@@ -350,12 +345,9 @@ class DataSubjectQuery:
                         if (not overdue_only or r.is_overdue(today))
                         and (status is None or r.status == status)
                         and (household_id is None or str(r.household_id) == str(household_id))]
-            page, more, end = paging.page_sorted(
+            return paging.sorted_connection(
                 matching, lambda r: (r.received_on.isoformat(), str(r.id)), first=first,
-                after=after, types=(str, str))
-            return DataSubjectRequestConnection(
-                total_count=len(matching), nodes=[DataSubjectRequest.of(r) for r in page],
-                page_info=PageInfo(has_next_page=more, end_cursor=end))
+                after=after, types=(str, str), node=DataSubjectRequest.of)
 
         return await read(run)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import read
 from yorisoi.graphql.context import YorisoiContext
@@ -31,11 +32,7 @@ class TenantHealth:
     projections: list[ProjectionHealth]
 
 
-@strawberry.type
-class TenantHealthConnection:
-    total_count: int
-    nodes: list[TenantHealth]
-    page_info: PageInfo
+TenantHealthConnection = paging.Connection[TenantHealth]
 
 
 MAX_TENANTS_PAGE = 50  # each tenant on the page is opened to read its positions
@@ -48,7 +45,8 @@ class OperationsQuery:
     async def platform_tenants(self, info: Info[YorisoiContext, None], first: int = 20,
                                after: str | None = None) -> TenantHealthConnection:
         ctx = info.context
-        first = max(1, min(first, MAX_TENANTS_PAGE))
+        # 1..100 like every list; a page then holds at most MAX_TENANTS_PAGE (hasNextPage says more).
+        first = min(paging.page_size(first), MAX_TENANTS_PAGE)
 
         def run() -> TenantHealthConnection:
             ctx.authorize("platform.operate", "")
@@ -65,8 +63,10 @@ class OperationsQuery:
                     loaded=tenant.tenant_id in loaded,
                     projections=[ProjectionHealth(view=s.name, position=s.position, head=s.head,
                                                   lag=s.lag) for s in statuses]))
+            # The cursor is the bare municipality code (as before), so old cursors still work.
             return TenantHealthConnection(
-                total_count=registry.municipality_count(), nodes=result,
+                total_count=registry.municipality_count(),
+                edges=[paging.Edge(cursor=t.municipality_code, node=t) for t in result],
                 page_info=PageInfo(has_next_page=len(page) > first,
                                    end_cursor=result[-1].municipality_code if result else None))
 

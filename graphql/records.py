@@ -19,7 +19,6 @@ from yorisoi.domain.holds import HOLD_REASONS
 from yorisoi.domain.holds import Hold as HoldAggregate
 from yorisoi.domain.retention import RECORD_CLASSES, ScheduleVersion, years_by_class
 from yorisoi.graphql import paging
-from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -174,18 +173,8 @@ class DisposalBatch:
                 for h in b.households])
 
 
-@strawberry.type
-class RecordHoldConnection:
-    total_count: int
-    nodes: list[RecordHold]
-    page_info: PageInfo
-
-
-@strawberry.type
-class DisposalBatchConnection:
-    total_count: int
-    nodes: list[DisposalBatch]
-    page_info: PageInfo
+RecordHoldConnection = paging.Connection[RecordHold]
+DisposalBatchConnection = paging.Connection[DisposalBatch]
 
 
 @strawberry.type(description="A signed disposal certificate (廃棄証明): no personal data.")
@@ -248,11 +237,9 @@ class RecordsQuery:
                 rt.catch_up()
                 rows, total = _disposal(info, rt).queries.hold_page(
                     str(hid) if hid else None, after=start, limit=first + 1)
-            page = rows[:first]
-            return RecordHoldConnection(
-                total_count=total, nodes=[RecordHold.from_record(h) for h in page],
-                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
-                    (page[-1].starts_on, page[-1].hold_id)) if page else None))
+            return paging.connection(rows, first=first, total_count=total,
+                                     key=lambda h: (h.starts_on, h.hold_id),
+                                     node=RecordHold.from_record)
 
         return await read(run)
 
@@ -294,13 +281,12 @@ class RecordsQuery:
                 rt.catch_up()
                 rows, total = _disposal(info, rt).queries.batch_page(after=start,
                                                                      limit=first + 1)
-                page = rows[:first]
-                nodes = [DisposalBatch.from_aggregate(rt.casework.disposal_batch(
-                    uuid.UUID(b.batch_id))) for b in page]
-            return DisposalBatchConnection(
-                total_count=total, nodes=nodes,
-                page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=paging.encode(
-                    (page[-1].proposed_at, page[-1].batch_id)) if page else None))
+                # The batches are aggregates: read while the runtime is leased.
+                return paging.connection(
+                    rows, first=first, total_count=total,
+                    key=lambda b: (b.proposed_at, b.batch_id),
+                    node=lambda b: DisposalBatch.from_aggregate(
+                        rt.casework.disposal_batch(uuid.UUID(b.batch_id))))
 
         return await read(run)
 

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, on_referral, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -112,6 +113,7 @@ class ReferralEdge:
 class ReferralConnection:
     total_count: int
     edges: list[ReferralEdge]
+    nodes: list[Referral] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -414,7 +416,7 @@ class ReferralQuery:
         status: str | None = None, agency_id: strawberry.ID | None = None,
         first: int = 20, after: str | None = None,
     ) -> ReferralConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
 
         def run() -> ReferralConnection:
             grant = info.context.authorize("case.read", municipality_code)

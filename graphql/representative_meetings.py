@@ -15,7 +15,8 @@ from strawberry.types import Info
 
 from yorisoi.domain.representative_meetings import MIN_THEME_COUNT
 from yorisoi.domain.vocabulary import AGENCY_KINDS
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -88,6 +89,7 @@ class RepresentativeMeetingEdge:
 class RepresentativeMeetingConnection:
     total_count: int
     edges: list[RepresentativeMeetingEdge]
+    nodes: list[RepresentativeMeeting] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -160,7 +162,7 @@ class RepresentativeMeetingQuery:
     async def representative_meetings(self, info: Info[YorisoiContext, None],
                                       municipality_code: str | None = None, first: int = 20,
                                       after: str | None = None) -> RepresentativeMeetingConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
 
         def run() -> RepresentativeMeetingConnection:
             grant = info.context.authorize("case.read", municipality_code)

@@ -21,6 +21,7 @@ from yorisoi.domain.resources import OpeningSlot as SlotValue
 from yorisoi.domain.resources import Resource as ResourceAggregate
 from yorisoi.domain.resources import checked_attributes, findings
 from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
@@ -42,7 +43,6 @@ from yorisoi.projections.resource_directory import (
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.neighbours import (
-    MAX_PAGE,
     checked_filters,
     declare_neighbour,
     search_directory,
@@ -133,6 +133,7 @@ class PublicResourceEdge:
 class PublicResourceConnection:
     total_count: int
     edges: list[PublicResourceEdge]
+    nodes: list[PublicResource] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -146,6 +147,7 @@ class ResourceEdge:
 class ResourceConnection:
     total_count: int
     edges: list[ResourceEdge]
+    nodes: list[Resource] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -301,7 +303,7 @@ class ResourceQuery:
             page = search_directory(services.runtimes, services.directory.registry,
                                     services.directory.platform.database, municipality_code,
                                     filters, include_neighbours=include_neighbours,
-                                    first=max(1, min(first, MAX_PAGE)), after=after)
+                                    first=paging.page_size(first), after=after)
             return _connection(page, PublicResource, PublicResourceEdge,
                                PublicResourceConnection)
 
@@ -326,7 +328,7 @@ class ResourceQuery:
             page = search_directory(ctx.services.runtimes, ctx.services.directory.registry,
                                     ctx.services.directory.platform.database,
                                     grant.municipality_code, filters, include_neighbours=False,
-                                    first=max(1, min(first, MAX_PAGE)), after=after)
+                                    first=paging.page_size(first), after=after)
             return _connection(page, Resource, ResourceEdge, ResourceConnection)
 
         try:

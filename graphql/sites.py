@@ -15,7 +15,6 @@ from strawberry.types import Info
 from yorisoi.domain.findings import Finding as FindingRecord
 from yorisoi.domain.sites import SITE_TYPES, WEEKDAYS
 from yorisoi.graphql import paging
-from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -238,11 +237,7 @@ class SiteMutation:
                              check=check, site_id=input.site_id)
 
 
-@strawberry.type
-class SiteProfileConnection:
-    total_count: int
-    nodes: list[SiteProfile]
-    page_info: PageInfo
+SiteProfileConnection = paging.Connection[SiteProfile]
 
 
 @strawberry.type
@@ -261,11 +256,8 @@ class SiteQuery:
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 records, total = OrganisationQueries(rt.casework.database).site_page(
                     japan_today(), after=start[0] if start else None, limit=first + 1)
-            page = records[:first]
-            return SiteProfileConnection(
-                total_count=total, nodes=[SiteProfile.from_record(r) for r in page],
-                page_info=PageInfo(has_next_page=len(records) > first, end_cursor=paging.encode(
-                    [page[-1].site_id]) if page else None))
+            return paging.connection(records, first=first, total_count=total,
+                                     key=lambda r: [r.site_id], node=SiteProfile.from_record)
 
         try:
             return await asyncio.to_thread(run)

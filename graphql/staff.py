@@ -21,6 +21,7 @@ from strawberry.types import Info
 
 from yorisoi.domain.findings import TRAINING_KINDS, training_valid_until
 from yorisoi.domain.staff import organisation_kind_of
+from yorisoi.graphql import paging
 from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext
@@ -160,6 +161,7 @@ class StaffMemberEdge:
 class StaffMemberConnection:
     total_count: int
     edges: list[StaffMemberEdge]
+    nodes: list[StaffMember] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -357,7 +359,7 @@ class StaffQuery:
     async def staff_members(self, info: Info[YorisoiContext, None],
                             municipality_code: str | None = None, first: int = 20,
                             after: str | None = None) -> StaffMemberConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
 
         def run() -> StaffMemberConnection:
             grant = info.context.authorize("staff.manage", municipality_code)

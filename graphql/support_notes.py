@@ -16,7 +16,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from yorisoi.domain.support_notes import SupportNote as SupportNoteAggregate
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, Case, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import Case, PageInfo
 from yorisoi.graphql.commands import case_after, execute
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -78,6 +79,7 @@ class TimelineEdge:
 class TimelineConnection:
     total_count: int
     edges: list[TimelineEdge]
+    nodes: list[TimelineEntry] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -88,7 +90,7 @@ async def case_timeline(info: Info[YorisoiContext, None], municipality_code: str
     Through a per-request DataLoader: a case list asking for each case's
     timeline reads them all in two statements, not two per case.
     """
-    first = max(1, min(first, MAX_PAGE_SIZE))
+    first = paging.page_size(first)
     ctx = info.context
     key = f"timeline_loader:{municipality_code}"
     if key not in ctx.__dict__:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from yorisoi.graphql.cases import MAX_PAGE_SIZE, PageInfo
+from yorisoi.graphql import paging
+from yorisoi.graphql.cases import PageInfo
 from yorisoi.graphql.commands import read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.infra.clock import japan_today
@@ -45,6 +46,7 @@ class TaskEdge:
 class TaskConnection:
     total_count: int
     edges: list[TaskEdge]
+    nodes: list[Task] = paging.nodes_of_edges()
     page_info: PageInfo
 
 
@@ -54,7 +56,7 @@ class TaskQuery:
     async def my_tasks(self, info: Info[YorisoiContext, None],
                        municipality_code: str | None = None, first: int = 20,
                        after: str | None = None) -> TaskConnection:
-        first = max(1, min(first, MAX_PAGE_SIZE))
+        first = paging.page_size(first)
 
         def run() -> TaskConnection:
             grant = info.context.authorize("case.read", municipality_code)
