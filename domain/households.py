@@ -21,6 +21,7 @@ from yorisoi.domain.errors import (
     HouseholdEmptyError,
     HouseholdOutsideTargetError,
 )
+from yorisoi.domain.name_readings import phone_of, reading_of
 
 PRESCHOOL_AGE = 6
 FLEXIBLE_AGE_LIMIT = 18  # guideline §3: flexibly, children up to 18
@@ -32,6 +33,8 @@ class Guardian:
 
     name: str
     relationship: str  # e.g. 母, 父, 祖母
+    reading: str | None = None  # フリガナ, as typed (katakana or hiragana)
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Child:
 
     name: str
     birth_date: date
+    reading: str | None = None  # フリガナ, as typed (katakana or hiragana)
 
     def age_on(self, day: date) -> int:
         years = day.year - self.birth_date.year
@@ -54,11 +58,37 @@ class Pregnancy:
 
 
 def _guardian_dicts(guardians: list[Guardian]) -> list[dict[str, Any]]:
-    return [{"name": g.name, "relationship": g.relationship} for g in guardians]
+    return [{"name": g.name, "relationship": g.relationship, "reading": g.reading,
+             "phone": g.phone} for g in guardians]
 
 
 def _child_dicts(children: list[Child]) -> list[dict[str, Any]]:
-    return [{"name": c.name, "birth_date": c.birth_date.isoformat()} for c in children]
+    return [{"name": c.name, "birth_date": c.birth_date.isoformat(), "reading": c.reading}
+            for c in children]
+
+
+def _checked_people(guardians: list[Guardian], children: list[Child],
+                    ) -> tuple[list[Guardian], list[Child]]:
+    """Readings and phones in their stored form (refused unless kana / a phone number)."""
+    return ([Guardian(g.name, g.relationship,
+                      reading_of(g.reading, field=f"household.guardians.{i}.reading"),
+                      phone_of(g.phone, field=f"household.guardians.{i}.phone"))
+             for i, g in enumerate(guardians)],
+            [Child(c.name, c.birth_date,
+                   reading_of(c.reading, field=f"household.children.{i}.reading"))
+             for i, c in enumerate(children)])
+
+
+def _upcast_people_v1_v2(state: dict[str, Any]) -> None:
+    """Events stored before readings and phones were captured: the people had none.
+
+    (After crypto-shredding the people are None: nothing to add.)
+    """
+    for guardian in state.get("guardians") or ():
+        guardian.setdefault("reading", None)
+        guardian.setdefault("phone", None)
+    for child in state.get("children") or ():
+        child.setdefault("reading", None)
 
 
 class HouseholdCorrectionReasonMissingError(DomainError):
@@ -85,6 +115,7 @@ def _checked_state(guardians: list[Guardian], children: list[Child],
     """The recorded state of a household, after the rules of §3 (registration and correction)."""
     if not guardians and not children and pregnancy is None:
         raise HouseholdEmptyError(field="household")
+    guardians, children = _checked_people(guardians, children)
     for index, child in enumerate(children):
         if child.birth_date > today:
             raise BirthDateInFutureError(field=f"household.children.{index}.birthDate")
@@ -107,12 +138,23 @@ class Household(Aggregate):
 
     class Registered(Aggregate.Created):
         # Stored encrypted under the household key (see services/personal_data.py).
+        # v2: people carry ``reading`` (and guardians ``phone``); a registration
+        # confirmed despite likely duplicates carries why (``new_household_reason``).
+        class_version = 2
         personal_fields: ClassVar[tuple[str, ...]] = (
-            "guardians", "children", "pregnancy_due_date", "outside_target_reason")
+            "guardians", "children", "pregnancy_due_date", "outside_target_reason",
+            "new_household_reason")
         guardians: list[dict[str, Any]]
         children: list[dict[str, Any]]
         pregnancy_due_date: str | None
         outside_target_reason: str | None
+        new_household_reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # The mapper upcasts after decrypting, so the people are plain dicts here.
+            _upcast_people_v1_v2(state)
+            state["new_household_reason"] = None
 
     class Corrected(Aggregate.Event):
         # The whole corrected state (the original stays in the log, as recorded).
@@ -124,6 +166,11 @@ class Household(Aggregate):
         outside_target_reason: str | None
         reason: str
         fields: list[str]  # names of what changed (never values)
+        class_version = 2  # v2: people carry ``reading`` (and guardians ``phone``)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _upcast_people_v1_v2(state)
 
     @staticmethod
     def create_id() -> UUID:
@@ -132,10 +179,16 @@ class Household(Aggregate):
     @classmethod
     def register(cls, *, guardians: list[Guardian], children: list[Child],
                  pregnancy: Pregnancy | None, today: date,
-                 outside_target_reason: str | None = None) -> Household:
-        """Register a household, checking it is one the service is for (§3)."""
+                 outside_target_reason: str | None = None,
+                 new_household_reason: str | None = None) -> Household:
+        """Register a household, checking it is one the service is for (§3).
+
+        ``new_household_reason``: why the family is registered although
+        likely duplicates were shown (kept with the registration).
+        """
         return cls(**_checked_state(guardians, children, pregnancy, today,
-                                    outside_target_reason))
+                                    outside_target_reason),
+                   new_household_reason=(new_household_reason or "").strip() or None)
 
     def correct(self, *, guardians: list[Guardian], children: list[Child],
                 pregnancy: Pregnancy | None, outside_target_reason: str | None, reason: str,
@@ -176,18 +229,23 @@ class Household(Aggregate):
     def __init__(self, guardians: list[dict[str, Any]] | None,
                     children: list[dict[str, Any]] | None,
                     pregnancy_due_date: str | None,
-                    outside_target_reason: str | None) -> None:
+                    outside_target_reason: str | None,
+                    new_household_reason: str | None) -> None:
         # After crypto-shredding these arrive as None: the household still
         # exists as a stream, but nobody can read who it was.
         self.shredded = guardians is None and children is None
+        self.new_household_reason = new_household_reason
         self._set_people(guardians, children, pregnancy_due_date, outside_target_reason)
 
     def _set_people(self, guardians: list[dict[str, Any]] | None,
                     children: list[dict[str, Any]] | None, pregnancy_due_date: str | None,
                     outside_target_reason: str | None) -> None:
-        self.guardians = [Guardian(**g) for g in guardians or []]
+        self.guardians = [Guardian(name=g["name"], relationship=g["relationship"],
+                                   reading=g.get("reading"), phone=g.get("phone"))
+                          for g in guardians or []]
         self.children = [
-            Child(name=c["name"], birth_date=date.fromisoformat(c["birth_date"]))
+            Child(name=c["name"], birth_date=date.fromisoformat(c["birth_date"]),
+                  reading=c.get("reading"))
             for c in children or []
         ]
         self.pregnancy = (

@@ -24,12 +24,26 @@ MAX_PAGE_SIZE = 100
 class Guardian:
     name: str
     relationship: str
+    reading: str | None = strawberry.field(default=None, description="フリガナ, as typed")
+    phone: str | None = None
+
+    @classmethod
+    def from_dict(cls, g: dict[str, str | None]) -> Guardian:
+        # Households recorded before readings and phones were captured have neither key.
+        return cls(name=g["name"] or "", relationship=g["relationship"] or "",
+                   reading=g.get("reading"), phone=g.get("phone"))
 
 
 @strawberry.type
 class Child:
     name: str
     birth_date: str
+    reading: str | None = strawberry.field(default=None, description="フリガナ, as typed")
+
+    @classmethod
+    def from_dict(cls, c: dict[str, str | None]) -> Child:
+        return cls(name=c["name"] or "", birth_date=c["birth_date"] or "",
+                   reading=c.get("reading"))
 
 
 @strawberry.type(description="The people a case is about. Personal data: every read is attributable.")
@@ -48,8 +62,9 @@ class Household:
     def from_record(cls, r: HouseholdRecord) -> Household:
         return cls(
             id=strawberry.ID(r.household_id),
-            guardians=None if r.guardians is None else [Guardian(**g) for g in r.guardians],
-            children=None if r.children is None else [Child(**c) for c in r.children],
+            guardians=None if r.guardians is None else [Guardian.from_dict(g)
+                                                        for g in r.guardians],
+            children=None if r.children is None else [Child.from_dict(c) for c in r.children],
             pregnancy_due_date=r.pregnancy_due_date, disposed=r.disposed, masked=r.masked)
 
 

@@ -8,6 +8,7 @@ is made without it (``noConsentException``: reason and legal basis).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Annotated
@@ -16,9 +17,11 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.consultations import TEXT_FIELDS
+from yorisoi.domain.errors import DomainError
 from yorisoi.domain.households import Child as ChildValue
 from yorisoi.domain.households import Guardian as GuardianValue
 from yorisoi.domain.households import Pregnancy
+from yorisoi.domain.name_readings import phone_of, reading_of
 from yorisoi.graphql.cases import Case, Consultation
 from yorisoi.graphql.commands import case_after, execute
 from yorisoi.graphql.context import YorisoiContext
@@ -43,12 +46,18 @@ MAX_PEOPLE = 20
 class GuardianInput:
     name: str
     relationship: str
+    reading: str | None = strawberry.field(
+        default=None, description="フリガナ: katakana or hiragana, kept as typed")
+    phone: str | None = strawberry.field(
+        default=None, description="Digits, hyphens, parentheses; 10 or 11 digits, or +country")
 
 
 @strawberry.input
 class ChildInput:
     name: str
     birth_date: str = strawberry.field(description="YYYY-MM-DD")
+    reading: str | None = strawberry.field(
+        default=None, description="フリガナ: katakana or hiragana, kept as typed")
 
 
 @strawberry.input(description="The people of a new case.")
@@ -66,20 +75,33 @@ def parse_household(check: Checker, h: HouseholdInput) -> NewHousehold:
     guardians = [GuardianValue(
         name=check.required(f"household.guardians.{i}.name", g.name, MAX_NAME),
         relationship=check.required(f"household.guardians.{i}.relationship",
-                                    g.relationship, MAX_NAME))
+                                    g.relationship, MAX_NAME),
+        reading=_checked(check, reading_of, g.reading, f"household.guardians.{i}.reading"),
+        phone=_checked(check, phone_of, g.phone, f"household.guardians.{i}.phone"))
         for i, g in enumerate(h.guardians)]
     children = []
     for i, c in enumerate(h.children):
         name = check.required(f"household.children.{i}.name", c.name, MAX_NAME)
         born = check.day(f"household.children.{i}.birthDate", c.birth_date)
+        reading = _checked(check, reading_of, c.reading, f"household.children.{i}.reading")
         if born is not None:
-            children.append(ChildValue(name=name, birth_date=born))
+            children.append(ChildValue(name=name, birth_date=born, reading=reading))
     due = check.day("household.pregnancyDueDate", h.pregnancy_due_date)
     return NewHousehold(
         guardians=guardians, children=children,
         pregnancy=Pregnancy(due_date=due) if due else None,
         outside_target_reason=check.text("household.outsideTargetReason",
                                          h.outside_target_reason) or None)
+
+
+def _checked(check: Checker, rule: Callable[..., str | None], value: str | None,
+             field: str) -> str | None:
+    """A reading or phone in its stored form; the domain's refusal joins the other problems."""
+    try:
+        return rule(value, field=field)
+    except DomainError as error:
+        check.errors.append(error)
+        return None
 
 
 @strawberry.input(description="The family's consent to keep records (同意), given now.")

@@ -113,9 +113,11 @@ def test_registered_household_keeps_its_people_and_is_not_shredded():
     (event,) = household.collect_events()
     assert isinstance(event, Household.Registered)
     # The event carries the people as plain data (the mapper encrypts them).
-    assert event.children == [{"name": "架空 たろう", "birth_date": "2024-05-01"}]
+    assert event.children == [{"name": "架空 たろう", "birth_date": "2024-05-01",
+                               "reading": None}]
     assert set(Household.Registered.personal_fields) == {
-        "guardians", "children", "pregnancy_due_date", "outside_target_reason"}
+        "guardians", "children", "pregnancy_due_date", "outside_target_reason",
+        "new_household_reason"}
 
 
 def test_household_ids_are_random_not_derived_from_people():

@@ -193,7 +193,7 @@ def test_case_view_shows_a_disposed_household_after_catch_up_and_after_rebuild(r
     rt.catch_up()
     scope = CaseScope()
     hid, cid = str(recorded.household_id), str(recorded.case_id)
-    assert rt.cases.households([hid])[hid].guardians == [{"name": GUARDIAN, "relationship": "母"}]
+    assert rt.cases.households([hid])[hid].guardians == [{"name": GUARDIAN, "relationship": "母", "reading": None, "phone": None}]
     assert rt.cases.consultations([cid])[cid][0].asked == ASKED
 
     rt.casework.keyring.destroy(recorded.household_id)
