@@ -30,7 +30,7 @@ from typing import Any, Literal
 from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import BackgroundTasks, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, request_response
 from strawberry.exceptions import InvalidCustomContext
 from strawberry.fastapi import BaseContext, GraphQLRouter
@@ -202,7 +202,7 @@ class PersistedQueryRouter(GraphQLRouter):
         try:
             response = await self.run(request=request, context=context, root_value=None)
         except StrawberryHTTPException as e:
-            return PlainTextResponse(e.reason, status_code=e.status_code)
+            return refusal_response(e)
         if response.background is None:  # as FastAPI does with a route's background tasks
             response.background = background_tasks
         return response
@@ -211,10 +211,21 @@ class PersistedQueryRouter(GraphQLRouter):
         own = getattr(request.state, "graphql_sub_response", None)
         return own if own is not None else self.temporal_response
 
+    def parse_json(self, data: str | bytes) -> Any:
+        # strawberry reads ``data.get("query")`` next: a null, a number or a string
+        # there was an AttributeError, a 500.
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, (dict, list)):
+            raise StrawberryHTTPException(400, NOT_AN_OBJECT)
+        return parsed
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter,
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(data.operation_name, (str, type(None))):
+                raise StrawberryHTTPException(400, OPERATION_NAME_NOT_STRING)
         raw: Any = None
         if request.method == "POST" and "json" in (request.content_type or ""):
             # documentId is not part of strawberry's request data; the body is cached.
@@ -243,6 +254,37 @@ class PersistedQueryRouter(GraphQLRouter):
             return ExecutionResult(data=None, errors=[request_data.error])
         return await super().execute_single(request, request_adapter, sub_response, context,
                                             root_value, request_data)
+
+
+# strawberry's refusals of a request (HTTP 4xx, English text only), and ours, as typed
+# errors: reason -> (code, Japanese).
+NOT_AN_OBJECT = "A GraphQL request must be a JSON object."
+OPERATION_NAME_NOT_STRING = "The GraphQL operation's `operationName` must be a string or null."
+_REFUSALS: dict[str, tuple[str, str]] = {
+    NOT_AN_OBJECT: ("graphql_request_not_object",
+                    "GraphQLのリクエストはJSONのオブジェクトで送信してください。"),
+    OPERATION_NAME_NOT_STRING: ("graphql_request_invalid",
+                                "operationNameは文字列またはnullで指定してください。"),
+    "Unable to parse request body as JSON": ("request_body_not_json",
+                                             "リクエストの本文が正しいJSONではありません。"),
+    "Batching is not enabled": ("graphql_batching_disabled",
+                                "複数の操作をまとめて送信することはできません。"),
+    "No GraphQL query found in the request": ("graphql_query_missing",
+                                              "GraphQLの操作（query）がありません。"),
+    "Unsupported content type": ("unsupported_content_type",
+                                 "Content-Typeはapplication/jsonを指定してください。"),
+}
+
+
+def refusal_response(error: StrawberryHTTPException) -> Response:
+    """A refused request's typed error, like the app's other 4xx (``detail``)."""
+    code, message_ja = _REFUSALS.get(error.reason, (
+        "graphql_request_invalid" if error.status_code < 500 else "internal_error",
+        "GraphQLのリクエストの形式が正しくありません。" if error.status_code < 500
+        else "システム内部でエラーが発生しました。"))
+    # strawberry's reasons are its own fixed sentences (they name fields, never values).
+    return JSONResponse(status_code=error.status_code, content={"detail": {
+        "code": code, "message": error.reason, "messageJa": message_ja}})
 
 
 def _takes_only_request(getter: Any) -> bool:

@@ -17,10 +17,16 @@ from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
-from yorisoi.infra.middleware import HttpSpanMiddleware, RateLimitMiddleware
+from yorisoi.infra.middleware import (
+    HttpSpanMiddleware,
+    RateLimitMiddleware,
+    RequestGuardMiddleware,
+    quiet_raw_access_log,
+)
 from yorisoi.infra.public_directory import router as public_directory_router
 from yorisoi.infra.rate_limits import RateLimiter
 from yorisoi.infra.referral_packets import router as referral_packets_router
+from yorisoi.infra.request_bodies import BodyLimits
 from yorisoi.infra.rest import router as rest_router
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.staff_files import router as staff_files_router
@@ -55,9 +61,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.rate_limiter = (RateLimiter.from_settings(settings)
                               if settings.rate_limits_enabled else None)
 
-    # Added first, so it runs inside the span (Starlette wraps in reverse order).
+    # Added first, so it runs inside the span (Starlette wraps in reverse order):
+    # span, then rate limits, then the body checks (a refused request reads no body).
+    app.add_middleware(RequestGuardMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(HttpSpanMiddleware)
+    quiet_raw_access_log()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

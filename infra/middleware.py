@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yorisoi.infra.identity import (
@@ -23,7 +28,14 @@ from yorisoi.infra.identity import (
     VerifiedToken,
     bearer_token,
 )
-from yorisoi.infra.rate_limits import RateLimiter, keys_for
+from yorisoi.infra.rate_limits import MESSAGE, MESSAGE_JA, RateLimiter, Refusal, keys_for
+from yorisoi.infra.request_bodies import (
+    BodyLimits,
+    BodyProblem,
+    is_json,
+    json_problem,
+    too_large,
+)
 from yorisoi.tenants.access import Principal
 from yorisoi.tenants.registry import registry_request
 
@@ -33,9 +45,12 @@ _tracer = trace.get_tracer("yorisoi.http")
 # Paths charged to the rate limits: the APIs, and the links whose token is the
 # credential (guessing one is a request per guess).  Health checks, docs and the
 # development issuer's keys are not.
-# (The console is not here: its callers carry a session cookie, not a bearer token, and
-# an office behind one address would share the anonymous bucket.)
-RATE_LIMITED = ("/graphql", "/api/", "/agency-packets/", "/public/", "/files/", "/disclosures/")
+# The console's pages too: its callers are charged by the person signed in (the
+# session cookie's token), so an office behind one address does not share a bucket;
+# only the sign-in pages fall to the address's.  Its static files are not charged.
+RATE_LIMITED = ("/graphql", "/api/", "/agency-packets/", "/public/", "/files/", "/disclosures/",
+                "/console")
+NOT_RATE_LIMITED = ("/console/static/",)
 
 
 async def _principal(request: Request) -> Principal | None:
@@ -47,7 +62,7 @@ async def _principal(request: Request) -> Principal | None:
     """
     header = request.headers.get("authorization")
     if not header:
-        return None
+        return await _console_principal(request)
     services = request.app.state.services
     try:
         token = await verify_token(services, bearer_token(header))
@@ -60,6 +75,24 @@ async def _principal(request: Request) -> Principal | None:
     # The GraphQL context reuses it for this very header (one verification per request).
     request.state.verified_principal = (header, principal)
     return principal
+
+
+async def _console_principal(request: Request) -> Principal | None:
+    """The principal of a console request's live session (its token verified again)."""
+    console = getattr(request.app.state, "console", None)
+    if console is None or not request.url.path.startswith("/console"):
+        return None
+    session, _ = console.current(request)
+    if session is None:
+        return None
+    try:
+        token = await verify_token(request.app.state.services, session.token)
+    except AuthenticationError:
+        return None
+    except Exception as error:  # noqa: BLE001 - the page meets it again and answers it
+        _log.warning("session check for rate limits failed: %s", type(error).__name__)
+        return None
+    return Principal.from_token(token)
 
 
 async def verify_token(services: Any, token: str) -> VerifiedToken:
@@ -90,7 +123,8 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(RATE_LIMITED):
+        if scope["type"] != "http" or not scope["path"].startswith(RATE_LIMITED) \
+                or scope["path"].startswith(NOT_RATE_LIMITED):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -102,11 +136,159 @@ class RateLimitMiddleware:
         client = request.client.host if request.client else None
         refusal = limiter.take(**keys_for(principal, client))
         if refusal is not None:
-            response = JSONResponse(status_code=429, content=refusal.body(),
-                                    headers={"Retry-After": refusal.retry_after_header})
-            await response(scope, receive, send)
+            await _refused(refusal, request)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _refused(refusal: Refusal, request: Request) -> Response:
+    """429: the typed JSON error, or the console's error page for a console page."""
+    headers = {"Retry-After": refusal.retry_after_header}
+    if request.url.path.startswith("/console") and \
+            getattr(request.app.state, "console", None) is not None:
+        from yorisoi.infra.console.web import PageError, error_response
+
+        response = error_response(request, PageError(429, MESSAGE, MESSAGE_JA, "rate_limited"))
+        response.headers.update(headers)
+        return response
+    return JSONResponse(status_code=429, content=refusal.body(), headers=headers)
+
+
+class RequestTooLarge(StarletteHTTPException):
+    """Raised by a counted body stream past its limit (the app's handler answers 413)."""
+
+    def __init__(self, limit: int) -> None:
+        self.problem = too_large(limit)
+        super().__init__(413, detail=self.problem.body()["detail"])
+
+
+class RequestGuardMiddleware:
+    """Bodies within their size limit, and JSON bodies sound, before any handler reads them.
+
+    A declared ``Content-Length`` over the limit is refused unread.  A JSON body (or one
+    without a content type, which FastAPI reads as JSON) is read here, checked
+    (``infra/request_bodies.json_problem``) and handed on unchanged; any other body
+    (forms, multipart uploads) streams through a counter that stops it at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, limits: BodyLimits | None = None) -> None:
+        self.app = app
+        self.limits = limits or BodyLimits()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        content_type = headers.get("content-type", "")
+        limit = self.limits.for_content_type(content_type)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _problem(too_large(limit))(scope, receive, send)
+            return
+        if is_json(content_type) and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            try:
+                body = await _read_body(receive, limit)
+            except RequestTooLarge as error:
+                await _problem(error.problem)(scope, receive, send)
+                return
+            problem = json_problem(body, self.limits.json_depth)
+            if problem is not None:
+                await _problem(problem)(scope, receive, send)
+                return
+            receive = _replayed(body, receive)
+        else:
+            receive = _counted(receive, limit)
+        started: list[bool] = []
+
+        async def send_noting_start(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.append(True)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except RequestTooLarge as error:  # past every handler (a route that re-raised it)
+            if started:
+                raise
+            await _problem(error.problem)(scope, receive, send)
+
+
+def _problem(problem: BodyProblem) -> Response:
+    return JSONResponse(status_code=problem.status, content=problem.body())
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what came is all there is
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """The body read once, then whatever the connection says (a disconnect)."""
+    pending = [body]
+
+    async def replay() -> Message:
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise RequestTooLarge(limit)
+        return message
+
+    return counted
+
+
+# The access log: a child of uvicorn's, so ``yorisoi serve`` prints it with uvicorn's own
+# handler and format, while uvicorn's line (the raw path and query string: the
+# console's search text, a disclosure link's token) is dropped (``quiet_raw_access_log``).
+access_log = logging.getLogger("uvicorn.access.yorisoi")
+# Parameter names are logged when they look like names; anything else is not.
+_PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
+
+
+class _NoRawAccessLog(logging.Filter):
+    """Drops the records uvicorn logs itself (ours come from a child logger)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "uvicorn.access"
+
+
+def quiet_raw_access_log() -> None:
+    """Install the filter on uvicorn's access logger once (idempotent)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoRawAccessLog) for f in logger.filters):
+        logger.addFilter(_NoRawAccessLog())
+
+
+def logged_target(template: str, query_string: bytes) -> str:
+    """The route template and the names of the query parameters, never their values."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    names = sorted({name if _PARAMETER_NAME.fullmatch(name) else "-" for name, _ in pairs})
+    return template + ("?" + "&".join(names) if names else "")
 
 
 class HttpSpanMiddleware:
@@ -135,11 +317,23 @@ class HttpSpanMiddleware:
             await send(message)
 
         # One request, one check of the registry's version (token, tenant, grants).
-        with _tracer.start_as_current_span("HTTP " + method) as span, registry_request():
+        # An exception is kept by its type only (telemetry.scrubbed, yorisoi.error.type).
+        with _tracer.start_as_current_span("HTTP " + method, record_exception=False) as span, \
+                registry_request():
             scope.setdefault("state", {})["span"] = span  # request.state.span
-            await self.app(scope, receive, send_noting_status)
-            route = scope.get("route")
-            span.set_attribute("http.request.method", method)
-            span.set_attribute("http.route", getattr(route, "path", "unmatched"))
-            if status:
-                span.set_attribute("http.response.status_code", status[0])
+            try:
+                await self.app(scope, receive, send_noting_status)
+            except BaseException as error:
+                span.set_attribute("yorisoi.error.type", type(error).__name__)
+                raise
+            finally:
+                template = getattr(scope.get("route"), "path", "unmatched")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", template)
+                if status:
+                    span.set_attribute("http.response.status_code", status[0])
+                client = scope.get("client")
+                access_log.info('%s - "%s %s HTTP/%s" %d',
+                                f"{client[0]}:{client[1]}" if client else "-", method,
+                                logged_target(template, scope.get("query_string", b"")),
+                                scope.get("http_version", "1.1"), status[0] if status else 500)

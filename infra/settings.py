@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # Request limits.
     max_text_length: int = Field(default=4000, ge=1)
     graphql_max_depth: int = Field(default=10, ge=1)
+    # Request bodies beyond these answer 413 before anything parses them: JSON and
+    # forms, and multipart uploads (an attachment may be 10 MiB, plus its envelope).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_upload_body_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
+    # Arrays and objects nested deeper than this in a JSON body answer 400.
+    max_json_depth: int = Field(default=64, ge=2)
 
     # GraphQL hardening (docs/architecture.md, "GraphQL hardening").
     # allow_list: only the operations of the committed manifest run (by hash,
