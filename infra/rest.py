@@ -6,24 +6,35 @@ import asyncio
 import hashlib
 import re
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
+from yorisoi.infra.sealed_objects import (
+    ObjectKeyDestroyedError,
+    SealedObjectError,
+    SealedObjects,
+    subject_of,
+)
 from yorisoi.infra.storage import (
     DownloadLinkError,
     DownloadLinkExpiredError,
-    LocalObjectStore,
+    ObjectIntegrityError,
     ObjectNotFoundError,
+    link_secret,
+    make_download_token,
     open_download_link,
+    read_download_token,
 )
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
+from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.services.personal_access import PersonalAccess, may_read, reading_as
 from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize
 from yorisoi.tenants.reading import admit, write_access_log
@@ -56,6 +67,23 @@ def open_link(token: str, secret: bytes, key_pattern: re.Pattern[str], *,
 
 def services_of(request: Request) -> Services:
     return request.app.state.services
+
+
+# File links (``/files/<token>``) are the application's on every store: objects
+# are sealed, so a presigned S3 URL would hand out ciphertext.  The secret is the
+# local store's own file, so links issued before sealing keep working.
+_FILE_SECRET = "download-link.secret"
+_FILE_CONTENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "application/json",
+                       "text/html; charset=utf-8", "application/octet-stream")
+
+
+def file_secret(services: Services) -> bytes:
+    return link_secret(Path(services.settings.keys_dir) / _FILE_SECRET)
+
+
+def file_link(services: Services, key: str, seconds: int = LINK_SECONDS) -> str:
+    """A short-lived ``/files/`` link to a sealed object (opened and decrypted on the way out)."""
+    return "/files/" + make_download_token(key, file_secret(services), expires_in=seconds)
 
 
 @router.get("/healthz", tags=["operations"])
@@ -142,8 +170,10 @@ async def upload_attachment(
             acting = grant.acting.at(contract_id=case.contract_id, site_id=case.site_id)
 
             def store(household_id: uuid.UUID, payload: bytes) -> str:
+                # Sealed under the household key: no readable copy in the bucket or its backups.
                 key = _object_key(rt.space, household_id, str(attachment_id))
-                return services.objects.put(key, payload, content_type=content_type).sha256
+                return SealedObjects(services.objects, rt.casework.keyring).put(
+                    key, household_id, payload, content_type=content_type).sha256
 
             try:
                 with acting_as(acting):
@@ -154,6 +184,8 @@ async def upload_attachment(
                 raise problem(404, error.code, error.message, error.message_ja) from None
             except DomainError as error:
                 raise problem(422, error.code, error.message, error.message_ja) from None
+            except HouseholdKeyDestroyedError as error:
+                raise problem(410, error.code, error.message, error.message_ja) from None
         return {"id": str(attachment_id), "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -193,26 +225,40 @@ def attachment_link(request: Request, municipality_code: str, case_id: str,
                           "この役割では家庭の書類を閲覧できません。")
         key = _object_key(rt.space, case.household_id, attachment_id)
     write_access_log(services, access)
-    url = services.objects.download_url(key, expires_in=LINK_SECONDS)
-    return {"url": url, "expiresIn": LINK_SECONDS}
+    return {"url": file_link(services, key), "expiresIn": LINK_SECONDS}
+
+
+_LINK_INVALID = (403, "link_invalid", "The download link is invalid or has expired.",
+                 "ダウンロードリンクが無効か、有効期限が切れています。")
+_NOT_FOUND = (404, "not_found", "Not found.", "見つかりません。")
 
 
 @router.get("/files/{token}", tags=["attachments"], include_in_schema=False)
-def local_file(request: Request, token: str) -> Response:
-    """Serve a local-store download link (the embedded default's stand-in for S3)."""
-    store = services_of(request).objects
-    if not isinstance(store, LocalObjectStore):
-        raise problem(404, "not_found", "Not found.", "見つかりません。")
+def download_file(request: Request, token: str) -> Response:
+    """Serve a file link: the sealed object opened under its subject's key, streamed."""
+    services = services_of(request)
     try:
-        grant = store.resolve_download(token)
-        data, stored = store.get(grant.key)
+        grant = read_download_token(token, file_secret(services))
     except DownloadLinkError:
-        raise problem(403, "link_invalid", "The download link is invalid or has expired.",
-                      "ダウンロードリンクが無効か、有効期限が切れています。") from None
+        raise problem(*_LINK_INVALID) from None
+    subject = subject_of(grant.key)
+    if subject is None:  # links are issued for sealed objects only
+        raise problem(*_NOT_FOUND)
+    try:
+        with services.runtimes.lease(subject.municipality_code) as rt:
+            opened = SealedObjects(services.objects, rt.casework.keyring).open(
+                grant.key, subject.subject_id)
     except ObjectNotFoundError:
-        raise problem(404, "not_found", "Not found.", "見つかりません。") from None
-    return Response(data, media_type=stored.content_type,
-                    headers={"Cache-Control": "no-store"})
+        raise problem(*_NOT_FOUND) from None
+    except ObjectKeyDestroyedError as error:
+        raise problem(410, error.code, error.message, error.message_ja) from None
+    except (SealedObjectError, ObjectIntegrityError):
+        raise problem(409, SealedObjectError.code, SealedObjectError.message,
+                      SealedObjectError.message_ja) from None
+    media_type = (opened.content_type if opened.content_type in _FILE_CONTENT_TYPES
+                  else "application/octet-stream")
+    return StreamingResponse(opened.chunks, media_type=media_type,
+                             headers={"Cache-Control": "no-store"})
 
 
 @router.get("/dev-idp/jwks.json", tags=["development"], include_in_schema=False)

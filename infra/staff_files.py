@@ -2,7 +2,11 @@
 
 Files go to object storage under ``{space}/staff/{staff_id}/pledge/{uuid}``:
 ids only in the key (a file name may carry the person's name), and the
-municipality's space as the prefix, like case attachments.  The aggregate
+municipality's space as the prefix, like case attachments.  A signed pledge
+bears the staff member's name and signature, so it is sealed like an
+attachment (``infra/sealed_objects.py``), under the staff member's own key
+(a ``household_keys`` row keyed by the staff id, as complaints have theirs),
+and read through the application's ``/files/`` link.  The aggregate
 accepts the pledge before the bytes are stored, so a refused upload leaves
 nothing behind.  A contractor's administrator reaches only its own staff.
 """
@@ -17,8 +21,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.infra.sealed_objects import SealedObjects
 from yorisoi.infra.rest import (
     LINK_SECONDS,
+    file_link,
     grant_for,
     problem,
     read_upload,
@@ -78,7 +84,8 @@ async def upload_pledge(
 
             def store(payload: bytes) -> str:
                 key = pledge_key(rt.space, sid, str(attachment_id))
-                return services.objects.put(key, payload, content_type=content_type).sha256
+                return SealedObjects(services.objects, rt.casework.keyring).put(
+                    key, sid, payload, content_type=content_type).sha256
 
             try:
                 with acting_as(grant.acting):
@@ -114,5 +121,4 @@ def pledge_link(request: Request, municipality_code: str, staff_id: str,
             raise problem(404, "pledge_not_found", "No pledge on file for this staff member.",
                           "この職員の誓約書は提出されていません。")
         key = pledge_key(rt.space, sid, str(member.pledge["attachment_id"]))
-    return {"url": services.objects.download_url(key, expires_in=LINK_SECONDS),
-            "expiresIn": LINK_SECONDS}
+    return {"url": file_link(services, key), "expiresIn": LINK_SECONDS}

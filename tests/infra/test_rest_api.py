@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -326,7 +327,9 @@ def s3_world(backend_settings, s3_env) -> Iterator[Any]:
 
 
 @pytest.mark.s3
-def test_attachment_round_trip_through_s3_presigned_url(s3_world):
+def test_attachment_round_trip_through_s3_and_the_application_link(s3_world, s3_env):
+    """Objects are sealed, so the link is the application's (it decrypts on the way out),
+    never a presigned URL to the bucket; the bucket holds no plaintext."""
     world = s3_world
     assert world.services.objects.backend == "s3"
     with TestClient(create_app(world.services.settings, world.services)) as client:
@@ -340,17 +343,22 @@ def test_attachment_round_trip_through_s3_presigned_url(s3_world):
                           headers=city(world, CITY_A))
         assert link.status_code == 200, link.text
         url = link.json()["url"]
-        assert url.startswith(world.services.settings.s3_endpoint_url)
-        assert "X-Amz-Signature=" in url
-        assert "consent" not in url
+        assert url.startswith("/files/")
+        assert "consent" not in url and case_id not in url
 
-        download = httpx.get(url, timeout=10)
+        download = client.get(url)
         assert download.status_code == 200, download.text
         assert download.content == PDF
+        assert download.headers["content-type"].startswith("application/pdf")
 
-        # The presigned URL is the only way in: unsigned, the object is private.
-        unsigned = httpx.get(url.split("?", 1)[0], timeout=10)
-        assert unsigned.status_code == 403
+        # The bucket itself: every version of every object, none holding the file.
+        s3 = boto3.client("s3", endpoint_url=s3_env, region_name="ap-northeast-1")
+        bucket = world.services.settings.s3_bucket
+        versions = s3.list_object_versions(Bucket=bucket).get("Versions", [])
+        assert versions
+        for version in versions:
+            got = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            assert b"%PDF" not in got["Body"].read()
+            assert got["ContentType"] == "application/octet-stream" and not got["Metadata"]
 
-        # The local /files/ stand-in is off when S3 is the store.
-        assert client.get("/files/anything").status_code == 404
+        assert client.get("/files/anything").status_code == 403
