@@ -100,12 +100,38 @@ def dev_token(subject: str, tenant_kind: str = "contractor", tenant_id: str = "n
               role: Annotated[Optional[list[str]], typer.Option()] = None,  # noqa: UP007
               site: Annotated[Optional[list[str]], typer.Option()] = None,  # noqa: UP007
               expires_in: int = 3600) -> None:
-    """Mint a token from the development issuer."""
+    """Mint a token from the development issuer (roles from the role catalogue)."""
+    from yorisoi.domain.access_grants import ROLES
+    from yorisoi.infra.identity import (
+        MAX_TOKEN_LIFETIME_SECONDS,
+        valid_subject,
+        validate_tenant,
+    )
+
+    if not valid_subject(subject):
+        raise typer.BadParameter("1-255 printable ASCII characters", param_hint="SUBJECT")
+    roles = role or ["specialist"]
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise typer.BadParameter(f"unknown role {', '.join(unknown)}; roles are: "
+                                 f"{', '.join(ROLES)}", param_hint="--role")
+    if expires_in > MAX_TOKEN_LIFETIME_SECONDS:
+        raise typer.BadParameter(f"at most {MAX_TOKEN_LIFETIME_SECONDS} seconds (366 days): "
+                                 "the API refuses tokens that live longer",
+                                 param_hint="--expires-in")
+    try:
+        validate_tenant(tenant_kind, tenant_id)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--tenant-kind/--tenant-id") from None
     services = _services()
-    if services.dev_issuer is None:
-        raise typer.BadParameter("the development issuer is disabled (YORISOI_DEV_ISSUER=false)")
-    print(services.dev_issuer.mint(tenant_kind, tenant_id, subject, roles=role or ["specialist"],
-                                   sites=site or [], expires_in=expires_in))
+    try:
+        if services.dev_issuer is None:
+            raise typer.BadParameter(
+                "the development issuer is disabled (YORISOI_DEV_ISSUER=false)")
+        print(services.dev_issuer.mint(tenant_kind, tenant_id, subject, roles=roles,
+                                       sites=site or [], expires_in=expires_in))
+    finally:
+        services.close()
 
 
 @app.command()

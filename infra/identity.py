@@ -42,6 +42,14 @@ PLATFORM_TENANT = "platform"
 ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 
 CLOCK_LEEWAY_SECONDS = 30
+# A token lives a working day or an integration's key rotation, not decades: an ``exp``
+# further ahead than this (or an ``iat``/``nbf`` before the epoch or beyond it) is refused
+# as invalid rather than turned into a date (``--expires-in 999999999999`` was a 500).
+MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600
+# OpenID Connect Core §2: ``sub`` is at most 255 ASCII characters; it becomes the actor
+# of every event the token writes, so it may not be empty either.
+MAX_SUBJECT_LENGTH = 255
+_SUBJECT = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 # Tokens are small; refusing huge ones early bounds the work an anonymous
 # caller can make us do before any signature check.
 MAX_TOKEN_LENGTH = 16 * 1024
@@ -207,6 +215,26 @@ def _int_claim(claims: dict[str, Any], name: str) -> int:
     return int(claims.get(name, 0))
 
 
+def valid_subject(subject: object) -> bool:
+    """1-255 printable ASCII characters, no space at either end (OIDC Core §2)."""
+    return isinstance(subject, str) and len(subject) <= MAX_SUBJECT_LENGTH \
+        and _SUBJECT.fullmatch(subject) is not None
+
+
+def _check_times(claims: dict[str, Any], now: float | None = None) -> None:
+    """``exp``, ``iat`` and ``nbf`` as NumericDates within sane bounds (jwt.decode
+    accepts any number: a year beyond ``datetime``'s range, say)."""
+    now = time.time() if now is None else now
+    latest = now + MAX_TOKEN_LIFETIME_SECONDS
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if value is None and name == "nbf":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 <= value <= latest:  # NaN compares false: refused too
+            raise AuthenticationError("claim_invalid", claim=name)
+
+
 def _string_tuple(claims: dict[str, Any], name: str) -> tuple[str, ...]:
     value = claims.get(name, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -334,7 +362,7 @@ class TokenVerifier:
             try:
                 header = jwt.get_unverified_header(token)
                 unverified = jwt.decode(token, options={"verify_signature": False})
-            except jwt.PyJWTError:
+            except (jwt.PyJWTError, ValueError, OverflowError, TypeError):
                 raise AuthenticationError("token_malformed") from None
             issuer = unverified.get("iss")
 
@@ -386,7 +414,14 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise _translate(error) from None
+        except (ValueError, OverflowError, TypeError):
+            # PyJWT's int() of a time claim: an infinity (1e400) or a 5,000-digit number.
+            raise AuthenticationError("claim_invalid") from None
 
+        _check_times(claims)
+        subject = claims["sub"]
+        if not valid_subject(subject):
+            raise AuthenticationError("claim_invalid", claim="sub")
         org_name = claims.get("org_name")
         if org_name is not None and not isinstance(org_name, str):
             raise AuthenticationError("claim_invalid", claim="org_name")
