@@ -23,6 +23,7 @@ from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import CaseRecord
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
+from yorisoi.services.idempotency import run_once
 from yorisoi.tenants.access import Action, Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -54,7 +55,9 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                 # A case's commands act under the case's own contract and site.
                 acting = acting.at(contract_id=record.contract_id, site_id=record.site_id)
             with acting_as(acting):
-                result = command(runtime, grant)
+                # With an idempotency key: exactly once, or the first answer again.
+                result = run_once(runtime.casework, ctx.idempotency,
+                                  lambda: command(runtime, grant), access=ctx.personal_access)
             runtime.catch_up()  # read-your-writes: answers are built from the views
             return result
 

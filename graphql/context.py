@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from fastapi import HTTPException, Request
 from opentelemetry import trace
 from strawberry.fastapi import BaseContext
@@ -10,6 +13,11 @@ from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
 from yorisoi.infra.middleware import verify_token
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
+from yorisoi.services.idempotency import (
+    IdempotencyKeyInvalidError,
+    IdempotentRequest,
+    request_digest,
+)
 from yorisoi.services.personal_access import PersonalAccess
 from yorisoi.tenants.access import (
     AccessDeniedError,
@@ -32,6 +40,8 @@ class YorisoiContext(BaseContext):
         # Who may read personal fields where in this request, and what was read
         # (made current for every resolver by graphql/personal_reads.py).
         self.personal_access = PersonalAccess("graphql")
+        # Set when the request carries an Idempotency-Key: its commands run exactly once.
+        self.idempotency: IdempotentRequest | None = None
 
     def authorize(self, action: Action, municipality_code: str | None, *,
                   site_id: str | None = None) -> Grant:
@@ -77,4 +87,30 @@ async def get_context(request: Request) -> YorisoiContext:
                 headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
                                              f'error_description="{error.code}"'},
             ) from None
-    return YorisoiContext(services, principal, request_id)
+    context = YorisoiContext(services, principal, request_id)
+    key = request.headers.get("idempotency-key")
+    if key is not None and request.method == "POST":
+        context.idempotency = keyed_request(principal, key, "graphql", await request.body())
+    return context
+
+
+def caller_of(principal: Principal | None) -> str:
+    """Whose keys these are: a key means something only to the one who sent it."""
+    if principal is None:
+        return "anonymous"
+    return f"{principal.tenant_kind}:{principal.tenant_id}:{principal.subject}"
+
+
+def keyed_request(principal: Principal | None, key: str, route: str,
+                  body: bytes) -> IdempotentRequest:
+    """The request's idempotency scope; a malformed key is a 400 with a typed error."""
+    try:
+        asked: object = json.loads(body)
+    except ValueError:  # not JSON: the bytes themselves are what was asked
+        asked = hashlib.sha256(body).hexdigest()
+    try:
+        return IdempotentRequest.of(caller_of(principal), key, request_digest(route, asked))
+    except IdempotencyKeyInvalidError as error:
+        raise HTTPException(status_code=400, detail={
+            "code": error.code, "message": error.message, "messageJa": error.message_ja,
+        }) from None

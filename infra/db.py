@@ -181,6 +181,22 @@ class Cursor:
     def rowcount(self) -> int:
         return self._raw.rowcount
 
+    @property
+    def connection(self) -> Any:
+        """The driver's connection this cursor runs on (psycopg or sqlite3)."""
+        return self._raw.connection
+
+
+# The connection of a unit of work that the event store joins (``Database.unit_of_work``),
+# per datastore: the recorder's inserts and reads run on it instead of the pool.
+_joined: ContextVar[dict[int, Any] | None] = ContextVar("yorisoi_joined_store", default=None)
+
+
+def joined_connection(datastore: Any) -> Any | None:
+    """The driver connection of the unit of work open on ``datastore`` in this context, if any."""
+    joined = _joined.get()
+    return None if joined is None else joined.get(id(datastore))
+
 
 def _reset_read_only(conn: Any) -> None:
     """Back to the pool's defaults, or out of the pool: a pooled connection left
@@ -257,6 +273,25 @@ class Database:
                 yield cursor
             finally:
                 _open.reset(token)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Cursor]:
+        """A write transaction that the event store joins: its events commit with it or not at all.
+
+        Inside, the recorder's inserts and reads run on this transaction's
+        connection (each insert in a savepoint of its own, so a refused insert
+        — a stale read the command runner retries — leaves the rest intact),
+        and rows written through the cursor commit in the same transaction as
+        the events: what exactly-once writes need (``services/idempotency.py``).
+        """
+        with self.transaction() as cursor:
+            opened = dict(_joined.get() or {})
+            opened[id(self.datastore)] = cursor.connection
+            token = _joined.set(opened)
+            try:
+                yield cursor
+            finally:
+                _joined.reset(token)
 
     def in_transaction(self) -> bool:
         """Whether this context has a transaction open on this database (reads join it)."""

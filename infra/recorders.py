@@ -26,6 +26,7 @@ insert (and the mapper to reading the key row before every write).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -42,6 +43,8 @@ from eventsourcing.utils import retry
 from opentelemetry import trace
 from psycopg.sql import SQL, Identifier, Literal
 
+from yorisoi.infra.db import joined_connection
+
 EVENTS_CHANNEL = "yorisoi_events"
 INSERT_FUNCTION = "yorisoi_insert_events"
 # SQLSTATE raised by the insert function when a household key is destroyed.
@@ -56,6 +59,63 @@ _tracer = trace.get_tracer("yorisoi.sql")
 # Aggregates a command read ahead (see ``PostgresTenantRecorder.read_ahead``).
 _ahead: ContextVar[dict[Any, list[StoredEvent]] | None] = ContextVar(
     "yorisoi_read_ahead", default=None)
+
+
+def join_units_of_work(datastore: Any) -> None:
+    """Let the event store's statements join a unit of work open on ``datastore``.
+
+    Outside ``Database.unit_of_work`` nothing changes: the pool lends a
+    connection per statement as before.  Inside, every connection the
+    library asks for is the unit's own (PostgreSQL), or every transaction
+    it opens is a savepoint of the unit's (SQLite, whose pool lends one
+    writer at a time and would otherwise wait on the unit itself), so a
+    command's events and the rows written beside them commit together.
+    """
+    if hasattr(datastore, "schema"):  # PostgreSQL
+        lend = datastore.get_connection
+
+        @contextmanager
+        def get_connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            conn = joined_connection(datastore)
+            if conn is None:
+                with lend(*args, **kwargs) as conn:
+                    yield conn
+                return
+            try:
+                yield conn
+            except psycopg.IntegrityError as error:  # as the library's own lending says it
+                raise IntegrityError(str(error)) from error
+            except psycopg.OperationalError as error:
+                raise ESOperationalError(str(error)) from error
+
+        datastore.get_connection = get_connection
+        return
+    begin = datastore.transaction
+
+    @contextmanager
+    def transaction(*, commit: bool) -> Iterator[Any]:
+        conn = joined_connection(datastore)
+        if conn is None:
+            with begin(commit=commit) as cursor:
+                yield cursor
+            return
+        from eventsourcing.sqlite import SQLiteCursor
+
+        cursor = SQLiteCursor(conn.cursor())
+        cursor.execute("SAVEPOINT yorisoi_events")
+        try:
+            yield cursor
+        except BaseException as error:
+            cursor.execute("ROLLBACK TO yorisoi_events")
+            cursor.execute("RELEASE yorisoi_events")
+            if isinstance(error, sqlite3.IntegrityError):  # as the library's own transaction says it
+                raise IntegrityError(error) from error
+            raise
+        if not commit:
+            cursor.execute("ROLLBACK TO yorisoi_events")
+        cursor.execute("RELEASE yorisoi_events")
+
+    datastore.transaction = transaction
 
 
 class StaleReadError(IntegrityError):
@@ -95,6 +155,26 @@ class ReadSet:
 
 
 _reads: ContextVar[ReadSet | None] = ContextVar("yorisoi_read_set", default=None)
+
+# Households whose keys sealed events written in this context (``noting_sealed``).
+_sealed: ContextVar[set[str] | None] = ContextVar("yorisoi_sealed_written", default=None)
+
+
+@contextmanager
+def noting_sealed() -> Iterator[set[str]]:
+    """Within the block, the ids of households whose personal data was written are collected."""
+    found: set[str] = set()
+    token = _sealed.set(found)
+    try:
+        yield found
+    finally:
+        _sealed.reset(token)
+
+
+def _note_sealed(stored_events: Sequence[StoredEvent]) -> None:
+    found = _sealed.get()
+    if found is not None:
+        found.update(str(h) for e in stored_events if (h := sealed_for(e)) is not None)
 
 
 def current_reads() -> ReadSet | None:
@@ -144,7 +224,9 @@ class _Traced:
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any):  # noqa: ANN201
         with self._span("INSERT stored_events") as span:
             span.set_attribute("yorisoi.events.count", len(stored_events))
-            return super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+            ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        _note_sealed(stored_events)
+        return ids
 
     def select_events(self, originator_id: Any, **kwargs: Any):  # noqa: ANN201
         _count_read()
@@ -261,7 +343,10 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
         with self._span("INSERT stored_events") as span:
             span.set_attribute("yorisoi.events.count", len(stored_events))
             try:
-                with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                with self.datastore.get_connection() as conn, (
+                        # In a unit of work: a savepoint, so a refusal leaves the unit usable.
+                        conn.transaction() if joined_connection(self.datastore) is not None
+                        else nullcontext()), conn.cursor() as curs:
                     curs.execute(self._insert_function, params, prepare=True, binary=True)
                     ids = [row["n"] for row in curs.fetchall()]
             except Exception as error:  # noqa: BLE001 - only two causes are ours to translate
@@ -279,6 +364,7 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                     self._keys_checked(False)
                     return super().insert_events(stored_events, **kwargs)
                 raise
+        _note_sealed(stored_events)
         if self._function_ok is None:
             self._keys_checked(True)
         if reads is not None:  # later writes of this command build on these versions

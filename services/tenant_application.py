@@ -18,7 +18,12 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Database
 from yorisoi.infra.keys import TenantKeyProvider
-from yorisoi.infra.recorders import ReadSet, StaleReadError, current_reads
+from yorisoi.infra.recorders import (
+    ReadSet,
+    StaleReadError,
+    current_reads,
+    join_units_of_work,
+)
 from yorisoi.infra.telemetry import command_span
 from yorisoi.services.aggregate_cache import AggregateCache
 from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodings
@@ -147,6 +152,8 @@ class TenantApplication(Application[UUID]):
             self.close()
             raise SnapshotsWouldLeakError("the aggregate cache would keep personal fields in memory")
         self.database.events_table = self.recorder.events_table_name
+        # Exactly-once writes commit a command's events with its idempotency record.
+        join_units_of_work(self.factory.datastore)  # type: ignore[attr-defined]
         if hasattr(self.recorder, "keyring"):  # PostgreSQL: the insert re-checks keys
             self.recorder.keyring = self.keyring
         if self.database.dialect == "postgres":

@@ -26,9 +26,10 @@ def _entries() -> list[SpaceTables]:
     # Imported here, not at module level: each feature's module imports SpaceTables.
     from yorisoi.infra.access_log_store import ACCESS_LOG_TABLES
     from yorisoi.infra.audit_ledger_store import AUDIT_LEDGER_TABLES
+    from yorisoi.infra.idempotency_store import IDEMPOTENCY_TABLES
 
     # Each feature adds its entry here (one line each).
-    return [ACCESS_LOG_TABLES, AUDIT_LEDGER_TABLES]
+    return [ACCESS_LOG_TABLES, AUDIT_LEDGER_TABLES, IDEMPOTENCY_TABLES]
 
 
 def space_table_ddl(dialect: str) -> list[str]:

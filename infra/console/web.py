@@ -10,7 +10,9 @@ personal data is logged to the access log with the channel ``console``.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,13 +21,13 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from yorisoi.graphql.commands import execute
-from yorisoi.graphql.context import YorisoiContext
+from yorisoi.graphql.context import YorisoiContext, keyed_request
 from yorisoi.graphql.errors import UserError, user_error
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.bootstrap import Services
@@ -38,6 +40,7 @@ from yorisoi.infra.console.session import (
 )
 from yorisoi.infra.identity import AuthenticationError, VerifiedToken
 from yorisoi.infra.telemetry import client_request_id
+from yorisoi.services.idempotency import IdempotencyKeyInvalidError
 from yorisoi.services.personal_access import PersonalAccess, is_masked, reading_as
 from yorisoi.tenants.access import Action, Grant, Principal
 from yorisoi.tenants.reading import write_access_log
@@ -119,7 +122,8 @@ def _personal(value: Any, lang: str) -> str:
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(field_id=field_id, is_masked=is_masked, quote=quote)
+_env.globals.update(field_id=field_id, is_masked=is_masked, quote=quote,
+                    form_key=lambda: secrets.token_urlsafe(18))
 
 
 def render(template: str, lang: str, **values: Any) -> str:
@@ -216,6 +220,18 @@ class Console:
                             "フォームの有効期限が切れたか、この画面から送信されていません。"
                             "前の画面に戻り、再読み込みしてからもう一度お試しください。",
                             "csrf_failed")
+        once = form.get("once")
+        if isinstance(once, str) and once:
+            # The form's one-time key: a second submission of this very form answers
+            # the first one's result instead of writing again.
+            try:
+                self.ctx.idempotency = keyed_request(
+                    self.principal, once, "console " + self.request.url.path,
+                    _form_digest(form))
+            except HTTPException:
+                raise PageError(400, IdempotencyKeyInvalidError.message,
+                                IdempotencyKeyInvalidError.message_ja,
+                                IdempotencyKeyInvalidError.code) from None
         return form
 
     # -- reads and commands ------------------------------------------------------------
@@ -288,6 +304,13 @@ async def console(request: Request) -> Console:
     ctx.personal_access = PersonalAccess("console")
     return Console(request, services, state, session, token, principal, ctx,
                    request_lang(request))
+
+
+def _form_digest(form: FormData) -> bytes:
+    """What a form asked, as bytes to digest: its fields in order (a file by name and size)."""
+    fields = [(k, v if isinstance(v, str) else f"{getattr(v, 'filename', '')}:{getattr(v, 'size', '')}")
+              for k, v in form.multi_items() if k not in ("csrf", "once")]
+    return json.dumps(sorted(fields), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def local_path(value: str | None, default: str = PREFIX + "/") -> str:
