@@ -14,10 +14,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from json.encoder import encode_basestring_ascii as _json_string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from yorisoi.infra.clock import japan_today
 from yorisoi.infra.db import Database
+
+if TYPE_CHECKING:
+    from yorisoi.projections.case_search import CaseFilter
 from yorisoi.projections.case_view import consultation_aad, household_aad
 from yorisoi.services.personal_access import is_masked
 from yorisoi.services.personal_data import HouseholdKeyring
@@ -167,16 +171,29 @@ class CaseQueries:
     """Read side of the case view for one municipality."""
 
     def __init__(self, database: Database, keyring: HouseholdKeyring) -> None:
+        from yorisoi.projections.case_search import CaseSearch, ColumnProbe
+
         self.db = database
         self.keyring = keyring
+        self.search = CaseSearch(database, keyring, ColumnProbe(database, "reception_number"))
 
     def page(self, scope: CaseScope, *, first: int, after: str | None = None,
-             status: str | None = None) -> CasePage:
-        """Cases by most recent activity, newest first, with keyset pagination."""
+             status: str | None = None, filter: CaseFilter | None = None,  # noqa: A002
+             today: date | None = None) -> CasePage:
+        """Cases by most recent activity, newest first, with keyset pagination.
+
+        ``filter`` narrows the list (``projections/case_search.py``); the count
+        and the pages apply the same conditions.
+        """
         where, params = scope_clause(scope)
         if status is not None:
             where += " AND status = %s"
             params.append(status)
+        if filter is not None and not filter.is_empty():
+            more, more_params = self.search.filter_clause(
+                filter, where, params, today=today or japan_today())
+            where += more
+            params += more_params
         page_where, page_params = where, list(params)
         if after is not None:
             activity, case_id = decode_cursor(after)

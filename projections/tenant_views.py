@@ -14,6 +14,7 @@ from yorisoi.projections.break_glass_view import BreakGlassView
 from yorisoi.projections.case_view import CaseView
 from yorisoi.projections.complaints_view import ComplaintsView
 from yorisoi.projections.disposal_due import DisposalDueView
+from yorisoi.projections.household_index import HouseholdIndexView
 from yorisoi.projections.meetings_view import MeetingsView
 from yorisoi.projections.organisation_view import OrganisationView
 from yorisoi.projections.referral_board import ReferralBoardView
@@ -23,7 +24,7 @@ from yorisoi.projections.timeline import TimelineView
 
 TENANT_VIEWS: tuple[type, ...] = (CaseView, TimelineView, MeetingsView, ReferralBoardView,
                                   ResourceDirectoryView, OrganisationView, ComplaintsView,
-                                  BreakGlassView, DisposalDueView, StatisticsView)
+                                  BreakGlassView, DisposalDueView, StatisticsView, HouseholdIndexView)
 
 
 def tenant_view_ddl() -> list[str]:

@@ -1,31 +1,20 @@
 """Dates for people: Japan time, and the Japanese era calendar (和暦) that municipal forms use.
 
 Stored dates are ISO strings (calendar dates in Japan time) and stored moments
-are UTC timestamps; both are shown in Japan time.  Eras: 令和 from 2019-05-01,
-平成 from 1989-01-08, 昭和 from 1926-12-25; the first year of an era is 元年.
+are UTC timestamps; both are shown in Japan time.  The eras and the parser of
+typed dates are ``domain/japanese_dates.py``'s.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from yorisoi.domain.japanese_dates import ERAS, parse_typed_date, wareki
 from yorisoi.infra.clock import JST
 
-# (first day, name), newest first.
-ERAS: tuple[tuple[date, str], ...] = (
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-)
-
-
-def wareki(day: date) -> str:
-    """``day`` in the era calendar, e.g. 令和元年5月1日; ISO before 昭和."""
-    for first, name in ERAS:
-        if day >= first:
-            year = day.year - first.year + 1
-            return f"{name}{'元' if year == 1 else year}年{day.month}月{day.day}日"
-    return day.isoformat()
+# The era table and the parser of typed dates live in the domain (the case
+# search reads birth dates typed as 令和6年4月1日 too); re-exported here.
+__all__ = ["ERAS", "parse_typed_date", "show_date", "show_moment", "to_japan", "wareki"]
 
 
 def _day(value: date | str | None) -> date | None:
