@@ -40,7 +40,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 
-from yorisoi.infra.audit_ledger_store import AuditLedgerStore
+from yorisoi.infra.audit_ledger_store import AuditLedgerStore, ledger_transaction
 from yorisoi.infra.db import Database
 from yorisoi.infra.signing import PlatformSigner
 from yorisoi.infra.storage import ObjectLockedError, StorageError, validate_key
@@ -244,7 +244,7 @@ class Checkpointer:
         database records it: a record never names an object that was not stored.
         """
         ledger = AuditLedgerStore(db)
-        with db.transaction(write=False) as cur:
+        with ledger_transaction(db, write=False) as cur:
             sequence, head = ledger.head(cur)
             last = ledger.last_checkpoint(cur)
         if head is None:
@@ -260,7 +260,7 @@ class Checkpointer:
                 version = self.store.write(key, data)
             except ObjectLockedError:
                 version = None  # another process signed this head first; record it all the same
-            with db.transaction() as cur:
+            with ledger_transaction(db) as cur:
                 ledger.record_checkpoint(cur, sequence, head, key, version, created)
         return {"sequence": sequence, "head_hash": head, "object_key": key,
                 "version_id": version, "created_at": created}
@@ -271,7 +271,7 @@ class Checkpointer:
     def checkpoint_if_due(self, db: Database, tenant: str) -> dict[str, Any] | None:
         """The worker's rule: every CHECKPOINT_EVERY entries, or hourly when anything is new."""
         ledger = AuditLedgerStore(db)
-        with db.transaction(write=False) as cur:
+        with ledger_transaction(db, write=False) as cur:
             sequence, _ = ledger.head(cur)
             last = ledger.last_checkpoint(cur)
         done = int(last["sequence"]) if last else 0
@@ -286,8 +286,13 @@ class Checkpointer:
 
 def checkpoint_due(services: Any, runtime: Any) -> None:
     """The worker's hook: a checkpoint when due; storage trouble is logged, never fatal."""
+    ledger_checkpoint_due(services, runtime.casework.database, runtime.municipality_code)
+
+
+def ledger_checkpoint_due(services: Any, db: Database, tenant: str) -> None:
+    """A checkpoint of ``tenant``'s ledger (or ``platform``'s) when due; never fatal."""
     try:
         Checkpointer(checkpoint_store(services.settings, services), services.signer
-                     ).checkpoint_if_due(runtime.casework.database, runtime.municipality_code)
+                     ).checkpoint_if_due(db, tenant)
     except StorageError as error:
-        _log.warning("audit checkpoint of %s not written: %s", runtime.municipality_code, error)
+        _log.warning("audit checkpoint of %s not written: %s", tenant, error)

@@ -1,4 +1,8 @@
-"""``yorisoi audit …``: verify a municipality's ledger (online or from an export), checkpoint, export.
+"""``yorisoi audit …``: verify a ledger (online or from an export), checkpoint, export.
+
+A ledger is a municipality's (``--tenant CODE``: its events and access log,
+and with it the registry entries it depends on) or the platform's registry
+(``--platform``: every registry event — contracts, issuers, grants).
 
 Exit codes: 0 verified, 1 verification found a problem (or the export is
 unreadable), 2 a usage error (unknown municipality, both or neither source).
@@ -16,18 +20,27 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
 from yorisoi.infra.settings import get_settings
 from yorisoi.infra.storage import StorageError
 from yorisoi.services.audit_export import ExportFormatError, read_export, write_export
-from yorisoi.services.audit_verify import VerificationReport, online_source, verify
+from yorisoi.services.audit_ledger import AuditChainer
+from yorisoi.services.audit_verify import (
+    LedgerSource,
+    VerificationReport,
+    online_source,
+    verify,
+)
 from yorisoi.tenants.runtime import TenantRuntime
 
 audit_app = typer.Typer(help="The audit ledger: verify, checkpoint, export.", no_args_is_help=True)
 console = Console(stderr=True)  # progress and verdicts; --as-json output goes to stdout
 
 TenantOption = Annotated[Optional[str], typer.Option("--tenant", help="Municipality code.")]  # noqa: UP007
+PlatformOption = Annotated[bool, typer.Option(
+    "--platform", help="The platform's registry ledger (contracts, issuers, grants).")]
 
 
 def _refuse(english: str, japanese: str) -> typer.Exit:
@@ -52,6 +65,33 @@ def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
 
 
 @contextmanager
+def _platform() -> Iterator[Services]:
+    services = Services(get_settings())
+    try:
+        yield services
+    except StorageError as error:
+        console.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
+
+
+def _sources(services: Services, runtime: TenantRuntime | None) -> LedgerSource:
+    """A municipality's ledger with its registry entries, or (no runtime) the whole registry."""
+    checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
+    platform_db = services.directory.platform.database
+    if runtime is None:
+        return online_source(platform_db, PLATFORM_LEDGER,
+                             lambda: checkpointer.copies(PLATFORM_LEDGER))
+    source = online_source(runtime.casework.database, runtime.municipality_code,
+                           lambda: checkpointer.copies(runtime.municipality_code))
+    source.registry = online_source(platform_db, PLATFORM_LEDGER,
+                                    lambda: checkpointer.copies(PLATFORM_LEDGER),
+                                    concerning=runtime.municipality_code)
+    return source
+
+
+@contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -62,13 +102,21 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 def _print(report: VerificationReport, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+    _say(report)
+    if report.registry is not None:
+        _say(report.registry)
+
+
+def _say(report: VerificationReport) -> None:
+    name = (f"registry entries of {report.concerning}" if report.concerning is not None
+            else report.tenant)
     pending = ", ".join(f"{n} {kind}" for kind, n in sorted(report.pending.items()) if n)
-    console.print(f"{report.tenant}: {report.entries_verified} entries verified, head "
+    console.print(f"{name}: {report.entries_verified} entries verified, head "
                   f"{report.head_sequence} ({(report.head_hash or 'genesis')[:16]}…), "
                   f"{report.checkpoints_verified} checkpoints (covering up to "
                   f"{report.covered_to}), key {report.key_id}"
                   + (f"; not yet chained: {pending}" if pending else ""))
-    if report.ok:
+    if not report.problems:
         console.print("[green]the audit ledger verifies[/green]\n[green]監査台帳の検証に成功しました[/green]")
         return
     first, *rest = report.problems
@@ -78,17 +126,40 @@ def _print(report: VerificationReport, as_json: bool) -> None:
         console.print(f"[red]also: {problem.place()} — {problem.detail}[/red]")
 
 
+@contextmanager
+def _ledger(tenant: str | None, platform: bool) -> Iterator[tuple[Services, TenantRuntime | None]]:
+    """The services and, for ``--tenant``, the municipality's runtime (None: the registry)."""
+    if platform:
+        with _platform() as services:
+            yield services, None
+        return
+    with _municipality(tenant or "") as (services, runtime):
+        yield services, runtime
+
+
+def _one_of(tenant: str | None, platform: bool, other: object = None,
+            other_name: str | None = None) -> None:
+    given = [name for name, value in (("--tenant", tenant), ("--platform", platform or None),
+                                      (other_name, other)) if name and value is not None]
+    if len(given) != 1:
+        names = " / ".join(n for n in ("--tenant", "--platform", other_name) if n)
+        raise _refuse(f"give exactly one of {names}", f"{names} のいずれか一つを指定してください")
+
+
 @audit_app.command("verify")
 def verify_command(
     tenant: TenantOption = None,
+    platform: PlatformOption = False,
     export: Annotated[Optional[Path], typer.Option(help="Verify this export file, offline.")] = None,  # noqa: UP007
     public_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
         help="PEM of the platform key to trust (default: the platform's own, or the export's).")] = None,
     as_json: Annotated[bool, typer.Option("--as-json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Recompute the chain, check every checkpoint, report the first broken link."""
-    if (tenant is None) == (export is None):
-        raise _refuse("give either --tenant or --export", "--tenant か --export のどちらかを指定してください")
+    """Recompute the chain, check every checkpoint, report the first broken link.
+
+    ``--tenant`` also verifies the registry entries the municipality depends on.
+    """
+    _one_of(tenant, platform, export, "--export")
     try:
         pinned = public_key.read_text() if public_key is not None else None
     except OSError:
@@ -103,11 +174,8 @@ def verify_command(
             console.print(f"[red]{error}[/red]\n[red]監査エクスポートを読めません[/red]")
             raise typer.Exit(1) from None
     else:
-        with _municipality(tenant or "") as (services, runtime):
-            checkpointer = Checkpointer(checkpoint_store(services.settings, services),
-                                        services.signer)
-            source = online_source(runtime.casework.database, runtime.municipality_code,
-                                   lambda: checkpointer.copies(runtime.municipality_code))
+        with _ledger(tenant, platform) as (services, runtime):
+            source = _sources(services, runtime)
             with _progress("verifying", source.head) as advance:
                 report = verify(source, pinned or services.signer.public_pem, progress=advance)
     _print(report, as_json)
@@ -116,14 +184,19 @@ def verify_command(
 
 
 @audit_app.command("checkpoint")
-def checkpoint_command(tenant: TenantOption = None) -> None:
+def checkpoint_command(tenant: TenantOption = None, platform: PlatformOption = False) -> None:
     """Chain everything recorded so far, then sign and store a checkpoint of the head."""
-    if tenant is None:
-        raise _refuse("--tenant is required", "--tenant を指定してください")
-    with _municipality(tenant) as (services, runtime):
-        runtime.ledger.chain()
-        written = Checkpointer(checkpoint_store(services.settings, services), services.signer
-                               ).checkpoint(runtime.casework.database, runtime.municipality_code)
+    _one_of(tenant, platform)
+    with _ledger(tenant, platform) as (services, runtime):
+        checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
+        if runtime is None:
+            db = services.directory.platform.database
+            AuditChainer(db, PLATFORM_LEDGER).chain()
+            written = checkpointer.checkpoint(db, PLATFORM_LEDGER)
+        else:
+            runtime.ledger.chain()
+            written = checkpointer.checkpoint(runtime.casework.database,
+                                              runtime.municipality_code)
     if written is None:
         console.print("the ledger is empty: nothing to sign\n台帳が空のため署名しませんでした")
         return
@@ -134,15 +207,15 @@ def checkpoint_command(tenant: TenantOption = None) -> None:
 @audit_app.command("export")
 def export_command(
     tenant: TenantOption = None,
+    platform: PlatformOption = False,
     out: Annotated[Optional[Path], typer.Option(help="The file to write (JSON Lines).")] = None,  # noqa: UP007
 ) -> None:
     """Write the ledger, the chained bytes, the checkpoints and the public key to one file."""
-    if tenant is None or out is None:
-        raise _refuse("--tenant and --out are required", "--tenant と --out を指定してください")
-    with _municipality(tenant) as (services, runtime):
-        checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
-        source = online_source(runtime.casework.database, runtime.municipality_code,
-                               lambda: checkpointer.copies(runtime.municipality_code))
+    if out is None:
+        raise _refuse("--out is required", "--out を指定してください")
+    _one_of(tenant, platform)
+    with _ledger(tenant, platform) as (services, runtime):
+        source = _sources(services, runtime)
         with _progress("exporting", source.head) as advance:
             written = write_export(source, services.signer.public_pem, out, progress=advance)
     console.print(f"{written} entries written to {out} (key {services.signer.key_id})")

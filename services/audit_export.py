@@ -12,6 +12,13 @@ JSON Lines, UTF-8, one object per line, in this order::
     {"type": "pending", "kind", "count"}
     {"type": "end", "entries"}
 
+A municipality's export begins with a second section of the same shape: the
+registry entries it depends on (header ``tenant: "platform"``, ``concerning:
+<code>``; entries carry their ``scope``; ``sourceBytes`` is ``null`` for
+another municipality's entry — its links are checked, its bytes not shipped),
+so offline verification checks the registry as ``--tenant`` does online.  The
+registry's own export (``--platform``) is one section, every entry's bytes.
+
 ``sourceBytes`` are exactly the bytes the ledger hashed (ciphertext for
 personal fields); ``object`` is the checkpoint object's first version as
 storage holds it.  The public key travels with the file for convenience only:
@@ -30,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from yorisoi.infra.signing import key_id
-from yorisoi.services.audit_ledger import LedgerEntry, genesis_hash
+from yorisoi.services.audit_ledger import LedgerEntry, genesis_hash, parse_scope, scope_filter
 from yorisoi.services.audit_verify import CheckpointCopy, LedgerSource, RecordedCheckpoint
 
 EXPORT_FORMAT = "yorisoi-audit-export/1"
@@ -56,30 +63,42 @@ def write_export(source: LedgerSource, public_pem: str, out: Path, *,
         def line(value: dict[str, Any]) -> None:
             handle.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
 
-        line({"type": "header", "format": EXPORT_FORMAT, "tenant": source.tenant,
+        if source.registry is not None:  # small: the registry entries it depends on
+            _write_section(line, source.registry, public_pem, None)
+        return _write_section(line, source, public_pem, progress)
+
+
+def _write_section(line: Callable[[dict[str, Any]], None], source: LedgerSource,
+                   public_pem: str, progress: Callable[[int], None] | None) -> int:
+    header = {"type": "header", "format": EXPORT_FORMAT, "tenant": source.tenant,
               "exportedAt": datetime.now(UTC).isoformat(timespec="seconds"),
               "entries": source.head, "genesisHash": genesis_hash(source.tenant),
-              "keyId": key_id(public_pem), "publicKeyPem": public_pem})
-        for copy in source.checkpoints:
-            line({"type": "checkpoint", "key": copy.key, "versions": copy.versions,
-                  "deleteMarkers": copy.delete_markers, "object": _b64(copy.data)})
-        for recorded in source.recorded:
-            line({"type": "recordedCheckpoint", "sequence": recorded.sequence,
-                  "key": recorded.key})
-        written = 0
-        for entry, data in source.entries:
-            line({"type": "entry", **entry.body(), "prevHash": entry.prev_hash,
-                  "entryHash": entry.entry_hash, "sourceBytes": _b64(data)})
-            written += 1
-            if progress is not None and written % 1000 == 0:
-                progress(1000)
-        if progress is not None:
-            progress(written % 1000)
-        for kind, source_id in source.unchained():
-            line({"type": "unchained", "kind": kind, "source": source_id})
-        for kind, count in source.pending().items():
-            line({"type": "pending", "kind": kind, "count": count})
-        line({"type": "end", "entries": written})
+              "keyId": key_id(public_pem), "publicKeyPem": public_pem}
+    if source.concerning is not None:
+        header["concerning"] = source.concerning
+    line(header)
+    for copy in source.checkpoints:
+        line({"type": "checkpoint", "key": copy.key, "versions": copy.versions,
+              "deleteMarkers": copy.delete_markers, "object": _b64(copy.data)})
+    for recorded in source.recorded:
+        line({"type": "recordedCheckpoint", "sequence": recorded.sequence,
+              "key": recorded.key})
+    written = 0
+    for entry, data in source.entries:
+        line({"type": "entry", **entry.body(), "prevHash": entry.prev_hash,
+              "entryHash": entry.entry_hash, "sourceBytes": _b64(data)})
+        written += 1
+        if progress is not None and written % 1000 == 0:
+            progress(1000)
+    if progress is not None:
+        progress(written % 1000)
+    for kind, source_id in source.unchained():
+        line({"type": "unchained", "kind": kind, "source": source_id})
+    for kind, count in source.pending().items():
+        line({"type": "pending", "kind": kind, "count": count})
+    for kind, first, count in source.stale():
+        line({"type": "stale", "kind": kind, "source": first, "count": count})
+    line({"type": "end", "entries": written})
     return written
 
 
@@ -87,6 +106,7 @@ def write_export(source: LedgerSource, public_pem: str, out: Path, *,
 class _Trailer:
     unchained: list[tuple[str, int]] = field(default_factory=list)
     pending: dict[str, int] = field(default_factory=dict)
+    stale: list[tuple[str, int, int]] = field(default_factory=list)
     ended: bool = False
 
 
@@ -98,10 +118,15 @@ def read_export(path: Path) -> tuple[LedgerSource, str]:
     """
     handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed when the entries are read
     lines = _records(handle)
-    header = next(lines, None)
-    if header is None or header.get("type") != "header" or header.get("format") != EXPORT_FORMAT:
-        handle.close()
-        raise ExportFormatError("not a yorisoi audit export (format yorisoi-audit-export/1)")
+    header = _header(next(lines, None), handle)
+    registry = None
+    if header.get("concerning") is not None:  # a municipality's registry entries come first
+        try:
+            registry = _registry_section(header, lines)
+        except BaseException:
+            handle.close()
+            raise
+        header = _header(next(lines, None), handle)
     copies: list[CheckpointCopy] = []
     recorded: list[RecordedCheckpoint] = []
     first: dict[str, Any] | None = None
@@ -137,8 +162,44 @@ def read_export(path: Path) -> tuple[LedgerSource, str]:
 
     entries_iter = entries()
     source = LedgerSource(str(header["tenant"]), int(header["entries"]), entries_iter,
-                          lambda: rest().unchained, lambda: rest().pending, copies, recorded)
+                          lambda: rest().unchained, lambda: rest().pending, copies, recorded,
+                          lambda: rest().stale, registry=registry)
     return source, str(header["publicKeyPem"])
+
+
+def _header(record: dict[str, Any] | None, handle: IO[str]) -> dict[str, Any]:
+    if record is None or record.get("type") != "header" or record.get("format") != EXPORT_FORMAT:
+        handle.close()
+        raise ExportFormatError("not a yorisoi audit export (format yorisoi-audit-export/1)")
+    return record
+
+
+def _registry_section(header: dict[str, Any], lines: Iterator[dict[str, Any]]) -> LedgerSource:
+    """The registry entries a municipality depends on, read whole (the registry is small)."""
+    copies: list[CheckpointCopy] = []
+    recorded: list[RecordedCheckpoint] = []
+    entries: list[tuple[LedgerEntry, bytes | None]] = []
+    trailer = _Trailer()
+    for record in lines:
+        kind = record["type"]
+        if kind == "checkpoint" and not entries:
+            copies.append(CheckpointCopy(record["key"], _unb64(record["object"]),
+                                         int(record["versions"]), int(record["deleteMarkers"])))
+        elif kind == "recordedCheckpoint" and not entries:
+            recorded.append(RecordedCheckpoint(int(record["sequence"]), record["key"]))
+        elif kind == "entry":
+            entries.append(_entry(record))
+        else:
+            _trail(record, trailer)
+            if trailer.ended:
+                break
+    if not trailer.ended:
+        raise ExportFormatError("the export is cut short (its registry section has no end)")
+    concerning = str(header["concerning"])
+    refs = frozenset(scope_filter(concerning, [e.scope or () for e, _ in entries]))
+    return LedgerSource(str(header["tenant"]), int(header["entries"]), entries,
+                        lambda: trailer.unchained, lambda: trailer.pending, copies, recorded,
+                        lambda: trailer.stale, concerning, refs)
 
 
 def _records(handle: IO[str]) -> Iterator[dict[str, Any]]:
@@ -154,9 +215,11 @@ def _records(handle: IO[str]) -> Iterator[dict[str, Any]]:
 
 def _entry(record: dict[str, Any]) -> tuple[LedgerEntry, bytes | None]:
     try:
+        scope = record.get("scope")
         entry = LedgerEntry(int(record["sequence"]), str(record["kind"]), int(record["source"]),
                             str(record["sourceSha256"]), str(record["chainedAt"]),
-                            str(record["prevHash"]), str(record["entryHash"]))
+                            str(record["prevHash"]), str(record["entryHash"]),
+                            None if scope is None else parse_scope(scope))
         return entry, _unb64(record["sourceBytes"])
     except (KeyError, TypeError, ValueError):
         raise ExportFormatError(f"entry {record.get('sequence')!r} is malformed") from None
@@ -168,6 +231,8 @@ def _trail(record: dict[str, Any], trailer: _Trailer) -> None:
         trailer.unchained.append((str(record["kind"]), int(record["source"])))
     elif kind == "pending":
         trailer.pending[str(record["kind"])] = int(record["count"])
+    elif kind == "stale":
+        trailer.stale.append((str(record["kind"]), int(record["source"]), int(record["count"])))
     elif kind == "end":
         trailer.ended = True
     else:

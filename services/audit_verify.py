@@ -8,6 +8,14 @@ first broken link; then checks completeness (no source below the chained
 maximum left out) and every checkpoint (signature, tenant, and the signed head
 hash against the recomputed chain).  Problems name places (sequence, kind,
 source id, object key) and hashes, never a stored value.
+
+Coverage: sources written longer than a grace period ago but still beyond the
+chain (nothing chained them: the background chainer is not running) are a
+finding, ``unchained_tail`` — a change to them would go unnoticed.  The
+platform's registry ledger is verified by the same function (tenant
+``platform``); a municipality's verification carries a second report for the
+registry entries it depends on (``registry``: every link of the registry
+chain, and the stored bytes of the entries whose chained scope concerns it).
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from yorisoi.infra.audit_ledger_store import AuditLedgerStore
+from yorisoi.infra.audit_ledger_store import AuditLedgerStore, ledger_transaction
 from yorisoi.infra.db import Database
 from yorisoi.infra.signing import PlatformSigner, SignatureInvalidError, canonical_json, key_id
 from yorisoi.infra.signing import verify as verify_signature
@@ -26,11 +35,19 @@ from yorisoi.services.audit_ledger import (
     KINDS,
     LedgerEntry,
     access_bytes,
+    concerns,
     event_bytes,
     genesis_hash,
+    parse_scope,
+    scope_filter,
 )
 
 CHECKPOINT_FORMAT = "yorisoi-audit-checkpoint/1"
+# A source not chained this long after it was written is a finding: the
+# background chainer runs every few seconds, and waits at most a minute for a
+# PostgreSQL access-log id whose transaction is still open.
+UNCHAINED_GRACE = timedelta(seconds=120)
+_TAIL_SCAN = 10_000  # tail rows read per kind to tell stale from fresh
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -99,13 +116,19 @@ class VerificationReport:
     covered_to: int = 0  # the highest sequence a valid checkpoint signs
     pending: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    concerning: str | None = None  # registry report: the municipality whose entries were read
+    sources_checked: int = 0  # entries whose stored bytes were hashed again
+    registry: VerificationReport | None = None  # a municipality's registry entries
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and (self.registry is None or self.registry.ok)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        data = {**asdict(self), "ok": self.ok}
+        if self.registry is not None:
+            data["registry"] = self.registry.as_dict()
+        return data
 
 
 # --------------------------------------------------------------------------- sources
@@ -122,32 +145,62 @@ class LedgerSource:
     pending: Callable[[], dict[str, int]]  # sources beyond the chained maximum, per kind
     checkpoints: list[CheckpointCopy]
     recorded: list[RecordedCheckpoint]
+    # Sources beyond the chain written before the grace period: (kind, first id, count).
+    stale: Callable[[], list[tuple[str, int, int]]] = lambda: []
+    # Registry only: check the stored bytes of the entries this municipality depends on
+    # (``refs``: the scope references it depends on, from the chained scopes).
+    concerning: str | None = None
+    refs: frozenset[str] = frozenset()
+    registry: LedgerSource | None = None  # a municipality's: its registry entries
+
+
+def _written_at(value: Any) -> datetime | None:
+    """When a source was written: an access row's ``recorded_at``, an event state's timestamp."""
+    try:
+        if isinstance(value, bytes):
+            value = json.loads(value)["timestamp"]["_data_"]
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: treated as old (a finding, not silence)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def online_source(db: Database, tenant: str, list_copies: Callable[[], list[CheckpointCopy]],
-                  *, batch_size: int = 1000) -> LedgerSource:
+                  *, batch_size: int = 1000, concerning: str | None = None,
+                  grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
     """The ledger as the database holds it now.
 
     Order matters under concurrent writers: recorded checkpoints first, then
     the objects, then the head — so every checkpoint found is at or below the
     head verified, and every recorded one had time to reach storage.
+
+    ``concerning`` (the registry's ledger only): read the stored bytes of the
+    entries that municipality depends on, and no other's.
     """
     store = AuditLedgerStore(db)
-    with db.transaction(write=False) as cur:
+    with ledger_transaction(db, write=False) as cur:
         recorded = [RecordedCheckpoint(int(r["sequence"]), r["object_key"])
                     for r in store.checkpoints(cur)]
     copies = list_copies()
-    with db.transaction(write=False) as cur:
+    refs: frozenset[str] = frozenset()
+    with ledger_transaction(db, write=False) as cur:
         head, _ = store.head(cur)
+        if concerning is not None:
+            refs = frozenset(scope_filter(concerning, [
+                parse_scope(text) for text in store.scopes(cur, up_to=head)]))
+
+    def wanted(entry: LedgerEntry) -> bool:
+        return concerning is None or concerns(entry.scope, concerning, set(refs))
 
     def entries() -> Iterator[tuple[LedgerEntry, bytes | None]]:
         after = 0
         while after < head:
-            with db.transaction(write=False) as cur:
+            with ledger_transaction(db, write=False) as cur:
                 rows = [LedgerEntry.from_row(r)
                         for r in store.entries(cur, after=after, up_to=head, limit=batch_size)]
                 events = store.events_by_id(
-                    cur, [e.source_id for e in rows if e.kind == "event"], batch_size)
+                    cur, [e.source_id for e in rows if e.kind == "event" and wanted(e)],
+                    batch_size)
                 access = store.access_by_id(
                     cur, [e.source_id for e in rows if e.kind == "access"], batch_size)
             if not rows:
@@ -164,15 +217,28 @@ def online_source(db: Database, tenant: str, list_copies: Callable[[], list[Chec
         return {kind: store.chained_up_to(cur, kind, at_most=head) for kind in KINDS}
 
     def unchained() -> list[tuple[str, int]]:
-        with db.transaction(write=False) as cur:
+        with ledger_transaction(db, write=False) as cur:
             return [(kind, ids[0]) for kind, up_to in maxima(cur).items()
                     if (ids := store.unchained(cur, kind, up_to, limit=1))]
 
     def pending() -> dict[str, int]:
-        with db.transaction(write=False) as cur:
+        with ledger_transaction(db, write=False) as cur:
             return {kind: store.pending(cur, kind, after) for kind, after in maxima(cur).items()}
 
-    return LedgerSource(tenant, head, entries(), unchained, pending, copies, recorded)
+    def stale() -> list[tuple[str, int, int]]:
+        cutoff = datetime.now(UTC) - grace
+        found = []
+        with ledger_transaction(db, write=False) as cur:
+            for kind, after in maxima(cur).items():
+                old = [source_id for source_id, written in
+                       store.written_at(cur, kind, after, _TAIL_SCAN)
+                       if (moment := _written_at(written)) is None or moment < cutoff]
+                if old:
+                    found.append((kind, old[0], len(old)))
+        return found
+
+    return LedgerSource(tenant, head, entries(), unchained, pending, copies, recorded,
+                        stale, concerning, refs)
 
 
 # --------------------------------------------------------------------------- verification
@@ -187,6 +253,7 @@ def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
     """Recompute the chain; the first broken link (if any) and the hashes at ``wanted``."""
     prev, expected, last = genesis_hash(source.tenant), 1, dict.fromkeys(KINDS, 0)
     hashes: dict[int, str] = {}
+    refs = set(source.refs)
     for entry, data in source.entries:
         where = {"sequence": expected}
         if entry.sequence != expected:
@@ -206,13 +273,18 @@ def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
             return Problem("entry_hash", "the entry's fields no longer give its hash"
                            f" ({_short(entry.entry_hash)}…): the ledger row was altered",
                            **where), hashes
-        if data is None:
+        checked = source.concerning is None or concerns(entry.scope, source.concerning, refs)
+        if not checked:
+            pass  # another municipality's registry entry: its links hold, its bytes are not read
+        elif data is None:
             return Problem("source_missing", f"{entry.kind} {entry.source_id} chained here is"
                            " missing from the store", **where), hashes
-        if (found := hashlib.sha256(data).hexdigest()) != entry.source_sha256:
+        elif (found := hashlib.sha256(data).hexdigest()) != entry.source_sha256:
             return Problem("source_changed", f"the stored bytes of {entry.kind}"
                            f" {entry.source_id} changed: sha256 {_short(found)}…, chained "
                            f"{_short(entry.source_sha256)}…", **where), hashes
+        else:
+            report.sources_checked += 1
         if expected in wanted:
             hashes[expected] = entry.entry_hash
         prev, last[entry.kind] = entry.entry_hash, entry.source_id
@@ -264,7 +336,7 @@ def _read_checkpoint(copy: CheckpointCopy, tenant: str, public_pem: str,
 def verify(source: LedgerSource, public_pem: str, *,
            progress: Callable[[int], None] | None = None) -> VerificationReport:
     """Recompute the chain and check the checkpoints; see the module docstring."""
-    report = VerificationReport(source.tenant, key_id(public_pem))
+    report = VerificationReport(source.tenant, key_id(public_pem), concerning=source.concerning)
     checkpoint_problems: list[Problem] = []
     documents = [(copy.key, doc) for copy in source.checkpoints
                  if (doc := _read_checkpoint(copy, source.tenant, public_pem,
@@ -283,6 +355,12 @@ def verify(source: LedgerSource, public_pem: str, *,
                                     " maximum but not in the chain", kind=kind,
                                     source_id=source_id)
                             for kind, source_id in source.unchained()]
+        report.problems += [Problem("unchained_tail", f"{count} {kind} sources written before"
+                                    " the grace period are not chained yet (the first is"
+                                    f" {kind} {first}): a change to them would go unnoticed"
+                                    " — is the background chainer running?", kind=kind,
+                                    source_id=first)
+                            for kind, first, count in source.stale()]
         report.pending = source.pending()
     for key, document in sorted(documents, key=lambda item: int(item[1]["sequence"])):
         sequence = int(document["sequence"])
@@ -301,4 +379,6 @@ def verify(source: LedgerSource, public_pem: str, *,
         report.checkpoints_verified += 1
         report.covered_to = max(report.covered_to, sequence)
     report.problems += sorted(checkpoint_problems, key=lambda p: (p.key or "", p.code))
+    if source.registry is not None:
+        report.registry = verify(source.registry, public_pem)
     return report

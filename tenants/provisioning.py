@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from yorisoi.infra.audit_ledger_store import platform_ledger_ddl
 from yorisoi.infra.db import Database
 from yorisoi.infra.household_keys import HOUSEHOLD_KEYS_DDL
 from yorisoi.infra.keys import TenantKeyProvider
@@ -149,7 +150,9 @@ class Provisioner:
         self._build(PlatformApplication, PLATFORM_SPACE, PLATFORM_SPACE,
                     [*RegistryView().ddl(), *NeighbourView.ddl(),
                      *(_platform_row_security_pg(scoped)
-                       if self.settings.backend == "postgres" else [])],
+                       if self.settings.backend == "postgres" else []),
+                     # The registry's audit ledger (append-only, under row-level security).
+                     *platform_ledger_ddl(self.settings.backend)],
                     [*scoped, "projection_positions"])
 
     def create_municipality_space(self, code: str) -> str:
