@@ -58,10 +58,10 @@ class IdempotencyKeyInvalidError(DomainError):
 
 class IdempotencyKeyReusedError(DomainError):
     code = "idempotency_key_reused"
-    message = ("This idempotency key was already used for a different request. "
-               "Use a new key for a new request.")
-    message_ja = ("この冪等キーは別の内容のリクエストで使用済みです。"
-                  "新しいリクエストには新しいキーを使ってください。")
+    message = ("This request key was already used for different content (a form that was "
+               "already sent?). Reload the form, or use a new key for a new request.")
+    message_ja = ("この送信キーは別の内容で使用済みです（送信済みのフォームではありませんか）。"
+                  "画面を再読み込みするか、新しいリクエストには新しいキーを使ってください。")
 
 
 class IdempotentAnswerGoneError(DomainError):
