@@ -34,6 +34,13 @@ from yorisoi.infra.storage import (
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
+from yorisoi.services.idempotency import (
+    IdempotencyKeyInvalidError,
+    IdempotencyKeyReusedError,
+    IdempotentRequest,
+    request_digest,
+    run_once,
+)
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.services.personal_access import PersonalAccess, may_read, reading_as
 from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize
@@ -120,6 +127,18 @@ def grant_for(request: Request, authorization: str | None, action: str,
     return grant
 
 
+def keyed_write(grant: Grant, key: str | None, *asked: str) -> IdempotentRequest | None:
+    """The idempotency scope of a REST write sent with an ``Idempotency-Key`` (None without)."""
+    if key is None:
+        return None
+    a = grant.acting
+    try:
+        return IdempotentRequest.of(f"{a.organisation_kind}:{a.organisation_id}:{a.user_id}",
+                                    key, request_digest("rest", *asked))
+    except IdempotencyKeyInvalidError as error:
+        raise problem(400, error.code, error.message, error.message_ja) from None
+
+
 def _case_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -152,8 +171,12 @@ async def upload_attachment(
     request: Request, municipality_code: str, case_id: str,
     file: Annotated[UploadFile, File()], kind: Annotated[str, Form()] = "other",
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
-    """Store a document (signed consent form, minutes) with a case."""
+    """Store a document (signed consent form, minutes) with a case.
+
+    With an ``Idempotency-Key`` a repeated upload answers the first one's result
+    and stores nothing again."""
     data, content_type = await read_upload(file)
     services = services_of(request)
 
@@ -175,19 +198,28 @@ async def upload_attachment(
                 return SealedObjects(services.objects, rt.casework.keyring).put(
                     key, household_id, payload, content_type=content_type).sha256
 
-            try:
+            def attach() -> dict[str, Any]:
                 with acting_as(acting):
                     rt.casework.attach_to_case(
                         cid, attachment_id=attachment_id, kind=kind, content_type=content_type,
                         data=data, store=store, writable_contract_ids=grant.scope.contract_ids)
+                return {"id": str(attachment_id), "size": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest()}
+
+            once = keyed_write(grant, idempotency_key, "attachment", municipality_code,
+                               case_id, kind, content_type, hashlib.sha256(data).hexdigest())
+            try:
+                return run_once(rt.casework, once, attach)
+            except IdempotencyKeyInvalidError as error:
+                raise problem(400, error.code, error.message, error.message_ja) from None
+            except IdempotencyKeyReusedError as error:
+                raise problem(422, error.code, error.message, error.message_ja) from None
             except CaseNotFoundError as error:
                 raise problem(404, error.code, error.message, error.message_ja) from None
             except DomainError as error:
                 raise problem(422, error.code, error.message, error.message_ja) from None
             except HouseholdKeyDestroyedError as error:
                 raise problem(410, error.code, error.message, error.message_ja) from None
-        return {"id": str(attachment_id), "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest()}
 
     return await asyncio.to_thread(run)
 

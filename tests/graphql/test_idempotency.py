@@ -141,3 +141,28 @@ def test_the_kept_answer_is_sealed(world, client):
             raw = bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode()
             assert name.encode() not in raw
             assert "sealed".encode() not in raw  # the key itself is stored as a digest
+
+
+def test_a_repeated_upload_stores_once(world, client):
+    headers = npo(world)
+    case_id = recorded(post(client, headers, None, RECORD,
+                            {"input": consultation_input(household=family(8))}))["case"]["id"]
+    url = f"/api/municipalities/{CITY_A}/cases/{case_id}/attachments"
+    pdf = b"%PDF-1.4\n% consent\n%%EOF\n"
+
+    def send(key: str, data: bytes = pdf) -> Any:
+        return client.post(url, headers={**headers, "Idempotency-Key": key},
+                           files={"file": ("consent.pdf", data, "application/pdf")},
+                           data={"kind": "consent_form"})
+
+    first = send("upload-1")
+    assert first.status_code == 201, first.text
+    before = head(world)
+    again = send("upload-1")
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert head(world) == before
+    other = send("upload-1", pdf + b" ")
+    assert other.status_code == 422
+    assert other.json()["detail"]["code"] == "idempotency_key_reused"
+    assert send("x" * 300).status_code == 400
