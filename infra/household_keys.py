@@ -11,6 +11,15 @@ would be left behind when that version is retired, and could never be opened
 again.  (``LOCK TABLE`` would need table-wide UPDATE, which the application
 role deliberately lacks.)  On SQLite a write transaction already excludes
 every other writer.
+
+**A key is destroyed only by the approved disposal batch that names it**
+(PostgreSQL; ``tenants/provisioning.py`` installs the triggers).  Destroying
+writes a ``disposal_authorisations`` row in the same transaction; a trigger on
+that table checks the batch in the space's own (immutable) event log — a
+proposal naming the household, an approval, by a second person where the batch
+requires two — and a trigger on ``household_keys`` refuses setting
+``wrapped_key`` to NULL unless such a row was written by the same transaction.
+A stray ``UPDATE … SET wrapped_key = NULL`` by the application role is refused.
 """
 
 from __future__ import annotations
@@ -31,8 +40,32 @@ HOUSEHOLD_KEYS_DDL = (
     " destroyed_at TEXT)"
 )
 
+# Which disposal batch authorised destroying which key (PostgreSQL checks each row
+# against the batch's events; ``txid`` ties it to the destroying transaction).
+DISPOSAL_AUTHORISATIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {s}disposal_authorisations ("
+    " batch_id TEXT NOT NULL,"
+    " household_id TEXT NOT NULL,"
+    " proposed_by TEXT,"
+    " approved_by TEXT,"
+    " authorised_at TEXT,"
+    " txid BIGINT,"
+    " PRIMARY KEY (batch_id, household_id))"
+)
+
+_PROPOSED = "yorisoi.domain.disposal:DisposalBatch.Proposed"
+_APPROVED = "yorisoi.domain.disposal:DisposalBatch.Approved"
+
 # Not yet stored, stored, destroyed.
 MISSING = object()
+
+
+class KeyDestructionRefusedError(Exception):
+    """The database refused destroying a key: no approved disposal batch names the household."""
+
+    code = "key_destruction_unauthorised"
+    message = "A household's key is destroyed only by an approved disposal batch that names it."
+    message_ja = "世帯の鍵は、その世帯を含む承認済みの廃棄案件によってのみ破棄できます。"
 
 
 class HouseholdKeyStore:
@@ -76,14 +109,56 @@ class HouseholdKeyStore:
                 (str(household_id), wrapped, datetime.now(UTC).isoformat()),
             ).rowcount == 1
 
-    def destroy(self, household_id: UUID) -> bool:
-        """Set the wrapped key to NULL and record when. True if a live key was destroyed."""
-        with self.db.transaction() as cur:
-            return cur.execute(
-                "UPDATE {s}household_keys SET wrapped_key = NULL, destroyed_at = %s "
-                "WHERE household_id = %s AND wrapped_key IS NOT NULL",
-                (datetime.now(UTC).isoformat(), str(household_id)),
-            ).rowcount > 0
+    def destroy(self, household_id: UUID, batch_id: UUID | None = None) -> bool:
+        """Set the wrapped key to NULL and record when. True if a live key was destroyed.
+
+        ``batch_id`` is the approved disposal batch that names the household
+        (disposal passes it).  Without one, the batches of the space's event
+        log that name the household and were approved are offered (PostgreSQL);
+        the database decides, and refuses with :class:`KeyDestructionRefusedError`.
+        """
+        try:
+            with self.db.transaction() as cur:
+                if batch_id is not None:
+                    batches = [str(batch_id)]
+                elif self.db.dialect == "postgres" and cur.execute(
+                        "SELECT 1 FROM {s}household_keys"
+                        " WHERE household_id = %s AND wrapped_key IS NOT NULL",
+                        (str(household_id),)).fetchone():
+                    batches = self._approved_batches_naming(cur, household_id)
+                else:
+                    # Nothing live to destroy, or SQLite (the embedded default's file
+                    # is the application's own: no role to defend against).
+                    batches = []
+                for batch in batches[:1]:
+                    cur.execute(
+                        "INSERT INTO {s}disposal_authorisations (batch_id, household_id)"
+                        " VALUES (%s, %s) ON CONFLICT (batch_id, household_id) DO NOTHING",
+                        (batch, str(household_id)))
+                    # (A row already there was committed with the key's destruction,
+                    # so the update below finds no live key and no guard is asked.)
+                return cur.execute(
+                    "UPDATE {s}household_keys SET wrapped_key = NULL, destroyed_at = %s "
+                    "WHERE household_id = %s AND wrapped_key IS NOT NULL",
+                    (datetime.now(UTC).isoformat(), str(household_id)),
+                ).rowcount > 0
+        except Exception as error:
+            if _refused(error):
+                raise KeyDestructionRefusedError(household_id) from None
+            raise
+
+    def _approved_batches_naming(self, cur: Cursor, household_id: UUID) -> list[str]:
+        """Approved disposal batches whose proposal names the household."""
+        rows = cur.execute(
+            "SELECT p.originator_id::text AS batch_id FROM {events} p"
+            " WHERE p.topic = %s AND p.originator_version = 1"
+            " AND convert_from(p.state, 'UTF8')::jsonb -> 'households'"
+            "  @> jsonb_build_array(jsonb_build_object('household_id', %s::text))"
+            " AND EXISTS (SELECT 1 FROM {events} a"
+            "  WHERE a.originator_id = p.originator_id AND a.topic = %s)"
+            " ORDER BY p.originator_id",
+            (_PROPOSED, str(household_id), _APPROVED)).fetchall()
+        return [row["batch_id"] for row in rows]
 
     # ------------------------------------------------------------ tenant-key rotation
 
@@ -122,6 +197,14 @@ class HouseholdKeyStore:
             " WHERE household_id = %s AND wrapped_key IS NOT NULL",
             [(wrapped, str(household_id)) for household_id, wrapped in rows])
 
+    def authorisations(self, household_id: UUID) -> list[dict[str, Any]]:
+        """The disposal batches recorded as authorising the key's destruction."""
+        with self.db.transaction(write=False) as cur:
+            return cur.execute(
+                "SELECT batch_id, household_id, proposed_by, approved_by, authorised_at"
+                " FROM {s}disposal_authorisations WHERE household_id = %s ORDER BY batch_id",
+                (str(household_id),)).fetchall()
+
     def row(self, household_id: UUID) -> dict[str, Any] | None:
         """The key's row as stored: after disposal, the proof that the key is gone."""
         with self.db.transaction(write=False) as cur:
@@ -132,3 +215,8 @@ class HouseholdKeyStore:
         if row is not None and row["wrapped_key"] is not None:
             row["wrapped_key"] = bytes(row["wrapped_key"])
         return row
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a database error is one of the disposal guard's refusals."""
+    return "disposal batch" in str(error) or "destroyed only" in str(error)

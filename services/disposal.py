@@ -9,9 +9,10 @@ before the next begins:
 
 1. check it is still due (a reopened case, a new hold or an earlier
    disposal leave it out, with a reason code) — before anything is destroyed;
-2. destroy its data key (from here on every copy of its personal fields —
-   events, read-model rows, referral packets — is unreadable, and nothing new
-   can be written for it);
+2. destroy its data key, with the batch's authorisation that the database
+   checks (from here on every copy of its personal fields — events, read-model
+   rows, sealed attachments, referral packets, in backups too — is unreadable,
+   and nothing new can be written for it);
 3. purge its sealed values from every read model (``purge`` of each view);
 4. delete its objects (attachments, referral packets: its household prefix);
 5. append the disposal event, listing its records by id and class.
@@ -241,7 +242,7 @@ class Disposal:
                 self._progress(progress, household_id, "skipped")
                 return batch
         while (step := batch.next_step(household_id)) is not None:
-            detail = self._do(step, household_id)
+            detail = self._do(step, household_id, batch.id)
             batch.step_done(household_id, step, at=_now(), detail=detail)
             self._save(batch)
             self._progress(progress, household_id, step)
@@ -251,11 +252,14 @@ class Disposal:
         self._progress(progress, household_id, "disposed")
         return batch
 
-    def _do(self, step: str, household_id: str) -> dict[str, Any]:
+    def _do(self, step: str, household_id: str, batch_id: UUID) -> dict[str, Any]:
         keyring = self.casework.keyring
         hid = UUID(household_id)
         if step == KEY_DESTROYED:
             before = keyring.store.row(hid)
+            # The database lets the key go only with this batch's authorisation
+            # (infra/household_keys.py); then the keyring forgets its cached copy.
+            keyring.store.destroy(hid, batch_id)
             keyring.destroy(hid)
             after = keyring.store.row(hid) or {}
             live = before is not None and before["wrapped_key"] is not None

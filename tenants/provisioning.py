@@ -15,7 +15,7 @@ from psycopg import sql
 
 from yorisoi.infra.audit_ledger_store import platform_ledger_ddl
 from yorisoi.infra.db import Database
-from yorisoi.infra.household_keys import HOUSEHOLD_KEYS_DDL
+from yorisoi.infra.household_keys import DISPOSAL_AUTHORISATIONS_DDL, HOUSEHOLD_KEYS_DDL
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import POSITIONS_DDL
@@ -44,10 +44,55 @@ _KEYS_GUARD_PG = [
     "  RAISE EXCEPTION 'a destroyed household key cannot come back'; END IF;"
     " IF OLD.destroyed_at IS NOT NULL AND NEW.destroyed_at IS DISTINCT FROM OLD.destroyed_at THEN"
     "  RAISE EXCEPTION 'the time of destruction is kept'; END IF;"
+    # Destroyed only together with the approved batch that names the household:
+    # its authorisation row, checked on insert, written by this very transaction.
+    " IF OLD.wrapped_key IS NOT NULL AND NEW.wrapped_key IS NULL AND NOT EXISTS ("
+    "  SELECT 1 FROM {s}disposal_authorisations a"
+    "  WHERE a.household_id = NEW.household_id AND a.txid = txid_current()) THEN"
+    "  RAISE EXCEPTION 'a household key is destroyed only by an approved disposal batch"
+    " that names it'; END IF;"
     " RETURN NEW; END $$",
     "DROP TRIGGER IF EXISTS household_keys_guard ON {s}household_keys",
     "CREATE TRIGGER household_keys_guard BEFORE UPDATE OR DELETE ON {s}household_keys"
     " FOR EACH ROW EXECUTE FUNCTION {s}guard_household_keys()",
+]
+# An authorisation is the batch itself, read from the space's immutable event log:
+# its proposal names the household, it was approved, by a second person where the
+# batch (from its schedule version) requires two.  Who, when and which transaction
+# are filled in here, not taken from the writer.
+_DISPOSAL_AUTHORISATION_PG = [
+    "CREATE OR REPLACE FUNCTION {s}check_disposal_authorisation() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ DECLARE proposed jsonb; approved jsonb; BEGIN"
+    " IF TG_OP <> 'INSERT' THEN RAISE EXCEPTION 'disposal batch authorisations are kept';"
+    " END IF;"
+    " IF NEW.batch_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"
+    " THEN RAISE EXCEPTION 'no such disposal batch'; END IF;"
+    " SELECT convert_from(e.state, 'UTF8')::jsonb INTO proposed FROM {events} e"
+    "  WHERE e.originator_id = NEW.batch_id::uuid AND e.originator_version = 1"
+    "  AND e.topic = 'yorisoi.domain.disposal:DisposalBatch.Proposed';"
+    " IF proposed IS NULL THEN RAISE EXCEPTION 'no such disposal batch'; END IF;"
+    " IF NOT coalesce(proposed -> 'households' @> jsonb_build_array("
+    "  jsonb_build_object('household_id', NEW.household_id)), false) THEN"
+    "  RAISE EXCEPTION 'the disposal batch does not name this household'; END IF;"
+    " SELECT convert_from(e.state, 'UTF8')::jsonb INTO approved FROM {events} e"
+    "  WHERE e.originator_id = NEW.batch_id::uuid"
+    "  AND e.topic = 'yorisoi.domain.disposal:DisposalBatch.Approved'"
+    "  ORDER BY e.originator_version LIMIT 1;"
+    " IF approved IS NULL THEN RAISE EXCEPTION 'the disposal batch is not approved'; END IF;"
+    " IF coalesce(proposed ->> 'proposed_by', '') = ''"
+    "  OR coalesce(approved ->> 'approved_by', '') = '' THEN"
+    "  RAISE EXCEPTION 'the disposal batch lacks its proposer or approver'; END IF;"
+    " IF coalesce((proposed ->> 'two_person_approval')::boolean, true)"
+    "  AND approved ->> 'approved_by' = proposed ->> 'proposed_by' THEN"
+    "  RAISE EXCEPTION 'the disposal batch needs a second person to approve it'; END IF;"
+    " NEW.proposed_by := proposed ->> 'proposed_by';"
+    " NEW.approved_by := approved ->> 'approved_by';"
+    " NEW.authorised_at := now()::text; NEW.txid := txid_current();"
+    " RETURN NEW; END $$",
+    "DROP TRIGGER IF EXISTS disposal_authorisation_check ON {s}disposal_authorisations",
+    "CREATE TRIGGER disposal_authorisation_check"
+    " BEFORE INSERT OR UPDATE OR DELETE ON {s}disposal_authorisations"
+    " FOR EACH ROW EXECUTE FUNCTION {s}check_disposal_authorisation()",
 ]
 _KEYS_GUARD_SQLITE = [
     "CREATE TRIGGER IF NOT EXISTS household_keys_no_delete BEFORE DELETE ON household_keys"
@@ -161,9 +206,10 @@ class Provisioner:
         self.key_provider.create_tenant_key(space)
         postgres = self.settings.backend == "postgres"
         self._build(CaseworkApplication, space, space,
-                    [HOUSEHOLD_KEYS_DDL, *tenant_view_ddl(),
+                    [HOUSEHOLD_KEYS_DDL, DISPOSAL_AUTHORISATIONS_DDL, *tenant_view_ddl(),
                      *space_table_ddl("postgres" if postgres else "sqlite"),
-                     *(_KEYS_GUARD_PG if postgres else _KEYS_GUARD_SQLITE)],
+                     *(_KEYS_GUARD_PG + _DISPOSAL_AUTHORISATION_PG if postgres
+                       else _KEYS_GUARD_SQLITE)],
                     [*tenant_view_tables(), *space_writable_tables(), "projection_positions"],
                     # Keys: destroyed (wrapped_key set to NULL), never deleted.
                     [sql.SQL("GRANT UPDATE (wrapped_key, destroyed_at)"
