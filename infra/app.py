@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.persisted import PersistedQueries, PersistedQueryRouter
 from yorisoi.graphql.schema import build_schema
+from yorisoi.infra.audit_chaining import keep_ledgers
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
@@ -43,9 +44,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services or Services(settings)
+        # The embedded server has no worker: it chains and checkpoints its own audit ledgers.
+        ledger_keeper = keep_ledgers(app.state.services)
         try:
             yield
         finally:
+            if ledger_keeper is not None:
+                await ledger_keeper.stop()
             if services is None:
                 app.state.services.close()
 
