@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import date
 from typing import Annotated
 
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import api_error
+from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import (
     CaseRecord,
     ConsultationRecord,
     HouseholdRecord,
 )
+from yorisoi.projections.case_search import CaseFilter as CaseFilterValue
 
 MAX_PAGE_SIZE = 100
 
@@ -210,6 +215,59 @@ class CaseConnection:
         return [edge.node for edge in self.edges]
 
 
+@strawberry.input(description="Narrows the case list; every condition given must hold.")
+class CaseFilter:
+    text: str | None = strawberry.field(default=None, description=(
+        "Words that must each match: part of a guardian's or child's name (variant kanji "
+        "folded: 高橋 finds 髙橋) or reading (hiragana, katakana or half-width), a phone "
+        "number (hyphens or not), a child's birth date (令和6年4月1日, R6.4.1, 2024/4/1, "
+        "2024-04-01) or a case number (the id, its first 8 characters, the reception "
+        "number). Personal values need a role with the need to know; each such search is "
+        "recorded in the access log (the kinds of value and the number found, never the text)."))
+    status: str | None = strawberry.field(default=None, description="opened, active or closed")
+    site_id: str | None = None
+    theme: str | None = strawberry.field(default=None, description="A theme code")
+    staff: str | None = strawberry.field(default=None, description=(
+        "A user id: cases where they recorded a consultation or own a task"))
+    opened_from: str | None = strawberry.field(default=None, description=(
+        "Opened on or after (YYYY-MM-DD or 令和6年4月1日)"))
+    opened_to: str | None = strawberry.field(default=None, description="Opened on or before")
+    has_overdue_tasks: bool | None = strawberry.field(default=None, description=(
+        "true: cases with an open task past its due date; false: cases without one"))
+
+
+_STATUSES = ("opened", "active", "closed")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def checked_filter(checker: Checker, given: CaseFilter | None) -> CaseFilterValue | None:
+    """The filter, or its shape problems in ``checker`` (values are never echoed)."""
+    if given is None:
+        return None
+    if given.status is not None and given.status not in _STATUSES:
+        checker.bad("filter.status", "The status is one of opened, active or closed.",
+                    "状態は opened・active・closed のいずれかを指定してください。")
+    if given.theme is not None and not _CODE.match(given.theme):
+        checker.bad("filter.theme", "Not a theme code.", "テーマコードの形式が正しくありません。")
+
+    def day(field: str, value: str | None) -> date | None:
+        if value is None or not value.strip():
+            return None
+        parsed = parse_typed_date(value)
+        if parsed is None:
+            checker.bad(field, "Not a date: use YYYY-MM-DD or 令和6年4月1日.",
+                        "日付の形式が正しくありません（YYYY-MM-DD または 令和6年4月1日）。")
+        return parsed
+
+    return CaseFilterValue(
+        text=checker.text("filter.text", given.text, 100) or None, status=given.status,
+        site_id=checker.text("filter.siteId", given.site_id, 64) or None, theme=given.theme,
+        staff=checker.text("filter.staff", given.staff, 255) or None,
+        opened_from=day("filter.openedFrom", given.opened_from),
+        opened_to=day("filter.openedTo", given.opened_to),
+        has_overdue_tasks=given.has_overdue_tasks)
+
+
 @strawberry.type
 class CaseQuery:
     @strawberry.field(description="Cases of a municipality the caller may see, most recent activity first.")
@@ -218,6 +276,8 @@ class CaseQuery:
         municipality_code: Annotated[str | None, strawberry.argument(
             description="Defaults to the caller's own municipality; contractors must name one.")] = None,
         first: int = 20, after: str | None = None,
+        filter: Annotated[CaseFilter | None, strawberry.argument(  # noqa: A002
+            description="Search and filters; totalCount and the pages follow them.")] = None,
     ) -> CaseConnection:
         from yorisoi.projections.case_queries import encode_cursor
 
@@ -225,10 +285,14 @@ class CaseQuery:
             from yorisoi.graphql.paging import PageSizeInvalidError
             raise PageSizeInvalidError
 
+        checker = Checker.of(info)
+        wanted = checked_filter(checker, filter)
+
         def run() -> CaseConnection:
+            checker.raise_if_any()
             grant = info.context.authorize("case.read", municipality_code)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
-                page = rt.cases.page(grant.scope, first=first, after=after)
+                page = rt.cases.page(grant.scope, first=first, after=after, filter=wanted)
             return CaseConnection(
                 total_count=page.total_count,
                 edges=[CaseEdge(cursor=encode_cursor(c), node=Case.from_record(c))

@@ -36,6 +36,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Database
 from yorisoi.projections.case_view import household_aad
 from yorisoi.projections.household_index import (
@@ -55,7 +56,7 @@ _RECEPTION_NUMBER = re.compile(r"^r(\d{1,2})-(\d{1,6})$")
 _SHORT_CASE_NUMBER = re.compile(r"^[0-9a-f]{8}$")
 
 
-class SearchNotPermittedError(Exception):
+class SearchNotPermittedError(DomainError):
     code = "search_not_permitted"
     message = ("Your role may not search by a family's name, reading, phone or birth date; "
                "search by case number or use the other filters.")
@@ -63,7 +64,7 @@ class SearchNotPermittedError(Exception):
                   "ケース番号またはその他の条件で絞り込んでください。")
 
 
-class SearchTextTooLongError(Exception):
+class SearchTextTooLongError(DomainError):
     code = "search_text_too_long"
     message = f"The search text is too long (at most {MAX_TEXT_LENGTH} characters, {MAX_TERMS} words)."
     message_ja = f"検索語が長すぎます（{MAX_TEXT_LENGTH}文字・{MAX_TERMS}語まで）。"
@@ -112,13 +113,13 @@ def terms_of(text: str) -> list[Term]:
     """The search text's terms (SearchTextTooLongError past the limits)."""
     value = unicodedata.normalize("NFKC", text or "").strip()
     if len(value) > MAX_TEXT_LENGTH:
-        raise SearchTextTooLongError
+        raise SearchTextTooLongError(field="filter.text")
     words = value.split()
     # A phone typed with spaces (090 1234 5678) or a date (令和6年 4月 1日) is one term.
     if len(words) > 1 and (phone_digits(value) or birth_date(value)):
         words = ["".join(words)]
     if len(words) > MAX_TERMS:
-        raise SearchTextTooLongError
+        raise SearchTextTooLongError(field="filter.text")
     terms = [_term(word) for word in words]
     # Partial matches need two characters (a bigram): a name typed with a space
     # before a one-character given name (𠮷田 蓮) is searched as the whole name,
@@ -224,7 +225,7 @@ class CaseSearch:
             f" AND household_id IN ({candidates_sql}) LIMIT %s",
             [*params, *candidate_params, MAX_CANDIDATES + 1])
         if len(rows) > MAX_CANDIDATES:
-            raise SearchTooBroadError
+            raise SearchTooBroadError(field="filter.text")
         ids = [row["household_id"] for row in rows]
         if not ids:
             return set()
@@ -251,7 +252,7 @@ class CaseSearch:
             return
         reader = access.reader(self.keyring.tenant)
         if reader is None or reader.mode != "full":
-            raise SearchNotPermittedError
+            raise SearchNotPermittedError(field="filter.text")
 
     def _log(self, log: SearchLog) -> None:
         access = current_access()

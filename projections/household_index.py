@@ -33,6 +33,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification
 
 from yorisoi.domain.households import Household
+from yorisoi.domain.errors import DomainError
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_view import household_aad
 from yorisoi.projections.folded_batches import FoldedBatches
@@ -48,7 +49,7 @@ _HANDLED = (Household.Registered, Household.Corrected)
 MAX_CANDIDATES = 2000
 
 
-class SearchTooBroadError(Exception):
+class SearchTooBroadError(DomainError):
     code = "search_too_broad"
     message = "Too many families match; type more of the name or reading, or add a filter."
     message_ja = ("該当する世帯が多すぎます。氏名やふりがなをもう少し入力するか、"

@@ -24,7 +24,8 @@ from yorisoi.projections.timeline import TimelineView
 
 TENANT_VIEWS: tuple[type, ...] = (CaseView, TimelineView, MeetingsView, ReferralBoardView,
                                   ResourceDirectoryView, OrganisationView, ComplaintsView,
-                                  BreakGlassView, DisposalDueView, StatisticsView, HouseholdIndexView)
+                                  BreakGlassView, DisposalDueView, StatisticsView,
+                                  HouseholdIndexView)
 
 
 def tenant_view_ddl() -> list[str]:
