@@ -16,6 +16,7 @@ from yorisoi.infra.cli_audit import audit_app
 from yorisoi.infra.cli_dsr import records_app
 from yorisoi.infra.cli_graphql import graphql_app
 from yorisoi.infra.cli_records import disposal_app
+from yorisoi.infra.cli_storage import storage_app
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.context import acting_as
@@ -31,6 +32,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(records_app, name="records")
 app.add_typer(graphql_app, name="graphql")
 app.add_typer(disposal_app, name="disposal")
+app.add_typer(storage_app, name="storage")
 console = Console()
 
 

@@ -1,0 +1,42 @@
+"""``yorisoi storage reseal``: seal objects stored in clear before sealing existed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.reseal import ResealReport, reseal_space
+from yorisoi.infra.settings import get_settings
+
+storage_app = typer.Typer(help="Object storage: sealing files under their subject's key.",
+                          no_args_is_help=True)
+console = Console()
+
+
+@storage_app.command("reseal")
+def reseal(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> None:  # noqa: UP007
+    """Seal every clear attachment and pledge of the given (or every) municipality.
+
+    Idempotent and resumable: run it again after an interruption.
+    """
+    services = Services(get_settings())
+    try:
+        total = ResealReport()
+        codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
+        with Progress(console=console) as progress:
+            task = progress.add_task("sealing", total=None)
+            for code in codes:
+                with services.runtimes.lease(code) as rt:
+                    report = reseal_space(services.objects, rt.casework.keyring, rt.space,
+                                          lambda _outcome: progress.advance(task))
+                for name in ("sealed", "already", "removed", "old_versions"):
+                    setattr(total, name, getattr(total, name) + getattr(report, name))
+        console.print(f"{len(codes)} municipalities: {total.sealed} sealed, {total.already} "
+                      f"already sealed, {total.removed} clear copies of disposed households "
+                      f"removed, {total.old_versions} older versions purged")
+    finally:
+        services.close()
