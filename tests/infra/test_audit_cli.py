@@ -17,7 +17,7 @@ from world import build_world
 from yorisoi.infra import cli
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.settings import get_settings
-from yorisoi.infra.signing import PlatformSigner
+from yorisoi.infra.signing import PlatformSigner, canonical_json
 
 
 @pytest.fixture
@@ -211,3 +211,41 @@ def test_a_checkpoint_bucket_without_object_lock_is_refused_cleanly(runner, s3_e
     for command in ("verify", "checkpoint"):
         out = run(runner, "audit", command, "--tenant", CITY_A, code=1).output
         assert "without Object Lock" in out and "利用できません" in out
+
+
+def test_the_registry_verifies_online_and_from_its_export_alike(recorded, tmp_path):
+    online = report(recorded, "--platform")
+    assert online["ok"] and online["tenant"] == "platform"
+    assert online["checkpoints_verified"] == 1  # the worker's pass signed the registry too
+    export = tmp_path / "registry.jsonl"
+    run(recorded, "audit", "export", "--platform", "--out", str(export))
+    assert report(recorded, "--export", str(export)) == online
+    assert "checkpoint of entry" in run(recorded, "audit", "checkpoint", "--platform").output
+    for args in (("--platform", "--tenant", CITY_A), ("--platform", "--export", str(export))):
+        assert "exactly one of" in run(recorded, "audit", "verify", *args, code=2).output
+
+
+def test_a_municipality_export_carries_its_registry_entries_and_a_change_there_fails(
+        recorded, tmp_path):
+    export = tmp_path / "ledger.jsonl"
+    run(recorded, "audit", "export", "--tenant", CITY_A, "--out", str(export))
+    lines = _lines(export)
+    assert lines[0]["tenant"] == "platform" and lines[0]["concerning"] == CITY_A
+    registry = [line for line in lines[:next(i for i, line in enumerate(lines)
+                                             if line["type"] == "end") + 1]
+                if line["type"] == "entry"]
+    shipped = [line for line in registry if line["sourceBytes"]]
+    assert shipped and len(shipped) < len(registry)  # another municipality's bytes stay home
+    assert all(CITY_A in line["scope"] or "141003" not in line["scope"] for line in shipped)
+    contract = next(line for line in shipped
+                    if b"Contract.Signed" in base64.b64decode(line["sourceBytes"]))
+    event = json.loads(base64.b64decode(contract["sourceBytes"]))  # the bytes hashed
+    state = bytearray(base64.b64decode(event["state"]))
+    state[state.index(b'"ends_on"') + 30] ^= 1  # a digit of the contract's end date
+    event["state"] = base64.b64encode(bytes(state)).decode()
+    contract["sourceBytes"] = base64.b64encode(canonical_json(event)).decode()
+    _write(export, lines)
+    offline = report(recorded, "--export", str(export), code=1)
+    assert offline["problems"] == [] and not offline["registry"]["ok"]
+    assert offline["registry"]["problems"][0]["code"] == "source_changed"
+    assert offline["registry"]["problems"][0]["sequence"] == contract["sequence"]
