@@ -15,8 +15,13 @@ from yorisoi.graphql.consent import CONSENT_PERSONAL, Consent, ConsentException
 from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.support_notes import TimelineEntry
 from yorisoi.graphql.tasks import Task
+from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.console import i18n
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+from yorisoi.projections.case_search import CaseFilter as CaseFilterValue
+from yorisoi.projections.case_search import SearchNotPermittedError, SearchTextTooLongError
+from yorisoi.projections.household_index import SearchTooBroadError
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.projections.referral_board import ReferralBoardQueries
@@ -72,15 +77,56 @@ async def my_tasks(con: Con, code: str, after: str | None = None) -> HTMLRespons
 
 
 @router.get("/cases", response_class=HTMLResponse)
-async def case_list(con: Con, code: str, status: str = "", site: str = "", q: str = "",
+async def case_list(con: Con, code: str, status: str = "", site: str = "", overdue: str = "",
+                    opened_from: str = "", opened_to: str = "", q: str = "",
                     after: str | None = None) -> Response:
-    """Cases by latest activity; filters by status and site; a case number jumps to the case."""
-    wanted = q.strip()
-    if wanted:
-        try:
-            return con.redirect(f"{PREFIX}/m/{code}/cases/{uuid.UUID(wanted)}")
-        except ValueError:
-            pass  # not a case number: names cannot be searched (they are encrypted)
+    """Cases by latest activity, filtered by what is not personal (status, site, dates).
+
+    A search text is never taken from the address (it would land in browser
+    history, proxies and access logs): it comes by POST, below.  An old
+    ``?q=`` link opens a case by its full id, as it did; anything else in it
+    is ignored rather than searched.
+    """
+    try:
+        return con.redirect(f"{PREFIX}/m/{code}/cases/{uuid.UUID(q.strip())}")
+    except ValueError:
+        pass
+    return await _case_list(con, code, {"status": status, "site": site, "overdue": overdue,
+                                        "opened_from": opened_from, "opened_to": opened_to},
+                            after)
+
+
+@router.post("/cases", response_class=HTMLResponse)
+async def search_cases(con: Con, code: str) -> Response:
+    """The search box: name, reading, phone, birth date or case number, with the filters."""
+    form = await con.form()
+    values = {name: str(form.get(name, "")).strip()[:200]
+              for name in ("q", "status", "site", "overdue", "opened_from", "opened_to")}
+    after = str(form.get("after", "")) or None
+    try:  # a whole case id opens the case, as before
+        return con.redirect(f"{PREFIX}/m/{code}/cases/{uuid.UUID(values['q'])}")
+    except ValueError:
+        pass
+    return await _case_list(con, code, values, after)
+
+
+async def _case_list(con: Con, code: str, values: dict[str, str],
+                     after: str | None) -> Response:
+    status, site, text = values.get("status", ""), values.get("site", ""), values.get("q", "")
+    errors: dict[str, str] = {}
+
+    def day(name: str) -> Any:
+        if not values.get(name):
+            return None
+        parsed = parse_typed_date(values[name])
+        if parsed is None:
+            errors[name] = i18n.text("cases.search.invalid_date", con.lang)
+        return parsed
+
+    wanted = CaseFilterValue(text=text or None,
+                             status=status if status in CASE_STATUSES else None,
+                             opened_from=day("opened_from"), opened_to=day("opened_to"),
+                             has_overdue_tasks=True if values.get("overdue") == "1" else None)
 
     def load(rt: TenantRuntime, grant: Grant) -> Any:
         scope = grant.scope
@@ -88,15 +134,23 @@ async def case_list(con: Con, code: str, status: str = "", site: str = "", q: st
             # Narrow, never widen, the grant's sites.
             allowed = scope.site_ids
             scope = replace(scope, site_ids=[site] if allowed is None or site in allowed else [])
-        page = rt.cases.page(scope, first=PAGE, after=after,
-                             status=status if status in CASE_STATUSES else None)
-        return page, [Case.from_record(c) for c in page.cases], site_choices(con, rt, code)
+        sites = site_choices(con, rt, code)
+        if errors:
+            return None, [], sites, None
+        try:
+            page = rt.cases.page(scope, first=PAGE, after=after, filter=wanted)
+        except (SearchNotPermittedError, SearchTooBroadError, SearchTextTooLongError) as refused:
+            return None, [], sites, refused
+        return page, [Case.from_record(c) for c in page.cases], sites, None
 
-    page, cases, sites = await con.read("case.read", code, load)
-    return con.page("cases.html", code=code, cases=cases, total=page.total_count,
-                    next_cursor=page.end_cursor if page.has_next_page else None,
-                    filters={"status": status, "site": site, "q": q}, statuses=CASE_STATUSES,
-                    sites=sites, not_found=bool(wanted))
+    page, cases, sites, refused = await con.read("case.read", code, load)
+    if refused is not None:
+        errors["q"] = i18n.message(refused, con.lang)
+    return con.page("cases.html", status=400 if errors else 200, code=code, cases=cases,
+                    total=page.total_count if page else 0,
+                    next_cursor=page.end_cursor if page and page.has_next_page else None,
+                    filters=values, statuses=CASE_STATUSES, sites=sites,
+                    site_names=dict(sites), errors=errors, searched=bool(text))
 
 
 def site_choices(con: Console, rt: TenantRuntime, code: str) -> list[tuple[str, str]]:
