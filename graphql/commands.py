@@ -21,6 +21,7 @@ from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import UserError, api_error, user_error
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import CaseRecord
+from yorisoi.infra.recorders import caught_up_since_write
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
 from yorisoi.services.idempotency import run_once
@@ -58,7 +59,8 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                 # With an idempotency key: exactly once, or the first answer again.
                 result = run_once(runtime.casework, ctx.idempotency,
                                   lambda: command(runtime, grant), access=ctx.personal_access)
-            runtime.catch_up()  # read-your-writes: answers are built from the views
+            if not caught_up_since_write():  # the answer's own catch-up may have done it
+                runtime.catch_up()  # read-your-writes: answers are built from the views
             return result
 
     try:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.recorders import mark_caught_up
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseQueries
 from yorisoi.projections.runner import Projector, ProjectorGroup
@@ -55,7 +56,8 @@ class TenantRuntime:
         with self._catch_up_lock:
             applied = self.read_models.catch_up()
             self.ledger.chain()  # the audit ledger follows the log as closely as the views
-            return applied
+        mark_caught_up()
+        return applied
 
     def close(self) -> None:
         self.casework.close()
