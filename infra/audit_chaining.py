@@ -36,6 +36,9 @@ _log = logging.getLogger("yorisoi.audit")
 
 # How often the keeper looks: "within seconds" of a read being logged.
 CHAIN_SECONDS = 2.0
+# How often every municipality is asked whether a checkpoint is due (the hourly
+# rule also covers a ledger that stopped growing).
+CHECKPOINT_SWEEP_SECONDS = 60.0
 _SPACES_PER_STATEMENT = 100
 _CASEWORK_EVENTS = "casework_events"  # the library names it after the application
 
@@ -47,6 +50,7 @@ class LedgerKeeper:
         self.services = services
         platform_db = services.directory.platform.database
         self._platform = AuditChainer(platform_db, PLATFORM_LEDGER)
+        self._swept = float("-inf")
 
     def keep_platform(self) -> int:
         """Chain the registry's new events; checkpoint the registry ledger when due."""
@@ -54,17 +58,24 @@ class LedgerKeeper:
         ledger_checkpoint_due(self.services, self._platform.db, PLATFORM_LEDGER)
         return added
 
-    def keep_municipality(self, code: str) -> int:
+    def keep_municipality(self, code: str, *, chain: bool = True) -> int:
         with self.services.runtimes.lease(code) as runtime:
-            added = runtime.ledger.chain()
+            added = runtime.ledger.chain() if chain else 0
             checkpoint_due(self.services, runtime)
             return added
 
     def keep(self) -> int:
         """One pass over the platform and every municipality that is behind; entries added."""
         added = self.guarded(PLATFORM_LEDGER, self.keep_platform)
-        for code in self.behind():
+        behind = self.behind()
+        for code in behind:
             added += self.guarded(code, lambda code=code: self.keep_municipality(code))
+        if time.monotonic() - self._swept > CHECKPOINT_SWEEP_SECONDS:
+            self._swept = time.monotonic()
+            for tenant in self.services.directory.registry.municipalities():
+                if tenant.tenant_id not in behind:
+                    self.guarded(tenant.tenant_id, lambda code=tenant.tenant_id:
+                                 self.keep_municipality(code, chain=False))
         return added
 
     def guarded(self, what: str, step: Any) -> int:
@@ -97,10 +108,7 @@ class LedgerKeeper:
             store = AuditLedgerStore(runtime.casework.database)
             with ledger_transaction(runtime.casework.database, write=False) as cur:
                 state = store.state(cur)
-                last = store.last_checkpoint(cur)
-        done = int(last["sequence"]) if last else 0
-        return (state["event_head"] > state["event"] or state["access_head"] > state["access"]
-                or state["sequence"] > done)  # a checkpoint may be due
+        return state["event_head"] > state["event"] or state["access_head"] > state["access"]
 
     def _postgres_behind(self, codes: list[str]) -> list[str]:
         # Codes are validated six-digit municipality codes: safe as identifiers.

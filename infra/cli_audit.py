@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,6 +29,7 @@ from yorisoi.infra.storage import StorageError
 from yorisoi.services.audit_export import ExportFormatError, read_export, write_export
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.audit_verify import (
+    UNCHAINED_GRACE,
     LedgerSource,
     VerificationReport,
     online_source,
@@ -76,18 +78,19 @@ def _platform() -> Iterator[Services]:
         services.close()
 
 
-def _sources(services: Services, runtime: TenantRuntime | None) -> LedgerSource:
+def _sources(services: Services, runtime: TenantRuntime | None,
+             grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
     """A municipality's ledger with its registry entries, or (no runtime) the whole registry."""
     checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
     platform_db = services.directory.platform.database
     if runtime is None:
         return online_source(platform_db, PLATFORM_LEDGER,
-                             lambda: checkpointer.copies(PLATFORM_LEDGER))
+                             lambda: checkpointer.copies(PLATFORM_LEDGER), grace=grace)
     source = online_source(runtime.casework.database, runtime.municipality_code,
-                           lambda: checkpointer.copies(runtime.municipality_code))
+                           lambda: checkpointer.copies(runtime.municipality_code), grace=grace)
     source.registry = online_source(platform_db, PLATFORM_LEDGER,
                                     lambda: checkpointer.copies(PLATFORM_LEDGER),
-                                    concerning=runtime.municipality_code)
+                                    concerning=runtime.municipality_code, grace=grace)
     return source
 
 
@@ -154,6 +157,9 @@ def verify_command(
     public_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
         help="PEM of the platform key to trust (default: the platform's own, or the export's).")] = None,
     as_json: Annotated[bool, typer.Option("--as-json", help="Print the report as JSON.")] = False,
+    grace: Annotated[int, typer.Option(
+        help="Seconds a source may stay unchained before that is a finding (online).",
+        min=0, max=86_400)] = int(UNCHAINED_GRACE.total_seconds()),
 ) -> None:
     """Recompute the chain, check every checkpoint, report the first broken link.
 
@@ -175,7 +181,7 @@ def verify_command(
             raise typer.Exit(1) from None
     else:
         with _ledger(tenant, platform) as (services, runtime):
-            source = _sources(services, runtime)
+            source = _sources(services, runtime, timedelta(seconds=grace))
             with _progress("verifying", source.head) as advance:
                 report = verify(source, pinned or services.signer.public_pem, progress=advance)
     _print(report, as_json)

@@ -249,3 +249,17 @@ def test_a_municipality_export_carries_its_registry_entries_and_a_change_there_f
     assert offline["problems"] == [] and not offline["registry"]["ok"]
     assert offline["registry"]["problems"][0]["code"] == "source_changed"
     assert offline["registry"]["problems"][0]["sequence"] == contract["sequence"]
+
+
+def test_rows_left_unchained_past_the_grace_are_reported(recorded):
+    services = Services(get_settings())
+    try:
+        with services.runtimes.lease(CITY_A) as rt:
+            log_reads(rt, 2)  # no worker pass after them
+    finally:
+        services.close()
+    assert report(recorded, "--tenant", CITY_A)["pending"]["access"] == 2  # fresh: pending
+    late = report(recorded, "--tenant", CITY_A, "--grace", "0", code=1)
+    assert [p["code"] for p in late["problems"]] == ["unchained_tail"]
+    assert "unchained_tail" in run(recorded, "audit", "verify", "--tenant", CITY_A,
+                                   "--grace", "0", code=1).output
