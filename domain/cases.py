@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -52,10 +53,36 @@ class Case(Aggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        # v2: the reception number (受付番号) given when the case opened.
+        class_version = 2
+        household_id: UUID
+        municipality_code: str
+        site_id: str
+        contract_id: str | None
+        opened_on: date
+        reception_number: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Cases opened before numbers were given have none (they are named by id).
+            state["reception_number"] = None
+
+    @classmethod
+    def open(cls, *, case_id: UUID, household_id: UUID, municipality_code: str, site_id: str,
+             contract_id: str | None, opened_on: date, reception_number: str) -> Case:
+        """Open a case under an id chosen beforehand (its reception number names it)."""
+        return cls._create(cls.Opened, id=case_id, household_id=household_id,
+                           municipality_code=municipality_code, site_id=site_id,
+                           contract_id=contract_id, opened_on=opened_on,
+                           reception_number=reception_number)
+
+    @event(Opened)
     def __init__(self, household_id: UUID, municipality_code: str, site_id: str,
-                 contract_id: str | None, opened_on: date) -> None:
+                 contract_id: str | None, opened_on: date,
+                 reception_number: str | None = None) -> None:
         self.household_id = household_id
+        self.reception_number = reception_number
         self.municipality_code = municipality_code
         self.site_id = site_id
         # None when the municipality runs the site directly.
@@ -78,7 +105,7 @@ class Case(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a command decided on a stale view of the case."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def require_open(self) -> None:
         if self.is_closed:

@@ -161,6 +161,10 @@ class Case:
     council_case: bool = strawberry.field(description="Handled by the 要保護児童対策地域協議会")
     version: int = strawberry.field(description="Send it back as expectedVersion to detect stale edits")
     household_id: strawberry.Private[str]
+    reception_number: str | None = strawberry.field(
+        default=None, description="受付番号 (e.g. R8-000123: 令和8年度's 123rd case of the "
+                                  "municipality); accepted wherever a caseId is. Null for cases "
+                                  "opened before numbers were given.")
 
     @classmethod
     def from_record(cls, r: CaseRecord) -> Case:
@@ -170,7 +174,7 @@ class Case:
                    consultation_count=r.consultation_count, themes=r.themes,
                    closed_on=r.closed_on, closure_reason=r.closure_reason,
                    council_case=r.council_case, version=r.version,
-                   household_id=r.household_id)
+                   household_id=r.household_id, reception_number=r.reception_number)
 
     @strawberry.field
     async def household(self, info: Info[YorisoiContext, None]) -> Household | None:

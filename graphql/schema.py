@@ -28,6 +28,7 @@ from yorisoi.graphql.access_grants import AccessGrantMutation, AccessGrantQuery
 from yorisoi.graphql.agencies import AgencyMutation, AgencyQuery
 from yorisoi.graphql.case_lifecycle import CaseLifecycleMutation
 from yorisoi.graphql.case_meetings import CaseMeetingMutation, CaseMeetingQuery
+from yorisoi.graphql.case_numbers import CaseNumbers
 from yorisoi.graphql.cases import CaseQuery
 from yorisoi.graphql.complaints import ComplaintMutation, ComplaintQuery
 from yorisoi.graphql.compliance import ComplianceQuery
@@ -218,6 +219,7 @@ def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:
     extensions = [
         OperationSpan,
         PersonalReads,
+        CaseNumbers,  # reception numbers accepted as caseId
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=2000),
         lambda: ParserCache(maxsize=256),

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.errors import DomainError, InvalidInputError
+from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.errors import InputErrors
 
 if TYPE_CHECKING:
@@ -65,13 +66,24 @@ class Checker:
             self.bad(field, f"At most {limit} entries.", f"{limit}件以内にしてください。")
 
     def case_id(self, value: strawberry.ID | None) -> uuid.UUID | None:
+        """A case id, or the id of the case a reception number (受付番号) names.
+
+        A number the caller cannot see resolves to an id no case has: the
+        command then answers case_not_found, as for an unknown id.
+        """
         if value is None:
             return None
         try:
             return uuid.UUID(str(value))
         except ValueError:
-            self.bad("caseId", "Not a case id.", "ケースIDの形式が正しくありません。")
-            return None
+            pass
+        if parse_reception_number(str(value)) is not None:
+            from yorisoi.graphql.case_numbers import case_for_number
+
+            return case_for_number(str(value))
+        self.bad("caseId", "Not a case id or reception number (e.g. R8-000123).",
+                  "ケースIDまたは受付番号（例: R8-000123）の形式が正しくありません。")
+        return None
 
     def record_id(self, field: str, value: str | None) -> uuid.UUID | None:
         """The id of a record other than a case (meeting, referral, agency…)."""

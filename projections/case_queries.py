@@ -90,6 +90,7 @@ class CaseRecord:
     closure_reason: str | None = None
     council_case: bool = False
     version: int = 1
+    reception_number: str | None = None  # 受付番号, e.g. R8-000123 (None: opened before numbers)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def _case(row: dict[str, Any]) -> CaseRecord:
         last_activity_on=row["last_activity_on"],
         consultation_count=int(row["consultation_count"]), themes=json.loads(row["themes"]),
         closed_on=row["closed_on"], closure_reason=row["closure_reason"],
-        council_case=bool(row["council_case"]), version=int(row["version"]))
+        council_case=bool(row["council_case"]), version=int(row["version"]),
+        reception_number=row.get("reception_number"))
 
 
 class CaseQueries:

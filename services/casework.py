@@ -8,6 +8,8 @@ Command methods get → command → save; the aggregates check the rules.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -16,13 +18,19 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import HouseholdConsents
-from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
+from yorisoi.domain.consultations import (
+    Consultation,
+    ConsultationNotFoundError,
+    check_consultation_date,
+)
 from yorisoi.domain.data_subject_indexes import HouseholdRequests
 from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
+from yorisoi.domain.reception_numbers import ReceptionCounter, fiscal_year_of
 from yorisoi.domain.registry import ContractTerms, check_hand_over
 from yorisoi.domain.themes import ThemeTaxonomy
 from yorisoi.domain.vocabulary import STANDARD_THEMES
@@ -46,6 +54,10 @@ from yorisoi.services.tenant_application import (  # noqa: F401 - re-exported
 from yorisoi.services.themes import ThemeCommands
 
 
+# Openings run again when another opening took the counter's next number first (SQLite).
+OPENING_ATTEMPTS = 6
+
+
 class CaseNotFoundError(NotFoundDomainError):
     code = "case_not_found"
     message = "No such case in this municipality."
@@ -60,6 +72,8 @@ class NewHousehold:
     children: list[Child]
     pregnancy: Pregnancy | None
     outside_target_reason: str | None = None
+    # Why the family is registered although likely duplicates were shown.
+    new_household_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class RecordConsultation:
     # existing case, or an exception with its reason and legal basis.
     consent: NewConsent | None = None
     consent_exception: NewConsentException | None = None
+    # The case's version the caller saw (existing case only): a stale one is a conflict.
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ class ConsultationRecorded:
     case_id: UUID
     consultation_id: UUID
     household_id: UUID
+    reception_number: str | None = None  # 受付番号 (None for cases opened before numbers)
 
 
 class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNoteCommands,
@@ -110,10 +127,38 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         taxonomy = self.theme_taxonomy()
         return STANDARD_THEMES.keys() if taxonomy is None else taxonomy.allowed()
 
-    @command("command.record_consultation")
     def record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
-        """Record a consultation, opening a case (and household) when none is given."""
+        """Record a consultation, opening a case (and household) when none is given.
+
+        Opening a case takes the next reception number of its fiscal year.  Two
+        openings at once read the same counter and only one of them can be
+        written: on PostgreSQL the insert refuses the other's stale read and
+        the command runner runs it again; on SQLite (no read validation) the
+        counter's next version is already taken — an ``IntegrityError`` before
+        anything is written.  Either way nothing of the losing attempt is
+        stored (one save), so the opening is run again here, on the counter as
+        it now is, after a short random pause that breaks the lockstep of
+        openings that keep colliding.  So a number is never given twice.
+        """
+        for attempt in range(1, OPENING_ATTEMPTS + 1):
+            try:
+                return self._record_consultation(cmd)
+            except IntegrityError:  # StaleReadError included
+                if cmd.case_id is not None or attempt == OPENING_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - not a secret
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reception_counter(self, municipality_code: str, fiscal_year: int) -> ReceptionCounter:
+        try:
+            return self.repository.get(ReceptionCounter.create_id(municipality_code, fiscal_year))
+        except AggregateNotFoundError:  # the year's first case
+            return ReceptionCounter.start(municipality_code, fiscal_year)
+
+    @command("command.record_consultation")
+    def _record_consultation(self, cmd: RecordConsultation) -> ConsultationRecorded:
         today = japan_today()
+        counter = None
         household = None
         # The aggregates this command reads, fetched together where their ids are
         # known: the case with the taxonomy, then the household's consent and
@@ -126,6 +171,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             self.read_ahead([cmd.case_id, taxonomy_id,
                              *(self._household_indexes(known) if known else ())])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
+            case.check_version(cmd.expected_version)
             self._remember_household(case)
             if known != case.household_id:
                 self.read_ahead(self._household_indexes(case.household_id))
@@ -136,12 +182,23 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             household = Household.register(
                 guardians=cmd.household.guardians, children=cmd.household.children,
                 pregnancy=cmd.household.pregnancy, today=today,
-                outside_target_reason=cmd.household.outside_target_reason)
-            case = Case(household_id=household.id, municipality_code=cmd.municipality_code,
-                        site_id=cmd.site_id, contract_id=cmd.contract_id,
-                        opened_on=cmd.occurred_on)
-            # A new household has no indexes to read: only the taxonomy is read.
-            self.read_ahead([taxonomy_id])
+                outside_target_reason=cmd.household.outside_target_reason,
+                new_household_reason=cmd.household.new_household_reason)
+            # A new household has no indexes to read: the taxonomy and the year's counter.
+            fiscal_year = fiscal_year_of(cmd.occurred_on)
+            self.read_ahead([taxonomy_id,
+                             ReceptionCounter.create_id(cmd.municipality_code, fiscal_year)])
+            counter = self._reception_counter(cmd.municipality_code, fiscal_year)
+            case_id = Case.create_id()
+            case = Case.open(case_id=case_id, household_id=household.id,
+                             municipality_code=cmd.municipality_code, site_id=cmd.site_id,
+                             contract_id=cmd.contract_id, opened_on=cmd.occurred_on,
+                             reception_number=counter.assign(case_id))
+        people = cmd.household if household is not None else None
+        check_consultation_date(
+            cmd.occurred_on, case_opened_on=case.opened_on,
+            birth_dates=[c.birth_date for c in people.children] if people else (),
+            due_date=people.pregnancy.due_date if people and people.pregnancy else None)
         consultation = Consultation.record(
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
@@ -154,9 +211,11 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             household_id=case.household_id, case_id=case.id, record_id=consultation.id,
             consent=cmd.consent, exception=cmd.consent_exception,
             new_household=household is not None, today=today)
-        # One save: the record and its consent (or exception) are stored together or not at all.
-        self.save(household, case, consultation, *consent)
-        return ConsultationRecorded(case.id, consultation.id, case.household_id)
+        # One save: the record, its consent (or exception) and the number given are
+        # stored together or not at all.
+        self.save(household, case, consultation, counter, *consent)
+        return ConsultationRecorded(case.id, consultation.id, case.household_id,
+                                    case.reception_number)
 
     @property
     def _case_households(self) -> OrderedDict[UUID, UUID]:
@@ -213,7 +272,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         found: Household = self.repository.get(case.household_id)
         # A correction decided on a stale view of the household is refused.
         if expected_version is not None and expected_version != found.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=found.version)
         found.correct(guardians=household.guardians, children=household.children,
                       pregnancy=household.pregnancy,
                       outside_target_reason=household.outside_target_reason,

@@ -18,7 +18,8 @@ from yorisoi.services.platform import PlatformApplication
 from yorisoi.tenants.neighbours import NeighbourView
 from yorisoi.tenants.provisioning import Provisioner
 from yorisoi.tenants.registry import RegistryQueries, RegistryView
-from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env
+from yorisoi.tenants.spaces import PLATFORM_SPACE, event_store_env, municipality_space
+from yorisoi.tenants.view_columns import add_missing_columns
 
 
 class TenantDirectory:
@@ -94,17 +95,34 @@ class TenantDirectory:
                        progress: Any = None) -> list[str]:
         """Re-run the (idempotent) space DDL: tables added since a space was provisioned appear.
 
-        New tables only — a changed column of an existing table needs a migration
-        of its own.  New read models then catch up from the start of the log.
+        New tables appear, and columns listed in ``tenants/view_columns.py`` are
+        added to existing tables first (the DDL's indexes may name them).  New
+        read models then catch up from the start of the log.
         """
         self.provisioner.init_platform()
         done = []
         for code in codes or [t.tenant_id for t in self.registry.municipalities()]:
+            self._add_view_columns(code)
             self.provisioner.create_municipality_space(code)
             done.append(code)
             if progress is not None:
                 progress(code)
         return done
+
+    def _add_view_columns(self, code: str) -> list[str]:
+        """Columns views gained since the space was provisioned (as the schema owner)."""
+        from yorisoi.services.casework import CaseworkApplication
+
+        settings = self.provisioner.settings
+        space = municipality_space(code)
+        if settings.backend == "sqlite" and not (settings.sqlite_dir / f"{space}.sqlite").exists():
+            return []  # not provisioned yet: the DDL creates the tables whole
+        app = CaseworkApplication(event_store_env(settings, space, admin=True), tenant=space,
+                                  key_provider=self.provisioner.key_provider)
+        try:
+            return add_missing_columns(app.database)
+        finally:
+            app.close()
 
     def issuer(self, issuer: str) -> IssuerRegistration | None:
         return self.registry.issuer(issuer)

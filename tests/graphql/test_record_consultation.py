@@ -199,11 +199,15 @@ def test_malformed_cursor_is_a_typed_error_not_a_crash(client, world):
             assert cursor not in error["message"]
 
 
-def test_page_size_is_clamped_not_trusted(client, world):
+def test_page_size_outside_1_to_100_is_a_typed_error_not_another_page(client, world):
     recorded(client, npo_specialist(world))
     recorded(client, npo_specialist(world))
     supervisor = city_a_supervisor(world)
-    for first, expected in ((0, 1), (-5, 1), (1_000_000, 2)):
+    for first in (0, -5, 101, 1_000_000):
+        body = gql(client, CASES, {"first": first}, supervisor)
+        assert body["data"] is None, (first, body)
+        assert body["errors"][0]["extensions"]["code"] == "page_size_invalid"
+    for first, expected in ((1, 1), (100, 2)):
         page = gql(client, CASES, {"first": first}, supervisor)["data"]["cases"]
         assert len(page["edges"]) == expected, (first, page)
         assert page["totalCount"] == 2
@@ -219,10 +223,11 @@ def test_stored_events_say_who_acted_where_and_hide_personal_text(client, world)
     result = recorded(client, headers)
     notifications = stored_notifications(world)
     # The consent given with the record is stored with it (and the household's consent index).
-    assert head(world) - before == len(notifications) == 7
+    # And the reception number given to the new case (the year's counter starts, then assigns).
+    assert head(world) - before == len(notifications) == 9
     topics = sorted(n.topic.rsplit(".", 1)[-1] for n in notifications)
-    assert topics == ["ConsentListed", "ConsultationNoted", "Given", "Opened", "Recorded",
-                      "Registered", "Started"], topics
+    assert topics == ["Assigned", "ConsentListed", "ConsultationNoted", "Given", "Opened",
+                      "Recorded", "Registered", "Started", "Started"], topics
 
     case_id = uuid.UUID(result["case"]["id"])
     assert {uuid.UUID(str(n.originator_id)) for n in notifications} >= {case_id}
@@ -536,7 +541,9 @@ def test_client_request_id_is_bounded_before_it_reaches_the_event_store(client, 
         recorded(client, {**npo_specialist(world), "X-Request-ID": request_id})
     stored = [json.loads(bytes(n.state))["_meta"]["request_id"]
               for n in stored_notifications(world)]
-    assert len(stored) == 14  # 7 events per new household with its consent
+    # 7 events per new household with its consent, and its reception number (the first
+    # of the year also starts the counter).
+    assert len(stored) == 17
     assert all(value and len(value) <= 128 for value in stored), [len(v) for v in stored]
     assert personal not in stored
     assert len(set(stored)) == 2  # still one id per request
