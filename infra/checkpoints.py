@@ -40,11 +40,22 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 
-from yorisoi.infra.audit_ledger_store import AuditLedgerStore, ledger_transaction
+from yorisoi.infra.audit_ledger_store import (
+    PLATFORM_LEDGER,
+    AuditLedgerStore,
+    ledger_transaction,
+)
 from yorisoi.infra.db import Database
 from yorisoi.infra.signing import PlatformSigner
 from yorisoi.infra.storage import ObjectLockedError, StorageError, validate_key
-from yorisoi.services.audit_verify import CheckpointCopy, checkpoint_key, signed_checkpoint
+from yorisoi.services.audit_verify import (
+    UNCHAINED_GRACE,
+    CheckpointCopy,
+    LedgerSource,
+    checkpoint_key,
+    online_source,
+    signed_checkpoint,
+)
 
 _log = logging.getLogger("yorisoi.audit")
 _tracer = trace.get_tracer("yorisoi.audit")
@@ -296,3 +307,20 @@ def ledger_checkpoint_due(services: Any, db: Database, tenant: str) -> None:
                      ).checkpoint_if_due(db, tenant)
     except StorageError as error:
         _log.warning("audit checkpoint of %s not written: %s", tenant, error)
+
+
+def ledger_sources(services: Any, runtime: Any | None,
+                   grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
+    """What ``audit verify`` reads: a municipality's ledger with the registry entries it
+    depends on (``runtime``), or the whole registry's ledger (``None``)."""
+    checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
+    platform_db = services.directory.platform.database
+    if runtime is None:
+        return online_source(platform_db, PLATFORM_LEDGER,
+                             lambda: checkpointer.copies(PLATFORM_LEDGER), grace=grace)
+    source = online_source(runtime.casework.database, runtime.municipality_code,
+                           lambda: checkpointer.copies(runtime.municipality_code), grace=grace)
+    source.registry = online_source(platform_db, PLATFORM_LEDGER,
+                                    lambda: checkpointer.copies(PLATFORM_LEDGER),
+                                    concerning=runtime.municipality_code, grace=grace)
+    return source

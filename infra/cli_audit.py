@@ -23,18 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER
 from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
+from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store, ledger_sources
 from yorisoi.infra.settings import get_settings
 from yorisoi.infra.storage import StorageError
 from yorisoi.services.audit_export import ExportFormatError, read_export, write_export
 from yorisoi.services.audit_ledger import AuditChainer
-from yorisoi.services.audit_verify import (
-    UNCHAINED_GRACE,
-    LedgerSource,
-    VerificationReport,
-    online_source,
-    verify,
-)
+from yorisoi.services.audit_verify import UNCHAINED_GRACE, VerificationReport, verify
 from yorisoi.tenants.runtime import TenantRuntime
 
 audit_app = typer.Typer(help="The audit ledger: verify, checkpoint, export.", no_args_is_help=True)
@@ -76,22 +70,6 @@ def _platform() -> Iterator[Services]:
         raise typer.Exit(1) from None
     finally:
         services.close()
-
-
-def _sources(services: Services, runtime: TenantRuntime | None,
-             grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
-    """A municipality's ledger with its registry entries, or (no runtime) the whole registry."""
-    checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
-    platform_db = services.directory.platform.database
-    if runtime is None:
-        return online_source(platform_db, PLATFORM_LEDGER,
-                             lambda: checkpointer.copies(PLATFORM_LEDGER), grace=grace)
-    source = online_source(runtime.casework.database, runtime.municipality_code,
-                           lambda: checkpointer.copies(runtime.municipality_code), grace=grace)
-    source.registry = online_source(platform_db, PLATFORM_LEDGER,
-                                    lambda: checkpointer.copies(PLATFORM_LEDGER),
-                                    concerning=runtime.municipality_code, grace=grace)
-    return source
 
 
 @contextmanager
@@ -181,7 +159,7 @@ def verify_command(
             raise typer.Exit(1) from None
     else:
         with _ledger(tenant, platform) as (services, runtime):
-            source = _sources(services, runtime, timedelta(seconds=grace))
+            source = ledger_sources(services, runtime, timedelta(seconds=grace))
             with _progress("verifying", source.head) as advance:
                 report = verify(source, pinned or services.signer.public_pem, progress=advance)
     _print(report, as_json)
@@ -221,7 +199,7 @@ def export_command(
         raise _refuse("--out is required", "--out を指定してください")
     _one_of(tenant, platform)
     with _ledger(tenant, platform) as (services, runtime):
-        source = _sources(services, runtime)
+        source = ledger_sources(services, runtime)
         with _progress("exporting", source.head) as advance:
             written = write_export(source, services.signer.public_pem, out, progress=advance)
     console.print(f"{written} entries written to {out} (key {services.signer.key_id})")

@@ -12,8 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
+from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.console import audit_reader
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+from yorisoi.services.audit_verify import verify
 
 router = APIRouter(prefix=PREFIX + "/m/{code}/audit")
 Con = Annotated[Console, Depends(console)]
@@ -82,8 +84,9 @@ async def certificate(con: Con, code: str, batch_id: str) -> HTMLResponse:
 
 @router.get("/chain", response_class=HTMLResponse)
 async def chain(con: Con, code: str) -> HTMLResponse:
-    report = await con.read("audit.read", code,
-                            lambda rt, grant: audit_reader.chain_report(rt, con.services))
-    if report is None:
-        return con.page("audit_pending.html", code=code, what="chain")
+    # What ``yorisoi audit verify --tenant`` checks: the municipality's ledger and the
+    # registry entries it depends on (contracts, issuers, grants).
+    services = con.services
+    report = await con.read("audit.read", code, lambda rt, grant: verify(
+        ledger_sources(services, rt), services.signer.public_pem))
     return con.page("audit_chain.html", code=code, report=report)

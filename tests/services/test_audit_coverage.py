@@ -2,7 +2,7 @@
 
 A single-byte change anywhere in a municipality's events, its access log or the
 platform's registry events is found by ``audit verify`` (the same sources the
-CLI builds: ``infra/cli_audit._sources``), on SQLite and PostgreSQL.  Changes
+CLI builds: ``infra/checkpoints.ledger_sources``), on SQLite and PostgreSQL.  Changes
 are made as someone with access to the database would: on PostgreSQL as the
 superuser with triggers off, on SQLite by opening the file and dropping the
 append-only triggers.  Each change is undone before the next, and the ledger
@@ -25,8 +25,7 @@ from world import CITY_B, build_world
 from yorisoi.infra.access_log_store import COLUMNS as ACCESS_COLUMNS
 from yorisoi.infra.audit_chaining import LedgerKeeper
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, ledger_transaction
-from yorisoi.infra.checkpoints import checkpoint_store
-from yorisoi.infra.cli_audit import _sources
+from yorisoi.infra.checkpoints import checkpoint_store, ledger_sources
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.audit_verify import VerificationReport, online_source, verify
 
@@ -59,9 +58,9 @@ def chained(world) -> Iterator[Any]:
 def report(world: Any, tenant: str | None = CITY_A) -> VerificationReport:
     services = world.services
     if tenant is None:
-        return verify(_sources(services, None), services.signer.public_pem)
+        return verify(ledger_sources(services, None), services.signer.public_pem)
     with services.runtimes.lease(tenant) as rt:
-        return verify(_sources(services, rt), services.signer.public_pem)
+        return verify(ledger_sources(services, rt), services.signer.public_pem)
 
 
 def platform_ledger(world: Any) -> list[dict[str, Any]]:
