@@ -90,11 +90,12 @@ def serving(kind: str, port: int, env: dict[str, str] | None = None,
 
 def load(url: str, *, method: str = "GET", body: bytes = b"", headers: list[str] | None = None,
          concurrency: int = 8, requests: int = 1000, seconds: float = 20.0, warmup: int = 20,
-         expect: str = "") -> dict[str, Any]:
+         expect: str = "", unique_header: str = "") -> dict[str, Any]:
     """Run ``loadgen.py`` in its own process and return its figures."""
     argv = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--method", method,
             "--concurrency", str(concurrency), "--requests", str(requests),
-            "--seconds", str(seconds), "--warmup", str(warmup), "--expect", expect]
+            "--seconds", str(seconds), "--warmup", str(warmup), "--expect", expect,
+            "--unique-header", unique_header]
     for header in headers or []:
         argv += ["--header", header]
     body_file = None
@@ -176,13 +177,57 @@ def _serve_baseline(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def _serve_baseline_write(port: int) -> None:
+    """The least an endpoint can do to store a consultation: two rows, one transaction.
+
+    ``POST /consultations`` inserts two rows shaped like the product's two events
+    (the consultation recorded, the case noting it) into a plain table as the
+    application role and answers their ids; ``?readback=1`` reads the rows back
+    before answering (what the product's answer from its views costs at the least).
+    """
+    import uuid
+
+    import uvicorn
+    from fastapi import FastAPI
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    table = os.environ["BENCH_TABLE"]
+    pool = ConnectionPool(os.environ["BENCH_DSN"], min_size=2, max_size=2,
+                          kwargs={"row_factory": dict_row, "autocommit": True}, open=True)
+    insert = (f"INSERT INTO {table} (originator_id, originator_version, topic, state)"
+              " VALUES (%s, %s, %s, %s), (%s, %s, %s, %s) RETURNING notification_id")
+    state = os.urandom(700)  # about the size of a sealed consultation event
+    app = FastAPI()
+
+    @app.post("/consultations")
+    def record(readback: int = 0) -> dict[str, Any]:
+        consultation, case = uuid.uuid4(), uuid.uuid4()
+        with pool.connection() as conn, conn.transaction():
+            ids = [r["notification_id"] for r in conn.execute(insert, (
+                consultation, 1, "consultations:Consultation.Recorded", state,
+                case, 1, "cases:Case.ConsultationNoted", state[:200])).fetchall()]
+        answer: dict[str, Any] = {"id": str(consultation), "case": str(case), "ids": ids}
+        if readback:
+            with pool.connection() as conn:
+                rows = conn.execute(f"SELECT originator_id, topic FROM {table}"
+                                    " WHERE originator_id = ANY(%s)",
+                                    ([consultation, case],)).fetchall()
+            answer["read"] = len(rows)
+        return {"data": {"recordConsultation": answer}}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("app", "baseline"))
+    parser.add_argument("kind", choices=("app", "baseline", "baseline-write"))
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     if args.kind == "app":
         _serve_app(args.port)
+    elif args.kind == "baseline-write":
+        _serve_baseline_write(args.port)
     else:
         _serve_baseline(args.port)
 

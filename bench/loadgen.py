@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
@@ -64,16 +67,18 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, body, headers.get("connection", "").lower() != "close"
 
 
-async def _connection(host: str, port: int, request: bytes, budget: _Budget, expect: bytes,
-                      latencies: list[float], errors: list[str]) -> None:
+async def _connection(host: str, port: int, request: bytes | Callable[[], bytes],
+                      budget: _Budget, expect: bytes, latencies: list[float],
+                      errors: list[str]) -> None:
     reader = writer = None
     try:
         while budget.take():
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
+            raw = request() if callable(request) else request
             start = time.perf_counter()
             try:
-                writer.write(request)
+                writer.write(raw)
                 status, body, keep = await _read_response(reader)  # type: ignore[arg-type]
             except (OSError, asyncio.IncompleteReadError, ValueError) as error:
                 latencies.append(time.perf_counter() - start)
@@ -103,11 +108,28 @@ def _request(url: str, method: str, body: bytes, headers: list[str]) -> tuple[st
     return parts.hostname or "127.0.0.1", parts.port or 80, raw
 
 
+def _unique(url: str, method: str, body: bytes, headers: list[str],
+            name: str) -> tuple[str, int, Callable[[], bytes]]:
+    """Requests that differ only in header ``name``: a new value for each (idempotency keys)."""
+    host, port, _ = _request(url, method, body, headers)
+    prefix = uuid.uuid4().hex
+    counter = itertools.count()
+
+    def make() -> bytes:
+        return _request(url, method, body, [*headers, f"{name}: {prefix}-{next(counter)}"])[2]
+
+    return host, port, make
+
+
 async def run_load(url: str, *, method: str = "GET", body: bytes = b"",
                    headers: list[str] | None = None, concurrency: int = 8,
                    requests: int = 1000, seconds: float = 20.0, warmup: int = 20,
-                   expect: bytes = b"") -> dict[str, object]:
-    host, port, raw = _request(url, method, body, headers or [])
+                   expect: bytes = b"", unique_header: str = "") -> dict[str, object]:
+    raw: bytes | Callable[[], bytes]
+    if unique_header:
+        host, port, raw = _unique(url, method, body, headers or [], unique_header)
+    else:
+        host, port, raw = _request(url, method, body, headers or [])
     if warmup:  # connections, the server's caches and prepared statements; not counted
         await asyncio.gather(*(_connection(host, port, raw, _Budget(
             max(1, warmup // concurrency), time.perf_counter() + seconds), expect, [], [])
@@ -144,12 +166,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--expect", default="")
+    parser.add_argument("--unique-header", default="",
+                        help="a header given a new value in every request (Idempotency-Key)")
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""  # noqa: SIM115
     result = asyncio.run(run_load(
         args.url, method=args.method, body=body, headers=args.header,
         concurrency=args.concurrency, requests=args.requests, seconds=args.seconds,
-        warmup=args.warmup, expect=args.expect.encode()))
+        warmup=args.warmup, expect=args.expect.encode(), unique_header=args.unique_header))
     json.dump(result, sys.stdout)
     print()
 

@@ -25,6 +25,7 @@ import bench_commands
 import bench_graphql_load
 import bench_projection
 import bench_tenants
+import bench_write_path
 from common import (
     Pair,
     configure_production_telemetry,
@@ -94,7 +95,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, help="tenants provisioned (default 60; --full 2000)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=("commands", "projection", "audit", "access_log", "disposal",
-                                 "graphql", "tenants"),
+                                 "write_path", "graphql", "tenants"),
                         help="leave a benchmark out (repeatable)")
     args = parser.parse_args()
     n = args.n or (200 if args.quick else 2000)
@@ -156,6 +157,13 @@ def main() -> None:
             graphql_pairs, details["graphql_load"] = bench_graphql_load.run(
                 cluster, code=municipality_code("27100"), **load)
             pairs += graphql_pairs
+        if "write_path" not in skip:
+            write = ({"requests": 150, "seconds": 6.0, "rounds": 2} if args.quick else
+                     {"requests": 600, "seconds": 15.0, "rounds": 3})
+            print(f"write path: {write} …", file=sys.stderr)
+            write_pairs, details["write_path"] = bench_write_path.run(
+                cluster, code=municipality_code("27140"), **write)
+            pairs += write_pairs
         if "tenants" not in skip:  # last: it leaves thousands of schemas in the cluster
             print(f"tenants: {tenants}, max active {max_active} …", file=sys.stderr)
             tenant_pairs, details["tenants"] = bench_tenants.run(

@@ -1,0 +1,190 @@
+"""The write path a user feels: ``recordConsultation`` over HTTP beside a raw two-row insert (same run).
+
+Figure: ``recordConsultation`` on an existing case, sent by a municipal
+specialist through the product — uvicorn, ``create_app``, token check, rate
+limiter, access decision, GraphQL, the command (validated reads, consent
+check, the one-statement insert), read-your-writes catch-up and the answer
+from the case view — in requests per second, ÷ ``bench/http_servers.py
+baseline-write``: FastAPI + a psycopg pool inserting two rows of the same size
+in one transaction and answering their ids (and, as a second baseline, reading
+them back first).  The product runs twice: without an ``Idempotency-Key`` and
+with a new key in every request (exactly-once: the claim and the sealed answer
+commit with the events), so the cost of exactly-once is measured too.
+
+Both servers run in their own process (one uvicorn worker each); the load comes
+from ``bench/loadgen.py`` on loopback with 1 and 8 keep-alive clients.  Rounds
+alternate product and baseline (who goes first alternates too).  Errors (a
+status other than 200, a GraphQL error, a result other than the success type)
+are counted and must be 0.
+
+    .venv/bin/python bench/bench_write_path.py [--requests 600] [--seconds 15] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from dataclasses import replace
+from typing import Any
+
+from common import (
+    ACTOR,
+    CITY,
+    MUNICIPALITIES,
+    Pair,
+    acting_context,
+    consultation,
+    create_raw_table,
+    new_household,
+    print_table,
+    yesterday,
+)
+from http_servers import free_port, load, serving, settings_env
+from pgcluster import APP_ROLE
+
+SPECIALIST = "bench-specialist-0002"
+
+RECORD = """mutation Record($input: RecordConsultationInput!) {
+  recordConsultation(input: $input) {
+    __typename
+    ... on ConsultationRecorded { case { id consultationCount lastActivityOn } consultation { id } }
+    ... on UserError { code }
+  }
+}"""
+
+
+def prepare(cluster: Any, code: str = CITY) -> tuple[Any, str, str]:
+    """The platform, one municipality with one case (consent on file), and a specialist's token."""
+    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.services.context import acting_as
+
+    settings = cluster.settings(
+        dev_issuer=True, rate_limits=True, rate_limit_principal_per_second=1e6,
+        rate_limit_principal_burst=10**6, rate_limit_tenant_per_second=1e6,
+        rate_limit_tenant_burst=10**6)
+    init_platform(settings)
+    services = Services(settings)
+    try:
+        directory = services.directory
+        with acting_as(OPERATOR):
+            name, prefecture = MUNICIPALITIES[code]
+            directory.provision_municipality(code=code, name=name, prefecture=prefecture)
+            directory.register_identity_provider(
+                services.dev_issuer.registration_for("municipality", code))
+            # A site the municipality runs itself, where its specialist is assigned.
+            directory.register_site(municipality_code=code, site_id=ACTOR["site_id"],
+                                    name="ひろば", site_type="kihon")
+        first = replace(consultation(household=new_household(), code=code), contract_id=None,
+                        writable_contract_ids=None)
+        with services.runtimes.lease(code) as rt, acting_as(replace(
+                acting_context(), organisation_kind="municipality", organisation_id=code,
+                contract_id=None)):
+            case_id = rt.casework.record_consultation(first).case_id
+            rt.catch_up()
+        token = services.dev_issuer.mint("municipality", code, SPECIALIST, roles=["specialist"],
+                                         sites=[ACTOR["site_id"]], expires_in=4 * 3600)
+    finally:
+        services.close()
+    return settings, token, str(case_id)
+
+
+def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: round(statistics.median(r[key] for r in rounds), 2)
+            for key in ("throughput", "p50_ms", "p95_ms", "p99_ms")} | {
+        "errors": sum(r["errors"] for r in rounds),
+        "requests": sum(r["requests"] for r in rounds),
+        "error_samples": [s for r in rounds for s in r["error_samples"]][:3]}
+
+
+def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int = 3,
+        clients: tuple[int, ...] = (1, 8), code: str = CITY
+        ) -> tuple[list[Pair], dict[str, Any]]:
+    settings, token, case_id = prepare(cluster, code)
+    table = create_raw_table(cluster, "write_path")
+    app_port, base_port = free_port(), free_port()
+    body = json.dumps({"query": RECORD, "variables": {"input": {
+        "municipalityCode": code, "caseId": case_id, "siteId": ACTOR["site_id"],
+        "occurredOn": yesterday().isoformat(), "channel": "visit",
+        "themes": ["development", "daily_worries"],
+        "asked": "二歳の子のことばが遅いのが心配。保育園の先生にも言われて、どこに相談すればよいか分からない。",
+        "wishes": "相談できる所を知りたい。同じ年頃の子の親とも話してみたい。",
+        "direction": "発達相談の案内。次回ひろばで様子を一緒に見ることにした。"}}},
+        ensure_ascii=False).encode()
+    dsn = (f"host=127.0.0.1 port={cluster.port} dbname={cluster.dbname} user={APP_ROLE}"
+           f" password={cluster.passwords[APP_ROLE]}")
+    pairs: list[Pair] = []
+    detail: dict[str, Any] = {"requests_per_round": requests, "seconds_per_round": seconds}
+    with serving("app", app_port, settings_env(settings)), \
+            serving("baseline-write", base_port, {"BENCH_DSN": dsn, "BENCH_TABLE": table}):
+
+        def product(n: int, keyed: bool) -> dict[str, Any]:
+            return load(f"http://127.0.0.1:{app_port}/graphql", method="POST", body=body,
+                        headers=[f"Authorization: Bearer {token}"], concurrency=n,
+                        requests=requests, seconds=seconds, warmup=4 * n,
+                        expect='"ConsultationRecorded"',
+                        unique_header="Idempotency-Key" if keyed else "")
+
+        def baseline(n: int, readback: bool) -> dict[str, Any]:
+            return load(f"http://127.0.0.1:{base_port}/consultations?readback={int(readback)}",
+                        method="POST", body=b"{}", concurrency=n, requests=requests,
+                        seconds=seconds, warmup=4 * n, expect='"recordConsultation"')
+
+        for n in clients:
+            runs: dict[str, list[dict[str, Any]]] = {
+                "product": [], "product_keyed": [], "baseline": [], "baseline_readback": []}
+            plain = Pair(f"recordConsultation, {n} client(s), vs raw two-row insert", "req/s",
+                         target=0.2)
+            keyed = Pair(f"… with an Idempotency-Key, {n} client(s), vs raw insert", "req/s")
+            read = Pair(f"recordConsultation, {n} client(s), vs raw insert + read-back",
+                        "req/s")
+            for i in range(rounds):
+                order = ["product", "product_keyed", "baseline", "baseline_readback"]
+                if i % 2:
+                    order.reverse()
+                got = {}
+                for kind in order:
+                    got[kind] = (product(n, kind == "product_keyed") if kind.startswith("product")
+                                 else baseline(n, kind == "baseline_readback"))
+                    runs[kind].append(got[kind])
+
+                def units(r: dict[str, Any]) -> tuple[int, float]:
+                    return r["requests"], r["seconds"]
+
+                plain.add(units(got["product"]), units(got["baseline"]))
+                keyed.add(units(got["product_keyed"]), units(got["baseline"]))
+                read.add(units(got["product"]), units(got["baseline_readback"]))
+            summary = {kind: _summary(r) for kind, r in runs.items()}
+            detail[f"clients_{n}"] = summary
+            p, k, b = summary["product"], summary["product_keyed"], summary["baseline"]
+            plain.note = (f"p50/p95/p99 {p['p50_ms']:.1f}/{p['p95_ms']:.1f}/{p['p99_ms']:.1f} ms,"
+                          f" errors {p['errors']}; raw {b['p50_ms']:.1f}/{b['p95_ms']:.1f}/"
+                          f"{b['p99_ms']:.1f} ms, errors {b['errors']}")
+            keyed.note = (f"p50/p95/p99 {k['p50_ms']:.1f}/{k['p95_ms']:.1f}/{k['p99_ms']:.1f} ms,"
+                          f" errors {k['errors']}")
+            pairs += [plain, keyed, read]
+    return pairs, detail
+
+
+def main() -> None:
+    from common import configure_production_telemetry
+    from pgcluster import throwaway_cluster
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=600, help="per round and server")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per round and server")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default="1,8")
+    parser.add_argument("--durable", action="store_true")
+    args = parser.parse_args()
+    configure_production_telemetry(True)
+    with throwaway_cluster(durable=args.durable) as cluster:
+        pairs, detail = run(cluster, requests=args.requests, seconds=args.seconds,
+                            rounds=args.rounds,
+                            clients=tuple(int(c) for c in args.clients.split(",")))
+    print_table(pairs)
+    print(json.dumps(detail, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
