@@ -14,6 +14,7 @@ nothing behind.  A contractor's administrator reaches only its own staff.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import date
 from typing import Annotated, Any
@@ -26,11 +27,13 @@ from yorisoi.infra.rest import (
     LINK_SECONDS,
     file_link,
     grant_for,
+    keyed_write,
     problem,
     read_upload,
     services_of,
 )
 from yorisoi.services.context import acting_as
+from yorisoi.services.idempotency import run_once
 from yorisoi.services.staff import StaffMemberNotFoundError
 from yorisoi.tenants.access import Grant
 
@@ -70,8 +73,11 @@ async def upload_pledge(
     request: Request, municipality_code: str, staff_id: str,
     file: Annotated[UploadFile, File()], signed_on: Annotated[str, Form(alias="signedOn")],
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
-    """Store a staff member's signed confidentiality pledge (a new one replaces the old)."""
+    """Store a staff member's signed confidentiality pledge (a new one replaces the old).
+
+    With an ``Idempotency-Key`` a repeated upload answers the first one's result."""
     data, content_type = await read_upload(file)
     services = services_of(request)
     on = _signed_on(signed_on)
@@ -87,20 +93,26 @@ async def upload_pledge(
                 return SealedObjects(services.objects, rt.casework.keyring).put(
                     key, sid, payload, content_type=content_type).sha256
 
-            try:
+            def attach() -> dict[str, Any]:
                 with acting_as(grant.acting):
                     member = rt.casework.attach_staff_pledge(
                         sid, attachment_id=attachment_id, signed_on=on,
                         content_type=content_type, data=data, store=store,
                         organisation_id=_scope(grant))
+                assert member.pledge is not None
+                return {"id": str(attachment_id), "size": member.pledge["size"],
+                        "sha256": member.pledge["sha256"], "signedOn": on.isoformat()}
+
+            once = keyed_write(grant, idempotency_key, "pledge", municipality_code, staff_id,
+                               on.isoformat(), content_type, hashlib.sha256(data).hexdigest())
+            try:
+                answer = run_once(rt.casework, once, attach)
             except StaffMemberNotFoundError as error:
                 raise problem(404, error.code, error.message, error.message_ja) from None
-            except DomainError as error:
+            except DomainError as error:  # a reused key among them (422)
                 raise problem(422, error.code, error.message, error.message_ja) from None
             rt.catch_up()
-        assert member.pledge is not None
-        return {"id": str(attachment_id), "size": member.pledge["size"],
-                "sha256": member.pledge["sha256"], "signedOn": on.isoformat()}
+        return answer
 
     return await asyncio.to_thread(run)
 
