@@ -33,6 +33,12 @@ from yorisoi.graphql.errors import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.duplicate_check import (
+    REASON_LABELS,
+    DuplicateFinding,
+    find_duplicates,
+    site_namer,
+)
 from yorisoi.services.consent import NewConsent, NewConsentException
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
@@ -118,6 +124,12 @@ class ConsentExceptionInput:
     legal_basis: str = strawberry.field(description="child_abuse_report | child_welfare_act_25 | emergency_life_safety | court_order | other")
 
 
+@strawberry.input(description="Registering a new household although likely duplicates exist.")
+class ConfirmNewHouseholdInput:
+    reason: str = strawberry.field(description="Why this is another family (kept, sealed, with "
+                                               "the registration)")
+
+
 @strawberry.input
 class RecordConsultationInput:
     municipality_code: str = strawberry.field(description="全国地方公共団体コード of the municipality whose record this is.")
@@ -135,6 +147,9 @@ class RecordConsultationInput:
     child_rearing_situation: str | None = strawberry.field(default=None, description="子育ての状況")
     consent: ConsentInput | None = strawberry.field(default=None, description="Required for a new household unless noConsentException is given")
     no_consent_exception: ConsentExceptionInput | None = None
+    confirm_new_household: ConfirmNewHouseholdInput | None = strawberry.field(
+        default=None, description="Register the household although likely duplicates were "
+                                  "answered (PossibleDuplicates): why it is a new family.")
 
 
 @strawberry.type
@@ -143,8 +158,53 @@ class ConsultationRecorded:
     consultation: Consultation
 
 
+@strawberry.type(description="A household that is likely the one being registered.")
+class DuplicateCandidate:
+    case_id: strawberry.ID = strawberry.field(description="Record under it: caseId")
+    reception_number: str | None
+    site_name: str
+    display_name: str
+    reasons: list[str] = strawberry.field(
+        description="Strongest first: reading_birth_date | phone | name_birth_date")
+    reasons_ja: list[str]
+
+
+@strawberry.type(description="Nothing was recorded: the family is likely on file already. "
+                             "Record under a candidate's caseId, or send the household again "
+                             "with confirmNewHousehold { reason }.")
+class PossibleDuplicates:
+    candidates: list[DuplicateCandidate] = strawberry.field(description="Best match first")
+    exists_elsewhere: bool = strawberry.field(
+        description="A likely duplicate you may not see exists (another site or contract): "
+                    "ask the municipality. Nothing more is told about it.")
+    message: str
+    message_ja: str
+
+    @classmethod
+    def from_finding(cls, finding: DuplicateFinding) -> PossibleDuplicates:
+        candidates = [DuplicateCandidate(
+            case_id=strawberry.ID(c.case_id), reception_number=c.reception_number,
+            site_name=c.site_name, display_name=c.display_name, reasons=list(c.reasons),
+            reasons_ja=[REASON_LABELS[r][1] for r in c.reasons if r in REASON_LABELS])
+            for c in finding.candidates]
+        if candidates:
+            message, message_ja = ("The family may already be on file: record under its case, "
+                                   "or confirm a new household with a reason.",
+                                   "同じ世帯が登録済みの可能性があります。既存のケースに記録するか、"
+                                   "理由を入力して新しい世帯として登録してください。")
+        else:
+            message, message_ja = ELSEWHERE
+        return cls(candidates=candidates, exists_elsewhere=finding.elsewhere > 0,
+                   message=message, message_ja=message_ja)
+
+
+ELSEWHERE = ("A possible duplicate exists at another site or contract; ask the municipality.",
+             "他の実施場所または委託先に同じ世帯の可能性がある記録があります。自治体にお問い合わせください。")
+
+
 RecordConsultationResult = Annotated[
-    ConsultationRecorded | ValidationError | NotAuthorizedError | NotFoundError | ConflictError,
+    ConsultationRecorded | PossibleDuplicates | ValidationError | NotAuthorizedError
+    | NotFoundError | ConflictError,
     strawberry.union("RecordConsultationResult"),
 ]
 
@@ -158,6 +218,9 @@ def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsulta
                    "ケースIDと新しい世帯の情報は、どちらか一方だけを指定してください。")
     elif data.household is not None:
         household = parse_household(check, data.household)
+        if data.confirm_new_household is not None:
+            household = replace(household, new_household_reason=check.required(
+                "confirmNewHousehold.reason", data.confirm_new_household.reason, 400))
     elif data.case_id is None:
         check.bad("household", "Give a caseId or a new household.",
                    "ケースIDまたは新しい世帯の情報を指定してください。")
@@ -241,8 +304,14 @@ class ConsultationMutation:
                                   input: RecordConsultationInput) -> RecordConsultationResult:
         check = Checker(info.context.services.settings.max_text_length)
         parsed = parse_input(input, check)
+        services = info.context.services
 
-        def command(rt: TenantRuntime, grant: Grant) -> ConsultationRecorded:
+        def command(rt: TenantRuntime, grant: Grant) -> ConsultationRecorded | PossibleDuplicates:
+            if parsed.household is not None and input.confirm_new_household is None:
+                finding = find_duplicates(rt, grant.scope, parsed.household, site_namer(
+                    services, grant.municipality_code))
+                if finding.any:
+                    return PossibleDuplicates.from_finding(finding)
             recorded = rt.casework.record_consultation(replace(
                 parsed, contract_id=grant.contract_id,
                 writable_contract_ids=grant.scope.contract_ids))

@@ -84,6 +84,9 @@ def consultation_input(**overrides: object) -> dict[str, object]:
         "consent": {"givenBy": "架空 花子", "relationship": "母",
                     "givenOn": (japan_today() - timedelta(days=1)).isoformat(),
                     "scope": "相談記録の作成"},
+        # Tests record this same fictional family many times: unless a test is about the
+        # duplicate check (tests/graphql/test_duplicates.py), it registers each as new.
+        "confirmNewHousehold": {"reason": "テスト用の架空世帯"},
     }
     data.update(overrides)
     return data
