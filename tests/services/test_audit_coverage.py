@@ -315,3 +315,26 @@ def _flip_uuid(text: str, at: int) -> str:
 def test_build_world_names_the_chainer_of_the_registry(world):
     chainer = AuditChainer(world.services.directory.platform.database, PLATFORM_LEDGER)
     assert chainer.platform and chainer.chain() > 0 and chainer.chain() == 0
+
+
+def test_an_existing_platform_gets_its_ledger_from_platform_init(world, attacker_connect):
+    """A platform space from before this change: the keeper goes on; ``platform init`` adds it."""
+    from yorisoi.infra.bootstrap import init_platform
+
+    settings = world.services.settings
+    if settings.backend == "postgres":
+        conn = attacker_connect()
+        conn.execute("DROP TABLE platform.audit_ledger, platform.audit_checkpoints")
+    else:
+        conn = sqlite3.connect(settings.sqlite_dir / "platform.sqlite", isolation_level=None)
+        conn.execute("DROP TABLE audit_ledger")
+        conn.execute("DROP TABLE audit_checkpoints")
+    conn.close()
+    with world.services.runtimes.lease(CITY_A) as rt:
+        log_reads(rt, 2)
+    keeper = LedgerKeeper(world.services)
+    assert keeper.keep() == 2  # the registry fails (logged); the municipality is kept
+    init_platform(settings)
+    init_platform(settings)  # idempotent
+    assert keeper.keep() > 0
+    assert report(world, None).ok and report(world, CITY_A).ok
