@@ -181,7 +181,7 @@ class AuditLedgerStore:
                         f" VALUES ({', '.join(['%s'] * len(self.columns))})", rows)
 
     def scopes(self, cur: Cursor, *, up_to: int) -> list[str]:
-        """Every entry's scope (JSON text) up to ``up_to``: which registry entries a tenant needs."""
+        """Every entry's scope (JSON text) up to ``up_to``: the registry entries a tenant needs."""
         return [r["scope"] for r in cur.execute(
             "SELECT scope FROM {s}audit_ledger WHERE sequence <= %s", (up_to,)).fetchall()]
 

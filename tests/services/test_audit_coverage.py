@@ -20,7 +20,7 @@ from uuid import UUID
 
 import pytest
 from audit_world import CITY_A, log_reads, record
-from world import CITY_B, build_world
+from world import CITY_B
 
 from yorisoi.infra.access_log_store import COLUMNS as ACCESS_COLUMNS
 from yorisoi.infra.audit_chaining import LedgerKeeper
