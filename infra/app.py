@@ -22,7 +22,7 @@ from yorisoi.infra.middleware import (
     HttpSpanMiddleware,
     RateLimitMiddleware,
     RequestGuardMiddleware,
-    quiet_raw_access_log,
+    quiet_uvicorn_logs,
 )
 from yorisoi.infra.public_directory import router as public_directory_router
 from yorisoi.infra.rate_limits import RateLimiter
@@ -71,7 +71,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestGuardMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(HttpSpanMiddleware)
-    quiet_raw_access_log()
+    quiet_uvicorn_logs()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,7 +96,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.error("unhandled %s on %s", type(exc).__name__, request.method)
+        # The type and the route template: the message and the path can carry values.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        _log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route)
         return JSONResponse(status_code=500, content={"detail": {
             "code": "internal_error", "message": "Something went wrong on our side.",
             "messageJa": "システム内部でエラーが発生しました。"}})

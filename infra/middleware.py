@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import traceback
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -264,7 +265,7 @@ def _counted(receive: Receive, limit: int) -> Receive:
 
 # The access log: a child of uvicorn's, so ``yorisoi serve`` prints it with uvicorn's own
 # handler and format, while uvicorn's line (the raw path and query string: the
-# console's search text, a disclosure link's token) is dropped (``quiet_raw_access_log``).
+# console's search text, a disclosure link's token) is dropped (``quiet_uvicorn_logs``).
 access_log = logging.getLogger("uvicorn.access.yorisoi")
 # Parameter names are logged when they look like names; anything else is not.
 _PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
@@ -277,11 +278,33 @@ class _NoRawAccessLog(logging.Filter):
         return record.name != "uvicorn.access"
 
 
-def quiet_raw_access_log() -> None:
-    """Install the filter on uvicorn's access logger once (idempotent)."""
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _NoRawAccessLog) for f in logger.filters):
-        logger.addFilter(_NoRawAccessLog())
+class _ExceptionWithoutMessage(logging.Filter):
+    """An exception's type and stack (code lines), never its message.
+
+    Starlette re-raises an unhandled exception after the 500 is sent, and uvicorn logs
+    it with ``exc_info``: the message can quote a value (``ValueError(f"… {name}")``,
+    a database error's ``DETAIL: Key (…)=(…)``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            kind, _, stack = record.exc_info
+            record.msg = (f"{record.getMessage().rstrip()}\n"
+                          + "".join(traceback.format_tb(stack))
+                          + f"{kind.__name__} (message withheld: it may quote request data)")
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_uvicorn_logs() -> None:
+    """Install the filters on uvicorn's access and error loggers once (idempotent)."""
+    for name, kind in (("uvicorn.access", _NoRawAccessLog),
+                       ("uvicorn.error", _ExceptionWithoutMessage)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 def logged_target(template: str, query_string: bytes) -> str:

@@ -286,11 +286,11 @@ def test_the_scan_finds_a_value_in_each_encoding() -> None:
 
 
 def test_uvicorns_own_access_line_is_dropped_and_ours_names_no_values() -> None:
-    """uvicorn logs the raw path and query string; ``quiet_raw_access_log`` drops that line."""
-    from yorisoi.infra.middleware import logged_target, quiet_raw_access_log
+    """uvicorn logs the raw path and query string; ``quiet_uvicorn_logs`` drops that line."""
+    from yorisoi.infra.middleware import logged_target, quiet_uvicorn_logs
 
-    quiet_raw_access_log()
-    quiet_raw_access_log()  # idempotent
+    quiet_uvicorn_logs()
+    quiet_uvicorn_logs()  # idempotent
     logger = logging.getLogger("uvicorn.access")
     raw = logger.makeRecord("uvicorn.access", logging.INFO, __file__, 1,
                             '%s - "%s %s HTTP/%s" %d',
@@ -303,3 +303,19 @@ def test_uvicorns_own_access_line_is_dropped_and_ours_names_no_values() -> None:
     query = urllib.parse.urlencode({"q": SEARCH, "status": "open", SEARCH: "1"}).encode()
     assert logged_target("/console/m/{code}/cases", query) == "/console/m/{code}/cases?-&q&status"
     assert logged_target("/graphql", b"") == "/graphql"
+
+
+def test_uvicorns_error_log_keeps_an_exceptions_type_and_stack_not_its_message() -> None:
+    from yorisoi.infra.middleware import quiet_uvicorn_logs
+
+    quiet_uvicorn_logs()
+    logger = logging.getLogger("uvicorn.error")
+    try:
+        raise ValueError(f"no such household: {GUARDIAN}")
+    except ValueError:
+        record = logger.makeRecord("uvicorn.error", logging.ERROR, __file__, 1,
+                                   "Exception in ASGI application\n", None, sys.exc_info())
+    assert logger.filter(record)
+    text = logging.Formatter().format(record)
+    assert "ValueError" in text and "raise ValueError" in text, text
+    assert not leaks(record_texts(record)), text
