@@ -1,4 +1,5 @@
-"""The app's HTTP middleware: the rate limiter and the request's HTTP span.
+"""The app's HTTP middleware: the request's HTTP span and access-log line, the rate
+limiter, and the request guard (body size, sound JSON).
 
 Plain ASGI classes, not Starlette's ``BaseHTTPMiddleware``: that one runs the rest of the
 app in a task of its own and copies the response through a memory stream, which cost
