@@ -20,6 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from yorisoi.graphql.consultations import (
     ChildInput,
+    ConfirmNewHouseholdInput,
     ConsentExceptionInput,
     ConsentInput,
     GuardianInput,
@@ -40,6 +41,8 @@ from yorisoi.infra.console.web import (
     console,
     form_values,
 )
+from yorisoi.services.duplicate_check import DuplicateFinding, find_duplicates, site_namer
+from yorisoi.services.reading_suggestions import suggest_reading
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -65,14 +68,41 @@ async def _form_context(con: Con, code: str, case_id: uuid.UUID | None) -> dict[
             "legal_bases": i18n.choices("legal_basis", con.lang)}
 
 
+PERSON_FIELDS = {"guardians": ("name", "relationship", "reading", "phone"),
+                 "children": ("name", "birthDate", "reading")}
+
+
 def _people(form: FormData, kind: str) -> list[dict[str, str]]:
     rows = []
     for i in range(ROWS):
         row = {k: str(form.get(f"household.{kind}.{i}.{k}", "")).strip()
-               for k in (("name", "relationship") if kind == "guardians" else ("name", "birthDate"))}
+               for k in PERSON_FIELDS[kind]}
         if any(row.values()):
             rows.append(row)
     return rows
+
+
+def _suggestions(form: FormData) -> tuple[dict[str, str], dict[str, str]]:
+    """Readings suggested for the rows whose reading is empty: (values pre-filled, hints).
+
+    Only shown, pre-filled for the person to check: what is stored is what the
+    form then submits (services/reading_suggestions.py).
+    """
+    values: dict[str, str] = {}
+    hints: dict[str, str] = {}
+    for kind in PERSON_FIELDS:
+        for i in range(ROWS):
+            field = f"household.{kind}.{i}.reading"
+            name = str(form.get(f"household.{kind}.{i}.name", "")).strip()
+            if not name or str(form.get(field, "")).strip():
+                continue
+            suggestion = suggest_reading(name)
+            if suggestion is None:
+                hints[field] = "household.no_suggestion"
+            else:
+                values[field] = suggestion
+                hints[field] = "household.suggestion_hint"
+    return values, hints
 
 
 def consultation_input(code: str, form: FormData, case_id: str | None) -> RecordConsultationInput:
@@ -83,9 +113,11 @@ def consultation_input(code: str, form: FormData, case_id: str | None) -> Record
     household = consent = exception = None
     if case_id is None:
         household = HouseholdInput(
-            guardians=[GuardianInput(name=g["name"], relationship=g["relationship"])
+            guardians=[GuardianInput(name=g["name"], relationship=g["relationship"],
+                                     reading=g["reading"] or None, phone=g["phone"] or None)
                        for g in _people(form, "guardians")],
-            children=[ChildInput(name=c["name"], birth_date=c["birthDate"])
+            children=[ChildInput(name=c["name"], birth_date=c["birthDate"],
+                                 reading=c["reading"] or None)
                       for c in _people(form, "children")],
             pregnancy_due_date=text("household.pregnancyDueDate") or None,
             outside_target_reason=text("household.outsideTargetReason") or None)
@@ -105,16 +137,21 @@ def consultation_input(code: str, form: FormData, case_id: str | None) -> Record
         outer_situation=text("outerSituation") or None,
         inner_situation=text("innerSituation") or None,
         child_rearing_situation=text("childRearingSituation") or None,
-        consent=consent, no_consent_exception=exception)
+        consent=consent, no_consent_exception=exception,
+        # Sent from the likely-duplicates panel: register anyway, for this reason.
+        confirm_new_household=(ConfirmNewHouseholdInput(reason=text("confirmNewHousehold.reason"))
+                               if text("action") == "confirm_new" else None))
 
 
 async def _consultation_form(con: Con, code: str, case_id: uuid.UUID | None, *,
                              values: dict[str, Any], errors: FormErrors | None = None,
-                             themes: list[str] | None = None, status: int = 200) -> HTMLResponse:
+                             themes: list[str] | None = None, status: int = 200,
+                             suggested: dict[str, str] | None = None,
+                             duplicates: DuplicateFinding | None = None) -> HTMLResponse:
     context = await _form_context(con, code, case_id)
     return con.page("consultation_form.html", status=status, code=code, values=values,
                     errors=errors or FormErrors(), checked=themes or [], rows=range(ROWS),
-                    **context)
+                    suggested=suggested or {}, duplicates=duplicates, **context)
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
@@ -137,6 +174,14 @@ async def new_consultation(con: Con, code: str, case_id: str) -> HTMLResponse:
 async def _record(con: Con, code: str, case_id: uuid.UUID | None,
                   ) -> Response:
     form = await con.form()
+    if case_id is None and str(form.get("action", "")) == "suggest":
+        # Nothing is recorded: the form comes back with readings to check.
+        prefilled, hints = await asyncio.to_thread(_suggestions, form)
+        values = {**form_values(form), **prefilled}
+        suggested = {field: i18n.text(key, con.lang, reading=prefilled.get(field, ""))
+                     for field, key in hints.items()}
+        return await _consultation_form(con, code, None, values=values,
+                                        themes=form.getlist("themes"), suggested=suggested)
     check = con.checker()
     if case_id is not None:
         # An existing case is recorded at its own site.
@@ -146,7 +191,12 @@ async def _record(con: Con, code: str, case_id: uuid.UUID | None,
     parsed = parse_input(consultation_input(code, form, str(case_id) if case_id else None), check)
 
     def command(rt: TenantRuntime, grant: Grant) -> Any:
-        # The GraphQL mutation's command, as it is written there.
+        # The GraphQL mutation's command, as it is written there: likely duplicates first.
+        if parsed.household is not None and parsed.household.new_household_reason is None:
+            finding = find_duplicates(rt, grant.scope, parsed.household,
+                                      site_namer(con.services, grant.municipality_code))
+            if finding.any:
+                return finding
         return rt.casework.record_consultation(replace(
             parsed, contract_id=grant.contract_id,
             writable_contract_ids=grant.scope.contract_ids))
@@ -158,6 +208,10 @@ async def _record(con: Con, code: str, case_id: uuid.UUID | None,
         return await _consultation_form(con, code, case_id, values=form_values(form),
                                         errors=errors, themes=form.getlist("themes"),
                                         status=400)
+    if isinstance(result, DuplicateFinding):  # nothing recorded: the person decides
+        return await _consultation_form(con, code, case_id, values=form_values(form),
+                                        themes=form.getlist("themes"), status=409,
+                                        duplicates=result)
     return con.redirect(_case_url(code, result.case_id) + "#consultations-h")
 
 
