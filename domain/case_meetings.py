@@ -114,6 +114,12 @@ class MeetingActionAlreadyCompletedError(DomainError):
     message_ja = "この役割分担は完了済みです。"
 
 
+class MeetingActionDueBeforeMeetingError(DomainError):
+    code = "meeting_action_due_before_meeting"
+    message = "A role assignment cannot be due before the day of its meeting."
+    message_ja = "役割分担の期限は会議の日より前にはできません。"
+
+
 def _in_japan(moment: datetime, field: str) -> datetime:
     # A naive time would be read in the server's zone; meetings are in Japan time.
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -259,7 +265,7 @@ class CaseMeeting(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a command decided on a stale view of the meeting."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def _require_not_cancelled(self) -> None:
         if self.status == CaseMeeting.CANCELLED:
@@ -318,13 +324,20 @@ class CaseMeeting(Aggregate):
         self.minutes = {"wishes": wishes, "state_and_issues": state_and_issues,
                         "support_goals": support_goals, "concrete_support": concrete_support}
 
-    def assign_action(self, *, owner_user_id: str, what: str, due_on: date) -> str:
-        """Give someone a role in the support plan; it becomes their task."""
+    def assign_action(self, *, owner_user_id: str, what: str, due_on: date,
+                      field: str = "action") -> str:
+        """Give someone a role in the support plan; it becomes their task.
+
+        ``field`` is the input path of the action (``actions.2`` in a minutes form).
+        """
         self._require_not_cancelled()
         if self.status != CaseMeeting.HELD:
             raise MeetingMinutesMissingError(field="meetingId")
         if not owner_user_id.strip() or not what.strip():
-            raise MeetingActionMissingError(field="action")
+            raise MeetingActionMissingError(field=field)
+        # The plan is agreed at the meeting: a task due before it would be overdue at birth.
+        if due_on < self.starts_at.date():
+            raise MeetingActionDueBeforeMeetingError(field=f"{field}.dueOn")
         action_id = str(uuid4())
         self._action_assigned(self.household_id, action_id, owner_user_id.strip(), due_on,
                               what.strip())

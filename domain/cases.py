@@ -105,7 +105,7 @@ class Case(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a command decided on a stale view of the case."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def require_open(self) -> None:
         if self.is_closed:

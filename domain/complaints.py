@@ -180,7 +180,7 @@ class ComplaintDeadlineInvalidError(DomainError):
 
 def _check_version(aggregate: Aggregate, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != aggregate.version:
-        raise StaleVersionError(field="expectedVersion")
+        raise StaleVersionError(field="expectedVersion", current_version=aggregate.version)
 
 
 def _clean(value: str | None) -> str | None:

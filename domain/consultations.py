@@ -22,6 +22,8 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import (
+    ConsultationBeforeCaseOpenedError,
+    ConsultationBeforePregnancyError,
     ConsultationChannelUnknownError,
     ConsultationDateInFutureError,
     ConsultationRequestMissingError,
@@ -32,6 +34,31 @@ from yorisoi.domain.errors import (
     StaleVersionError,
 )
 from yorisoi.domain.vocabulary import Channel
+
+# The service covers families "from pregnancy" (妊娠期から, guideline §1): a record may
+# predate a birth or a due date by a pregnancy, never more.  280 days from the last
+# period to the due date, plus 30 for a post-term birth (up to 42 weeks) and for the
+# uncertainty of an early estimate — the same 310 days households.py accepts for a
+# due date ahead of today, so every household it accepts can have its first record.
+PREGNANCY_DAYS = 310
+
+
+def check_consultation_date(occurred_on: date, *, case_opened_on: date,
+                            birth_dates: Collection[date] = (),
+                            due_date: date | None = None) -> None:
+    """Refuse a consultation dated before its case, or (new family) before a pregnancy.
+
+    For an existing case the bound is the case's opening (the day of its first
+    record).  For a new household it is a pregnancy before the oldest child's
+    birth, or before the due date when only a pregnancy is recorded; a household
+    of guardians alone has no such bound.
+    """
+    if occurred_on < case_opened_on:
+        raise ConsultationBeforeCaseOpenedError(field="occurredOn")
+    anchors = [*birth_dates, *([due_date] if due_date is not None else [])]
+    if anchors and occurred_on.toordinal() < min(anchors).toordinal() - PREGNANCY_DAYS:
+        raise ConsultationBeforePregnancyError(field="occurredOn")
+
 
 # The personal text fields of a consultation, the ones a correction may change.
 TEXT_FIELDS = ("asked", "wishes", "direction", "outer_situation", "inner_situation",
@@ -154,7 +181,7 @@ class Consultation(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a correction decided on a stale view of the consultation."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def correct(self, *, changes: dict[str, str | None], reason: str) -> None:
         """Correct personal text fields; the original stays in the log."""

@@ -174,7 +174,7 @@ class DeadlineDaysInvalidError(DomainError):
 
 def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != aggregate.version:
-        raise StaleVersionError(field="expectedVersion")
+        raise StaleVersionError(field="expectedVersion", current_version=aggregate.version)
 
 
 def check_code(value: str, allowed: dict[str, str], error: type[DomainError], field: str) -> None:

@@ -129,7 +129,7 @@ class DisposalBatch(Aggregate):
 
     def check_version(self, expected_version: int | None) -> None:
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     # ------------------------------------------------------------------ approval
 

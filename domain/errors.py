@@ -73,6 +73,19 @@ class ConsultationRequestMissingError(DomainError):
     message_ja = "相談の内容（主訴）を記録してください。"
 
 
+class ConsultationBeforePregnancyError(DomainError):
+    code = "consultation_before_pregnancy"
+    message = ("The consultation date is earlier than a pregnancy of the family's oldest child "
+               "(more than 310 days before the birth or due date).")
+    message_ja = "相談日が、お子さんの出生日（出産予定日）より妊娠期間（310日）以上前になっています。"
+
+
+class ConsultationBeforeCaseOpenedError(DomainError):
+    code = "consultation_before_case_opened"
+    message = "The consultation date is earlier than the day the case was opened."
+    message_ja = "相談日がケースの受付日より前になっています。"
+
+
 class HouseholdEmptyError(DomainError):
     code = "household_empty"
     message = "A household needs at least one guardian, child or pregnancy."
@@ -130,6 +143,17 @@ class CaseNotClosedError(DomainError):
 
 
 class StaleVersionError(DomainError):
+    """A command decided on a stale view: the API answers it as a retryable conflict.
+
+    ``current_version`` is the aggregate's version now, so a client can reload
+    (or show what changed) and retry with it; a version number is no personal data.
+    """
+
     code = "stale_version"
     message = "The record changed since you loaded it; reload and try again."
     message_ja = "読み込んだ後に記録が更新されています。再読み込みしてからやり直してください。"
+
+    def __init__(self, *, field: str | None = "expectedVersion", current_version: int | None = None,
+                 message: str | None = None, message_ja: str | None = None) -> None:
+        super().__init__(field=field, message=message, message_ja=message_ja)
+        self.current_version = current_version

@@ -270,7 +270,7 @@ class Referral(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a command decided on a stale view of the referral."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def _require(self, *allowed: str) -> None:
         if self.status == Referral.CLOSED:

@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.agencies import checked_recipient
-from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
 
 # Kinds of the guideline, with their subkinds (codes; labels for people).
 KINDS: dict[str, str] = {
@@ -99,7 +99,7 @@ class ResourceReferralsNotAcceptedError(DomainError):
     message_ja = "この社会資源はつなぎ（紹介）の受け先に設定されていません。"
 
 
-class ResourceVersionStaleError(DomainError):
+class ResourceVersionStaleError(StaleVersionError):
     code = "stale_version"
     message = "The entry was changed since you read it; reload and try again."
     message_ja = "読み込み後に更新されています。再読み込みしてからやり直してください。"
@@ -183,7 +183,7 @@ class Resource(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a change decided on a stale view of the entry."""
         if expected_version is not None and expected_version != self.version:
-            raise ResourceVersionStaleError(field="expectedVersion")
+            raise ResourceVersionStaleError(field="expectedVersion", current_version=self.version)
 
     def update(self, attributes: dict[str, object]) -> None:
         """Replace attributes A–D and the owner (unchanged values write nothing)."""

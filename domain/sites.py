@@ -137,7 +137,7 @@ class SiteProfile(Aggregate):
 
     def check_version(self, expected_version: int | None) -> None:
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def describe(self, *, site_type: str, address: str, contract_id: str | None,
                  site_contracts: Mapping[str, str]) -> None:

@@ -133,7 +133,7 @@ class StaffMember(Aggregate):
 
     def check_version(self, expected_version: int | None) -> None:
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def update(self, *, display_name: str, roles: Iterable[str],
                qualifications: Iterable[str]) -> None:

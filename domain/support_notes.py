@@ -114,7 +114,7 @@ class SupportNote(Aggregate):
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a correction decided on a stale view of the note."""
         if expected_version is not None and expected_version != self.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=self.version)
 
     def correct(self, *, body: str, reason: str) -> None:
         """Replace the body by a corrected one; the original stays in the stream."""

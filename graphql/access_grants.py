@@ -133,7 +133,7 @@ class AccessGrantQuery:
     async def access_grants(self, info: Info[YorisoiContext, None],
                             municipality_code: str | None = None, first: int = 50,
                             after: str | None = None) -> AccessGrantConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> AccessGrantConnection:
             grant = info.context.authorize("access.manage", municipality_code)

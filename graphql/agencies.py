@@ -96,7 +96,7 @@ class AgencyQuery:
     async def agencies(self, info: Info[YorisoiContext, None],
                        municipality_code: str | None = None, first: int = 50,
                        after: str | None = None) -> AgencyConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> AgencyConnection:
             grant = info.context.authorize("case.read", municipality_code)

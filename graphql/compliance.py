@@ -66,7 +66,7 @@ class RecordNotFoundError(NotFoundDomainError):
 # --------------------------------------------------------------------------- resolvers
 
 
-def _first(check: Checker, first: int) -> int:
+def _first(first: int) -> int:
     # The same typed page_size_invalid error as every list (graphql/paging.py).
     return min(paging.page_size(first), c.MAX_PAGE)
 
@@ -100,10 +100,12 @@ class ComplianceQuery:
             self, info: Info[YorisoiContext, None], record_id: strawberry.ID,
             municipality_code: _Code = None, first: int = 50,
             after: str | None = None) -> AuditRecordHistory:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> AuditRecordHistory:
             grant = info.context.authorize("audit.read", municipality_code)
             check = Checker.of(info)
-            rid, size = check.record_id("recordId", str(record_id)), _first(check, first)
+            rid = check.record_id("recordId", str(record_id))
             check.raise_if_any()
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 found = c.ComplianceQueries(rt.casework.database).record_history(
@@ -127,10 +129,12 @@ class ComplianceQuery:
             actor: Annotated[str, strawberry.argument(description="The person's subject (sub)")],
             municipality_code: _Code = None, since: _Since = None, until: _Until = None,
             first: int = 50, after: str | None = None) -> AuditActivity:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> AuditActivity:
             grant = info.context.authorize("audit.read", municipality_code)
             check = Checker.of(info)
-            who, size = check.required("actor", actor, 200), _first(check, first)
+            who = check.required("actor", actor, 200)
             check.raise_if_any()
             period = c.window(since, until, default_days=30, max_days=366)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
@@ -151,10 +155,12 @@ class ComplianceQuery:
             actor: str | None = None, case_id: strawberry.ID | None = None,
             since: _Since = None, until: _Until = None, first: int = 50,
             after: str | None = None) -> BreakGlassUseConnection:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> BreakGlassUseConnection:
             grant = info.context.authorize("audit.read", municipality_code)
             check = Checker.of(info)
-            case, size = check.case_id(case_id), _first(check, first)
+            case = check.case_id(case_id)
             check.text("actor", actor, 200)
             check.raise_if_any()
             period = (c.window(since, until, default_days=366, max_days=3660)
@@ -177,10 +183,12 @@ class ComplianceQuery:
             self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
             since: _Since = None, until: _Until = None, hours: BusinessHoursInput | None = None,
             first: int = 50, after: str | None = None) -> AfterHoursConnection:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> AfterHoursConnection:
             grant = info.context.authorize("audit.read", municipality_code)
             check = Checker.of(info)
-            business, size = _hours(check, hours), _first(check, first)
+            business = _hours(check, hours)
             check.raise_if_any()
             period = c.window(since, until, default_days=30, max_days=366)
             if hours is None or hours.public_holidays_closed:
@@ -206,10 +214,11 @@ class ComplianceQuery:
             since: _Since = None, until: _Until = None, threshold: int = 20,
             window_minutes: int = 60, first: int = 50,
             after: str | None = None) -> BulkAccessConnection:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> BulkAccessConnection:
             grant = info.context.authorize("audit.read", municipality_code)
             check = Checker.of(info)
-            size = _first(check, first)
             if not 1 <= threshold <= 100_000:
                 check.bad("threshold", "Between 1 and 100000.", "1〜100000の範囲で指定してください。")
             if not 1 <= window_minutes <= 7 * 24 * 60:
@@ -237,11 +246,10 @@ class ComplianceQuery:
             self, info: Info[YorisoiContext, None], municipality_code: _Code = None,
             since: _Since = None, until: _Until = None, first: int = 50,
             after: str | None = None) -> AuditExportConnection:
+        size = _first(first)  # before anything, as on every list
+
         def run() -> AuditExportConnection:
             grant = info.context.authorize("audit.read", municipality_code)
-            check = Checker.of(info)
-            size = _first(check, first)
-            check.raise_if_any()
             period = c.window(since, until, default_days=366, max_days=3660)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
                 page = c.ComplianceQueries(rt.casework.database).exports(

@@ -150,6 +150,9 @@ class RecordConsultationInput:
     confirm_new_household: ConfirmNewHouseholdInput | None = strawberry.field(
         default=None, description="Register the household although likely duplicates were "
                                   "answered (PossibleDuplicates): why it is a new family.")
+    expected_version: int | None = strawberry.field(
+        default=None, description="The case's version as last read (with caseId): a stale one "
+                                  "answers ConflictError with the current version.")
 
 
 @strawberry.type
@@ -240,7 +243,10 @@ def parse_input(data: RecordConsultationInput, check: Checker) -> RecordConsulta
         inner_situation=check.text("innerSituation", data.inner_situation) or None,
         child_rearing_situation=check.text("childRearingSituation",
                                            data.child_rearing_situation) or None,
-        consent=consent, consent_exception=exception)
+        consent=consent, consent_exception=exception, expected_version=data.expected_version)
+    if data.expected_version is not None and data.case_id is None:
+        check.bad("expectedVersion", "Give expectedVersion only with a caseId.",
+                  "expectedVersion は caseId と一緒に指定してください。")
     return command
 
 

@@ -332,7 +332,7 @@ class DataSubjectQuery:
                                     overdue_only: bool = False, status: str | None = None,
                                     household_id: strawberry.ID | None = None, first: int = 50,
                                     after: str | None = None) -> DataSubjectRequestConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> DataSubjectRequestConnection:
             grant = info.context.authorize("dsr.manage", municipality_code)

@@ -13,7 +13,7 @@ import strawberry
 from eventsourcing.persistence import IntegrityError
 
 from graphql import GraphQLError
-from yorisoi.domain.errors import DomainError
+from yorisoi.domain.errors import DomainError, StaleVersionError
 from yorisoi.infra.identity import AuthenticationError
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
@@ -50,9 +50,14 @@ class NotFoundError(UserError):
     pass
 
 
-@strawberry.type(description="Someone else changed the record at the same time; retry.")
+@strawberry.type(description="Someone else changed the record (since it was read, or at the same "
+                               "time); nothing was written. Reload and retry.")
 class ConflictError(UserError):
     retryable: bool = True
+    current_version: int | None = strawberry.field(
+        default=None, description="The record's version now, when known: retry with it as "
+                                  "expectedVersion after reloading. Null when a write raced at "
+                                  "the same moment (reload to learn it).")
 
 
 class InputErrors(Exception):
@@ -79,6 +84,11 @@ def user_error(exc: Exception) -> UserError:
     """Map an expected exception to its API error; anything else is a bug and re-raised."""
     if isinstance(exc, InputErrors):
         return validation_error(exc.errors)
+    if isinstance(exc, StaleVersionError):
+        # One conflict voice: a stale expectedVersion and a concurrent write are both
+        # retryable conflicts; the stale one also says the version to retry with.
+        return ConflictError(code=exc.code, message=exc.message, message_ja=exc.message_ja,
+                             retryable=True, current_version=exc.current_version)
     if isinstance(exc, DomainError) and exc.not_found:
         # Absent and out of reach answer alike, so existence is never disclosed.
         return NotFoundError(code=exc.code, message=exc.message, message_ja=exc.message_ja)
@@ -89,7 +99,8 @@ def user_error(exc: Exception) -> UserError:
     if isinstance(exc, IntegrityError):
         return ConflictError(code="concurrent_change",
                              message="The record was changed at the same time; please retry.",
-                             message_ja="同時に更新されました。もう一度お試しください。")
+                             message_ja="同時に更新されました。もう一度お試しください。",
+                             retryable=True)
     raise exc
 
 

@@ -226,7 +226,7 @@ class RecordsQuery:
                            municipality_code: MunicipalityCode = None,
                            household_id: strawberry.ID | None = None, first: int = 50,
                            after: str | None = None) -> RecordHoldConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> RecordHoldConnection:
             check = Checker.of(info)
@@ -273,7 +273,7 @@ class RecordsQuery:
     async def disposal_batches(self, info: Info[YorisoiContext, None],
                                municipality_code: MunicipalityCode = None, first: int = 50,
                                after: str | None = None) -> DisposalBatchConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> DisposalBatchConnection:
             start = paging.decode(after, str, str)

@@ -248,7 +248,7 @@ class SiteQuery:
     async def site_profiles(self, info: Info[YorisoiContext, None],
                             municipality_code: str | None = None, first: int = 50,
                             after: str | None = None) -> SiteProfileConnection:
-        first = paging.clamp(first)
+        first = paging.page_size(first)
 
         def run() -> SiteProfileConnection:
             grant = info.context.authorize("organisation.manage", municipality_code)

@@ -18,6 +18,13 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import TEXT_FIELDS, Consultation
 from yorisoi.domain.households import Household
 from yorisoi.infra.db import Cursor
+from yorisoi.projections.case_activity import (
+    ACTIVITY_CLASSES,
+    CREATED_ON_CASE,
+    LINK_DDL,
+    LINK_TABLE,
+    activity_day,
+)
 from yorisoi.projections.folded_batches import FoldedBatches
 from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
@@ -43,7 +50,8 @@ class CaseView(FoldedBatches):
     """
 
     name = "case_view"
-    tables = CASE_VIEW_TABLES
+    # With the record → case links behind 最終対応日 (ids only; projections/case_activity.py).
+    tables = (*CASE_VIEW_TABLES, LINK_TABLE)
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring
@@ -76,11 +84,12 @@ class CaseView(FoldedBatches):
             " position BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS consultation_view_case"
             " ON {s}consultation_view (case_id, occurred_on)",
+            LINK_DDL,
         ]
 
     def reset(self, cur: Cursor) -> None:
         self._write(cur)  # events held so far belong before the reset
-        for table in CASE_VIEW_TABLES:
+        for table in self.tables:
             cur.execute(f"DELETE FROM {{s}}{table}")
 
     def purge(self, cur: Cursor, household_id: str) -> None:
@@ -91,8 +100,9 @@ class CaseView(FoldedBatches):
 
     @staticmethod
     def handles(event_cls: type) -> bool:
-        """What ``_fold`` acts on: households, consultations and every Case event."""
-        return issubclass(event_cls, _HANDLED) or _is_case_class(event_cls)
+        """What ``_fold`` acts on: households, consultations, every Case event and activity."""
+        return (issubclass(event_cls, _HANDLED) or _is_case_class(event_cls)
+                or issubclass(event_cls, ACTIVITY_CLASSES))
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         self._hold(cur, event, notification)
@@ -104,6 +114,7 @@ class CaseView(FoldedBatches):
         recorded: set[str] = set()
         case_ids: set[str] = set()
         corrected_ids: set[str] = set()
+        activity: list[tuple[Any, Notification]] = []
         kinds = [_KINDS.get(type(event)) or _kind(type(event)) for event, _ in items]
         for kind, (event, n) in zip(kinds, items, strict=True):
             if kind == _RECORDED:
@@ -115,6 +126,9 @@ class CaseView(FoldedBatches):
                 opened.add(n.originator_text)
             elif kind == _CASE_EVENT:
                 case_ids.add(n.originator_text)
+            if isinstance(event, ACTIVITY_CLASSES):
+                activity.append((event, n))
+        links, household_cases = self._activity_cases(cur, activity, case_ids)
         # Rows from before these events (only this projection writes case_view,
         # under its position lock, so they cannot change until the batch commits).
         stored = {row["case_id"]: _case_row(row) for row in cur.select_in(
@@ -180,6 +194,9 @@ class CaseView(FoldedBatches):
                 if case is not None:  # (as an UPDATE of no row: nothing)
                     case.update(_case_changes(event), version=event.originator_version,
                                 position=n.id)
+            if kind == _HOUSEHOLD_CORRECTED or kind == _IGNORED:
+                # Work on the case (a note, a referral, a meeting, a correction): 最終対応日.
+                self._touch(event, n, links, household_cases, new_cases, case_row)
         cur.insert_many("household_view", ("household_id", "sealed", "registered_at"),
                         ("text", "bytea", "text"), list(households.values()),
                         "ON CONFLICT (household_id) DO NOTHING")
@@ -191,10 +208,65 @@ class CaseView(FoldedBatches):
                         [_case_values(case_id, row) for case_id, row in changed.items()])
         cur.insert_many("consultation_view", _CONSULTATION_COLUMNS, _CONSULTATION_TYPES,
                         list(consultations.values()))
+        cur.insert_many(LINK_TABLE, ("record_id", "case_id"), ("text", "text"),
+                        [(record_id, case_id) for record_id, case_id in links.items()
+                         if record_id in links.created],
+                        "ON CONFLICT (record_id) DO NOTHING")
         cur.update_many("consultation_view", "consultation_id", ("sealed", "position"),
                         ("text", "bytea", "int8"),
                         [(cid, sealed, position)
                          for cid, (sealed, position) in corrections.items()])
+
+    @staticmethod
+    def _activity_cases(cur: Cursor, activity: list[tuple[Any, Notification]],
+                        case_ids: set[str]) -> tuple[_Links, dict[str, list[str]]]:
+        """The cases ``activity`` touches: record → case links, household → its stored cases.
+
+        Adds those cases to ``case_ids`` (the rows the batch reads).
+        """
+        links = _Links()
+        wanted: set[str] = set()
+        households: set[str] = set()
+        for event, n in activity:
+            if isinstance(event, CREATED_ON_CASE):
+                links[n.originator_text] = str(event.case_id)
+                links.created.add(n.originator_text)
+            elif isinstance(event, Household.Corrected):
+                households.add(n.originator_text)
+            else:
+                wanted.add(n.originator_text)
+        links.update({row["record_id"]: row["case_id"] for row in cur.select_in(
+            f"SELECT record_id, case_id FROM {{s}}{LINK_TABLE} WHERE", "record_id",
+            sorted(wanted - links.keys()))})
+        household_cases: dict[str, list[str]] = {}
+        for row in cur.select_in("SELECT case_id, household_id FROM {s}case_view WHERE",
+                                 "household_id", sorted(households)):
+            household_cases.setdefault(row["household_id"], []).append(row["case_id"])
+        case_ids.update(links.values())
+        case_ids.update(c for cases in household_cases.values() for c in cases)
+        return links, household_cases
+
+    @staticmethod
+    def _touch(event: Any, n: Notification, links: _Links,
+               household_cases: dict[str, list[str]], new_cases: dict[str, dict[str, Any]],
+               case_row: Any) -> None:
+        """Move the last activity of the case(s) ``event`` is work on (never back)."""
+        if not isinstance(event, ACTIVITY_CLASSES):
+            return
+        if isinstance(event, Household.Corrected):
+            household_id = n.originator_text
+            targets = [*household_cases.get(household_id, ()),
+                       *(c for c, row in new_cases.items()
+                         if row["household_id"] == household_id)]
+        else:
+            target = links.get(n.originator_text)
+            targets = [target] if target else []  # a record from before the links: unknown
+        day = activity_day(event)
+        for case_id in dict.fromkeys(targets):
+            case = case_row(case_id)
+            if case is not None and day > case["last_activity_on"]:
+                case["last_activity_on"] = day
+                case["position"] = n.id
 
     def _household_row(self, event: Household.Registered, household_id: str) -> tuple[Any, ...]:
         sealed = None
@@ -263,6 +335,14 @@ _CONSULTATION_COLUMNS = ("consultation_id", "case_id", "household_id", "site_id"
                          "position")
 _CONSULTATION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text",
                        "bytea", "text", "text", "text", "text", "int8")
+
+
+class _Links(dict[str, str]):
+    """Record id → case id, with the ids of records created in this batch (to store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: set[str] = set()
 
 
 def _is_case_class(event_cls: type) -> bool:

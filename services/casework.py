@@ -22,7 +22,11 @@ from eventsourcing.persistence import IntegrityError
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import HouseholdConsents
-from yorisoi.domain.consultations import Consultation, ConsultationNotFoundError
+from yorisoi.domain.consultations import (
+    Consultation,
+    ConsultationNotFoundError,
+    check_consultation_date,
+)
 from yorisoi.domain.data_subject_indexes import HouseholdRequests
 from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
 from yorisoi.domain.households import Child, Guardian, Household, Pregnancy
@@ -97,6 +101,8 @@ class RecordConsultation:
     # existing case, or an exception with its reason and legal basis.
     consent: NewConsent | None = None
     consent_exception: NewConsentException | None = None
+    # The case's version the caller saw (existing case only): a stale one is a conflict.
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             self.read_ahead([cmd.case_id, taxonomy_id,
                              *(self._household_indexes(known) if known else ())])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
+            case.check_version(cmd.expected_version)
             self._remember_household(case)
             if known != case.household_id:
                 self.read_ahead(self._household_indexes(case.household_id))
@@ -187,6 +194,11 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
                              municipality_code=cmd.municipality_code, site_id=cmd.site_id,
                              contract_id=cmd.contract_id, opened_on=cmd.occurred_on,
                              reception_number=counter.assign(case_id))
+        people = cmd.household if household is not None else None
+        check_consultation_date(
+            cmd.occurred_on, case_opened_on=case.opened_on,
+            birth_dates=[c.birth_date for c in people.children] if people else (),
+            due_date=people.pregnancy.due_date if people and people.pregnancy else None)
         consultation = Consultation.record(
             case_id=case.id, household_id=case.household_id, site_id=cmd.site_id,
             contract_id=cmd.contract_id, occurred_on=cmd.occurred_on, channel=cmd.channel,
@@ -260,7 +272,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         found: Household = self.repository.get(case.household_id)
         # A correction decided on a stale view of the household is refused.
         if expected_version is not None and expected_version != found.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=found.version)
         found.correct(guardians=household.guardians, children=household.children,
                       pregnancy=household.pregnancy,
                       outside_target_reason=household.outside_target_reason,

@@ -266,7 +266,7 @@ class DataSubjectRequestCommands:
         if found is None:
             raise DataSubjectRequestNotFoundError(field="requestId")
         if expected_version is not None and expected_version != found.version:
-            raise StaleVersionError(field="expectedVersion")
+            raise StaleVersionError(field="expectedVersion", current_version=found.version)
         fields = found.correct(guardians=household.guardians, children=household.children,
                                pregnancy=household.pregnancy,
                                outside_target_reason=household.outside_target_reason,

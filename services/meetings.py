@@ -146,9 +146,9 @@ class MeetingCommands:
         meeting.record_minutes(wishes=minutes.wishes, state_and_issues=minutes.state_and_issues,
                                support_goals=minutes.support_goals,
                                concrete_support=minutes.concrete_support, now=japan_now())
-        for action in actions:
+        for index, action in enumerate(actions):
             meeting.assign_action(owner_user_id=action.owner_user_id, what=action.what,
-                                  due_on=action.due_on)
+                                  due_on=action.due_on, field=f"actions.{index}")
         self.save(meeting)
         return meeting
 

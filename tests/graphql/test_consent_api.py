@@ -225,7 +225,7 @@ def test_situations_are_recorded_and_a_correction_keeps_the_original(client, wor
     before = head(world)
     stale = mutate(client, world, CORRECT, "correctConsultation", **fields, asked="別",
                    reason="再訂正", expectedVersion=1)
-    assert_refused(stale, "expectedVersion", "stale_version")
+    assert (stale["__typename"], stale["code"]) == ("ConflictError", "stale_version"), stale
     no_reason = mutate(client, world, CORRECT, "correctConsultation", **fields, asked="別",
                        reason=" ")
     assert_refused(no_reason, "reason", "invalid_input")

@@ -17,6 +17,7 @@ mutation C($input: CorrectHouseholdInput!) {
                                 children { name birthDate } } }
     ... on UserError { code message messageJa }
     ... on ValidationError { fieldErrors { field code } }
+    ... on ConflictError { retryable currentVersion }
   }
 }
 """
@@ -69,8 +70,9 @@ def test_bad_corrections_are_typed_errors_and_write_nothing(client, world):
     future = {"guardians": [], "children": [{"name": "架空 たろう", "birthDate": "2999-01-01"}]}
     assert _correct(client, npo(world), case_id, household=future)["fieldErrors"][0]["code"] == (
         "birth_date_in_future")
-    assert _correct(client, npo(world), case_id, expectedVersion=7)["fieldErrors"][0][
-        "code"] == "stale_version"
+    stale = _correct(client, npo(world), case_id, expectedVersion=7)
+    assert (stale["__typename"], stale["code"], stale["retryable"], stale["currentVersion"]) == (
+        "ConflictError", "stale_version", True, 1), stale
     other = world.headers("municipality", CITY_B, roles=("municipal_supervisor",))
     assert _correct(client, other, case_id)["code"] == "municipality_not_permitted"
     assert gql(client, CASE, {"id": case_id}, supervisor(world))["data"]["case"]["household"][

@@ -263,7 +263,8 @@ def test_steps_out_of_order_stale_versions_and_unknown_referrals_are_refused(cli
     refused(run(client, SCHEDULE, step(referral, dueOn=TODAY, ownerUserId="x"), headers),
             "referral_follow_up_not_allowed")
     refused(run(client, SEND, step(referral, sentOn=TODAY, exception=ABUSE_EXCEPTION,
-                                   expectedVersion=7), headers), "stale_version")
+                                   expectedVersion=7), headers), "stale_version",
+            "ConflictError")
     refused(run(client, ACKNOWLEDGE, step(referral, on=TODAY, referralId=str(uuid.uuid4())),
                 headers), "referral_not_found", "NotFoundError")
     refused(run(client, ACKNOWLEDGE, step(referral, on="15/06/2025", referralId="nope"),

@@ -166,7 +166,8 @@ def test_an_invalid_referral_profile_is_refused_and_nothing_written(client, worl
     refused(run(client, ACCEPT_REFERRALS, admin(world), resourceId=resource_id,
                 agencyKind="bakery", onSystem=True), "agency_kind_unknown")
     refused(run(client, ACCEPT_REFERRALS, admin(world), resourceId=resource_id,
-                agencyKind="health_center", onSystem=True, expectedVersion=99), "stale_version")
+                agencyKind="health_center", onSystem=True, expectedVersion=99), "stale_version",
+            "ConflictError")
     assert head(world) == before
 
 
