@@ -5,7 +5,10 @@ names its household (``infra/household_keys.py``; a trigger checks the batch's
 events).  Tests that need a destroyed key without running a whole disposal
 (crypto-shredding, masking, DSR answers) use :func:`destroy_key`: it proposes
 and approves a one-household batch (two people) and destroys the key under it
-— the disposal run's key step, without the steps around it.
+— the disposal run's key step, without the steps around it.  On SQLite (no
+role separation, nothing enforced) it is the keyring's plain ``destroy``, so
+the event log is unchanged there; on PostgreSQL the batch adds two events
+(proposed, approved) to the log — tests that count events count before.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def _officer(user_id: str, municipality_code: str) -> ActingContext:
 def destroy_key(rt: Any, household_id: UUID | str) -> bool:
     """Destroy the household's key under a fresh approved batch. True if a live key went."""
     casework = rt.casework
+    if casework.database.dialect != "postgres":
+        return casework.keyring.destroy(UUID(str(household_id)))
     code = casework.municipality_code
     today = japan_today()
     schedule = ScheduleVersion(version=1, effective_from=today,
