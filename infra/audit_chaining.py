@@ -15,7 +15,8 @@ an hour with anything new; the first one at once).
 
 Which municipalities are behind is one statement on PostgreSQL (every space's
 maxima side by side, 100 spaces a statement), so an idle tenant costs no
-runtime; on SQLite each file is asked (few tenants).  Trouble is logged by
+runtime; once a minute the same kind of statement finds ledgers due a
+checkpoint (the hourly rule).  On SQLite each file is asked (few tenants).  Trouble is logged by
 kind and never stops the keeper; no logged text holds a stored value.
 """
 
@@ -28,8 +29,9 @@ import time
 from typing import Any
 
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, AuditLedgerStore, ledger_transaction
-from yorisoi.infra.checkpoints import checkpoint_due, ledger_checkpoint_due
+from yorisoi.infra.checkpoints import checkpoint_due, is_due, ledger_checkpoint_due
 from yorisoi.services.audit_ledger import AuditChainer
+from yorisoi.domain.registry import check_municipality_code
 from yorisoi.tenants.spaces import municipality_space
 
 _log = logging.getLogger("yorisoi.audit")
@@ -72,10 +74,8 @@ class LedgerKeeper:
             added += self.guarded(code, lambda code=code: self.keep_municipality(code))
         if time.monotonic() - self._swept > CHECKPOINT_SWEEP_SECONDS:
             self._swept = time.monotonic()
-            for tenant in self.services.directory.registry.municipalities():
-                if tenant.tenant_id not in behind:
-                    self.guarded(tenant.tenant_id, lambda code=tenant.tenant_id:
-                                 self.keep_municipality(code, chain=False))
+            for code in self.checkpoints_due(exclude=set(behind)):
+                self.guarded(code, lambda code=code: self.keep_municipality(code, chain=False))
         return added
 
     def guarded(self, what: str, step: Any) -> int:
@@ -103,6 +103,35 @@ class LedgerKeeper:
                 found += chunk
         return found
 
+    def checkpoints_due(self, *, exclude: set[str]) -> list[str]:
+        """Municipalities whose ledger grew since its last checkpoint and is due one.
+
+        The hourly rule must also reach a ledger that stopped growing (it is not
+        behind, so the pass did not visit it).
+        """
+        codes = [t.tenant_id for t in self.services.directory.registry.municipalities()
+                 if t.tenant_id not in exclude]
+        if self.services.settings.backend != "postgres":
+            return codes  # each file is asked by the checkpointer itself (few tenants)
+        found: list[str] = []
+        for start in range(0, len(codes), _SPACES_PER_STATEMENT):
+            chunk = codes[start:start + _SPACES_PER_STATEMENT]
+            try:
+                rows = self._spaces(chunk, lambda space: (
+                    f"COALESCE((SELECT MAX(sequence) FROM {space}.audit_ledger), 0) AS head,"
+                    f" (SELECT sequence FROM {space}.audit_checkpoints"
+                    " ORDER BY sequence DESC LIMIT 1) AS done,"
+                    f" (SELECT created_at FROM {space}.audit_checkpoints"
+                    " ORDER BY sequence DESC LIMIT 1) AS created_at"))
+            except Exception as error:  # noqa: BLE001 - e.g. a space not upgraded yet
+                _log.warning("audit checkpoints: positions unreadable (%s); visiting all",
+                             type(error).__name__)
+                found += chunk
+                continue
+            found += [r["code"] for r in rows
+                      if is_due(int(r["head"]), r["done"], r["created_at"])]
+        return found
+
     def _sqlite_behind(self, code: str) -> bool:
         with self.services.runtimes.lease(code) as runtime:
             store = AuditLedgerStore(runtime.casework.database)
@@ -111,24 +140,27 @@ class LedgerKeeper:
         return state["event_head"] > state["event"] or state["access_head"] > state["access"]
 
     def _postgres_behind(self, codes: list[str]) -> list[str]:
-        # Codes are validated six-digit municipality codes: safe as identifiers.
+        rows = self._spaces(codes, lambda space: (
+            f"COALESCE((SELECT MAX(notification_id) FROM {space}.{_CASEWORK_EVENTS}), 0)"
+            f" > COALESCE((SELECT MAX(source_id) FROM {space}.audit_ledger"
+            " WHERE kind = 'event'), 0)"
+            f" OR COALESCE((SELECT MAX(entry_id) FROM {space}.access_log), 0)"
+            f" > COALESCE((SELECT MAX(source_id) FROM {space}.audit_ledger"
+            " WHERE kind = 'access'), 0) AS behind"))
+        return [row["code"] for row in rows if row["behind"]]
+
+    def _spaces(self, codes: list[str], columns: Any) -> list[dict[str, Any]]:
+        """One row per municipality with ``columns(space)``: one statement for all of them."""
+        if not codes:
+            return []
+        # Codes are validated six-digit municipality codes: safe as literals and identifiers.
         parts = []
         for code in codes:
             space = f'"{municipality_space(code)}"'
-            parts.append(
-                f"SELECT '{code}' AS code,"
-                f" COALESCE((SELECT MAX(notification_id) FROM {space}.{_CASEWORK_EVENTS}), 0)"
-                f" > COALESCE((SELECT MAX(source_id) FROM {space}.audit_ledger"
-                " WHERE kind = 'event'), 0)"
-                f" OR COALESCE((SELECT MAX(entry_id) FROM {space}.access_log), 0)"
-                f" > COALESCE((SELECT MAX(source_id) FROM {space}.audit_ledger"
-                " WHERE kind = 'access'), 0) AS behind")
-        if not parts:
-            return []
+            parts.append(f"SELECT '{check_municipality_code(code)}' AS code, {columns(space)}")
         db = self.services.directory.platform.database
         with db.transaction(write=False) as cur:
-            rows = cur.execute(" UNION ALL ".join(parts)).fetchall()
-        return [row["code"] for row in rows if row["behind"]]
+            return cur.execute(" UNION ALL ".join(parts)).fetchall()
 
 
 class KeeperTask:

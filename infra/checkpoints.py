@@ -285,14 +285,24 @@ class Checkpointer:
         with ledger_transaction(db, write=False) as cur:
             sequence, _ = ledger.head(cur)
             last = ledger.last_checkpoint(cur)
-        done = int(last["sequence"]) if last else 0
-        if sequence <= done:
-            return None
-        age = (_now() - datetime.fromisoformat(str(last["created_at"]).replace("Z", "+00:00"))
-               if last else CHECKPOINT_MAX_AGE)
-        if sequence - done < CHECKPOINT_EVERY and age < CHECKPOINT_MAX_AGE:
+        if not is_due(sequence, last["sequence"] if last else None,
+                      last["created_at"] if last else None):
             return None
         return self.checkpoint(db, tenant)
+
+
+def is_due(head: int, done: Any, created_at: Any) -> bool:
+    """The worker's rule for a ledger at ``head`` whose last checkpoint signed ``done``.
+
+    ``done``/``created_at`` are None when nothing was signed yet: then the
+    first entry is signed at once.
+    """
+    done = int(done or 0)
+    if head <= done:
+        return False
+    age = (_now() - datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+           if created_at else CHECKPOINT_MAX_AGE)
+    return head - done >= CHECKPOINT_EVERY or age >= CHECKPOINT_MAX_AGE
 
 
 def checkpoint_due(services: Any, runtime: Any) -> None:

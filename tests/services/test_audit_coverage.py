@@ -338,3 +338,23 @@ def test_an_existing_platform_gets_its_ledger_from_platform_init(world, attacker
     init_platform(settings)  # idempotent
     assert keeper.keep() > 0
     assert report(world, None).ok and report(world, CITY_A).ok
+
+
+def test_a_ledger_that_stopped_growing_still_gets_its_hourly_checkpoint(world, monkeypatch):
+    import yorisoi.infra.checkpoints as checkpoints
+
+    keeper = LedgerKeeper(world.services)
+    with world.services.runtimes.lease(CITY_A) as rt:
+        log_reads(rt, 1)
+        keeper.keep()  # chained and signed at once (the first checkpoint)
+        log_reads(rt, 2)
+        rt.ledger.chain()  # chained (so not behind), not yet signed
+    assert keeper.behind() == []
+    if world.services.settings.backend == "postgres":  # SQLite: every file is asked
+        assert keeper.checkpoints_due(exclude=set()) == []
+    later = checkpoints._now() + timedelta(hours=2)
+    monkeypatch.setattr(checkpoints, "_now", lambda: later)
+    assert CITY_A in keeper.checkpoints_due(exclude=set())
+    keeper._swept = float("-inf")  # the minute's sweep is due
+    keeper.keep()
+    assert report(world).checkpoints_verified == 2
