@@ -35,23 +35,24 @@ _NODES_DESCRIPTION = "The page's nodes in order: the edges' nodes, without their
 
 
 class PageSizeInvalidError(ApiError):
-    """``first`` outside 1..MAX_PAGE: a typed error, not a silently different page."""
+    """``first`` outside 1..limit: a typed error, not a silently different page."""
 
     code = "page_size_invalid"
 
-    def __init__(self) -> None:
-        super().__init__(self.code, f"first must be between 1 and {MAX_PAGE}.",
-                         f"first は1〜{MAX_PAGE}の範囲で指定してください。")
+    def __init__(self, limit: int = MAX_PAGE) -> None:
+        super().__init__(self.code, f"first must be between 1 and {limit}.",
+                         f"first は1〜{limit}の範囲で指定してください。")
 
 
-def page_size(first: int) -> int:
+def page_size(first: int, limit: int = MAX_PAGE) -> int:
     """``first`` as asked, or the typed ``page_size_invalid`` error (checked before anything else).
 
     Raised as an ``ApiError`` so it needs no mapping: inside or outside a
     query's ``read`` it reaches the client with its code and Japanese message.
+    ``limit`` is 100 for every list but one worklist that always allowed more.
     """
-    if not 1 <= first <= MAX_PAGE:
-        raise PageSizeInvalidError
+    if not 1 <= first <= limit:
+        raise PageSizeInvalidError(limit)
     return first
 
 
