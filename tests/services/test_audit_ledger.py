@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from audit_world import CITY_A, attacker, counts, ledger, log_reads, record
+from key_destruction import destroy_key
 from world import build_world
 
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
@@ -88,7 +89,7 @@ def test_a_disposal_leaves_the_chain_verifiable(world):
         log_reads(rt, 2, household_id=str(recorded.household_id))
         rt.catch_up()
         before = ledger(rt)
-        assert rt.casework.keyring.destroy(recorded.household_id) is True
+        assert destroy_key(rt, recorded.household_id) is True
         record(rt)  # the chain goes on after the disposal
         rt.catch_up()
         report = check(rt, world.services.signer.public_pem)
