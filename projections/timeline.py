@@ -107,7 +107,10 @@ ENTRY_MAKERS: dict[type, Maker] = {
     SupportNote.Written: _support_note,
     Referral.Drafted: _referral,
     CaseMeeting.Scheduled: _case_meeting,
-    Case.Opened: _case_entry("case_opened", lambda e: e.opened_on),
+    # The number the case goes by from its opening (not personal: a counter's value).
+    Case.Opened: _case_entry("case_opened", lambda e: e.opened_on,
+                             lambda e: {"reception_number": e.reception_number}
+                             if e.reception_number else {}),
     Case.Closed: _case_entry("case_closed", lambda e: e.closed_on,
                              lambda e: {"closure_reason": e.reason}),
     Case.Reopened: _case_entry("case_reopened", lambda e: e.reopened_on),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.projections.case_labels import household_display_name, registry_site_names
 from yorisoi.projections.case_queries import CaseScope, scope_clause
 from yorisoi.projections.household_index import HouseholdIndex, PersonQuery
 from yorisoi.services.casework import NewHousehold
@@ -74,15 +75,6 @@ def people_of(household: NewHousehold) -> list[PersonQuery]:
                for c in household.children])
 
 
-def display_name(guardians: list[dict[str, Any]] | None,
-                 children: list[dict[str, Any]] | None) -> str | None:
-    """How a household is named to those who may see it: its first guardian, else child."""
-    for person in [*(guardians or []), *(children or [])]:
-        if person.get("name"):
-            return str(person["name"])
-    return None
-
-
 def find_duplicates(runtime: Any, scope: CaseScope, household: NewHousehold,
                     site_name: Callable[[str], str]) -> DuplicateFinding:
     """Likely duplicates of ``household`` in the runtime's municipality, as the caller sees them.
@@ -105,7 +97,7 @@ def find_duplicates(runtime: Any, scope: CaseScope, household: NewHousehold,
             if hid != match.household_id:
                 continue
             record = records.get(hid)
-            name = None if record is None or record.masked else display_name(
+            name = None if record is None or record.masked else household_display_name(
                 record.guardians, record.children)
             if name is None:
                 continue  # masked or disposed: counted as elsewhere below
@@ -130,12 +122,6 @@ def _visible_cases(database: Any, scope: CaseScope, household_ids: list[str],
     return {row["case_id"]: (row["household_id"], row) for row in rows}
 
 
-
-
 def site_namer(services: Any, municipality_code: str) -> Callable[[str], str]:
     """A site's name from the registry (its id only if the registry has none)."""
-    def name(site_id: str) -> str:
-        site = services.directory.registry.site(municipality_code, site_id)
-        return site.name if site is not None and site.name else site_id
-
-    return name
+    return registry_site_names(services.directory.registry, municipality_code)
