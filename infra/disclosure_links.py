@@ -1,7 +1,8 @@
 """Disclosure exports: stored sealed under the household's prefix, read through a short-lived link.
 
 The pattern of ``infra/referral_packets.py``: the export's files are sealed
-under the household key and stored at
+under the household key (as sealed objects: chunked, the object key bound in;
+exports stored before that are single AES-GCM envelopes, still read) and stored at
 ``<space>/households/<household>/disclosures/<export>.<json|html>`` (so
 disposal deletes them with the household's other objects, and a copy left in
 a backup is unreadable once the key is destroyed); the officer gets an
@@ -21,6 +22,13 @@ from fastapi.responses import Response
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.rest import open_link, problem
+from yorisoi.infra.sealed_objects import (
+    Keyring,
+    SealedObjectError,
+    SealedObjects,
+    is_sealed,
+    open_bytes,
+)
 from yorisoi.infra.storage import (
     ExpiringLinks,
     ObjectNotFoundError,
@@ -54,9 +62,11 @@ class ObjectStoreDisclosurePublisher(ExpiringLinks):
         self.objects = objects
         self.space = space
 
-    def publish(self, household_id: UUID, export_id: UUID, fmt: str, sealed: bytes) -> str:
+    def publish(self, household_id: UUID, export_id: UUID, fmt: str, data: bytes,
+                keyring: Keyring) -> str:
         key = disclosure_key(self.space, household_id, export_id, fmt)
-        return self.objects.put(key, sealed, content_type="application/octet-stream").sha256
+        return SealedObjects(self.objects, keyring).put(
+            key, household_id, data, content_type=FORMATS[fmt]).stored_sha256
 
     def link(self, household_id: UUID, export_id: UUID, fmt: str) -> str:
         key = disclosure_key(self.space, household_id, export_id, fmt)
@@ -79,12 +89,20 @@ def read_disclosure(request: Request, token: str) -> Response:
     key = match.group(0)
     space, household_id, export_id, fmt = match.groups()
     with services.runtimes.lease(space.removeprefix("t_")) as rt:
+        keyring = rt.casework.keyring
         try:
             sealed, _ = services.objects.get(key)
         except ObjectNotFoundError:
             raise problem(*_GONE) from None
-        data = rt.casework.keyring.open(UUID(household_id), sealed,
-                                        disclosure_aad(export_id, fmt))
+        try:
+            if is_sealed(sealed):
+                aead = keyring.for_reading(UUID(household_id))
+                data = None if aead is None else open_bytes(aead, key, sealed)[0]
+            else:  # an export sealed as one envelope, before sealed objects
+                data = keyring.open(UUID(household_id), sealed, disclosure_aad(export_id, fmt))
+        except (SealedObjectError, ValueError):
+            raise problem(409, SealedObjectError.code, SealedObjectError.message,
+                          SealedObjectError.message_ja) from None
     if data is None:  # the household was disposed of
         raise problem(*_GONE)
     return Response(data, media_type=FORMATS[fmt], headers={

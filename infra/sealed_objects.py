@@ -118,6 +118,7 @@ class SealingDigest:
 
     sha256: str = ""
     size: int = 0
+    stored_sha256: str = ""  # of the sealed bytes as stored (set by SealedObjects.put)
 
 
 def seal_stream(aead: AESGCM, object_key: str, content: Iterable[bytes], *,
@@ -273,9 +274,11 @@ class SealedObjects:
         aead = self.keyring.for_writing(subject_id)
         parts = _pieces(content) if isinstance(content, (bytes, bytearray, memoryview)) else content
         digest = SealingDigest()
-        self.objects.put_stream(key, seal_stream(aead, key, parts, content_type=content_type,
-                                                 digest=digest),
-                                content_type=SEALED_CONTENT_TYPE)
+        stored = self.objects.put_stream(key, seal_stream(aead, key, parts,
+                                                          content_type=content_type,
+                                                          digest=digest),
+                                         content_type=SEALED_CONTENT_TYPE)
+        digest.stored_sha256 = stored.sha256
         return digest
 
     def open(self, key: str, subject_id: UUID) -> OpenedObject:

@@ -9,7 +9,8 @@ access log adds who read what.
 
 Producing the export is itself a read of personal data: one ``access_log``
 row per record read (channel ``export``, the request as the basis), written
-before the file leaves.  The files are sealed under the household key and
+before the file leaves.  The files are sealed under the household key (sealed
+objects, ``infra/sealed_objects.py``: the object key bound in) and
 stored under the household's object prefix (``.../disclosures/``), so
 disposal deletes them and crypto-shredding covers any copy; they are served
 through an expiring link (``infra/disclosure_links.py``).
@@ -51,16 +52,18 @@ _TIMELINE_RECORDS = ("support_note", "referral_drafted", "case_meeting_scheduled
 
 
 def disclosure_aad(export_id: UUID | str, fmt: str) -> bytes:
+    """The associated data of exports sealed as one envelope (before sealed objects)."""
     return f"disclosure:{UUID(str(export_id))}:{fmt}".encode()
 
 
 class DisclosurePublisher(Protocol):
-    """Stores a sealed export file and issues its expiring link."""
+    """Seals and stores an export file under the household key; issues its expiring link."""
 
     expires_at: datetime
 
-    def publish(self, household_id: UUID, export_id: UUID, fmt: str, sealed: bytes) -> str:
-        """Store the file; returns the SHA-256 of the stored (sealed) bytes."""
+    def publish(self, household_id: UUID, export_id: UUID, fmt: str, data: bytes,
+                keyring: Any) -> str:
+        """Seal (``keyring``: the household's) and store; the SHA-256 of the stored bytes."""
         ...
 
     def link(self, household_id: UUID, export_id: UUID, fmt: str) -> str: ...
@@ -180,8 +183,8 @@ def export_disclosure(app: CaseworkApplication, request_id: UUID, *,
         }
         files = {"json": json.dumps(document, ensure_ascii=False, indent=1).encode(),
                  "html": render_html(document).encode()}
-        digests = {fmt: publisher.publish(household_id, export_id, fmt, app.keyring.seal(
-            household_id, data, disclosure_aad(export_id, fmt))) for fmt, data in files.items()}
+        digests = {fmt: publisher.publish(household_id, export_id, fmt, data, app.keyring)
+                   for fmt, data in files.items()}
         app.note_disclosure_export(request_id, export_id=export_id, records=len(records),
                                    access_entries=logged, sealed_sha256=digests)
         return DisclosureResult(
