@@ -144,8 +144,11 @@ def _casework_story(casework: CaseworkApplication, contract_id: str | None) -> N
         wishes="近くで土曜日も使える所を知りたい。",
         direction="一時預かり事業の利用案内。2週間後に様子を伺う。",
         consent=NewConsent("試験 花子", "母", ago(23), "相談記録の作成"),
-        household=NewHousehold(guardians=[Guardian("試験 花子", "母")],
-                               children=[Child("試験 さくら", ago(530))], pregnancy=None)))
+        # Readings as typed at the counter (one in katakana, one in hiragana); fictional phones.
+        household=NewHousehold(guardians=[Guardian("試験 花子", "母", reading="シケン ハナコ",
+                                                   phone="090-0000-1234")],
+                               children=[Child("試験 さくら", ago(530), reading="しけん さくら")],
+                               pregnancy=None)))
     casework.write_support_note(first.case_id, written_on=ago(9), kind="follow_up",
                                 body="電話で様子を確認。一時預かりの登録を済ませた。夜泣きは続いている。",
                                 writable_contract_ids=None)
@@ -156,7 +159,8 @@ def _casework_story(casework: CaseworkApplication, contract_id: str | None) -> N
         wishes="産後ケアについて知りたい。",
         direction="保健センターの産後ケア事業を案内。本人の希望で保健師へつなぐ。",
         consent=NewConsent("見本 由美", "本人", ago(7), "相談記録の作成"),
-        household=NewHousehold(guardians=[Guardian("見本 由美", "本人")], children=[],
+        household=NewHousehold(guardians=[Guardian("見本 由美", "本人", reading="ミホン ユミ",
+                                                   phone="03-0000-5678")], children=[],
                                pregnancy=Pregnancy(due_date=today + timedelta(days=90)))))
 
     # The family chose to be connected to the health centre: consent to share, then つなぎ.
