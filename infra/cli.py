@@ -57,6 +57,10 @@ def _embedded_setup() -> None:
             # A data directory from an earlier version: add the tables since added.
             services.directory.upgrade_spaces()
             ensure_platform_issuer(services)
+        # Files stored in clear (the demo's, an earlier version's) are sealed in place.
+        from yorisoi.infra.reseal import reseal_all
+
+        reseal_all(services)
     finally:
         services.close()
 

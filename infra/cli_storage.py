@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.reseal import ResealReport, reseal_space
+from yorisoi.infra.reseal import reseal_all
 from yorisoi.infra.settings import get_settings
 
 storage_app = typer.Typer(help="Object storage: sealing files under their subject's key.",
@@ -25,16 +25,10 @@ def reseal(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> Non
     """
     services = Services(get_settings())
     try:
-        total = ResealReport()
         codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
         with Progress(console=console) as progress:
             task = progress.add_task("sealing", total=None)
-            for code in codes:
-                with services.runtimes.lease(code) as rt:
-                    report = reseal_space(services.objects, rt.casework.keyring, rt.space,
-                                          lambda _outcome: progress.advance(task))
-                for name in ("sealed", "already", "removed", "old_versions"):
-                    setattr(total, name, getattr(total, name) + getattr(report, name))
+            total = reseal_all(services, codes, lambda _outcome: progress.advance(task))
         console.print(f"{len(codes)} municipalities: {total.sealed} sealed, {total.already} "
                       f"already sealed, {total.removed} clear copies of disposed households "
                       f"removed, {total.old_versions} older versions purged")

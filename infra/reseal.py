@@ -81,3 +81,15 @@ def reseal_space(objects: ObjectStore, keyring: Any, space: str,
                 progress(outcome)
         report.old_versions += objects.purge_noncurrent(folder)
     return report
+
+
+def reseal_all(services: Any, codes: list[str] | None = None,
+               progress: Callable[[str], None] | None = None) -> ResealReport:
+    """Re-seal every given (or every registered) municipality's objects; the summed counts."""
+    total = ResealReport()
+    for code in codes or [t.tenant_id for t in services.directory.registry.municipalities()]:
+        with services.runtimes.lease(code) as rt:
+            report = reseal_space(services.objects, rt.casework.keyring, rt.space, progress)
+        for name in ("sealed", "already", "removed", "old_versions"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+    return total

@@ -181,3 +181,21 @@ def test_the_cli_reseals_the_demo(tmp_path, monkeypatch):
         assert "0 sealed" in invoke("storage", "reseal", "--tenant", CITY_A)
     finally:
         get_settings.cache_clear()
+
+
+def test_the_embedded_server_seals_the_demo_on_start(tmp_path, monkeypatch):
+    """`yorisoi serve` (embedded) loads the demo and leaves no file in clear, at once."""
+    monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
+    get_settings.cache_clear()
+    try:
+        cli._embedded_setup()
+        cli._embedded_setup()  # a second start: nothing left to do, nothing broken
+        files = [p for p in (tmp_path / "objects").rglob("*") if p.is_file()]
+        assert files
+        for path in files:
+            body = path.read_bytes().partition(b"\n")[2]
+            assert b"%PDF" not in body
+            assert is_sealed(body) or "/referrals/" in path.as_posix()
+    finally:
+        get_settings.cache_clear()
