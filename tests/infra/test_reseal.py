@@ -53,8 +53,9 @@ def _raw(world: Any) -> dict[str, bytes]:
         found = {}
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=settings.s3_bucket):
             for v in page.get("Versions", []):
-                found[f"{v['Key']}@{v['VersionId']}"] = s3.get_object(
-                    Bucket=settings.s3_bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+                got = s3.get_object(Bucket=settings.s3_bucket, Key=v["Key"],
+                                    VersionId=v["VersionId"])
+                found[f"{v['Key']}@{v['VersionId']}"] = got["Body"].read()
         return found
     root = Path(settings.objects_dir)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -108,7 +109,8 @@ def test_clear_objects_are_resealed_in_place_idempotently_and_resumably(any_worl
         pledge = f"{SPACE}/staff/{staff}/pledge/{uuid.uuid4()}"
         services.objects.put(pledge, PLEDGE, content_type="image/png")
         packet = f"{SPACE}/households/{household}/referrals/{uuid.uuid4()}.json"
-        services.objects.put(packet, b"\x01sealed-envelope", content_type="application/octet-stream")
+        services.objects.put(packet, b"\x01sealed-envelope",
+                             content_type="application/octet-stream")
         assert len(_clear_in(world)) == 4
 
         # Interrupted after the first object: what was done stays done.

@@ -39,7 +39,8 @@ def _chunks(sealed: bytes) -> list[bytes]:
     return [body[i:i + CHUNK + TAG] for i in range(0, len(body), CHUNK + TAG)]
 
 
-@pytest.mark.parametrize("size", [0, 1, CHUNK - 40, CHUNK, CHUNK + 1, 2 * CHUNK - 30, 3 * CHUNK + 5])
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 40, CHUNK, CHUNK + 1, 2 * CHUNK - 30,
+                                  3 * CHUNK + 5])
 def test_round_trip_at_every_boundary(size):
     data = os.urandom(size)
     digest = SealingDigest()

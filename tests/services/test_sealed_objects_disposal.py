@@ -56,8 +56,9 @@ def _raw_objects(world: Any) -> dict[str, bytes]:
         found = {}
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=settings.s3_bucket):
             for v in page.get("Versions", []):
-                found[f"{v['Key']}@{v['VersionId']}"] = s3.get_object(
-                    Bucket=settings.s3_bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+                got = s3.get_object(Bucket=settings.s3_bucket, Key=v["Key"],
+                                    VersionId=v["VersionId"])
+                found[f"{v['Key']}@{v['VersionId']}"] = got["Body"].read()
         return found
     root = settings.objects_dir
     return {p.relative_to(root).as_posix(): p.read_bytes()

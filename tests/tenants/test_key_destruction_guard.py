@@ -122,8 +122,9 @@ def test_forged_authorisations_are_refused(pg_world, pg_cluster):
     insert = (f"INSERT INTO {SPACE}.disposal_authorisations (batch_id, household_id,"
               " proposed_by, approved_by, txid) VALUES (%s, %s, %s, %s, %s)")
     with _as_app(pg_cluster, pg_world) as conn:
-        _refused(conn, insert, (str(uuid4()), str(household), "x", "y", 0), "no such disposal batch")
-        _refused(conn, insert, ("not-a-uuid", str(household), "x", "y", 0), "no such disposal batch")
+        unknown = "no such disposal batch"
+        _refused(conn, insert, (str(uuid4()), str(household), "x", "y", 0), unknown)
+        _refused(conn, insert, ("not-a-uuid", str(household), "x", "y", 0), unknown)
         _refused(conn, insert, (str(proposed.id), str(household), "x", "y", 0), "not approved")
         _refused(conn, insert, (str(approved.id), str(other), "x", "y", 0),
                  "does not name this household")
