@@ -202,10 +202,16 @@ class YorisoiSchema(strawberry.Schema):
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         # An error raised through the extensions (a syntax error from the parser
         # cache, say) is answered past SafeErrors, which runs after the operation.
-        result = await super().execute(*args, **kwargs)
-        if getattr(result, "errors", None):
-            result.errors = [safe_error(error) for error in result.errors]
-        return result
+        return _made_safe(await super().execute(*args, **kwargs))
+
+    def execute_sync(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        return _made_safe(super().execute_sync(*args, **kwargs))
+
+
+def _made_safe(result: ExecutionResult) -> ExecutionResult:
+    if getattr(result, "errors", None):
+        result.errors = [safe_error(error) for error in result.errors]
+    return result
 
 
 def build_schema(*, production: bool, max_depth: int = 10) -> strawberry.Schema:

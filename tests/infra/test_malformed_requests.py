@@ -384,3 +384,16 @@ def test_dev_token_refuses_what_the_api_would(cli: Any, args: tuple[str, ...]) -
     result = cli(*args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_the_schema_answers_syntax_errors_safely_outside_http_too() -> None:
+    from yorisoi.graphql.schema import build_schema, syntax_error_message
+
+    result = build_schema(production=False).execute_sync('{ cases { "架空 花子" } }')
+    assert [e.message for e in result.errors] == ["Syntax Error: Expected Name, found String."]
+    assert syntax_error_message("Syntax Error: Unexpected character: U+5C71.") == \
+        "Syntax Error: Unexpected character."
+    assert syntax_error_message("Syntax Error: Expected Name, found ')'.") == \
+        "Syntax Error: Expected Name."
+    assert syntax_error_message("Syntax Error: Unterminated string.") == \
+        "Syntax Error: Unterminated string."
