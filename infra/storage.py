@@ -369,7 +369,7 @@ class LocalObjectStore:
         meta = _check_put(data, content_type, metadata)
         with _span(self._tracer, "storage.put", self.backend, "put", len(data)), self._lock:
             with contextlib.suppress(ObjectNotFoundError, ObjectIntegrityError, ValueError):
-                if self._retained(self._read(key)[1]):
+                if self._retained(self._read_header(key)):
                     raise ObjectLockedError(f"object {key} is under retention")
             digest = hashlib.sha256(data).hexdigest()
             self._write(key, data, {"content_type": content_type, "sha256": digest, "metadata": meta},
@@ -503,8 +503,8 @@ class LocalObjectStore:
                 for name in files:
                     path = Path(dirpath, name)
                     key = path.relative_to(self.root).as_posix()
-                    try:
-                        if self._retained(self._read(key)[1]):
+                    try:  # the header only: a large file is not read to be deleted
+                        if self._retained(self._read_header(key)):
                             kept += 1
                             continue
                     except (ObjectIntegrityError, ValueError):
