@@ -29,10 +29,12 @@ from world import (
     supervisor,
 )
 
+from yorisoi.domain.households import Child, Guardian
 from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
 from yorisoi.infra.clock import JST, japan_today
 from yorisoi.projections.compliance import BusinessHours, ComplianceQueries, window
+from yorisoi.services.casework import NewHousehold
 from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
 from yorisoi.services.disposal import Disposal
@@ -397,8 +399,13 @@ def test_a_disposal_certificate_is_an_export_and_the_history_outlives_the_family
     long_ago = date(2018, 5, 1)
     with world.services.runtimes.lease(CITY_A) as rt:
         with acting_as(staff):
+            # A family of 2018: its child born before (a consultation cannot predate a
+            # pregnancy of the oldest child).
             recorded = rt.casework.record_consultation(consultation_command(
                 site_id="a-counter", contract_id=None, occurred_on=long_ago,
+                household=NewHousehold(guardians=[Guardian("架空 花子", "母")],
+                                       children=[Child("架空 たろう", date(2017, 5, 1))],
+                                       pregnancy=None),
                 consent=NewConsent("架空 花子", "母", long_ago, "相談記録の作成")))
             rt.casework.close_case(recorded.case_id, closed_on=date(2019, 6, 1),
                                    reason="support_completed", expected_version=None,
