@@ -15,6 +15,7 @@ its referral profile says how it receives them, checked as any agency is.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID, uuid4
@@ -58,6 +59,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 MAX_NAME, MAX_ADDRESS, MAX_AREA, MAX_OWNER = 100, 200, 50, 100
 MAX_SCHEDULE, MAX_CONTENT, MAX_SLOTS = 500, 2000, 21
+MAX_READING = 100
+# Kana (hiragana, katakana, the prolonged mark, iteration marks), spaces and ・ (after NFKC).
+_KANA = re.compile(r"[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fc-\u30fe・ 　]+")
 # Not confirmed for longer than this, an entry is flagged "stale".
 STALE_AFTER = timedelta(days=365)
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
@@ -79,6 +83,12 @@ class ResourceAttributeInvalidError(DomainError):
     code = "resource_attribute_invalid"
     message = "A value is missing, too long or not one of the allowed codes."
     message_ja = "未入力・文字数超過・選択肢にない値のいずれかがあります。"
+
+
+class ResourceReadingInvalidError(DomainError):
+    code = "resource_reading_invalid"
+    message = "The reading is written in kana only (hiragana or katakana), at most 100 characters."
+    message_ja = "よみがなは、ひらがな・カタカナのみ100文字以内で入力してください。"
 
 
 class ResourceHoursInvalidError(DomainError):
@@ -127,11 +137,29 @@ def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def checked_reading(reading: str | None) -> str | None:
+    """The name's reading as typed (kana only after NFKC: ﾎｲｸｴﾝ, ホイクエン or ほいくえん).
+
+    Optional: None when empty.  The directory's search folds it like the
+    name (so ほいく, ホイク and ﾎｲｸ all find 保育園 once its reading is there).
+    """
+    value = (reading or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_READING or not _KANA.fullmatch(unicodedata.normalize("NFKC", value)):
+        raise ResourceReadingInvalidError(field="reading")
+    return value
+
+
 def checked_attributes(*, name: str, kind: str, subkind: str | None, address: str | None,
                        area: str | None, operator_kind: str, hours: list[OpeningSlot],
                        monthly_schedule: str | None, content: str | None, form: str,
-                       fee: str, owner: str) -> dict[str, object]:
-    """Attributes A–D and the owner, checked; the event's payload."""
+                       fee: str, owner: str, reading: str | None = None) -> dict[str, object]:
+    """Attributes A–D, the name's reading and the owner, checked; the event's payload.
+
+    ``reading`` is in the payload only when given, so entries recorded before
+    readings existed compare equal to the same entry checked again.
+    """
     if kind not in KINDS:
         raise ResourceKindUnknownError(field="kind")
     if subkind is not None and subkind not in SUBKINDS[kind]:
@@ -152,7 +180,7 @@ def checked_attributes(*, name: str, kind: str, subkind: str | None, address: st
         "content": _bounded("content", content, MAX_CONTENT),
         "form": _one_of("form", form, FORMS), "fee": _one_of("fee", fee, FEES),
         "owner": _bounded("owner", owner, MAX_OWNER, required=True),
-    }
+    } | ({"reading": checked} if (checked := checked_reading(reading)) else {})
 
 
 class Resource(Aggregate):

@@ -84,6 +84,8 @@ class PublicResource:
     form: str = strawberry.field(description="facility | home_visit | outreach")
     fee: str = strawberry.field(description="free | paid")
     last_verified_on: str
+    reading: str | None = strawberry.field(
+        default=None, description="The name's reading, in hiragana (ほいく finds 保育園 by it)")
 
     @classmethod
     def from_record(cls, r: ResourceRecord) -> PublicResource:
@@ -91,7 +93,7 @@ class PublicResource:
                    kind=r.kind, subkind=r.subkind, name=r.name, address=r.address, area=r.area,
                    operator_kind=r.operator_kind, hours=[OpeningSlot(**s) for s in r.hours],
                    monthly_schedule=r.monthly_schedule, content=r.content, form=r.form,
-                   fee=r.fee, last_verified_on=r.last_verified_on)
+                   fee=r.fee, last_verified_on=r.last_verified_on, reading=r.reading)
 
 
 @strawberry.type(description="How a directory entry receives referrals (つなぎの受け先).")
@@ -187,6 +189,8 @@ class ResourceAttributesInput:
     fee: str = strawberry.field(default="free", description="free | paid")
     owner: str | None = strawberry.field(
         default=None, description="Staff member or unit keeping it; defaults to the caller")
+    reading: str | None = strawberry.field(
+        default=None, description="The name's reading in kana (ほいくえん, ホイクエン or ﾎｲｸｴﾝ)")
 
 
 @strawberry.input
@@ -251,13 +255,14 @@ def _attributes(check: Checker, a: ResourceAttributesInput) -> dict[str, object]
     check.text("attributes.monthlySchedule", a.monthly_schedule, MAX_SCHEDULE)
     check.text("attributes.content", a.content, MAX_CONTENT)
     check.count("attributes.hours", a.hours, MAX_SLOTS)
+    check.text("attributes.reading", a.reading, 100)
     if check.errors:
         return None
     return {"name": a.name, "kind": a.kind, "subkind": a.subkind, "address": a.address,
             "area": a.area, "operator_kind": a.operator_kind,
             "hours": [SlotValue(s.day, s.opens, s.closes) for s in a.hours],
             "monthly_schedule": a.monthly_schedule, "content": a.content, "form": a.form,
-            "fee": a.fee, "owner": a.owner}
+            "fee": a.fee, "owner": a.owner, "reading": a.reading}
 
 
 def _checked(raw: dict[str, object], grant: Grant) -> dict[str, object]:

@@ -285,11 +285,12 @@ _DEMO_PLEDGE = b"%PDF-1.4\n% Yorisoi demo: confidentiality pledge (fictional)\n%
 
 def _resource(name: str, kind: str, subkind: str, *, operator: str, fee: str, content: str,
               hours: list[OpeningSlot] | None = None, schedule: str | None = None,
-              address: str | None = None, form: str = "facility") -> dict[str, object]:
+              address: str | None = None, form: str = "facility",
+              reading: str | None = None) -> dict[str, object]:
     return checked_attributes(name=name, kind=kind, subkind=subkind, address=address,
                               area="神田", operator_kind=operator, hours=hours or [],
                               monthly_schedule=schedule, content=content, form=form, fee=fee,
-                              owner="こども支援課 利用者支援係")
+                              owner="こども支援課 利用者支援係", reading=reading)
 
 
 def _days(days: str, opens: str, closes: str) -> list[OpeningSlot]:
@@ -300,24 +301,26 @@ def _resource_directory(casework: CaseworkApplication) -> None:
     """Five published entries of different kinds and one draft still being checked."""
     published = [
         _resource("神田架空保育園", "education_childcare", "nursery", operator="private",
-                  fee="paid", address="東京都千代田区神田架空町2-4-6",
+                  fee="paid", reading="カンダカクウホイクエン", address="東京都千代田区神田架空町2-4-6",
                   hours=_days("mon tue wed thu fri sat", "07:00", "19:00"),
                   content="0歳から5歳までのお子さんの保育。毎週水曜日10時から園庭開放（どなたでも参加できます）。"),
         _resource("一時預かり ひだまりルーム", "local_support", "temporary_care", operator="npo",
-                  fee="paid", address="東京都千代田区神田架空町1-2-3 ひろばビル1階",
+                  fee="paid", reading="イチジアズカリ ヒダマリルーム", address="東京都千代田区神田架空町1-2-3 ひろばビル1階",
                   hours=_days("mon tue wed thu fri sat", "09:00", "17:00"),
                   content="生後6か月から就学前のお子さんを、理由を問わず一時的にお預かりします。"
                           "利用には事前登録が必要です。土曜日も利用できます。"),
         _resource("子育てサークル にこにこ", "informal", "circle", operator="other", fee="free",
+                  reading="コソダテサークル ニコニコ",
                   schedule="毎月第2・第4木曜日 10:00〜11:30（神田ひろばにて）",
                   content="0〜2歳の親子が集まって、手遊びや季節の行事、おしゃべりを楽しむサークルです。"),
         _resource("千代田区 架空保健センター", "health_welfare", "health_center",
-                  operator="public", fee="free", address="東京都千代田区架空二丁目3番4号",
+                  operator="public", fee="free", reading="チヨダク カクウホケンセンター", address="東京都千代田区架空二丁目3番4号",
                   hours=_days("mon tue wed thu fri", "08:30", "17:15"),
                   content="乳幼児健診、産後ケア事業、保健師による妊娠・出産・子育ての相談。"
                           "母子健康手帳の交付もこちらです。"),
         _resource("神田ファミリー・サポート・センター", "local_support", "family_support",
                   operator="public", fee="paid", form="home_visit",
+                  reading="カンダファミリーサポートセンター",
                   hours=_days("mon tue wed thu fri", "09:00", "17:00"),
                   content="地域の援助会員が、保育園の送迎や短時間の預かりをお手伝いします。"
                           "利用には会員登録と事前の打ち合わせが必要です。"),
@@ -328,7 +331,7 @@ def _resource_directory(casework: CaseworkApplication) -> None:
     # A draft: staff see it, the public directory does not.
     casework.register_resource(_resource(
         "病児保育室 かみや（開設準備中）", "local_support", "sick_child_care", operator="private",
-        fee="paid", content="病気の回復期にあるお子さんを看護師と保育士がお預かりする予定です。"))
+        fee="paid", reading="ビョウジホイクシツ カミヤ", content="病気の回復期にあるお子さんを看護師と保育士がお預かりする予定です。"))
 
 
 def _complaints(services: Services, casework: CaseworkApplication) -> None:

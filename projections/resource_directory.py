@@ -3,7 +3,7 @@
 Japanese search without a full-text engine: neither SQLite's FTS tokenisers
 nor PostgreSQL's text search split Japanese into words, and the project runs
 both backends.  So each row keeps ``search_text``, a normalised copy of its
-name, subkind, content and address (NFKC, so full- and half-width letters,
+name, subkind, content, address and reading (NFKC, so full- and half-width letters,
 digits and kana fold together; lowercase; katakana folded to hiragana, so
 ヒマワリ finds ひまわり; whitespace removed, so 「ひまわり 保育園」 finds
 「ひまわり保育園」), and each normalised query term must appear in it
@@ -54,8 +54,16 @@ def query_terms(query: str | None) -> list[str]:
 def _search_text(attributes: dict[str, Any]) -> str:
     subkind = attributes.get("subkind")
     label = SUBKINDS[str(attributes["kind"])].get(subkind, "") if subkind else ""
-    parts = (attributes.get("name"), label, attributes.get("content"), attributes.get("address"))
+    # The reading last: it is also what ``ResourceRecord.reading`` shows (folded).
+    parts = (attributes.get("name"), label, attributes.get("content"), attributes.get("address"),
+             attributes.get("reading"))
     return _FIELD_SEPARATOR.join(normalise(p) for p in parts)
+
+
+def _reading(search_text: str) -> str | None:
+    """The entry's reading (in hiragana) from its search text; None when it has none."""
+    parts = search_text.split(_FIELD_SEPARATOR)
+    return parts[4] if len(parts) > 4 and parts[4] else None
 
 
 def _open_days(hours: list[dict[str, str]]) -> str:
@@ -168,6 +176,7 @@ class ResourceRecord:
     version: int
     # How the entry receives referrals (staff only; never served to the public).
     referral_profile: dict[str, Any] | None = None
+    reading: str | None = None  # the name's reading, folded to hiragana (search finds it)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -194,7 +203,8 @@ def _record(row: dict[str, Any]) -> ResourceRecord:
         monthly_schedule=row["monthly_schedule"], content=row["content"], form=row["form"],
         fee=row["fee"], owner=row["owner"], last_verified_on=row["last_verified_on"],
         published=bool(row["published"]), name_key=row["name_key"], version=int(row["version"]),
-        referral_profile=json.loads(row["referral_profile"]) if row["referral_profile"] else None)
+        referral_profile=json.loads(row["referral_profile"]) if row["referral_profile"] else None,
+        reading=_reading(row.get("search_text") or ""))
 
 
 def encode_cursor(record: ResourceRecord) -> str:
