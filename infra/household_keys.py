@@ -217,6 +217,19 @@ class HouseholdKeyStore:
         return row
 
 
+# SQLSTATEs of the guard's refusals (tenants/provisioning.py): the key guard, the
+# authorisation check.
+GUARD_REFUSALS = ("YKD01", "YKD02")
+
+
 def _refused(error: BaseException) -> bool:
-    """Whether a database error is one of the disposal guard's refusals."""
-    return "disposal batch" in str(error) or "destroyed only" in str(error)
+    """Whether a database error is one of the disposal guard's refusals.
+
+    The library wraps the driver's error; its SQLSTATE is on the cause.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) in GUARD_REFUSALS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
