@@ -296,13 +296,23 @@ class SealedObjects:
             first += more
         rest = _chain(first, pieces)
         if not is_sealed(first):
-            # Stored before objects were sealed; `yorisoi storage reseal` seals it.
+            # Stored before objects were sealed; `yorisoi storage reseal` seals it.  A clear
+            # copy of a disposed household (a restored old backup) is not handed out.
+            if self._destroyed(subject_id):
+                _close(pieces)
+                raise ObjectKeyDestroyedError(key)
             return OpenedObject(stored.content_type, rest)
         aead = self.keyring.for_reading(subject_id)
         if aead is None:
             _close(pieces)
             raise ObjectKeyDestroyedError(key)
         return open_stream(aead, key, rest)
+
+
+    def _destroyed(self, subject_id: UUID) -> bool:
+        """Whether the subject's key row records its destruction (not merely absent)."""
+        store = getattr(self.keyring, "store", None)
+        return store is not None and store.wrapped(subject_id) is None
 
 
 def _pieces(data: bytes | bytearray | memoryview) -> Iterator[bytes]:

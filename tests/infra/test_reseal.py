@@ -18,7 +18,7 @@ from yorisoi.infra import cli
 from yorisoi.infra.app import create_app
 from yorisoi.infra.reseal import reseal_space
 from yorisoi.infra.rest import file_link
-from yorisoi.infra.sealed_objects import SealedObjects, is_sealed
+from yorisoi.infra.sealed_objects import ObjectKeyDestroyedError, SealedObjects, is_sealed
 from yorisoi.infra.settings import get_settings
 from yorisoi.services.casework import NewHousehold, RecordConsultation
 from yorisoi.services.consent import NewConsent
@@ -148,6 +148,9 @@ def test_a_clear_copy_of_a_disposed_household_is_removed(sqlite_settings):
             rt.casework.keyring.destroy(household)  # SQLite: no batch needed
             key = f"{SPACE}/households/{household}/attachments/{uuid.uuid4()}"
             services.objects.put(key, FORM, content_type="application/pdf")
+            # Not handed out meanwhile either: the household is disposed of.
+            with pytest.raises(ObjectKeyDestroyedError):
+                SealedObjects(services.objects, rt.casework.keyring).open(key, household)
             report = reseal_space(services.objects, rt.casework.keyring, SPACE)
         assert (report.sealed, report.removed) == (0, 1)
         assert not services.objects.exists(key)
