@@ -83,6 +83,9 @@ def find_duplicates(runtime: Any, scope: CaseScope, household: NewHousehold,
     caller's case scope; ``site_name(site_id)``: a site's name (the registry).
     """
     database, keyring = runtime.casework.database, runtime.casework.keyring
+    # The index is a read model: a family registered a moment ago by another process
+    # must be in it before the question is asked (usually nothing to do).
+    runtime.catch_up()
     matches = HouseholdIndex(database, keyring).likely_matches(people_of(household))
     if not matches:
         return DuplicateFinding([], 0)

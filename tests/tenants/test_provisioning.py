@@ -68,13 +68,15 @@ def test_provisioning_twice_changes_nothing_and_keeps_recorded_events(
     _record(pg_settings, key_provider, CITY_A)
     with pg_cluster.connect(pg_database, "owner") as conn:
         before = {s: _tables(conn, s) for s in ("platform", "t_131016", "t_141003")}
-        assert _count(conn, "t_131016") == 7  # a new household's record with its consent
+        # A new household's record with its consent, and the year's first reception number
+        # (its counter starts, then assigns): 9 events.
+        assert _count(conn, "t_131016") == 9
     provisioner.init_platform()
     assert provisioner.create_municipality_space(CITY_A) == "t_131016"
     assert provisioner.create_municipality_space(CITY_A) == "t_131016"
     with pg_cluster.connect(pg_database, "owner") as conn:
         assert {s: _tables(conn, s) for s in before} == before
-        assert _count(conn, "t_131016") == 7
+        assert _count(conn, "t_131016") == 9
         triggers = conn.execute(
             "SELECT count(*) FROM information_schema.triggers WHERE event_object_schema = %s"
             " AND event_object_table = %s AND trigger_name = 'events_immutable'",
@@ -86,7 +88,8 @@ def test_provisioning_twice_changes_nothing_and_keeps_recorded_events(
         rt.catch_up()
         (case,) = rt.cases.page(CaseScope(), first=5).cases
         household = rt.cases.households([case.household_id])[case.household_id]
-        assert household.guardians == [{"name": "架空 花子", "relationship": "母"}]
+        assert household.guardians == [{"name": "架空 花子", "relationship": "母", "reading": None,
+                                       "phone": None}]
     finally:
         rt.close()
 
@@ -113,8 +116,10 @@ def test_each_municipality_has_its_own_schema_events_table_and_sequence(
                 sql.Identifier(schema), sql.Identifier(EVENTS))).fetchall()]
             for schema in ("t_131016", "t_141003")}
     # One log and one position per tenant: each numbers its own events from 1.
-    assert ids["t_131016"] == list(range(1, 15))  # 7 events per new household with consent
-    assert ids["t_141003"] == list(range(1, 8))
+    # 7 events per new household with consent, and its reception number (the year's first
+    # also starts the counter): 9 + 8 here, 9 there.
+    assert ids["t_131016"] == list(range(1, 18))
+    assert ids["t_141003"] == list(range(1, 10))
 
 
 def _as_app(pg_cluster, pg_database):
@@ -142,7 +147,7 @@ def test_app_role_cannot_change_or_delete_a_stored_event(provisioned, pg_setting
             conn.execute("SET session_replication_role = replica")  # would skip triggers
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DROP TRIGGER events_immutable ON t_131016.casework_events")
-        assert conn.execute("SELECT count(*) FROM t_131016.casework_events").fetchone()[0] == 7
+        assert conn.execute("SELECT count(*) FROM t_131016.casework_events").fetchone()[0] == 9
     # The trigger holds even for the owner role that ran the DDL.
     with pg_cluster.connect(pg_database, "owner", autocommit=True) as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="stored events are immutable"):

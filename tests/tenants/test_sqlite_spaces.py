@@ -45,13 +45,14 @@ def test_each_municipality_gets_its_own_file_and_its_events_are_immutable(sqlite
     conn = sqlite3.connect(sqlite_settings.sqlite_dir / "t_131016.sqlite")
     try:
         table = rt.casework.database.events_table
-        # A new household's record with its consent: 7 events.
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 7
+        # A new household's record with its consent, and the year's first reception number
+        # (its counter starts, then assigns): 9 events.
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 9
         with pytest.raises(sqlite3.IntegrityError, match="stored events are immutable"):
             conn.execute(f"UPDATE {table} SET topic = topic")
         with pytest.raises(sqlite3.IntegrityError, match="stored events are immutable"):
             conn.execute(f"DELETE FROM {table}")
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 7
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 9
     finally:
         conn.close()
     other = sqlite3.connect(sqlite_settings.sqlite_dir / "t_141003.sqlite")
