@@ -214,7 +214,8 @@ class CaseConnection:
     edges: list[CaseEdge]
     page_info: PageInfo
 
-    @strawberry.field(description="The page's nodes in order: the edges' nodes, without their cursors.")
+    @strawberry.field(
+        description="The page's nodes in order: the edges' nodes, without their cursors.")
     def nodes(self) -> list[Case]:
         return [edge.node for edge in self.edges]
 
