@@ -20,7 +20,8 @@ from yorisoi.services.context import ActingContext
 from yorisoi.tenants.registry import RegistryQueries
 
 Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.manage",
-                 "directory.manage", "complaint.intake", "complaint.resolve", "complaint.read",
+                 "directory.manage", "complaint.intake", "complaint.report", "complaint.resolve",
+                 "complaint.read",
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
                  "contract.manage", "representative_meeting.record", "records.manage",
                  "disposal.approve", "dsr.manage", "audit.read", "audit.break_glass",
@@ -46,6 +47,9 @@ _ROLES: dict[Action, frozenset[str]] = {
     # Complaints and requests (苦情・要望, §6(2)); configure: roles and deadlines.
     "complaint.intake": frozenset({"complaint_intake_officer", "municipal_supervisor",
                                    "site_manager"}),
+    # §6(2): the intake officer reports a complaint to the resolution officer.
+    "complaint.report": frozenset({"complaint_intake_officer", "complaint_resolution_officer",
+                                   "municipal_supervisor"}),
     "complaint.resolve": frozenset({"complaint_resolution_officer", "municipal_supervisor"}),
     "complaint.read": frozenset({"complaint_intake_officer", "complaint_resolution_officer",
                                  "complaint_third_party_member", "municipal_supervisor",
