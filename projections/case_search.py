@@ -102,6 +102,10 @@ class Term:
     def personal(self) -> bool:
         return bool(self.born or self.phone or self.folded)
 
+    @property
+    def names_a_case(self) -> bool:
+        return bool(self.case_id or self.case_prefix or self.reception_number)
+
     def kinds(self) -> list[str]:
         return [kind for kind, value in (
             ("case_number", self.case_id or self.case_prefix or self.reception_number),
@@ -121,11 +125,12 @@ def terms_of(text: str) -> list[Term]:
     if len(words) > MAX_TERMS:
         raise SearchTextTooLongError(field="filter.text")
     terms = [_term(word) for word in words]
-    # Partial matches need two characters (a bigram): a name typed with a space
-    # before a one-character given name (𠮷田 蓮) is searched as the whole name,
-    # which is indexed without its spaces.
+    # Words that can only be (parts of) a name are the name as typed, family name
+    # first (高橋 陽翔, タカハシ ハルト): searched as one run, as names are indexed
+    # without their spaces.  One person's name, not a family name and a child's
+    # given name from two people, and far fewer candidates than each word alone.
     if len(terms) > 1 and all(t.folded and not (t.born or t.phone or t.case_prefix)
-                              for t in terms) and any(len(t.folded or "") < 2 for t in terms):
+                              for t in terms):
         terms = [Term(folded="".join(t.folded or "" for t in terms))]
     return terms
 
@@ -176,15 +181,28 @@ class CaseSearch:
             return where, params
         terms = terms_of(flt.text or "")
         log = SearchLog()
-        personal = any(t.personal for t in terms)
-        if personal:
+        personal = [t for t in terms if t.personal and not t.names_a_case]
+        mixed = [t for t in terms if t.names_a_case or not t.personal]
+        if any(t.personal for t in terms):
             self._check_permitted()
-        for term in terms:
+        if personal:
+            # Every personal term at once: the candidates hold the tokens of each term
+            # (one term alone, 高橋, may match thousands), and are decrypted once.
+            for term in personal:
+                log.kinds.update(term.kinds())
+            found = self._confirmed(personal, scope_where + where, scope_params + params)
+            log.households.update(found)
+            if found:
+                where += " AND " + _in_clause(self.db, "household_id", len(found))
+                params += _in_params(self.db, sorted(found))
+            else:
+                where += " AND 1 = 0"
+        for term in mixed:
             condition, condition_params = self._term_condition(
                 term, scope_where + where, scope_params + params, log)
             where += f" AND ({condition})"
             params += condition_params
-        if personal:
+        if log.kinds:
             self._log(log)
         return where, params
 
@@ -192,6 +210,7 @@ class CaseSearch:
 
     def _term_condition(self, term: Term, where: str, params: list[Any],
                         log: SearchLog) -> tuple[str, list[Any]]:
+        """A term that may be a case number (or a personal value too: 8 digits)."""
         parts: list[str] = []
         values: list[Any] = []
         if term.case_id:
@@ -205,7 +224,7 @@ class CaseSearch:
             values.append(term.reception_number)
         if term.personal:
             log.kinds.update(k for k in term.kinds() if k != "case_number")
-            found = self._confirmed(term, where, params)
+            found = self._confirmed([term], where, params)
             log.households.update(found)
             if found:
                 parts.append(_in_clause(self.db, "household_id", len(found)))
@@ -214,16 +233,21 @@ class CaseSearch:
             return "1 = 0", []
         return " OR ".join(parts), values
 
-    def _confirmed(self, term: Term, where: str, params: list[Any]) -> set[str]:
-        """Households of the term's candidates (within ``where``) that really hold it."""
-        groups = self.index.term_groups(folded=term.folded, phone=term.phone, born=term.born)
-        if not groups:
-            return set()
-        candidates_sql, candidate_params = self.index.candidates_sql(groups)
+    def _confirmed(self, terms: list[Term], where: str, params: list[Any]) -> set[str]:
+        """Households within ``where`` holding every term's tokens and, decrypted, every term."""
+        conditions, condition_params = [], []
+        for term in terms:
+            groups = self.index.term_groups(folded=term.folded, phone=term.phone,
+                                            born=term.born)
+            if not groups:
+                return set()
+            candidates_sql, candidate_params = self.index.candidates_sql(groups)
+            conditions.append(f" AND household_id IN ({candidates_sql})")
+            condition_params += candidate_params
         rows = self.db.select(
             f"SELECT DISTINCT household_id FROM {{s}}case_view WHERE 1 = 1{where}"
-            f" AND household_id IN ({candidates_sql}) LIMIT %s",
-            [*params, *candidate_params, MAX_CANDIDATES + 1])
+            f"{''.join(conditions)} LIMIT %s",
+            [*params, *condition_params, MAX_CANDIDATES + 1])
         if len(rows) > MAX_CANDIDATES:
             raise SearchTooBroadError(field="filter.text")
         ids = [row["household_id"] for row in rows]
@@ -237,10 +261,10 @@ class CaseSearch:
         for row in sealed:
             hid = row["household_id"]
             # The system's own read to confirm a token match; the person's read is
-            # logged below as the search (kinds and number of households found).
+            # logged as the search (kinds and the households found).
             data = self.keyring.open_json(UUID(hid), row["sealed"], household_aad(hid))
-            if data and matches_term(data, folded=term.folded, phone=term.phone,
-                                     born=term.born):
+            if data and all(matches_term(data, folded=t.folded, phone=t.phone, born=t.born)
+                            for t in terms):
                 found.add(hid)
         return found
 

@@ -6,8 +6,11 @@ for the key and the bits each field keeps, ``services/name_folding.py`` for
 the folding).  No name, reading, phone or date is stored, nor which field a
 token came from.  Per person of a household:
 
-- ``name`` and ``reading`` (whole), and ``name_bigram`` / ``reading_bigram``
-  for every character pair (partial matches: a term's pairs must all be there);
+- ``name`` and ``reading`` (whole); ``name_bigram`` for every character pair of
+  the name and ``reading_trigram`` for every three kana of the reading (partial
+  matches: a term's pairs, or triples, must all be there); ``reading_word`` and
+  ``reading_prefix`` (each word of the reading, and its first two kana: a
+  two-kana term matches the start of a word);
 - ``phone`` (guardians: digits only) and ``birth_date`` (children, ISO);
 - ``name_birth`` and ``reading_birth`` (one child's name or reading with its
   birth date, so a duplicate check matches one person, not a family).
@@ -38,7 +41,14 @@ from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_view import household_aad
 from yorisoi.projections.folded_batches import FoldedBatches
 from yorisoi.services.index_key import HouseholdIndexKey
-from yorisoi.services.name_folding import bigrams, birth_date, fold_name, phone_digits
+from yorisoi.services.name_folding import (
+    bigrams,
+    birth_date,
+    fold_name,
+    phone_digits,
+    reading_words,
+    trigrams,
+)
 from yorisoi.services.personal_data import HouseholdKeyring
 
 INDEX_TABLES = ("household_index_token",)
@@ -69,8 +79,14 @@ def household_tokens(index_key: HouseholdIndexKey, guardians: Iterable[dict[str,
             tokens.add(token("name", name))
             tokens.update(token("name_bigram", pair) for pair in bigrams(name))
         if reading:
+            # Kana pairs are few and common (やま, たか): their token lists would be long.
+            # Readings get triples instead, plus each word and each word's first two kana.
             tokens.add(token("reading", reading))
-            tokens.update(token("reading_bigram", pair) for pair in bigrams(reading))
+            tokens.update(token("reading_trigram", triple) for triple in trigrams(reading))
+            for word in reading_words(entry.get("reading") or ""):
+                tokens.add(token("reading_word", word))
+                if len(word) >= 2:
+                    tokens.add(token("reading_prefix", word[:2]))
         return name, reading
 
     for guardian in guardians or []:
@@ -202,12 +218,21 @@ class HouseholdIndex:
         groups: list[list[int]] = []
         if folded:
             pairs = bigrams(folded)
+            # A reading is kana only (validated when recorded): a term with a kanji
+            # in it can only be (part of) a name.
+            kana_only = not any(_is_ideograph(ch) for ch in folded)
             if pairs:
                 groups.append(sorted({token("name_bigram", p) for p in pairs}))
-                groups.append(sorted({token("reading_bigram", p) for p in pairs}))
-            else:  # one character: only a whole name or reading of one character
+            else:  # one character: only a whole name of one character
                 groups.append([token("name", folded)])
-                groups.append([token("reading", folded)])
+            if kana_only:
+                if len(folded) >= 3:  # anywhere in the reading
+                    groups.append(sorted({token("reading_trigram", t)
+                                          for t in trigrams(folded)}))
+                elif len(folded) == 2:  # the start of a word of the reading (ゆい: ゆいと)
+                    groups.append([token("reading_prefix", folded)])
+                else:  # one kana: a word of one kana
+                    groups.append([token("reading_word", folded)])
         if phone:
             groups.append([token("phone", phone)])
         if born:
@@ -286,6 +311,12 @@ class HouseholdIndex:
         matches.sort(key=lambda m: (min(_REASON_ORDER.index(r) for r in m.reasons),
                                     -len(m.reasons), m.household_id))
         return matches[:limit]
+
+
+def _is_ideograph(ch: str) -> bool:
+    code = ord(ch)
+    return (0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x3FFFF
+            or ch in "々〆")
 
 
 def _person_facts(data: dict[str, Any]) -> dict[str, set[str]]:

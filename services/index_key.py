@@ -37,7 +37,9 @@ TOKEN_BITS: dict[str, int] = {
     "name": 20,            # a person's whole folded name (kanji as recorded)
     "name_bigram": 16,     # each character pair of the folded name
     "reading": 20,         # the whole folded reading (hiragana)
-    "reading_bigram": 12,  # each pair of the reading: few kana pairs exist
+    "reading_trigram": 16,  # each three kana of the reading
+    "reading_word": 20,    # each word of the reading (family name, given name)
+    "reading_prefix": 12,  # each word's first two kana: few such pairs exist
     "phone": 20,           # a guardian's phone digits
     "birth_date": 12,      # a child's birth date (ISO): ~6,600 possible days for 0–17
     "reading_birth": 24,   # one child's reading and birth date together (duplicates)

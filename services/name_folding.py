@@ -53,6 +53,17 @@ def bigrams(folded: str) -> list[str]:
     return list(dict.fromkeys(folded[i:i + 2] for i in range(len(folded) - 1)))
 
 
+def trigrams(folded: str) -> list[str]:
+    """The distinct runs of three characters of a folded value, in order."""
+    return list(dict.fromkeys(folded[i:i + 3] for i in range(len(folded) - 2)))
+
+
+def reading_words(value: str) -> list[str]:
+    """The folded words of a reading as typed (タカハシ ミサキ: たかはし, みさき)."""
+    text = unicodedata.normalize("NFKC", value or "")
+    return [w for w in (fold_name(part) for part in re.split(r"[\s・]+", text)) if w]
+
+
 def phone_digits(value: str) -> str | None:
     """The digits of a phone number as typed (090-1234-5678, （03）1234-5678), or None.
 
