@@ -38,6 +38,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from yorisoi.graphql.errors import ApiError
+from yorisoi.infra.offline_assets import graphiql_html
 
 MANIFEST_PATH = Path(__file__).with_name("persisted_queries.json")
 OPERATIONS_DIR = Path(__file__).with_name("operations")
@@ -158,6 +159,11 @@ class PersistedQueryRouter(GraphQLRouter):
         self.persisted = persisted
         self._serve_posts_directly(kwargs.get("context_getter"),
                                    kwargs.get("root_value_getter"))
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL loading its scripts from this server, not a CDN (works without the internet)."""
+        return graphiql_html()
 
     # -- POST without dependency injection -------------------------------------
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yorisoi.graphql.context import get_context
@@ -24,6 +24,7 @@ from yorisoi.infra.middleware import (
     RequestGuardMiddleware,
     quiet_uvicorn_logs,
 )
+from yorisoi.infra.offline_assets import mount_offline_assets
 from yorisoi.infra.public_directory import router as public_directory_router
 from yorisoi.infra.rate_limits import RateLimiter
 from yorisoi.infra.referral_packets import router as referral_packets_router
@@ -57,7 +58,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # FastAPI's own tracing records raw paths and query strings (GraphQL
     # variables, if someone sends a GET): off; our middleware spans instead.
     app = FastAPI(title="Yorisoi", version="0.1.0", lifespan=lifespan,
-                  docs_url=None if production else "/docs", redoc_url=None,
+                  # /docs: Swagger UI from files in the repository (mount_offline_assets).
+                  docs_url=None, redoc_url=None,
                   openapi_url=None if production else "/openapi.json",
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     if services is not None:
@@ -117,4 +119,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(public_directory_router)
     app.include_router(staff_files_router)
     mount_console(app, settings)  # the staff console under /console (HTML)
+    # GraphiQL's and Swagger UI's scripts, served here: no CDN (LGWAN has no internet).
+    mount_offline_assets(app, docs=not production)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        # People who open the server's address land in the console (it signs them in).
+        return RedirectResponse("/console", status_code=303)
+
     return app

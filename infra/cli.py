@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -68,22 +69,74 @@ def _embedded_setup() -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True) -> None:
-    """Run the API (GraphQL at /graphql)."""
+    """Run the API (GraphQL at /graphql) and the staff console (/console)."""
     import uvicorn
 
     from yorisoi.infra.app import create_app
-    from yorisoi.infra.demo import DEMO_USERS, demo_token
 
     settings = get_settings()
+    address = served_address(host, port)
+    if "public_url" not in settings.model_fields_set:
+        # Links handed to agencies (referral packets) point at this server, not a default port.
+        settings = settings.model_copy(update={"public_url": address})
     if demo:
         _embedded_setup()
     services = Services(settings)
-    console.print(f"GraphiQL: [bold]http://{host}:{port}/graphql[/bold]")
+    tokens = None
     if services.dev_issuer is not None and demo:
-        for user in DEMO_USERS:
-            console.print(f"\n[bold]{user.label}[/bold] ({user.subject}) — development token:")
-            console.print(f'Authorization: Bearer {demo_token(services, user)}', soft_wrap=True)
+        tokens = _write_demo_tokens(services, settings.data_dir / DEMO_TOKENS_FILE)
+    for line in startup_lines(address, local_address(host, port), tokens):
+        console.print(line, soft_wrap=True, highlight=False)
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
+
+
+DEMO_TOKENS_FILE = "demo-tokens.txt"
+
+
+def served_address(host: str, port: int) -> str:
+    """The address others reach this server at: the host it listens on (its name when on all)."""
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.getfqdn() or "127.0.0.1"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def local_address(host: str, port: int) -> str:
+    """The address to open on this machine (loopback when listening on every interface)."""
+    return served_address("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port)
+
+
+def startup_lines(address: str, local: str, tokens: Path | None) -> list[str]:
+    """What ``serve`` prints first: the console's address, then where tokens are."""
+    lines = [f"コンソール（Console）: [bold]{local}/console[/bold]",
+             f"GraphiQL: {local}/graphql    REST API: {local}/docs"]
+    if address != local:
+        lines.append(f"Other machines: {address}/console")
+    if tokens is not None:
+        lines += ["Sign in to the console by choosing a demo user on its sign-in page.",
+                  f"Development tokens for GraphiQL (8 hours, one per demo user): {tokens}",
+                  "Another token: yorisoi dev-token SUBJECT --tenant-kind contractor "
+                  "--tenant-id npo-hidamari --role specialist --site kanda-hiroba"]
+    return lines
+
+
+def _write_demo_tokens(services: Services, path: Path) -> Path:
+    """Each demo user's development token, in a file only this user can read."""
+    import os
+
+    from yorisoi.infra.demo import DEMO_USERS, demo_token
+
+    text = "".join(f"# {user.label} ({user.subject})\nAuthorization: Bearer "
+                   f"{demo_token(services, user)}\n\n" for user in DEMO_USERS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+    return path
 
 
 @app.command()

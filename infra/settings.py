@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # The built-in development OIDC issuer (never enabled in production).
     dev_issuer: bool = True
+    # The address links handed outside point at (referral packets for agencies).
+    # Unset, ``yorisoi serve`` uses the address it was started on (--host, --port);
+    # set it behind a proxy or a DNS name (https://yorisoi.example.lg.jp).
     public_url: str = "http://127.0.0.1:8000"
 
     # Request limits.
@@ -89,6 +92,11 @@ class Settings(BaseSettings):
     rate_limit_principal_burst: int = Field(default=100, ge=1)
     rate_limit_tenant_per_second: float = Field(default=100.0, gt=0)
     rate_limit_tenant_burst: int = Field(default=1000, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @property
     def rate_limits_enabled(self) -> bool:
