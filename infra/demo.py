@@ -112,7 +112,38 @@ def load_demo(services: Services) -> None:
         with acting_as(_grant(services, SUPERVISOR, "directory.manage").acting):
             _resource_directory(runtime.casework)
         _complaints(services, runtime.casework)
+        _records_governance(services, runtime.casework)
         runtime.catch_up()
+
+
+def _records_governance(services: Services, casework: CaseworkApplication) -> None:
+    """A retention schedule, and a family served years ago whose records have run their period.
+
+    The schedule (version 1, from today, two-person approval) keeps a household's
+    files 5 years from the April after its case closed: the family below (closed
+    in the fiscal year six years ago) is due, so disposal can be tried end to end
+    — proposed by one officer, approved by another, run to its certificate.
+    """
+    with acting_as(_grant(services, ADMIN, "records.manage").acting):
+        casework.set_retention_schedule(
+            effective_from=japan_today(), two_person_approval=True,
+            years={"consultation_file": 5, "referral": 5, "meeting_minutes": 5,
+                   "consent_form": 5, "complaint": 10, "access_log": 5})
+    opened_on = date(japan_today().year - 7, 6, 10)
+    with acting_as(_grant(services, CITY_SPECIALIST, "consultation.record",
+                          site_id=DIRECT_SITE).acting):
+        old = casework.record_consultation(RecordConsultation(
+            municipality_code=MUNICIPALITY, site_id=DIRECT_SITE, contract_id=None,
+            occurred_on=opened_on, channel="visit", themes=["childcare_place"],
+            asked="保育園の入園手続きについて知りたい。", wishes="4月入園を希望。",
+            direction="保育課の窓口と申込期限を案内。",
+            consent=NewConsent("旧例 洋子", "母", opened_on, "相談記録の作成"),
+            household=NewHousehold(
+                guardians=[Guardian("旧例 洋子", "母", reading="キュウレイ ヨウコ")],
+                children=[Child("旧例 陽太", date(opened_on.year - 1, 9, 1))], pregnancy=None)))
+        casework.close_case(old.case_id, closed_on=date(opened_on.year, 9, 30),
+                            reason="support_completed", expected_version=None,
+                            writable_contract_ids=None)
 
 
 def _grant(services: Services, user: DemoUser, action: Action,

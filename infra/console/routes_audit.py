@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from yorisoi.infra.checkpoints import ledger_sources
-from yorisoi.infra.console import audit_reader
+from yorisoi.infra.console import audit_reader, i18n
+from yorisoi.infra.console.household_finder import Finder, find, search_text
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.services.audit_verify import verify
 
@@ -28,17 +29,35 @@ async def audit_home(con: Con, code: str) -> HTMLResponse:
     return con.page("audit_home.html", code=code, values={})
 
 
+@router.post("/find", response_class=HTMLResponse)
+async def find_record(con: Con, code: str) -> HTMLResponse:
+    """A household found by reception number or the case search (POSTed: never in an address).
+
+    The search runs with the auditor's own case reading (masked: numbers and site
+    names, no personal values); each case found links to its history.
+    """
+    form = await con.form()
+    text = search_text(form)
+    await con.read("audit.read", code, lambda rt, grant: None)
+    found, error = await con.read("case.read", code, lambda rt, grant: find(
+        rt, grant, con.services.directory.registry, text, con.lang))
+    return con.page("audit_home.html", status=200 if found else 400, code=code,
+                    values={"q": text}, found=found, search_error=error)
+
+
 @router.get("/records", response_class=HTMLResponse)
 async def record_history(con: Con, code: str, id: str = "") -> Response:
     try:
         case_id = str(uuid.UUID(id.strip()))
     except ValueError:
         await con.read("audit.read", code, lambda rt, grant: None)
-        return con.page("audit_home.html", status=400, code=code, values={"id": id},
-                        record_error=True)
+        return con.page("audit_home.html", status=400, code=code, values={},
+                        search_error=i18n.text("finder.required", con.lang))
     history = await con.read("audit.read", code,
                              lambda rt, grant: audit_reader.record_history(rt, grant, case_id))
-    return con.page("audit_record.html", code=code, history=history)
+    case = await con.read("case.read", code, lambda rt, grant: Finder(
+        rt, grant, con.services.directory.registry).case(case_id))
+    return con.page("audit_record.html", code=code, history=history, case=case)
 
 
 @router.get("/people", response_class=HTMLResponse)
