@@ -208,3 +208,118 @@ def test_staff_forms_show_every_error_at_once(console_world, browser_client) -> 
     assert edit.status_code == 400
     assert 'id="f-displayName-error"' in edit.text and 'id="f-roles-error"' in edit.text
     assert browser_client.get(A + "/staff/not-a-uuid").status_code == 404
+
+
+# --------------------------------------------------------------------------- access grants
+
+
+def test_grant_access_to_a_person_picked_by_name_and_revoke(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    url = register(browser_client)
+    staff_id = url.rsplit("/", 1)[1]
+    page = browser_client.get(A + "/grants")
+    assert "架空 一郎（千代田区）" in page.text  # the picker shows names
+    granted = post(browser_client, A + "/grants", A + "/grants", {
+        "staffId": staff_id, "role": "specialist", "siteIds": ["a-hiroba"],
+        "startsOn": TODAY.isoformat(), "reason": "４月からの配置"})
+    assert granted.status_code == 303, granted.text
+    page = browser_client.get(A + "/grants?saved=granted")
+    assert "権限を付与しました" in page.text
+    assert "架空 一郎" in page.text and "ひろば" in page.text and "有効" in page.text
+    _no_ids(page.text)
+    grant = console_world.services.directory.registry.access_grants(CITY_A)
+    assert [(g.subject, g.subject_tenant, g.role) for g in grant] == [
+        ("new-person-1", CITY_A, "specialist")]
+    revoked = post(browser_client, A + "/grants", f"{A}/grants/{grant[0].grant_id}/revoke",
+                   {"reason": "異動"})
+    assert revoked.status_code == 303, revoked.text
+    page = browser_client.get(A + "/grants?saved=revoked")
+    assert "権限を取り消しました" in page.text and "取消し" in page.text
+
+
+def test_grant_form_shows_every_error_at_once(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    url = register(browser_client)
+    staff_id = url.rsplit("/", 1)[1]
+    refused = post(browser_client, A + "/grants", A + "/grants", {
+        "staffId": "", "role": "", "startsOn": "nope", "reason": "x" * 401})
+    assert refused.status_code == 400
+    for field in ("staffId", "role", "startsOn", "reason"):
+        assert f'id="f-{field}-error"' in refused.text, field
+    assert "x" * 401 in refused.text  # kept
+    no_sites = post(browser_client, A + "/grants", A + "/grants", {
+        "staffId": staff_id, "role": "site_manager", "startsOn": TODAY.isoformat(),
+        "endsOn": (TODAY - timedelta(days=2)).isoformat()})
+    assert no_sites.status_code == 400
+    assert 'id="f-siteIds-error"' in no_sites.text and 'id="f-endsOn-error"' in no_sites.text
+    # the role catalogue's own refusal: a contractor's person cannot be a municipal supervisor
+    npo = register(browser_client, "架空 三郎", "npo-person-3", "npo-hidamari").rsplit("/", 1)[1]
+    wrong = post(browser_client, A + "/grants", A + "/grants", {
+        "staffId": npo, "role": "municipal_supervisor", "startsOn": TODAY.isoformat()})
+    assert wrong.status_code == 400 and "この種類の組織の職員には" in wrong.text
+    assert console_world.services.directory.registry.access_grants(CITY_A) == []
+
+
+# --------------------------------------------------------------------------- sites
+
+
+def test_site_profile_hours_and_exceptions(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    site = A + "/sites/a-hiroba"
+    page = browser_client.get(site)
+    assert "ひろば" in page.text and "NPO法人 ひだまり（令和" in page.text  # the contract by name
+    assert "NPO法人 かぜ" not in page.text  # its contract has ended
+    saved = post(browser_client, site, site + "/profile", {
+        "siteType": "kihon", "address": "千代田区九段南1-2-1", "contractId": "contract-a-npo"})
+    assert saved.status_code == 303, saved.text
+    page = browser_client.get(site + "?saved=profile")
+    assert "保存しました" in page.text and "委託（NPO法人 ひだまり）" in page.text
+    assert "指摘事項" in page.text
+    _no_ids(page.text)
+    hours = post(browser_client, site, site + "/hours", {
+        "opens.mon": "09:00", "closes.mon": "17:00", "opens.wed": "10:00",
+        "closes.wed": "16:00", "holidays": "on"})
+    assert hours.status_code == 303, hours.text
+    day = (TODAY + timedelta(days=7)).isoformat()
+    closed = post(browser_client, site, site + "/exceptions", {"on": day, "exceptionKind": "closed"})
+    assert closed.status_code == 303, closed.text
+    page = browser_client.get(site)
+    assert 'value="09:00"' in page.text and "休所" in page.text
+    listing = browser_client.get(A + "/sites")
+    assert "基本型" in listing.text and "委託（NPO法人 ひだまり）" in listing.text
+    _no_ids(listing.text)
+    removed = post(browser_client, site, site + "/exceptions/remove", {"on": day})
+    assert removed.status_code == 303, removed.text
+    assert "休所日・臨時開所日はありません" in browser_client.get(site).text
+    # run directly: the counter has no contract
+    direct = post(browser_client, A + "/sites/a-counter", A + "/sites/a-counter/profile", {
+        "siteType": "tokutei", "address": "千代田区九段南1-2-1", "contractId": ""})
+    assert direct.status_code == 303, direct.text
+    assert "直営" in browser_client.get(A + "/sites/a-counter").text
+
+
+def test_site_forms_show_every_error_at_once(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    site = A + "/sites/a-hiroba"
+    refused = post(browser_client, site, site + "/profile", {"siteType": "", "address": " "})
+    assert refused.status_code == 400
+    assert 'id="f-siteType-error"' in refused.text and 'id="f-address-error"' in refused.text
+    # a contract that does not cover the site is the domain's typed refusal
+    counter = A + "/sites/a-counter"
+    wrong = post(browser_client, counter, counter + "/profile", {
+        "siteType": "tokutei", "address": "どこか", "contractId": "contract-a-npo"})
+    assert wrong.status_code == 400 and "委託の場合は" in wrong.text
+    post(browser_client, site, site + "/profile", {"siteType": "kihon", "address": "千代田区"})
+    hours = post(browser_client, site, site + "/hours", {
+        "opens.mon": "9時", "closes.mon": "17:00", "opens.tue": "12:00",
+        "closes.tue": "11:00", "opens.fri": "09:00"})
+    assert hours.status_code == 400
+    for field in ("f-opens-mon", "f-closes-tue", "f-closes-fri"):
+        assert f'id="{field}-error"' in hours.text, field
+    assert 'value="9時"' in hours.text  # kept
+    special = post(browser_client, site, site + "/exceptions", {
+        "on": "", "exceptionKind": "special_opening"})
+    assert special.status_code == 400
+    for field in ("on", "exceptionOpens", "exceptionCloses"):
+        assert f'id="f-{field}-error"' in special.text, field
+    assert browser_client.get(A + "/sites/nowhere").status_code in (403, 404)  # the API's own
