@@ -173,3 +173,34 @@ def test_stale_notes_and_meetings_are_retryable_conflicts_with_their_version(cli
     _conflict(run(client, CANCEL, headers, meetingId=meeting["id"],
                   expectedVersion=meeting["version"] + 2), meeting["version"])
     assert head(world) == before
+
+
+SAVE_SITE = ("mutation($input: SaveSiteProfileInput!) { saveSiteProfile(input: $input) {"
+             " __typename ... on SiteProfileSaved { site { version } }" + CONFLICT + "} }")
+SITE_SCHEDULE = ("mutation($input: SetSiteScheduleInput!) { setSiteSchedule(input: $input) {"
+                 + CONFLICT + "} }")
+REGISTER_STAFF = ("mutation($input: RegisterStaffMemberInput!) {"
+                  " registerStaffMember(input: $input) { __typename"
+                  " ... on StaffMemberSaved { staffMember { id version } }" + CONFLICT + "} }")
+UPDATE_STAFF = ("mutation($input: UpdateStaffMemberInput!) { updateStaffMember(input: $input) {"
+                + CONFLICT + "} }")
+
+
+def test_stale_site_profiles_and_staff_records_are_retryable_conflicts(client, world):
+    supervisor = world.headers("municipality", CITY_A, subject="sv-1",
+                               roles=("municipal_supervisor",))
+    site = run(client, SAVE_SITE, supervisor, siteId="a-hiroba", siteType="kihon",
+               address="東京都千代田区九段南1-2-1", contractId="contract-a-npo")
+    assert site["__typename"] == "SiteProfileSaved", site
+    staff = run(client, REGISTER_STAFF, supervisor, subject="npo-staff-1",
+                displayName="架空 職員", roles=["specialist"], qualifications=["hoikushi"])
+    assert staff["__typename"] == "StaffMemberSaved", staff
+    before = head(world)
+    _conflict(run(client, SITE_SCHEDULE, supervisor, siteId="a-hiroba",
+                  weekly=[{"weekday": "mon", "opens": "09:00", "closes": "17:00"}],
+                  expectedVersion=site["site"]["version"] + 5), site["site"]["version"])
+    member = staff["staffMember"]
+    _conflict(run(client, UPDATE_STAFF, supervisor, staffId=member["id"], displayName="架空",
+                  roles=["specialist"], expectedVersion=member["version"] + 9),
+              member["version"])
+    assert head(world) == before
