@@ -166,8 +166,14 @@ def test_a_compliance_auditor_sees_the_history_without_personal_values(  # noqa:
     page = sign_in(chromium, live_console.url, "市町村", CITY_A, "a-auditor",
                    "compliance_auditor")
     assert page.url.endswith(f"/console/m/{CITY_A}/audit")
-    page.get_by_label("ケース番号（全桁）").fill(story.case_id)
-    page.get_by_role("button", name="表示する").first.click()
+    # The case is found by its reception number (受付番号), never by typing its id.
+    import uuid
+
+    with live_console.world.services.runtimes.lease(CITY_A) as rt:
+        number = rt.casework.repository.get(uuid.UUID(story.case_id)).reception_number
+    page.get_by_label("受付番号または検索語").fill(number)
+    page.get_by_role("button", name="探す").click()
+    page.get_by_role("link", name=re.compile(re.escape(number))).click()
     text = page.locator("main").inner_text()
     for kind in ("ケース開始", "相談", "つなぎ作成"):
         assert kind in text
