@@ -204,3 +204,33 @@ def test_stale_site_profiles_and_staff_records_are_retryable_conflicts(client, w
                   roles=["specialist"], expectedVersion=member["version"] + 9),
               member["version"])
     assert head(world) == before
+
+
+REGISTER_AGENCY = ("mutation($input: RegisterAgencyInput!) { registerAgency(input: $input) {"
+                   " __typename ... on AgencyRegistered { agency { id } }" + CONFLICT + "} }")
+DRAFT_REFERRAL = ("mutation($input: DraftReferralInput!) { draftReferral(input: $input) {"
+                  " __typename ... on ReferralChanged { referral { id version } }" + CONFLICT
+                  + "} }")
+CLOSE_REFERRAL = ("mutation($input: CloseReferralInput!) { closeReferral(input: $input) {"
+                  + CONFLICT + "} }")
+ACCEPT_REFERRAL = ("mutation($input: ReferralStepInput!) { acceptReferral(input: $input) {"
+                   + CONFLICT + "} }")
+
+
+def test_a_stale_referral_step_is_a_retryable_conflict_with_its_version(client, world):
+    headers = _npo(world)
+    case_id = record(client, headers)["case"]["id"]
+    agency = run(client, REGISTER_AGENCY, headers, name="千代田区保健センター",
+                 kind="health_center", onSystem=False, contactEmail="hoken@city.example.jp",
+                 confidentialityBasis="public_servant")["agency"]
+    referral = run(client, DRAFT_REFERRAL, headers, caseId=case_id, agencyId=agency["id"],
+                   reason="発達相談につなぐ", accompanied=False, sharedFields=[])["referral"]
+    before = head(world)
+    # The version is checked before the step's own rules (a draft cannot be accepted).
+    _conflict(run(client, ACCEPT_REFERRAL, headers, referralId=referral["id"],
+                  on=japan_today().isoformat(), expectedVersion=referral["version"] + 1),
+              referral["version"])
+    _conflict(run(client, CLOSE_REFERRAL, headers, referralId=referral["id"],
+                  closedOn=japan_today().isoformat(), reason="family_withdrew",
+                  expectedVersion=referral["version"] + 4), referral["version"])
+    assert head(world) == before
