@@ -1,28 +1,24 @@
-"""Municipal supervisors' pages: oversight of contractors and sites, and the complaints board."""
+"""Municipal supervisors' pages: oversight of contractors and sites.
+
+The complaints board lives with the complaint pages (``routes_complaints.py``).
+"""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from yorisoi.graphql.complaints import Complaint
 from yorisoi.graphql.errors import ApiError
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
-from yorisoi.projections.complaints_view import ComplaintQueries, complaint_cursor
 from yorisoi.services.personal_access import reading_as
-from yorisoi.tenants.access import Grant
-from yorisoi.tenants.runtime import TenantRuntime
 
 router = APIRouter(prefix=PREFIX + "/m/{code}")
 Con = Annotated[Console, Depends(console)]
-PAGE = 25
-STEPS = ("received", "reported", "in_discussion", "outcome_recorded", "outcome_reported",
-         "published", "closed")
 
 
 def current_fiscal_year() -> int:
@@ -49,20 +45,3 @@ async def oversight(con: Con, code: str, fy: int | None = None) -> HTMLResponse:
                         ext.get("code", "error")) from None
     return con.page("oversight.html", code=code, report=report, fy=year,
                     years=range(current_fiscal_year(), current_fiscal_year() - 5, -1))
-
-
-@router.get("/complaints", response_class=HTMLResponse)
-async def complaints(con: Con, code: str, step: str = "", overdue: bool = False,
-                     after: str | None = None) -> HTMLResponse:
-    """The complaints board (苦情・要望), most recently received first; overdue flagged."""
-    def load(rt: TenantRuntime, grant: Grant) -> Any:
-        page = ComplaintQueries(rt.casework.database, rt.casework.keyring).board(
-            grant.scope, first=PAGE, after=after, step=step if step in STEPS else None,
-            overdue_only=overdue)
-        return page, [Complaint.from_record(r) for r in page.items]
-
-    page, items = await con.read("complaint.read", code, load)
-    next_cursor = complaint_cursor(page.items[-1]) if page.has_next_page and page.items else None
-    return con.page("complaints.html", code=code, items=items, total=page.total_count,
-                    steps=STEPS, filters={"step": step, "overdue": overdue},
-                    next_cursor=next_cursor)
