@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words
-from yorisoi.infra.console.web import PREFIX, Console, PageError
+from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, page_error
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.tenants.registry import ContractRecord
 from yorisoi.tenants.runtime import TenantRuntime
@@ -100,3 +100,10 @@ def names(con: Console, rt: TenantRuntime, code: str) -> Names:
              for s in queries.all_staff(japan_today())}
     return Names(code, organisations[code], sites, organisations,
                  sorted(contracts.values(), key=lambda c: c.contract_id), staff)
+
+
+def errors_of(con: Console, error: Any) -> FormErrors:
+    """A refused form's errors; a refusal of the person (not of the input) is a 403 page."""
+    if type(error).__name__ == "NotAuthorizedError":
+        raise page_error(error)
+    return FormErrors.of(error, con.lang)

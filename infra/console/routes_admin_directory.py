@@ -29,7 +29,7 @@ from yorisoi.graphql.resources import Resource
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words, i18n
-from yorisoi.infra.console.admin_common import admin_url, gate, page
+from yorisoi.infra.console.admin_common import admin_url, errors_of, gate, page
 from yorisoi.infra.console.web import Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.referral_board import ReferralBoardQueries
 from yorisoi.projections.resource_directory import ResourceDirectoryQueries, ResourceFilters
@@ -96,7 +96,7 @@ async def register_agency(con: Con, code: str) -> Response:
     result = await con.command("case.manage", code, command, check=check)
     if isinstance(result, UserError):
         return await _agencies_page(con, code, values=form_values(form),
-                                    errors=FormErrors.of(result, con.lang), status=400)
+                                    errors=errors_of(con, result), status=400)
     return con.redirect(admin_url(code, "/agencies?saved=1"))
 
 
@@ -202,7 +202,7 @@ async def register_resource(con: Con, code: str) -> Response:
     result = await con.command("directory.manage", code, command, check=check)
     if isinstance(result, UserError):
         return page(con, "admin_resource_new.html", status=400, code=code,
-                    errors=FormErrors.of(result, con.lang), values=form_values(form),
+                    errors=errors_of(con, result), values=form_values(form),
                     **_entry_form_context(con))
     return con.redirect(admin_url(code, f"/resources/{saved['id']}?saved=registered"))
 
@@ -242,7 +242,7 @@ async def _change(con: Con, code: str, rid: uuid.UUID, check: Checker, form: For
 
     result = await con.command("directory.manage", code, command, check=check)
     if isinstance(result, UserError):
-        return await _resource_page(con, code, rid, errors=FormErrors.of(result, con.lang),
+        return await _resource_page(con, code, rid, errors=errors_of(con, result),
                                     values=form_values(form), form_name=form_name, status=400)
     return con.redirect(admin_url(code, f"/resources/{rid}?saved={form_name}"))
 
@@ -341,7 +341,7 @@ async def add_theme(con: Con, code: str) -> Response:
     result = await con.command("taxonomy.manage", code, command, check=check)
     if isinstance(result, UserError):
         return await _themes_page(con, code, values=form_values(form),
-                                  errors=FormErrors.of(result, con.lang), status=400)
+                                  errors=errors_of(con, result), status=400)
     return con.redirect(admin_url(code, "/themes?saved=added"))
 
 
@@ -357,5 +357,5 @@ async def retire_theme(con: Con, code: str) -> Response:
 
     result = await con.command("taxonomy.manage", code, command, check=check)
     if isinstance(result, UserError):
-        return await _themes_page(con, code, errors=FormErrors.of(result, con.lang), status=400)
+        return await _themes_page(con, code, errors=errors_of(con, result), status=400)
     return con.redirect(admin_url(code, "/themes?saved=retired"))

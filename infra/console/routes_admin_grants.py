@@ -19,7 +19,7 @@ from yorisoi.domain.access_grants import MAX_REASON, ROLES
 from yorisoi.graphql.errors import UserError
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words, i18n
-from yorisoi.infra.console.admin_common import Names, admin_url, gate, names, page
+from yorisoi.infra.console.admin_common import Names, admin_url, errors_of, gate, names, page
 from yorisoi.infra.console.web import Console, FormErrors, console, form_values
 from yorisoi.projections.organisation_view import OrganisationQueries, StaffRecord
 from yorisoi.tenants.access import Grant
@@ -105,7 +105,7 @@ async def grant(con: Con, code: str) -> Response:
     result = await con.command("access.manage", code, command, check=check)
     if isinstance(result, UserError):
         return await _page(con, code, values=form_values(form), sites=sites,
-                           errors=FormErrors.of(result, con.lang), status=400)
+                           errors=errors_of(con, result), status=400)
     return con.redirect(admin_url(code, "/grants?saved=granted"))
 
 
@@ -124,5 +124,5 @@ async def revoke(con: Con, code: str, grant_id: str) -> Response:
 
     result = await con.command("access.manage", code, command, check=check)
     if isinstance(result, UserError):
-        return await _page(con, code, errors=FormErrors.of(result, con.lang), status=400)
+        return await _page(con, code, errors=errors_of(con, result), status=400)
     return con.redirect(admin_url(code, "/grants?saved=revoked"))

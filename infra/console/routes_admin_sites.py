@@ -22,7 +22,7 @@ from yorisoi.graphql.sites import SiteProfile
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words, dates, i18n
-from yorisoi.infra.console.admin_common import Names, admin_url, gate, names, page
+from yorisoi.infra.console.admin_common import Names, admin_url, errors_of, gate, names, page
 from yorisoi.infra.console.web import Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.tenants.access import Grant
@@ -102,7 +102,7 @@ async def _run(con: Con, code: str, site_id: str, check: Checker, form: FormData
     result = await con.command("organisation.manage", code, command, check=check,
                                site_id=site_id)
     if isinstance(result, UserError):
-        return await _site_page(con, code, site_id, errors=FormErrors.of(result, con.lang),
+        return await _site_page(con, code, site_id, errors=errors_of(con, result),
                                 values=form_values(form), form_name=form_name, status=400)
     return con.redirect(admin_url(code, f"/sites/{site_id}?saved={form_name}#{form_name}-h"))
 

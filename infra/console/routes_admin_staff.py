@@ -30,7 +30,7 @@ from yorisoi.graphql.validation import Checker
 from yorisoi.infra import staff_files
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words
-from yorisoi.infra.console.admin_common import Names, admin_url, gate, names, page
+from yorisoi.infra.console.admin_common import Names, admin_url, errors_of, gate, names, page
 from yorisoi.infra.console.web import Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.services.staff import StaffMemberNotFoundError
@@ -156,7 +156,7 @@ async def register_staff(con: Con, code: str) -> Response:
     result = await con.command("staff.manage", code, command, check=check)
     if isinstance(result, UserError):
         return await _new_form(con, code, form_values(form), roles, qualifications,
-                               FormErrors.of(result, con.lang), status=400)
+                               errors_of(con, result), status=400)
     return con.redirect(admin_url(code, f"/staff/{saved['id']}?saved=registered"))
 
 
@@ -214,7 +214,7 @@ async def _on_member(con: Con, code: str, sid: uuid.UUID, check: Checker, form: 
         if form_name == "edit":
             values["roles"] = ",".join(str(r) for r in form.getlist("roles"))
             values["qualifications"] = ",".join(str(q) for q in form.getlist("qualifications"))
-        return await _member_page(con, code, sid, errors=FormErrors.of(result, con.lang),
+        return await _member_page(con, code, sid, errors=errors_of(con, result),
                                   values=values, form_name=form_name, status=400)
     return con.redirect(admin_url(code, f"/staff/{sid}?saved={saved}#{form_name}-h"))
 

@@ -189,7 +189,8 @@ def test_staff_forms_show_every_error_at_once(console_world, browser_client) -> 
     assert backwards.status_code == 400 and 'id="f-endsOn-error"' in backwards.text
     unknown = post(browser_client, url, url + "/assign", {
         "siteId": "nowhere", "kind": "assisting", "startsOn": TODAY.isoformat()})
-    assert unknown.status_code == 400 and "登録されていません" in unknown.text
+    # only a tampered form names a site not on the list: the API's own refusal, as a page
+    assert unknown.status_code == 403 and "登録されていません" in unknown.text
 
     training = post(browser_client, url, url + "/training", {
         "trainingKind": "", "completedOn": (TODAY + timedelta(days=3)).isoformat()})
@@ -323,3 +324,104 @@ def test_site_forms_show_every_error_at_once(console_world, browser_client) -> N
     for field in ("on", "exceptionOpens", "exceptionCloses"):
         assert f'id="f-{field}-error"' in special.text, field
     assert browser_client.get(A + "/sites/nowhere").status_code in (403, 404)  # the API's own
+
+
+# --------------------------------------------------------------------------- agencies, directory, themes
+
+
+def test_agencies_are_listed_and_registering_one_is_the_supervisors(console_world, browser_client) -> None:  # noqa: ANN001
+    from yorisoi.services.context import ActingContext, acting_as
+
+    seed = ActingContext(user_id="seed", role="municipal_supervisor",
+                         organisation_kind="municipality", organisation_id=CITY_A)
+    with console_world.services.runtimes.lease(CITY_A) as rt, acting_as(seed):
+        rt.casework.register_agency(municipality_code=CITY_A, name="千代田区 保健センター",
+                                    kind="health_center", on_system=False,
+                                    contact_email="hoken@example.jp",
+                                    confidentiality_basis="public_servant")
+        rt.catch_up()
+    admin(browser_client)
+    page = browser_client.get(A + "/agencies")
+    assert "千代田区 保健センター" in page.text and "リンクで受け取る" in page.text
+    _no_ids(page.text)
+    # the API lets only case managers register agencies ("case.manage"): the page says so
+    assert "市町村の監督職員が行います" in page.text
+    refused = post(browser_client, A + "/agencies", A + "/agencies", {
+        "name": "子ども発達センター", "kind": "child_development_center", "onSystem": "on"})
+    assert refused.status_code == 403
+
+
+def test_directory_entry_register_edit_verify_publish(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    saved = post(browser_client, A + "/resources/new", A + "/resources/new", {
+        "name": "みどり保育園", "reading": "みどりほいくえん", "kind": "education_childcare",
+        "subkind": "education_childcare:nursery", "address": "千代田区1-1", "area": "九段",
+        "operatorKind": "private", "form": "facility", "fee": "paid",
+        "content": "一時預かりあり"})
+    assert saved.status_code == 303, saved.text
+    url = saved.headers["location"].split("?")[0]
+    page = browser_client.get(url)
+    assert "みどり保育園" in page.text and "保育所" in page.text and "非公開" in page.text
+    _no_ids(page.text)
+    published = post(browser_client, url, url + "/publication", {"publish": "1"})
+    assert published.status_code == 303, published.text
+    assert "公開中" in browser_client.get(url).text
+    verified = post(browser_client, url, url + "/verify", {"verifiedOn": TODAY.isoformat()})
+    assert verified.status_code == 303, verified.text
+    page = browser_client.get(url)
+    version = re.search(r'name="version" value="(\d+)"', page.text).group(1)
+    edited = post(browser_client, url, url + "/edit", {
+        "version": version, "name": "みどり保育園 分園", "reading": "ミドリホイクエン",
+        "kind": "education_childcare", "subkind": "", "operatorKind": "private",
+        "form": "facility", "fee": "paid"})
+    assert edited.status_code == 303, edited.text
+    listing = browser_client.get(A + "/resources")
+    assert "みどり保育園 分園" in listing.text and "公開中" in listing.text
+    _no_ids(listing.text)
+    hidden = post(browser_client, url, url + "/publication", {"publish": "0"})
+    assert hidden.status_code == 303
+    assert "非公開" in browser_client.get(url).text
+
+
+def test_directory_forms_show_every_error_at_once(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    refused = post(browser_client, A + "/resources/new", A + "/resources/new", {
+        "name": "", "reading": "midori", "kind": "", "subkind": "medical:clinic",
+        "operatorKind": "public", "form": "facility", "fee": "free", "content": "あ" * 5000})
+    assert refused.status_code == 400
+    for field in ("name", "reading", "kind", "subkind", "content"):
+        assert f'id="f-{field}-error"' in refused.text, field
+    saved = post(browser_client, A + "/resources/new", A + "/resources/new", {
+        "name": "ひだまり広場", "kind": "local_support", "operatorKind": "npo",
+        "form": "facility", "fee": "free"})
+    url = saved.headers["location"].split("?")[0]
+    verify = post(browser_client, url, url + "/verify", {"verifiedOn": "昨日"})
+    assert verify.status_code == 400 and 'id="f-verifiedOn-error"' in verify.text
+    stale = post(browser_client, url, url + "/edit", {
+        "version": "99", "name": "ひだまり広場", "kind": "local_support",
+        "operatorKind": "npo", "form": "facility", "fee": "free"})
+    assert stale.status_code == 400 and 'class="error-summary"' in stale.text
+
+
+def test_themes_add_and_retire(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    page = browser_client.get(A + "/themes")
+    assert "国の分類" in page.text
+    added = post(browser_client, A + "/themes", A + "/themes", {
+        "code": "foreign_families", "labelJa": "外国につながる家庭", "labelEn": "Families abroad"})
+    assert added.status_code == 303, added.text
+    page = browser_client.get(A + "/themes?saved=added")
+    assert "外国につながる家庭" in page.text and "本自治体の分類" in page.text
+    _no_ids(page.text)
+    assert "foreign_families" not in _visible(page.text)
+    retired = post(browser_client, A + "/themes", A + "/themes/retire", {"code": "foreign_families"})
+    assert retired.status_code == 303, retired.text
+    assert "廃止" in browser_client.get(A + "/themes").text
+    refused = post(browser_client, A + "/themes", A + "/themes", {
+        "code": "Bad Code", "labelJa": "", "labelEn": "x" * 51})
+    assert refused.status_code == 400
+    for field in ("code", "labelJa", "labelEn"):
+        assert f'id="f-{field}-error"' in refused.text, field
+    twice = post(browser_client, A + "/themes", A + "/themes", {
+        "code": "foreign_families", "labelJa": "もう一度"})
+    assert twice.status_code == 400 and "同じコードの分類" in twice.text
