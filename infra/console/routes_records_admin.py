@@ -25,6 +25,7 @@ from yorisoi.domain.retention import RECORD_CLASSES, RETENTION_YEARS, years_by_c
 from yorisoi.graphql.errors import UserError
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import audit_reader, i18n, records_words
+from yorisoi.infra.console.certificate_view import document_html
 from yorisoi.infra.console.household_finder import (
     Finder,
     HouseholdLabel,
@@ -434,7 +435,7 @@ async def certificate(con: Con, code: str, batch_id: str, saved: str = "") -> HT
     if view is None:
         raise PageError(404, "No certificate.", "廃棄証明がありません。", "certificate_missing")
     return page(con, "records_certificate.html", code=code, cert=view, batch_id=str(bid),
-                    saved=saved)
+                saved=saved, document=document_html(view.document))
 
 
 @router.get("/disposal/{batch_id}/certificate.json")

@@ -71,6 +71,8 @@ def test_a_retention_schedule_version_is_added_never_retroactively(
     officer(browser_client)
     page = browser_client.get(R + "/retention")
     assert "保存年限表がまだ定められていません" in page.text
+    assert '<label for="f-years-consultation_file">相談記録（ケースファイル）' in page.text
+    assert "consultation_file" not in _visible_text(page.text)
     token = csrf_of(page.text)
     yesterday = (japan_today() - timedelta(days=1)).isoformat()
     years = {"years.consultation_file": "5", "years.referral": "5",
@@ -185,6 +187,8 @@ def test_disposal_needs_a_second_officer_and_ends_in_a_verified_certificate(
         certificate = second.get(ran.headers["location"])
         assert certificate.status_code == 200
         assert "署名を確認しました" in certificate.text and "廃棄証明" in certificate.text
+        assert "<th scope=\"col\">項目</th>" in certificate.text  # laid out, not raw Markdown
+        assert "|---|" not in certificate.text
         download = second.get(batch_url + "/certificate.json")
         assert download.status_code == 200
         assert download.headers["content-disposition"].startswith("attachment")
@@ -391,3 +395,13 @@ def test_the_records_pages_read_in_english(
         page = browser_client.get(url)
         assert page.status_code == 200, url
         assert words in page.text, url
+
+
+def test_the_certificate_document_is_laid_out_and_escaped() -> None:
+    from yorisoi.infra.console.certificate_view import document_html
+
+    html = str(document_html("# 廃棄証明書\n\n| 項目 | 内容 |\n|---|---|\n| 起案者 | <b>x</b> |\n\n"
+                             "- 鍵: `abc`\n本文 **強調**"))
+    assert "<h2>廃棄証明書</h2>" in html
+    assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in html and "<b>" not in html
+    assert "<li>鍵: <code>abc</code></li>" in html and "<strong>強調</strong>" in html
