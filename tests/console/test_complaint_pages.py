@@ -243,3 +243,44 @@ def test_representative_meetings_list_and_record_counts_by_theme_only(
                        themesFrom=today, themesTo=today,
                        **{"attendees.0.organisation": "A", "attendees.0.kind": "npo"})
     assert contractor.status_code == 403
+
+
+_IDENTIFIER = re.compile(r"\b[a-z]+_[a-z_]+\b|\b[A-Z][a-z]+\.[A-Z][A-Za-z]+\b"
+                         r"|[0-9a-f]{8}-[0-9a-f]{4}-|\ba-hiroba\b|\bnpo-hidamari\b"
+                         r"|\bcomplaints?\.[a-z_.]+|\brep\.[a-z_.]+")
+
+
+def _visible(html: str) -> str:
+    main = html[html.index("<main"):html.index("</main>")]
+    main = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", main, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", main)
+
+
+def test_the_pages_show_names_and_words_never_identifiers_in_both_languages(
+        browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    cid = _receive(browser_client, involveThirdParty="on")
+    today = japan_today().isoformat()
+    _step(browser_client, cid, "report", reportedOn=today, thirdPartyInformed="on")
+    _resolver(browser_client)
+    _step(browser_client, cid, "discussions", heldOn=today, note="話し合った")
+    _step(browser_client, cid, "outcome", decidedOn=today, outcome="partially_resolved",
+          detail="一部を改善")
+    _step(browser_client, cid, "escalate", escalatedOn=today, reason="解決が難しいため")
+    browser_client.cookies.clear()
+    sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
+    pages = [BASE, f"{BASE}/new", f"{BASE}/{cid}", f"{BASE}/{cid}?saved=record_outcome",
+             f"/console/m/{CITY_A}/representative-meetings"]
+    for lang in ("ja", "en"):
+        browser_client.get(f"/console/lang?to={lang}&next=/console/")
+        for url in pages:
+            answer = browser_client.get(url)
+            assert answer.status_code == 200, (url, answer.status_code)
+            found = _IDENTIFIER.findall(_visible(answer.text))
+            assert not found, (lang, url, found)
+        english = browser_client.get(f"{BASE}/{cid}").text
+        if lang == "en":
+            assert "Outcome recorded" in english and "partially resolved" in english
+            assert "Escalated to the 運営適正化委員会" in english
+        else:
+            assert "一部解決" in english and "第三者委員にも報告した：あり" in english
