@@ -17,6 +17,7 @@ from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.audit_chaining import keep_ledgers
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.console import mount_console
+from yorisoi.infra.console.routes_print import router as console_print_router
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
 from yorisoi.infra.middleware import (
     HttpSpanMiddleware,
@@ -118,6 +119,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(disclosure_links_router)
     app.include_router(public_directory_router)
     app.include_router(staff_files_router)
+    # The console's printable views (A4), before the console's own routes.
+    app.include_router(console_print_router)
     mount_console(app, settings)  # the staff console under /console (HTML)
     # GraphiQL's and Swagger UI's scripts, served here: no CDN (LGWAN has no internet).
     mount_offline_assets(app, docs=not production)
