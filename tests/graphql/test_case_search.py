@@ -147,3 +147,17 @@ def test_a_search_is_logged_as_a_read_without_its_text(client, world):
     dump = json.dumps(rows, ensure_ascii=False, default=str)
     for secret in SECRETS:
         assert secret not in dump
+
+
+def test_the_reception_number_finds_its_case(client, world):
+    case_id = _record(client, world, FAMILIES["takahashi"])
+    _record(client, world, FAMILIES["yoshida"])
+    body = gql(client, 'query($id: ID!) { case(id: $id, municipalityCode: "131016")'
+               " { receptionNumber } }", {"id": case_id}, npo(world))
+    number = body["data"]["case"]["receptionNumber"]
+    assert number and number.startswith("R")
+    era, serial = number[1:].split("-")
+    for typed in (number, number.lower(), f"Ｒ{era}－{serial}", f"R{era}-{int(serial)}"):
+        assert _ids(_search(client, npo(world), text=typed)) == [case_id], typed
+    admin = world.headers("municipality", CITY_A, subject="a-admin", roles=("municipal_admin",))
+    assert _ids(_search(client, admin, text=number)) == [case_id]  # not a personal value
