@@ -56,6 +56,7 @@ from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.services.complaints import NewComplaint
 from yorisoi.services.event_mapper import event_metadata
 from yorisoi.services.meetings import RecordRepresentativeMeeting
+from yorisoi.services.personal_access import is_masked
 from yorisoi.tenants.access import Action, Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -66,7 +67,7 @@ STEPS = ("received", "reported", "in_discussion", "outcome_recorded", "outcome_r
          "published", "closed")
 NAME_LIMIT = 200  # as receiveComplaint: complainant's name and contact
 SUMMARY_LIMIT = 2000  # as publishComplaintSummary
-ATTENDEE_ROWS = 8  # empty rows offered on the representative meeting form
+ATTENDEE_ROWS = 5  # empty rows offered on the representative meeting form
 
 
 def _queries(rt: TenantRuntime) -> ComplaintQueries:
@@ -304,13 +305,14 @@ class StepForms:
 async def _page(con: Con, code: str, cid: uuid.UUID, *, errors: FormErrors | None = None,
                 values: dict[str, Any] | None = None, status: int = 200,
                 saved: str = "") -> HTMLResponse:
-    def load(rt: TenantRuntime, grant: Grant) -> tuple[Complaint, list[TimelineItem]]:
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[Complaint, bool, list[TimelineItem]]:
         record = _queries(rt).get(grant.scope, str(cid))
         if record is None:
             raise ComplaintNotFoundError(field="complaintId")
-        return Complaint.from_record(record), _timeline(rt, cid, con.lang)
+        return (Complaint.from_record(record), is_masked(record.personal),
+                _timeline(rt, cid, con.lang))
 
-    complaint, timeline = await con.read("complaint.read", code, load)
+    complaint, masked, timeline = await con.read("complaint.read", code, load)
     forms = StepForms.of(complaint, await con.may("complaint.report", code),
                          await con.may("complaint.resolve", code))
     today = japan_today().isoformat()
@@ -319,7 +321,7 @@ async def _page(con: Con, code: str, cid: uuid.UUID, *, errors: FormErrors | Non
     if complaint.anonymous:
         defaults["method"] = "public_notice"
     return con.page("complaints_item.html", status=status, code=code, c=complaint,
-                    timeline=timeline, forms=forms, errors=errors or FormErrors(),
+                    timeline=timeline, forms=forms, masked=masked, errors=errors or FormErrors(),
                     values={**defaults, **(values or {})}, saved=saved,
                     names=_names(con, code, [complaint]), due=_due(complaint, con.lang),
                     outcomes=[(k, i18n.label("complaint_outcome", k, con.lang))

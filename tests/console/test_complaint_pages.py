@@ -284,3 +284,18 @@ def test_the_pages_show_names_and_words_never_identifiers_in_both_languages(
             assert "Escalated to the 運営適正化委員会" in english
         else:
             assert "一部解決" in english and "第三者委員にも報告した：あり" in english
+
+
+def test_the_administrator_reads_the_procedure_without_personal_values(
+        browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    cid = _receive(browser_client)
+    browser_client.cookies.clear()
+    sign_in(browser_client, "municipality", CITY_A, "a-admin", "municipal_admin")
+    page = browser_client.get(f"{BASE}/{cid}")
+    assert page.status_code == 200
+    assert "（閲覧権限がないため表示しません）" in page.text
+    assert NAME not in page.text and CONTACT not in page.text and CONTENT not in page.text
+    assert "<strong>受付</strong>" in page.text  # the timeline: steps and dates only
+    assert "苦情解決責任者に報告する" not in page.text  # no step for this role
+    assert 'href="/console/m/131016/representative-meetings"' in page.text
