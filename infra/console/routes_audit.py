@@ -14,7 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.console import audit_reader, i18n
+from yorisoi.infra.console.certificate_view import document_html
 from yorisoi.infra.console.household_finder import Finder, find, search_text
+from yorisoi.infra.console.routes_records_admin import person_namer
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.services.audit_verify import verify
 
@@ -80,11 +82,11 @@ async def break_glass(con: Con, code: str) -> HTMLResponse:
 
 @router.get("/disposals", response_class=HTMLResponse)
 async def disposals(con: Con, code: str) -> HTMLResponse:
-    batches = await con.read("audit.read", code,
-                             lambda rt, grant: audit_reader.disposal_batches(rt, con.services))
+    batches, name = await con.read("audit.read", code, lambda rt, grant: (
+        audit_reader.disposal_batches(rt, con.services), person_namer(con, rt)))
     if batches is None:
         return con.page("audit_pending.html", code=code, what="disposals")
-    return con.page("audit_disposals.html", code=code, batches=batches)
+    return con.page("audit_disposals.html", code=code, batches=batches, name=name)
 
 
 @router.get("/disposals/{batch_id}", response_class=HTMLResponse)
@@ -98,7 +100,8 @@ async def certificate(con: Con, code: str, batch_id: str) -> HTMLResponse:
         audit_reader.disposal_certificate(rt, con.services, bid)))
     if view is None:
         return con.page("audit_pending.html", code=code, what="disposals")
-    return con.page("audit_certificate.html", code=code, cert=view)
+    return con.page("audit_certificate.html", code=code, cert=view,
+                    document=document_html(view.document))
 
 
 @router.get("/chain", response_class=HTMLResponse)

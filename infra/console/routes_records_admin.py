@@ -212,7 +212,7 @@ async def _holds_page(con: Console, code: str, *, found: list[Any] | None = None
         labels = Finder(rt, grant, _registry(con)).labels(h.household_id for h in holds)
         name, today = person_namer(con, rt), japan_today()
         return [HoldRow(hold_id=h.hold_id, household=labels[h.household_id], reason=h.reason,
-                        owner=name(h.owner) if h.owner else "—", starts_on=h.starts_on,
+                        owner=_owner(h, name), starts_on=h.starts_on,
                         ends_on=h.ends_on, released_on=h.released_on,
                         released_by=name(h.released_by), active=h.blocks(today))
                 for h in holds]
@@ -224,6 +224,15 @@ async def _holds_page(con: Console, code: str, *, found: list[Any] | None = None
                 errors=errors or FormErrors(),
                 reasons=records_words.choices("hold_reason", con.lang),
                 today=japan_today().isoformat(), saved=saved)
+
+
+def _owner(hold: Any, name: Any) -> str:
+    """Who answers for a hold: as typed, or (left empty: whoever placed it) by name."""
+    if not hold.owner:
+        return "—"
+    if hold.owner == hold.placed_by:
+        return name(hold.owner)
+    return hold.owner
 
 
 @router.get("/holds", response_class=HTMLResponse)

@@ -405,3 +405,26 @@ def test_the_certificate_document_is_laid_out_and_escaped() -> None:
     assert "<h2>廃棄証明書</h2>" in html
     assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in html and "<b>" not in html
     assert "<li>鍵: <code>abc</code></li>" in html and "<strong>強調</strong>" in html
+
+
+def test_the_auditor_reads_disposals_in_japanese(console_world, browser_client) -> None:  # noqa: ANN001
+    from uuid import UUID
+
+    from yorisoi.services.disposal import Disposal
+
+    family = old_family(console_world)
+    schedule(console_world, years=1, two_person=False)
+    with console_world.services.runtimes.lease(CITY_A) as rt, acting_as(RECORDS_OFFICER):
+        disposal = Disposal(rt, console_world.services.objects, console_world.services.signer)
+        batch = disposal.propose([family.household_id])
+        rt.casework.approve_disposal(batch.id, expected_version=None)
+        disposal.run(UUID(str(batch.id)))
+        rt.catch_up()
+    sign_in(browser_client, "municipality", CITY_A, "a-auditor", "compliance_auditor")
+    listed = browser_client.get(f"/console/m/{CITY_A}/audit/disposals")
+    assert listed.status_code == 200
+    text = _visible_text(listed.text)
+    assert "完了" in text and "別の職員" in text
+    assert "completed" not in text and "a-records-officer" not in text
+    certificate = browser_client.get(f"/console/m/{CITY_A}/audit/disposals/{batch.id}")
+    assert "署名を確認しました" in certificate.text and "|---|" not in certificate.text
