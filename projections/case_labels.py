@@ -68,9 +68,16 @@ def case_labels(cases: CaseQueries, scope: CaseScope, case_ids: Collection[str],
 
 
 def registry_site_names(registry: Any, municipality_code: str) -> Callable[[str], str]:
-    """``site_name(site_id)`` from the registry (kept in memory there); the id if it has none."""
+    """``site_name(site_id)`` from the registry; the id if it has none.
+
+    Each site is asked once per list (a page of tasks is mostly one or two sites).
+    """
+    names: dict[str, str] = {}
+
     def name(site_id: str) -> str:
-        site = registry.site(municipality_code, site_id)
-        return site.name if site is not None and site.name else site_id
+        if site_id not in names:
+            site = registry.site(municipality_code, site_id)
+            names[site_id] = site.name if site is not None and site.name else site_id
+        return names[site_id]
 
     return name
