@@ -189,6 +189,8 @@ def test_disposal_needs_a_second_officer_and_ends_in_a_verified_certificate(
         assert "署名を確認しました" in certificate.text and "廃棄証明" in certificate.text
         assert "<th scope=\"col\">項目</th>" in certificate.text  # laid out, not raw Markdown
         assert "|---|" not in certificate.text
+        printable = re.search(r'href="([^"]+/certificate/print)"', certificate.text)
+        assert printable and second.get(printable.group(1)).status_code == 200
         download = second.get(batch_url + "/certificate.json")
         assert download.status_code == 200
         assert download.headers["content-disposition"].startswith("attachment")
