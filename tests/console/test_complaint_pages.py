@@ -299,3 +299,34 @@ def test_the_administrator_reads_the_procedure_without_personal_values(
     assert "<strong>受付</strong>" in page.text  # the timeline: steps and dates only
     assert "苦情解決責任者に報告する" not in page.text  # no step for this role
     assert 'href="/console/m/131016/representative-meetings"' in page.text
+
+
+def _complaints(world: Any) -> int:
+    with world.services.runtimes.lease(CITY_A) as rt:
+        return sum(1 for n in rt.casework.recorder.select_notifications(start=1, limit=1000)
+                   if n.topic.endswith("Complaint.Received"))
+
+
+def test_a_replayed_intake_or_step_saves_once(console_world, browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    page = browser_client.get(f"{BASE}/new").text
+    once = re.search(r'name="once" value="([^"]+)"', page)
+    assert once
+    form = {"csrf": csrf_of(page), "once": once.group(1), "siteId": "a-hiroba",
+            "kind": "complaint", "channel": "visit", "receivedOn": japan_today().isoformat(),
+            "complainantName": NAME, "content": CONTENT}
+    first = browser_client.post(f"{BASE}/new", data=form)
+    assert first.status_code == 303, first.text
+    again = browser_client.post(f"{BASE}/new", data=form)  # Back, then save again
+    assert again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert _complaints(console_world) == 1
+    cid = first.headers["location"].split("/")[-1].split("?")[0]
+    page = browser_client.get(f"{BASE}/{cid}").text
+    once = re.search(r'name="once" value="([^"]+)"', page)
+    assert once
+    report = {"csrf": csrf_of(page), "once": once.group(1),
+              "reportedOn": japan_today().isoformat()}
+    assert browser_client.post(f"{BASE}/{cid}/report", data=report).status_code == 303
+    replay = browser_client.post(f"{BASE}/{cid}/report", data=report)
+    assert replay.status_code == 303  # the first save's answer, not "out of order"
