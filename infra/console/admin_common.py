@@ -57,7 +57,7 @@ class Names:
     staff: dict[tuple[str, str], str]  # (organisation id, subject) → display name
 
     def site(self, site_id: str) -> str:
-        return self.sites.get(site_id) or admin_words.text("sites.no_profile", "ja")
+        return self.sites.get(site_id) or "—"  # a site the registry does not know
 
     def organisation(self, organisation_id: str) -> str:
         return self.organisations.get(organisation_id, "—")
@@ -73,8 +73,8 @@ class Names:
 def _registry_site_ids(registry: Any, code: str) -> list[str]:
     # The registry has no public listing of a municipality's sites yet; this is its own
     # query on its own (row-secured) table, read-only.
-    rows = registry._all("SELECT site_id FROM {s}sites WHERE tenant_id = %s ORDER BY site_id",  # noqa: SLF001
-                         (code,), tenant=code)
+    sql = "SELECT site_id FROM {s}sites WHERE tenant_id = %s ORDER BY site_id"
+    rows = registry._all(sql, (code,), tenant=code)  # noqa: SLF001
     return [r["site_id"] for r in rows]
 
 

@@ -191,10 +191,19 @@ TEXT: dict[str, tuple[str, str]] = {
     "agencies.delivery": ("受け取り方", "Receives"),
     "agencies.by_system": ("システムで受け取る", "In the system"),
     "agencies.by_link": ("リンクで受け取る", "By link"),
-    "agencies.not_permitted": ("関係機関の登録は、市町村の監督職員が行います（管理者の権限では登録できません）。",
+    "agencies.not_permitted": ("関係機関の登録は、市町村の監督職員が行います（管理者の権限では登録できません）。"
+                               "社会資源を「つなぎの受け先」にすると、ここに載ります。",
                                "Agencies are registered by the municipal supervisor (an "
-                               "administrator may not)."),
+                               "administrator may not). A directory entry made a referral "
+                               "recipient is listed here."),
     "agencies.choose_kind": ("種別を選んでください。", "Choose a kind."),
+    "agencies.choose_basis": ("守秘義務の根拠は一覧から選んでください。",
+                              "Choose the confidentiality basis from the list."),
+    "res.referrals": ("つなぎの受け先", "Receiving referrals"),
+    "res.referrals_lead": ("この社会資源をつなぎ（紹介）の受け先にすると、関係機関の一覧にも載ります。",
+                           "An entry receiving referrals is listed among the agencies too."),
+    "res.referrals_save": ("つなぎの受け先として保存する", "Save as a referral recipient"),
+    "res.referrals_none": ("つなぎの受け先になっていません。", "Does not receive referrals."),
     "res.title": ("社会資源", "Resource directory"),
     "res.new": ("社会資源を登録する", "Register a directory entry"),
     "res.edit": ("社会資源を編集する", "Edit the entry"),

@@ -54,9 +54,20 @@ def _choose(check: Checker, field: str, value: str, allowed: Any, key: str) -> N
 async def _agencies_page(con: Con, code: str, *, values: dict[str, Any] | None = None,
                          errors: FormErrors | None = None, saved: str = "",
                          status: int = 200) -> HTMLResponse:
-    agencies = await con.read("case.read", code, lambda rt, grant: ReferralBoardQueries(
-        rt.casework.database, rt.casework.keyring).agencies())
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[list[Any], list[Resource]]:
+        agencies = ReferralBoardQueries(rt.casework.database, rt.casework.keyring).agencies()
+        standing = {a.resource_id for a in agencies if a.resource_id}
+        records, _ = ResourceDirectoryQueries(rt.casework.database).search(
+            grant.municipality_code, ResourceFilters(published_only=False), limit=LIST_LIMIT,
+            after=None)
+        # Entries receiving referrals become agencies at their first referral: shown beside.
+        entries = [Resource.from_record(r) for r in records
+                   if r.referral_profile and r.resource_id not in standing]
+        return agencies, entries
+
+    agencies, entries = await con.read("case.read", code, load)
     return page(con, "admin_agencies.html", status=status, code=code, agencies=agencies,
+                entries=entries,
                 may_register=await con.may("case.manage", code),
                 kinds=i18n.choices("agency_kind", con.lang),
                 bases=i18n.choices("confidentiality", con.lang),
@@ -75,22 +86,11 @@ async def register_agency(con: Con, code: str) -> Response:
     form = await con.form()
     check = con.checker()  # the same checks as registerAgency
     name = check.required("name", str(form.get("name", "")), MAX_AGENCY_NAME)
-    kind = str(form.get("kind", ""))
-    _choose(check, "kind", kind, AGENCY_KINDS, "agencies.choose_kind")
-    on_system = form.get("onSystem") == "on"
-    email = check.text("contactEmail", str(form.get("contactEmail", "")).strip(), 254) or None
-    if not on_system and not email:
-        check.bad("contactEmail", "An agency off the system needs its address.",
-                  "システムを利用しない機関には連絡先メールアドレスが必要です。")
-    basis = str(form.get("confidentialityBasis", "")) or None
-    if basis is not None:
-        _choose(check, "confidentialityBasis", basis, CONFIDENTIALITY_BASES,
-                "agencies.choose_kind")
+    recipient = _recipient(check, form, "kind")
 
     def command(rt: TenantRuntime, grant: Grant) -> None:
         rt.casework.register_agency(municipality_code=grant.municipality_code, name=name.strip(),
-                                    kind=kind, on_system=on_system, contact_email=email,
-                                    confidentiality_basis=basis)
+                                    **recipient)
         rt.catch_up()
 
     result = await con.command("case.manage", code, command, check=check)
@@ -223,7 +223,13 @@ async def _resource_page(con: Con, code: str, rid: uuid.UUID, *, saved: str = ""
                 "operatorKind": entry.operator_kind, "form": entry.form, "fee": entry.fee,
                 "monthlySchedule": entry.monthly_schedule, "content": entry.content,
                 "verifiedOn": japan_today().isoformat()}
-    return page(con, "admin_resource.html", status=status, code=code, r=entry, saved=saved,
+    profile = entry.referral_profile
+    if profile is not None:
+        defaults.update(agencyKind=profile.agency_kind, contactEmail=profile.contact_email or "",
+                        confidentialityBasis=profile.confidentiality_basis or "",
+                        onSystem="on" if profile.on_system else "")
+    return page(con, "admin_resource.html", kinds=i18n.choices("agency_kind", con.lang),
+                bases=i18n.choices("confidentiality", con.lang), status=status, code=code, r=entry, saved=saved,
                 errors=errors or FormErrors(), form_name=form_name,
                 values={**defaults, **(values or {})}, **_entry_form_context(con))
 
@@ -303,6 +309,42 @@ async def publication(con: Con, code: str, resource_id: str) -> Response:
         change(rid, expected_version=_version(form))
 
     return await _change(con, code, rid, check, form, "publication", act)
+
+
+def _recipient(check: Checker, form: FormData, kind_field: str) -> dict[str, Any]:
+    """How an agency or an entry receives referrals, each field checked (all errors at once)."""
+    kind = str(form.get(kind_field, ""))
+    _choose(check, kind_field, kind, AGENCY_KINDS, "agencies.choose_kind")
+    on_system = form.get("onSystem") == "on"
+    email = check.text("contactEmail", str(form.get("contactEmail", "")).strip(), 254) or None
+    if not on_system and not email:
+        check.bad("contactEmail", "An agency off the system needs its address.",
+                  "システムを利用しない機関には連絡先メールアドレスが必要です。")
+    basis = str(form.get("confidentialityBasis", "")) or None
+    if basis is not None:
+        _choose(check, "confidentialityBasis", basis, CONFIDENTIALITY_BASES,
+                "agencies.choose_basis")
+    return {"kind": kind, "on_system": on_system, "contact_email": email,
+            "confidentiality_basis": basis}
+
+
+@router.post("/resources/{resource_id}/referrals")
+async def accept_referrals(con: Con, code: str, resource_id: str) -> Response:
+    """Make the entry a recipient of referrals (an agency standing for it), or change how."""
+    gate(con)
+    rid = _rid(resource_id)
+    form = await con.form()
+    check = con.checker()  # the same checks as acceptReferrals
+    recipient = _recipient(check, form, "agencyKind")
+
+    def act(rt: TenantRuntime, grant: Grant) -> None:
+        rt.casework.accept_referrals(
+            rid, agency_kind=recipient["kind"], on_system=recipient["on_system"],
+            contact_email=recipient["contact_email"],
+            confidentiality_basis=recipient["confidentiality_basis"],
+            expected_version=_version(form))
+
+    return await _change(con, code, rid, check, form, "referrals", act)
 
 
 # --------------------------------------------------------------------------- themes

@@ -425,3 +425,25 @@ def test_themes_add_and_retire(console_world, browser_client) -> None:  # noqa: 
     twice = post(browser_client, A + "/themes", A + "/themes", {
         "code": "foreign_families", "labelJa": "もう一度"})
     assert twice.status_code == 400 and "同じコードの分類" in twice.text
+
+
+def test_a_directory_entry_becomes_a_referral_recipient(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    saved = post(browser_client, A + "/resources/new", A + "/resources/new", {
+        "name": "子ども発達相談室", "kind": "health_welfare", "operatorKind": "public",
+        "form": "facility", "fee": "free"})
+    url = saved.headers["location"].split("?")[0]
+    refused = post(browser_client, url, url + "/referrals", {
+        "agencyKind": "", "contactEmail": "", "confidentialityBasis": "nope"})
+    assert refused.status_code == 400
+    for field in ("agencyKind", "contactEmail", "confidentialityBasis"):
+        assert f'id="f-{field}-error"' in refused.text, field
+    accepted = post(browser_client, url, url + "/referrals", {
+        "agencyKind": "child_development_center", "contactEmail": "hattatsu@example.jp",
+        "confidentialityBasis": "public_servant"})
+    assert accepted.status_code == 303, accepted.text
+    page = browser_client.get(url)
+    assert "児童発達支援センター" in page.text or "リンクで受け取る" in page.text
+    agencies = browser_client.get(A + "/agencies")
+    assert "子ども発達相談室" in agencies.text  # an agency standing for the entry
+    _no_ids(agencies.text)
