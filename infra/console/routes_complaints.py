@@ -48,7 +48,7 @@ from yorisoi.graphql.representative_meetings import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
+from yorisoi.infra.console import dates, i18n
 from yorisoi.infra.console.routes_cases import site_choices
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.complaints_view import ComplaintQueries, complaint_cursor
@@ -102,8 +102,6 @@ def _due(c: Complaint, lang: str) -> str:
     """The deadline in words: 「期限 令和8年12月14日（あと7日）」 or 「…（3日超過）」."""
     if not c.due_on:
         return ""
-    from yorisoi.infra.console import dates
-
     days = (date.fromisoformat(c.due_on) - japan_today()).days
     when = dates.show_date(c.due_on, lang)
     if days < 0:
@@ -341,13 +339,14 @@ async def complaint_page(con: Con, code: str, complaint_id: str,
 _SAVED = {"received", "report", "add_discussion", "record_outcome", "report_outcome",
           "publish_summary", "escalate", "close"}
 # step → (action, form field of its date, the service's date argument)
-_STEP_DATES = {"report": ("complaint.report", "reportedOn", "reported_on"),
-               "add_discussion": ("complaint.resolve", "heldOn", "held_on"),
-               "record_outcome": ("complaint.resolve", "decidedOn", "decided_on"),
-               "report_outcome": ("complaint.resolve", "reportedOn", "reported_on"),
-               "publish_summary": ("complaint.resolve", "publishedOn", "published_on"),
-               "escalate": ("complaint.resolve", "escalatedOn", "escalated_on"),
-               "close": ("complaint.resolve", "closedOn", "closed_on")}
+_STEP_DATES: dict[str, tuple[Action, str, str]] = {
+    "report": ("complaint.report", "reportedOn", "reported_on"),
+    "add_discussion": ("complaint.resolve", "heldOn", "held_on"),
+    "record_outcome": ("complaint.resolve", "decidedOn", "decided_on"),
+    "report_outcome": ("complaint.resolve", "reportedOn", "reported_on"),
+    "publish_summary": ("complaint.resolve", "publishedOn", "published_on"),
+    "escalate": ("complaint.resolve", "escalatedOn", "escalated_on"),
+    "close": ("complaint.resolve", "closedOn", "closed_on")}
 _STEP_FIELDS = {"report": {"reportedOn", "thirdPartyInformed"},
                 "add_discussion": {"heldOn", "note"},
                 "record_outcome": {"decidedOn", "outcome", "detail"},
@@ -370,8 +369,7 @@ async def _step(con: Con, code: str, complaint_id: str, step: str, check: Checke
                                    **{date_arg: on}, **args)
         rt.catch_up()
 
-    act: Action = action  # type: ignore[assignment]
-    result = await con.command(act, code, command, check=check)
+    result = await con.command(action, code, command, check=check)
     if isinstance(result, UserError):
         if result.code == "role_not_permitted":
             raise PageError(403, result.message, result.message_ja, result.code)

@@ -307,7 +307,8 @@ def _complaints(world: Any) -> int:
                    if n.topic.endswith("Complaint.Received"))
 
 
-def test_a_replayed_intake_or_step_saves_once(console_world, browser_client) -> None:  # noqa: ANN001
+def test_a_replayed_intake_or_step_saves_once(
+        console_world, browser_client) -> None:  # noqa: ANN001
     _intake(browser_client)
     page = browser_client.get(f"{BASE}/new").text
     once = re.search(r'name="once" value="([^"]+)"', page)
