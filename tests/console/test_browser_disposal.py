@@ -41,7 +41,7 @@ def test_two_officers_dispose_of_a_household_to_its_certificate(
     assert approver.get_by_role("status").first.inner_text() == "承認しました。"
     approver.get_by_role("button", name="廃棄を実行する").click()
     approver.wait_for_url("**/certificate?saved=completed", timeout=60_000)
-    assert approver.get_by_role("heading", name="廃棄証明").is_visible()
+    assert approver.get_by_role("heading", name="廃棄証明", exact=True).is_visible()
     assert "署名を確認しました" in approver.content()
     assert "廃棄 試子" not in approver.content()
     with approver.expect_download() as download_info:
