@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from world import CITY_A, NPO, gql, head, record
+from key_destruction import destroy_key
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.projections.meetings_view import (
@@ -545,7 +546,7 @@ def test_disposing_the_household_makes_meetings_and_tasks_unreadable_and_rebuild
                                    "dueOn": japan_today().isoformat()}])
     with world.services.runtimes.lease(CITY_A) as rt:
         household_id = rt.cases.get(rt_scope(), case_id).household_id
-        assert rt.casework.keyring.destroy(UUID(household_id))
+        assert destroy_key(rt, UUID(household_id))
         Projector(rt.casework.database, rt.casework.mapper,
                   MeetingsView(rt.casework.keyring)).rebuild()
     body = gql(client, CASE_MEETINGS.replace("{ id }", f"{{ {MEETING_FIELDS} }}"),

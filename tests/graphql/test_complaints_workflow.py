@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from world import CITY_A, CITY_B, NPO, gql, head
+from key_destruction import destroy_key
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.households import Guardian, Household
@@ -328,7 +329,7 @@ def test_shredding_one_complaint_leaves_the_board_readable_and_rebuild_equals_li
     gone = step(client, sup, "reportComplaint", gone, thirdPartyInformed=True)
     gone = step(client, sup, "addComplaintDiscussion", gone, note="話し合い")
     with world.services.runtimes.lease(CITY_A) as rt:
-        assert rt.casework.keyring.destroy(UUID(gone["id"]))
+        assert destroy_key(rt, UUID(gone["id"]))
     nodes = {e["node"]["id"]: e["node"] for e in board(client, sup)["edges"]}
     assert nodes[gone["id"]]["disposed"] and nodes[gone["id"]]["complainantName"] is None
     assert nodes[gone["id"]]["content"] is None and nodes[gone["id"]]["discussions"] == []

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from world import CITY_A, NPO, gql, head, npo, record, run, supervisor
+from key_destruction import destroy_key
 
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.complaints import NewComplaint
@@ -179,7 +180,7 @@ def test_disclosure_exports_everything_held_logs_the_read_and_links_sealed_files
         for fmt in ("json", "html"):
             sealed, _ = world.services.objects.get(f"{prefix}.{fmt}")
             assert ASKED.encode() not in sealed and GUARDIAN.encode() not in sealed
-        rt.casework.keyring.destroy(household_id)  # disposal
+        destroy_key(rt, household_id)  # disposal
     gone = client.get(result["jsonUrl"])
     assert gone.status_code == 410
 
@@ -218,7 +219,7 @@ def test_a_disposed_household_is_not_exported(client, world):
     case_id, _ = _new_case(client, world)
     request = _step(client, world, START, _receive(client, world, case_id, "disclosure"))
     with world.services.runtimes.lease(CITY_A) as rt:
-        rt.casework.keyring.destroy(_household(world, case_id))
+        destroy_key(rt, _household(world, case_id))
     _refused(run(client, EXPORT, supervisor(world), requestId=request["id"]),
              "household_disposed")
     refused = _step(client, world, REFUSE, request, reason="no_data_held")

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from world import CITY_A, CITY_B, gql, npo, record, run, supervisor
+from key_destruction import destroy_key
 
 from yorisoi.infra.clock import japan_today
 
@@ -83,7 +84,7 @@ def test_a_disposed_household_cannot_be_corrected(client, world):
     case_id = _case(client, world)
     with world.services.runtimes.lease(CITY_A) as rt:
         case = rt.casework.repository.get(uuid.UUID(case_id))
-        rt.casework.keyring.destroy(case.household_id)
+        destroy_key(rt, case.household_id)
     refused = _correct(client, npo(world), case_id)
     assert refused["fieldErrors"] == [{"field": "caseId", "code": "household_disposed"}]
     assert "架空" not in str(refused)

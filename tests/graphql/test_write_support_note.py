@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from world import CITY_A, gql, head, npo, open_case, run, supervisor
+from key_destruction import destroy_key
 
 from yorisoi.infra.clock import japan_today
 
@@ -186,7 +187,7 @@ def test_disposed_household_timeline_keeps_entries_without_summaries(client, wor
     written(client, npo(world), case_id)
     with world.services.runtimes.lease(CITY_A) as rt:
         household_id = rt.casework.repository.get(UUID(case_id)).household_id
-        assert rt.casework.keyring.destroy(household_id)
+        assert destroy_key(rt, household_id)
     page = timeline(client, supervisor(world), case_id)
     assert page["totalCount"] == 2
     assert [e["node"]["summary"] for e in page["edges"]] == [None, None]

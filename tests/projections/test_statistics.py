@@ -14,6 +14,7 @@ from datetime import date
 from uuid import UUID
 
 from world import CITY_A, consultation_command, gql, supervisor
+from key_destruction import destroy_key
 
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Child, Guardian
@@ -99,7 +100,7 @@ def _snapshot(rt) -> tuple:
 
 def _dispose(rt, household_id: UUID) -> None:
     """What the disposal run does to a household's data: destroy the key, purge every view."""
-    assert rt.casework.keyring.destroy(household_id)
+    assert destroy_key(rt, household_id)
     with rt.casework.database.transaction() as cur:
         for projector in rt.projectors:
             purge = getattr(projector.view, "purge", None)

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
+from key_destruction import destroy_key
 
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consultations import Consultation
@@ -186,7 +187,7 @@ def test_rebuilding_the_timeline_gives_exactly_the_live_rows(rt):
 
 def test_disposed_households_summaries_read_as_null_and_rebuild_still_works(rt):
     disposed, kept = live_a_case(rt), live_a_case(rt)
-    assert rt.casework.keyring.destroy(disposed.household_id)
+    assert destroy_key(rt, disposed.household_id)
     page = queries(rt).page(str(disposed.case_id), first=10)
     assert page.total_count == 5
     assert all(e.summary is None for e in page.entries)
@@ -305,6 +306,6 @@ def test_a_household_correction_appears_once_on_each_of_its_cases(rt):
     timeline_projector(rt).rebuild()
     assert rows(rt) == live
     # Disposal: the entries stay, the reason is gone.
-    assert rt.casework.keyring.destroy(life.household_id)
+    assert destroy_key(rt, life.household_id)
     assert [e.summary for e in queries(rt).page(str(second.id), first=20).entries
             if e.kind == "household_corrected"] == [None]

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 from world import CITY_A, consultation_command
+from key_destruction import destroy_key
 
 from yorisoi.domain.consent import (
     Consent,
@@ -175,7 +176,7 @@ def test_evidence_must_be_a_consent_form_attached_to_the_case(rt):
 
 def test_disposed_household_keeps_consent_status_but_loses_who_gave_it(rt):
     done = rt.casework.record_consultation(_command())
-    rt.casework.keyring.destroy(done.household_id)
+    destroy_key(rt, done.household_id)
     (consent,) = rt.casework.household_consents(done.household_id).consents
     assert (consent.given_by, consent.scope) == (None, None)
     assert consent.purpose == "create_records" and not consent.withdrawn

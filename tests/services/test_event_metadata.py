@@ -6,6 +6,7 @@ import json
 
 import pytest
 from world import consultation_command
+from key_destruction import destroy_key
 
 from yorisoi.services.context import (
     ActingContext,
@@ -77,7 +78,7 @@ def test_every_event_of_a_command_carries_the_actor_contract_site_and_request(wo
         assert all(s["_meta"]["user_id"] == "npo-user-3" for s in states)
         assert all(s["_meta"]["request_id"] == "req-42" for s in states)
 
-        rt.casework.keyring.destroy(done.household_id)
+        destroy_key(rt, done.household_id)
         (consultation,) = rt.casework.events.get(done.consultation_id)
         assert consultation.asked is None
         assert event_metadata(consultation) == acting.as_metadata()

@@ -218,15 +218,16 @@ def test_app_role_cannot_erase_or_undo_the_proof_of_disposal(provisioned, pg_set
     with _as_app(pg_cluster, pg_database) as conn:
         household_id, wrapped = conn.execute(
             "SELECT household_id, wrapped_key FROM t_131016.household_keys").fetchone()
-        conn.execute("UPDATE t_131016.household_keys SET wrapped_key = NULL,"
-                     " destroyed_at = now()::text WHERE household_id = %s", (household_id,))
-        with pytest.raises(psycopg.errors.Error):
-            conn.execute("UPDATE t_131016.household_keys SET wrapped_key = %s,"
-                         " destroyed_at = NULL WHERE household_id = %s",
-                         (wrapped, household_id))
-        with pytest.raises(psycopg.errors.Error):
+        # Destroying a key needs the approved disposal batch that names it
+        # (tests/tenants/test_key_destruction_guard.py); a stray UPDATE is refused.
+        with pytest.raises(psycopg.errors.Error), conn.transaction():
+            conn.execute("UPDATE t_131016.household_keys SET wrapped_key = NULL,"
+                         " destroyed_at = now()::text WHERE household_id = %s", (household_id,))
+        with pytest.raises(psycopg.errors.Error), conn.transaction():
             conn.execute("DELETE FROM t_131016.household_keys WHERE household_id = %s",
                          (household_id,))
+        assert conn.execute("SELECT wrapped_key FROM t_131016.household_keys"
+                            " WHERE household_id = %s", (household_id,)).fetchone()[0] == wrapped
 
 
 def test_platform_tables_force_row_level_security(provisioned, pg_cluster, pg_database):
