@@ -191,20 +191,19 @@ async def register_resource(con: Con, code: str) -> Response:
     form = await con.form()
     check = con.checker()
     raw = _attributes(check, form)
-    saved: dict[str, str] = {}
 
-    def command(rt: TenantRuntime, grant: Grant) -> None:
+    def command(rt: TenantRuntime, grant: Grant) -> str:
         entry = rt.casework.register_resource(checked_attributes(
             **raw, hours=[], owner=grant.acting.user_id))
         rt.catch_up()
-        saved["id"] = str(entry.id)
+        return str(entry.id)  # a repeated submission answers this again
 
     result = await con.command("directory.manage", code, command, check=check)
     if isinstance(result, UserError):
         return page(con, "admin_resource_new.html", status=400, code=code,
                     errors=errors_of(con, result), values=form_values(form),
                     **_entry_form_context(con))
-    return con.redirect(admin_url(code, f"/resources/{saved['id']}?saved=registered"))
+    return con.redirect(admin_url(code, f"/resources/{result}?saved=registered"))
 
 
 async def _resource_page(con: Con, code: str, rid: uuid.UUID, *, saved: str = "",

@@ -137,9 +137,8 @@ async def register_staff(con: Con, code: str) -> Response:
     display_name = check.required("displayName", str(form.get("displayName", "")), MAX_NAME)
     roles, qualifications = _lists(check, form)
     organisation_id = str(form.get("organisationId", "")) or code
-    saved: dict[str, str] = {}
 
-    def command(rt: TenantRuntime, grant: Grant) -> None:
+    def command(rt: TenantRuntime, grant: Grant) -> str:
         scope = staff_scope(info, grant)
         if scope.organisation_id is not None and organisation_id != scope.organisation_id:
             raise AccessDeniedError("organisation_not_permitted",
@@ -151,13 +150,13 @@ async def register_staff(con: Con, code: str) -> Response:
             organisation_id=organisation_id, roles=roles, qualifications=qualifications,
             allowed_organisations=allowed_organisations(info, grant, scope, organisation_id))
         rt.catch_up()
-        saved["id"] = str(member.id)
+        return str(member.id)  # a repeated submission answers this again
 
     result = await con.command("staff.manage", code, command, check=check)
     if isinstance(result, UserError):
         return await _new_form(con, code, form_values(form), roles, qualifications,
                                errors_of(con, result), status=400)
-    return con.redirect(admin_url(code, f"/staff/{saved['id']}?saved=registered"))
+    return con.redirect(admin_url(code, f"/staff/{result}?saved=registered"))
 
 
 # --------------------------------------------------------------------------- one member

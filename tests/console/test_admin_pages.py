@@ -447,3 +447,24 @@ def test_a_directory_entry_becomes_a_referral_recipient(console_world, browser_c
     agencies = browser_client.get(A + "/agencies")
     assert "子ども発達相談室" in agencies.text  # an agency standing for the entry
     _no_ids(agencies.text)
+
+
+def test_a_form_saved_twice_answers_the_first_save(console_world, browser_client) -> None:  # noqa: ANN001
+    admin(browser_client)
+    page = browser_client.get(A + "/staff/new")
+    once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
+    data = {"csrf": csrf_of(page.text), "once": once, "displayName": "架空 四郎",
+            "subject": "person-4", "organisationId": CITY_A, "roles": ["specialist"]}
+    first = browser_client.post(A + "/staff/new", data=data)
+    again = browser_client.post(A + "/staff/new", data=data)
+    assert first.status_code == again.status_code == 303, again.text
+    assert first.headers["location"] == again.headers["location"]
+    page = browser_client.get(A + "/resources/new")
+    once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
+    data = {"csrf": csrf_of(page.text), "once": once, "name": "ひろば", "kind": "local_support",
+            "operatorKind": "npo", "form": "facility", "fee": "free"}
+    first = browser_client.post(A + "/resources/new", data=data)
+    again = browser_client.post(A + "/resources/new", data=data)
+    assert first.status_code == again.status_code == 303, again.text
+    assert first.headers["location"] == again.headers["location"]
+    assert browser_client.get(A + "/resources").text.count(">ひろば</a>") == 1
