@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from functools import lru_cache
 
 import jpnorm
 
@@ -40,12 +39,17 @@ _SEPARATORS = re.compile(r"[\s・･·.,、，_\-‐－]+")
 _PHONE_CHARACTERS = re.compile(r"^[0-9\s()\-+‐－ー−]+$")
 
 
-@lru_cache(maxsize=4096)
 def fold_name(value: str) -> str:
-    """A name or a reading in its folded form ('' when nothing is left)."""
+    """A name or a reading in its folded form ('' when nothing is left).
+
+    Not cached: a cache would keep names in memory past their household's
+    disposal (the reason the aggregate cache is off too).
+    """
     if not value:
         return ""
-    return _SEPARATORS.sub("", _FOLDER.normalize(unicodedata.normalize("NFKC", value)))
+    # Lone surrogates cannot cross into jpnorm's Rust core; they are no part of a name.
+    text = value.encode("utf-8", "ignore").decode("utf-8")
+    return _SEPARATORS.sub("", _FOLDER.normalize(unicodedata.normalize("NFKC", text)))
 
 
 def bigrams(folded: str) -> list[str]:
