@@ -20,6 +20,8 @@ import pytest
 # The steps shared by this folder's test modules (conftest.py is not importable by name).
 sys.path.insert(0, str(Path(__file__).parent))
 
+import a11y  # noqa: E402 - from this folder, on the path just above
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -136,7 +138,22 @@ def chromium() -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            yield browser
+            # Every page the journeys visit is checked with axe-core (a11y.py).
+            yield a11y.instrument(browser)
         finally:
             browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _accessible(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A browser test fails when a page it visited breaks a WCAG 2.1 A/AA rule (axe-core)."""
+    yield
+    if "chromium" not in request.fixturenames:
+        return
+    browser = request.getfixturevalue("chromium")
+    browser.check_open_contexts()
+    found = browser.violations.take()
+    if found:
+        pytest.fail("accessibility (axe-core, WCAG 2.1 A/AA):\n" + a11y.describe(found),
+                    pytrace=False)
 
