@@ -21,7 +21,7 @@ from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import UserError, api_error, user_error
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import CaseRecord
-from yorisoi.infra.recorders import caught_up_since_write
+from yorisoi.infra.recorders import StaleReadError, caught_up_since_write
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
 from yorisoi.services.idempotency import run_once
@@ -57,8 +57,15 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                 acting = acting.at(contract_id=record.contract_id, site_id=record.site_id)
             with acting_as(acting):
                 # With an idempotency key: exactly once, or the first answer again.
-                result = run_once(runtime.casework, ctx.idempotency,
-                                  lambda: command(runtime, grant), access=ctx.personal_access)
+                try:
+                    result = run_once(runtime.casework, ctx.idempotency,
+                                      lambda: command(runtime, grant),
+                                      access=ctx.personal_access)
+                except StaleReadError as error:
+                    # The conflict says where the record stands now (one voice with
+                    # a stale expectedVersion): the client reloads and retries.
+                    error.current_version = _version_now(runtime, error.originator_id)
+                    raise
             if not caught_up_since_write():  # the answer's own catch-up may have done it
                 runtime.catch_up()  # read-your-writes: answers are built from the views
             return result
@@ -67,6 +74,14 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
         return await asyncio.to_thread(run)
     except Exception as exc:  # noqa: BLE001 - expected errors become union members
         return user_error(exc)
+
+
+def _version_now(runtime: TenantRuntime, aggregate_id: uuid.UUID | None) -> int | None:
+    """The stored version of an aggregate (None when unknown or absent)."""
+    if aggregate_id is None:
+        return None
+    last = runtime.casework.recorder.select_events(aggregate_id, desc=True, limit=1)
+    return last[0].originator_version if last else None
 
 
 async def read(run: Callable[[], T]) -> T:

@@ -100,7 +100,8 @@ def user_error(exc: Exception) -> UserError:
         return ConflictError(code="concurrent_change",
                              message="The record was changed at the same time; please retry.",
                              message_ja="同時に更新されました。もう一度お試しください。",
-                             retryable=True)
+                             retryable=True,
+                             current_version=getattr(exc, "current_version", None))
     raise exc
 
 

@@ -128,6 +128,7 @@ class StaleReadError(IntegrityError):
 
     def __init__(self, originator_id: UUID | None) -> None:
         self.originator_id = originator_id
+        self.current_version: int | None = None  # filled in where the answer is built
         super().__init__("an aggregate read by the command has changed")
 
 

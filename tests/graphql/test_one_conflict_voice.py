@@ -11,6 +11,7 @@ path, support note, meeting, household) on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import ast
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,17 @@ def test_the_one_mapping_makes_both_kinds_of_conflict_one_retryable_type():
     assert (raced.code, raced.retryable, raced.current_version) == ("concurrent_change", True,
                                                                     None)
     assert stale.message_ja and raced.message_ja
+
+
+def test_a_raced_write_says_the_version_the_record_has_now():
+    from yorisoi.infra.recorders import StaleReadError
+
+    raced = StaleReadError(uuid.uuid4())
+    raced.current_version = 7  # graphql/commands.execute reads it from the log
+    answer = user_error(raced)
+    assert isinstance(answer, ConflictError)
+    assert (answer.code, answer.retryable, answer.current_version) == (
+        "concurrent_change", True, 7)
 
 
 # --------------------------------------------------------------------------- scenarios
