@@ -4,7 +4,8 @@ The NPO's complaint intake officer receives a complaint at its contracted site a
 reports it to the resolution officer (§6(2)); the resolution officer opens it from
 the board, records the discussion, the outcome and its report to the complainant,
 has a summary naming the complainant refused, publishes an anonymised one and
-closes the complaint; every step is on the complaint's own timeline.
+closes the complaint; every step is on the complaint's own timeline.  A municipal
+supervisor records a representative meeting (organisations, issues, counts by theme).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import re
 
 from test_browser import sign_in
-from world import NPO
+from world import CITY_A, NPO
+
+from yorisoi.infra.clock import japan_today
 
 NAME, CONTACT = "架空 一郎", "090-1111-2222"
 CONTENT = "面談の予約が三回続けて取り消された"
@@ -99,4 +102,32 @@ def test_intake_then_resolution_then_publication(live_console, chromium) -> None
     assert SUMMARY in timeline and NAME not in timeline and CONTACT not in timeline
     page.get_by_role("link", name="苦情・要望の一覧に戻る").click()
     assert page.get_by_role("region", name=re.compile("完結")).get_by_role("link").count() == 1
+    page.context.close()
+
+
+def test_a_supervisor_records_a_representative_meeting(
+        live_console, chromium) -> None:  # noqa: ANN001
+    page = sign_in(chromium, live_console.url, "市町村", CITY_A, "a-supervisor",
+                   "municipal_supervisor")
+    page.set_default_timeout(60_000)
+    page.get_by_role("link", name="代表者会議").click()
+    assert "記録された代表者会議はありません。" in page.locator("main").inner_text()
+    form = page.get_by_role("region", name="代表者会議を記録する")
+    form.get_by_label("出席機関1の名称").fill("千代田区 保健センター")
+    form.get_by_role("button", name="記録する").click()  # the kind is missing
+    kind = page.get_by_label("出席機関1の種別")
+    assert kind.get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("出席機関1の名称").input_value() == "千代田区 保健センター"
+    kind.select_option("health_center")
+    page.get_by_label("出席機関2の名称").fill("NPO法人 ひだまり")
+    page.get_by_label("出席機関2の種別").select_option("npo")
+    page.get_by_label("地域の課題").fill("夜間の相談先が少ない\n転入世帯の孤立")
+    page.get_by_label("開発が必要な社会資源").fill("夜間の電話相談")
+    page.get_by_label("件数の集計期間（開始）").fill("2020-04-01")
+    page.get_by_label("件数の集計期間（終了）").fill(japan_today().isoformat())
+    page.get_by_role("button", name="記録する").click()
+    text = page.locator("main").inner_text()
+    assert "代表者会議を記録しました。" in text
+    assert "千代田区 保健センター（保健センター）" in text and "転入世帯の孤立" in text
+    assert "相談テーマ別の件数（令和2年4月1日" in text
     page.context.close()
