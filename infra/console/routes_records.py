@@ -18,6 +18,7 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
+from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.consultations import (
     ChildInput,
     ConfirmNewHouseholdInput,
@@ -41,6 +42,7 @@ from yorisoi.infra.console.web import (
     console,
     form_values,
 )
+from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.services.duplicate_check import DuplicateFinding, find_duplicates, site_namer
 from yorisoi.services.reading_suggestions import suggest_reading
 from yorisoi.tenants.access import Grant
@@ -49,6 +51,16 @@ from yorisoi.tenants.runtime import TenantRuntime
 router = APIRouter(prefix=PREFIX + "/m/{code}")
 Con = Annotated[Console, Depends(console)]
 ROWS = 2  # guardian and child rows on the form; empty rows are ignored
+
+
+async def _case_ref(con: Con, code: str, value: str) -> uuid.UUID:
+    """The case a path names: by id, or by its reception number (R8-000123) among the cases
+    the person may see; anything else reads as absent (404), like an unknown id."""
+    if parse_reception_number(value) is None:
+        return case_uuid(value)
+    found = await con.read("case.read", code, lambda rt, grant: case_id_for_number(
+        rt.casework.database, grant.scope, value))
+    return case_uuid(found or "")
 
 
 def _case_url(code: str, case_id: Any) -> str:
@@ -164,7 +176,7 @@ async def new_case(con: Con, code: str) -> HTMLResponse:
 
 @router.get("/cases/{case_id}/consultations/new", response_class=HTMLResponse)
 async def new_consultation(con: Con, code: str, case_id: str) -> HTMLResponse:
-    cid = case_uuid(case_id)
+    cid = await _case_ref(con, code, case_id)
     today = japan_today().isoformat()
     return await _consultation_form(con, code, cid, values={
         "occurredOn": today, "consent.givenOn": today, "channel": "visit",
@@ -222,7 +234,7 @@ async def create_case(con: Con, code: str) -> Response:
 
 @router.post("/cases/{case_id}/consultations/new")
 async def add_consultation(con: Con, code: str, case_id: str) -> Response:
-    return await _record(con, code, case_uuid(case_id))
+    return await _record(con, code, await _case_ref(con, code, case_id))
 
 
 # --------------------------------------------------------------------------- support notes
@@ -232,7 +244,7 @@ NOTE_KINDS = ("progress", "observation", "contact", "follow_up")
 
 @router.get("/cases/{case_id}/notes/new", response_class=HTMLResponse)
 async def new_note(con: Con, code: str, case_id: str) -> HTMLResponse:
-    case_uuid(case_id)
+    case_id = str(await _case_ref(con, code, case_id))  # a number reads as its case's id
     return con.page("note_form.html", code=code, case_id=case_id, kinds=NOTE_KINDS,
                     values={"writtenOn": japan_today().isoformat(), "kind": "progress"},
                     errors=FormErrors())
@@ -240,7 +252,8 @@ async def new_note(con: Con, code: str, case_id: str) -> HTMLResponse:
 
 @router.post("/cases/{case_id}/notes/new")
 async def write_note(con: Con, code: str, case_id: str) -> Response:
-    cid = case_uuid(case_id)
+    cid = await _case_ref(con, code, case_id)
+    case_id = str(cid)  # a number reads as its case's id
     form = await con.form()
     check = con.checker()  # the same checks as writeSupportNote
     written_on = check.day("writtenOn", str(form.get("writtenOn", "")))
@@ -264,7 +277,8 @@ async def write_note(con: Con, code: str, case_id: str) -> Response:
 
 async def _consent_form(con: Con, code: str, case_id: str, values: dict[str, Any],
                         errors: FormErrors | None = None, status: int = 200) -> HTMLResponse:
-    cid = case_uuid(case_id)
+    cid = await _case_ref(con, code, case_id)
+    case_id = str(cid)  # a number reads as its case's id
 
     def load(rt: TenantRuntime, grant: Grant) -> list[str]:
         case = rt.casework.readable_case(cid, grant.scope.contract_ids)
@@ -285,7 +299,8 @@ async def new_consent(con: Con, code: str, case_id: str) -> HTMLResponse:
 
 @router.post("/cases/{case_id}/consents/new")
 async def give_consent(con: Con, code: str, case_id: str) -> Response:
-    cid = case_uuid(case_id)
+    cid = await _case_ref(con, code, case_id)
+    case_id = str(cid)  # a number reads as its case's id
     form = await con.form()
     check = con.checker()  # the same checks as giveConsent
 
@@ -315,7 +330,7 @@ async def give_consent(con: Con, code: str, case_id: str) -> Response:
 
 @router.get("/cases/{case_id}/consents/{consent_id}/withdraw", response_class=HTMLResponse)
 async def withdraw_form(con: Con, code: str, case_id: str, consent_id: str) -> HTMLResponse:
-    case_uuid(case_id)
+    case_id = str(await _case_ref(con, code, case_id))  # a number reads as its case's id
     return con.page("withdraw_form.html", code=code, case_id=case_id, consent_id=consent_id,
                     values={"withdrawnOn": japan_today().isoformat()}, errors=FormErrors())
 
@@ -323,7 +338,8 @@ async def withdraw_form(con: Con, code: str, case_id: str, consent_id: str) -> H
 @router.post("/cases/{case_id}/consents/{consent_id}/withdraw")
 async def withdraw(con: Con, code: str, case_id: str,
                    consent_id: str) -> Response:
-    cid = case_uuid(case_id)
+    cid = await _case_ref(con, code, case_id)
+    case_id = str(cid)  # a number reads as its case's id
     form = await con.form()
     check = con.checker()
     consent = check.record_id("consentId", consent_id)
@@ -353,7 +369,7 @@ def _bearer(con: Con) -> str:
 
 @router.get("/cases/{case_id}/attachments/new", response_class=HTMLResponse)
 async def new_attachment(con: Con, code: str, case_id: str) -> HTMLResponse:
-    case_uuid(case_id)
+    case_id = str(await _case_ref(con, code, case_id))  # a number reads as its case's id
     return con.page("attachment_form.html", code=code, case_id=case_id, kinds=ATTACHMENT_KINDS,
                     values={"kind": "consent_form"}, errors=FormErrors())
 

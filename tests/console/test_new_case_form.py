@@ -99,3 +99,21 @@ def test_the_same_family_again_shows_the_candidate_and_a_reason_registers_it(
         "action": "confirm_new", "confirmNewHousehold.reason": "別の世帯（同姓同名）"}))
     assert confirmed.status_code == 303, confirmed.text
     assert _households(console_world) == 2
+
+
+def test_a_case_path_takes_its_reception_number(console_world, browser_client) -> None:  # noqa: ANN001
+    sign_in(browser_client, "contractor", NPO, "npo-staff-1", "specialist", ("a-hiroba",))
+    saved = browser_client.post(URL, data=_form(browser_client.get(URL).text))
+    case_id = saved.headers["location"].split("/cases/")[1].split("#")[0]
+    with console_world.services.runtimes.lease(CITY_A) as rt:
+        number = rt.casework.repository.get(uuid.UUID(case_id)).reception_number
+    typed = number.replace("R", "r").replace("-00000", "-")  # r8-1: as said aloud
+    page = browser_client.get(f"/console/m/{CITY_A}/cases/{typed}/notes/new")
+    assert page.status_code == 200, page.text
+    assert f"/cases/{case_id}" in page.text  # its links name the case by id
+    written = browser_client.post(f"/console/m/{CITY_A}/cases/{typed}/notes/new", data={
+        "csrf": csrf_of(page.text), "once": _once_of(page.text), "kind": "progress",
+        "writtenOn": japan_today().isoformat(), "body": "電話で様子を確認した"})
+    assert written.status_code == 303 and case_id in written.headers["location"]
+    unknown = browser_client.get(f"/console/m/{CITY_A}/cases/R1-999999/notes/new")
+    assert unknown.status_code == 404
