@@ -19,6 +19,7 @@ from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import i18n
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+from yorisoi.projections.case_labels import case_labels, registry_site_names
 from yorisoi.projections.case_search import CaseFilter as CaseFilterValue
 from yorisoi.projections.case_search import SearchNotPermittedError, SearchTextTooLongError
 from yorisoi.projections.household_index import SearchTooBroadError
@@ -136,21 +137,25 @@ async def _case_list(con: Con, code: str, values: dict[str, str],
             scope = replace(scope, site_ids=[site] if allowed is None or site in allowed else [])
         sites = site_choices(con, rt, code)
         if errors:
-            return None, [], sites, None
+            return None, [], sites, None, {}
         try:
             page = rt.cases.page(scope, first=PAGE, after=after, filter=wanted)
         except (SearchNotPermittedError, SearchTooBroadError, SearchTextTooLongError) as refused:
-            return None, [], sites, refused
-        return page, [Case.from_record(c) for c in page.cases], sites, None
+            return None, [], sites, refused, {}
+        # Number, site name and the family's name (a logged read; masked roles see none).
+        labels = case_labels(rt.cases, scope, [c.case_id for c in page.cases],
+                             registry_site_names(con.services.directory.registry, code))
+        return page, [Case.from_record(c) for c in page.cases], sites, None, labels
 
-    page, cases, sites, refused = await con.read("case.read", code, load)
+    page, cases, sites, refused, labels = await con.read("case.read", code, load)
     if refused is not None:
         errors["q"] = i18n.message(refused, con.lang)
     return con.page("cases.html", status=400 if errors else 200, code=code, cases=cases,
                     total=page.total_count if page else 0,
                     next_cursor=page.end_cursor if page and page.has_next_page else None,
                     filters=values, statuses=CASE_STATUSES, sites=sites,
-                    site_names=dict(sites), errors=errors, searched=bool(text))
+                    site_names=dict(sites), labels=labels, errors=errors,
+                    searched=bool(text))
 
 
 def site_choices(con: Console, rt: TenantRuntime, code: str) -> list[tuple[str, str]]:

@@ -56,6 +56,7 @@ def test_the_search_box_finds_a_family_by_every_kind_of_value(
             assert page.status_code == 200, (text, page.text[:300])
             assert takahashi[:8] in page.text and yoshida[:8] not in page.text, text
             assert "1 件" in page.text
+            assert "髙橋 美咲" in page.text  # the family as recorded, exact characters
         assert yoshida[:8] in _search(browser_client, "吉田").text
     # The whole id still opens the case.
     jump = _search(browser_client, takahashi)
@@ -96,4 +97,5 @@ def test_a_masked_role_is_refused_a_personal_search_on_the_page(
     refused = _search(browser_client, "たかはし")
     assert refused.status_code == 400
     assert "検索できません" in refused.text and case_id[:8] not in refused.text
-    assert case_id[:8] in _search(browser_client, case_id[:8]).text
+    by_number = _search(browser_client, case_id[:8]).text
+    assert case_id[:8] in by_number and "髙橋" not in by_number  # masked: number and site only
