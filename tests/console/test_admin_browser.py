@@ -92,3 +92,44 @@ def test_an_administrator_registers_staff_assigns_a_site_and_grants_access(  # n
     assert [(g.role, g.site_ids, g.subject_tenant) for g in grants] == [
         ("specialist", ["a-hiroba"], CITY_A)]
     page.context.close()
+
+
+def test_every_admin_page_and_a_refused_form_on_each_area(live_console, chromium) -> None:  # noqa: ANN001, ANN201
+    """Each area's pages (checked by axe-core in conftest), and a form refused on each."""
+    base = live_console.url
+    page = _sign_in(chromium, base)
+    admin = f"{base}/console/m/{CITY_A}/admin"
+    for rest in ("/sites", "/agencies", "/resources", "/themes", "/grants", "/staff"):
+        page.goto(admin + rest)
+        _main(page)
+
+    page.goto(admin + "/sites")
+    page.get_by_role("link", name="窓口").click()
+    profile = page.get_by_role("region", name="基本情報")
+    profile.get_by_role("button", name="保存する").click()
+    assert page.locator("#error-summary li").count() == 2  # type and address together
+    page.get_by_label("事業類型").select_option(label="特定型")
+    page.get_by_label("所在地").fill("千代田区九段南1-2-1")
+    page.get_by_role("region", name="基本情報").get_by_role("button", name="保存する").click()
+    assert "保存しました" in _main(page)
+    hours = page.get_by_role("region", name="開所時間（毎週）")
+    hours.get_by_label("月曜日 開所").fill("10:00")
+    hours.get_by_label("月曜日 閉所").fill("09:00")
+    hours.get_by_role("button", name="保存する").click()
+    assert page.get_by_label("月曜日 閉所").get_attribute("aria-invalid") == "true"
+
+    page.goto(admin + "/resources/new")
+    page.get_by_role("button", name="社会資源を登録する").click()
+    assert page.locator("#error-summary li").count() >= 2  # name and kind
+    page.get_by_label("名称").fill("みどり保育園")
+    page.get_by_label("よみがな").fill("みどりほいくえん")
+    page.get_by_label("種別", exact=False).first.select_option(label="教育・保育施設")
+    page.get_by_role("button", name="社会資源を登録する").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "みどり保育園"
+    page.get_by_role("button", name="公開する").click()
+    assert "公開中" in _main(page)
+
+    page.goto(admin + "/themes")
+    page.get_by_role("button", name="分類を追加する").click()
+    assert page.get_by_label("名称（日本語）").get_attribute("aria-invalid") == "true"
+    page.context.close()
