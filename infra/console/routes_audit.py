@@ -14,9 +14,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.console import audit_reader, i18n
-from yorisoi.infra.console.certificate_view import document_html
 from yorisoi.infra.console.household_finder import Finder, find, search_text
-from yorisoi.infra.console.routes_records_admin import person_namer
+from yorisoi.infra.console.routes_records_admin import (
+    certificate_summary,
+    page,
+    person_namer,
+    years_label,
+)
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.services.audit_verify import verify
 
@@ -96,12 +100,10 @@ async def certificate(con: Con, code: str, batch_id: str) -> HTMLResponse:
     except ValueError:
         raise PageError(404, "No such disposal batch.", "指定された廃棄の記録が見つかりません。",
                         "batch_not_found") from None
-    view = await con.read("audit.read", code, lambda rt, grant: (
-        audit_reader.disposal_certificate(rt, con.services, bid)))
-    if view is None:
-        return con.page("audit_pending.html", code=code, what="disposals")
-    return con.page("audit_certificate.html", code=code, cert=view,
-                    document=document_html(view.document))
+    summary = await con.read("audit.read", code, lambda rt, grant: (
+        certificate_summary(con, rt, bid)))
+    return page(con, "audit_certificate.html", code=code, cert=summary,
+                years_label=lambda y: years_label(y, con.lang))
 
 
 @router.get("/chain", response_class=HTMLResponse)

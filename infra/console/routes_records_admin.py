@@ -12,6 +12,7 @@ sites, never by id.  Nothing personal is shown here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -24,8 +25,8 @@ from yorisoi.domain.holds import HOLD_REASONS
 from yorisoi.domain.retention import RECORD_CLASSES, RETENTION_YEARS, years_by_class
 from yorisoi.graphql.errors import UserError
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import audit_reader, i18n, records_words
-from yorisoi.infra.console.certificate_view import document_html
+from yorisoi.infra.console import i18n, records_words
+from yorisoi.infra.certificates import CertificateInvalidError, digest, verify_certificate
 from yorisoi.infra.console.household_finder import (
     Finder,
     HouseholdLabel,
@@ -88,7 +89,7 @@ def page(con: Console, template: str, **values: Any) -> HTMLResponse:
                     **values)
 
 
-def _years_label(years: int | None, lang: str) -> str:
+def years_label(years: int | None, lang: str) -> str:
     return i18n.text("retention.permanent", lang) if years is None else i18n.text(
         "retention.years", lang, n=years)
 
@@ -114,7 +115,7 @@ async def records_home(con: Con, code: str) -> HTMLResponse:
     values = await con.read("records.manage", code, load)
     may_dsr = await con.may("dsr.manage", code)
     return page(con, "records_home.html", code=code, may_dsr=may_dsr,
-                    years_label=lambda y: _years_label(y, con.lang), **values)
+                    years_label=lambda y: years_label(y, con.lang), **values)
 
 
 # --------------------------------------------------------------------------- retention schedules
@@ -137,11 +138,11 @@ async def _retention_page(con: Console, code: str, values: dict[str, str],
         for name in RECORD_CLASSES:
             years = base.years.get(name) if base is not None else 5
             values[f"years.{name}"] = PERMANENT if years is None else str(years)
-    options = [(str(y), _years_label(y, con.lang)) for y in RETENTION_YEARS]
-    options.append((PERMANENT, _years_label(None, con.lang)))
+    options = [(str(y), years_label(y, con.lang)) for y in RETENTION_YEARS]
+    options.append((PERMANENT, years_label(None, con.lang)))
     return page(con, "records_retention.html", status=status, code=code, classes=RECORD_CLASSES,
                     options=options, values=values, errors=errors, saved=saved,
-                    years_label=lambda y: _years_label(y, con.lang), **data)
+                    years_label=lambda y: years_label(y, con.lang), **data)
 
 
 @router.get("/retention", response_class=HTMLResponse)
@@ -436,15 +437,39 @@ def _version(form: Any) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+@dataclass(frozen=True)
+class CertificateSummary:
+    """What a person reads of a signed certificate: names, dates, counts (no ids)."""
+
+    sha256: str
+    valid: bool  # the platform signature verifies
+    doc: dict[str, Any]  # the certificate's body, as signed
+    municipality: str
+    name: Any  # subject -> a person's name
+
+
+def certificate_summary(con: Console, rt: TenantRuntime, batch_id: str) -> CertificateSummary:
+    """The batch's signed certificate, checked against the platform key, for a page."""
+    data = _disposal(con, rt).certificate(uuid.UUID(batch_id))
+    try:
+        verify_certificate(data, con.services.signer.public_pem)
+        valid = True
+    except CertificateInvalidError:
+        valid = False
+    tenant = _registry(con).tenant(rt.municipality_code)
+    return CertificateSummary(sha256=digest(data), valid=valid,
+                              doc=json.loads(data)["certificate"],
+                              municipality=tenant.name if tenant else rt.municipality_code,
+                              name=person_namer(con, rt))
+
+
 @router.get("/disposal/{batch_id}/certificate", response_class=HTMLResponse)
 async def certificate(con: Con, code: str, batch_id: str, saved: str = "") -> HTMLResponse:
     bid = _batch_uuid(batch_id)
-    view = await con.read("records.manage", code, lambda rt, grant: (
-        audit_reader.disposal_certificate(rt, con.services, str(bid))))
-    if view is None:
-        raise PageError(404, "No certificate.", "廃棄証明がありません。", "certificate_missing")
-    return page(con, "records_certificate.html", code=code, cert=view, batch_id=str(bid),
-                saved=saved, document=document_html(view.document))
+    summary = await con.read("records.manage", code, lambda rt, grant: (
+        certificate_summary(con, rt, str(bid))))
+    return page(con, "records_certificate.html", code=code, cert=summary, batch_id=str(bid),
+                saved=saved, years_label=lambda y: years_label(y, con.lang))
 
 
 @router.get("/disposal/{batch_id}/certificate.json")
