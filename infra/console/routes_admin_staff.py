@@ -65,9 +65,31 @@ def _one_of(check: Checker, field: str, value: str, allowed: Any, key: str, lang
 
 @router.get("", response_class=HTMLResponse)
 async def admin_home(con: Con, code: str) -> HTMLResponse:
+    """The menu, each area with what needs attention (counts only)."""
     gate(con)
-    await con.read("staff.manage", code, lambda rt, grant: None)
-    return page(con, "admin_home.html", code=code)
+    today = japan_today()
+
+    def staff(rt: TenantRuntime, grant: Grant) -> dict[str, int]:
+        records = OrganisationQueries(rt.casework.database).all_staff(today)
+        return {"staff": len(records),
+                "staff_findings": sum(1 for r in records if r.findings)}
+
+    def sites(rt: TenantRuntime, grant: Grant) -> dict[str, int]:
+        known = names(con, rt, grant.municipality_code)
+        profiles = OrganisationQueries(rt.casework.database).sites(today)
+        return {"sites": len(known.sites),
+                "sites_unprofiled": len(set(known.sites) - {p.site_id for p in profiles}),
+                "site_findings": sum(1 for p in profiles if p.findings)}
+
+    def grants(rt: TenantRuntime, grant: Grant) -> dict[str, int]:
+        rows = con.services.directory.registry.access_grants(grant.municipality_code)
+        return {"grants": sum(1 for g in rows if g.is_active_on(today))}
+
+    counts: dict[str, int] = {}
+    for action, read in (("staff.manage", staff), ("organisation.manage", sites),
+                         ("access.manage", grants)):
+        counts.update(await con.read(action, code, read))  # type: ignore[arg-type]
+    return page(con, "admin_home.html", code=code, counts=counts)
 
 
 # --------------------------------------------------------------------------- the list

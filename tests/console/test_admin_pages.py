@@ -87,6 +87,8 @@ def test_admin_sees_the_menu_and_no_other_municipality(console_world, browser_cl
     home = browser_client.get(A)
     assert home.status_code == 200, home.text
     assert f'href="{A}"' in home.text and "管理" in home.text
+    assert "0人（指摘事項のある職員 0人）" in home.text
+    assert "2か所（基本情報が未登録 2か所" in home.text and "有効な付与 0件" in home.text
     for rest in PAGES:
         shown = browser_client.get(A + rest)
         assert shown.status_code == 200, (rest, shown.text[:2000])
