@@ -144,6 +144,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "grants.reason_hint": ("個人情報は書かないでください（400文字以内）。",
                            "No personal data (at most 400 characters)."),
     "grants.granted_by": ("付与者", "Granted by"),
+    "grants.you": ("あなた", "You"),
     "grants.status": ("状態", "Status"),
     "grants.active": ("有効", "Active"),
     "grants.revoked": ("取消し（{day}）", "Revoked ({day})"),

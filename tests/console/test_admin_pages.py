@@ -229,6 +229,7 @@ def test_grant_access_to_a_person_picked_by_name_and_revoke(console_world, brows
     page = browser_client.get(A + "/grants?saved=granted")
     assert "権限を付与しました" in page.text
     assert "架空 一郎" in page.text and "ひろば" in page.text and "有効" in page.text
+    assert "あなた" in page.text  # granted by the signed-in administrator
     _no_ids(page.text)
     grant = console_world.services.directory.registry.access_grants(CITY_A)
     assert [(g.subject, g.subject_tenant, g.role) for g in grant] == [
