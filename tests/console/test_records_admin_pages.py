@@ -423,3 +423,30 @@ def test_the_auditor_reads_disposals_in_japanese(console_world, browser_client) 
     certificate = browser_client.get(f"/console/m/{CITY_A}/audit/disposals/{batch.id}")
     assert "署名を確認しました" in certificate.text
     assert not UUID_TEXT.search(_visible_text(certificate.text))
+
+
+def test_a_form_sent_twice_writes_once(console_world, browser_client) -> None:  # noqa: ANN001
+    """Back and save again (or a replayed POST): the form's one-time key answers the first."""
+    family = old_family(console_world)
+    schedule(console_world, years=1)
+    officer(browser_client)
+    due = browser_client.get(R + "/disposal")
+    once = re.search(r'name="once" value="([^"]+)"', due.text)
+    assert once
+    form = {"csrf": csrf_of(due.text), "once": once.group(1), "households": family.household_id}
+    first = browser_client.post(R + "/disposal", data=form)
+    again = browser_client.post(R + "/disposal", data=form)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    listed = browser_client.get(R + "/disposal").text
+    assert len(re.findall(r'href="/console/m/131016/records/disposal/[0-9a-f-]{36}"', listed)) == 1
+    found = _post(browser_client, D + "/new", D + "/find", q=family.number)
+    once = re.search(r'name="once" value="([^"]+)"', found.text)
+    request = {"csrf": csrf_of(found.text), "once": once.group(1), "q": family.number,
+               "household": family.household_id, "kind": "disclosure",
+               "requester_relationship": "self", "identification_method": "counter_photo_id",
+               "received_on": japan_today().isoformat()}
+    first = browser_client.post(D, data=request)
+    again = browser_client.post(D, data=request)
+    assert first.headers["location"] == again.headers["location"]
+    assert browser_client.get(D).text.count("保有個人情報の開示請求") == 1
