@@ -66,6 +66,9 @@ def register(client, name: str = "架空 一郎", subject: str = "new-person-1",
     ("contractor", "npo-hidamari", "npo-staff-1", "specialist", ("a-hiroba",)),
     ("municipality", CITY_A, "city-specialist", "specialist", ("a-hiroba",)),
     ("municipality", CITY_A, "auditor-1", "compliance_auditor", ()),
+    # the administrator's console is the municipality's administrators' only
+    ("contractor", "npo-hidamari", "npo-admin", "contractor_admin", ()),
+    ("municipality", CITY_A, "supervisor-1", "municipal_supervisor", ()),
 ])
 def test_no_admin_page_for_other_roles(console_world, browser_client, who) -> None:  # noqa: ANN001
     sign_in(browser_client, *who)
