@@ -51,6 +51,7 @@ from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import dates, i18n
 from yorisoi.infra.console.routes_cases import site_choices
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
+from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.projections.complaints_view import ComplaintQueries, complaint_cursor
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.services.complaints import NewComplaint
@@ -119,9 +120,12 @@ async def complaints(con: Con, code: str, step: str = "", overdue: bool = False,
                      after: str | None = None, saved: str = "") -> HTMLResponse:
     """The complaints board (苦情・要望), most recently received first; overdue flagged."""
     def load(rt: TenantRuntime, grant: Grant) -> Any:
-        page = _queries(rt).board(
-            grant.scope, first=PAGE, after=after, step=step if step in STEPS else None,
-            overdue_only=overdue)
+        try:
+            page = _queries(rt).board(
+                grant.scope, first=PAGE, after=after, step=step if step in STEPS else None,
+                overdue_only=overdue)
+        except CursorInvalidError as error:  # a hand-edited address: a page, not a 500
+            raise PageError(400, error.message, error.message_ja, error.code) from None
         return page, [Complaint.from_record(r) for r in page.items]
 
     page, items = await con.read("complaint.read", code, load)
@@ -158,7 +162,13 @@ async def receive(con: Con, code: str) -> Response:
     """Receive a complaint: every error of the form at once, the domain's words."""
     form = await con.form()
     check = con.checker()  # the same checks as receiveComplaint, and the domain's rules up front
+    offered = await con.read("complaint.intake", code,
+                             lambda rt, grant: site_choices(con, rt, code))
     site_id = check.required("siteId", str(form.get("siteId", "")), 100)
+    if site_id and site_id not in dict(offered):
+        # Not one of the person's sites: said next to the field, with the form's other errors.
+        check.bad("siteId", "Choose a site from the list.", "実施場所を一覧から選んでください。")
+        site_id = ""
     kind = str(form.get("kind", ""))
     if kind not in KINDS:
         check.bad("kind", "Choose complaint or request.", "苦情か要望かを選んでください。")
@@ -450,8 +460,11 @@ async def _meetings_page(con: Con, code: str, *, values: dict[str, Any] | None =
                          errors: FormErrors | None = None, status: int = 200,
                          after: str | None = None, saved: str = "") -> HTMLResponse:
     def load(rt: TenantRuntime, grant: Grant) -> Any:
-        page = MeetingQueries(rt.casework.database, rt.casework.keyring).representative_page(
-            first=PAGE, after=after)
+        try:
+            page = MeetingQueries(rt.casework.database, rt.casework.keyring
+                                  ).representative_page(first=PAGE, after=after)
+        except CursorInvalidError as error:  # a hand-edited address: a page, not a 500
+            raise PageError(400, error.message, error.message_ja, error.code) from None
         return page, [RepresentativeMeeting.from_row(r) for r in page.items]
 
     page, meetings = await con.read("case.read", code, load)

@@ -331,3 +331,38 @@ def test_a_replayed_intake_or_step_saves_once(
     assert browser_client.post(f"{BASE}/{cid}/report", data=report).status_code == 303
     replay = browser_client.post(f"{BASE}/{cid}/report", data=report)
     assert replay.status_code == 303  # the first save's answer, not "out of order"
+
+
+def test_odd_submissions_answer_a_page_never_a_server_error(browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    cid = _receive(browser_client)
+    huge = "あ" * 12_000  # over the text limit, under the request size limit
+    odd = _post(browser_client, f"{BASE}/new", f"{BASE}/new", siteId="no-such-site",
+                kind="other", channel="carrier-pigeon", receivedOn="昨日",
+                complainantName=huge, content=huge)
+    assert odd.status_code == 400, odd.status_code
+    for field in ("siteId", "kind", "channel", "receivedOn", "complainantName", "content"):
+        _error(odd.text, field)
+    assert _error(odd.text, "siteId") == "実施場所を一覧から選んでください。"
+    unknown_site = _post(browser_client, f"{BASE}/new", f"{BASE}/new", siteId="no-such-site",
+                         kind="complaint", channel="phone",
+                         receivedOn=japan_today().isoformat(), complainantName=NAME,
+                         content=CONTENT)
+    assert unknown_site.status_code == 400, unknown_site.status_code
+    assert CONTENT in unknown_site.text  # nothing lost
+    _resolver(browser_client)
+    for path in ("report", "discussions", "outcome", "outcome-report", "summary", "escalate",
+                 "close"):
+        empty = _step(browser_client, cid, path)
+        assert empty.status_code == 400, (path, empty.status_code)
+        absent = _post(browser_client, f"{BASE}/00000000-0000-4000-8000-000000000000/{path}",
+                       BASE)
+        assert absent.status_code in (400, 404), (path, absent.status_code)
+        bad = _post(browser_client, f"{BASE}/not-a-uuid/{path}", BASE)
+        assert bad.status_code == 404, (path, bad.status_code)
+    board = browser_client.get(f"{BASE}?step=nonsense&after=garbage")
+    assert board.status_code == 400 and "最初のページから" in board.text
+    browser_client.cookies.clear()
+    sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
+    meetings = browser_client.get(f"/console/m/{CITY_A}/representative-meetings?after=garbage")
+    assert meetings.status_code == 400 and "最初のページから" in meetings.text
