@@ -4,6 +4,7 @@ and a print view work, and the print view lays out on A4 without the screen's co
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
@@ -56,6 +57,21 @@ def test_graphiql_and_swagger_ui_work_without_the_internet(live_console, chromiu
     context.close()
 
 
+def _pdf_text(pdf: bytes) -> str:
+    """The PDF's text, each page's A4 size checked (595 x 842 points)."""
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    for page in reader.pages:
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        assert (round(width), round(height)) == (595, 842), (width, height)
+    # NFKC: the CJK fonts' radical forms (⼦, ⽇) read as the ideographs; spacing dropped.
+    text = unicodedata.normalize("NFKC", "".join(page.extract_text() for page in reader.pages))
+    return "".join(text.split())
+
+
 def _case(world: Any) -> str:
     staff = ActingContext(user_id="a-offline", role="specialist", organisation_kind="municipality",
                           organisation_id=CITY_A, site_id="a-counter")
@@ -86,6 +102,9 @@ def test_a_case_record_prints_on_a4_without_the_screens_controls(live_console, c
     assert not page.get_by_role("button", name="印刷する").is_visible()
     assert "紙 花子" in page.locator("main").inner_text()
     pdf = page.pdf(format="A4", prefer_css_page_size=True)
-    assert pdf.startswith(b"%PDF")
+    text = _pdf_text(pdf)
+    for words in ("相談記録票", "紙花子", "保育園の空きを知りたい", "令和8年", "個人情報を含みます"):
+        assert words in text, (words, text[:300])
+    assert "印刷する" not in text  # the screen's controls are not printed
     assert blocked == [], blocked
     page.context.close()
