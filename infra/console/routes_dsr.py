@@ -31,6 +31,7 @@ from yorisoi.domain.data_subject_requests import (
     OUTCOMES,
     REFUSAL_REASONS,
     REQUESTER_RELATIONSHIPS,
+    STATUTORY_DAYS,
     DataSubjectRequestNotFoundError,
 )
 from yorisoi.domain.data_subject_requests import DataSubjectRequest as Request
@@ -180,6 +181,51 @@ def _errors(error: UserError, lang: str) -> FormErrors:
     errors = FormErrors.of(error, lang)
     errors.fields = {_ALIASES.get(k, k): v for k, v in errors.fields.items()}
     return errors
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+async def _deadlines_page(con: Console, code: str, values: dict[str, str] | None,
+                          errors: FormErrors, *, status: int = 200,
+                          saved: bool = False) -> HTMLResponse:
+    deadlines = await con.read("dsr.manage", code, lambda rt, grant: (
+        rt.casework.data_subject_request_deadlines()))
+    if values is None:
+        values = {f"days.{kind}": str(days) for kind, days in deadlines.days.items()}
+    return page(con, "dsr_deadlines.html", status=status, code=code, values=values,
+                errors=errors, saved=saved, kinds=records_words.choices("dsr_kind", con.lang),
+                days=deadlines.days, version=deadlines.version, statutory=STATUTORY_DAYS)
+
+
+@router.get("/deadlines", response_class=HTMLResponse)
+async def deadlines(con: Con, code: str, saved: str = "") -> HTMLResponse:
+    return await _deadlines_page(con, code, None, FormErrors(), saved=saved == "1")
+
+
+@router.post("/deadlines", response_class=HTMLResponse)
+async def set_deadlines(con: Con, code: str) -> Response:
+    form = await con.form()
+    check = con.checker()
+    days: dict[str, int] = {}
+    for kind in KINDS:
+        raw = str(form.get(f"days.{kind}", "")).strip()
+        typed = raw.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+        if not typed.isdigit() or not 1 <= int(typed) <= STATUTORY_DAYS:
+            check.bad(f"days.{kind}", f"1 to {STATUTORY_DAYS} days.",
+                      f"1〜{STATUTORY_DAYS}日の範囲で入力してください。")
+        else:
+            days[kind] = int(typed)
+    version = _version(form)
+    result = await con.command("dsr.manage", code, lambda rt, grant: (
+        rt.casework.set_data_subject_request_deadlines(days, expected_version=version)),
+        check=check)
+    if isinstance(result, UserError):
+        errors = FormErrors.of(result, con.lang)
+        for name in [k for k in errors.fields if not k.startswith("days.")]:
+            errors.summary.append(errors.fields.pop(name))
+        return await _deadlines_page(con, code, form_values(form), errors, status=400)
+    return con.redirect(dsr_url(code, "/deadlines?saved=1"))
 
 
 # --------------------------------------------------------------------------- one request

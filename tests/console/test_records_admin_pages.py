@@ -450,3 +450,22 @@ def test_a_form_sent_twice_writes_once(console_world, browser_client) -> None:  
     again = browser_client.post(D, data=request)
     assert first.headers["location"] == again.headers["location"]
     assert browser_client.get(D).text.count("保有個人情報の開示請求") == 1
+
+
+def test_the_days_to_decide_are_set_per_kind(console_world, browser_client) -> None:  # noqa: ANN001
+    family = old_family(console_world, closed_on=None,
+                        opened_on=japan_today() - timedelta(days=20))
+    officer(browser_client)
+    page = browser_client.get(D + "/deadlines")
+    assert page.status_code == 200 and 'value="30"' in page.text
+    values = {"days.disclosure": "14", "days.correction": "３１", "days.suspension_of_use": ""}
+    refused = browser_client.post(D + "/deadlines", data={"csrf": csrf_of(page.text), **values})
+    assert refused.status_code == 400
+    assert refused.text.count("1〜30日の範囲で入力してください") >= 2  # all at once
+    saved = browser_client.post(D + "/deadlines", data={
+        "csrf": csrf_of(page.text), **values, "days.correction": "２０",
+        "days.suspension_of_use": "30"})
+    assert saved.status_code == 303, saved.text
+    assert "保存しました" in browser_client.get(saved.headers["location"]).text
+    created = _register(browser_client, family, "disclosure")
+    assert "あと14日" in browser_client.get(created.headers["location"]).text

@@ -105,7 +105,7 @@ def test_a_request_is_registered_for_a_demo_family(demo) -> None:  # noqa: ANN00
 
 def _pages(client: Any) -> list[str]:
     urls = [R, R + "/retention", R + "/holds", R + "/disposal", R + "/file-register",
-            D, D + "/new", D + "?overdue=1"]
+            D, D + "/new", D + "?overdue=1", D + "/deadlines"]
     for listing, pattern in ((R + "/disposal", r'href="(/console/m/\d+/records/disposal/[^"]+)"'),
                              (D, r'href="(/console/m/\d+/dsr/[0-9a-f-]{36})"')):
         found = sorted(set(re.findall(pattern, client.get(listing).text)))
