@@ -79,14 +79,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     if "public_url" not in settings.model_fields_set:
         # Links handed to agencies (referral packets) point at this server, not a default port.
         settings = settings.model_copy(update={"public_url": address})
+    # The console's address first, before anything else is printed.
+    for line in startup_lines(address, local_address(host, port)):
+        console.print(line, soft_wrap=True, highlight=False)
     if demo:
         _embedded_setup()
     services = Services(settings)
-    tokens = None
     if services.dev_issuer is not None and demo:
         tokens = _write_demo_tokens(services, settings.data_dir / DEMO_TOKENS_FILE)
-    for line in startup_lines(address, local_address(host, port), tokens):
-        console.print(line, soft_wrap=True, highlight=False)
+        for line in token_lines(tokens):
+            console.print(line, soft_wrap=True, highlight=False)
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
 
 
@@ -109,18 +111,21 @@ def local_address(host: str, port: int) -> str:
     return served_address("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port)
 
 
-def startup_lines(address: str, local: str, tokens: Path | None) -> list[str]:
-    """What ``serve`` prints first: the console's address, then where tokens are."""
+def startup_lines(address: str, local: str) -> list[str]:
+    """What ``serve`` prints first: the console's address (and GraphiQL's, the REST docs')."""
     lines = [f"コンソール（Console）: [bold]{local}/console[/bold]",
              f"GraphiQL: {local}/graphql    REST API: {local}/docs"]
     if address != local:
         lines.append(f"Other machines: {address}/console")
-    if tokens is not None:
-        lines += ["Sign in to the console by choosing a demo user on its sign-in page.",
-                  f"Development tokens for GraphiQL (8 hours, one per demo user): {tokens}",
-                  "Another token: yorisoi dev-token SUBJECT --tenant-kind contractor "
-                  "--tenant-id npo-hidamari --role specialist --site kanda-hiroba"]
     return lines
+
+
+def token_lines(tokens: Path) -> list[str]:
+    """Where the demo users' tokens are, instead of printing them."""
+    return ["Sign in to the console by choosing a demo user on its sign-in page.",
+            f"Development tokens for GraphiQL (8 hours, one per demo user): {tokens}",
+            "Another token: yorisoi dev-token SUBJECT --tenant-kind contractor "
+            "--tenant-id npo-hidamari --role specialist --site kanda-hiroba"]
 
 
 def _write_demo_tokens(services: Services, path: Path) -> Path:

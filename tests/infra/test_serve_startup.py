@@ -44,8 +44,7 @@ def served(tmp_path, monkeypatch):
 def test_start_up_prints_the_console_first_and_where_the_tokens_are(served, tmp_path):
     output, settings = served("--port", "9123")
     lines = [line for line in output.splitlines() if line.strip()]
-    first = next(i for i, line in enumerate(lines) if "http://" in line)
-    assert "http://127.0.0.1:9123/console" in lines[first]
+    assert "http://127.0.0.1:9123/console" in lines[0]  # before anything else
     assert "Bearer" not in output  # no wall of tokens
     tokens = tmp_path / cli.DEMO_TOKENS_FILE
     assert str(tokens) in output and "yorisoi dev-token" in output
@@ -68,6 +67,6 @@ def test_listening_on_every_interface_names_the_machine_for_others():
     assert cli.served_address("0.0.0.0", 9000) != "http://0.0.0.0:9000"
     assert cli.local_address("0.0.0.0", 9000) == "http://127.0.0.1:9000"
     assert cli.served_address("::1", 9000) == "http://[::1]:9000"
-    lines = cli.startup_lines("http://host.lg.jp:9000", "http://127.0.0.1:9000", None)
+    lines = cli.startup_lines("http://host.lg.jp:9000", "http://127.0.0.1:9000")
     assert lines[0].endswith("http://127.0.0.1:9000/console[/bold]")
     assert any("http://host.lg.jp:9000/console" in line for line in lines)
