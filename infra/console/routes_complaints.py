@@ -28,6 +28,7 @@ from starlette.datastructures import FormData
 
 from yorisoi.domain.complaints import (
     CHANNELS,
+    DEFAULT_DEADLINES,
     KINDS,
     OUTCOMES,
     REPORT_METHODS,
@@ -134,7 +135,8 @@ async def complaints(con: Con, code: str, step: str = "", overdue: bool = False,
                     steps=STEPS, filters={"step": step, "overdue": overdue},
                     next_cursor=next_cursor, names=_names(con, code, items),
                     due={c.id: _due(c, con.lang) for c in items},
-                    may_intake=await con.may("complaint.intake", code))
+                    may_intake=await con.may("complaint.intake", code),
+                    may_configure=await con.may("complaint.configure", code))
 
 
 # --------------------------------------------------------------------------- intake
@@ -221,6 +223,53 @@ async def receive(con: Con, code: str) -> Response:
 
 _INTAKE_FIELDS = {"siteId", "kind", "channel", "receivedOn", "complainantName",
                   "complainantContact", "content", "wishes", "involveThirdParty"}
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+async def _deadlines_form(con: Con, code: str, values: dict[str, Any] | None = None,
+                          errors: FormErrors | None = None, status: int = 200,
+                          saved: bool = False) -> HTMLResponse:
+    days = await con.read("complaint.configure", code,
+                          lambda rt, grant: dict(rt.casework.complaint_deadlines().days))
+    current = {f"days.{step}": str(n) for step, n in days.items()}
+    return con.page("complaints_deadlines.html", status=status, code=code,
+                    steps=list(DEFAULT_DEADLINES), values={**current, **(values or {})},
+                    errors=errors or FormErrors(), saved=saved)
+
+
+@router.get("/complaints/deadlines", response_class=HTMLResponse)
+async def deadlines(con: Con, code: str, saved: str = "") -> HTMLResponse:
+    """The days allowed per step (the municipality's; the guideline's defaults until set)."""
+    return await _deadlines_form(con, code, saved=saved == "1")
+
+
+@router.post("/complaints/deadlines")
+async def set_deadlines(con: Con, code: str) -> Response:
+    form = await con.form()
+    check = con.checker()
+    days: dict[str, int] = {}
+    for step in DEFAULT_DEADLINES:
+        raw = str(form.get(f"days.{step}", "")).strip()
+        value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 3 else 0
+        if not 1 <= value <= 365:
+            check.bad(f"days.{step}", "Give 1 to 365 days.", "1〜365の日数を入力してください。")
+        days[step] = value
+
+    def command(rt: TenantRuntime, grant: Grant) -> None:
+        rt.casework.set_complaint_deadlines(days, expected_version=None)
+        rt.catch_up()
+
+    result = await con.command("complaint.configure", code, command, check=check)
+    if isinstance(result, UserError):
+        if result.code == "role_not_permitted":
+            raise PageError(403, result.message, result.message_ja, result.code)
+        return await _deadlines_form(con, code, form_values(form),
+                                     FormErrors.of(result, con.lang,
+                                                   {f"days.{s}" for s in DEFAULT_DEADLINES}),
+                                     status=400)
+    return con.redirect(f"{PREFIX}/m/{code}/complaints/deadlines?saved=1")
 
 
 # --------------------------------------------------------------------------- one complaint

@@ -270,7 +270,7 @@ def test_the_pages_show_names_and_words_never_identifiers_in_both_languages(
     browser_client.cookies.clear()
     sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
     pages = [BASE, f"{BASE}/new", f"{BASE}/{cid}", f"{BASE}/{cid}?saved=record_outcome",
-             f"/console/m/{CITY_A}/representative-meetings"]
+             f"{BASE}/deadlines", f"/console/m/{CITY_A}/representative-meetings"]
     for lang in ("ja", "en"):
         browser_client.get(f"/console/lang?to={lang}&next=/console/")
         for url in pages:
@@ -366,3 +366,32 @@ def test_odd_submissions_answer_a_page_never_a_server_error(browser_client) -> N
     sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
     meetings = browser_client.get(f"/console/m/{CITY_A}/representative-meetings?after=garbage")
     assert meetings.status_code == 400 and "最初のページから" in meetings.text
+
+
+def test_the_supervisor_sets_the_days_allowed_and_the_deadlines_follow(
+        browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    cid = _receive(browser_client)
+    assert "deadlines" not in browser_client.get(BASE).text  # not the intake officer's
+    assert browser_client.get(f"{BASE}/deadlines").status_code == 403
+    browser_client.cookies.clear()
+    sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
+    url = f"{BASE}/deadlines"
+    assert f'href="{url}"' in browser_client.get(BASE).text
+    page = browser_client.get(url).text
+    assert 'value="7"' in page and "「受付」から次の手続までの日数" in page
+    refused = _post(browser_client, url, url, **{"days.received": "0", "days.reported": "x",
+                                                 "days.in_discussion": "30",
+                                                 "days.outcome_recorded": "7",
+                                                 "days.outcome_reported": "400"})
+    assert refused.status_code == 400
+    for step in ("received", "reported", "outcome_reported"):
+        assert _error(refused.text, f"days-{step}") == "1〜365の日数を入力してください。"
+    saved = _post(browser_client, url, url, **{"days.received": "3", "days.reported": "14",
+                                               "days.in_discussion": "30",
+                                               "days.outcome_recorded": "7",
+                                               "days.outcome_reported": "30"})
+    assert saved.status_code == 303
+    assert "期限を保存しました" in browser_client.get(saved.headers["location"]).text
+    page = browser_client.get(f"{BASE}/{cid}").text
+    assert re.search(r"期限</dt><dd>令和\d+年\d+月\d+日（.）まで（あと3日）", page), page
