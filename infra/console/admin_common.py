@@ -42,6 +42,7 @@ def page(con: Console, template: str, *, status: int = 200, **values: Any) -> HT
     return con.page(template, status=status,
                     w=lambda key, **kw: admin_words.text(key, lang, **kw),
                     word=lambda kind, code: admin_words.word(kind, code, lang),
+                    field_label=lambda name: admin_words.field_label(name, lang, template),
                     admin=lambda code, rest="": admin_url(code, rest), **values)
 
 

@@ -258,6 +258,41 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# The label of each form field, by the field's name (the error summary names the field).
+FIELD_KEYS: dict[str, str] = {
+    "displayName": "staff.name", "subject": "staff.subject",
+    "organisationId": "staff.organisation", "roles": "staff.roles",
+    "qualifications": "staff.qualifications", "siteId": "staff.site", "kind": "staff.kind",
+    "startsOn": "staff.starts_on", "endsOn": "staff.ends_on",
+    "trainingKind": "staff.training_kind", "completedOn": "staff.completed_on",
+    "validUntil": "staff.valid_until", "signedOn": "staff.signed_on",
+    "file": "staff.pledge_file", "staffId": "grants.person", "role": "grants.role",
+    "siteIds": "grants.sites", "reason": "grants.reason", "revokeReason": "grants.revoke_reason",
+    "siteType": "sites.type", "address": "sites.address", "contractId": "sites.contract",
+    "on": "sites.on", "exceptionKind": "sites.exception_kind",
+    "exceptionOpens": "sites.opens", "exceptionCloses": "sites.closes",
+    "name": "res.name", "reading": "res.reading", "subkind": "res.subkind",
+    "area": "res.area", "operatorKind": "res.operator", "form": "res.form", "fee": "res.fee",
+    "monthlySchedule": "res.monthly", "content": "res.content", "verifiedOn": "res.verified",
+    "agencyKind": "agencies.kind", "onSystem": "agencies.on_system",
+    "contactEmail": "agencies.email", "confidentialityBasis": "agencies.basis",
+    "code": "themes.code", "labelJa": "themes.label_ja", "labelEn": "themes.label_en",
+}
+
+
+def field_label(name: str, lang: str, form: str = "") -> str | None:
+    """The label of a form field (None when the field has none of its own)."""
+    if name.startswith(("opens.", "closes.")):
+        part, day = name.split(".", 1)
+        return f"{word('weekday', day, lang)} {text('sites.' + part, lang)}"
+    if name.startswith("endsOn-"):
+        return text("staff.ends_on", lang)
+    if name == "kind" and ("agencies" in form or "resource" in form):
+        return text("res.kind", lang)
+    key = FIELD_KEYS.get(name)
+    return text(key, lang) if key else None
+
+
 def text(key: str, lang: str, **values: Any) -> str:
     """Screen text of the administrator's pages (the shared catalogue's, if not here)."""
     entry = TEXT.get(key)

@@ -129,6 +129,10 @@ def test_register_shows_every_error_at_once_and_keeps_the_text(console_world, br
     assert 'id="f-subject-error"' in refused.text
     assert 'id="f-roles-error"' in refused.text
     assert "必須項目です" in refused.text
+    # the summary names each field
+    summary = re.search(r'id="error-summary">(.*?)</div>', refused.text, flags=re.S).group(1)
+    assert "氏名（表示名）：必須項目です。" in summary and "サインインID：必須項目です。" in summary
+    assert "職種：" in summary
     long = post(browser_client, A + "/staff/new", A + "/staff/new", {
         "displayName": "長" * 101, "subject": "someone"})
     assert long.status_code == 400 and "100文字以内" in long.text
@@ -323,6 +327,7 @@ def test_site_forms_show_every_error_at_once(console_world, browser_client) -> N
     assert hours.status_code == 400
     for field in ("f-opens-mon", "f-closes-tue", "f-closes-fri"):
         assert f'id="{field}-error"' in hours.text, field
+    assert "月曜日 開所：" in hours.text and "火曜日 閉所：" in hours.text
     assert 'value="9時"' in hours.text  # kept
     special = post(browser_client, site, site + "/exceptions", {
         "on": "", "exceptionKind": "special_opening"})
