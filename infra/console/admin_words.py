@@ -145,6 +145,8 @@ TEXT: dict[str, tuple[str, str]] = {
                            "No personal data (at most 400 characters)."),
     "grants.granted_by": ("付与者", "Granted by"),
     "grants.you": ("あなた", "You"),
+    "grants.no_staff": ("権限を付与する方を、先に職員として登録してください。",
+                        "Register the person as staff first."),
     "grants.status": ("状態", "Status"),
     "grants.active": ("有効", "Active"),
     "grants.revoked": ("取消し（{day}）", "Revoked ({day})"),
