@@ -324,7 +324,8 @@ def _timeline(rt: TenantRuntime, complaint_id: uuid.UUID, lang: str) -> list[Tim
             details.append((i18n.text("complaints.method", lang),
                             i18n.label("complaint_method", state.get("method"), lang)))
         elif kind == "published":  # the public text, checked for names when published
-            details.append((i18n.text("complaints.summary", lang), str(state.get("summary"))))
+            details.append((i18n.text("complaints.published_summary", lang),
+                            str(state.get("summary"))))
         meta = event_metadata(event)
         items.append(TimelineItem(kind=kind, on=on.isoformat() if on else None,
                                   at=getattr(event, "timestamp", None),
