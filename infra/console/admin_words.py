@@ -123,6 +123,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "staff.no_training": ("研修記録はありません。", "No training records."),
     "staff.unknown_person": ("（職員として未登録の方）", "(not registered as staff)"),
     "staff.count": ("{n}人", "{n} people"),
+    "staff.any": ("すべて", "All"),
+    "staff.filter": ("絞り込む", "Filter"),
     "staff.choose_site": ("実施場所を選んでください。", "Choose a site."),
     "staff.choose_kind": ("専任か兼任かを選んでください。", "Choose dedicated or assisting."),
     "staff.choose_training": ("研修の種類を選んでください。", "Choose the training."),

@@ -96,7 +96,9 @@ async def admin_home(con: Con, code: str) -> HTMLResponse:
 
 
 @router.get("/staff", response_class=HTMLResponse)
-async def staff_list(con: Con, code: str, saved: str = "") -> HTMLResponse:
+async def staff_list(con: Con, code: str, saved: str = "", organisation: str = "",
+                     site: str = "") -> HTMLResponse:
+    """Everyone the administrator manages, by name; filtered by organisation or site."""
     gate(con)
     info = _info(con)
 
@@ -109,8 +111,15 @@ async def staff_list(con: Con, code: str, saved: str = "") -> HTMLResponse:
         return members, names(con, rt, grant.municipality_code)
 
     members, known = await con.read("staff.manage", code, load)
+    if organisation:
+        members = [m for m in members if m.organisation_id == organisation]
+    if site:
+        members = [m for m in members if any(a.site_id == site and a.active
+                                             for a in m.assignments)]
     return page(con, "admin_staff_list.html", code=code, members=members, names=known,
-                saved=saved)
+                saved=saved, values={"organisation": organisation, "site": site},
+                organisations=list(known.organisations.items()),
+                site_options=known.site_choices())
 
 
 # --------------------------------------------------------------------------- registering

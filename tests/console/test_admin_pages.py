@@ -155,6 +155,10 @@ def test_assign_train_pledge_and_edit(console_world, browser_client) -> None:  #
     _no_ids(page.text)
     listing = browser_client.get(A + "/staff")
     assert "ひろば（専任）" in listing.text
+    at_site = browser_client.get(A + "/staff?site=a-hiroba").text
+    assert "架空 一郎" in at_site and "1人" in at_site
+    assert "架空 一郎" not in browser_client.get(A + "/staff?site=a-counter").text
+    assert "架空 一郎" not in browser_client.get(A + "/staff?organisation=npo-hidamari").text
 
     trained = post(browser_client, url, url + "/training", {
         "trainingKind": "privacy_confidentiality", "completedOn": TODAY.isoformat()})
