@@ -73,6 +73,14 @@ def test_an_administrator_registers_staff_assigns_a_site_and_grants_access(  # n
     assert "ひろば" in assignments and "専任" in assignments and "配置中" in assignments
     _main(page)
 
+    # The signed pledge (誓約書), uploaded from the page.
+    pledge = page.get_by_role("region", name="誓約書を登録する")
+    pledge.get_by_label("誓約書のファイル").set_input_files(
+        files=[{"name": "誓約書.pdf", "mimeType": "application/pdf",
+                "buffer": b"%PDF-1.4 signed pledge"}])
+    pledge.get_by_role("button", name="誓約書を登録する").click()
+    assert "提出済み" in _main(page)
+
     # Grant access: the person is picked by name, the site by name.
     page.get_by_role("navigation").get_by_role("link", name="管理", exact=True).click()
     page.get_by_role("link", name="アクセス権限").click()
