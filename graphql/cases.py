@@ -254,6 +254,12 @@ def checked_filter(checker: Checker, given: CaseFilter | None) -> CaseFilterValu
                     "状態は opened・active・closed のいずれかを指定してください。")
     if given.theme is not None and not _CODE.match(given.theme):
         checker.bad("filter.theme", "Not a theme code.", "テーマコードの形式が正しくありません。")
+    for field, value in (("filter.siteId", given.site_id), ("filter.staff", given.staff),
+                         ("filter.text", given.text)):
+        if value is not None and any(ord(ch) < 0x20 or 0xD800 <= ord(ch) <= 0xDFFF
+                                     for ch in value):
+            checker.bad(field, "Control characters are not allowed.",
+                        "制御文字は使用できません。")
 
     def day(field: str, value: str | None) -> date | None:
         if value is None or not value.strip():

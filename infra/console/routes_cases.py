@@ -92,16 +92,23 @@ async def case_list(con: Con, code: str, status: str = "", site: str = "", overd
         return con.redirect(f"{PREFIX}/m/{code}/cases/{uuid.UUID(q.strip())}")
     except ValueError:
         pass
-    return await _case_list(con, code, {"status": status, "site": site, "overdue": overdue,
-                                        "opened_from": opened_from, "opened_to": opened_to},
-                            after)
+    return await _case_list(con, code, {"status": _clean(status), "site": _clean(site),
+                                        "overdue": _clean(overdue),
+                                        "opened_from": _clean(opened_from),
+                                        "opened_to": _clean(opened_to)}, after)
+
+
+def _clean(value: str) -> str:
+    """A form or query value without control characters or lone surrogates, trimmed."""
+    return "".join(ch for ch in value if ord(ch) >= 0x20 and not 0xD800 <= ord(ch) <= 0xDFFF
+                   ).strip()[:200]
 
 
 @router.post("/cases", response_class=HTMLResponse)
 async def search_cases(con: Con, code: str) -> Response:
     """The search box: name, reading, phone, birth date or case number, with the filters."""
     form = await con.form()
-    values = {name: str(form.get(name, "")).strip()[:200]
+    values = {name: _clean(str(form.get(name, "")))
               for name in ("q", "status", "site", "overdue", "opened_from", "opened_to")}
     after = str(form.get("after", "")) or None
     try:  # a whole case id opens the case, as before

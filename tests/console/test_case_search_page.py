@@ -86,6 +86,8 @@ def test_search_pages_are_posted_and_filters_combine(console_world, browser_clie
     recent = _search(browser_client, "たかはし",
                      opened_from=(japan_today() - timedelta(days=2)).isoformat())
     assert "2 件" in recent.text
+    odd = _search(browser_client, "たか\x00はし", site="a-counter\x00")
+    assert odd.status_code == 200 and "27 件" in odd.text  # control characters dropped
     bad = _search(browser_client, "たかはし", opened_from="あした")
     assert bad.status_code == 400 and "あした" in bad.text  # the form keeps what was typed
 

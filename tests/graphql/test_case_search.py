@@ -121,7 +121,9 @@ def test_bad_filters_answer_typed_errors_without_echoing_them(client, world):
     for filter_, code in (({"openedFrom": "髙橋"}, "invalid_input"),
                           ({"status": "たかはし"}, "invalid_input"),
                           ({"theme": "高橋"}, "invalid_input"),
-                          ({"text": "たかはし" * 30}, "invalid_input")):
+                          ({"text": "たかはし" * 30}, "invalid_input"),
+                          ({"staff": "a\u0000b"}, "invalid_input"),
+                          ({"siteId": "a-hiroba\u0000"}, "invalid_input")):
         body = _search(client, staff, **filter_)
         (error,) = body["errors"]
         assert error["extensions"]["code"] == code, body
