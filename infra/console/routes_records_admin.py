@@ -129,7 +129,7 @@ async def _retention_page(con: Console, code: str, values: dict[str, str],
         versions = list(schedule.versions()) if schedule is not None else []
         current = schedule.in_effect_on(japan_today()) if schedule is not None else None
         return {"versions": list(reversed(versions)), "current": current,
-                "name": person_namer(con, rt)}
+                "name": person_namer(con, rt), "today": japan_today()}
 
     data = await con.read("records.manage", code, load)
     if not values:

@@ -102,6 +102,15 @@ def test_a_retention_schedule_version_is_added_never_retroactively(
     assert "永年" in shown.text and "二人制" in shown.text
     assert "あなた" in shown.text  # who set it, by name, never the id
     assert "a-supervisor" not in _visible_text(shown.text)
+    assert "適用中" in shown.text
+    # A later version is scheduled, never retroactive: today's stays in effect.
+    later = (japan_today() + timedelta(days=30)).isoformat()
+    scheduled = browser_client.post(R + "/retention", data={
+        "csrf": token, "effective_from": later, **years, "years.access_log": "5"})
+    assert scheduled.status_code == 303
+    shown = browser_client.get(scheduled.headers["location"])
+    assert "第2版" in shown.text and "適用予定" in shown.text
+    assert "現在適用中: 第1版" in shown.text
 
 
 # --------------------------------------------------------------------------- holds
