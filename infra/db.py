@@ -198,6 +198,27 @@ def joined_connection(datastore: Any) -> Any | None:
     return None if joined is None else joined.get(id(datastore))
 
 
+def declare_platform_lookup(pool: Any) -> None:
+    """Connections of the registry's own pool declare the platform lookup for their session.
+
+    The registry's event log (``platform_events``) is readable only under that
+    declaration (row-level security, ``tenants/provisioning.py``): the
+    application role on any other connection — a tenant's pool, a request's
+    transaction scoped to one tenant — reads none of it.  Session-level is
+    safe here, unlike a tenant scope: this pool serves the registry and
+    nothing else, and its scope never changes.
+    """
+    configure = pool._configure  # noqa: SLF001 - psycopg_pool keeps the callback here
+
+    def declared(conn: Any) -> None:
+        if configure is not None:
+            configure(conn)
+        conn.execute(f"SELECT set_config('{LOOKUP_SETTING}', 'platform', false)")
+
+    pool._configure = declared  # noqa: SLF001
+    pool.drain()  # connections made before: replaced by declared ones
+
+
 def _reset_read_only(conn: Any) -> None:
     """Back to the pool's defaults, or out of the pool: a pooled connection left
     READ ONLY would begin the next borrower's write transaction read-only."""
@@ -227,6 +248,10 @@ class Database:
         self._prefix = f'"{schema}".' if dialect == "postgres" and schema else ""
         # The event store's table (named by the library after the application).
         self.events_table = "stored_events"
+        # True where the pool's sessions carry a scope of their own (the registry's:
+        # declare_platform_lookup): every transaction then declares both settings, so
+        # one scoped to a tenant (or to nothing) does not inherit the session's lookup.
+        self.declares_every_setting = False
 
     def render(self, sql: str) -> str:
         return _render(sql, self.dialect, self._prefix, self.events_table)
@@ -343,7 +368,7 @@ class Database:
                     with (conn.pipeline() if pipeline or not write else nullcontext()), \
                             conn.transaction():
                         cursor = Cursor(conn.cursor(), self)
-                        self._declare(cursor, scope)
+                        self._declare(cursor, scope, clear=self.declares_every_setting)
                         yield cursor
                 finally:
                     if not write:

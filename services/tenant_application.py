@@ -16,7 +16,7 @@ from eventsourcing.application import (
 from eventsourcing.persistence import JSONTranscoder, Mapper
 
 from yorisoi.domain.errors import DomainError
-from yorisoi.infra.db import Database
+from yorisoi.infra.db import Database, declare_platform_lookup
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.recorders import (
     ReadSet,
@@ -30,6 +30,9 @@ from yorisoi.services.event_mapper import PersonalDataMapper, register_transcodi
 from yorisoi.services.personal_data import HouseholdKeyring
 
 T = TypeVar("T")
+
+# The registry's space (tenants/spaces.PLATFORM_SPACE; not imported: tenants imports services).
+PLATFORM_SPACE = "platform"
 
 # A command whose reads went stale runs again; this many times at most.
 COMMAND_ATTEMPTS = 4
@@ -159,6 +162,9 @@ class TenantApplication(Application[UUID]):
         if self.database.dialect == "postgres":
             # Connections idle for a minute go back: an idle tenant holds none.
             self.factory.datastore.pool.max_idle = 60.0  # type: ignore[attr-defined]
+            if tenant == PLATFORM_SPACE:
+                declare_platform_lookup(self.factory.datastore.pool)  # type: ignore[attr-defined]
+                self.database.declares_every_setting = True
         size = int(env.get("YORISOI_COMMAND_CACHE_SIZE") or DEFAULT_COMMAND_CACHE_SIZE)
         self.aggregates = AggregateCache(size)
         self.terms_kept = AggregateCache(size, withheld=True)

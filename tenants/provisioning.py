@@ -125,6 +125,19 @@ _PLATFORM_SCOPE = ("tenant_id = current_setting('yorisoi.tenant', true)"
                    " OR current_setting('yorisoi.lookup', true) = 'platform'")
 
 
+# The registry's event log: readable and writable only under the platform lookup, which
+# the registry's own pool declares for its sessions (infra/db.declare_platform_lookup)
+# and registry readers declare per transaction; anything else reads none of it.
+_PLATFORM_EVENTS_SECURITY_PG = [
+    "ALTER TABLE {s}platform_events ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE {s}platform_events FORCE ROW LEVEL SECURITY",
+    "DROP POLICY IF EXISTS platform_lookup ON {s}platform_events",
+    "CREATE POLICY platform_lookup ON {s}platform_events"
+    " USING (current_setting('yorisoi.lookup', true) = 'platform')"
+    " WITH CHECK (current_setting('yorisoi.lookup', true) = 'platform')",
+]
+
+
 def _platform_row_security_pg(tables: Iterable[str]) -> list[str]:
     statements: list[str] = []
     for table in tables:
@@ -201,7 +214,7 @@ class Provisioner:
         scoped = [*REGISTRY_TABLES, *NEIGHBOUR_TABLES]
         self._build(PlatformApplication, PLATFORM_SPACE, PLATFORM_SPACE,
                     [*RegistryView().ddl(), *NeighbourView.ddl(),
-                     *(_platform_row_security_pg(scoped)
+                     *(_platform_row_security_pg(scoped) + _PLATFORM_EVENTS_SECURITY_PG
                        if self.settings.backend == "postgres" else []),
                      # The registry's audit ledger (append-only, under row-level security).
                      *platform_ledger_ddl(self.settings.backend)],

@@ -142,3 +142,22 @@ def test_a_nested_lookup_widens_the_scope_for_its_block_only(world):
         with database.transaction(write=False, lookup="platform") as inner:
             assert sites(inner) == {CITY_A, CITY_B}
         assert sites(outer) == {CITY_A}
+
+
+@pytest.mark.postgres
+def test_the_registry_event_log_is_read_only_under_the_platform_lookup(world, pg_cluster,
+                                                                       pg_database):
+    """platform_events under the same row-level security as the tables built from it."""
+    with pg_cluster.connect(pg_database, "app") as conn:
+        with conn.transaction():
+            assert conn.execute("SELECT count(*) FROM platform.platform_events").fetchone()[0] == 0
+            conn.execute("SELECT set_config('yorisoi.tenant', %s, true)", (CITY_A,))
+            assert conn.execute("SELECT count(*) FROM platform.platform_events").fetchone()[0] == 0
+        with conn.transaction():
+            conn.execute("SELECT set_config('yorisoi.lookup', 'platform', true)")
+            assert conn.execute("SELECT count(*) FROM platform.platform_events").fetchone()[0] > 0
+    # A tenant-scoped transaction of the registry's own database (whose pool declares the
+    # lookup for its sessions) still reads none of the log, nor another tenant's rows.
+    platform = world.services.directory.platform
+    with platform.database.transaction(write=False, tenant=CITY_A) as cur:
+        assert cur.execute("SELECT count(*) AS n FROM {s}platform_events").fetchone()["n"] == 0
