@@ -95,7 +95,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "referral.consultations": ("相談の内容", "Consultations"),
     "referral.link": ("受け取り用のリンク", "Link to receive it"),
     "referral.link_hint": ("このリンクは貴機関専用です。開くと提供内容の閲覧と受領の確認ができます。",
-                           "This link is for your agency: it shows these contents and confirms receipt."),
+                           "This link is for your agency: it shows these contents and "
+                           "confirms receipt."),
     "referral.expires": ("リンクの有効期限", "The link expires"),
     "referral.expired": ("有効期限を過ぎています。必要なら送付し直してください。",
                          "The link has expired: send the referral again if needed."),
@@ -104,10 +105,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "referral.on_system": ("つなぎ先は寄り添いを利用しており、システム上で受け取ります（情報提供書の送付はありません）。",
                            "The agency uses Yorisoi and receives the referral there (no packet)."),
     "referral.gone": ("提供した情報は閲覧できなくなりました（世帯の記録は廃棄済みです）。",
-                      "The shared information is no longer available (the household was disposed of)."),
+                      "The shared information is no longer available "
+                      "(the household was disposed of)."),
     "certificate.heading": ("廃棄証明書", "Disposal certificate"),
     "certificate.lead": ("下記の記録を保存年限表に基づき承認を経て廃棄し、各世帯の暗号鍵を消去したことを証明します。個人情報は記載していません。",
-                         "The records below were disposed of under the retention schedule after approval, "
+                         "The records below were disposed of under the retention schedule "
+                         "after approval, "
                          "and each household's key was destroyed. No personal data is listed."),
     "certificate.schedule": ("適用した保存年限表", "Retention schedule applied"),
     "certificate.schedule_value": ("第{version}版（{since}施行）", "version {version} (from {since})"),

@@ -38,7 +38,8 @@ def test_axe_is_the_vendored_official_build() -> None:
     assert (a11y.AXE.parent / "LICENSE").read_text().startswith("Mozilla Public License")
 
 
-def test_a_page_breaking_the_rules_is_reported_and_a_good_one_is_not(chromium) -> None:  # noqa: ANN001
+def test_a_page_breaking_the_rules_is_reported_and_a_good_one_is_not(  # noqa: ANN201
+        chromium) -> None:  # noqa: ANN001
     context = chromium.new_context()
     _serve(context, {"/console/bad": BAD, "/console/good": GOOD})
     page = context.new_page()

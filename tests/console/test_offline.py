@@ -75,7 +75,8 @@ def test_the_address_of_the_server_leads_to_the_console(browser_client) -> None:
     assert response.headers["location"] == "/console"
 
 
-def test_graphiql_and_swagger_ui_load_their_files_from_this_server(browser_client) -> None:  # noqa: ANN001
+def test_graphiql_and_swagger_ui_load_their_files_from_this_server(  # noqa: ANN201
+        browser_client) -> None:  # noqa: ANN001
     ide = browser_client.get("/graphql", headers={"Accept": "text/html"})
     assert ide.status_code == 200 and "graphiql" in ide.text.lower()
     docs = browser_client.get("/docs")

@@ -35,7 +35,8 @@ def _offline(context: Any, base: str) -> list[str]:
     return blocked
 
 
-def test_graphiql_and_swagger_ui_work_without_the_internet(live_console, chromium) -> None:  # noqa: ANN001
+def test_graphiql_and_swagger_ui_work_without_the_internet(  # noqa: ANN201
+        live_console, chromium) -> None:  # noqa: ANN001
     context = chromium.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
     blocked = _offline(context, live_console.url)
     page = context.new_page()
@@ -89,7 +90,8 @@ def _case(world: Any) -> str:
     return str(done.case_id)
 
 
-def test_a_case_record_prints_on_a4_without_the_screens_controls(live_console, chromium) -> None:  # noqa: ANN001
+def test_a_case_record_prints_on_a4_without_the_screens_controls(  # noqa: ANN201
+        live_console, chromium) -> None:  # noqa: ANN001
     case_id = _case(live_console.world)
     page = sign_in(chromium, live_console.url, "市町村", CITY_A, "a-offline", "specialist",
                    "a-counter")

@@ -141,7 +141,8 @@ def _printable(response) -> str:  # noqa: ANN001
     return _text(response.text)
 
 
-def test_a_case_record_prints_with_names_and_japanese_dates(recorded, browser_client) -> None:  # noqa: ANN001
+def test_a_case_record_prints_with_names_and_japanese_dates(  # noqa: ANN201
+        recorded, browser_client) -> None:  # noqa: ANN001
     sign_in(browser_client, "municipality", CITY_A, "a-specialist", "specialist", ("a-counter",))
     page = _printable(browser_client.get(f"/console/m/{CITY_A}/cases/{recorded.case_id}/print"))
     assert "相談記録票" in page
@@ -152,7 +153,8 @@ def test_a_case_record_prints_with_names_and_japanese_dates(recorded, browser_cl
     assert recorded.case_id not in page
 
 
-def test_meeting_minutes_print_with_the_role_assignments(recorded, browser_client) -> None:  # noqa: ANN001
+def test_meeting_minutes_print_with_the_role_assignments(  # noqa: ANN201
+        recorded, browser_client) -> None:  # noqa: ANN001
     sign_in(browser_client, "municipality", CITY_A, "a-specialist", "specialist", ("a-counter",))
     page = _printable(browser_client.get(
         f"/console/m/{CITY_A}/meetings/{recorded.meeting_id}/print"))
@@ -179,7 +181,8 @@ def test_the_information_sheet_is_what_the_agency_receives_with_its_link(
     assert opened.status_code == 200 and opened.json()["reason"] == "発達相談の予約を希望"
 
 
-def test_the_disposal_certificate_prints_from_the_signed_file(recorded, browser_client) -> None:  # noqa: ANN001
+def test_the_disposal_certificate_prints_from_the_signed_file(  # noqa: ANN201
+        recorded, browser_client) -> None:  # noqa: ANN001
     sign_in(browser_client, "municipality", CITY_A, "a-records-chief", "municipal_admin")
     page = _printable(browser_client.get(
         f"/console/m/{CITY_A}/records/disposal/{recorded.batch_id}/certificate/print"))
@@ -188,7 +191,8 @@ def test_the_disposal_certificate_prints_from_the_signed_file(recorded, browser_
     assert "令和" in page and "相談記録（ケースファイル）" in page
 
 
-def test_print_views_answer_404_for_what_is_not_there(recorded, browser_client) -> None:  # noqa: ANN001
+def test_print_views_answer_404_for_what_is_not_there(  # noqa: ANN201
+        recorded, browser_client) -> None:  # noqa: ANN001
     sign_in(browser_client, "municipality", CITY_A, "a-records-chief", "municipal_admin")
     for path in (f"cases/{uuid.uuid4()}/print", "cases/not-a-case/print",
                  f"meetings/{uuid.uuid4()}/print", f"referrals/{uuid.uuid4()}/print",
