@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.data_subject_requests import (
     EXTENSION_REASONS,
     IDENTIFICATION_METHODS,
@@ -21,6 +22,7 @@ from yorisoi.domain.data_subject_requests import (
 from yorisoi.domain.holds import HOLD_REASONS
 from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.infra.console import i18n
+from yorisoi.services.disclosure_document import FIELD_LABELS
 
 VOCABULARIES: dict[str, dict[str, str]] = {
     "record_class": RECORD_CLASSES,
@@ -32,6 +34,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "refusal_reason": REFUSAL_REASONS,
     "extension_reason": EXTENSION_REASONS,
     "lift_reason": LIFT_REASONS,
+    "consultation_field": {name: FIELD_LABELS[name] for name in TEXT_FIELDS},
 }
 
 

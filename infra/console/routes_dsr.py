@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from yorisoi.domain.consultations import TEXT_FIELDS
 from yorisoi.domain.data_subject_requests import (
     EXTENSION_REASONS,
     IDENTIFICATION_METHODS,
@@ -490,3 +491,103 @@ async def correct_household(con: Con, code: str, request_id: str) -> Response:
         return await _correction_page(con, code, request_id, form_values(form), errors,
                                       status=400)
     return con.redirect(dsr_url(code, f"/{rid}?saved=corrected"))
+
+
+# --------------------------------------------------------------------------- consultation correction
+
+
+@dataclass(frozen=True)
+class ConsultationChoice:
+    consultation_id: str
+    number: str  # the case's reception number
+    occurred_on: str
+    channel: str
+
+
+async def _consultations_of(con: Console, code: str, r: Request) -> list[ConsultationChoice]:
+    """The household's consultations the reader's cases show (dates and channels only)."""
+    def load(rt: TenantRuntime, grant: Grant) -> list[ConsultationChoice]:
+        cases = Finder(rt, grant, _registry(con)).cases_of([str(r.household_id)])
+        numbers = {c.case_id: c.number for c in cases}
+        found = rt.cases.consultations(list(numbers))
+        return [ConsultationChoice(c.consultation_id, numbers[case_id], c.occurred_on, c.channel)
+                for case_id, items in found.items() for c in items]
+
+    return await con.read("case.read", code, load)
+
+
+async def _consultation_page(con: Console, code: str, request_id: str,
+                             consultation_id: str | None, values: dict[str, str] | None,
+                             errors: FormErrors, status: int = 200) -> HTMLResponse:
+    rid = _request_id(request_id)
+    r = await con.read("dsr.manage", code, lambda rt, grant: rt.casework.data_subject_request(rid))
+    if r.kind != "correction":
+        raise PageError(404, "Only a correction request corrects records.",
+                        "記録の訂正は訂正請求に対してのみ行えます。", "not_found")
+    choices = await _consultations_of(con, code, r)
+    chosen = next((c for c in choices if c.consultation_id == consultation_id), None)
+    if consultation_id is not None and chosen is None:
+        raise PageError(404, "No such consultation of this household.",
+                        "この世帯の相談記録が見つかりません。", "consultation_not_found")
+    readable = False
+    if chosen is not None and values is None:
+        def current(rt: TenantRuntime, grant: Grant) -> tuple[bool, dict[str, str]]:
+            hid = str(r.household_id)
+            if not may_read(rt.space, hid, "consultation", chosen.consultation_id, TEXT_FIELDS):
+                return False, {}
+            found = rt.casework.repository.get(uuid.UUID(chosen.consultation_id))
+            return True, {name: getattr(found, name) or "" for name in TEXT_FIELDS}
+
+        readable, values = await con.read("dsr.manage", code, current)
+    elif values is not None:
+        readable = values.get("readable") == "1"
+    return page(con, "dsr_correct_consultation.html", status=status, code=code, r=r,
+                request_id=str(rid), choices=choices, chosen=chosen, values=values or {},
+                errors=errors, readable=readable, fields=TEXT_FIELDS)
+
+
+@router.get("/{request_id}/correct-consultation", response_class=HTMLResponse)
+async def consultation_choices(con: Con, code: str, request_id: str) -> HTMLResponse:
+    return await _consultation_page(con, code, request_id, None, None, FormErrors())
+
+
+@router.get("/{request_id}/correct-consultation/{consultation_id}", response_class=HTMLResponse)
+async def consultation_form(con: Con, code: str, request_id: str,
+                            consultation_id: str) -> HTMLResponse:
+    return await _consultation_page(con, code, request_id, consultation_id, None, FormErrors())
+
+
+@router.post("/{request_id}/correct-consultation/{consultation_id}", response_class=HTMLResponse)
+async def correct_consultation(con: Con, code: str, request_id: str,
+                               consultation_id: str) -> Response:
+    rid = _request_id(request_id)
+    form = await con.form()
+    check = con.checker()
+    cid = check.record_id("consultationId", consultation_id)
+    readable = form.get("readable") == "1"
+    changes: dict[str, str | None] = {}
+    for name in TEXT_FIELDS:
+        value = str(form.get(name, ""))
+        # Shown with its current value, an emptied field is cleared; not shown, left as is.
+        if readable or value.strip():
+            changes[name] = check.text(name, value) or None
+    reason = check.required("reason", str(form.get("reason", "")))
+    if not changes and not check.errors:
+        check.bad("asked", "Type the corrected text.", "訂正後の内容を入力してください。")
+    result = await con.command("dsr.manage", code, lambda rt, grant: (
+        rt.casework.correct_consultation_for_request(
+            rid, cid, changes=changes, reason=reason, expected_version=None)), check=check)
+    if isinstance(result, UserError):
+        errors = FormErrors.of(result, con.lang)
+        names = {_camel(n): n for n in TEXT_FIELDS}
+        errors.fields = {names.get(k, k): v for k, v in errors.fields.items()}
+        for name in [k for k in errors.fields if k not in (*TEXT_FIELDS, "reason")]:
+            errors.summary.append(errors.fields.pop(name))
+        return await _consultation_page(con, code, request_id, consultation_id,
+                                        form_values(form), errors, status=400)
+    return con.redirect(dsr_url(code, f"/{rid}?saved=corrected"))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -344,6 +344,28 @@ def test_a_correction_request_corrects_the_household(
         household = rt.casework.repository.get(UUID(family.household_id))
     assert household.guardians[0].name == "旧例 陽子"
 
+    # A consultation of the household, chosen by its number and date, corrected in one save.
+    choices = browser_client.get(url + "/correct-consultation")
+    assert choices.status_code == 200 and family.number in choices.text
+    link = re.search(r'href="(/console/m/131016/dsr/[^"]+/correct-consultation/[^"]+)"',
+                     choices.text)
+    assert link
+    form = browser_client.get(link.group(1))
+    assert "相談内容（主訴）" in form.text and "asked" not in _visible_text(form.text)
+    token = csrf_of(form.text)
+    fields = dict(re.findall(r'<textarea id="[^"]+" name="([a-z_]+)"[^>]*>([^<]*)</textarea>',
+                             form.text))
+    refused = browser_client.post(link.group(1), data={
+        "csrf": token, "readable": "1", **fields, "asked": "", "reason": ""})
+    assert refused.status_code == 400
+    assert "必須項目です" in refused.text  # the reason, with the request's own text kept
+    corrected = browser_client.post(link.group(1), data={
+        "csrf": token, "readable": "1", **fields, "asked": "保育園の入園手続について（訂正）",
+        "reason": "本人からの訂正請求"})
+    assert corrected.status_code == 303, corrected.text
+    page = browser_client.get(corrected.headers["location"]).text
+    assert "相談記録：1項目を訂正" in page
+
 
 def test_a_disclosure_request_has_no_correction_form(
         console_world, browser_client) -> None:  # noqa: ANN001
