@@ -157,3 +157,20 @@ def test_the_city_specialist_does_not_see_the_contractors_complaints(demo):
         "query": "query($code: String) { complaintsBoard(municipalityCode: $code) { totalCount } }",
         "variables": {"code": CODE}})
     assert response.json()["errors"][0]["extensions"]["code"] == "role_not_permitted"
+
+
+def test_the_readme_search_example_finds_the_demo_family_as_written(demo):
+    """The README's search example, run verbatim with the supervisor's token."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```graphql\n(.*?)```", readme, flags=re.S)
+    (example,) = [b for b in blocks if "cases(filter:" in b]
+    data = ask(demo, example, SUPERVISOR)
+    assert data["cases"]["totalCount"] >= 1
+    names = [g["name"] for e in data["cases"]["edges"]
+             for g in e["node"]["household"]["guardians"]]
+    assert "試験 花子" in names
+    assert all(re.fullmatch(r"R\d+-\d{6}", e["node"]["receptionNumber"])
+               for e in data["cases"]["edges"])
