@@ -116,6 +116,9 @@ class HouseholdIndexView(FoldedBatches):
 
     name = "household_index"
     tables = INDEX_TABLES
+    # What the 個人情報ファイル簿 says of these tables (services/file_register.py).
+    register_note = ("氏名・よみがな・電話番号・生年月日から作る鍵付きハッシュ（切り詰め）による"
+                     "検索用索引。平文は保持しない。廃棄の際に世帯ごとに削除する。")
 
     def __init__(self, keyring: HouseholdKeyring) -> None:
         self.keyring = keyring

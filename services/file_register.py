@@ -163,6 +163,12 @@ def sealed_read_models() -> list[dict[str, Any]]:
     return found
 
 
+def search_indexes() -> list[dict[str, Any]]:
+    """Read models that index personal values as keyed hashes (blind indexes), never in clear."""
+    return [{"tables": list(view.tables), "note": view.register_note}
+            for view in TENANT_VIEWS if getattr(view, "register_note", None)]
+
+
 def _retention(app: Any, kind: str, today: date) -> str:
     lookup = getattr(app, "schedule_in_effect", None)  # the retention schedule, when present
     version = lookup(today) if lookup is not None else None
@@ -205,6 +211,7 @@ def build_file_register(app: Any, *, municipality_name: str, today: date,
         "law": LAW, "municipalityCode": app.municipality_code,
         "municipalityName": municipality_name, "generatedOn": today.isoformat(),
         "files": files, "sealedReadModels": sealed_read_models(),
+        "searchIndexes": search_indexes(),
         "warnings": [f"unclassified aggregate with personal fields: {name}" for name in stray],
     }
 
@@ -232,4 +239,7 @@ def render_markdown(register: dict[str, Any]) -> str:
     if register["sealedReadModels"]:
         tables = "、".join(m["table"] for m in register["sealedReadModels"])
         lines += ["## 参考: 暗号化した写しを保持する検索用テーブル", "", tables, ""]
+    for index in register.get("searchIndexes", []):
+        lines += ["## 参考: 検索用索引（ブラインドインデックス）", "",
+                  f"{'、'.join(index['tables'])}: {index['note']}", ""]
     return "\n".join(lines)

@@ -134,6 +134,14 @@ def test_the_markdown_carries_the_statutory_items_in_japanese(world):
         assert heading in text, heading
 
 
+def test_the_search_index_is_declared_as_keyed_hashes_without_plaintext(world):
+    register = _register(world)
+    (index,) = register["searchIndexes"]
+    assert "household_index_token" in index["tables"]
+    assert "平文は保持しない" in index["note"]
+    assert "検索用索引（ブラインドインデックス）" in render_markdown(register)
+
+
 def test_the_register_is_served_over_graphql_to_records_officers(client, world):
     query = """query($code: String!) { personalInformationFileRegister(municipalityCode: $code)
       { municipalityName files { name records { kind retention items { field personal } } }
