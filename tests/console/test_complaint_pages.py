@@ -395,3 +395,18 @@ def test_the_supervisor_sets_the_days_allowed_and_the_deadlines_follow(
     assert "期限を保存しました" in browser_client.get(saved.headers["location"]).text
     page = browser_client.get(f"{BASE}/{cid}").text
     assert re.search(r"期限</dt><dd>令和\d+年\d+月\d+日（.）まで（あと3日）", page), page
+
+
+def test_a_third_party_member_reads_and_is_offered_no_step(browser_client) -> None:  # noqa: ANN001
+    _intake(browser_client)
+    cid = _receive(browser_client, involveThirdParty="on")
+    browser_client.cookies.clear()
+    sign_in(browser_client, "contractor", NPO, "npo-member", "complaint_third_party_member")
+    page = browser_client.get(f"{BASE}/{cid}")
+    assert page.status_code == 200 and CONTENT in page.text
+    assert "この段階の手続は担当の職員が行います。" in page.text
+    assert f'href="{BASE}/new"' not in browser_client.get(BASE).text
+    assert browser_client.get(f"{BASE}/new").status_code == 403
+    refused = _step(browser_client, cid, "report", reportedOn=japan_today().isoformat(),
+                    thirdPartyInformed="on")
+    assert refused.status_code == 403
