@@ -16,12 +16,19 @@ from fastapi.staticfiles import StaticFiles
 
 from yorisoi.infra.console import (
     dev_idp,
+    routes_admin_directory,
+    routes_admin_grants,
+    routes_admin_sites,
+    routes_admin_staff,
     routes_audit,
     routes_auth,
     routes_cases,
+    routes_complaints,
+    routes_dsr,
     routes_meetings,
     routes_oversight,
     routes_records,
+    routes_records_admin,
     routes_referrals,
 )
 from yorisoi.infra.console.session import ConsoleState
@@ -36,7 +43,9 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     app.state.console = ConsoleState.from_keys_dir(settings.keys_dir)
     # The new-case form's route must come before the case page's "/cases/{case_id}".
     for module in (routes_auth, routes_records, routes_cases, routes_referrals,
-                   routes_meetings, routes_oversight, routes_audit):
+                   routes_meetings, routes_oversight, routes_audit, routes_records_admin,
+                   routes_dsr, routes_admin_staff, routes_admin_grants, routes_admin_sites,
+                   routes_admin_directory, routes_complaints):
         app.include_router(module.router, include_in_schema=False)
     if settings.dev_issuer:
         app.include_router(dev_idp.router)
