@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from strawberry.types import Info
 from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import api_error
+from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.case_queries import (
     CaseRecord,
@@ -23,6 +25,14 @@ from yorisoi.projections.case_queries import (
 from yorisoi.projections.case_search import CaseFilter as CaseFilterValue
 
 MAX_PAGE_SIZE = 100
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 @strawberry.type
@@ -321,7 +331,10 @@ class CaseQuery:
         def run() -> Case | None:
             grant = info.context.authorize("case.read", municipality_code)
             with info.context.services.runtimes.lease(grant.municipality_code) as rt:
-                record = rt.cases.get(grant.scope, str(id))
+                # A reception number (R8-000123) names a case as well as its id does.
+                case_id = str(id) if _is_uuid(str(id)) else case_id_for_number(
+                    rt.casework.database, grant.scope, str(id))
+                record = rt.cases.get(grant.scope, case_id) if case_id else None
             return Case.from_record(record) if record else None
 
         try:

@@ -42,6 +42,8 @@ EVENT_LABELS: dict[str, str] = {
 
 FIELD_LABELS: dict[str, str] = {
     "guardians": "保護者", "children": "子ども", "name": "氏名", "relationship": "続柄",
+    "reading": "フリガナ", "phone": "電話番号", "reception_number": "受付番号",
+    "new_household_reason": "新しい世帯として登録した理由", "fields": "訂正した項目",
     "birth_date": "生年月日", "pregnancy_due_date": "出産予定日",
     "outside_target_reason": "対象外の世帯を支援する理由", "occurred_on": "相談日",
     "channel": "相談方法", "themes": "相談内容の分類", "asked": "相談内容（主訴）",

@@ -105,6 +105,10 @@ def test_a_reception_number_is_accepted_as_case_id(client, world):
     number = gql(client, CASE_NUMBER, {"id": case_id}, supervisor(world))["data"]["case"][
         "receptionNumber"]
     assert parse_reception_number(number) == number
+    # The case query takes the number as it takes the id.
+    by_number = gql(client, "query($id: ID!) { case(id: $id) { id } }", {"id": number},
+                    supervisor(world))["data"]["case"]
+    assert by_number == {"id": case_id}
     typed = number.replace("R", "令和").replace("-", "年度-")  # 令和8年度-000001
     for given in (number, typed.translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))):
         body = gql(client, ON_CASE, {"input": {**_existing(), "caseId": given}}, npo(world))
