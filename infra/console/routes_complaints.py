@@ -272,6 +272,38 @@ async def set_deadlines(con: Con, code: str) -> Response:
     return con.redirect(f"{PREFIX}/m/{code}/complaints/deadlines?saved=1")
 
 
+# --------------------------------------------------------------------------- what the public sees
+
+
+def _month(value: str, lang: str) -> str:
+    """「令和8年10月」 (English: 「Oct 2026」) from YYYY-MM."""
+    try:
+        first = date.fromisoformat(f"{value}-01")
+    except ValueError:
+        return value
+    if lang != "ja":
+        return first.strftime("%b %Y")
+    era = dates.wareki(first)
+    return era[:era.rindex("月") + 1]
+
+
+@router.get("/complaints/published", response_class=HTMLResponse)
+async def published(con: Con, code: str, after: str | None = None) -> HTMLResponse:
+    """The anonymised summaries exactly as the public reads them (no login needed there)."""
+    def load(rt: TenantRuntime, grant: Grant) -> Any:
+        try:
+            return _queries(rt).published(first=PAGE, after=after)
+        except CursorInvalidError as error:  # a hand-edited address: a page, not a 500
+            raise PageError(400, error.message, error.message_ja, error.code) from None
+
+    page = await con.read("complaint.read", code, load)
+    return con.page("complaints_published.html", code=code, items=page.items,
+                    total=page.total_count, months={r.position: _month(r.month_received,
+                                                                       con.lang)
+                                                    for r in page.items},
+                    next_cursor=page.end_cursor if page.has_next_page else None)
+
+
 # --------------------------------------------------------------------------- one complaint
 
 

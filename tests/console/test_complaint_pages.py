@@ -144,6 +144,9 @@ def test_the_procedure_by_the_two_officers_each_step_on_the_timeline(
     assert "確認の連絡を始めました" in timeline  # the published (public) summary
     assert NAME not in timeline and CONTENT not in timeline  # nothing personal
     assert "<form" not in page[page.index("<main"):].replace('action="/console/logout"', "")
+    public = browser_client.get(f"{BASE}/published").text  # as the public reads it
+    assert "確認の連絡を始めました" in public and NAME not in public
+    assert re.search(r"<td>令和\d+年\d+月</td><td>苦情</td><td>電話</td><td>解決</td>", public)
 
 
 def test_refusals_are_typed_and_next_to_their_fields(
@@ -270,7 +273,8 @@ def test_the_pages_show_names_and_words_never_identifiers_in_both_languages(
     browser_client.cookies.clear()
     sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
     pages = [BASE, f"{BASE}/new", f"{BASE}/{cid}", f"{BASE}/{cid}?saved=record_outcome",
-             f"{BASE}/deadlines", f"/console/m/{CITY_A}/representative-meetings"]
+             f"{BASE}/deadlines", f"{BASE}/published",
+             f"/console/m/{CITY_A}/representative-meetings"]
     for lang in ("ja", "en"):
         browser_client.get(f"/console/lang?to={lang}&next=/console/")
         for url in pages:
@@ -360,8 +364,9 @@ def test_odd_submissions_answer_a_page_never_a_server_error(browser_client) -> N
         assert absent.status_code in (400, 404), (path, absent.status_code)
         bad = _post(browser_client, f"{BASE}/not-a-uuid/{path}", BASE)
         assert bad.status_code == 404, (path, bad.status_code)
-    board = browser_client.get(f"{BASE}?step=nonsense&after=garbage")
-    assert board.status_code == 400 and "最初のページから" in board.text
+    for url in (f"{BASE}?step=nonsense&after=garbage", f"{BASE}/published?after=garbage"):
+        board = browser_client.get(url)
+        assert board.status_code == 400 and "最初のページから" in board.text
     browser_client.cookies.clear()
     sign_in(browser_client, "municipality", CITY_A, "a-supervisor", "municipal_supervisor")
     meetings = browser_client.get(f"/console/m/{CITY_A}/representative-meetings?after=garbage")
