@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
+from yorisoi.domain.japanese_dates import parse_typed_date
+from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.case_meetings import CaseMeeting
 from yorisoi.graphql.cases import Case, Consultation, Household
 from yorisoi.graphql.consent import CONSENT_PERSONAL, Consent, ConsentException
 from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.support_notes import TimelineEntry
-from yorisoi.graphql.tasks import Task
-from yorisoi.domain.japanese_dates import parse_typed_date
+from yorisoi.graphql.tasks import Task, task_labels
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import i18n
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
@@ -25,6 +26,7 @@ from yorisoi.projections.case_search import SearchNotPermittedError, SearchTextT
 from yorisoi.projections.household_index import SearchTooBroadError
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.projections.organisation_view import OrganisationQueries
+from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.projections.referral_board import ReferralBoardQueries
 from yorisoi.projections.timeline import TimelineQueries
 from yorisoi.services.casework import CaseNotFoundError
@@ -48,6 +50,16 @@ def case_uuid(value: str) -> uuid.UUID:
                         CaseNotFoundError.code) from None
 
 
+async def case_ref(con: Console, code: str, value: str) -> uuid.UUID:
+    """The case a path names: by id, or by its reception number (R8-000123) among the cases
+    the person may see; anything else reads as absent (404), like an unknown id."""
+    if parse_reception_number(value) is None:
+        return case_uuid(value)
+    found = await con.read("case.read", code, lambda rt, grant: case_id_for_number(
+        rt.casework.database, grant.scope, value))
+    return case_uuid(found or "")
+
+
 def visible_case(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> Case:
     record = rt.cases.get(grant.scope, str(case_id))
     if record is None:
@@ -65,7 +77,9 @@ async def my_tasks(con: Con, code: str, after: str | None = None) -> HTMLRespons
         page = MeetingQueries(rt.casework.database, rt.casework.keyring).my_tasks(
             grant.scope, grant.acting.user_id, first=PAGE, after=after)
         today = japan_today().isoformat()
-        return page, [Task.from_record(t, today) for t in page.items]
+        # Each task names its case by number, site name and family (for roles that may see it).
+        labels = task_labels(rt, grant, con.services.directory.registry, page.items)
+        return page, [Task.from_record(t, today, labels) for t in page.items]
 
     page, tasks = await con.read("case.read", code, load)
     overdue = [t for t in tasks if t.overdue]
@@ -240,7 +254,7 @@ def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseF
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(con: Con, code: str, case_id: str) -> HTMLResponse:
-    cid = case_uuid(case_id)
+    cid = await case_ref(con, code, case_id)
     file = await con.read("case.read", code, lambda rt, grant: load_case_file(rt, grant, cid))
     return con.page("case.html", code=code, file=file, may_manage=await con.may("case.manage", code),
                     may_record=await con.may("consultation.record", code))

@@ -18,7 +18,6 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.consultations import (
     ChildInput,
     ConfirmNewHouseholdInput,
@@ -33,7 +32,7 @@ from yorisoi.graphql.errors import UserError
 from yorisoi.infra import rest
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import i18n
-from yorisoi.infra.console.routes_cases import case_uuid, site_choices, visible_case
+from yorisoi.infra.console.routes_cases import case_ref, site_choices, visible_case
 from yorisoi.infra.console.web import (
     PREFIX,
     Console,
@@ -42,7 +41,6 @@ from yorisoi.infra.console.web import (
     console,
     form_values,
 )
-from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.services.duplicate_check import DuplicateFinding, find_duplicates, site_namer
 from yorisoi.services.reading_suggestions import suggest_reading
 from yorisoi.tenants.access import Grant
@@ -53,14 +51,7 @@ Con = Annotated[Console, Depends(console)]
 ROWS = 2  # guardian and child rows on the form; empty rows are ignored
 
 
-async def _case_ref(con: Con, code: str, value: str) -> uuid.UUID:
-    """The case a path names: by id, or by its reception number (R8-000123) among the cases
-    the person may see; anything else reads as absent (404), like an unknown id."""
-    if parse_reception_number(value) is None:
-        return case_uuid(value)
-    found = await con.read("case.read", code, lambda rt, grant: case_id_for_number(
-        rt.casework.database, grant.scope, value))
-    return case_uuid(found or "")
+_case_ref = case_ref  # by id or reception number (routes_cases)
 
 
 def _case_url(code: str, case_id: Any) -> str:
