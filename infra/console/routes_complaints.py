@@ -117,14 +117,16 @@ def _due(c: Complaint, lang: str) -> str:
 
 
 @router.get("/complaints", response_class=HTMLResponse)
-async def complaints(con: Con, code: str, step: str = "", overdue: bool = False,
-                     after: str | None = None, saved: str = "") -> HTMLResponse:
+async def complaints(con: Con, code: str, step: str = "", overdue: str = "",
+                     after: str | None = None) -> HTMLResponse:
     """The complaints board (苦情・要望), most recently received first; overdue flagged."""
+    overdue_only = overdue == "true"  # text, so a hand-edited value is not a raw 422
+
     def load(rt: TenantRuntime, grant: Grant) -> Any:
         try:
             page = _queries(rt).board(
                 grant.scope, first=PAGE, after=after, step=step if step in STEPS else None,
-                overdue_only=overdue)
+                overdue_only=overdue_only)
         except CursorInvalidError as error:  # a hand-edited address: a page, not a 500
             raise PageError(400, error.message, error.message_ja, error.code) from None
         return page, [Complaint.from_record(r) for r in page.items]
@@ -132,7 +134,7 @@ async def complaints(con: Con, code: str, step: str = "", overdue: bool = False,
     page, items = await con.read("complaint.read", code, load)
     next_cursor = complaint_cursor(page.items[-1]) if page.has_next_page and page.items else None
     return con.page("complaints.html", code=code, items=items, total=page.total_count,
-                    steps=STEPS, filters={"step": step, "overdue": overdue},
+                    steps=STEPS, filters={"step": step, "overdue": overdue_only},
                     next_cursor=next_cursor, names=_names(con, code, items),
                     due={c.id: _due(c, con.lang) for c in items},
                     may_intake=await con.may("complaint.intake", code),

@@ -364,6 +364,7 @@ def test_odd_submissions_answer_a_page_never_a_server_error(browser_client) -> N
         assert absent.status_code in (400, 404), (path, absent.status_code)
         bad = _post(browser_client, f"{BASE}/not-a-uuid/{path}", BASE)
         assert bad.status_code == 404, (path, bad.status_code)
+    assert browser_client.get(f"{BASE}?overdue=maybe&step=closed").status_code == 200
     for url in (f"{BASE}?step=nonsense&after=garbage", f"{BASE}/published?after=garbage"):
         board = browser_client.get(url)
         assert board.status_code == 400 and "最初のページから" in board.text
