@@ -20,6 +20,7 @@ from yorisoi.infra.console.session import secure_cookies
 from yorisoi.infra.console.web import PREFIX, render, request_lang
 from yorisoi.infra.demo import DEMO_USERS
 from yorisoi.infra.dev_issuer import AuthorizationCodeError, DevIssuer
+from yorisoi.infra.identity import valid_subject
 
 router = APIRouter(prefix="/dev-idp", include_in_schema=False)
 CSRF_COOKIE = "yorisoi_devidp_csrf"
@@ -106,7 +107,8 @@ async def choose_user(request: Request, kind: str, tenant_id: str) -> Response:
         subject = str(form.get("subject", "")).strip()[:MAX_FIELD]
         role = str(form.get("role", ""))
         sites = tuple(s.strip() for s in str(form.get("sites", "")).split(",") if s.strip())
-        if not subject or role not in ROLES:
+        # A subject the token check would refuse later (non-ASCII, spaces) is refused here.
+        if not valid_subject(subject) or role not in ROLES:
             return _refuse(request)
         roles, org_name = (role,), str(form.get("display_name", "")).strip()[:MAX_FIELD] or None
     issuer = _issuer(request)
