@@ -24,6 +24,7 @@ from eventsourcing.persistence import Notification
 
 from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.cases import Case
+from yorisoi.domain.consent import Consent, ConsentException
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Household
 from yorisoi.domain.referrals import Referral
@@ -102,8 +103,28 @@ def _support_note(event: SupportNote.Written, n: Notification) -> Entry:
                  detail={"note_kind": event.kind, "version": event.originator_version})
 
 
+def _consent_given(event: Consent.Given, n: Notification) -> Entry:
+    # Who consented is personal (not on the timeline); the purpose is the vocabulary's.
+    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+                 household_id=event.household_id, occurred_on=event.given_on,
+                 kind="consent_given",
+                 detail={k: v for k, v in (("purpose", event.purpose),
+                                           ("agency_kind", event.agency_kind),
+                                           ("evidence", bool(event.evidence_attachment_id)))
+                         if v})
+
+
+def _consent_exception(event: ConsentException.Recorded, n: Notification) -> Entry:
+    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+                 household_id=event.household_id, occurred_on=event.taken_on,
+                 kind="consent_exception", summary=event.reason,
+                 detail={"purpose": event.purpose, "legal_basis": event.legal_basis})
+
+
 ENTRY_MAKERS: dict[type, Maker] = {
     Consultation.Recorded: _consultation,
+    Consent.Given: _consent_given,
+    ConsentException.Recorded: _consent_exception,
     SupportNote.Written: _support_note,
     Referral.Drafted: _referral,
     CaseMeeting.Scheduled: _case_meeting,
@@ -116,6 +137,50 @@ ENTRY_MAKERS: dict[type, Maker] = {
     Case.Reopened: _case_entry("case_reopened", lambda e: e.reopened_on),
     Case.CouncilCaseMarked: _case_entry("council_case_marked", _recorded_on,
                                         lambda e: {"council_case": e.council_case}),
+    # A kept document by its kind, type and size: never its file name (names name families).
+    Case.AttachmentAdded: _case_entry("attachment_added", _recorded_on,
+                                      lambda e: {"attachment_kind": e.kind,
+                                                 "content_type": e.content_type,
+                                                 "size": e.size}),
+    Case.HandedOver: _case_entry("case_handed_over", lambda e: e.handed_over_on),
+}
+
+# The later steps of a record that has its own entry (a consent, a referral, a
+# meeting): each step is an entry on the same case, found from the record's entry
+# (``entry_id`` = the record's id).  A step gives (kind, date, summary, detail); the
+# summary is personal (a note, a reason) and sealed like every other.
+Step = Callable[[Any], tuple[str, date, str | None, dict[str, Any]]]
+
+
+def _no_detail(kind: str, on: Callable[[Any], date],
+               summary: Callable[[Any], str | None] = lambda e: None) -> Step:
+    return lambda e: (kind, on(e), summary(e), {})
+
+
+STEP_MAKERS: dict[type, Step] = {
+    Consent.Withdrawn: _no_detail("consent_withdrawn", lambda e: e.withdrawn_on,
+                                  lambda e: e.reason),
+    Referral.Sent: lambda e: ("referral_sent", e.sent_on, None,
+                              {"confidentiality_basis": e.confidentiality_basis}),
+    Referral.Acknowledged: lambda e: ("referral_acknowledged", e.acknowledged_on, None,
+                                      {"via": e.acknowledged_via}),
+    Referral.Accepted: _no_detail("referral_accepted", lambda e: e.accepted_on),
+    Referral.Declined: _no_detail("referral_declined", lambda e: e.declined_on,
+                                  lambda e: e.note),
+    Referral.OutcomeRecorded: lambda e: ("referral_outcome", e.recorded_on, e.note,
+                                         {"outcome": e.outcome}),
+    Referral.FollowUpScheduled: lambda e: ("referral_follow_up_scheduled", _recorded_on(e),
+                                           None, {"due_on": e.due_on.isoformat()}),
+    Referral.FollowUpCompleted: _no_detail("referral_follow_up_completed",
+                                           lambda e: e.completed_on, lambda e: e.note),
+    Referral.Closed: lambda e: ("referral_closed", e.closed_on, None,
+                                {"referral_closure": e.reason}),
+    CaseMeeting.MinutesRecorded: _no_detail("case_meeting_held", _recorded_on),
+    CaseMeeting.ActionAssigned: lambda e: ("case_meeting_action_assigned", _recorded_on(e),
+                                           e.what, {"due_on": e.due_on.isoformat()}),
+    CaseMeeting.ActionCompleted: _no_detail("case_meeting_action_completed",
+                                            lambda e: e.completed_on),
+    CaseMeeting.Cancelled: _no_detail("case_meeting_cancelled", _recorded_on),
 }
 
 # Events about a household, not a case: one entry on each of the household's cases.
@@ -189,11 +254,11 @@ class TimelineView(FoldedBatches):
     def handles(event_cls: type) -> bool:
         """The classes with an entry maker or an amender (exactly what ``apply`` keeps)."""
         return (event_cls in ENTRY_MAKERS or event_cls in AMENDERS
-                or event_cls in HOUSEHOLD_MAKERS)
+                or event_cls in HOUSEHOLD_MAKERS or event_cls in STEP_MAKERS)
 
     def apply(self, cur: Cursor, event: Any, notification: Notification) -> None:
         if (type(event) not in ENTRY_MAKERS and type(event) not in AMENDERS
-                and type(event) not in HOUSEHOLD_MAKERS):
+                and type(event) not in HOUSEHOLD_MAKERS and type(event) not in STEP_MAKERS):
             return
         self._hold(cur, event, notification)
 
@@ -225,6 +290,26 @@ class TimelineView(FoldedBatches):
                 fan = HOUSEHOLD_MAKERS[type(event)]
                 fanned[id(event)] = [fan(event, n, case_id) for case_id in
                                      sorted(cases_of.get(str(_as_uuid(n.originator_id)), ()))]
+        # A step's case and household: its record's entry, made in this batch or stored.
+        parents = {e.entry_id: (e.case_id, e.household_id) for e in made.values()}
+        wanted = sorted({n.originator_text for event, n in items
+                         if type(event) in STEP_MAKERS} - set(parents))
+        for row in cur.select_in("SELECT entry_id, case_id, household_id FROM {s}timeline_view"
+                                 " WHERE", "entry_id", wanted):
+            parents[row["entry_id"]] = (row["case_id"], row["household_id"])
+        for event, n in items:
+            step = STEP_MAKERS.get(type(event))
+            if step is None:
+                continue
+            parent = parents.get(n.originator_text)
+            if parent is None:  # a record from before the timeline kept it: nothing to hang on
+                fanned[id(event)] = []
+                continue
+            kind, on, summary, detail = step(event)
+            fanned[id(event)] = [Entry(
+                entry_id=f"{n.originator_text}:{event.originator_version}", case_id=parent[0],
+                household_id=parent[1], occurred_on=on, kind=kind, summary=summary,
+                detail=detail)]
         # A case's household, for entries that do not carry it: from its first
         # entry, held here or stored (only this projection writes the table,
         # under its position lock, so the stored rows cannot change meanwhile).
