@@ -13,7 +13,7 @@ def test_a_subject_with_spaces_or_kanji_is_refused_on_the_sign_in_page(browser_c
     authorize = start.headers["location"]
     page = browser_client.get(authorize)
     params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
-    for subject in ("山田 花子", "two words", ""):
+    for subject in ("山田 花子", "ｆｕｌｌｗｉｄｔｈ", ""):
         refused = browser_client.post(urlsplit(authorize).path, data={
             **params, "csrf": csrf_of(page.text), "subject": subject, "role": "specialist",
             "sites": "a-hiroba"})
