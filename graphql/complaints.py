@@ -295,8 +295,9 @@ async def _step(info: Info[YorisoiContext, None], input: ComplaintStepInput, ste
                                    **{date_arg: on}, **args)
         return _after(rt, grant, complaint_id)
 
-    return await execute(info, "complaint.resolve", input.municipality_code, command,
-                         check=check)
+    # §6(2): intake reports the complaint to the resolution officer; the rest is resolution's.
+    action = "complaint.report" if step == "report" else "complaint.resolve"
+    return await execute(info, action, input.municipality_code, command, check=check)
 
 
 def _checker(info: Info[YorisoiContext, None]) -> Checker:

@@ -386,3 +386,16 @@ def test_board_pages_by_keyset_with_a_total_count(client, world):
     assert not rest["pageInfo"]["hasNextPage"]
     bad = gql(client, BOARD, {"code": CITY_A, "overdue": False, "first": 2, "after": "x"}, sup)
     assert bad["errors"][0]["extensions"]["code"] == "cursor_invalid"
+
+
+def test_the_intake_officer_reports_to_the_resolution_officer_but_goes_no_further(client,
+                                                                                  world):
+    """§6(2): intake reports the complaint to the resolution officer; the rest is not theirs."""
+    intake = world.headers("municipality", CITY_A, subject="a-intake",
+                           roles=("complaint_intake_officer",))
+    c = receive(client, supervisor(world))["complaint"]
+    c = step(client, intake, "reportComplaint", c, thirdPartyInformed=True)
+    assert c["version"] > 1
+    denied = run(client, "addComplaintDiscussion", intake, complaintId=c["id"],
+                 expectedVersion=c["version"], on=days_ago(1), note="協議")
+    assert denied["__typename"] == "NotAuthorizedError", denied

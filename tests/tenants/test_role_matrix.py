@@ -20,8 +20,8 @@ EXPECTED: dict[str, set[str]] = {
     "site_manager": CARE | {"representative_meeting.record", "complaint.intake"},
     "municipal_supervisor": (
         {"case.read", "case.manage", "representative_meeting.record", "taxonomy.manage",
-         "directory.manage", "neighbour.manage", "complaint.intake", "complaint.resolve",
-         "complaint.read",
+         "directory.manage", "neighbour.manage", "complaint.intake", "complaint.report",
+         "complaint.resolve", "complaint.read",
          "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
          "contract.manage"} | GOVERNANCE),
     "municipal_admin": (
@@ -30,8 +30,8 @@ EXPECTED: dict[str, set[str]] = {
          "contract.manage", "access.manage"} | GOVERNANCE),
     "compliance_auditor": {"case.read", "audit.read", "audit.break_glass"},
     "contractor_admin": {"case.read", "staff.manage"},
-    "complaint_intake_officer": {"complaint.intake", "complaint.read"},
-    "complaint_resolution_officer": {"complaint.resolve", "complaint.read"},
+    "complaint_intake_officer": {"complaint.intake", "complaint.report", "complaint.read"},
+    "complaint_resolution_officer": {"complaint.report", "complaint.resolve", "complaint.read"},
     "complaint_third_party_member": {"complaint.read"},
     "platform_operator": {"platform.operate"},
 }
