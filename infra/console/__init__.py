@@ -32,7 +32,13 @@ from yorisoi.infra.console import (
     routes_referrals,
 )
 from yorisoi.infra.console.session import ConsoleState
-from yorisoi.infra.console.web import PREFIX, PageError, SignInRequired, error_response
+from yorisoi.infra.console.web import (
+    PREFIX,
+    PageError,
+    SignInRequired,
+    error_response,
+    fallback_router,
+)
 from yorisoi.infra.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -50,6 +56,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     if settings.dev_issuer:
         app.include_router(dev_idp.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="console-static")
+    app.include_router(fallback_router)  # last: any other /console address is a 404 page
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, error: PageError) -> HTMLResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -18,7 +18,8 @@ from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.support_notes import TimelineEntry
 from yorisoi.graphql.tasks import Task, task_labels
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
+from yorisoi.domain.cases import CLOSURE_REASONS as CASE_CLOSURE_REASONS
+from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.projections.case_labels import case_labels, registry_site_names
 from yorisoi.projections.case_search import CaseFilter as CaseFilterValue
@@ -28,7 +29,7 @@ from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.projections.referral_board import ReferralBoardQueries
-from yorisoi.projections.timeline import TimelineQueries
+from yorisoi.projections.timeline import TimelineQueries, TimelineRecord
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.personal_access import may_read
 from yorisoi.tenants.access import Grant
@@ -213,6 +214,66 @@ class CaseFile:
     meetings: list[CaseMeeting]
     attachments: list[tuple[str, dict[str, Any]]]
     outside_target_reason: str | None  # the household's reason for being served outside §3
+    # The timeline as stored (every kind's details) and the names the page shows for ids.
+    timeline_records: list[TimelineRecord] = field(default_factory=list)
+    site_name: str = ""
+    staff: dict[str, str] = field(default_factory=dict)  # subject → the staff member's name
+
+
+def timeline_detail(record: TimelineRecord, lang: str) -> str:
+    """What an entry's stored details say, in words (never personal: that is the summary)."""
+    d = record.detail
+
+    def lab(kind: str, code: Any) -> str:
+        return i18n.label(kind, code, lang) if code else ""
+
+    parts: list[str] = []
+    kind = record.kind
+    if kind == "consultation":
+        parts = [lab("channel", d.get("channel")),
+                 "・".join(lab("theme", t) for t in d.get("themes") or [])]
+    elif kind == "support_note":
+        parts = [lab("note_kind", d.get("note_kind"))]
+    elif kind == "case_opened" and d.get("reception_number"):
+        parts = [d["reception_number"]]
+    elif kind == "case_closed":
+        reason = d.get("closure_reason")
+        parts = [CASE_CLOSURE_REASONS.get(reason, "") if lang == "ja"
+                 else str(reason or "").replace("_", " ")]
+    elif kind == "attachment_added":
+        parts = [vocabulary.attachment_name(d.get("attachment_kind", "other"),
+                                            d.get("content_type"), d.get("size"), lang)]
+    elif kind in ("consent_given", "consent_exception"):
+        parts = [lab("purpose", d.get("purpose")), lab("agency_kind", d.get("agency_kind")),
+                 lab("legal_basis", d.get("legal_basis"))]
+    elif kind == "referral_drafted":
+        parts = [lab("agency_kind", d.get("agency_kind")),
+                 i18n.text("referral.urgent", lang) if d.get("urgent") else ""]
+    elif kind == "referral_outcome":
+        parts = [lab("outcome", d.get("outcome"))]
+    elif kind == "referral_closed":
+        parts = [lab("referral_closure", d.get("referral_closure"))]
+    if d.get("due_on"):
+        parts.append(vocabulary.text("timeline.until", lang,
+                                     on=dates.show_date(d["due_on"], lang)))
+    return "、".join(p for p in parts if p) if lang == "ja" else ", ".join(p for p in parts if p)
+
+
+def _person(con: Console, staff: dict[str, str], subject: str | None) -> str:
+    """A staff member by name; never the sign-in id."""
+    if not subject:
+        return "—"
+    if subject in staff:
+        return staff[subject]
+    if subject == con.principal.subject:
+        return con.label
+    return "職員" if con.lang == "ja" else "Staff member"
+
+
+def staff_names(rt: TenantRuntime) -> dict[str, str]:
+    """subject → the staff member's name (the municipality's own staff records)."""
+    return {s.subject: s.display_name
+            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())}
 
 
 def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseFile:
@@ -249,12 +310,26 @@ def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseF
         meetings=[CaseMeeting.from_record(m) for m in MeetingQueries(
             rt.casework.database, rt.casework.keyring).for_case(grant.scope, str(case_id))],
         attachments=sorted(aggregate.attachments.items()),
-        outside_target_reason=outside_reason)
+        outside_target_reason=outside_reason,
+        timeline_records=list(timeline.entries), staff=staff_names(rt))
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(con: Con, code: str, case_id: str) -> HTMLResponse:
     cid = await case_ref(con, code, case_id)
-    file = await con.read("case.read", code, lambda rt, grant: load_case_file(rt, grant, cid))
-    return con.page("case.html", code=code, file=file, may_manage=await con.may("case.manage", code),
-                    may_record=await con.may("consultation.record", code))
+
+    def load(rt: TenantRuntime, grant: Grant) -> CaseFile:
+        file = load_case_file(rt, grant, cid)
+        file.site_name = registry_site_names(con.services.directory.registry, code)(
+            file.case.site_id)
+        return file
+
+    file = await con.read("case.read", code, load)
+    return con.page("case.html", code=code, file=file,
+                    may_manage=await con.may("case.manage", code),
+                    may_record=await con.may("consultation.record", code),
+                    detail=lambda r: timeline_detail(r, con.lang),
+                    kind_name=lambda kind: vocabulary.timeline_kind(kind, con.lang),
+                    document=lambda a: vocabulary.attachment_name(
+                        a["kind"], a.get("content_type"), a.get("size"), con.lang),
+                    person=lambda subject: _person(con, file.staff, subject))

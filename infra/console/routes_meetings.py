@@ -114,7 +114,7 @@ async def schedule(con: Con, code: str, case_id: str) -> Response:
         # A 要対協 case: the domain asks for the decision; the form shows where to record it.
         return await _schedule_form(con, code, case_id, form_values(form),
                                     FormErrors.of(result, con.lang), status=400)
-    return con.redirect(f"{PREFIX}/m/{code}/meetings/{result.id}")
+    return con.saved(f"{PREFIX}/m/{code}/meetings/{result.id}")
 
 
 # --------------------------------------------------------------------------- one meeting
@@ -155,7 +155,7 @@ async def _on_meeting(con: Con, code: str, mid: uuid.UUID, check: Checker, form:
     if isinstance(result, UserError):
         return await _page(con, code, mid, errors=FormErrors.of(result, con.lang),
                            values=form_values(form), status=400)
-    return con.redirect(f"{PREFIX}/m/{code}/meetings/{mid}")
+    return con.saved(f"{PREFIX}/m/{code}/meetings/{mid}")
 
 
 @router.post("/meetings/{meeting_id}/participants")

@@ -215,7 +215,7 @@ async def _record(con: Con, code: str, case_id: uuid.UUID | None,
         return await _consultation_form(con, code, case_id, values=form_values(form),
                                         themes=form.getlist("themes"), status=409,
                                         duplicates=result)
-    return con.redirect(_case_url(code, result.case_id) + "#consultations-h")
+    return con.saved(_case_url(code, result.case_id) + "#consultations-h")
 
 
 @router.post("/cases/new")
@@ -260,7 +260,7 @@ async def write_note(con: Con, code: str, case_id: str) -> Response:
         return con.page("note_form.html", status=400, code=code, case_id=case_id,
                         kinds=NOTE_KINDS, values=form_values(form),
                         errors=FormErrors.of(result, con.lang))
-    return con.redirect(_case_url(code, cid) + "#timeline-h")
+    return con.saved(_case_url(code, cid) + "#timeline-h")
 
 
 # --------------------------------------------------------------------------- consent
@@ -316,7 +316,7 @@ async def give_consent(con: Con, code: str, case_id: str) -> Response:
     if isinstance(result, UserError):
         return await _consent_form(con, code, case_id, form_values(form),
                                    FormErrors.of(result, con.lang), status=400)
-    return con.redirect(_case_url(code, cid) + "#consent-h")
+    return con.saved(_case_url(code, cid) + "#consent-h")
 
 
 @router.get("/cases/{case_id}/consents/{consent_id}/withdraw", response_class=HTMLResponse)
@@ -346,7 +346,7 @@ async def withdraw(con: Con, code: str, case_id: str,
         return con.page("withdraw_form.html", status=400, code=code, case_id=case_id,
                         consent_id=consent_id, values=form_values(form),
                         errors=FormErrors.of(result, con.lang))
-    return con.redirect(_case_url(code, cid) + "#consent-h")
+    return con.saved(_case_url(code, cid) + "#consent-h")
 
 
 # --------------------------------------------------------------------------- attachments
@@ -386,7 +386,7 @@ async def upload(con: Con, code: str, case_id: str) -> Response:
     if errors:
         return con.page("attachment_form.html", status=400, code=code, case_id=case_id,
                         kinds=ATTACHMENT_KINDS, values={"kind": kind}, errors=errors)
-    return con.redirect(_case_url(code, case_id) + "#attachments-h")
+    return con.saved(_case_url(code, case_id) + "#attachments-h")
 
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}")

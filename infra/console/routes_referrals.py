@@ -92,7 +92,7 @@ async def draft(con: Con, code: str, case_id: str) -> Response:
     if isinstance(result, UserError):
         return await _draft_form(con, code, case_id, form_values(form), shared,
                                  FormErrors.of(result, con.lang), status=400)
-    return con.redirect(f"{PREFIX}/m/{code}/referrals/{result.id}")
+    return con.saved(f"{PREFIX}/m/{code}/referrals/{result.id}")
 
 
 # --------------------------------------------------------------------------- one referral
@@ -144,7 +144,7 @@ async def _step(con: Con, code: str, rid: uuid.UUID, check: Checker, form: FormD
     link = packet_link()
     if link is not None:  # shown once: the agency's expiring link to its packet
         return await _page(con, code, rid, packet_link=link)
-    return con.redirect(f"{PREFIX}/m/{code}/referrals/{rid}")
+    return con.saved(f"{PREFIX}/m/{code}/referrals/{rid}")
 
 
 @router.post("/referrals/{referral_id}/send")

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
@@ -31,7 +31,7 @@ from yorisoi.graphql.context import YorisoiContext, keyed_request
 from yorisoi.graphql.errors import UserError, user_error
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.console import dates, i18n
+from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.session import (
     LANG_COOKIE,
     ConsoleState,
@@ -49,6 +49,7 @@ from yorisoi.tenants.runtime import TenantRuntime
 T = TypeVar("T")
 TEMPLATES = Path(__file__).parent / "templates"
 PREFIX = "/console"
+SAVED_COOKIE = "yorisoi_console_saved"
 
 
 class PageError(Exception):
@@ -82,6 +83,8 @@ class FormErrors:
 
     fields: dict[str, str] = field(default_factory=dict)
     summary: list[str] = field(default_factory=list)
+    # The fields' names as the form labels them: the summary says which field each is.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, error: UserError, lang: str, known: set[str] | None = None) -> FormErrors:
@@ -99,6 +102,11 @@ class FormErrors:
 
     def __bool__(self) -> bool:
         return bool(self.fields or self.summary)
+
+    def named(self, labels: Mapping[str, str]) -> FormErrors:
+        """The same errors, the summary naming each field by its label."""
+        self.labels.update(labels)
+        return self
 
 
 # Domain errors name a few fields differently from the inputs the forms send.
@@ -129,6 +137,9 @@ _env.globals.update(field_id=field_id, is_masked=is_masked, quote=quote,
 def render(template: str, lang: str, **values: Any) -> str:
     return _env.get_template(template).render(
         lang=lang, t=lambda key, **kw: i18n.text(key, lang, **kw),
+        # The forms' newer words (``vocabulary.SCREEN``): say('form.saved').
+        say=lambda key, **kw: vocabulary.text(key, lang, **kw),
+        event_name=lambda name: vocabulary.event_name(name, lang),
         label=lambda kind, code: i18n.label(kind, code, lang),
         day=lambda v: dates.show_date(v, lang), moment=lambda v: dates.show_moment(v, lang),
         personal=lambda v: _personal(v, lang), prefix=PREFIX, **values)
@@ -139,10 +150,30 @@ def request_lang(request: Request) -> str:
     return lang if lang in i18n.LANGS else "ja"
 
 
+_MUNICIPALITY_PATH = re.compile(re.escape(PREFIX) + r"/m/([0-9]{6})(?:/|$)")
+
+
 def error_response(request: Request, error: PageError, console: Console | None = None,
                    ) -> HTMLResponse:
+    """The error page, with the navigation when the person is signed in (the request's
+    Console, kept by the ``console`` dependency, when the handler had one)."""
+    console = console or getattr(request.state, "console", None)
     lang = console.lang if console else request_lang(request)
-    body = render("error.html", lang, con=console, error=error,
+    found = _MUNICIPALITY_PATH.match(request.url.path)
+    code = found.group(1) if found else None
+    if code is None and console is not None:
+        try:  # an address outside a municipality: the person's own (when one) for the menu
+            codes = console.municipality_codes()
+            code = codes[0] if len(codes) == 1 else None
+        except Exception:  # noqa: BLE001 - the error page must render whatever the registry says
+            code = None
+    key = f"error.title.{error.status}"
+    title = (i18n.text(key, lang) if key in i18n.catalogue() else
+             vocabulary.text(key, lang) if key in vocabulary.SCREEN else
+             i18n.text("error.title.400", lang))
+    body = render("error.html", lang, con=console, error=error, code=code, title=title,
+                  csrf=console.session.csrf if console else "",
+                  request_path=request.url.path,
                   message=error.message_ja if lang == "ja" else error.message)
     response = HTMLResponse(body, status_code=error.status)
     if console is not None:
@@ -200,8 +231,12 @@ class Console:
     def page(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         url = self.request.url
         here = url.path + (f"?{url.query}" if url.query else "")
+        just_saved = self.request.cookies.get(SAVED_COOKIE) == "1" and status == 200
+        values.setdefault("just_saved", just_saved)
         response = HTMLResponse(render(template, self.lang, con=self, csrf=self.session.csrf,
                                        request_path=here, **values), status_code=status)
+        if just_saved:  # said once
+            response.delete_cookie(SAVED_COOKIE, path=PREFIX)
         response.headers["Cache-Control"] = "no-store"  # pages carry personal data
         self.keep(response)
         return response
@@ -209,6 +244,14 @@ class Console:
     def redirect(self, url: str) -> RedirectResponse:
         response = RedirectResponse(url, status_code=303)
         self.keep(response)
+        return response
+
+    def saved(self, url: str) -> RedirectResponse:
+        """After a save: the next page says 「保存しました」 (a one-shot cookie holding only
+        "1": the address stays as it was, nothing personal anywhere)."""
+        response = self.redirect(url)
+        response.set_cookie(SAVED_COOKIE, "1", max_age=120, path=PREFIX, httponly=True,
+                            samesite="lax", secure=self.request.url.scheme == "https")
         return response
 
     async def form(self) -> FormData:
@@ -302,8 +345,20 @@ async def console(request: Request) -> Console:
                          client_request_id(request.headers.get("x-request-id")))
     ctx.request = request
     ctx.personal_access = PersonalAccess("console")
-    return Console(request, services, state, session, token, principal, ctx,
-                   request_lang(request))
+    con = Console(request, services, state, session, token, principal, ctx,
+                  request_lang(request))
+    request.state.console = con  # an error page of this request keeps the navigation
+    return con
+
+
+async def not_found(request: Request) -> HTMLResponse:
+    """Any other address under the console: the styled 404 (navigation kept when signed in)."""
+    try:
+        con: Console | None = await console(request)
+    except SignInRequired:
+        con = None
+    return error_response(request, PageError(404, "There is no such page.",
+                                             "このページは見つかりません。", "not_found"), con)
 
 
 def _form_digest(form: FormData) -> bytes:
@@ -324,3 +379,14 @@ def local_path(value: str | None, default: str = PREFIX + "/") -> str:
 def form_values(form: Mapping[str, Any]) -> dict[str, str]:
     """The submitted text values (to fill the form again after an error)."""
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+# Registered after every other console route and the static files: any other address
+# under /console answers the styled 404 page, never the API's JSON.
+fallback_router = APIRouter()
+
+
+@fallback_router.api_route(PREFIX + "/{rest:path}", methods=["GET", "POST", "HEAD"],
+                           include_in_schema=False)
+async def unknown_page(request: Request, rest: str) -> HTMLResponse:
+    return await not_found(request)

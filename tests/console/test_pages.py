@@ -75,11 +75,12 @@ def test_documents_upload_and_download_through_a_short_lived_link(
     assert "PDF・PNG・JPEGのファイルを添付してください。" in wrong.text
     pdf = b"%PDF-1.4\n% signed consent form\n%%EOF\n"
     stored = browser_client.post(url, data={"csrf": token, "kind": "consent_form"},
-                                 files={"file": ("同意書.pdf", pdf, "application/pdf")})
+                                 files={"file": ("架空花子の同意書.pdf", pdf, "application/pdf")})
     assert stored.status_code == 303, stored.text
     page = browser_client.get(f"/console/m/{CITY_A}/cases/{case_id}").text
     (link,) = re.findall(rf"/console/m/{CITY_A}/cases/{case_id}/attachments/[0-9a-f-]{{36}}", page)
-    assert "同意書.pdf" not in page  # file names are not kept
+    assert "架空花子" not in page  # file names are not kept: the kind, type and size name it
+    assert "同意書.pdf（" in page
     redirect = browser_client.get(link)
     assert redirect.status_code == 303 and redirect.headers["location"].startswith("/files/")
     assert browser_client.get(redirect.headers["location"]).content == pdf
