@@ -7,14 +7,19 @@ typed dates are ``domain/japanese_dates.py``'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.datastructures import FormData
 
 from yorisoi.domain.japanese_dates import ERAS, parse_typed_date, wareki
 from yorisoi.infra.clock import JST
 
 # The era table and the parser of typed dates live in the domain (the case
 # search reads birth dates typed as 令和6年4月1日 too); re-exported here.
-__all__ = ["ERAS", "parse_typed_date", "show_date", "show_moment", "to_japan", "wareki"]
+__all__ = ["ERAS", "parse_typed_date", "show_date", "show_moment", "to_japan", "typed_dates",
+           "wareki"]
 
 
 def _day(value: date | str | None) -> date | None:
@@ -60,3 +65,37 @@ def show_moment(value: datetime | str | None, lang: str) -> str:
     if lang == "ja":
         return f"{wareki(local.date())} {local:%H:%M}"
     return f"{local:%Y-%m-%d %H:%M} JST"
+
+
+def typed_dates(form: FormData, is_date: Callable[[str], bool],
+                ) -> tuple[FormData, list[str]]:
+    """The form with every typed date field read by the one parser (令和6年4月1日, R6.4.1,
+    2024/4/1, 2024-04-01, full-width digits) and written as ISO; and the fields whose
+    text names no date (left as typed, for the person to correct)."""
+    items: list[tuple[str, Any]] = []
+    unreadable: list[str] = []
+    for name, value in form.multi_items():
+        if isinstance(value, str) and is_date(name) and value.strip():
+            day = parse_typed_date(value)
+            if day is None:
+                unreadable.append(name)
+            else:
+                value = day.isoformat()
+        items.append((name, value))
+    return FormData(items), unreadable
+
+
+def typed_day(check: Any, field: str, text: str, *, required: bool = True) -> date | None:
+    """A date field of a form, read by the one parser; its problem joins ``check``'s (a
+    ``graphql.validation.Checker``): empty (when required), or naming no day."""
+    from yorisoi.infra.console import vocabulary
+
+    if not text.strip():
+        if required:
+            check.bad(field, "This field is required.", "必須項目です。")
+        return None
+    day = parse_typed_date(text)
+    if day is None:
+        check.bad(field, vocabulary.text("form.not_a_date", "en"),
+                  vocabulary.text("form.not_a_date", "ja"))
+    return day

@@ -28,10 +28,11 @@ from yorisoi.graphql.consultations import (
     RecordConsultationInput,
     parse_input,
 )
-from yorisoi.graphql.errors import UserError
+from yorisoi.graphql.errors import InputErrors, UserError, user_error
+from yorisoi.graphql.validation import Checker
 from yorisoi.infra import rest
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
+from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.routes_cases import case_ref, site_choices, visible_case
 from yorisoi.infra.console.web import (
     PREFIX,
@@ -48,7 +49,8 @@ from yorisoi.tenants.runtime import TenantRuntime
 
 router = APIRouter(prefix=PREFIX + "/m/{code}")
 Con = Annotated[Console, Depends(console)]
-ROWS = 2  # guardian and child rows on the form; empty rows are ignored
+ROWS = 1  # guardian and child rows shown at least; empty rows are ignored
+MAX_ROWS = 20  # rows a form offers at most (the API's own limit refuses more people)
 
 
 _case_ref = case_ref  # by id or reception number (routes_cases)
@@ -75,14 +77,56 @@ PERSON_FIELDS = {"guardians": ("name", "relationship", "reading", "phone"),
                  "children": ("name", "birthDate", "reading")}
 
 
+def _row_indexes(form: FormData, kind: str) -> list[int]:
+    """The row numbers a form sent for ``kind`` (any number, in order)."""
+    head = f"household.{kind}."
+    found = set()
+    for key in form.keys():
+        if key.startswith(head):
+            index = key[len(head):].split(".", 1)[0]
+            if index.isdigit() and len(index) < 4:
+                found.add(int(index))
+    return sorted(found)
+
+
 def _people(form: FormData, kind: str) -> list[dict[str, str]]:
     rows = []
-    for i in range(ROWS):
+    for i in _row_indexes(form, kind):
         row = {k: str(form.get(f"household.{kind}.{i}.{k}", "")).strip()
                for k in PERSON_FIELDS[kind]}
         if any(row.values()):
             rows.append(row)
     return rows
+
+
+def _compacted(form: FormData, *, add: str | None = None, remove: tuple[str, int] | None = None,
+               ) -> FormData:
+    """The form with its guardian and child rows numbered 0, 1, … (empty and removed rows
+    dropped), so that an error names the row the person sees."""
+    rows = {kind: [r for i, r in zip(_row_indexes(form, kind), _raw_rows(form, kind))
+                   if any(r.values()) and (remove is None or remove != (kind, i))]
+            for kind in PERSON_FIELDS}
+    items = [(k, v) for k, v in form.multi_items() if not k.startswith("household.guardians.")
+             and not k.startswith("household.children.")]
+    for kind, people in rows.items():
+        for n, row in enumerate(people):
+            items += [(f"household.{kind}.{n}.{k}", v) for k, v in row.items()]
+    return FormData(items)
+
+
+def _raw_rows(form: FormData, kind: str) -> list[dict[str, str]]:
+    return [{k: str(form.get(f"household.{kind}.{i}.{k}", "")).strip()
+             for k in PERSON_FIELDS[kind]} for i in _row_indexes(form, kind)]
+
+
+def _row_counts(values: dict[str, Any], more: str | None = None) -> dict[str, int]:
+    """Rows to show: those filled (at least ROWS), one empty more after 'add'."""
+    counts = {}
+    for kind in PERSON_FIELDS:
+        filled = len({k.split(".")[2] for k in values if k.startswith(f"household.{kind}.")
+                      and values[k]})
+        counts[kind] = min(MAX_ROWS, max(ROWS, filled + (1 if more == kind else 0)))
+    return counts
 
 
 def _suggestions(form: FormData) -> tuple[dict[str, str], dict[str, str]]:
@@ -94,7 +138,7 @@ def _suggestions(form: FormData) -> tuple[dict[str, str], dict[str, str]]:
     values: dict[str, str] = {}
     hints: dict[str, str] = {}
     for kind in PERSON_FIELDS:
-        for i in range(ROWS):
+        for i in _row_indexes(form, kind):
             field = f"household.{kind}.{i}.reading"
             name = str(form.get(f"household.{kind}.{i}.name", "")).strip()
             if not name or str(form.get(field, "")).strip():
@@ -150,11 +194,98 @@ async def _consultation_form(con: Con, code: str, case_id: uuid.UUID | None, *,
                              values: dict[str, Any], errors: FormErrors | None = None,
                              themes: list[str] | None = None, status: int = 200,
                              suggested: dict[str, str] | None = None,
-                             duplicates: DuplicateFinding | None = None) -> HTMLResponse:
+                             duplicates: DuplicateFinding | None = None,
+                             more: str | None = None) -> HTMLResponse:
     context = await _form_context(con, code, case_id)
+    counts = _row_counts(values, more)
+    errors = (errors or FormErrors()).named(_consultation_labels(con.lang, counts))
     return con.page("consultation_form.html", status=status, code=code, values=values,
-                    errors=errors or FormErrors(), checked=themes or [], rows=range(ROWS),
+                    errors=errors, checked=themes or [],
+                    guardian_rows=range(counts["guardians"]),
+                    child_rows=range(counts["children"]), limit=con.checker().max_text,
                     suggested=suggested or {}, duplicates=duplicates, **context)
+
+
+def _consultation_labels(lang: str, counts: dict[str, int]) -> dict[str, str]:
+    """The consultation form's fields as it labels them (the error summary names them)."""
+    def t(key: str, **values: Any) -> str:
+        return i18n.text(key, lang, **values)
+
+    labels = {
+        "siteId": t("cases.site"), "occurredOn": t("consultation.occurred_on"),
+        "channel": t("consultation.channel"), "themes": t("consultation.themes"),
+        "asked": t("consultation.asked"), "wishes": t("consultation.wishes"),
+        "direction": t("consultation.direction"), "outerSituation": t("consultation.outer"),
+        "innerSituation": t("consultation.inner"),
+        "childRearingSituation": t("consultation.child_rearing"),
+        "household": t("household.title"),
+        "household.pregnancyDueDate": t("household.due_date"),
+        "household.outsideTargetReason": t("household.outside_reason"),
+        "consent": t("consent.basis"), "consent.givenBy": t("consent.given_by"),
+        "consent.relationship": t("consent.relationship"),
+        "consent.givenOn": t("consent.given_on"), "consent.scope": t("consent.scope"),
+        "noConsentException.reason": t("consent.exception_reason"),
+        "noConsentException.legalBasis": t("consent.legal_basis"),
+        "confirmNewHousehold.reason": t("duplicates.reason"),
+    }
+    for i in range(max(counts.values()) + MAX_ROWS):
+        g, c = f"household.guardians.{i}", f"household.children.{i}"
+        labels.update({
+            f"{g}.name": t("household.guardian_name", n=i + 1),
+            f"{g}.relationship": t("household.relationship", n=i + 1),
+            f"{g}.reading": t("household.guardian_reading", n=i + 1),
+            f"{g}.phone": t("household.guardian_phone", n=i + 1),
+            f"{c}.name": t("household.child_name", n=i + 1),
+            f"{c}.reading": t("household.child_reading", n=i + 1),
+            f"{c}.birthDate": t("household.birth_date", n=i + 1)})
+    return labels
+
+
+def _labels(lang: str, **keys: str) -> dict[str, str]:
+    """field → its label (a catalogue key each), for an error summary that names fields."""
+    return {name: i18n.text(key, lang) for name, key in keys.items()}
+
+
+_CONSULTATION_DATES = ("occurredOn", "consent.givenOn", "household.pregnancyDueDate")
+
+
+def _is_consultation_date(name: str) -> bool:
+    return name in _CONSULTATION_DATES or (name.startswith("household.children.")
+                                            and name.endswith(".birthDate"))
+
+
+def _precheck(check: Checker, form: FormData, new_case: bool, unreadable: list[str],
+              lang: str) -> None:
+    """What the form needs before the API's checks, all at once: required fields, dates
+    that name no day, an empty household (the domain would refuse these one by one)."""
+    def value(name: str) -> str:
+        return str(form.get(name, "")).strip()
+
+    for name in unreadable:
+        check.bad(name, vocabulary.text("form.not_a_date", "en"),
+                  vocabulary.text("form.not_a_date", "ja"))
+    required = ["occurredOn", "channel", "asked"] + (["siteId"] if new_case else [])
+    for name in required:
+        if not value(name):
+            check.bad(name, "This field is required.", "必須項目です。")
+    if not form.getlist("themes"):
+        check.bad("themes", vocabulary.text("form.choose_one", "en"),
+                  vocabulary.text("form.choose_one", "ja"))
+    if new_case and not (_people(form, "guardians") or _people(form, "children")
+                         or value("household.pregnancyDueDate")):
+        check.bad("household", vocabulary.text("household.empty", "en"),
+                  vocabulary.text("household.empty", "ja"))
+    if value("consentBasis") not in ("consent", "exception", "on_file"):
+        check.bad("consent", "Choose how the record is based on consent.",
+                  "記録の根拠（同意）を選んでください。")
+
+
+def _too_long(form: FormData, limit: int, labels: dict[str, str], lang: str) -> list[str]:
+    """A clear word for each text far beyond the limit (pasted by mistake): kept as typed."""
+    return [vocabulary.text("form.too_long", lang, field=labels.get(name, name),
+                            n=f"{len(value):,}", limit=f"{limit:,}")
+            for name, value in form.multi_items()
+            if isinstance(value, str) and len(value) > limit and name in labels]
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
@@ -177,7 +308,20 @@ async def new_consultation(con: Con, code: str, case_id: str) -> HTMLResponse:
 async def _record(con: Con, code: str, case_id: uuid.UUID | None,
                   ) -> Response:
     form = await con.form()
-    if case_id is None and str(form.get("action", "")) == "suggest":
+    action = str(form.get("action", ""))
+    if case_id is None and (action.startswith(("add:", "remove:"))):
+        # Nothing is recorded: the form comes back with a row more or less.
+        verb, _, target = action.partition(":")
+        kind, _, index = target.partition(":")
+        if kind in PERSON_FIELDS:
+            removed = (kind, int(index)) if verb == "remove" and index.isdigit() else None
+            shown = _compacted(form, remove=removed)
+            return await _consultation_form(con, code, None, values=form_values(shown),
+                                            themes=form.getlist("themes"),
+                                            more=kind if verb == "add" else None)
+    form = _compacted(form) if case_id is None else form
+    form, unreadable = dates.typed_dates(form, _is_consultation_date)
+    if case_id is None and action == "suggest":
         # Nothing is recorded: the form comes back with readings to check.
         prefilled, hints = await asyncio.to_thread(_suggestions, form)
         values = {**form_values(form), **prefilled}
@@ -191,7 +335,17 @@ async def _record(con: Con, code: str, case_id: uuid.UUID | None,
         record = await con.read("consultation.record", code,
                                 lambda rt, grant: visible_case(rt, grant, case_id))
         form = FormData([*form.multi_items(), ("siteId", record.site_id)])
+    _precheck(check, form, case_id is None, unreadable, con.lang)
     parsed = parse_input(consultation_input(code, form, str(case_id) if case_id else None), check)
+    if check.errors:
+        # Every problem of the form at once, each by its field; nothing is recorded.
+        errors = FormErrors.of(user_error(InputErrors(check.errors)), con.lang)
+        counts = _row_counts(form_values(form))
+        errors.summary[:0] = _too_long(form, check.max_text,
+                                       _consultation_labels(con.lang, counts), con.lang)
+        return await _consultation_form(con, code, case_id, values=form_values(form),
+                                        errors=errors, themes=form.getlist("themes"),
+                                        status=400)
 
     def command(rt: TenantRuntime, grant: Grant) -> Any:
         # The GraphQL mutation's command, as it is written there: likely duplicates first.
@@ -238,7 +392,7 @@ async def new_note(con: Con, code: str, case_id: str) -> HTMLResponse:
     case_id = str(await _case_ref(con, code, case_id))  # a number reads as its case's id
     return con.page("note_form.html", code=code, case_id=case_id, kinds=NOTE_KINDS,
                     values={"writtenOn": japan_today().isoformat(), "kind": "progress"},
-                    errors=FormErrors())
+                    limit=con.checker().max_text, errors=FormErrors())
 
 
 @router.post("/cases/{case_id}/notes/new")
@@ -247,7 +401,7 @@ async def write_note(con: Con, code: str, case_id: str) -> Response:
     case_id = str(cid)  # a number reads as its case's id
     form = await con.form()
     check = con.checker()  # the same checks as writeSupportNote
-    written_on = check.day("writtenOn", str(form.get("writtenOn", "")))
+    written_on = dates.typed_day(check, "writtenOn", str(form.get("writtenOn", "")))
     kind = check.text("kind", str(form.get("kind", "")), 20)
     body = check.required("body", str(form.get("body", "")))
     result = await con.command(
@@ -259,7 +413,9 @@ async def write_note(con: Con, code: str, case_id: str) -> Response:
     if isinstance(result, UserError):
         return con.page("note_form.html", status=400, code=code, case_id=case_id,
                         kinds=NOTE_KINDS, values=form_values(form),
-                        errors=FormErrors.of(result, con.lang))
+                        limit=check.max_text, errors=FormErrors.of(result, con.lang).named(
+                            _labels(con.lang, writtenOn="note.written_on", kind="note.kind",
+                                    body="note.body")))
     return con.saved(_case_url(code, cid) + "#timeline-h")
 
 
@@ -271,9 +427,15 @@ async def _consent_form(con: Con, code: str, case_id: str, values: dict[str, Any
     cid = await _case_ref(con, code, case_id)
     case_id = str(cid)  # a number reads as its case's id
 
-    def load(rt: TenantRuntime, grant: Grant) -> list[str]:
+    def load(rt: TenantRuntime, grant: Grant) -> list[tuple[str, str]]:
         case = rt.casework.readable_case(cid, grant.scope.contract_ids)
-        return [aid for aid, a in sorted(case.attachments.items()) if a["kind"] == "consent_form"]
+        # Each signed form by its name and size (「同意書.pdf（45 KB）」), numbered when several.
+        kept = [(aid, a) for aid, a in case.attachments.items() if a["kind"] == "consent_form"]
+        named = [(aid, vocabulary.attachment_name(a["kind"], a.get("content_type"),
+                                                  a.get("size"), con.lang)) for aid, a in kept]
+        if len(named) > 1:
+            named = [(aid, f"{n}. {name}") for n, (aid, name) in enumerate(named, 1)]
+        return named
 
     forms = await con.read("case.read", code, load)
     return con.page("consent_form.html", status=status, code=code, case_id=case_id,
@@ -298,7 +460,7 @@ async def give_consent(con: Con, code: str, case_id: str) -> Response:
     def value(name: str) -> str:
         return str(form.get(name, "")).strip()
 
-    given_on = check.day("givenOn", value("givenOn"))
+    given_on = dates.typed_day(check, "givenOn", value("givenOn"))
     given_by = check.required("givenBy", value("givenBy"), 100)
     relationship = check.required("relationship", value("relationship"), 100)
     scope = check.text("scope", value("scope"))
@@ -315,7 +477,14 @@ async def give_consent(con: Con, code: str, case_id: str) -> Response:
         check=check, case_id=cid)
     if isinstance(result, UserError):
         return await _consent_form(con, code, case_id, form_values(form),
-                                   FormErrors.of(result, con.lang), status=400)
+                                   FormErrors.of(result, con.lang).named(_labels(
+                                       con.lang, purpose="consent.purpose",
+                                       agencyKind="consent.agency_kind",
+                                       agencyId="consent.agency_kind",
+                                       givenBy="consent.given_by",
+                                       relationship="consent.relationship",
+                                       givenOn="consent.given_on", scope="consent.scope",
+                                       evidenceAttachmentId="consent.evidence")), status=400)
     return con.saved(_case_url(code, cid) + "#consent-h")
 
 
@@ -323,7 +492,8 @@ async def give_consent(con: Con, code: str, case_id: str) -> Response:
 async def withdraw_form(con: Con, code: str, case_id: str, consent_id: str) -> HTMLResponse:
     case_id = str(await _case_ref(con, code, case_id))  # a number reads as its case's id
     return con.page("withdraw_form.html", code=code, case_id=case_id, consent_id=consent_id,
-                    values={"withdrawnOn": japan_today().isoformat()}, errors=FormErrors())
+                    values={"withdrawnOn": japan_today().isoformat()}, errors=FormErrors(),
+                    limit=con.checker().max_text)
 
 
 @router.post("/cases/{case_id}/consents/{consent_id}/withdraw")
@@ -334,7 +504,7 @@ async def withdraw(con: Con, code: str, case_id: str,
     form = await con.form()
     check = con.checker()
     consent = check.record_id("consentId", consent_id)
-    withdrawn_on = check.day("withdrawnOn", str(form.get("withdrawnOn", "")))
+    withdrawn_on = dates.typed_day(check, "withdrawnOn", str(form.get("withdrawnOn", "")))
     reason = check.text("reason", str(form.get("reason", "")))
     result = await con.command(
         "case.manage", code,
@@ -344,8 +514,10 @@ async def withdraw(con: Con, code: str, case_id: str,
         check=check, case_id=cid)
     if isinstance(result, UserError):
         return con.page("withdraw_form.html", status=400, code=code, case_id=case_id,
-                        consent_id=consent_id, values=form_values(form),
-                        errors=FormErrors.of(result, con.lang))
+                        consent_id=consent_id, values=form_values(form), limit=check.max_text,
+                        errors=FormErrors.of(result, con.lang).named(_labels(
+                            con.lang, withdrawnOn="consent.withdrawn_on",
+                            reason="consent.withdraw_reason")))
     return con.saved(_case_url(code, cid) + "#consent-h")
 
 
