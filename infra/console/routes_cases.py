@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
+from yorisoi.domain.cases import CLOSURE_REASONS as CASE_CLOSURE_REASONS
 from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.case_meetings import CaseMeeting
@@ -18,7 +19,6 @@ from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.support_notes import TimelineEntry
 from yorisoi.graphql.tasks import Task, task_labels
 from yorisoi.infra.clock import japan_today
-from yorisoi.domain.cases import CLOSURE_REASONS as CASE_CLOSURE_REASONS
 from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.projections.case_labels import case_labels, registry_site_names
@@ -268,6 +268,18 @@ def _person(con: Console, staff: dict[str, str], subject: str | None) -> str:
     if subject == con.principal.subject:
         return con.label
     return "職員" if con.lang == "ja" else "Staff member"
+
+
+def staff_choices(con: Console, staff: dict[str, str]) -> list[tuple[str, str]]:
+    """(subject, name) for a staff picker, by name; the person themselves always offered."""
+    choices = dict(staff)
+    choices.setdefault(con.principal.subject, con.label)
+    return sorted(choices.items(), key=lambda item: (item[1], item[0]))
+
+
+def staff_namer(con: Console, staff: dict[str, str]) -> Any:
+    """``person(subject)`` for templates: a staff member's name, never the sign-in id."""
+    return lambda subject: _person(con, staff, subject)
 
 
 def staff_names(rt: TenantRuntime) -> dict[str, str]:

@@ -29,7 +29,13 @@ from yorisoi.graphql.commands import on_meeting
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.console import i18n
-from yorisoi.infra.console.routes_cases import case_uuid, visible_case
+from yorisoi.infra.console.routes_cases import (
+    case_uuid,
+    staff_choices,
+    staff_namer,
+    staff_names,
+    visible_case,
+)
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
 from yorisoi.projections.meeting_queries import MeetingQueries
 from yorisoi.services.meetings import Minutes, ScheduleCaseMeeting
@@ -67,8 +73,10 @@ def _rows(form: FormData, prefix: str, names: tuple[str, ...], count: int) -> li
 async def _schedule_form(con: Con, code: str, case_id: str, values: dict[str, Any],
                          errors: FormErrors | None = None, status: int = 200) -> HTMLResponse:
     cid = case_uuid(case_id)
-    case = await con.read("case.read", code, lambda rt, grant: visible_case(rt, grant, cid))
+    case, staff = await con.read("case.read", code, lambda rt, grant: (
+        visible_case(rt, grant, cid), staff_names(rt)))
     return con.page("meeting_schedule.html", status=status, code=code, case=case,
+                    people=staff_choices(con, staff),
                     values=values, errors=errors or FormErrors(), rows=range(PEOPLE_ROWS),
                     roles=[(r, i18n.label("meeting_role", r, con.lang)) for r in INTERNAL_ROLES],
                     bases=i18n.choices("confidentiality", con.lang))
@@ -122,15 +130,16 @@ async def schedule(con: Con, code: str, case_id: str) -> Response:
 
 async def _page(con: Con, code: str, mid: uuid.UUID, *, errors: FormErrors | None = None,
                 values: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
-    def load(rt: TenantRuntime, grant: Grant) -> CaseMeeting:
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[CaseMeeting, dict[str, str]]:
         record = MeetingQueries(rt.casework.database, rt.casework.keyring).get(
             grant.scope, str(mid))
         if record is None:
             raise PageError(404, *_NOT_FOUND, "meeting_not_found")
-        return CaseMeeting.from_record(record)
+        return CaseMeeting.from_record(record), staff_names(rt)
 
-    meeting = await con.read("case.read", code, load)
+    meeting, staff = await con.read("case.read", code, load)
     return con.page("meeting.html", status=status, code=code, m=meeting,
+                    people=staff_choices(con, staff), person=staff_namer(con, staff),
                     errors=errors or FormErrors(), values=values or {},
                     rows=range(ACTION_ROWS),
                     roles=[(r, i18n.label("meeting_role", r, con.lang)) for r in INTERNAL_ROLES],

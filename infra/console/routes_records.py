@@ -81,7 +81,7 @@ def _row_indexes(form: FormData, kind: str) -> list[int]:
     """The row numbers a form sent for ``kind`` (any number, in order)."""
     head = f"household.{kind}."
     found = set()
-    for key in form.keys():
+    for key in form:
         if key.startswith(head):
             index = key[len(head):].split(".", 1)[0]
             if index.isdigit() and len(index) < 4:

@@ -21,8 +21,8 @@ from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.referrals import Referral
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
-from yorisoi.infra.console.routes_cases import case_uuid
+from yorisoi.infra.console import dates, i18n
+from yorisoi.infra.console.routes_cases import case_uuid, staff_choices, staff_namer, staff_names
 from yorisoi.infra.console.web import PREFIX, Console, FormErrors, PageError, console, form_values
 from yorisoi.infra.referral_packets import ObjectStorePacketPublisher, packet_secret
 from yorisoi.projections.referral_board import ReferralBoardQueries
@@ -101,17 +101,18 @@ async def draft(con: Con, code: str, case_id: str) -> Response:
 async def _page(con: Con, code: str, rid: uuid.UUID, *, errors: FormErrors | None = None,
                 values: dict[str, Any] | None = None, packet_link: str | None = None,
                 status: int = 200) -> HTMLResponse:
-    def load(rt: TenantRuntime, grant: Grant) -> tuple[Referral, Any]:
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[Referral, Any, dict[str, str]]:
         record = _board(rt).get(grant.scope, str(rid))
         if record is None:
             raise ReferralNotFoundError(field="referralId")
         agency = next((a for a in _board(rt).agencies() if a.agency_id == record.agency_id),
                       None)
-        return Referral.from_record(record), agency
+        return Referral.from_record(record), agency, staff_names(rt)
 
-    referral, agency = await con.read("case.read", code, load)
+    referral, agency, staff = await con.read("case.read", code, load)
     today = japan_today().isoformat()
     return con.page("referral.html", status=status, code=code, r=referral, agency=agency,
+                    people=staff_choices(con, staff), person=staff_namer(con, staff),
                     errors=errors or FormErrors(), packet_link=packet_link,
                     values=values or {"sentOn": today, "on": today, "recordedOn": today,
                                       "dueOn": today, "closedOn": today,
@@ -152,7 +153,7 @@ async def send(con: Con, code: str, referral_id: str) -> Response:
     rid = _referral_uuid(referral_id)
     form = await con.form()
     check = con.checker()  # the same checks as sendReferral
-    sent_on = check.day("sentOn", str(form.get("sentOn", "")))
+    sent_on = dates.typed_day(check, "sentOn", str(form.get("sentOn", "")))
     basis = str(form.get("confidentialityBasis", "")) or None
     reason = check.text("exception.reason", str(form.get("exception.reason", ""))) or None
     legal = check.text("exception.legalBasis", str(form.get("exception.legalBasis", "")),
@@ -183,7 +184,7 @@ async def respond(con: Con, code: str, referral_id: str) -> Response:
     rid = _referral_uuid(referral_id)
     form = await con.form()
     check = con.checker()
-    on = check.day("on", str(form.get("on", "")))
+    on = dates.typed_day(check, "on", str(form.get("on", "")))
     note = check.text("note", str(form.get("note", "")))
     step = str(form.get("step", ""))
     if step not in ("acknowledge", "accept", "decline"):
@@ -206,7 +207,7 @@ async def outcome(con: Con, code: str, referral_id: str) -> Response:
     rid = _referral_uuid(referral_id)
     form = await con.form()
     check = con.checker()
-    recorded_on = check.day("recordedOn", str(form.get("recordedOn", "")))
+    recorded_on = dates.typed_day(check, "recordedOn", str(form.get("recordedOn", "")))
     note = check.text("note", str(form.get("outcomeNote", "")))
     return await _step(con, code, rid, check, form, lambda rt, grant: (
         rt.casework.record_referral_outcome(
@@ -219,7 +220,7 @@ async def follow_up(con: Con, code: str, referral_id: str) -> Response:
     rid = _referral_uuid(referral_id)
     form = await con.form()
     check = con.checker()
-    due_on = check.day("dueOn", str(form.get("dueOn", "")))
+    due_on = dates.typed_day(check, "dueOn", str(form.get("dueOn", "")))
     owner = check.required("ownerUserId", str(form.get("ownerUserId", "")), 200)
     return await _step(con, code, rid, check, form, lambda rt, grant: (
         rt.casework.schedule_referral_follow_up(
@@ -232,7 +233,7 @@ async def close(con: Con, code: str, referral_id: str) -> Response:
     rid = _referral_uuid(referral_id)
     form = await con.form()
     check = con.checker()
-    closed_on = check.day("closedOn", str(form.get("closedOn", "")))
+    closed_on = dates.typed_day(check, "closedOn", str(form.get("closedOn", "")))
     return await _step(con, code, rid, check, form, lambda rt, grant: (
         rt.casework.close_referral(rid, closed_on=closed_on,
                                    reason=str(form.get("closureReason", "")),

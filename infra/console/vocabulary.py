@@ -168,11 +168,12 @@ SCREEN: dict[str, tuple[str, str]] = {
         "日付として読み取れません。例：令和6年4月1日、R6.4.1、2024/4/1、2024-04-01",
         "Not a date we can read: try 2024-04-01, 2024/4/1, R6.4.1 or 令和6年4月1日."),
     "form.counter": ("{n} / {limit}文字", "{n} / {limit} characters"),
-    "form.too_long": ("{field}が長すぎます（{n}文字）。{limit}文字以内にしてください。"
-                      "入力した文章はそのまま残しています。",
-                      "{field} is too long ({n} characters): at most {limit}. "
-                      "What you typed is kept below."),
+    "form.too_long": (("{field}が長すぎます（{n}文字）。{limit}文字以内にしてください。"
+                       "入力した文章はそのまま残しています。"),
+                      ("{field} is too long ({n} characters): at most {limit}. "
+                       "What you typed is kept below.")),
     "form.choose_one": ("一つ以上選んでください。", "Choose at least one."),
+    "meeting.staff": ("職員{n}", "Staff member {n}"),
     "household.add_guardian": ("保護者を追加", "Add a guardian"),
     "household.add_child": ("子どもを追加", "Add a child"),
     "household.remove_row": ("この行を削除", "Remove this row"),

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+
 from yorisoi.domain.case_meetings import CaseMeeting
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import Consent, ConsentException
@@ -26,7 +27,7 @@ SUPERVISOR = ActingContext(user_id="sup-1", role="municipal_supervisor",
                            site_id="a-counter")
 
 
-def ago(days: int):  # noqa: ANN201
+def ago(days: int):
     return japan_today() - timedelta(days=days)
 
 
@@ -45,13 +46,13 @@ def rows(rt: TenantRuntime) -> list[dict]:
     return found
 
 
-def timeline_projector(rt: TenantRuntime):  # noqa: ANN201
+def timeline_projector(rt: TenantRuntime):
     (projector,) = [p for p in rt.projectors if isinstance(p.view, TimelineView)]
     return projector
 
 
 @pytest.fixture
-def rt(world):  # noqa: ANN001, ANN201
+def rt(world):
     with world.services.runtimes.lease(CITY_A) as runtime:
         yield runtime
 
@@ -106,8 +107,8 @@ def whole_story(rt: TenantRuntime) -> tuple[UUID, dict[str, object]]:
     return case.id, {"consent": consent.id, "referral": referral.id, "meeting": meeting.id}
 
 
-def test_the_timeline_tells_the_whole_story_in_order(rt) -> None:  # noqa: ANN001
-    case_id, ids = whole_story(rt)
+def test_the_timeline_tells_the_whole_story_in_order(rt) -> None:
+    case_id, _ = whole_story(rt)
     page = queries(rt).page(str(case_id), first=100)
     kinds = [e.kind for e in reversed(page.entries)]  # oldest first
     for kind in ("case_opened", "consent_given", "consent_exception", "attachment_added",
@@ -130,7 +131,7 @@ def test_the_timeline_tells_the_whole_story_in_order(rt) -> None:  # noqa: ANN00
     assert by_kind["case_meeting_action_assigned"].summary == "電話で様子を聞く"
 
 
-def test_rebuilding_the_whole_story_gives_exactly_the_live_rows(rt) -> None:  # noqa: ANN001
+def test_rebuilding_the_whole_story_gives_exactly_the_live_rows(rt) -> None:
     whole_story(rt)
     whole_story(rt)
     live = rows(rt)
