@@ -33,12 +33,12 @@ def _post(client: Any, url: str, page: str, data: dict[str, Any]) -> Any:
 
 
 def _summary(page: str) -> list[str]:
-    found = re.search(r'<div class="error-summary".*?</div>', page, re.S)
+    found = re.search(r'<div class="error-summary".*?</div>', page, re.DOTALL)
     assert found, page[:2000]
     return [re.sub(r"<[^>]+>", "", item) for item in re.findall(r"<li>(.*?)</li>", found.group(0))]
 
 
-def test_an_empty_new_case_form_names_every_missing_field_at_once(browser_client) -> None:  # noqa: ANN001
+def test_an_empty_new_case_form_names_every_missing_field_at_once(browser_client) -> None:
     _specialist(browser_client)
     page = browser_client.get(URL).text
     # Required fields are marked, 相談内容の分類 too.
@@ -64,7 +64,7 @@ def _filled(**more: Any) -> dict[str, Any]:
 
 
 def test_dates_are_read_as_typed_and_an_unreadable_one_says_how_to_type_it(
-        console_world, browser_client) -> None:  # noqa: ANN001
+        console_world, browser_client) -> None:
     _specialist(browser_client)
     page = browser_client.get(URL).text
     refused = _post(browser_client, URL, page, _filled(**{
@@ -86,7 +86,7 @@ def test_dates_are_read_as_typed_and_an_unreadable_one_says_how_to_type_it(
     assert "保存しました。" not in browser_client.get(saved.headers["location"]).text  # said once
 
 
-def test_any_number_of_guardians_and_children(console_world, browser_client) -> None:  # noqa: ANN001
+def test_any_number_of_guardians_and_children(console_world, browser_client) -> None:
     _specialist(browser_client)
     page = browser_client.get(URL).text
     assert 'name="household.guardians.1.name"' not in page
@@ -109,7 +109,7 @@ def test_any_number_of_guardians_and_children(console_world, browser_client) -> 
     assert len(household.guardians) == 4 and len(household.children) == 4
 
 
-def test_a_long_paste_comes_back_with_the_text_kept_and_a_clear_word(browser_client) -> None:  # noqa: ANN001
+def test_a_long_paste_comes_back_with_the_text_kept_and_a_clear_word(browser_client) -> None:
     _specialist(browser_client)
     page = browser_client.get(URL).text
     pasted = "あ" * 200_000
@@ -123,7 +123,7 @@ def test_a_long_paste_comes_back_with_the_text_kept_and_a_clear_word(browser_cli
 
 
 def test_unknown_console_addresses_and_refusals_keep_the_navigation(
-        console_world, browser_client) -> None:  # noqa: ANN001
+        console_world, browser_client) -> None:
     _specialist(browser_client)
     for url in ("/console/nowhere", f"/console/m/{CITY_A}/no-such-page",
                 f"/console/m/{CITY_A}/cases/{uuid.uuid4()}"):
@@ -137,7 +137,7 @@ def test_unknown_console_addresses_and_refusals_keep_the_navigation(
     assert f'href="/console/m/{CITY_A}/tasks"' in refused.text
 
 
-def test_a_note_says_saved_and_takes_a_reiwa_date(console_world, browser_client) -> None:  # noqa: ANN001
+def test_a_note_says_saved_and_takes_a_reiwa_date(console_world, browser_client) -> None:
     case_id = open_case(console_world)
     _specialist(browser_client)
     url = f"/console/m/{CITY_A}/cases/{case_id}/notes/new"
