@@ -29,8 +29,13 @@ from yorisoi.domain.retention import RECORD_CLASSES
 from yorisoi.graphql.case_meetings import CaseMeeting
 from yorisoi.graphql.referrals import Referral
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
-from yorisoi.infra.console.routes_cases import CaseFile, case_uuid, load_case_file
+from yorisoi.infra.console import vocabulary
+from yorisoi.infra.console.routes_cases import (
+    CaseFile,
+    case_uuid,
+    load_case_file,
+    timeline_detail,
+)
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.infra.referral_packets import (
     PACKET_LINK_SECONDS,
@@ -208,9 +213,14 @@ async def print_case(con: Con, code: str, case_id: str) -> HTMLResponse:
                            _staff_names(rt))
 
     printed = await con.read("case.read", code, load)
+    # The case page's own words: timeline kinds and details, documents as 同意書.pdf（45 KB）.
     return _page(con, "print_case.html", code, file=printed.file, agencies=printed.agencies,
                  staff=_namer(con, printed.names),
-                 site_name=_site_name(con, code, printed.file.case.site_id))
+                 site_name=_site_name(con, code, printed.file.case.site_id),
+                 detail=lambda r: timeline_detail(r, con.lang),
+                 kind_name=lambda kind: vocabulary.timeline_kind(kind, con.lang),
+                 document=lambda a: vocabulary.attachment_name(
+                     a["kind"], a.get("content_type"), a.get("size"), con.lang))
 
 
 # --------------------------------------------------------------------------- meeting minutes
