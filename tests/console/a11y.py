@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from playwright.sync_api import Error as PlaywrightError
+
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 # The pages this project renders (the console and the development issuer's sign-in).
@@ -127,8 +129,12 @@ class _Context:
         page = self._context.new_page()
         try:
             for url in pending:
-                response = page.goto(url, wait_until="load")
-                if response is None or response.request.method != "GET":
+                try:
+                    response = page.goto(url, wait_until="load")
+                except PlaywrightError:  # a download, or an address that answers no page
+                    continue
+                if response is None or "text/html" not in response.headers.get(
+                        "content-type", "text/html"):
                     continue
                 result = page.evaluate(
                     "opts => axe.run(document, opts).then(r => r.violations.map(v => ({"
