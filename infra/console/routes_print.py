@@ -34,6 +34,7 @@ from yorisoi.infra.console.routes_cases import (
     CaseFile,
     case_uuid,
     load_case_file,
+    staff_names,
     timeline_detail,
 )
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
@@ -44,7 +45,6 @@ from yorisoi.infra.referral_packets import (
 )
 from yorisoi.infra.storage import ObjectNotFoundError, make_download_token
 from yorisoi.projections.meeting_queries import MeetingQueries
-from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.projections.referral_board import ReferralBoardQueries
 from yorisoi.services.referrals import ReferralNotFoundError, packet_aad
 from yorisoi.tenants.access import Grant
@@ -149,7 +149,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "certificate.digest": ("証明書ファイルの SHA-256", "SHA-256 of the certificate file"),
     "certificate.verify": ("オフラインでの検証: yorisoi disposal verify-certificate",
                            "Verify offline: yorisoi disposal verify-certificate"),
-    "certificate.missing": ("廃棄証明がありません。", "No certificate."),
 }
 
 
@@ -166,12 +165,6 @@ def _page(con: Console, template: str, code: str, *, staff: Any, **values: Any) 
                     municipality=municipality.name if municipality else code,
                     printed_on=japan_today(), printed_by=staff(con.principal.subject),
                     staff=staff, **values)
-
-
-def _staff_names(rt: TenantRuntime) -> dict[str, str]:
-    """subject → the staff member's name (staff records are the municipality's own)."""
-    return {s.subject: s.display_name
-            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())}
 
 
 def _namer(con: Console, names: dict[str, str]) -> Any:
@@ -209,8 +202,7 @@ async def print_case(con: Con, code: str, case_id: str) -> HTMLResponse:
     def load(rt: TenantRuntime, grant: Grant) -> PrintedCase:
         file = load_case_file(rt, grant, cid)
         board = ReferralBoardQueries(rt.casework.database, rt.casework.keyring)
-        return PrintedCase(file, {a.agency_id: a.name for a in board.agencies()},
-                           _staff_names(rt))
+        return PrintedCase(file, {a.agency_id: a.name for a in board.agencies()}, file.staff)
 
     printed = await con.read("case.read", code, load)
     # The case page's own words: timeline kinds and details, documents as 同意書.pdf（45 KB）.
@@ -239,7 +231,7 @@ async def print_meeting(con: Con, code: str, meeting_id: str) -> HTMLResponse:
                             "指定されたケース会議が見つかりません。", "meeting_not_found")
         meeting = CaseMeeting.from_record(record)
         case = rt.cases.get(grant.scope, meeting.case_id)
-        return meeting, case, _staff_names(rt)
+        return meeting, case, staff_names(rt)
 
     meeting, case, names = await con.read("case.read", code, load)
     return _page(con, "print_meeting.html", code, m=meeting,
@@ -299,7 +291,7 @@ async def print_referral(con: Con, code: str, referral_id: str) -> HTMLResponse:
             link = _packet_link(con, key, expires_at)
         return PrintedReferral(referral, agency.name if agency else "—",
                                bool(agency and agency.on_system), packet, link, expires_at,
-                               gone), _staff_names(rt)
+                               gone), staff_names(rt)
 
     printed, names = await con.read("case.read", code, load)
     now = datetime.now(tz=printed.expires_at.tzinfo) if printed.expires_at else None
@@ -334,7 +326,7 @@ async def print_certificate(con: Con, code: str, batch_id: str) -> HTMLResponse:
             valid = True
         except CertificateInvalidError:
             valid = False
-        return PrintedCertificate(json.loads(data), digest(data), valid), _staff_names(rt)
+        return PrintedCertificate(json.loads(data), digest(data), valid), staff_names(rt)
 
     printed, names = await con.read("records.manage", code, load)
     return _page(con, "print_certificate.html", code, cert=printed.doc["certificate"],
