@@ -126,3 +126,15 @@ def test_no_page_of_the_console_refers_to_another_host(browser_client) -> None: 
         sign_in(browser_client, kind, org, subject, role, sites)
         pages = _crawl(browser_client, ["/console"])
         assert len(pages) > 3, (role, pages)
+
+
+def test_the_consoles_own_scripts_and_stylesheets_name_no_other_host() -> None:
+    from pathlib import Path
+
+    static = Path(__file__).parents[2] / "infra" / "console" / "static"
+    files = sorted(p for p in static.iterdir() if p.suffix in (".js", ".css"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        found = re.findall(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[/\w.-]*", text)
+        assert not [f for f in found if "w3.org" not in f], (path.name, found)
