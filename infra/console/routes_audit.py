@@ -7,13 +7,14 @@ Every page is authorised with "audit.read" (compliance auditors of the municipal
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from yorisoi.infra.checkpoints import ledger_sources
-from yorisoi.infra.console import audit_reader, i18n
+from yorisoi.infra.clock import japan_today
+from yorisoi.infra.console import audit_reader, i18n, vocabulary
 from yorisoi.infra.console.household_finder import Finder, find, search_text
 from yorisoi.infra.console.routes_records_admin import (
     certificate_summary,
@@ -22,17 +23,45 @@ from yorisoi.infra.console.routes_records_admin import (
     years_label,
 )
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
+from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.services.audit_verify import verify
+from yorisoi.tenants.access import Grant
+from yorisoi.tenants.runtime import TenantRuntime
 
 router = APIRouter(prefix=PREFIX + "/m/{code}/audit")
 Con = Annotated[Console, Depends(console)]
 MAX_ACTOR = 200
 
 
+async def _names(con: Console, code: str) -> dict[str, Any]:
+    """Names for the audit pages: staff, organisations, fields and events — never ids."""
+    registry = con.services.directory.registry
+
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[Any, list[tuple[str, str]]]:
+        staff = OrganisationQueries(rt.casework.database).all_staff(japan_today())
+        people = sorted({(s.subject, s.display_name) for s in staff},
+                        key=lambda item: (item[1], item[0]))
+        return person_namer(con, rt), people
+
+    person, people = await con.read("audit.read", code, load)
+    organisations: dict[str, str] = {}
+
+    def org(organisation_id: str | None) -> str:
+        if not organisation_id:
+            return "—"
+        if organisation_id not in organisations:
+            tenant = registry.tenant(organisation_id)
+            organisations[organisation_id] = tenant.name if tenant is not None else "—"
+        return organisations[organisation_id]
+
+    return {"person": person, "people": people, "org": org,
+            "field_name": lambda name: vocabulary.field_name(name, con.lang)}
+
+
 @router.get("", response_class=HTMLResponse)
 async def audit_home(con: Con, code: str) -> HTMLResponse:
     await con.read("audit.read", code, lambda rt, grant: None)
-    return con.page("audit_home.html", code=code, values={})
+    return con.page("audit_home.html", code=code, values={}, **await _names(con, code))
 
 
 @router.post("/find", response_class=HTMLResponse)
@@ -48,7 +77,8 @@ async def find_record(con: Con, code: str) -> HTMLResponse:
     found, error = await con.read("case.read", code, lambda rt, grant: find(
         rt, grant, con.services.directory.registry, text, con.lang))
     return con.page("audit_home.html", status=200 if found else 400, code=code,
-                    values={"q": text}, found=found, search_error=error)
+                    values={"q": text}, found=found, search_error=error,
+                    **await _names(con, code))
 
 
 @router.get("/records", response_class=HTMLResponse)
@@ -58,12 +88,14 @@ async def record_history(con: Con, code: str, id: str = "") -> Response:
     except ValueError:
         await con.read("audit.read", code, lambda rt, grant: None)
         return con.page("audit_home.html", status=400, code=code, values={},
-                        search_error=i18n.text("finder.required", con.lang))
+                        search_error=i18n.text("finder.required", con.lang),
+                        **await _names(con, code))
     history = await con.read("audit.read", code,
                              lambda rt, grant: audit_reader.record_history(rt, grant, case_id))
     case = await con.read("case.read", code, lambda rt, grant: Finder(
         rt, grant, con.services.directory.registry).case(case_id))
-    return con.page("audit_record.html", code=code, history=history, case=case)
+    return con.page("audit_record.html", code=code, history=history, case=case,
+                    **await _names(con, code))
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -71,17 +103,19 @@ async def person_activity(con: Con, code: str, actor: str = "") -> HTMLResponse:
     actor = actor.strip()[:MAX_ACTOR]
     if not actor:
         await con.read("audit.read", code, lambda rt, grant: None)
-        return con.page("audit_home.html", status=400, code=code, values={}, actor_error=True)
+        return con.page("audit_home.html", status=400, code=code, values={}, actor_error=True,
+                        **await _names(con, code))
     views, uses = await con.read("audit.read", code,
                                  lambda rt, grant: audit_reader.person_activity(rt, actor))
-    return con.page("audit_person.html", code=code, actor=actor, views=views, uses=uses)
+    return con.page("audit_person.html", code=code, actor=actor, views=views, uses=uses,
+                    **await _names(con, code))
 
 
 @router.get("/break-glass", response_class=HTMLResponse)
 async def break_glass(con: Con, code: str) -> HTMLResponse:
     uses = await con.read("audit.read", code,
                           lambda rt, grant: audit_reader.break_glass_uses(rt))
-    return con.page("audit_break_glass.html", code=code, uses=uses)
+    return con.page("audit_break_glass.html", code=code, uses=uses, **await _names(con, code))
 
 
 @router.get("/disposals", response_class=HTMLResponse)

@@ -9,7 +9,10 @@ newer screen words, read when ``messages.json`` lacks a key.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from yorisoi.services.disclosure_document import FIELD_LABELS
 
 # Stored events by their ``Aggregate.Event`` name: (Japanese, English).
 EVENT_NAMES: dict[str, tuple[str, str]] = {
@@ -119,6 +122,33 @@ EVENT_NAMES: dict[str, tuple[str, str]] = {
     "ThemeTaxonomy.ThemeRetired": ("相談分類の廃止", "Theme retired"),
 }
 
+# Records by kind (the compliance pages' ``record_kind``: an aggregate's name in snake case),
+# for those the screen catalogue does not name: (Japanese, English).
+RECORD_KINDS: dict[str, tuple[str, str]] = {
+    "access_grant": ("アクセス権", "Access grant"),
+    "agency": ("関係機関", "Agency"),
+    "break_glass": ("緊急閲覧", "Emergency access"),
+    "case": ("ケース", "Case"),
+    "complaint_deadlines": ("苦情対応の期限", "Complaint deadlines"),
+    "complaint_roles": ("苦情対応の担当", "Complaint roles"),
+    "consent_index": ("世帯の同意の一覧", "Household's consents"),
+    "data_subject_request": ("本人からの請求", "Data-subject request"),
+    "data_subject_request_deadlines": ("請求の期限", "Request deadlines"),
+    "data_subject_request_register": ("請求の一覧", "Request register"),
+    "disposal_batch": ("廃棄", "Disposal batch"),
+    "hold": ("保留", "Hold"),
+    "household_consents": ("世帯の同意の一覧", "Household's consents"),
+    "household_requests": ("世帯の請求の一覧", "Household's requests"),
+    "neighbour_declaration": ("近隣関係の申告", "Neighbour declaration"),
+    "reception_counter": ("受付番号の台帳", "Reception numbers"),
+    "representative_meeting": ("代表者会議", "Representative meeting"),
+    "resource": ("社会資源", "Resource"),
+    "retention_schedule": ("保存期間", "Retention schedule"),
+    "site_profile": ("実施場所の情報", "Site profile"),
+    "staff_member": ("職員", "Staff member"),
+    "theme_taxonomy": ("相談内容の分類", "Themes"),
+}
+
 # The case timeline's entries (``projections/timeline.py`` kinds): (Japanese, English).
 TIMELINE_KINDS: dict[str, tuple[str, str]] = {
     "consultation": ("相談", "Consultation"),
@@ -174,6 +204,11 @@ SCREEN: dict[str, tuple[str, str]] = {
                        "What you typed is kept below.")),
     "form.choose_one": ("一つ以上選んでください。", "Choose at least one."),
     "meeting.staff": ("職員{n}", "Staff member {n}"),
+    "access_channel.console": ("職員コンソール", "Console"),
+    "access_channel.graphql": ("API（GraphQL）", "API (GraphQL)"),
+    "access_channel.rest": ("API（REST）", "API (REST)"),
+    "access_channel.export": ("開示書類の出力", "Disclosure export"),
+    "access_channel.cli": ("コマンド", "Command line"),
     "household.add_guardian": ("保護者を追加", "Add a guardian"),
     "household.add_child": ("子どもを追加", "Add a child"),
     "household.remove_row": ("この行を削除", "Remove this row"),
@@ -206,6 +241,26 @@ def event_name(name: str, lang: str) -> str:
     if entry is not None:
         return _pick(entry, lang)
     return "記録の変更" if lang != "en" else "Change to a record"
+
+
+def record_kind(kind: str, lang: str) -> str:
+    """A kind of record for people; the screen catalogue's word when it has one."""
+    from yorisoi.infra.console import i18n
+
+    if f"record_kind.{kind}" in i18n.catalogue():
+        return i18n.label("record_kind", kind, lang)
+    entry = RECORD_KINDS.get(kind)
+    if entry is not None:
+        return _pick(entry, lang)
+    return "記録" if lang != "en" else "Record"
+
+
+def field_name(name: str, lang: str) -> str:
+    """A record field for people (``given_by`` → 同意した方); the disclosure document's words."""
+    key = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name.rsplit(".", 1)[-1]).lower()
+    if lang == "en":
+        return key.replace("_", " ")
+    return FIELD_LABELS.get(key, "その他の項目")
 
 
 def timeline_kind(kind: str, lang: str) -> str:

@@ -140,6 +140,7 @@ def render(template: str, lang: str, **values: Any) -> str:
         # The forms' newer words (``vocabulary.SCREEN``): say('form.saved').
         say=lambda key, **kw: vocabulary.text(key, lang, **kw),
         event_name=lambda name: vocabulary.event_name(name, lang),
+        record_kind=lambda kind: vocabulary.record_kind(kind, lang),
         label=lambda kind, code: i18n.label(kind, code, lang),
         day=lambda v: dates.show_date(v, lang), moment=lambda v: dates.show_moment(v, lang),
         personal=lambda v: _personal(v, lang), prefix=PREFIX, **values)
@@ -203,7 +204,17 @@ class Console:
 
     @property
     def label(self) -> str:
-        return self.token.org_name or self.principal.subject
+        """Who is signed in, as the header says it: the token's name for them, else their
+        organisation's name — never the sign-in subject."""
+        if self.token.org_name:
+            return self.token.org_name
+        try:
+            tenant = self.services.directory.registry.tenant(self.principal.tenant_id)
+        except Exception:  # noqa: BLE001 - a header must render whatever the registry says
+            tenant = None
+        if tenant is not None and getattr(tenant, "name", None):
+            return str(tenant.name)
+        return "職員" if self.lang == "ja" else "Staff member"
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))

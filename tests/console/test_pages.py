@@ -149,7 +149,7 @@ def test_compliance_pages_answer_auditors_only(console_world, browser_client) ->
     # Nothing was tampered with here, so the chain must verify (not merely render a verdict).
     assert "改ざんは検出されませんでした" in chain and "不整合があります" not in chain
     person = browser_client.get(f"/console/m/{CITY_A}/audit/people?actor=npo-staff-1").text
-    assert "guardians" in person  # the specialist's read, by field name
+    assert "保護者" in person and "guardians" not in person  # the read, by field name in Japanese
     assert browser_client.get(f"/console/m/{CITY_A}/audit/records?id=not-a-case"
                               ).status_code == 400
 
