@@ -121,7 +121,9 @@ def story(live_console, chromium) -> Story:  # noqa: ANN001
     page.get_by_label("予定日").fill((today + timedelta(days=7)).isoformat())
     page.get_by_role("region", name="見守りの予定を追加").get_by_role(
         "button", name="保存する").click()
-    assert "npo-staff-1" in page.locator("main").inner_text()
+    follow_ups = page.locator("main").inner_text()
+    assert "保存しました。" in follow_ups
+    assert "npo-staff-1" not in follow_ups  # the owner by name, never the sign-in id
 
     page.get_by_role("link", name="わたしのタスク").click()
     row = page.locator("tr", has_text="つなぎ後の見守り")
@@ -143,6 +145,10 @@ def test_the_specialist_sees_the_follow_up_task_on_the_case(story, live_console,
     page.goto(story.case_url)
     timeline = page.locator("#timeline-h + p + table").inner_text()
     assert "相談" in timeline and "つなぎ作成" in timeline
+    # The whole story: the consent to share, the referral's steps, the follow-up.
+    for step in ("同意", "情報提供書の送付", "つなぎ先の受領確認", "つなぎ先の受入れ",
+                 "フォローアップの予定"):
+        assert step in timeline, step
     page.context.close()
 
 
@@ -177,8 +183,8 @@ def test_a_compliance_auditor_sees_the_history_without_personal_values(  # noqa:
     text = page.locator("main").inner_text()
     for kind in ("ケース開始", "相談", "つなぎ作成"):
         assert kind in text
-    assert "npo-staff-1" in text  # who changed and who viewed
-    assert "guardians" in text  # which fields were read: names only
+    assert "npo-staff-1" not in text  # who changed and who viewed: by name, never the id
+    assert "保護者" in text and "guardians" not in text  # fields read: names in Japanese only
     for value in PERSONAL_VALUES:
         assert value not in page.content()
     # The case page itself shows the auditor no personal values either.
