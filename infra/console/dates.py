@@ -99,3 +99,14 @@ def typed_day(check: Any, field: str, text: str, *, required: bool = True) -> da
         check.bad(field, vocabulary.text("form.not_a_date", "en"),
                   vocabulary.text("form.not_a_date", "ja"))
     return day
+
+
+def fiscal_year_label(year: int, lang: str) -> str:
+    """A fiscal year (April to March) as municipal offices write it: 令和8年度 (FY2026)."""
+    if lang != "ja":
+        return f"FY{year}"
+    for first, name in ERAS:
+        if date(year, 4, 1) >= first:
+            n = year - first.year + 1
+            return f"{name}{'元' if n == 1 else n}年度"
+    return f"{year}年度"

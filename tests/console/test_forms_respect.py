@@ -148,3 +148,17 @@ def test_a_note_says_saved_and_takes_a_reiwa_date(console_world, browser_client)
     assert saved.status_code == 303, saved.text[:3000]
     shown = browser_client.get(saved.headers["location"]).text
     assert "保存しました。" in shown and "令和8年4月2日" in shown
+
+
+def test_the_one_parser_reads_every_form_people_type_and_years_are_reiwa() -> None:
+    from starlette.datastructures import FormData
+
+    from yorisoi.infra.console.dates import fiscal_year_label, typed_dates
+
+    typed = FormData([("a", "令和6年4月1日"), ("b", "R6.4.1"), ("c", "２０２４/４/１"),
+                      ("d", "2024-04-01"), ("e", "2024/4/1"), ("f", "四月一日"), ("g", "R6")])
+    read, unreadable = typed_dates(typed, lambda name: name != "g")
+    assert [read[k] for k in "abcde"] == ["2024-04-01"] * 5
+    assert unreadable == ["f"] and read["f"] == "四月一日" and read["g"] == "R6"
+    assert fiscal_year_label(2026, "ja") == "令和8年度"
+    assert fiscal_year_label(2026, "en") == "FY2026"
