@@ -28,7 +28,7 @@ from yorisoi.graphql.case_meetings import (
 from yorisoi.graphql.commands import on_meeting
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra.console import i18n
+from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.routes_cases import (
     case_uuid,
     staff_choices,
@@ -195,6 +195,12 @@ async def minutes(con: Con, code: str, meeting_id: str) -> Response:
     mid = _meeting_uuid(meeting_id)
     form = await con.form()
     check = con.checker()  # the same checks as recordMeetingMinutes
+    # Due dates as people type them (令和8年4月1日, R8.4.1, 2026/4/1): the one parser.
+    form, unreadable = dates.typed_dates(
+        form, lambda name: name.startswith("actions.") and name.endswith(".dueOn"))
+    for name in unreadable:
+        check.bad(name, vocabulary.text("form.not_a_date", "en"),
+                  vocabulary.text("form.not_a_date", "ja"))
     recorded = Minutes(wishes=check.text("wishes", _text(form, "wishes")),
                        state_and_issues=check.text("stateAndIssues", _text(form, "stateAndIssues")),
                        support_goals=check.text("supportGoals", _text(form, "supportGoals")),

@@ -77,7 +77,7 @@ async def draft(con: Con, code: str, case_id: str) -> Response:
     if agency_id is None and not check.errors:
         check.bad("agencyId", "Give either an agency or a directory entry.",
                   "関係機関か社会資源のどちらか一方を指定してください。")
-    reason = check.text("reason", str(form.get("reason", "")))
+    reason = check.required("reason", str(form.get("reason", "")))  # all errors at once
     shared = [str(f) for f in form.getlist("sharedFields")]
     check.count("sharedFields", shared, len(SHAREABLE_FIELDS))
     shared = [check.text(f"sharedFields.{i}", f, MAX_CODE) for i, f in enumerate(shared)]

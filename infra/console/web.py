@@ -10,6 +10,7 @@ personal data is logged to the access log with the channel ``console``.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import secrets
@@ -118,6 +119,18 @@ _FIELD_ALIASES = {"household.pregnancy.dueDate": "household.pregnancyDueDate"}
 
 def field_id(name: str) -> str:
     return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+def _label_of(body: str, element_id: str) -> str | None:
+    """The text of the label (or fieldset legend) of ``element_id`` in a rendered page."""
+    found = re.search(rf'<label for="{re.escape(element_id)}">(.*?)(?:<span class="req">|</label>)',
+                      body, flags=re.DOTALL) or re.search(
+        rf'<fieldset[^>]*id="{re.escape(element_id)}"[^>]*>\s*<legend>(.*?)'
+        r'(?:<span class="req">|</legend>)', body, flags=re.DOTALL)
+    if not found:
+        return None
+    text = re.sub(r"<[^>]+>", "", found.group(1)).strip()
+    return html.unescape(text) or None
 
 
 def _personal(value: Any, lang: str) -> str:
@@ -244,8 +257,19 @@ class Console:
         here = url.path + (f"?{url.query}" if url.query else "")
         just_saved = self.request.cookies.get(SAVED_COOKIE) == "1" and status == 200
         values.setdefault("just_saved", just_saved)
-        response = HTMLResponse(render(template, self.lang, con=self, csrf=self.session.csrf,
-                                       request_path=here, **values), status_code=status)
+        values.setdefault("text_limit", self.services.settings.max_text_length)
+        body = render(template, self.lang, con=self, csrf=self.session.csrf,
+                      request_path=here, **values)
+        errors = values.get("errors")
+        if isinstance(errors, FormErrors) and any(n not in errors.labels for n in errors.fields):
+            # The error summary names each field as the form labels it: the labels are
+            # read from the form as rendered, then the page is rendered once more.
+            errors.named({name: label for name in errors.fields
+                          if name not in errors.labels
+                          and (label := _label_of(body, field_id(name)))})
+            body = render(template, self.lang, con=self, csrf=self.session.csrf,
+                          request_path=here, **values)
+        response = HTMLResponse(body, status_code=status)
         if just_saved:  # said once
             response.delete_cookie(SAVED_COOKIE, path=PREFIX)
         response.headers["Cache-Control"] = "no-store"  # pages carry personal data

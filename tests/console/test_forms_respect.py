@@ -162,3 +162,22 @@ def test_the_one_parser_reads_every_form_people_type_and_years_are_reiwa() -> No
     assert unreadable == ["f"] and read["f"] == "四月一日" and read["g"] == "R6"
     assert fiscal_year_label(2026, "ja") == "令和8年度"
     assert fiscal_year_label(2026, "en") == "FY2026"
+
+
+def test_every_form_summary_names_its_fields(console_world, browser_client) -> None:  # noqa: ANN001
+    case_id = open_case(console_world)
+    _specialist(browser_client)
+    url = f"/console/m/{CITY_A}/cases/{case_id}/referrals/new"
+    page = browser_client.get(url).text
+    refused = _post(browser_client, url, page, {"agencyId": "", "reason": ""})
+    assert refused.status_code == 400
+    items = _summary(refused.text)
+    assert any(item.startswith("つなぎ先の機関：") for item in items), items
+    assert "つなぐ理由：必須項目です。" in items, items
+    note = f"/console/m/{CITY_A}/cases/{case_id}/notes/new"
+    page = browser_client.get(note).text
+    refused = _post(browser_client, note, page, {"writtenOn": "きのう", "kind": "progress",
+                                                 "body": ""})
+    items = _summary(refused.text)
+    assert any(item.startswith("記録日：日付として読み取れません。") for item in items), items
+    assert "内容：必須項目です。" in items, items
