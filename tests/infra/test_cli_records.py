@@ -81,8 +81,9 @@ def test_a_disposal_from_the_command_line_end_to_end(runner, city, tmp_path):
     household_id, tokens = city
     due = json.loads(invoke(runner, "disposal", "due", "--as-json",
                             "--token", tokens["a-proposer"]))
-    assert [h["householdId"] for h in due["households"]] == [household_id]
-    assert due["households"][0]["dueOn"] == "2023-04-01"
+    # (The demo has a family of its own due for disposal too: ours is looked up.)
+    (ours,) = [h for h in due["households"] if h["householdId"] == household_id]
+    assert ours["dueOn"] == "2023-04-01"
 
     out = invoke(runner, "disposal", "propose", household_id, "--token", tokens["a-proposer"])
     batch_id = out.split("proposed batch ", 1)[1].split()[0]
@@ -98,8 +99,8 @@ def test_a_disposal_from_the_command_line_end_to_end(runner, city, tmp_path):
 
     out = invoke(runner, "disposal", "run", batch_id, "--token", tokens["a-approver"])
     assert "1 disposed" in out and "証明書を発行" in out
-    assert json.loads(invoke(runner, "disposal", "due", "--as-json", "--token",
-                             tokens["a-proposer"]))["households"] == []
+    assert household_id not in [h["householdId"] for h in json.loads(invoke(
+        runner, "disposal", "due", "--as-json", "--token", tokens["a-proposer"]))["households"]]
 
     certificate, document = tmp_path / "certificate.json", tmp_path / "certificate.md"
     invoke(runner, "disposal", "certificate", batch_id, "--out", str(certificate),
