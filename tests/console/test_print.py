@@ -199,3 +199,17 @@ def test_print_views_answer_404_for_what_is_not_there(  # noqa: ANN201
                  f"records/disposal/{uuid.uuid4()}/certificate/print"):
         response = browser_client.get(f"/console/m/{CITY_A}/{path}")
         assert response.status_code in (403, 404), (path, response.status_code)
+
+
+def test_the_case_meeting_and_sent_referral_pages_link_their_print_views(  # noqa: ANN201
+        recorded, browser_client) -> None:  # noqa: ANN001
+    sign_in(browser_client, "municipality", CITY_A, "a-specialist", "specialist", ("a-counter",))
+    m = f"/console/m/{CITY_A}"
+    for page, link in ((f"{m}/cases/{recorded.case_id}", f"{m}/cases/{recorded.case_id}/print"),
+                       (f"{m}/meetings/{recorded.meeting_id}",
+                        f"{m}/meetings/{recorded.meeting_id}/print"),
+                       (f"{m}/referrals/{recorded.referral_id}",
+                        f"{m}/referrals/{recorded.referral_id}/print")):
+        html = browser_client.get(page).text
+        assert f'href="{link}"' in html, page
+        assert browser_client.get(link).status_code == 200
