@@ -78,42 +78,50 @@ def main() -> None:
         login.goto(f"{base}/console/login/start?kind=contractor&org={CONTRACTOR}")
         shot(login, "02-dev-issuer")
 
+        m = f"{base}/console/m/{MUNICIPALITY}"
+        # The specialist (a contractor's): tasks, cases, a case, a form's errors, a meeting,
+        # a referral, and the same referral in English.
         page = _sign_in(browser, base, CONTRACTOR, user="demo-specialist")
         shot(page, "03-my-tasks")
-        page.get_by_role("link", name="ケース一覧").click()
+        page.goto(f"{m}/cases")
         shot(page, "04-cases")
         page.locator("table a").last.click()
         shot(page, "05-case")
         case_url = page.url
-        page.get_by_role("link", name="相談を記録").click()
-        page.get_by_label("相談内容（主訴）").fill("保育園の入園について相談したい")
-        page.get_by_label("同意した人").fill("試験 花子")
-        page.get_by_label("今回、同意を得た").check()
+        page.goto(f"{m}/cases/new")
         page.get_by_role("button", name="保存する").click()
         shot(page, "06-form-errors")
         page.goto(case_url)
         page.locator("#meetings-h ~ ul a").first.click()
         shot(page, "07-case-meeting")
-        page.goto(f"{base}/console/m/{MUNICIPALITY}/cases")
+        page.goto(f"{m}/cases")
         page.locator("table a").first.click()
         page.locator("#referrals-h ~ ul a").first.click()
         shot(page, "08-referral")
         page.get_by_role("link", name="English").click()
         shot(page, "09-referral-english")
 
-        page = _sign_in(browser, base, MUNICIPALITY, user="demo-supervisor")
-        shot(page, "10-oversight")
-        page.get_by_role("link", name="苦情・要望").click()
-        shot(page, "11-complaints")
-
-        page = _sign_in(browser, base, MUNICIPALITY, subject="demo-auditor",
-                        role="compliance_auditor")
-        shot(page, "12-audit")
-        page.get_by_label("ケース番号（全桁）").fill(case_url.rsplit("/", 1)[1])
-        page.get_by_role("button", name="表示する").first.click()
-        shot(page, "13-audit-record-history")
-        page.goto(f"{base}/console/m/{MUNICIPALITY}/audit/chain")
-        shot(page, "14-audit-chain")
+        # Each other role's main page.
+        roles = [
+            ("demo-supervisor", MUNICIPALITY, [("10-supervisor-oversight", "/oversight")]),
+            ("demo-complaint-intake", CONTRACTOR, [("11-complaints-board", "/complaints")]),
+            ("demo-complaint-resolver", CONTRACTOR, [("12-complaint-resolver", "/complaints")]),
+            ("demo-admin", MUNICIPALITY, [("13-administrator", "/admin"),
+                                          ("14-records", "/records"),
+                                          ("15-data-subject-requests", "/dsr")]),
+            ("demo-auditor", MUNICIPALITY, [("16-audit", "/audit"),
+                                            ("17-audit-chain", "/audit/chain")]),
+        ]
+        for user, org, pages in roles:
+            page = _sign_in(browser, base, org, user=user)
+            for name, path in pages:
+                page.goto(m + path)
+                shot(page, name)
+        # A complaint as its resolution officer works on it, opened from the board.
+        page = _sign_in(browser, base, CONTRACTOR, user="demo-complaint-resolver")
+        page.goto(f"{m}/complaints")
+        page.locator("main a[href*='/complaints/']").first.click()
+        shot(page, "18-complaint")
         browser.close()
         server.should_exit = True
 
