@@ -28,14 +28,13 @@ from typing import Any
 
 from common import (
     CITY,
-    MUNICIPALITIES,
     Pair,
     acting_context,
     consultation,
     new_household,
     print_table,
 )
-from http_servers import CASES_QUERY, free_port, load, serving, settings_env
+from http_servers import CASES_QUERY, api_world, free_port, load, serving, settings_env
 from pgcluster import APP_ROLE
 
 SUPERVISOR = "bench-supervisor-0001"
@@ -44,22 +43,9 @@ PAGE = 20
 
 def prepare(cluster: Any, cases: int, code: str = CITY) -> tuple[Any, str]:
     """The platform, one municipality with ``cases`` cases in its views, and a token."""
-    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
     from yorisoi.services.context import acting_as
 
-    settings = cluster.settings(
-        dev_issuer=True, rate_limits=True, rate_limit_principal_per_second=1e6,
-        rate_limit_principal_burst=10**6, rate_limit_tenant_per_second=1e6,
-        rate_limit_tenant_burst=10**6)
-    init_platform(settings)
-    services = Services(settings)
-    try:
-        directory = services.directory
-        with acting_as(OPERATOR):
-            name, prefecture = MUNICIPALITIES[code]
-            directory.provision_municipality(code=code, name=name, prefecture=prefecture)
-            directory.register_identity_provider(
-                services.dev_issuer.registration_for("municipality", code))
+    with api_world(cluster, code) as (settings, services):
         with services.runtimes.lease(code) as rt, acting_as(acting_context()):
             for _ in range(cases):
                 rt.casework.record_consultation(consultation(household=new_household(),
@@ -68,8 +54,6 @@ def prepare(cluster: Any, cases: int, code: str = CITY) -> tuple[Any, str]:
         token = services.dev_issuer.mint("municipality", code, SUPERVISOR,
                                          roles=["municipal_supervisor"], sites=[],
                                          expires_in=4 * 3600)
-    finally:
-        services.close()
     return settings, token
 
 

@@ -31,7 +31,6 @@ from typing import Any
 from common import (
     ACTOR,
     CITY,
-    MUNICIPALITIES,
     Pair,
     acting_context,
     consultation,
@@ -40,7 +39,7 @@ from common import (
     print_table,
     yesterday,
 )
-from http_servers import free_port, load, serving, settings_env
+from http_servers import api_world, free_port, load, serving, settings_env
 from pgcluster import APP_ROLE
 
 SPECIALIST = "bench-specialist-0002"
@@ -56,25 +55,14 @@ RECORD = """mutation Record($input: RecordConsultationInput!) {
 
 def prepare(cluster: Any, code: str = CITY) -> tuple[Any, str, str]:
     """The platform, one municipality with one case (consent on file), and a specialist's token."""
-    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.infra.bootstrap import OPERATOR
     from yorisoi.services.context import acting_as
 
-    settings = cluster.settings(
-        dev_issuer=True, rate_limits=True, rate_limit_principal_per_second=1e6,
-        rate_limit_principal_burst=10**6, rate_limit_tenant_per_second=1e6,
-        rate_limit_tenant_burst=10**6)
-    init_platform(settings)
-    services = Services(settings)
-    try:
-        directory = services.directory
+    with api_world(cluster, code) as (settings, services):
         with acting_as(OPERATOR):
-            name, prefecture = MUNICIPALITIES[code]
-            directory.provision_municipality(code=code, name=name, prefecture=prefecture)
-            directory.register_identity_provider(
-                services.dev_issuer.registration_for("municipality", code))
             # A site the municipality runs itself, where its specialist is assigned.
-            directory.register_site(municipality_code=code, site_id=ACTOR["site_id"],
-                                    name="ひろば", site_type="kihon")
+            services.directory.register_site(municipality_code=code, site_id=ACTOR["site_id"],
+                                             name="ひろば", site_type="kihon")
         first = replace(consultation(household=new_household(), code=code), contract_id=None,
                         writable_contract_ids=None)
         with services.runtimes.lease(code) as rt, acting_as(replace(
@@ -84,8 +72,6 @@ def prepare(cluster: Any, code: str = CITY) -> tuple[Any, str, str]:
             rt.catch_up()
         token = services.dev_issuer.mint("municipality", code, SPECIALIST, roles=["specialist"],
                                          sites=[ACTOR["site_id"]], expires_in=4 * 3600)
-    finally:
-        services.close()
     return settings, token, str(case_id)
 
 

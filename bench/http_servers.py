@@ -42,6 +42,37 @@ CASES_QUERY = """query Cases($m: String!, $first: Int!) {
 }"""
 
 
+@contextlib.contextmanager
+def api_world(cluster: Any, code: str) -> Iterator[tuple[Any, Any]]:
+    """Settings for a server benchmarked over HTTP, and services with ``code`` provisioned.
+
+    The platform, the municipality and its development issuer; rate limits on (their cost
+    is part of every request) but far above the load.  The services close at the end.
+    """
+    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.services.context import acting_as
+
+    sys.path.insert(0, str(HERE))
+    from common import MUNICIPALITIES
+
+    settings = cluster.settings(
+        dev_issuer=True, rate_limits=True, rate_limit_principal_per_second=1e6,
+        rate_limit_principal_burst=10**6, rate_limit_tenant_per_second=1e6,
+        rate_limit_tenant_burst=10**6)
+    init_platform(settings)
+    services = Services(settings)
+    try:
+        with acting_as(OPERATOR):
+            name, prefecture = MUNICIPALITIES[code]
+            services.directory.provision_municipality(code=code, name=name,
+                                                      prefecture=prefecture)
+            services.directory.register_identity_provider(
+                services.dev_issuer.registration_for("municipality", code))
+        yield settings, services
+    finally:
+        services.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

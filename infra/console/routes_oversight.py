@@ -24,6 +24,13 @@ router = APIRouter(prefix=PREFIX + "/m/{code}")
 Con = Annotated[Console, Depends(console)]
 
 
+def _page_error(error: ApiError) -> PageError:
+    """A query's refusal as the console's error page (403 for standing, 400 for input)."""
+    ext = error.extensions or {}
+    status = 403 if ext.get("code", "").endswith(("not_permitted", "not_active")) else 400
+    return PageError(status, error.message, ext.get("messageJa", ""), ext.get("code", "error"))
+
+
 def current_fiscal_year() -> int:
     today = japan_today()
     return today.year if today.month >= 4 else today.year - 1
@@ -42,10 +49,7 @@ async def oversight(con: Con, code: str, fy: int | None = None) -> HTMLResponse:
         with reading_as(con.ctx.personal_access):
             report = await OversightQuery.oversight(None, info, code, year)  # type: ignore[arg-type]
     except ApiError as error:
-        ext = error.extensions or {}
-        status = 403 if ext.get("code", "").endswith(("not_permitted", "not_active")) else 400
-        raise PageError(status, error.message, ext.get("messageJa", ""),
-                        ext.get("code", "error")) from None
+        raise _page_error(error) from None
     return con.page("oversight.html", code=code, report=report, fy=year,
                     years=range(current_fiscal_year(), current_fiscal_year() - 5, -1),
                     fy_label=lambda y: fiscal_year_label(y, con.lang),
@@ -76,10 +80,7 @@ async def statistics(con: Con, code: str, fy: int | None = None) -> HTMLResponse
         stats = await StatisticsQuery.activity_statistics(  # type: ignore[call-arg]
             None, info, code, year)  # type: ignore[arg-type]
     except ApiError as error:
-        ext = error.extensions or {}
-        status = 403 if ext.get("code", "").endswith(("not_permitted", "not_active")) else 400
-        raise PageError(status, error.message, ext.get("messageJa", ""),
-                        ext.get("code", "error")) from None
+        raise _page_error(error) from None
     return con.page("statistics.html", code=code, stats=stats, fy=year,
                     years=range(current_fiscal_year(), current_fiscal_year() - 5, -1),
                     fy_label=lambda y: fiscal_year_label(y, con.lang), **_names(con, code))
