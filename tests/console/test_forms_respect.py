@@ -164,7 +164,7 @@ def test_the_one_parser_reads_every_form_people_type_and_years_are_reiwa() -> No
     assert fiscal_year_label(2026, "en") == "FY2026"
 
 
-def test_every_form_summary_names_its_fields(console_world, browser_client) -> None:  # noqa: ANN001
+def test_every_form_summary_names_its_fields(console_world, browser_client) -> None:
     case_id = open_case(console_world)
     _specialist(browser_client)
     url = f"/console/m/{CITY_A}/cases/{case_id}/referrals/new"
@@ -181,3 +181,23 @@ def test_every_form_summary_names_its_fields(console_world, browser_client) -> N
     items = _summary(refused.text)
     assert any(item.startswith("記録日：日付として読み取れません。") for item in items), items
     assert "内容：必須項目です。" in items, items
+
+
+def test_a_consultation_on_an_existing_case_takes_a_reiwa_date(
+        console_world, browser_client) -> None:
+    from yorisoi.domain.japanese_dates import wareki
+    from yorisoi.infra.clock import japan_today
+
+    case_id = open_case(console_world)
+    today = wareki(japan_today())  # e.g. 令和8年12月7日
+    _specialist(browser_client)
+    url = f"/console/m/{CITY_A}/cases/{case_id}/consultations/new"
+    page = browser_client.get(url).text
+    assert 'name="household.guardians.0.name"' not in page  # the case's household is known
+    saved = _post(browser_client, url, page, {
+        "occurredOn": today, "channel": "phone", "themes": ["development"],
+        "asked": "その後の様子", "consentBasis": "consent", "consent.givenBy": "架空 花子",
+        "consent.relationship": "母", "consent.givenOn": today})
+    assert saved.status_code == 303, _summary(saved.text)
+    shown = browser_client.get(saved.headers["location"]).text
+    assert "保存しました。" in shown and today in shown
