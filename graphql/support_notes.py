@@ -44,7 +44,7 @@ MAX_REASON = 500
 @strawberry.type(description="One thing that happened in a case.")
 class TimelineEntry:
     id: strawberry.ID
-    kind: str = strawberry.field(description="consultation | support_note | referral_drafted | case_meeting_scheduled | case_opened | case_closed | case_reopened | council_case_marked | household_corrected (one entry on each case of the household)")
+    kind: str = strawberry.field(description="consultation | support_note | consent_given | consent_withdrawn | consent_exception | attachment_added | referral_drafted | referral_sent | referral_acknowledged | referral_accepted | referral_declined | referral_outcome | referral_follow_up_scheduled | referral_follow_up_completed | referral_closed | case_meeting_scheduled | case_meeting_held | case_meeting_action_assigned | case_meeting_action_completed | case_meeting_cancelled | case_opened | case_closed | case_reopened | case_handed_over | council_case_marked | household_corrected (one entry on each case of the household)")
     occurred_on: str
     recorded_at: str
     summary: str | None = strawberry.field(description="What was asked or noted; null once the household is disposed of. Personal data.")

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from yorisoi.domain.errors import DomainError, InvalidInputError
+from yorisoi.domain.japanese_dates import parse_typed_date
 from yorisoi.domain.reception_numbers import parse_reception_number
 from yorisoi.graphql.errors import InputErrors
 
@@ -49,17 +50,24 @@ class Checker:
         return self.text(field, value, limit)
 
     def day(self, field: str, value: str | None) -> date | None:
+        """A date as ISO (YYYY-MM-DD) or as people write it: 令和6年4月1日, R6.4.1, 2024/4/1,
+        full-width digits — one parser for the API, the console and the CLI."""
         if value is None:
             return None
         try:
             # fromisoformat alone also takes week dates such as 2026-W01-1.
-            if not _ISO_DATE.fullmatch(value):
-                raise ValueError
-            return date.fromisoformat(value)
+            if _ISO_DATE.fullmatch(value):
+                return date.fromisoformat(value)
         except ValueError:
-            self.bad(field, "Not a date: use YYYY-MM-DD.",
-                      "日付の形式が正しくありません（YYYY-MM-DD）。")
-            return None
+            pass
+        else:
+            typed = parse_typed_date(value) if len(value) <= 40 else None
+            if typed is not None:
+                return typed
+        self.bad(field, "Not a date: use YYYY-MM-DD (令和6年4月1日, R6.4.1 and 2024/4/1 "
+                        "are read too).",
+                  "日付の形式が正しくありません（YYYY-MM-DD、令和6年4月1日、R6.4.1、2024/4/1 など）。")
+        return None
 
     def count(self, field: str, items: list, limit: int) -> None:
         if len(items) > limit:

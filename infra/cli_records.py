@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Optional
 from uuid import UUID
@@ -67,10 +66,17 @@ def _officer(token: str, action: str) -> Iterator[tuple[Any, Any]]:
 
 @disposal_app.command("due")
 def due(token: Token, on: Annotated[Optional[str], typer.Option(
-            help="The day to evaluate (YYYY-MM-DD, default today in Japan).")] = None,
+            help="The day to evaluate (2026-04-01, 令和8年4月1日, R8.4.1…; default today in "
+                 "Japan).")] = None,
         as_json: bool = False) -> None:
     """Households due for disposal: periods run out, no active hold, not yet disposed."""
-    day = date.fromisoformat(on) if on else None
+    from yorisoi.domain.japanese_dates import parse_typed_date
+
+    day = parse_typed_date(on) if on else None
+    if on and day is None:
+        console.print("日付を読み取れません（例: 2026-04-01、令和8年4月1日、R8.4.1）。"
+                      " / Not a date (e.g. 2026-04-01, 令和8年4月1日, R8.4.1).", style="red")
+        raise typer.Exit(2)
     with _officer(token, "records.manage") as (_, disposal):
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
                       transient=True, disable=as_json) as progress:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
@@ -125,3 +125,18 @@ def test_a_disposal_from_the_command_line_end_to_end(runner, city, tmp_path):
 
 def test_an_invalid_token_is_refused_without_touching_anything(runner, city):
     invoke(runner, "disposal", "due", "--token", "not-a-token", code=2)
+
+
+def test_the_day_to_evaluate_is_read_as_people_write_it(runner, city):
+    household_id, tokens = city
+    from yorisoi.domain.japanese_dates import wareki
+
+    later = japan_today() + timedelta(days=30)  # after the schedule took effect (today)
+    slashed = f"{later.year}/{later.month}/{later.day}"
+    for typed in (later.isoformat(), wareki(later), slashed,
+                  slashed.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        due = json.loads(invoke(runner, "disposal", "due", "--on", typed, "--as-json",
+                                "--token", tokens["a-proposer"]))
+        assert household_id in [h["householdId"] for h in due["households"]], typed
+    assert "日付を読み取れません" in invoke(runner, "disposal", "due", "--on", "someday",
+                                          "--token", tokens["a-proposer"], code=2)
