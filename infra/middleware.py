@@ -186,17 +186,17 @@ class RequestGuardMiddleware:
         limit = self.limits.for_content_type(content_type)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await _problem(too_large(limit))(scope, receive, send)
+            await _problem(too_large(limit), scope)(scope, receive, send)
             return
         if is_json(content_type) and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             try:
                 body = await _read_body(receive, limit)
             except RequestTooLarge as error:
-                await _problem(error.problem)(scope, receive, send)
+                await _problem(error.problem, scope)(scope, receive, send)
                 return
             problem = json_problem(body, self.limits.json_depth)
             if problem is not None:
-                await _problem(problem)(scope, receive, send)
+                await _problem(problem, scope)(scope, receive, send)
                 return
             receive = _replayed(body, receive)
         else:
@@ -213,10 +213,18 @@ class RequestGuardMiddleware:
         except RequestTooLarge as error:  # past every handler (a route that re-raised it)
             if started:
                 raise
-            await _problem(error.problem)(scope, receive, send)
+            await _problem(error.problem, scope)(scope, receive, send)
 
 
-def _problem(problem: BodyProblem) -> Response:
+def _problem(problem: BodyProblem, scope: Scope) -> Response:
+    """The typed JSON error, or the console's error page (with its navigation) for a page."""
+    if scope.get("path", "").startswith("/console") and scope.get("app") is not None and \
+            getattr(scope["app"].state, "console", None) is not None:
+        from yorisoi.infra.console.web import PageError, error_response
+
+        detail = problem.body()["detail"]
+        return error_response(Request(scope), PageError(
+            problem.status, detail["message"], detail["messageJa"], detail["code"]))
     return JSONResponse(status_code=problem.status, content=problem.body())
 
 
