@@ -53,8 +53,13 @@ RECORD = """mutation Record($input: RecordConsultationInput!) {
 }"""
 
 
-def prepare(cluster: Any, code: str = CITY) -> tuple[Any, str, str]:
-    """The platform, one municipality with one case (consent on file), and a specialist's token."""
+def prepare(cluster: Any, code: str = CITY, cases: int = 1) -> tuple[Any, str, list[str]]:
+    """The platform, one municipality with ``cases`` cases (consent on file), a specialist's token.
+
+    Each measured series writes to a case of its own: a case's commands cost more as its
+    consultations grow (its stream is read whole when not kept), so series sharing one case
+    would be compared at different sizes.
+    """
     from yorisoi.infra.bootstrap import OPERATOR
     from yorisoi.services.context import acting_as
 
@@ -68,11 +73,13 @@ def prepare(cluster: Any, code: str = CITY) -> tuple[Any, str, str]:
         with services.runtimes.lease(code) as rt, acting_as(replace(
                 acting_context(), organisation_kind="municipality", organisation_id=code,
                 contract_id=None)):
-            case_id = rt.casework.record_consultation(first).case_id
+            # (The service records what it is given: the duplicate check is the API's.)
+            case_ids = [str(rt.casework.record_consultation(
+                replace(first, household=new_household())).case_id) for _ in range(cases)]
             rt.catch_up()
         token = services.dev_issuer.mint("municipality", code, SPECIALIST, roles=["specialist"],
                                          sites=[ACTOR["site_id"]], expires_in=4 * 3600)
-    return settings, token, str(case_id)
+    return settings, token, case_ids
 
 
 def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,17 +93,20 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int = 3,
         clients: tuple[int, ...] = (1, 8), code: str = CITY
         ) -> tuple[list[Pair], dict[str, Any]]:
-    settings, token, case_id = prepare(cluster, code)
+    settings, token, case_ids = prepare(cluster, code, cases=2 * len(clients))
+    fresh = iter(case_ids)
     table = create_raw_table(cluster, "write_path")
     app_port, base_port = free_port(), free_port()
-    body = json.dumps({"query": RECORD, "variables": {"input": {
-        "municipalityCode": code, "caseId": case_id, "siteId": ACTOR["site_id"],
-        "occurredOn": yesterday().isoformat(), "channel": "visit",
-        "themes": ["development", "daily_worries"],
-        "asked": "二歳の子のことばが遅いのが心配。保育園の先生にも言われて、どこに相談すればよいか分からない。",
-        "wishes": "相談できる所を知りたい。同じ年頃の子の親とも話してみたい。",
-        "direction": "発達相談の案内。次回ひろばで様子を一緒に見ることにした。"}}},
-        ensure_ascii=False).encode()
+
+    def body_for(case_id: str) -> bytes:
+        return json.dumps({"query": RECORD, "variables": {"input": {
+            "municipalityCode": code, "caseId": case_id, "siteId": ACTOR["site_id"],
+            "occurredOn": yesterday().isoformat(), "channel": "visit",
+            "themes": ["development", "daily_worries"],
+            "asked": "二歳の子のことばが遅いのが心配。保育園の先生にも言われて、どこに相談すればよいか分からない。",
+            "wishes": "相談できる所を知りたい。同じ年頃の子の親とも話してみたい。",
+            "direction": "発達相談の案内。次回ひろばで様子を一緒に見ることにした。"}}},
+            ensure_ascii=False).encode()
     dsn = (f"host=127.0.0.1 port={cluster.port} dbname={cluster.dbname} user={APP_ROLE}"
            f" password={cluster.passwords[APP_ROLE]}")
     pairs: list[Pair] = []
@@ -104,7 +114,7 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
     with serving("app", app_port, settings_env(settings)), \
             serving("baseline-write", base_port, {"BENCH_DSN": dsn, "BENCH_TABLE": table}):
 
-        def product(n: int, keyed: bool) -> dict[str, Any]:
+        def product(n: int, keyed: bool, body: bytes) -> dict[str, Any]:
             return load(f"http://127.0.0.1:{app_port}/graphql", method="POST", body=body,
                         headers=[f"Authorization: Bearer {token}"], concurrency=n,
                         requests=requests, seconds=seconds, warmup=4 * n,
@@ -117,6 +127,8 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
                         seconds=seconds, warmup=4 * n, expect='"recordConsultation"')
 
         for n in clients:
+            # A case for each product series: both grow alike as the rounds alternate.
+            bodies = {"product": body_for(next(fresh)), "product_keyed": body_for(next(fresh))}
             runs: dict[str, list[dict[str, Any]]] = {
                 "product": [], "product_keyed": [], "baseline": [], "baseline_readback": []}
             plain = Pair(f"recordConsultation, {n} client(s), vs raw two-row insert", "req/s",
@@ -130,7 +142,8 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
                     order.reverse()
                 got = {}
                 for kind in order:
-                    got[kind] = (product(n, kind == "product_keyed") if kind.startswith("product")
+                    got[kind] = (product(n, kind == "product_keyed", bodies[kind])
+                                 if kind.startswith("product")
                                  else baseline(n, kind == "baseline_readback"))
                     runs[kind].append(got[kind])
 
