@@ -11,6 +11,7 @@ byte-identical to what the CDN serves, so the browser still checks them).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,17 +24,17 @@ from strawberry.http.ides import get_graphql_ide_html
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/static"
 
-# strawberry's CDN address -> the vendored file (infra/static/graphiql/).
+# The package paths strawberry's page loads (from a public CDN) -> the vendored file
+# (infra/static/graphiql/). Only the path is named here: whatever host the page names
+# is replaced, so nothing in this project points a browser at the internet.
 _GRAPHIQL_FILES = {
-    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
-    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js":
-        "react-dom.production.min.js",
-    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
-    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
-    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js":
-        "plugin-explorer.umd.js",
+    "react@18.2.0/umd/react.production.min.js": "react.production.min.js",
+    "react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
+    "js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
+    "graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
+    "@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
+    "graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
+    "@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
 }
 
 
@@ -45,12 +46,13 @@ class VendoredAssetsOutdatedError(RuntimeError):
 def graphiql_html() -> str:
     """strawberry's GraphiQL page, loading every script and stylesheet from ``/static/``."""
     html = get_graphql_ide_html("graphiql")
-    for cdn, local in _GRAPHIQL_FILES.items():
-        if cdn not in html:
+    for path, local in _GRAPHIQL_FILES.items():
+        html, found = re.subn(r'https://[^"\'\s/]+/' + re.escape(path),
+                              f"{PREFIX}/graphiql/{local}", html)
+        if not found:
             raise VendoredAssetsOutdatedError(
-                f"strawberry's GraphiQL page no longer loads {cdn}: vendor the files it "
+                f"strawberry's GraphiQL page no longer loads {path}: vendor the files it "
                 "loads now under infra/static/graphiql/ (see its README.md)")
-        html = html.replace(cdn, f"{PREFIX}/graphiql/{local}")
     if "https://" in html.replace('xmlns=%22http://www.w3.org/2000/svg%22', ""):
         raise VendoredAssetsOutdatedError(
             "strawberry's GraphiQL page loads a file from another host: vendor it")
