@@ -41,6 +41,7 @@ from yorisoi.infra.console.session import (
 )
 from yorisoi.infra.identity import AuthenticationError, VerifiedToken
 from yorisoi.infra.telemetry import client_request_id
+from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.idempotency import IdempotencyKeyInvalidError
 from yorisoi.services.personal_access import PersonalAccess, is_masked, reading_as
 from yorisoi.tenants.access import Action, Grant, Principal
@@ -327,6 +328,8 @@ class Console:
             return await self._logged(run)
         except PageError:
             raise
+        except CursorInvalidError as exc:  # a page address edited by hand: start again
+            raise PageError(400, exc.message, exc.message_ja, exc.code) from None
         except Exception as exc:  # noqa: BLE001 - user_error re-raises the unexpected
             raise page_error(user_error(exc)) from None
 
