@@ -2,8 +2,10 @@
 #
 #   make venv   create .venv (if missing) and install the project with its test
 #               extra; reinstalls only when pyproject.toml has changed
-#   make run    start the service (.venv/bin/yorisoi serve $(ARGS)), e.g.
-#               make run ARGS="--host 0.0.0.0 --port 9000"
+#   make runtime  create .venv (if missing) and install only what serving needs
+#               (no test extra: no playwright, moto, schemathesis)
+#   make run    start the service (.venv/bin/yorisoi serve $(ARGS)) after `make runtime`,
+#               e.g. make run ARGS="--host 0.0.0.0 --port 9000"
 #   make test   run the test suite on two xdist workers (first installing
 #               Debian's chromium for the console's browser tests, as root);
 #               extra pytest arguments go in PYTEST_ARGS, e.g.
@@ -13,17 +15,19 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.yorisoi-installed
+# The runtime install (no test extra) has a stamp of its own: `make run` on a
+# fresh machine must not pull the test tools; `make test` installs everything.
+RUNTIME_STAMP := $(VENV)/.yorisoi-runtime-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv run test browser
+.PHONY: venv runtime run test browser
 
 venv: $(STAMP)
 
-# The stamp lives inside .venv, so deleting .venv also forces a reinstall.
-# Where `python3 -m venv` cannot provide pip (Debian without python3-venv),
-# the venv is created without pip and pip is installed into it by the
-# interpreter's own pip.
-$(STAMP): pyproject.toml
+# Create .venv when missing.  Where `python3 -m venv` cannot provide pip
+# (Debian without python3-venv), the venv is created without pip and pip is
+# installed into it by the interpreter's own pip.
+define make_venv
 	@if [ -z "$(PYTHON)" ]; then echo "make: python3.11 or python3 is required" >&2; exit 1; fi
 	@if [ ! -x $(BIN)/python ]; then \
 	  echo "creating $(VENV) with $(PYTHON)"; \
@@ -33,10 +37,25 @@ $(STAMP): pyproject.toml
 	    $(PYTHON) -m pip --python $(BIN)/python install --disable-pip-version-check pip; \
 	  }; \
 	fi
+endef
+
+# The stamps live inside .venv, so deleting .venv also forces a reinstall.
+$(STAMP): pyproject.toml
+	$(make_venv)
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+	@touch $@ $(RUNTIME_STAMP)
+
+runtime: $(RUNTIME_STAMP)
+
+# The test install includes the runtime one: an up-to-date test stamp will do.
+$(RUNTIME_STAMP): pyproject.toml
+	$(make_venv)
+	@if [ ! $(STAMP) -nt pyproject.toml ]; then \
+	  $(BIN)/python -m pip install --disable-pip-version-check -e . ; \
+	fi
 	@touch $@
 
-run: venv
+run: runtime
 	$(BIN)/yorisoi serve $(ARGS)
 
 # The console's browser tests drive Debian's Chromium; its screenshots need CJK fonts.
