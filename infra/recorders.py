@@ -12,7 +12,8 @@ the library's pipeline (``BEGIN``, ``SET LOCAL lock_timeout``, ``LOCK
 TABLE``, ``NOTIFY``, ``INSERT``, ``COMMIT``) is five round trips and most of
 a command's client time.  The function does the same things in the same
 order, in the implicit transaction of one statement, so nothing about the
-guarantees changes: the ``EXCLUSIVE`` table lock still makes commit order
+guarantees changes: a per-space transaction advisory lock (``ordering_lock_key``,
+where the library takes ``LOCK TABLE … IN EXCLUSIVE MODE``) makes commit order
 equal notification order (projections never pass over a gap that fills in
 later), the unique (originator_id, version) key still refuses a concurrent
 writer, and the ``NOTIFY`` still commits with the events.  It also checks,
@@ -20,12 +21,15 @@ under ``FOR SHARE``, that the household key of every event carrying sealed
 personal fields is still live: a disposal that committed first is refused
 here, one that comes later waits for this insert.  That check is what lets
 the mapper seal with a cached household key (``HouseholdKeyring.for_event``).
-A space provisioned before the function existed falls back to the library's
-insert (and the mapper to reading the key row before every write).
+There is no fallback to the library's insert: its table lock would not order
+against the advisory lock.  A space provisioned before the function existed
+refuses writes (``SpaceNotUpgradedError``) until ``yorisoi tenant upgrade``
+creates it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -118,6 +122,20 @@ def join_units_of_work(datastore: Any) -> None:
     datastore.transaction = transaction
 
 
+class SpaceNotUpgradedError(RuntimeError):
+    """The space has no insert function: it predates it and was not upgraded.
+
+    Writes are refused (nothing is written) rather than falling back to the
+    library's insert, whose table lock does not order against the function's
+    advisory lock.  ``yorisoi tenant upgrade`` (the embedded ``serve`` runs it on
+    start) creates the function.
+    """
+
+    def __init__(self, space: str) -> None:
+        self.space = space
+        super().__init__(f"space {space} has no {INSERT_FUNCTION}: run `yorisoi tenant upgrade`")
+
+
 class StaleReadError(IntegrityError):
     """An aggregate the command read changed before the command's events were written.
 
@@ -199,6 +217,16 @@ def current_reads() -> ReadSet | None:
     return _reads.get()
 
 
+def ordering_lock_key(space: str) -> int:
+    """The advisory lock that orders one space's event inserts: a stable signed 64-bit number.
+
+    Derived from the space's name alone, so it is the same on every node of a
+    Citus cluster and before and after a tenant moves between them.
+    """
+    digest = hashlib.blake2b(f"yorisoi.events:{space}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def sealed_for(stored_event: StoredEvent) -> UUID | None:
     """The household whose key sealed this stored event's personal fields, if any."""
     return getattr(stored_event, SEALED_FOR, None)
@@ -276,7 +304,7 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                                 " ORDER BY originator_id, originator_version").format(
                                     schema=schema, table=table).as_bytes()
         self.sql_create_statements.append(self._create_insert_function())
-        # None: not tried yet; False: the space predates the function (library insert).
+        # None: no insert yet; True: the function ran (it checks household keys).
         self._function_ok: bool | None = None
 
     def _tenant(self) -> str:
@@ -309,8 +337,14 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
             "     USING ERRCODE = {state}, DETAIL = gone;"
             "   END IF;"
             "  END IF;"
-            # The library's ordering lock: commit order = notification order.
-            "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            # The ordering lock: commit order = notification order.  A transaction
+            # advisory lock of this space, not the library's LOCK TABLE … EXCLUSIVE:
+            # that conflicts with the ROW EXCLUSIVE lock Citus holds on every table
+            # of a tenant being moved (each write would wait for the whole move),
+            # and it needs UPDATE on the events table.  Every insert goes through
+            # this function (there is no other writer of the table), so holding
+            # this lock until commit serialises the space's inserts as before.
+            "  PERFORM pg_advisory_xact_lock({order_lock});"
             # Under the lock no other insert can interleave: the command's reads are
             # checked against the log as it will be when these events commit.
             "  IF cardinality(read_ids) > 0 THEN"
@@ -331,7 +365,8 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                  lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
                  state=Literal(KEY_DESTROYED_STATE), stale_state=Literal(STALE_READ_STATE),
                  channel=Literal(EVENTS_CHANNEL),
-                 space=Literal(self.datastore.schema))
+                 space=Literal(self.datastore.schema),
+                 order_lock=Literal(ordering_lock_key(self.datastore.schema)))
 
     def _keys_checked(self, checked: bool) -> None:
         self._function_ok = checked
@@ -343,8 +378,8 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                       **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        if self._function_ok is False or any(v is not None for v in kwargs.values()):
-            return super().insert_events(stored_events, **kwargs)
+        if any(v is not None for v in kwargs.values()):  # tracking records: not ours to write
+            raise NotImplementedError("process recorders are not used by this application")
         households = list(dict.fromkeys(str(h) for e in stored_events
                                         if (h := sealed_for(e)) is not None))
         reads = _reads.get()
@@ -377,9 +412,8 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                         UUID(detail) if detail else None) from None
                 if state == STALE_READ_STATE:
                     raise StaleReadError(UUID(detail) if detail else None) from None
-                if state == "42883" and self._function_ok is None:  # undefined_function
-                    self._keys_checked(False)
-                    return super().insert_events(stored_events, **kwargs)
+                if state == "42883":  # undefined_function: the space was never upgraded
+                    raise SpaceNotUpgradedError(self.datastore.schema) from None
                 raise
         _note_sealed(stored_events)
         if self._function_ok is None:

@@ -178,9 +178,10 @@ class Provisioner:
             sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, app),
             sql.SQL("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, app),
             sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(schema, app),
-            # LOCK TABLE ... IN EXCLUSIVE MODE (the library's ordering lock) needs
-            # UPDATE; the trigger still refuses any actual change to an event.
-            sql.SQL("GRANT UPDATE ON {}.{} TO {}").format(
+            # Inserts are ordered by an advisory lock (infra/recorders.py), not the
+            # library's LOCK TABLE, which needed UPDATE: taken back from spaces
+            # provisioned before (the trigger refuses any change to an event anyway).
+            sql.SQL("REVOKE UPDATE ON {}.{} FROM {}").format(
                 schema, sql.Identifier(db.events_table), app),
         ]
         statements += [

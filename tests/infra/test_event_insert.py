@@ -19,7 +19,7 @@ from key_destruction import destroy_key
 from yorisoi.domain.cases import Case
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.recorders import INSERT_FUNCTION
+from yorisoi.infra.recorders import INSERT_FUNCTION, SpaceNotUpgradedError, ordering_lock_key
 from yorisoi.services.casework import NewHousehold, RecordConsultation
 from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import ActingContext, acting_as
@@ -109,7 +109,9 @@ def test_events_without_personal_fields_do_not_wait_for_any_key(world, rt):
     assert rt.casework.repository.get(first.case_id).status == Case.CLOSED
 
 
-def test_a_space_without_the_function_falls_back_to_the_library_insert(world):
+def test_a_space_without_the_function_refuses_writes_until_upgraded(world):
+    # No fallback to the library's insert: its LOCK TABLE would not order against
+    # the function's advisory lock, so projections could pass over a late commit.
     settings = world.services.settings
     with _owner(settings) as conn:
         conn.execute(sql.SQL("DROP FUNCTION {}.{}").format(
@@ -117,22 +119,55 @@ def test_a_space_without_the_function_falls_back_to_the_library_insert(world):
     fresh = TenantRuntime(settings, CITY_A, world.services.key_provider)
     try:
         before = _events(fresh)
-        with acting_as(STAFF):
-            first = fresh.casework.record_consultation(_command())
-            fresh.casework.record_consultation(_command(first.case_id))
-        stored = _events(fresh)
-        # A new household's first record (with the reception counter's two), then one more.
-        assert stored == before + 9 + 2
-        assert fresh.casework.recorder._function_ok is False
-        assert fresh.casework.keyring.keys_checked_on_insert is False
-        destroy_key(fresh, first.household_id)
-        stored = _events(fresh)  # with the disposal batch's own events
-        # Without the check at insert, the key row is read before every write again.
-        with acting_as(STAFF), pytest.raises(HouseholdKeyDestroyedError):
-            fresh.casework.record_consultation(_command(first.case_id))
-        assert _events(fresh) == stored  # nothing of the refused command
+        with acting_as(STAFF), pytest.raises(SpaceNotUpgradedError) as refused:
+            fresh.casework.record_consultation(_command())
+        assert "tenant upgrade" in str(refused.value)
+        assert _events(fresh) == before  # nothing of the command was stored
     finally:
         fresh.close()
+    world.services.directory.upgrade_spaces([CITY_A])
+    upgraded = TenantRuntime(settings, CITY_A, world.services.key_provider)
+    try:
+        with acting_as(STAFF):
+            first = upgraded.casework.record_consultation(_command())
+        assert _events(upgraded) == before + 9
+        assert upgraded.casework.recorder._function_ok is True
+        assert first.case_id is not None
+    finally:
+        upgraded.close()
+
+
+def test_the_ordering_lock_is_an_advisory_lock_of_the_space_not_a_table_lock(world, rt):
+    # A table lock would conflict with the ROW EXCLUSIVE lock Citus holds on a moving
+    # tenant's tables; the function must take no lock on the events table beyond the
+    # insert's own ROW EXCLUSIVE.
+    settings = world.services.settings
+    with _owner(settings) as conn:
+        body = conn.execute(
+            "SELECT prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = %s AND p.proname = %s",
+            (f"t_{CITY_A}", INSERT_FUNCTION)).fetchone()[0]
+    assert "LOCK TABLE" not in body.upper()
+    assert str(ordering_lock_key(f"t_{CITY_A}")) in body
+    with _owner(settings) as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (ordering_lock_key(f"t_{CITY_A}"),))
+        with _owner(settings) as other:
+            other.execute("BEGIN")
+            other.execute("SET LOCAL lock_timeout = '200ms'")
+            # A row-level writer of the table (as during a move) is not blocked ...
+            other.execute(sql.SQL("LOCK TABLE {}.{} IN ROW EXCLUSIVE MODE").format(
+                sql.Identifier(f"t_{CITY_A}"), sql.Identifier(rt.casework.recorder.events_table_name)))
+            other.execute("ROLLBACK")
+        # ... while an insert waits for the ordering lock (and gives up at its lock_timeout).
+        with _owner(settings) as waiter:
+            waiter.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                waiter.execute(sql.SQL("SELECT * FROM {}.{}(ARRAY[%s]::uuid[], ARRAY[1]::int8[],"
+                                       " ARRAY['x']::text[], ARRAY['\\x00']::bytea[],"
+                                       " ARRAY[]::text[], ARRAY[]::uuid[], ARRAY[]::int8[])").format(
+                    sql.Identifier(f"t_{CITY_A}"), sql.Identifier(INSERT_FUNCTION)), (uuid4(),))
+        holder.execute("ROLLBACK")
 
 
 def test_read_ahead_serves_a_read_once_and_never_after_a_write(rt):
