@@ -73,3 +73,48 @@ LEGAL_BASES: dict[str, str] = {
     "court_order": "裁判所の命令等、法令に基づく場合",
     "other": "その他（理由に記載）",
 }
+
+# Outreach (アウトリーチ, guideline §4(1)⑤, §4(3)①): what kind of visit, and
+# where it takes place *in general terms* — a code, never an address (any
+# detail of the place is free text, personal and sealed).
+VISIT_KINDS: dict[str, str] = {
+    "home_visit": "家庭訪問",
+    "with_public_health_nurse": "保健師同行訪問",
+    "pop_up_counter": "出張相談・イベント",
+    "other": "その他",
+}
+
+VISIT_PLACES: dict[str, str] = {
+    "home": "自宅",
+    "community_center": "地区センター・公民館",
+    "health_center": "保健センター",
+    "childcare_facility": "保育・教育施設",
+    "event_venue": "イベント会場",
+    "other": "その他",
+}
+
+# What came of a visit that took place, and why one did not.
+VISIT_OUTCOMES: dict[str, str] = {
+    "consulted": "相談に応じた",
+    "information_provided": "情報提供を行った",
+    "connected": "関係機関につないだ",
+    "watching": "様子を確認した（見守り）",
+    "other": "その他",
+}
+
+VISIT_NOT_MET_REASONS: dict[str, str] = {
+    "absent": "不在",
+    "declined": "面会を断られた",
+    "family_postponed": "家族の都合で延期",
+    "other": "その他",
+}
+
+# The next step agreed after a visit (a follow-up date makes it a task).
+VISIT_NEXT_STEPS: dict[str, str] = {
+    "revisit": "再訪問",
+    "phone_check": "電話で様子を確認",
+    "invite_to_site": "来所を案内",
+    "refer": "関係機関へつなぐ",
+    "case_meeting": "ケース会議で検討",
+    "none": "予定なし",
+}
