@@ -25,14 +25,25 @@ class ActingContext:
     site_id: str | None = None
     request_id: str | None = None
     trace_id: str | None = None
+    # Written offline and synced later (the console's offline capture): when the
+    # specialist captured the record and on which registered device.  Stamped only
+    # when set, so every other event's metadata stays as it was.
+    captured_at: str | None = None
+    device_id: str | None = None
 
     def as_metadata(self) -> dict[str, str | None]:
-        return asdict(self)
+        found = asdict(self)
+        for name in _OFFLINE_ONLY:
+            if found[name] is None:
+                del found[name]
+        return found
 
     def at(self, *, contract_id: str | None, site_id: str | None) -> ActingContext:
         """The same actor, acting under a given contract and site."""
         return ActingContext(**{**asdict(self), "contract_id": contract_id, "site_id": site_id})
 
+
+_OFFLINE_ONLY = ("captured_at", "device_id")
 
 _current: ContextVar[ActingContext | None] = ContextVar("yorisoi_acting", default=None)
 
