@@ -64,6 +64,8 @@ def check_consultation_date(occurred_on: date, *, case_opened_on: date,
 TEXT_FIELDS = ("asked", "wishes", "direction", "outer_situation", "inner_situation",
                "child_rearing_situation")
 SITUATION_FIELDS = ("outer_situation", "inner_situation", "child_rearing_situation")
+# Facts for reporting, in clear (never personal): see Recorded's v3.
+REPORTING_FIELDS = ("age_band", "first_in_fiscal_year", "case_new_in_fiscal_year")
 
 
 class ConsultationNotFoundError(NotFoundDomainError):
@@ -92,8 +94,13 @@ class Consultation(Aggregate):
     """One consultation with a family, recorded under a site (and contract)."""
 
     class Recorded(Aggregate.Created):
-        # v2 added the three situations of the guideline's record.
-        class_version: ClassVar[int] = 2
+        # v2 added the three situations of the guideline's record; v3 the
+        # non-personal facts reporting counts (issue 20), decided at the command:
+        # the child's age band, whether this is the household's first
+        # consultation of the fiscal year (実人数 without keeping household ids)
+        # and whether its case opened in that year (new vs continuing).
+        # None: recorded before v3, not known.
+        class_version: ClassVar[int] = 3
         personal_fields: ClassVar[tuple[str, ...]] = TEXT_FIELDS
         case_id: UUID
         household_id: UUID
@@ -108,10 +115,18 @@ class Consultation(Aggregate):
         outer_situation: str | None
         inner_situation: str | None
         child_rearing_situation: str | None
+        age_band: str | None
+        first_in_fiscal_year: bool | None
+        case_new_in_fiscal_year: bool | None
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             for name in SITUATION_FIELDS:
+                state.setdefault(name, None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict) -> None:
+            for name in REPORTING_FIELDS:
                 state.setdefault(name, None)
 
     class Corrected(Aggregate.Event):
@@ -132,7 +147,9 @@ class Consultation(Aggregate):
                themes: list[str], asked: str, wishes: str, direction: str,
                today: date, allowed_themes: Collection[str],
                outer_situation: str | None = None, inner_situation: str | None = None,
-               child_rearing_situation: str | None = None) -> Consultation:
+               child_rearing_situation: str | None = None, age_band: str | None = None,
+               first_in_fiscal_year: bool | None = None,
+               case_new_in_fiscal_year: bool | None = None) -> Consultation:
         """Record a consultation, enforcing the record's invariants."""
         if occurred_on > today:
             raise ConsultationDateInFutureError(field="occurredOn")
@@ -153,6 +170,8 @@ class Consultation(Aggregate):
             asked=asked.strip(), wishes=wishes.strip(), direction=direction.strip(),
             outer_situation=_clean(outer_situation), inner_situation=_clean(inner_situation),
             child_rearing_situation=_clean(child_rearing_situation),
+            age_band=age_band, first_in_fiscal_year=first_in_fiscal_year,
+            case_new_in_fiscal_year=case_new_in_fiscal_year,
         )
 
     @event(Recorded)
@@ -161,7 +180,9 @@ class Consultation(Aggregate):
                  themes: list[str], asked: str | None, wishes: str | None,
                  direction: str | None, outer_situation: str | None = None,
                  inner_situation: str | None = None,
-                 child_rearing_situation: str | None = None) -> None:
+                 child_rearing_situation: str | None = None, age_band: str | None = None,
+                 first_in_fiscal_year: bool | None = None,
+                 case_new_in_fiscal_year: bool | None = None) -> None:
         self.case_id = case_id
         self.household_id = household_id
         self.site_id = site_id
@@ -176,6 +197,9 @@ class Consultation(Aggregate):
         self.outer_situation = outer_situation
         self.inner_situation = inner_situation
         self.child_rearing_situation = child_rearing_situation
+        self.age_band = age_band
+        self.first_in_fiscal_year = first_in_fiscal_year
+        self.case_new_in_fiscal_year = case_new_in_fiscal_year
         self.corrections: list[dict[str, object]] = []
 
     def check_version(self, expected_version: int | None) -> None:

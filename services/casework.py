@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from yorisoi.domain.age_bands import age_band_on
 from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import HouseholdConsents
 from yorisoi.domain.consultations import (
@@ -168,13 +169,15 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         taxonomy_id = ThemeTaxonomy.create_id(self.municipality_code)
         if cmd.case_id is not None:
             known = self._case_households.get(cmd.case_id)
+            # (and the household: the age band is read from it, see _reporting_facts)
             self.read_ahead([cmd.case_id, taxonomy_id,
-                             *(self._household_indexes(known) if known else ())])
+                             *((known, *self._household_indexes(known)) if known else ())])
             case = self._get_case(cmd.case_id, cmd.writable_contract_ids)
             case.check_version(cmd.expected_version)
             self._remember_household(case)
             if known != case.household_id:
-                self.read_ahead(self._household_indexes(case.household_id))
+                self.read_ahead([case.household_id,
+                                 *self._household_indexes(case.household_id)])
         else:
             if cmd.household is None:
                 raise DomainError(field="household", message="Give a caseId or a new household.",
@@ -195,6 +198,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
                              contract_id=cmd.contract_id, opened_on=cmd.occurred_on,
                              reception_number=counter.assign(case_id))
         people = cmd.household if household is not None else None
+        facts = self._reporting_facts(case, people, cmd.occurred_on)
         check_consultation_date(
             cmd.occurred_on, case_opened_on=case.opened_on,
             birth_dates=[c.birth_date for c in people.children] if people else (),
@@ -205,7 +209,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             themes=cmd.themes, asked=cmd.asked, wishes=cmd.wishes, direction=cmd.direction,
             today=today, allowed_themes=self.allowed_themes(),
             outer_situation=cmd.outer_situation, inner_situation=cmd.inner_situation,
-            child_rearing_situation=cmd.child_rearing_situation)
+            child_rearing_situation=cmd.child_rearing_situation, **facts)
         case.note_consultation(consultation.id)
         consent = self.consent_to_record(
             household_id=case.household_id, case_id=case.id, record_id=consultation.id,
@@ -216,6 +220,34 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         self.save(household, case, consultation, counter, *consent)
         return ConsultationRecorded(case.id, consultation.id, case.household_id,
                                     case.reception_number)
+
+    def _reporting_facts(self, case: Case, people: NewHousehold | None,
+                         occurred_on: date) -> dict[str, Any]:
+        """What reporting counts about this consultation, decided now (issue 20).
+
+        実人数 counts a household once a fiscal year without any statistic
+        keeping household ids: the case knows its consultations, so whether one
+        of them already falls in this consultation's fiscal year is decided
+        here and carried on the event as a flag (it survives disposal and
+        rebuilds).  The age band is read from the household as it is now and
+        only the band is kept.
+        """
+        year = fiscal_year_of(occurred_on)
+        if people is not None:  # a new household: its first consultation, a new case
+            return {"age_band": age_band_on(
+                        occurred_on, birth_dates=[c.birth_date for c in people.children],
+                        due_date=people.pregnancy.due_date if people.pregnancy else None),
+                    "first_in_fiscal_year": True, "case_new_in_fiscal_year": True}
+        found: Household = self.repository.get(case.household_id)
+        band = ("unknown" if getattr(found, "shredded", False) else age_band_on(
+            occurred_on, birth_dates=[c.birth_date for c in found.children],
+            due_date=found.pregnancy.due_date if found.pregnancy else None))
+        # Newest first: a consultation of the same year is usually the last one.
+        # Read with personal fields withheld (no key, and kept between commands).
+        seen = any(fiscal_year_of(self.repository.terms(cid).occurred_on) == year
+                   for cid in reversed(case.consultation_ids))
+        return {"age_band": band, "first_in_fiscal_year": not seen,
+                "case_new_in_fiscal_year": fiscal_year_of(case.opened_on) == year}
 
     @property
     def _case_households(self) -> OrderedDict[UUID, UUID]:
