@@ -1,26 +1,33 @@
-"""The ``yorisoi`` command: serve, worker, provisioning, dev tokens, demo data, rebuilds."""
+"""The ``yorisoi`` command: serve, worker, provisioning, dev tokens, demo data, rebuilds.
+
+An operator's daily tool, so it starts fast: this module and every ``cli_*``
+sub-app import only typer and rich at the top; the platform (database,
+event store, object storage, GraphQL, the web app) is imported inside the
+command that needs it.  ``tests/deploy/test_cli_imports.py`` keeps it so.
+
+Results go to stdout (``console``), progress and refusals to stderr (``err``).
+Exit codes: 0 done, 1 the command ran and found a problem, 2 a refusal or
+a usage error (README, "The command line").
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.cli_audit import audit_app
 from yorisoi.infra.cli_dsr import records_app
 from yorisoi.infra.cli_graphql import graphql_app
 from yorisoi.infra.cli_records import disposal_app
 from yorisoi.infra.cli_storage import storage_app
-from yorisoi.infra.clock import japan_today
-from yorisoi.infra.settings import get_settings
-from yorisoi.services.context import acting_as
+
+if TYPE_CHECKING:
+    from yorisoi.infra.bootstrap import Services
 
 app = typer.Typer(help="Yorisoi: records of 利用者支援事業.", no_args_is_help=True)
 platform_app = typer.Typer(help="The shared platform space.", no_args_is_help=True)
@@ -34,16 +41,22 @@ app.add_typer(records_app, name="records")
 app.add_typer(graphql_app, name="graphql")
 app.add_typer(disposal_app, name="disposal")
 app.add_typer(storage_app, name="storage")
-console = Console()
+console = Console()  # results
+err = Console(stderr=True)  # progress, refusals
 
 
 def _services() -> Services:
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.settings import get_settings
+
     return Services(get_settings())
 
 
 def _embedded_setup() -> None:
     """The embedded default provisions itself: platform space and demo data."""
+    from yorisoi.infra.bootstrap import Services, init_platform
     from yorisoi.infra.demo import ensure_platform_issuer, has_demo, load_demo
+    from yorisoi.infra.settings import get_settings
 
     settings = get_settings()
     if settings.backend != "sqlite":
@@ -73,6 +86,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     from yorisoi.infra.app import create_app
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.settings import get_settings
 
     settings = get_settings()
     address = served_address(host, port)
@@ -217,6 +232,9 @@ def demo() -> None:
 @platform_app.command("init")
 def platform_init() -> None:
     """Create the platform space (schema and tables). Idempotent."""
+    from yorisoi.infra.bootstrap import init_platform
+    from yorisoi.infra.settings import get_settings
+
     init_platform(get_settings())
     console.print("platform space ready")
 
@@ -224,30 +242,89 @@ def platform_init() -> None:
 def _registry(action) -> None:  # noqa: ANN001
     """Run a registry command as the platform operator; refusals exit 2 with the reason."""
     from yorisoi.domain.errors import DomainError
+    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.services.context import acting_as
 
     services = _services()
     try:
         with acting_as(OPERATOR):
             action(services.directory)
     except DomainError as error:
-        console.print(f"[red]{error.message}[/red]\n[red]{error.message_ja}[/red]")
+        err.print(f"[red]{error.message}[/red]\n[red]{error.message_ja}[/red]")
         raise typer.Exit(2) from None
     finally:
         services.close()
 
 
+def _day(text: str | None, option: str) -> date:
+    """A day as people type it (2026-04-01, 令和8年4月1日, R8.4.1); default today in Japan."""
+    from yorisoi.domain.japanese_dates import parse_typed_date
+    from yorisoi.infra.clock import japan_today
+
+    if not text:
+        return japan_today()
+    day = parse_typed_date(text)
+    if day is None:
+        err.print(f"[red]{option}: not a date (e.g. 2026-04-01, 令和8年4月1日, R8.4.1)[/red]\n"
+                  f"[red]{option}: 日付を読み取れません（例: 2026-04-01、令和8年4月1日、R8.4.1）[/red]")
+        raise typer.Exit(2)
+    return day
+
+
 @tenant_app.command("upgrade")
-def upgrade(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> None:  # noqa: UP007
-    """Create the tables added since the given (or every) municipality was provisioned."""
+def upgrade(tenant: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
+                help="Municipality code (repeatable); default: every municipality.")] = None,
+            force: Annotated[bool, typer.Option(
+                help="Upgrade every space again, even those already up to date.")] = False,
+            ) -> None:
+    """Bring municipalities' spaces up to date (new tables and columns). Resumable.
+
+    Each space done is journalled: run it again after an interruption and it
+    goes on with the spaces not yet done.  A space that fails is reported and
+    the rest go on; the exit code is then 1 and a re-run retries only those.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from yorisoi.tenants.upgrades import SpaceUpgrades
+
     services = _services()
+    upgrades = SpaceUpgrades(services.directory)
     try:
         codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
-        with Progress(console=console) as progress:
-            task = progress.add_task("upgrading", total=len(codes))
-            services.directory.upgrade_spaces(codes, lambda _code: progress.advance(task))
-        console.print(f"{len(codes)} municipalities up to date")
+        due, current = upgrades.plan(codes, force=force)
+        err.print(f"{len(codes)} municipalities: {len(current)} already up to date, "
+                  f"{len(due)} to upgrade")
+        columns = (TextColumn("upgrading"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task("upgrading", total=len(due))
+
+            def advance(code: str, failure: str | None) -> None:
+                if failure is not None:
+                    progress.console.print(f"[red]{code}: failed ({failure})[/red]")
+                progress.advance(task)
+
+            outcome = upgrades.run(due, advance)
     finally:
+        upgrades.close()
         services.close()
+    if not outcome.failed:
+        console.print(f"{len(codes)} municipalities up to date ({len(outcome.upgraded)} "
+                      f"upgraded now, {len(current)} already)")
+        return
+    console.print(f"{len(outcome.upgraded)} upgraded, {len(current)} already up to date, "
+                  f"{len(outcome.failed)} failed")
+    if outcome.failed:
+        err.print("[red]Run `yorisoi tenant upgrade` again to retry the failed ones.[/red]\n"
+                  "[red]失敗した自治体は、もう一度実行すると再試行されます。[/red]")
+        raise typer.Exit(1)
 
 
 @tenant_app.command("provision-municipality")
@@ -278,16 +355,16 @@ def sign_contract(contract_id: str, municipality_code: str, contractor_id: str,
                   site: Annotated[list[str], typer.Option()], starts_on: str,
                   ends_on: str) -> None:
     """Record a contract between a municipality and a contractor."""
+    starts, ends = _day(starts_on or "-", "STARTS_ON"), _day(ends_on or "-", "ENDS_ON")
     _registry(lambda d: d.sign_contract(
         contract_id=contract_id, municipality_code=municipality_code,
-        contractor_id=contractor_id, site_ids=site, starts_on=date.fromisoformat(starts_on),
-        ends_on=date.fromisoformat(ends_on)))
+        contractor_id=contractor_id, site_ids=site, starts_on=starts, ends_on=ends))
 
 
 @tenant_app.command("suspend-contract")
 def suspend_contract(contract_id: str, reason: str, suspended_on: str | None = None) -> None:
     """Suspend a contract: the contractor's access stops at once (reason: a code)."""
-    day = date.fromisoformat(suspended_on) if suspended_on else japan_today()
+    day = _day(suspended_on, "--suspended-on")
     _registry(lambda d: d.suspend_contract(contract_id=contract_id, suspended_on=day,
                                            reason=reason))
     console.print(f"contract {contract_id} suspended")
@@ -296,7 +373,7 @@ def suspend_contract(contract_id: str, reason: str, suspended_on: str | None = N
 @tenant_app.command("resume-contract")
 def resume_contract(contract_id: str, resumed_on: str | None = None) -> None:
     """Lift a contract's suspension; access returns at once."""
-    day = date.fromisoformat(resumed_on) if resumed_on else japan_today()
+    day = _day(resumed_on, "--resumed-on")
     _registry(lambda d: d.resume_contract(contract_id=contract_id, resumed_on=day))
     console.print(f"contract {contract_id} resumed")
 
@@ -304,7 +381,7 @@ def resume_contract(contract_id: str, resumed_on: str | None = None) -> None:
 @tenant_app.command("end-contract")
 def end_contract(contract_id: str, reason: str, ended_on: str | None = None) -> None:
     """End a contract early; the contractor's access ends at once."""
-    day = date.fromisoformat(ended_on) if ended_on else japan_today()
+    day = _day(ended_on, "--ended-on")
     _registry(lambda d: d.end_contract(contract_id=contract_id, ended_on=day, reason=reason))
     console.print(f"contract {contract_id} ended")
 
@@ -338,6 +415,8 @@ def projections_status(as_json: bool = False) -> None:
     if as_json:
         print(json.dumps(rows))
         return
+    from rich.table import Table
+
     table = Table("tenant", "view", "position", "head", "lag")
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
@@ -350,12 +429,14 @@ def projections_rebuild(tenant: Annotated[Optional[list[str]], typer.Option()] =
     services = _services()
     try:
         codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
-        with Progress(console=console) as progress:
+        from rich.progress import Progress
+
+        with Progress(console=err) as progress:
             task = progress.add_task("rebuilding", total=len(codes))
             for code in codes:
                 with services.runtimes.lease(code) as runtime:
                     applied = max(p.rebuild() for p in runtime.projectors)
-                progress.console.print(f"{code}: {applied} events")
+                console.print(f"{code}: {applied} events")
                 progress.advance(task)
     finally:
         services.close()

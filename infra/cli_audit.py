@@ -15,24 +15,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER
-from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store, ledger_sources
-from yorisoi.infra.settings import get_settings
-from yorisoi.infra.storage import StorageError
-from yorisoi.services.audit_export import ExportFormatError, read_export, write_export
-from yorisoi.services.audit_ledger import AuditChainer
-from yorisoi.services.audit_verify import UNCHAINED_GRACE, VerificationReport, verify
-from yorisoi.tenants.runtime import TenantRuntime
+if TYPE_CHECKING:  # imported by the commands themselves: `yorisoi --help` stays light
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.services.audit_verify import VerificationReport
+    from yorisoi.tenants.runtime import TenantRuntime
+
+# The default grace (services/audit_verify.UNCHAINED_GRACE), written out so the option's
+# default needs no import; tests/deploy/test_cli_imports.py checks that the two agree.
+UNCHAINED_GRACE_SECONDS = 120
 
 audit_app = typer.Typer(help="The audit ledger: verify, checkpoint, export.", no_args_is_help=True)
-console = Console(stderr=True)  # progress and verdicts; --as-json output goes to stdout
+console = Console()  # the verdict (with --as-json: the JSON report only)
+err = Console(stderr=True)  # progress, refusals; the human verdict too under --as-json
 
 TenantOption = Annotated[Optional[str], typer.Option("--tenant", help="Municipality code.")]  # noqa: UP007
 PlatformOption = Annotated[bool, typer.Option(
@@ -40,12 +39,16 @@ PlatformOption = Annotated[bool, typer.Option(
 
 
 def _refuse(english: str, japanese: str) -> typer.Exit:
-    console.print(f"[red]{english}[/red]\n[red]{japanese}[/red]")
+    err.print(f"[red]{english}[/red]\n[red]{japanese}[/red]")
     return typer.Exit(2)
 
 
 @contextmanager
 def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.settings import get_settings
+    from yorisoi.infra.storage import StorageError
+
     services = Services(get_settings())
     try:
         if code not in {t.tenant_id for t in services.directory.registry.municipalities()}:
@@ -54,7 +57,7 @@ def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
         with services.runtimes.lease(code) as runtime:
             yield services, runtime
     except StorageError as error:  # the checkpoint store: unreachable, refused, misconfigured
-        console.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
+        err.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
         raise typer.Exit(1) from None
     finally:
         services.close()
@@ -62,11 +65,15 @@ def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
 
 @contextmanager
 def _platform() -> Iterator[Services]:
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.settings import get_settings
+    from yorisoi.infra.storage import StorageError
+
     services = Services(get_settings())
     try:
         yield services
     except StorageError as error:
-        console.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
+        err.print(f"[red]{error}[/red]\n[red]チェックポイントの保存先を利用できません[/red]")
         raise typer.Exit(1) from None
     finally:
         services.close()
@@ -74,21 +81,31 @@ def _platform() -> Iterator[Services]:
 
 @contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
 
 
 def _print(report: VerificationReport, as_json: bool) -> None:
+    """The verdict on stdout (``> file`` keeps it); under --as-json only the JSON is."""
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
-    _say(report)
+    out = err if as_json else console
+    _say(report, out)
     if report.registry is not None:
-        _say(report.registry)
+        _say(report.registry, out)
 
 
-def _say(report: VerificationReport) -> None:
+def _say(report: VerificationReport, console: Console) -> None:
     name = (f"registry entries of {report.concerning}" if report.concerning is not None
             else report.tenant)
     pending = ", ".join(f"{n} {kind}" for kind, n in sorted(report.pending.items()) if n)
@@ -137,12 +154,16 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--as-json", help="Print the report as JSON.")] = False,
     grace: Annotated[int, typer.Option(
         help="Seconds a source may stay unchained before that is a finding (online).",
-        min=0, max=86_400)] = int(UNCHAINED_GRACE.total_seconds()),
+        min=0, max=86_400)] = UNCHAINED_GRACE_SECONDS,
 ) -> None:
     """Recompute the chain, check every checkpoint, report the first broken link.
 
     ``--tenant`` also verifies the registry entries the municipality depends on.
     """
+    from yorisoi.infra.checkpoints import ledger_sources
+    from yorisoi.services.audit_export import ExportFormatError, read_export
+    from yorisoi.services.audit_verify import verify
+
     _one_of(tenant, platform, export, "--export")
     try:
         pinned = public_key.read_text() if public_key is not None else None
@@ -155,7 +176,7 @@ def verify_command(
             with _progress("verifying export", source.head) as advance:
                 report = verify(source, pinned or carried, progress=advance)
         except (ExportFormatError, OSError) as error:
-            console.print(f"[red]{error}[/red]\n[red]監査エクスポートを読めません[/red]")
+            err.print(f"[red]{error}[/red]\n[red]監査エクスポートを読めません[/red]")
             raise typer.Exit(1) from None
     else:
         with _ledger(tenant, platform) as (services, runtime):
@@ -170,6 +191,10 @@ def verify_command(
 @audit_app.command("checkpoint")
 def checkpoint_command(tenant: TenantOption = None, platform: PlatformOption = False) -> None:
     """Chain everything recorded so far, then sign and store a checkpoint of the head."""
+    from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER
+    from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
+    from yorisoi.services.audit_ledger import AuditChainer
+
     _one_of(tenant, platform)
     with _ledger(tenant, platform) as (services, runtime):
         checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
@@ -195,6 +220,9 @@ def export_command(
     out: Annotated[Optional[Path], typer.Option(help="The file to write (JSON Lines).")] = None,  # noqa: UP007
 ) -> None:
     """Write the ledger, the chained bytes, the checkpoints and the public key to one file."""
+    from yorisoi.infra.checkpoints import ledger_sources
+    from yorisoi.services.audit_export import write_export
+
     if out is None:
         raise _refuse("--out is required", "--out を指定してください")
     _one_of(tenant, platform)

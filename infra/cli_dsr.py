@@ -11,31 +11,31 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.clock import japan_today
-from yorisoi.infra.settings import get_settings
-from yorisoi.services.file_register import build_file_register, render_markdown
-from yorisoi.tenants.runtime import TenantRuntime
+if TYPE_CHECKING:  # imported by the commands themselves: `yorisoi --help` stays light
+    from yorisoi.tenants.runtime import TenantRuntime
 
 records_app = typer.Typer(help="Records governance: file register, data-subject requests.",
                           no_args_is_help=True)
-console = Console()
+console = Console()  # results
+err = Console(stderr=True)  # refusals
 Municipality = Annotated[str, typer.Option("--municipality", help="Municipality code.")]
 
 
 @contextmanager
 def _municipality(code: str) -> Iterator[tuple[str, TenantRuntime]]:
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.settings import get_settings
+
     services = Services(get_settings())
     try:
         tenant = services.directory.registry.tenant(code)
         if tenant is None or tenant.kind != "municipality":
-            console.print("[red]No such municipality.[/red]\n[red]その自治体は登録されていません。[/red]")
+            err.print("[red]No such municipality.[/red]\n[red]その自治体は登録されていません。[/red]")
             raise typer.Exit(2)
         with services.runtimes.lease(code) as rt:
             yield tenant.name, rt
@@ -49,9 +49,12 @@ def file_register(municipality: Municipality,
                   ) -> None:
     """Print the municipality's 個人情報ファイル簿 entries, generated from the schema."""
     if format not in ("markdown", "json"):
-        console.print("[red]Format is markdown or json.[/red]\n"
+        err.print("[red]Format is markdown or json.[/red]\n"
                       "[red]形式は markdown または json を指定してください。[/red]")
         raise typer.Exit(2)
+    from yorisoi.infra.clock import japan_today
+    from yorisoi.services.file_register import build_file_register, render_markdown
+
     with _municipality(municipality) as (name, rt):
         register = build_file_register(rt.casework, municipality_name=name, today=japan_today())
     print(json.dumps(register, ensure_ascii=False, indent=1) if format == "json"
@@ -63,6 +66,10 @@ def requests(municipality: Municipality,
              overdue: Annotated[bool, typer.Option(help="Only undecided after the deadline.")] = False,
              ) -> None:
     """List data-subject requests with their status and deadline (Japan time)."""
+    from rich.table import Table
+
+    from yorisoi.infra.clock import japan_today
+
     today = japan_today()
     with _municipality(municipality) as (_, rt):
         found = [r for r in rt.casework.data_subject_requests()

@@ -14,7 +14,8 @@ from rich.console import Console
 
 graphql_app = typer.Typer(help="The GraphQL contract: SDL and persisted queries.",
                           no_args_is_help=True)
-console = Console()
+console = Console()  # results
+err = Console(stderr=True)  # what is wrong
 
 
 @graphql_app.command("sdl")
@@ -30,7 +31,7 @@ def sdl(check: Annotated[bool, typer.Option(
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            console.print(f"[red]{path} is out of date[/red]: run `yorisoi graphql sdl`.")
+            err.print(f"[red]{path} is out of date[/red]: run `yorisoi graphql sdl`.")
             raise typer.Exit(1)
         console.print(f"{path} matches the code.")
         return
@@ -63,22 +64,22 @@ def persist(
     directory = directory or OPERATIONS_DIR
     path = output or MANIFEST_PATH
     if not directory.is_dir():
-        console.print(f"[red]{directory} is not a folder[/red]")
+        err.print(f"[red]{directory} is not a folder[/red]")
         raise typer.Exit(2)
     files = operation_files(directory)
     if not files:
-        console.print(f"[red]no .graphql files under {directory}[/red]")
+        err.print(f"[red]no .graphql files under {directory}[/red]")
         raise typer.Exit(2)
     manifest, problems = build_manifest(files)
     if problems:
         for problem in problems:
-            console.print(f"[red]invalid:[/red] {problem}", soft_wrap=True)
+            err.print(f"[red]invalid:[/red] {problem}", soft_wrap=True)
         raise typer.Exit(1)
     text = manifest_text(manifest)
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            console.print(f"[red]{path} is out of date[/red]: run `yorisoi graphql persist`.")
+            err.print(f"[red]{path} is out of date[/red]: run `yorisoi graphql persist`.")
             raise typer.Exit(1)
         console.print(f"{path} matches {len(manifest)} operations.")
         return

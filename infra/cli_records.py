@@ -20,12 +20,11 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
 disposal_app = typer.Typer(help="Records disposal (廃棄): due list, batches, certificates.",
                            no_args_is_help=True)
-console = Console()
+console = Console()  # results
+err = Console(stderr=True)  # progress, refusals
 
 Token = Annotated[str, typer.Option("--token", envvar="YORISOI_TOKEN",
                                     help="The officer's bearer token (or YORISOI_TOKEN).")]
@@ -36,7 +35,7 @@ STEP_LABELS = {"key_destroyed": "鍵を消去", "read_models_purged": "閲覧用
 
 
 def _refuse(code: str, message: str, message_ja: str) -> typer.Exit:
-    console.print(f"[red]{message}[/red]\n[red]{message_ja}[/red] ({code})")
+    err.print(f"[red]{message}[/red]\n[red]{message_ja}[/red] ({code})")
     return typer.Exit(2)
 
 
@@ -74,11 +73,14 @@ def due(token: Token, on: Annotated[Optional[str], typer.Option(
 
     day = parse_typed_date(on) if on else None
     if on and day is None:
-        console.print("日付を読み取れません（例: 2026-04-01、令和8年4月1日、R8.4.1）。"
+        err.print("日付を読み取れません（例: 2026-04-01、令和8年4月1日、R8.4.1）。"
                       " / Not a date (e.g. 2026-04-01, 令和8年4月1日, R8.4.1).", style="red")
         raise typer.Exit(2)
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from rich.table import Table
+
     with _officer(token, "records.manage") as (_, disposal):
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err,
                       transient=True, disable=as_json) as progress:
             progress.add_task("読み込み中（閲覧用データを最新化）…", total=None)
             schedule, households = disposal.due(day)
@@ -139,10 +141,12 @@ def _batch_id(text: str) -> UUID:
 @disposal_app.command("run")
 def run(token: Token, batch_id: str) -> None:
     """Run (or resume) an approved batch, household by household, to its certificate."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
     with _officer(token, "disposal.approve") as (_, disposal):
         batch = disposal.casework.disposal_batch(_batch_id(batch_id))
         with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), console=console) as progress:
+                      TextColumn("{task.completed}/{task.total}"), console=err) as progress:
             overall = progress.add_task("世帯", total=len(batch.households),
                                         completed=len(batch.households) - len(batch.pending))
             current: dict[str, Any] = {}
@@ -196,13 +200,15 @@ def verify_certificate(files: Annotated[list[Path], typer.Argument(help="Certifi
                            "--public-key", help="The platform's public key (PEM); default: "
                            "this installation's key.")] = None) -> None:
     """Verify certificates offline; any altered byte fails (exit 1)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
     from yorisoi.infra.certificates import CertificateInvalidError
     from yorisoi.infra.certificates import verify_certificate as verify
 
     pem = public_key.read_text() if public_key else _installation_key()
     failed = 0
     with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), console=console) as progress:
+                  TextColumn("{task.completed}/{task.total}"), console=err) as progress:
         task = progress.add_task("検証中", total=len(files))
         for path in files:
             try:
@@ -211,10 +217,10 @@ def verify_certificate(files: Annotated[list[Path], typer.Argument(help="Certifi
                 failed += 1
                 reason = error.reason if isinstance(error, CertificateInvalidError) else (
                     "cannot be read")
-                progress.console.print(f"[red]INVALID[/red] {path}: {reason}")
+                console.print(f"[red]INVALID[/red] {path}: {reason}")
             else:
                 totals = document["totals"]
-                progress.console.print(
+                console.print(
                     f"[green]VALID[/green] {path}: batch {document['batch']['id']}, "
                     f"{totals['households']} household(s), {totals['records']} record(s)")
             progress.advance(task)
@@ -227,7 +233,8 @@ def _installation_key() -> str:
 
     path = Path(get_settings().keys_dir) / "platform" / "signing-ed25519.pem"
     if not path.exists():
-        console.print("[red]No platform key here: give --public-key.[/red]")
+        err.print("[red]No platform key here: give --public-key.[/red]\n"
+                  "[red]この環境にはプラットフォームの鍵がありません。--public-key を指定してください。[/red]")
         raise typer.Exit(2)
     from yorisoi.infra.signing import PlatformSigner
 

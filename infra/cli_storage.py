@@ -6,15 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-
-from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.reseal import reseal_all
-from yorisoi.infra.settings import get_settings
 
 storage_app = typer.Typer(help="Object storage: sealing files under their subject's key.",
                           no_args_is_help=True)
-console = Console()
+console = Console()  # results
+err = Console(stderr=True)  # progress
 
 
 @storage_app.command("reseal")
@@ -23,10 +19,16 @@ def reseal(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> Non
 
     Idempotent and resumable: run it again after an interruption.
     """
+    from rich.progress import Progress
+
+    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.reseal import reseal_all
+    from yorisoi.infra.settings import get_settings
+
     services = Services(get_settings())
     try:
         codes = tenant or [t.tenant_id for t in services.directory.registry.municipalities()]
-        with Progress(console=console) as progress:
+        with Progress(console=err) as progress:
             task = progress.add_task("sealing", total=None)
             total = reseal_all(services, codes, lambda _outcome: progress.advance(task))
         console.print(f"{len(codes)} municipalities: {total.sealed} sealed, {total.already} "

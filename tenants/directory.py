@@ -102,12 +102,19 @@ class TenantDirectory:
         self.provisioner.init_platform()
         done = []
         for code in codes or [t.tenant_id for t in self.registry.municipalities()]:
-            self._add_view_columns(code)
-            self.provisioner.create_municipality_space(code)
+            self.upgrade_space(code)
             done.append(code)
             if progress is not None:
                 progress(code)
         return done
+
+    def upgrade_space(self, code: str) -> None:
+        """One municipality's space: its views' new columns, then the (idempotent) DDL.
+
+        ``tenants/upgrades.py`` runs this across every space, resumably.
+        """
+        self._add_view_columns(code)
+        self.provisioner.create_municipality_space(code)
 
     def _add_view_columns(self, code: str) -> list[str]:
         """Columns views gained since the space was provisioned (as the schema owner)."""
