@@ -27,7 +27,8 @@ from yorisoi.infra.middleware import (
 )
 from yorisoi.infra.offline_assets import mount_offline_assets
 from yorisoi.infra.public_directory import router as public_directory_router
-from yorisoi.infra.rate_limits import RateLimiter
+from yorisoi.infra.metrics import MetricsMiddleware, mount_metrics
+from yorisoi.infra.rate_limits import limiter_for
 from yorisoi.infra.referral_packets import router as referral_packets_router
 from yorisoi.infra.request_bodies import BodyLimits
 from yorisoi.infra.rest import router as rest_router
@@ -65,15 +66,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     if services is not None:
         app.state.services = services
-    # Tests swap in a limiter with an injected clock.
-    app.state.rate_limiter = (RateLimiter.from_settings(settings)
-                              if settings.rate_limits_enabled else None)
+    # Tests swap in a limiter with an injected clock.  Shared by every process of the
+    # deployment (the platform database) unless YORISOI_RATE_LIMIT_STORE=memory.
+    app.state.rate_limiter = limiter_for(settings, lambda: app.state.services)
 
     # Added first, so it runs inside the span (Starlette wraps in reverse order):
     # span, then rate limits, then the body checks (a refused request reads no body).
     app.add_middleware(RequestGuardMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(HttpSpanMiddleware)
+    # Outermost: requests, latency and errors by route template and tenant (docs/metrics.md),
+    # 429s and 413s included; GET /metrics when YORISOI_METRICS_ENDPOINT is on.
+    app.add_middleware(MetricsMiddleware)
+    mount_metrics(app, settings)
     quiet_uvicorn_logs()
 
     @app.exception_handler(RequestValidationError)

@@ -9,25 +9,40 @@ client address.  A request is admitted only when every bucket it needs has a
 token; a refused request takes none (a tenant-wide refusal does not also
 drain the principal's own bucket).
 
-The buckets live in this process's memory.  A deployment with N workers
-admits up to N times the configured rates; divide the rates by the number of
-workers, or move the buckets to a shared store (Redis, the database) when
-exact global limits matter.
+Two limiters, one interface (``take``):
 
-The clock is injected (``time.monotonic`` by default) so tests need no sleeps.
+- ``SharedRateLimiter`` (the default, ``YORISOI_RATE_LIMIT_STORE=database``): the
+  buckets are rows of the platform space (``rate_limit_buckets``; PostgreSQL, or the
+  platform's SQLite file that every process of an embedded deployment opens), so N
+  API processes enforce one limit.  A request costs one statement — ``INSERT … ON
+  CONFLICT DO UPDATE … RETURNING`` over its buckets, on an autocommit connection: one
+  round trip, row locks only on the buckets it charges.  A full bucket is the same
+  as no bucket, so rows whose bucket has refilled are deleted now and then.
+- ``RateLimiter`` (``memory``): the buckets in this process's memory; N processes
+  admit up to N times the rates.  For a single process, and for tests.
+
+The clock is injected (``time.monotonic`` / ``time.time`` by default) so tests need
+no sleeps.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yorisoi.infra.settings import Settings
+
+if TYPE_CHECKING:
+    from yorisoi.infra.db import Database
+
+_log = logging.getLogger("yorisoi.rate_limits")
 
 Clock = Callable[[], float]
 
@@ -107,6 +122,7 @@ class RateLimiter:
                 (limit, _), wait = max(short, key=lambda item: item[1])
                 for name, level in levels.items():  # keep the refill, charge nothing
                     self._store(name, level, now)
+                _counted_refusal(limit, keys)
                 return Refusal(limit=limit, retry_after=wait)
             for name, level in levels.items():
                 self._store(name, level - 1.0, now)
@@ -119,9 +135,168 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
+def _counted_refusal(limit: str, keys: dict[str, str]) -> None:
+    """The refusal in the metrics, by limit and tenant (never the subject or address)."""
+    from yorisoi.infra.metrics import rate_limit_refused
+
+    rate_limit_refused(limit, keys.get("tenant"))
+
+
 def keys_for(principal: Any | None, client: str | None) -> dict[str, str]:
     """The buckets a request is charged to: its principal's and tenant's, or its client's."""
     if principal is None:
         return {"client": client or "unknown"}
     tenant = f"{principal.tenant_kind}:{principal.tenant_id}"
     return {"principal": f"{tenant}:{principal.subject}", "tenant": tenant}
+
+
+# --------------------------------------------------------------------------- shared buckets
+
+# The platform space's buckets.  ``bucket`` is a keyed digest of the limit and its key
+# (a tenant, a subject, a client address: none kept in clear); ``tokens`` were left at
+# ``refilled_at`` (seconds since the epoch); ``full_at`` is when the bucket is full
+# again, so ``DELETE … WHERE full_at < now`` forgets only buckets that lost nothing.
+RATE_LIMIT_TABLE = "rate_limit_buckets"
+
+
+def rate_limit_ddl(dialect: str) -> list[str]:
+    """The buckets' table in the platform space (idempotent; ``yorisoi platform init``)."""
+    real = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {{s}}{RATE_LIMIT_TABLE} ("
+        f" bucket TEXT PRIMARY KEY, tokens {real} NOT NULL, refilled_at {real} NOT NULL,"
+        f" per_second {real} NOT NULL, burst {real} NOT NULL, full_at {real} NOT NULL,"
+        f" admitted BOOLEAN NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rate_limit_buckets_full_at"
+        f" ON {{s}}{RATE_LIMIT_TABLE} (full_at)",
+    ]
+
+
+def _charge_sql(dialect: str, buckets: int) -> str:
+    """One upsert charging ``buckets`` rows: each refills by the time passed, then gives
+    one token if it has one (``admitted``), else keeps its level (a refusal takes none)."""
+    least, greatest = ("LEAST", "GREATEST") if dialect == "postgres" else ("min", "max")
+    level = (f"{least}(excluded.burst, b.tokens + {greatest}(0, excluded.refilled_at"
+             f" - b.refilled_at) * excluded.per_second)")
+    left = f"(CASE WHEN {level} >= 1 THEN {level} - 1 ELSE {level} END)"
+    since = f"{greatest}(b.refilled_at, excluded.refilled_at)"
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, TRUE)"] * buckets)
+    return (f"INSERT INTO {{s}}{RATE_LIMIT_TABLE} AS b"
+            f" (bucket, tokens, refilled_at, per_second, burst, full_at, admitted)"
+            f" VALUES {values} ON CONFLICT (bucket) DO UPDATE SET"
+            f" tokens = {left}, admitted = ({level} >= 1), refilled_at = {since},"
+            f" per_second = excluded.per_second, burst = excluded.burst,"
+            f" full_at = {since} + (excluded.burst - {left}) / excluded.per_second"
+            f" RETURNING bucket, tokens, admitted")
+
+
+def _bucket_id(limit: str, key: str) -> str:
+    # A digest: subjects and client addresses are not kept in the table in clear.
+    return hashlib.sha256(f"yorisoi-rate-limit\x00{limit}\x00{key}".encode()).hexdigest()[:40]
+
+
+class SharedRateLimiter(RateLimiter):
+    """Token buckets in the platform database, shared by every process that opens it.
+
+    ``database`` is called for the platform's ``Database`` on first use (the app's
+    services are built in its lifespan, after the limiter).  If the database cannot
+    be reached the request is admitted (logged once per outage): it meets the same
+    outage in its handler, which answers it; refusing it here would only hide why.
+    """
+
+    def __init__(self, *, principal: Rate, tenant: Rate,
+                 database: Callable[[], Database], clock: Clock = time.time,
+                 purge_every: float = 60.0) -> None:
+        super().__init__(principal=principal, tenant=tenant, clock=clock, max_buckets=0)
+        self._database = database
+        self._purge_every = purge_every
+        self._next_purge = 0.0
+        self._down = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings,  # type: ignore[override]
+                      database: Callable[[], Database],
+                      clock: Clock = time.time) -> SharedRateLimiter:
+        return cls(principal=Rate(settings.rate_limit_principal_per_second,
+                                  settings.rate_limit_principal_burst),
+                   tenant=Rate(settings.rate_limit_tenant_per_second,
+                               settings.rate_limit_tenant_burst),
+                   database=database, clock=clock)
+
+    def take(self, **keys: str) -> Refusal | None:
+        """Charge one token to each named bucket; None when admitted, else the refusal
+        (a bucket charged before another refused gets its token back)."""
+        try:
+            refusal = self._take(keys)
+        except Exception as error:  # noqa: BLE001 - an outage: the handler answers it
+            if not self._down:
+                _log.warning("rate limits unavailable (%s): admitting until the database"
+                             " answers", type(error).__name__)
+                self._down = True
+            return None
+        if self._down:
+            _log.warning("rate limits available again")
+            self._down = False
+        return refusal
+
+    async def take_async(self, **keys: str) -> Refusal | None:
+        """``take`` in a worker thread: the event loop does not wait on the database."""
+        import asyncio
+
+        return await asyncio.to_thread(self.take, **keys)
+
+    def _take(self, keys: dict[str, str]) -> Refusal | None:
+        db = self._database()
+        now = self.clock()
+        # Sorted, so two requests lock shared rows in one order (no deadlock).
+        named = sorted((_bucket_id(limit, key), limit) for limit, key in keys.items())
+        params: list[Any] = []
+        for bucket, limit in named:
+            rate = self.rates[limit]
+            params += [bucket, rate.burst - 1.0, now, rate.per_second, float(rate.burst),
+                       now + 1.0 / rate.per_second]
+        rows = _autocommit(db, _charge_sql(db.dialect, len(named)), params)
+        limits = dict(named)
+        refused = [(limits[row["bucket"]], float(row["tokens"])) for row in rows
+                   if not row["admitted"]]
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge_every
+            _autocommit(db, f"DELETE FROM {{s}}{RATE_LIMIT_TABLE} WHERE full_at < %s", [now])
+        if not refused:
+            return None
+        charged = [row["bucket"] for row in rows if row["admitted"]]
+        for bucket in charged:  # rare (a refusal): the token goes back
+            _autocommit(db, f"UPDATE {{s}}{RATE_LIMIT_TABLE} SET tokens ="
+                            f" {'LEAST' if db.dialect == 'postgres' else 'min'}(burst, tokens + 1)"
+                            f" WHERE bucket = %s", [bucket])
+        limit, wait = max(((limit, (1.0 - tokens) / self.rates[limit].per_second)
+                           for limit, tokens in refused), key=lambda item: item[1])
+        _counted_refusal(limit, keys)
+        return Refusal(limit=limit, retry_after=wait)
+
+
+def _autocommit(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """One statement committed on its own: on PostgreSQL a pooled autocommit connection
+    (one round trip, no BEGIN/COMMIT), on SQLite a write transaction of its own."""
+    from yorisoi.infra.db import Cursor
+
+    returns = "RETURNING" in sql
+    if db.dialect == "postgres" and not db.in_transaction():
+        with db.datastore.get_connection() as conn:
+            if conn.autocommit:
+                cursor = Cursor(conn.cursor(), db).execute(sql, params)
+                return cursor.fetchall() if returns else []
+    with db.transaction() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returns else []
+
+
+def limiter_for(settings: Settings, services: Callable[[], Any]) -> Any:
+    """The limiter ``settings`` choose (None: limits off).  ``services`` is called for the
+    app's ``Services`` when the shared limiter first needs the platform database."""
+    if not settings.rate_limits_enabled:
+        return None
+    if settings.rate_limit_store == "memory":
+        return RateLimiter.from_settings(settings)
+    return SharedRateLimiter.from_settings(
+        settings, lambda: services().directory.platform.database)

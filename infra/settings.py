@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     rate_limit_principal_burst: int = Field(default=100, ge=1)
     rate_limit_tenant_per_second: float = Field(default=100.0, gt=0)
     rate_limit_tenant_burst: int = Field(default=1000, ge=1)
+    # Where the buckets live: "database" (the platform space: PostgreSQL, or the
+    # platform's SQLite file every process of an embedded deployment opens), so N
+    # processes enforce one limit; "memory": this process only (N processes, N times).
+    rate_limit_store: Literal["database", "memory"] = "database"
+
+    # Metrics (infra/metrics.py, docs/metrics.md): GET /metrics in Prometheus's text
+    # format when on (optionally behind a bearer token), and OTLP export to a
+    # collector when an endpoint is named (http://collector:4318/v1/metrics).
+    metrics_endpoint: bool = False
+    metrics_token: SecretStr = SecretStr("")
+    metrics_otlp_endpoint: str = ""
+    metrics_otlp_interval_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("public_url")
     @classmethod

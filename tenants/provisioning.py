@@ -17,6 +17,8 @@ from yorisoi.infra.audit_ledger_store import platform_ledger_ddl
 from yorisoi.infra.db import Database
 from yorisoi.infra.household_keys import DISPOSAL_AUTHORISATIONS_DDL, HOUSEHOLD_KEYS_DDL
 from yorisoi.infra.keys import TenantKeyProvider
+from yorisoi.infra.rate_limits import RATE_LIMIT_TABLE, rate_limit_ddl
+from yorisoi.infra.session_revocations import REVOCATIONS_TABLE, revocations_ddl
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import POSITIONS_DDL
 from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
@@ -218,8 +220,12 @@ class Provisioner:
                      *(_platform_row_security_pg(scoped) + _PLATFORM_EVENTS_SECURITY_PG
                        if self.settings.backend == "postgres" else []),
                      # The registry's audit ledger (append-only, under row-level security).
-                     *platform_ledger_ddl(self.settings.backend)],
-                    [*scoped, "projection_positions"])
+                     *platform_ledger_ddl(self.settings.backend),
+                     # State every API process shares: rate-limit buckets, signed-out
+                     # console sessions (keyed digests only; no tenant data, no policy).
+                     *rate_limit_ddl(self.settings.backend),
+                     *revocations_ddl(self.settings.backend)],
+                    [*scoped, "projection_positions", RATE_LIMIT_TABLE, REVOCATIONS_TABLE])
 
     def create_municipality_space(self, code: str) -> str:
         """Create a municipality's space and its tenant key. Idempotent."""

@@ -122,7 +122,8 @@ async def callback(request: Request, code: str = "", state: str = "",
 @router.post("/logout")
 async def logout(con: Con) -> RedirectResponse:
     await con.form()  # the CSRF check: nobody signs another person out
-    con.state.revoke(con.session)
+    # In every process of the deployment (the platform database), not only this one.
+    await asyncio.to_thread(con.state.revoke, con.session, con.request)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     clear(response, SESSION_COOKIE)
     return response

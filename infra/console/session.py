@@ -6,9 +6,10 @@ the link-signing secrets), so it can be neither read nor altered by the
 browser, and any process of the deployment can open it.  Cookies are HttpOnly,
 SameSite=Lax, and Secure unless the console is served on plain loopback HTTP.
 
-Signing out clears the cookie and revokes its session id in this process: a
-copy replayed later is refused here until its absolute expiry (another process
-still needs the idle expiry to pass — the price of a stateless cookie).
+Signing out clears the cookie and revokes its session id in every process of the
+deployment: the id is recorded in the platform database (infra/session_revocations.py)
+until its absolute expiry, and a copy replayed later — to this process or another —
+is refused.  Each request asks the database once (the answer is kept on the request).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -31,6 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Request, Response
 
 from yorisoi.infra.local_secrets import load_or_create_secret
+from yorisoi.infra.session_revocations import SessionRevocations
+
+_log = logging.getLogger("yorisoi.console")
 
 SESSION_COOKIE = "yorisoi_console"
 LOGIN_COOKIE = "yorisoi_console_login"
@@ -89,8 +94,11 @@ class ConsoleState:
     idle_seconds: float = IDLE_SECONDS
     absolute_seconds: float = ABSOLUTE_SECONDS
     clock: Callable[[], float] = time.time
+    # Revoked here (a fast answer without the database), and shared: ``revocations``,
+    # or the one made from the app's services on first use.
     revoked: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    revocations: SessionRevocations | None = None
 
     @classmethod
     def from_keys_dir(cls, keys_dir: Path) -> ConsoleState:
@@ -119,14 +127,50 @@ class ConsoleState:
                 return None, "missing"
         if now - session.seen > self.idle_seconds or now >= session.expires:
             return None, "expired"
+        if self._revoked_elsewhere(request, session.sid):
+            return None, "missing"
         return replace(session, seen=now), None
 
-    def revoke(self, session: Session) -> None:
+    def revoke(self, session: Session, request: Request | None = None) -> None:
+        """Sign ``session`` out here and, through the platform database, everywhere."""
         with self.lock:
             now = self.clock()
             for sid in [s for s, until in self.revoked.items() if until < now]:
                 del self.revoked[sid]
             self.revoked[session.sid] = session.expires
+        store = self._store(request)
+        if store is not None:
+            store.revoke(session.sid, session.expires)
+
+    def _store(self, request: Request | None) -> SessionRevocations | None:
+        if self.revocations is None and request is not None:
+            services = getattr(request.app.state, "services", None)
+            if services is not None:
+                self.revocations = SessionRevocations(
+                    lambda: services.directory.platform.database)
+        return self.revocations
+
+    def _revoked_elsewhere(self, request: Request, sid: str) -> bool:
+        """Whether another process signed ``sid`` out: asked once per request."""
+        state = request.scope.setdefault("state", {})
+        asked = state.get("yorisoi_revocation")
+        if asked is not None and asked[0] == sid:
+            return bool(asked[1])
+        store = self._store(request)
+        if store is None:
+            return False
+        try:
+            revoked = store.is_revoked(sid)
+        except Exception as error:  # noqa: BLE001 - an outage: the page meets it and answers 503
+            # The pages this cookie would open read the same database, so they fail too;
+            # refusing here would send the person to a sign-in that cannot work either.
+            _log.warning("sign-out check unavailable: %s", type(error).__name__)
+            return False
+        state["yorisoi_revocation"] = (sid, revoked)
+        if revoked:
+            with self.lock:
+                self.revoked[sid] = self.clock() + self.absolute_seconds
+        return revoked
 
     def write(self, request: Request, response: Response, session: Session) -> None:
         response.set_cookie(SESSION_COOKIE, self.sealer.seal("session", asdict(session)),
