@@ -118,6 +118,12 @@ class VisitFollowUpInvalidError(DomainError):
     message_ja = "次回対応日は訪問日以降の日付とし、次の対応（予定なし以外）を選んでください。"
 
 
+class VisitFollowUpNotOpenError(DomainError):
+    code = "visit_follow_up_not_open"
+    message = "The visit has no open follow-up."
+    message_ja = "この訪問に未完了の次回対応はありません。"
+
+
 class VisitRescheduleUnchangedError(DomainError):
     code = "visit_reschedule_unchanged"
     message = "The new plan is the same as the current one."
@@ -209,6 +215,9 @@ class OutreachVisit(Aggregate):
         follow_up_on: date | None
         follow_up_owner: str | None
 
+    class FollowUpCompleted(Aggregate.Event):
+        completed_on: date
+
     class Cancelled(Aggregate.Event):
         # Why a visit was called off may name people: personal.
         personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
@@ -268,6 +277,7 @@ class OutreachVisit(Aggregate):
         self.follow_up_owner: str | None = None
         self.consultation_id: UUID | None = None
         self.cancel_reason: str | None = None
+        self.follow_up_completed_on: date | None = None
 
     def check_version(self, expected_version: int | None) -> None:
         """Refuse a command decided on a stale view of the visit."""
@@ -359,6 +369,22 @@ class OutreachVisit(Aggregate):
         self.next_step = next_step
         self.follow_up_on = follow_up_on
         self.follow_up_owner = follow_up_owner
+
+    @property
+    def follow_up_open(self) -> bool:
+        return self.follow_up_on is not None and self.follow_up_completed_on is None
+
+    def complete_follow_up(self, *, completed_on: date, today: date) -> None:
+        """The next step agreed after the visit was taken (its task leaves "my tasks")."""
+        if not self.follow_up_open:
+            raise VisitFollowUpNotOpenError(field="visitId")
+        if completed_on > today or (self.done_on and completed_on < self.done_on):
+            raise VisitDoneDateInvalidError(field="completedOn")
+        self._follow_up_completed(completed_on)
+
+    @event(FollowUpCompleted)
+    def _follow_up_completed(self, completed_on: date) -> None:
+        self.follow_up_completed_on = completed_on
 
     def cancel(self, *, reason: str | None) -> None:
         """Call the visit off (only while it is planned)."""

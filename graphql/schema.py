@@ -42,6 +42,7 @@ from yorisoi.graphql.execution import PlainFieldsExecutor
 from yorisoi.graphql.file_register import FileRegisterQuery
 from yorisoi.graphql.household_corrections import HouseholdCorrectionMutation
 from yorisoi.graphql.operations import OperationsQuery
+from yorisoi.graphql.outreach import OutreachMutation, OutreachQuery
 from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.personal_reads import PersonalReads
 from yorisoi.graphql.records import RecordsMutation, RecordsQuery
@@ -68,7 +69,8 @@ class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, Representativ
             TaskQuery, ReferralQuery, AgencyQuery, ResourceQuery, ComplaintQuery, SiteQuery,
             StaffQuery, OversightQuery, ContractorWorkQuery, AccessGrantQuery,
             OperationsQuery,
-            DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery, ComplianceQuery):
+            DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery, ComplianceQuery,
+            OutreachQuery):
     pass
 
 
@@ -78,7 +80,7 @@ class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation,
                ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
                StaffMutation, ContractMutation, AccessGrantMutation,
                HouseholdCorrectionMutation,
-               DataSubjectMutation, RecordsMutation):
+               DataSubjectMutation, RecordsMutation, OutreachMutation):
     pass
 
 

@@ -195,6 +195,15 @@ class MeetingQueries:
         return cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                            " AND name = 'referral_view'").fetchone() is not None
 
+    def _has_table(self, cur: Cursor, table: str) -> bool:
+        # A space provisioned before the table was added has it after ``tenant upgrade``.
+        if self.db.dialect == "postgres":
+            row = cur.execute("SELECT to_regclass(%s) AS t",
+                              (self.db.render("{s}" + table),)).fetchone()
+            return row is not None and row["t"] is not None
+        return cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                           " AND name = %s", (table,)).fetchone() is not None
+
     def my_tasks(self, scope: CaseScope, owner: str, *, first: int,
                  after: str | None) -> Page:
         """The owner's open tasks: earliest due first (so overdue first), undated last."""
@@ -217,6 +226,14 @@ class MeetingQueries:
                     " ON c.case_id = CAST(r.case_id AS TEXT)"
                     " WHERE CAST(r.follow_up_owner AS TEXT) = %s AND r.status <> 'closed'"
                     " AND r.next_follow_up_on IS NOT NULL")
+                params.append(owner)
+            if self._has_table(cur, "visit_task_view"):
+                # Outreach visits: each planned visit of its people, and agreed follow-ups.
+                union += (
+                    " UNION ALL SELECT v.task_id, v.kind, v.source_id, v.case_id,"
+                    " v.household_id, v.owner_user_id, v.due_on, v.status, v.completed_on,"
+                    " v.sealed, 0, v.contract_id FROM {s}visit_task_view v"
+                    " WHERE v.owner_user_id = %s AND v.status = 'open'")
                 params.append(owner)
             where, scope_params = scope_clause(scope, sites_via_case=True)
             base = f"SELECT * FROM ({union}) AS tasks WHERE 1 = 1{where}"

@@ -18,14 +18,16 @@ from yorisoi.projections.household_index import HouseholdIndexView
 from yorisoi.projections.meetings_view import MeetingsView
 from yorisoi.projections.organisation_view import OrganisationView
 from yorisoi.projections.referral_board import ReferralBoardView
+from yorisoi.projections.report_view import ReportView
 from yorisoi.projections.resource_directory import ResourceDirectoryView
 from yorisoi.projections.statistics_view import StatisticsView
 from yorisoi.projections.timeline import TimelineView
+from yorisoi.projections.visits_view import VisitsView
 
 TENANT_VIEWS: tuple[type, ...] = (CaseView, TimelineView, MeetingsView, ReferralBoardView,
                                   ResourceDirectoryView, OrganisationView, ComplaintsView,
                                   BreakGlassView, DisposalDueView, StatisticsView,
-                                  HouseholdIndexView)
+                                  HouseholdIndexView, VisitsView, ReportView)
 
 
 def tenant_view_ddl() -> list[str]:

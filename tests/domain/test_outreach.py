@@ -154,3 +154,17 @@ def test_reschedule_and_cancel() -> None:
     with pytest.raises(VisitNotPlannedError):
         visit.reschedule(planned_on=TODAY, starts_at=None, ends_at=None, visitors=["staff-1"],
                          case_opened_on=OPENED, today=TODAY)
+
+
+def test_a_follow_up_is_completed_once() -> None:
+    from yorisoi.domain.outreach import VisitFollowUpNotOpenError
+
+    visit = _plan(planned_on=TODAY)
+    _done(visit)
+    assert visit.follow_up_open
+    with pytest.raises(VisitDoneDateInvalidError):
+        visit.complete_follow_up(completed_on=TODAY + timedelta(days=1), today=TODAY)
+    visit.complete_follow_up(completed_on=TODAY, today=TODAY)
+    assert not visit.follow_up_open
+    with pytest.raises(VisitFollowUpNotOpenError):
+        visit.complete_follow_up(completed_on=TODAY, today=TODAY)
