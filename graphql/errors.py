@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from graphql import GraphQLError
 from yorisoi.domain.errors import DomainError, StaleVersionError
 from yorisoi.infra.identity import AuthenticationError
+from yorisoi.infra.outages import ServiceUnavailableError, unavailable
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.access import AccessDeniedError
@@ -108,12 +109,26 @@ def user_error(exc: Exception) -> UserError:
 class ApiError(GraphQLError):
     """A user-facing error raised by a query."""
 
-    def __init__(self, code: str, message: str, message_ja: str) -> None:
-        super().__init__(message, extensions={"code": code, "messageJa": message_ja})
+    def __init__(self, code: str, message: str, message_ja: str, **extensions: object) -> None:
+        super().__init__(message, extensions={"code": code, "messageJa": message_ja,
+                                              **extensions})
+
+
+def service_unavailable(error: ServiceUnavailableError) -> ApiError:
+    """``service_unavailable``: a dependency is down; nothing was written; retry later.
+
+    Never says which dependency nor why (the driver's text names hosts): the client
+    needs to know only that the same request may succeed in ``retryAfterSeconds``.
+    """
+    return ApiError(error.code, error.message, error.message_ja, retryable=True,
+                    retryAfterSeconds=error.retry_after)
 
 
 def api_error(exc: Exception) -> ApiError:
     """Map an expected exception raised by a query; anything else is re-raised."""
+    down = unavailable(exc)
+    if down is not None:
+        return service_unavailable(down)
     if isinstance(exc, (AccessDeniedError, AuthenticationError, CursorInvalidError)):
         return ApiError(exc.code, exc.message, exc.message_ja)
     if isinstance(exc, DomainError):

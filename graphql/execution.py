@@ -38,6 +38,7 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
+from yorisoi.infra.outages import note, unavailable
 
 # What to do with one field: (response name, attribute, kind, non-null, detail, item non-null).
 # kind LEAF: detail is the scalar (_leaf); LEAVES: a list, detail the items' scalar;
@@ -145,6 +146,19 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                     pass
         return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                       position_context)
+
+    def handle_field_error(self, raw_error: Exception, return_type: Any,
+                           field_details_list: Any, path: Any) -> None:
+        # An outage met by a resolver (the database, the key provider, object storage)
+        # is answered as ``service_unavailable`` (retryable), never as a masked bug;
+        # the HTTP middleware makes the response a 503 with Retry-After.
+        down = unavailable(raw_error)
+        if down is not None:
+            note(down)
+            from yorisoi.graphql.errors import service_unavailable
+
+            raw_error = service_unavailable(down)
+        super().handle_field_error(raw_error, return_type, field_details_list, path)
 
     def _resolve_hooks(self) -> bool:
         manager = self.middleware_manager

@@ -21,12 +21,14 @@ from yorisoi.infra.console.routes_print import router as console_print_router
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
 from yorisoi.infra.middleware import (
     HttpSpanMiddleware,
+    OutageMiddleware,
     RateLimitMiddleware,
     RequestGuardMiddleware,
     quiet_uvicorn_logs,
 )
 from yorisoi.infra.offline_assets import mount_offline_assets
 from yorisoi.infra.public_directory import router as public_directory_router
+from yorisoi.infra.readiness import Readiness
 from yorisoi.infra.metrics import MetricsMiddleware, mount_metrics
 from yorisoi.infra.rate_limits import limiter_for
 from yorisoi.infra.referral_packets import router as referral_packets_router
@@ -47,11 +49,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services or Services(settings)
+        # /readyz answers from this prober's last verdict, at once (infra/readiness.py).
+        app.state.readiness = Readiness(app.state.services).start()
         # The embedded server has no worker: it chains and checkpoints its own audit ledgers.
         ledger_keeper = keep_ledgers(app.state.services)
         try:
             yield
         finally:
+            app.state.readiness.stop()
             if ledger_keeper is not None:
                 await ledger_keeper.stop()
             if services is None:
@@ -74,6 +79,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # span, then rate limits, then the body checks (a refused request reads no body).
     app.add_middleware(RequestGuardMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RateLimitMiddleware)
+    # Outside the rate limits (their store is the database too), inside the span: an
+    # outage answers 503 with Retry-After, typed and bilingual, never internal text.
+    app.add_middleware(OutageMiddleware)
     app.add_middleware(HttpSpanMiddleware)
     # Outermost: requests, latency and errors by route template and tenant (docs/metrics.md),
     # 429s and 413s included; GET /metrics when YORISOI_METRICS_ENDPOINT is on.
@@ -119,7 +127,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         schema, path="/graphql", context_getter=get_context,
         graphql_ide=None if production else "graphiql", allow_queries_via_get=False,
         persisted=persisted))
-    app.include_router(rest_router)
+
+    # On the event loop, never the thread pool (which an outage may have filled).
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness from the last background probe: database, keys, object storage."""
+        readiness: Readiness | None = getattr(request.app.state, "readiness", None)
+        if readiness is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        status, body = readiness.answer()
+        return JSONResponse(body, status_code=status)
+
+    app.include_router(rest_router)  # after /readyz above: rest.py's own is shadowed
     app.include_router(referral_packets_router)
     app.include_router(disclosure_links_router)
     app.include_router(public_directory_router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from yorisoi.infra.dev_issuer import DevIssuer
 from yorisoi.infra.identity import TokenVerifier
 from yorisoi.infra.keys import build_key_provider
+from yorisoi.infra.outages import configure as configure_outages
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.signing import PlatformSigner
 from yorisoi.infra.storage import ObjectStore, build_object_store
@@ -26,6 +27,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        configure_outages(settings)  # before any pool is made: their timeouts
         self.key_provider = build_key_provider(settings)
         self.directory = TenantDirectory(settings, self.key_provider)
         self.runtimes = TenantRuntimes(settings, self.key_provider)

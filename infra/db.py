@@ -252,6 +252,12 @@ class Database:
         # declare_platform_lookup): every transaction then declares both settings, so
         # one scoped to a tenant (or to nothing) does not inherit the session's lookup.
         self.declares_every_setting = False
+        if dialect == "postgres" and hasattr(datastore, "pool"):
+            # The pool the library made: checked connections, short timeouts, and the
+            # "database is down" circuit in front of it (outages answer fast, 503).
+            from yorisoi.infra.outages import guard_datastore
+
+            guard_datastore(datastore)
 
     def render(self, sql: str) -> str:
         return _render(sql, self.dialect, self._prefix, self.events_table)

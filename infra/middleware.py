@@ -369,3 +369,72 @@ class HttpSpanMiddleware:
                                 f"{client[0]}:{client[1]}" if client else "-", method,
                                 logged_target(template, scope.get("query_string", b"")),
                                 scope.get("http_version", "1.1"), status[0] if status else 500)
+
+
+class OutageMiddleware:
+    """Answers an outage with 503 and ``Retry-After``, fast and without internal text.
+
+    Two ways a request meets one: an exception that escapes the app (a REST route,
+    the GraphQL context's token check, a console page) is answered here — JSON with
+    the typed bilingual error, GraphQL's error shape on ``/graphql``, the console's
+    error page under ``/console``; a GraphQL field that met one was answered by the
+    executor as ``service_unavailable`` (``infra/outages.note``), and only the status
+    and header change here.  Nothing of the exception's own text is sent or logged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from yorisoi.infra.outages import noting_outages, unavailable
+
+        started = False
+
+        async def send_marking_outage(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if noted:
+                    headers = [(k, v) for k, v in message.get("headers", [])
+                               if k.lower() != b"retry-after"]
+                    headers.append((b"retry-after", str(noted[0].retry_after).encode()))
+                    message = {**message, "status": 503, "headers": headers}
+            await send(message)
+
+        with noting_outages() as noted:
+            try:
+                await self.app(scope, receive, send_marking_outage)
+            except Exception as error:
+                down = unavailable(error)
+                if down is None or started:
+                    raise
+                _log.warning("answered 503: %s unavailable on %s %s", down.dependency,
+                             scope.get("method"), _route_of(scope))
+                await unavailable_response(Request(scope), down)(scope, receive, send)
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def unavailable_response(request: Request, down: Any) -> Response:
+    """The 503 for ``down`` (a ``ServiceUnavailableError``) in the shape the caller reads."""
+    headers = {"Retry-After": str(down.retry_after)}
+    path = request.url.path
+    if path.startswith("/console") and getattr(request.app.state, "console", None) is not None:
+        from yorisoi.infra.console.web import unavailable_page
+
+        response = unavailable_page(request, down.message, down.message_ja)
+        response.headers.update(headers)
+        return response
+    body = {"code": down.code, "message": down.message, "messageJa": down.message_ja,
+            "retryable": True, "retryAfterSeconds": down.retry_after}
+    if path == "/graphql":
+        extensions = {k: v for k, v in body.items() if k != "message"}
+        return JSONResponse(status_code=503, headers=headers, content={
+            "data": None, "errors": [{"message": down.message, "extensions": extensions}]})
+    return JSONResponse(status_code=503, content={"detail": body}, headers=headers)

@@ -8,23 +8,39 @@ Between notifications it keeps the audit ledgers (``infra/audit_chaining``):
 every couple of seconds the platform's registry ledger and each municipality
 whose access log or events moved past its ledger are chained, and checkpoints
 written when due — reads log access rows but notify no one.
+
+It heals itself: a database that goes away (or is not there yet when the
+worker starts) is waited for with capped exponential backoff and jitter, logged
+once when the outage begins and once when it ends, and the worker carries on
+where it was — a full pass first, since notifications sent while it was away
+are lost.  SIGTERM and SIGINT end it after the batch in hand (a tenant's
+catch-up is one transaction either way: nothing is half-applied).
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import signal
+import threading
 import time
-from collections.abc import Callable
-
-import psycopg
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from yorisoi.infra.audit_chaining import CHAIN_SECONDS, LedgerKeeper, keep_every
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.checkpoints import checkpoint_due
+from yorisoi.infra.outages import outage_of
 from yorisoi.infra.recorders import EVENTS_CHANNEL
 from yorisoi.tenants.spaces import space_municipality
 
 _log = logging.getLogger("yorisoi.worker")
+
+# Backoff after a failed pass: 0.5 s doubling to 30 s, each wait drawn from
+# [half, all] of it (jitter: N workers do not hammer a recovering server together).
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
 
 
 def catch_up(services: Services, municipality_code: str) -> int:
@@ -35,12 +51,15 @@ def catch_up(services: Services, municipality_code: str) -> int:
 
 
 def catch_up_all(services: Services,
-                 progress: Callable[[str, int], None] | None = None) -> int:
+                 progress: Callable[[str, int], None] | None = None,
+                 stop: Callable[[], bool] = lambda: False) -> int:
     """One pass over every municipality; returns how many events were applied."""
     keeper = LedgerKeeper(services)  # the registry's ledger, and its checkpoint when due
     keeper.guarded("platform", keeper.keep_platform)
     total = 0
     for tenant in services.directory.registry.municipalities():
+        if stop():
+            break  # asked to end: the tenants after this one wait for the next worker
         applied = catch_up(services, tenant.tenant_id)
         total += applied
         if progress is not None:
@@ -49,31 +68,136 @@ def catch_up_all(services: Services,
     return total
 
 
+class Backoff:
+    """Capped exponential backoff with jitter, and the outage's one log line each way."""
+
+    def __init__(self, first: float = BACKOFF_FIRST, cap: float = BACKOFF_CAP,
+                 rng: random.Random | None = None) -> None:
+        self.first, self.cap = first, cap
+        self.failures = 0
+        self.since: float | None = None
+        self._rng = rng or random.Random()
+
+    def failed(self, error: BaseException) -> float:
+        """Note a failed pass; return how long to wait before the next one."""
+        if self.failures == 0:
+            self.since = time.monotonic()
+            # The kind only: a driver's message names hosts and sometimes values.
+            _log.warning("worker: %s unavailable (%s); retrying with backoff",
+                         outage_of(error) or "a dependency", type(error).__name__)
+        self.failures += 1
+        ceiling = min(self.cap, self.first * 2 ** (self.failures - 1))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            lasted = time.monotonic() - (self.since or time.monotonic())
+            _log.warning("worker: recovered after %.1f s (%d failed attempts)",
+                         lasted, self.failures)
+        self.failures, self.since = 0, None
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT (or by ``stop()``); waits end early when it is set."""
+
+    def __init__(self, stop: Callable[[], bool] = lambda: False) -> None:
+        self._asked = stop
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set() or self._asked()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` (in short steps, so ``stop()`` is heard); True if stopping."""
+        deadline = time.monotonic() + seconds
+        while not self():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, 0.2))
+        return True
+
+
+@contextmanager
+def ending_on_signals(flag: StopFlag) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``flag`` (the main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def asked_to_stop(signum: int, _frame: Any) -> None:
+        if not flag():
+            _log.warning("worker: %s received; ending after the batch in hand",
+                         signal.Signals(signum).name)
+        flag.set()
+
+    previous = {s: signal.signal(s, asked_to_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_worker(services: Services, *, sweep_seconds: float = 300.0,
                poll_seconds: float = 1.0, chain_seconds: float = CHAIN_SECONDS,
-               stop: Callable[[], bool] = lambda: False) -> None:
-    """Run until ``stop()`` says so."""
-    catch_up_all(services)
+               stop: Callable[[], bool] = lambda: False,
+               backoff: Backoff | None = None) -> None:
+    """Run until ``stop()`` says so (or SIGTERM/SIGINT), riding through outages."""
+    flag = StopFlag(stop)
+    backoff = backoff or Backoff()
+    with ending_on_signals(flag):
+        while not flag():
+            try:
+                _run(services, flag, backoff, sweep_seconds=sweep_seconds,
+                     poll_seconds=poll_seconds, chain_seconds=chain_seconds)
+                return  # asked to stop
+            except Exception as error:  # noqa: BLE001 - outages and bugs alike: wait, retry
+                if outage_of(error) is None:
+                    # Not an outage: a bug or a bad row.  Logged by kind, retried all the
+                    # same (after the backoff), so one tenant cannot end the worker.
+                    _log.error("worker: pass failed (%s)", type(error).__name__)
+                if flag.wait(backoff.failed(error)):
+                    return
+    _log.info("worker: stopped")
+
+
+def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds: float,
+         poll_seconds: float, chain_seconds: float) -> None:
+    """Listen and catch up until stopped; raises on any failure (the caller backs off)."""
     settings = services.settings
-    keeper, kept = LedgerKeeper(services), time.monotonic()
+    keeper = LedgerKeeper(services)
     if settings.backend == "sqlite":
-        while not stop():
-            time.sleep(poll_seconds)
-            catch_up_all(services)
+        catch_up_all(services, stop=flag)
+        backoff.succeeded()
+        kept = time.monotonic()
+        while not flag.wait(poll_seconds):
+            catch_up_all(services, stop=flag)
             kept = keep_every(keeper, kept, chain_seconds)
         return
+    import psycopg
+
+    # Listening first, then the pass: whatever commits after the pass began notifies us.
     with psycopg.connect(host=settings.pg_host, port=settings.pg_port,
                          dbname=settings.pg_dbname, user=settings.pg_user,
                          password=settings.pg_password.get_secret_value(),
-                         autocommit=True) as conn:
+                         connect_timeout=settings.pg_connect_timeout_seconds,
+                         application_name="yorisoi-worker", autocommit=True) as conn:
         conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-        last_sweep = time.monotonic()
-        while not stop():
+        catch_up_all(services, stop=flag)
+        backoff.succeeded()
+        kept = last_sweep = time.monotonic()
+        while not flag():
             spaces = {n.payload for n in conn.notifies(timeout=poll_seconds)}
             for space in spaces:
+                if flag():
+                    break
                 if space.startswith("t_"):
                     catch_up(services, space_municipality(space))
             if time.monotonic() - last_sweep > sweep_seconds:
-                catch_up_all(services)
+                catch_up_all(services, stop=flag)
                 last_sweep = time.monotonic()
             kept = keep_every(keeper, kept, chain_seconds)  # access rows notify no one

@@ -165,6 +165,18 @@ def request_lang(request: Request) -> str:
     return lang if lang in i18n.LANGS else "ja"
 
 
+def unavailable_page(request: Request, message: str, message_ja: str) -> HTMLResponse:
+    """503 while a dependency is down: the error page without the navigation (which
+    reads the registry) and without the person's session touched; the caller adds
+    Retry-After.  The words are the outage's own, never the exception's."""
+    lang = request_lang(request)
+    error = PageError(503, message, message_ja, "service_unavailable")
+    body = render("error.html", lang, con=None, error=error, code=None,
+                  title=i18n.text("error.title.503", lang), csrf="",
+                  request_path=request.url.path, message=message_ja if lang == "ja" else message)
+    return HTMLResponse(body, status_code=503)
+
+
 _MUNICIPALITY_PATH = re.compile(re.escape(PREFIX) + r"/m/([0-9]{6})(?:/|$)")
 
 
