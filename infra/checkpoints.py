@@ -265,16 +265,31 @@ class Checkpointer:
         with _tracer.start_as_current_span("audit.checkpoint",
                                            attributes={"yorisoi.tenant": db.tenant}):
             created = _now().isoformat(timespec="seconds").replace("+00:00", "Z")
-            key = checkpoint_key(tenant, sequence)
             data = signed_checkpoint(self.signer, tenant, sequence, head, created)
-            try:
-                version = self.store.write(key, data)
-            except ObjectLockedError:
-                version = None  # another process signed this head first; record it all the same
+            key, version = self._write(tenant, sequence, head, data)
             with ledger_transaction(db) as cur:
                 ledger.record_checkpoint(cur, sequence, head, key, version, created)
         return {"sequence": sequence, "head_hash": head, "object_key": key,
                 "version_id": version, "created_at": created}
+
+    def _write(self, tenant: str, sequence: int, head: str, data: bytes) -> tuple[str, str | None]:
+        """Write under the sequence's key; after a restore that key may hold a superseded one.
+
+        A checkpoint is never overwritten (write-once storage): when the key
+        holds a checkpoint of another head — one a restore superseded, named by
+        its custody record — this one goes under ``<sequence>.r<n>.json``.
+        """
+        for attempt in range(0, 100):
+            key = checkpoint_key(tenant, sequence)
+            if attempt:
+                key = key[:-len(".json")] + f".r{attempt}.json"
+            try:
+                return key, self.store.write(key, data)
+            except ObjectLockedError:
+                existing = next((c for c in self.store.copies(tenant) if c.key == key), None)
+                if existing is None or _signed_head(existing.data) == head:
+                    return key, None  # another process signed this head first: record it
+        raise StorageError(f"no free checkpoint key for entry {sequence}")
 
     def copies(self, tenant: str) -> list[CheckpointCopy]:
         return self.store.copies(tenant)
@@ -289,6 +304,15 @@ class Checkpointer:
                       last["created_at"] if last else None):
             return None
         return self.checkpoint(db, tenant)
+
+
+def _signed_head(data: bytes | None) -> str | None:
+    import json
+
+    try:
+        return str(json.loads(data or b"")["checkpoint"]["headHash"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def is_due(head: int, done: Any, created_at: Any) -> bool:

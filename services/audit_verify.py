@@ -119,6 +119,10 @@ class VerificationReport:
     concerning: str | None = None  # registry report: the municipality whose entries were read
     sources_checked: int = 0  # entries whose stored bytes were hashed again
     registry: VerificationReport | None = None  # a municipality's registry entries
+    # Custody records (import, restore) found in the verified chain, and the checkpoints a
+    # restore superseded: reported, never deleted (services/bundles/custody.py).
+    custody: list[dict[str, Any]] = field(default_factory=list)
+    superseded: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -248,11 +252,55 @@ def _short(digest: str | None) -> str:
     return (digest or "none")[:16]
 
 
+_RECENT = 4096  # hashes kept behind the walk: a custody record names a position just before it
+
+
+@dataclass
+class _Custody:
+    """Valid custody records met on the walk (services/bundles/custody.py)."""
+
+    superseding: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (hash, at)
+    foreign: list[tuple[str, int]] = field(default_factory=list)  # (public PEM, up to sequence)
+
+
+def _custody(entry: LedgerEntry, data: bytes | None, source: LedgerSource, public_pem: str,
+             recent: dict[int, str], report: VerificationReport,
+             custody: _Custody) -> Problem | None:
+    from yorisoi.services.bundles.custody import check_record, record_in
+
+    signed = record_in(data) if entry.kind == "event" else None
+    if signed is None:
+        return None
+    where = {"sequence": entry.sequence, "kind": entry.kind, "source_id": entry.source_id}
+    document = check_record(signed, public_pem, source.tenant)
+    if document is None:
+        return Problem("custody_record", "a custody record in the chain is not signed by the"
+                       " platform key for this municipality", **where)
+    restored = int(document.get("restoredSequence") or 0)
+    expected = recent.get(restored) if restored else None
+    if restored >= entry.sequence or (restored and expected is None) or (
+            restored and expected != document.get("restoredHeadHash")):
+        return Problem("custody_record", f"the custody record names entry {restored} with a"
+                       f" head hash the chain does not have ({_short(expected)}…)", **where)
+    for item in document.get("supersedes") or []:
+        custody.superseding[str(item.get("key"))] = (str(item.get("headHash")), entry.sequence)
+    if document.get("sourcePublicKey"):
+        custody.foreign.append((str(document["sourcePublicKey"]), restored))
+    report.custody.append({"sequence": entry.sequence, "action": document.get("action"),
+                           "restoredSequence": restored, "time": document.get("time"),
+                           "supersedes": len(document.get("supersedes") or []),
+                           **({"sourceKeyId": document["sourceKeyId"]}
+                              if document.get("sourceKeyId") else {})})
+    return None
+
+
 def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
-          progress: Callable[[int], None] | None) -> tuple[Problem | None, dict[int, str]]:
+          progress: Callable[[int], None] | None, public_pem: str = "",
+          custody: _Custody | None = None) -> tuple[Problem | None, dict[int, str]]:
     """Recompute the chain; the first broken link (if any) and the hashes at ``wanted``."""
     prev, expected, last = genesis_hash(source.tenant), 1, dict.fromkeys(KINDS, 0)
     hashes: dict[int, str] = {}
+    recent: dict[int, str] = {}
     refs = set(source.refs)
     for entry, data in source.entries:
         where = {"sequence": expected}
@@ -285,8 +333,14 @@ def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
                            f"{_short(entry.source_sha256)}…", **where), hashes
         else:
             report.sources_checked += 1
+            if custody is not None and (found_problem := _custody(
+                    entry, data, source, public_pem, recent, report, custody)) is not None:
+                return found_problem, hashes
         if expected in wanted:
             hashes[expected] = entry.entry_hash
+        recent[expected] = entry.entry_hash
+        if len(recent) > _RECENT:
+            del recent[expected - _RECENT]
         prev, last[entry.kind] = entry.entry_hash, entry.source_id
         report.entries_verified, report.head_sequence, report.head_hash = expected, expected, prev
         expected += 1
@@ -301,7 +355,10 @@ def _walk(source: LedgerSource, wanted: set[int], report: VerificationReport,
 
 
 def _read_checkpoint(copy: CheckpointCopy, tenant: str, public_pem: str,
-                     problems: list[Problem]) -> dict[str, Any] | None:
+                     problems: list[Problem],
+                     foreign: list[tuple[str, int]] | None = None) -> dict[str, Any] | None:
+    """``foreign``: keys of platforms a custody record (an import) names, with the last
+    sequence each may sign — the exporting platform's checkpoints stay verifiable."""
     def problem(code: str, detail: str) -> None:
         problems.append(Problem(code, detail, key=copy.key))
 
@@ -322,8 +379,16 @@ def _read_checkpoint(copy: CheckpointCopy, tenant: str, public_pem: str,
     try:
         verify_signature(public_pem, document, signature)
     except SignatureInvalidError as error:
-        problem("checkpoint_signature", f"signature check failed: {error}")
-        return None
+        for pem, up_to in foreign or []:
+            try:
+                verify_signature(pem, document, signature)
+            except (SignatureInvalidError, ValueError):
+                continue
+            if int(document["sequence"]) <= up_to:
+                break
+        else:
+            problem("checkpoint_signature", f"signature check failed: {error}")
+            return None
     if document.get("keyId") != signature.get("keyId"):
         problem("checkpoint_signature", "the document names another key than its signature")
         return None
@@ -338,16 +403,23 @@ def verify(source: LedgerSource, public_pem: str, *,
     """Recompute the chain and check the checkpoints; see the module docstring."""
     report = VerificationReport(source.tenant, key_id(public_pem), concerning=source.concerning)
     checkpoint_problems: list[Problem] = []
-    documents = [(copy.key, doc) for copy in source.checkpoints
-                 if (doc := _read_checkpoint(copy, source.tenant, public_pem,
-                                             checkpoint_problems)) is not None]
     present = {copy.key for copy in source.checkpoints if copy.data is not None}
     checkpoint_problems += [
         Problem("checkpoint_missing", f"checkpoint of sequence {r.sequence} was written but"
                 " its object is not in storage", key=r.key)
         for r in source.recorded if r.key not in present]
-
-    broken, hashes = _walk(source, {int(d["sequence"]) for _, d in documents}, report, progress)
+    # Where each checkpoint claims to be (unchecked yet): the walk keeps those hashes.
+    claimed = set()
+    for copy in source.checkpoints:
+        try:
+            claimed.add(int(json.loads(copy.data or b"")["checkpoint"]["sequence"]))
+        except (ValueError, KeyError, TypeError):
+            pass
+    custody = _Custody()
+    broken, hashes = _walk(source, claimed, report, progress, public_pem, custody)
+    documents = [(copy.key, doc) for copy in source.checkpoints
+                 if (doc := _read_checkpoint(copy, source.tenant, public_pem,
+                                             checkpoint_problems, custody.foreign)) is not None]
     if broken is not None:
         report.problems.append(broken)
     else:
@@ -364,6 +436,12 @@ def verify(source: LedgerSource, public_pem: str, *,
         report.pending = source.pending()
     for key, document in sorted(documents, key=lambda item: int(item[1]["sequence"])):
         sequence = int(document["sequence"])
+        superseding = custody.superseding.get(key)
+        if superseding is not None and superseding[0] == document["headHash"]:
+            # Named by a signed restore record in the verified chain: reported, not a failure.
+            report.superseded.append({"key": key, "sequence": sequence,
+                                      "byRecordAt": superseding[1]})
+            continue
         if sequence > report.head_sequence:
             if broken is None:
                 checkpoint_problems.append(Problem(
