@@ -33,6 +33,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = logging.getLogger("yorisoi.metrics")
@@ -42,6 +43,9 @@ DEPENDENCIES = ("database", "key_provider", "object_storage")
 # Request latency buckets in seconds: a page is ~10 ms, a slow report a few seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# The readiness prober's checks and the dependency each one is about.
+_READINESS_CHECKS = {"database": "database", "keys": "key_provider",
+                     "storage": "object_storage"}
 _MUNICIPALITY = re.compile(r"[0-9]{6}")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _lock = threading.Lock()
@@ -70,7 +74,8 @@ class _Metrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         readers: list[Any] = [PrometheusMetricReader(registry=self.registry,
-                                                     disable_target_info=True)]
+                                                     disable_target_info=True,
+                                                     scope_info_enabled=False)]
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
                 OTLPMetricExporter,
@@ -179,7 +184,15 @@ class _Metrics:
                 yield watched, runtime
 
     def _outage(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(down, {"dependency": name}) for name, down in self.outages.items()]
+        states = dict(self.outages)
+        # An app's readiness prober (infra/readiness.py) holds the last verdict per check.
+        for source in list(self.services):
+            readiness = getattr(getattr(source, "state", None), "readiness", None)
+            checks = getattr(getattr(readiness, "verdict", None), "checks", None) or {}
+            for check, dependency in _READINESS_CHECKS.items():
+                if checks.get(check, "ok") not in ("ok", "starting"):
+                    states[dependency] = 1
+        return [Observation(down, {"dependency": name}) for name, down in states.items()]
 
 
 def pool_figures(datastore: Any) -> dict[str, int]:
@@ -303,7 +316,6 @@ def exposition(m: _Metrics | None = None) -> bytes:
 
 def mount_metrics(app: Any, settings: Any) -> None:
     """``GET /metrics`` (Prometheus text), when ``settings.metrics_endpoint`` is on."""
-    from fastapi import Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST
 

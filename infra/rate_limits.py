@@ -142,6 +142,12 @@ def _counted_refusal(limit: str, keys: dict[str, str]) -> None:
     rate_limit_refused(limit, keys.get("tenant"))
 
 
+def _noted_outage(down: bool) -> None:
+    from yorisoi.infra.metrics import note_outage
+
+    note_outage("database", down)
+
+
 def keys_for(principal: Any | None, client: str | None) -> dict[str, str]:
     """The buckets a request is charged to: its principal's and tenant's, or its client's."""
     if principal is None:
@@ -233,10 +239,12 @@ class SharedRateLimiter(RateLimiter):
                 _log.warning("rate limits unavailable (%s): admitting until the database"
                              " answers", type(error).__name__)
                 self._down = True
+                _noted_outage(True)
             return None
         if self._down:
             _log.warning("rate limits available again")
             self._down = False
+            _noted_outage(False)
         return refusal
 
     async def take_async(self, **keys: str) -> Refusal | None:

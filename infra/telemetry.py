@@ -1,5 +1,7 @@
 """OpenTelemetry: traces with the tenant on every span and never personal data.
 
+(Metrics — requests, lags, pools, outages — are in ``infra/metrics.py``.)
+
 Spans are made by our own code (HTTP middleware, GraphQL extension, SQL door,
 recorders, storage, commands, projection batches) with attributes from a
 short list of names — ids, counts, codes — never request bodies, variables or
@@ -148,6 +150,9 @@ def tag_tenant(span: trace.Span | None, request_state: Any, grant: Any) -> None:
     space = f"t_{grant.municipality_code}"
     if span is not None:
         span.set_attribute("yorisoi.tenant", space)
+    if request_state is not None:
+        # The request's metrics label it by the municipality it worked for (infra/metrics.py).
+        request_state.metrics_tenant = grant.municipality_code
     # The HTTP span was opened before anyone knew the tenant.
     http_span = getattr(request_state, "span", None)
     if http_span is not None:
