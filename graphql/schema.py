@@ -47,6 +47,7 @@ from yorisoi.graphql.oversight import OversightQuery
 from yorisoi.graphql.personal_reads import PersonalReads
 from yorisoi.graphql.records import RecordsMutation, RecordsQuery
 from yorisoi.graphql.referrals import ReferralMutation, ReferralQuery
+from yorisoi.graphql.reports import ReportMutation, ReportQuery
 from yorisoi.graphql.representative_meetings import (
     RepresentativeMeetingMutation,
     RepresentativeMeetingQuery,
@@ -70,7 +71,7 @@ class Query(CaseQuery, ThemeQuery, ConsentQuery, CaseMeetingQuery, Representativ
             StaffQuery, OversightQuery, ContractorWorkQuery, AccessGrantQuery,
             OperationsQuery,
             DataSubjectQuery, FileRegisterQuery, StatisticsQuery, RecordsQuery, ComplianceQuery,
-            OutreachQuery):
+            OutreachQuery, ReportQuery):
     pass
 
 
@@ -80,7 +81,7 @@ class Mutation(ConsultationMutation, CaseLifecycleMutation, SupportNoteMutation,
                ReferralMutation, ResourceMutation, ComplaintMutation, SiteMutation,
                StaffMutation, ContractMutation, AccessGrantMutation,
                HouseholdCorrectionMutation,
-               DataSubjectMutation, RecordsMutation, OutreachMutation):
+               DataSubjectMutation, RecordsMutation, OutreachMutation, ReportMutation):
     pass
 
 

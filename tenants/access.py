@@ -25,7 +25,8 @@ Action = Literal["case.read", "consultation.record", "case.manage", "taxonomy.ma
                  "complaint.configure", "organisation.manage", "staff.manage", "oversight.read",
                  "contract.manage", "representative_meeting.record", "records.manage",
                  "disposal.approve", "dsr.manage", "audit.read", "audit.break_glass",
-                 "platform.operate", "access.manage", "neighbour.manage"]
+                 "platform.operate", "access.manage", "neighbour.manage", "reports.read",
+                 "reports.issue"]
 
 # Which roles may take which action.  Who may hold a role, its scope and its
 # need to know are the role catalogue's (domain/access_grants.ROLES).
@@ -60,6 +61,10 @@ _ROLES: dict[Action, frozenset[str]] = {
     "organisation.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
     "staff.manage": frozenset({"municipal_admin", "municipal_supervisor", "contractor_admin"}),
     "oversight.read": frozenset({"municipal_admin", "municipal_supervisor"}),
+    # Reporting figures and issued reports (counts only): a contractor's admin
+    # reads and issues its own contracts' figures (the grant's contracts).
+    "reports.read": frozenset({"municipal_admin", "municipal_supervisor", "contractor_admin"}),
+    "reports.issue": frozenset({"municipal_admin", "municipal_supervisor", "contractor_admin"}),
     # Handing a contract's cases over to a successor: the municipality's decision only.
     "contract.manage": frozenset({"municipal_admin", "municipal_supervisor"}),
     # Records governance (§6(1)): retention schedules and holds; approving a
