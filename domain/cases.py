@@ -90,6 +90,10 @@ class Case(Aggregate):
         self.opened_on = opened_on
         self.status = Case.OPENED
         self.consultation_ids: list[UUID] = []
+        # The day of each consultation noted with one (the day is stored in clear):
+        # reporting asks whether the household already came this fiscal year, and
+        # the case answers without reading its consultations.
+        self.consultation_days: dict[UUID, date] = {}
         self.attachments: dict[str, dict[str, object]] = {}
         # Retention is counted from closed_on; reopening stops the clock.
         self.closed_on: date | None = None
@@ -111,14 +115,19 @@ class Case(Aggregate):
         if self.is_closed:
             raise CaseClosedError(field="caseId")
 
-    def note_consultation(self, consultation_id: UUID) -> None:
+    def note_consultation(self, consultation_id: UUID, occurred_on: date | None = None) -> None:
         """Attach a consultation to this case (refused once the case is closed)."""
         self.require_open()
-        self._consultation_noted(consultation_id)
+        self._consultation_noted(consultation_id, occurred_on)
 
     @event("ConsultationNoted")
-    def _consultation_noted(self, consultation_id: UUID) -> None:
+    def _consultation_noted(self, consultation_id: UUID, occurred_on: date | None = None) -> None:
+        # (Events stored before the day was noted have none: it defaults to None.)
         self.consultation_ids.append(consultation_id)
+        if occurred_on is not None:
+            if not hasattr(self, "consultation_days"):  # a snapshot from before the field
+                self.consultation_days = {}
+            self.consultation_days[consultation_id] = occurred_on
         if self.status == Case.OPENED:
             self.status = Case.ACTIVE
 

@@ -47,7 +47,8 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
         grant = ctx.authorize(action, municipality_code, site_id=site_id)
         if check is not None:
             check.raise_if_any()
-        with ctx.services.runtimes.lease(grant.municipality_code) as runtime:
+        # The command catches up what its answer reads itself (not every view).
+        with ctx.services.runtimes.lease(grant.municipality_code, current=False) as runtime:
             acting = grant.acting
             if case_id is not None:
                 record = runtime.cases.get(grant.scope, str(case_id))
@@ -110,8 +111,12 @@ def on_meeting(runtime: TenantRuntime, grant: Grant, meeting_id: uuid.UUID,
 
 
 def case_after(runtime: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseRecord:
-    """The case as the view shows it now (after ``execute`` caught up)."""
-    runtime.catch_up()
+    """The case as the view shows it now: the case view caught up with the command's events.
+
+    Only the views an answer reads (``tenants/runtime.ANSWER_VIEWS``) are caught
+    up here; the rest follow on this process's next read or in the worker.
+    """
+    runtime.catch_up_answer()
     record = runtime.cases.get(grant.scope, str(case_id))
     if record is None:
         raise CaseNotFoundError(field="caseId")

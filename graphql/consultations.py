@@ -32,7 +32,7 @@ from yorisoi.graphql.errors import (
     ValidationError,
 )
 from yorisoi.graphql.validation import Checker
-from yorisoi.services.casework import NewHousehold, RecordConsultation
+from yorisoi.services.casework import CaseNotFoundError, NewHousehold, RecordConsultation
 from yorisoi.services.duplicate_check import (
     REASON_LABELS,
     DuplicateFinding,
@@ -322,8 +322,11 @@ class ConsultationMutation:
                 parsed, contract_id=grant.contract_id,
                 writable_contract_ids=grant.scope.contract_ids))
             case = case_after(rt, grant, recorded.case_id)
-            mine = next(c for c in rt.cases.consultations([str(recorded.case_id)])[
-                str(recorded.case_id)] if c.consultation_id == str(recorded.consultation_id))
+            # This consultation alone: reading (and logging) the whole case's would grow
+            # with every consultation the case has.
+            mine = rt.cases.consultation(str(recorded.consultation_id))
+            if mine is None:
+                raise CaseNotFoundError(field="caseId")
             return ConsultationRecorded(case=Case.from_record(case),
                                         consultation=Consultation.from_record(mine))
 

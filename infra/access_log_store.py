@@ -105,7 +105,9 @@ class AccessLogStore:
         if cur is not None:
             self._insert(cur, rows)
             return
-        with self.db.transaction() as tx:
+        # Alone, one statement is its own transaction: no BEGIN/COMMIT round trips
+        # on the request path (every answer that showed personal data ends here).
+        with self.db.alone() as tx:
             self._insert(tx, rows)
 
     def _insert(self, cur: Cursor, rows: list[list[Any]]) -> None:

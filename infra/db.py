@@ -349,6 +349,27 @@ class Database:
                     return Cursor(conn.cursor(), self).execute(sql, params).fetchall()
             return Cursor(conn.cursor(), self).execute(sql, params).fetchall()
 
+    @contextmanager
+    def alone(self) -> Iterator[Cursor]:
+        """A cursor for one write statement that is a transaction of its own.
+
+        On PostgreSQL, outside any open transaction, the statement runs on the
+        pool's autocommit connection: one round trip instead of BEGIN, the
+        statement and COMMIT.  Only for a single statement with no tenant scope
+        to declare (one statement commits or fails whole).  Inside an open
+        transaction, or on SQLite, it is an ordinary (nested) write transaction.
+        """
+        if self.dialect != "postgres" or self.in_transaction():
+            with self.transaction() as cursor:
+                yield cursor
+            return
+        with self.datastore.get_connection() as conn:
+            if not conn.autocommit:  # not the pool we know: keep the statement's own BEGIN
+                with conn.transaction():
+                    yield Cursor(conn.cursor(), self)
+                return
+            yield Cursor(conn.cursor(), self)
+
     def _declare(self, cursor: Cursor, scope: Scope, *, clear: bool = False) -> None:
         values = dict(scope)
         names = (TENANT_SETTING, LOOKUP_SETTING) if clear else tuple(values)

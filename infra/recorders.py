@@ -196,8 +196,18 @@ def noting_sealed() -> Iterator[set[str]]:
 _current_views: ContextVar[bool] = ContextVar("yorisoi_views_current", default=False)
 
 
+# The highest notification id this context wrote (``last_written``): a catch-up
+# that finds another one already applied it can skip its own.
+_last_written: ContextVar[int | None] = ContextVar("yorisoi_last_written", default=None)
+
+
 def mark_caught_up() -> None:
     _current_views.set(True)
+
+
+def last_written() -> int | None:
+    """The highest notification id written in this context (None: none, or not known)."""
+    return _last_written.get()
 
 
 def caught_up_since_write() -> bool:
@@ -271,6 +281,7 @@ class _Traced:
             span.set_attribute("yorisoi.events.count", len(stored_events))
             ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
         _note_sealed(stored_events)
+        _last_written.set(max(ids) if ids else None)
         return ids
 
     def select_events(self, originator_id: Any, **kwargs: Any):  # noqa: ANN201
@@ -416,6 +427,8 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                     raise SpaceNotUpgradedError(self.datastore.schema) from None
                 raise
         _note_sealed(stored_events)
+        if ids:
+            _last_written.set(max(ids))
         if self._function_ok is None:
             self._keys_checked(True)
         if reads is not None:  # later writes of this command build on these versions

@@ -254,13 +254,25 @@ class CaseQueries:
             return result
         rows = self._in("consultation_view", "case_id", ids,
                         order=" ORDER BY occurred_on, recorded_at")
+        for record in self._consultation_records(rows):
+            result[record.case_id].append(record)
+        return result
+
+    def consultation(self, consultation_id: str) -> ConsultationRecord | None:
+        """One consultation by its id, unsealed (a command's answer: not its whole case)."""
+        rows = self._in("consultation_view", "consultation_id", [consultation_id])
+        records = self._consultation_records(rows)
+        return records[0] if records else None
+
+    def _consultation_records(self, rows: list[dict[str, Any]]) -> list[ConsultationRecord]:
         self.keyring.preload(r["household_id"] for r in rows)  # one key read per page
+        result = []
         for row in rows:
             cid = row["consultation_id"]
             data = self.keyring.read_json(UUID(row["household_id"]), row["sealed"],
                                           consultation_aad(cid),
                                           record=("consultation", cid)) or {}
-            result[row["case_id"]].append(ConsultationRecord(
+            result.append(ConsultationRecord(
                 consultation_id=cid, case_id=row["case_id"], site_id=row["site_id"],
                 contract_id=row["contract_id"], occurred_on=row["occurred_on"],
                 channel=row["channel"], themes=json.loads(row["themes"]),

@@ -277,6 +277,12 @@ class ProjectorGroup:
         self._select = first._select
         self._by_name = {p.view.name: p for p in projectors}
         self._routes = Routes([p.view for p in projectors])
+        # The log position every view of the group had reached at the end of the last
+        # batch this process committed alone (not inside a caller's open transaction,
+        # which may still roll back): what ``TenantRuntime`` uses to skip a catch-up
+        # another request already did.
+        self.position = 0
+        self._reached = 0
         names = sorted(self._by_name)
         self._names = names
         if self.db.dialect == "postgres":
@@ -302,10 +308,13 @@ class ProjectorGroup:
         if not self._together:
             return sum(p.catch_up() for p in self.projectors)
         total = 0
+        alone = not self.db.in_transaction()  # else the caller's transaction may roll back
         try:
             while True:
                 with self.db.transaction(pipeline=True, **self._scope) as cur:
                     applied, read = self._apply_batch(cur)
+                if alone:  # committed
+                    self.position = max(self.position, self._reached)
                 total += applied
                 if read < self.batch_size:
                     return total
@@ -349,6 +358,7 @@ class ProjectorGroup:
             if rows:
                 last = int(rows[-1]["id"])
                 cur.execute(self._move_sql, (last, *self._lock_params, last))
+            self._reached = int(rows[-1]["id"]) if rows else low
             span.set_attribute("yorisoi.events.count", len(rows))
             span.set_attribute("yorisoi.sql.statements", statements[0])
             return applied, len(rows)

@@ -210,7 +210,7 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             today=today, allowed_themes=self.allowed_themes(),
             outer_situation=cmd.outer_situation, inner_situation=cmd.inner_situation,
             child_rearing_situation=cmd.child_rearing_situation, **facts)
-        case.note_consultation(consultation.id)
+        case.note_consultation(consultation.id, cmd.occurred_on)
         consent = self.consent_to_record(
             household_id=case.household_id, case_id=case.id, record_id=consultation.id,
             consent=cmd.consent, exception=cmd.consent_exception,
@@ -244,7 +244,11 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
             due_date=found.pregnancy.due_date if found.pregnancy else None))
         # Newest first: a consultation of the same year is usually the last one.
         # Read with personal fields withheld (no key, and kept between commands).
-        seen = any(fiscal_year_of(self.repository.terms(cid).occurred_on) == year
+        # The case knows the day of each consultation noted since it kept them
+        # (no read); older ones are read with personal fields withheld.
+        days = getattr(case, "consultation_days", {})
+        seen = any(fiscal_year_of(days[cid] if cid in days
+                                  else self.repository.terms(cid).occurred_on) == year
                    for cid in reversed(case.consultation_ids))
         return {"age_band": band, "first_in_fiscal_year": not seen,
                 "case_new_in_fiscal_year": fiscal_year_of(case.opened_on) == year}

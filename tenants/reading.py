@@ -33,7 +33,8 @@ def write_access_log(services: Any, access: PersonalAccess) -> int:
     """Write the request's pending reads; returns how many entries were written."""
 
     def write(space: str, entries: list[AccessEntry]) -> None:
-        with services.runtimes.lease(space_municipality(space)) as rt:
+        # A write, not a read: no views to bring up to date first.
+        with services.runtimes.lease(space_municipality(space), current=False) as rt:
             AccessLogStore(rt.casework.database).append(entries)
 
     return access.flush(write)

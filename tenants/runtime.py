@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from yorisoi.infra.keys import TenantKeyProvider
-from yorisoi.infra.recorders import mark_caught_up
+from yorisoi.infra.recorders import last_written, mark_caught_up
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseQueries
 from yorisoi.projections.runner import Projector, ProjectorGroup
@@ -25,6 +25,10 @@ from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.tenants.spaces import event_store_env, municipality_space
+
+# The read models every command's answer may be built from right after the command:
+# kept current on the request path (the others follow on the next read).
+ANSWER_VIEWS = frozenset({"case_view"})
 
 
 class TenantRuntime:
@@ -43,19 +47,47 @@ class TenantRuntime:
         self.case_projector = self.projectors[0]  # the case view: lists and case pages
         # catch_up reads and decodes each batch once for every view.
         self.read_models = ProjectorGroup(self.projectors)
+        # What a command's answer reads (catch_up_answer): the case view alone.
+        self.answer_models = ProjectorGroup(
+            [p for p in self.projectors if p.view.name in ANSWER_VIEWS])
         self.ledger = AuditChainer(db, municipality_code)
         self.last_used = time.monotonic()
         self.leases = 0
         self.evicted = False
+        # True after catch_up_answer: the other views may lag this process's writes
+        # until the next full catch-up (the next read's lease, the worker).
+        self.behind = False
         # Two requests of one tenant catching up at once would only queue on the
         # position lock while each holds a connection of a two-connection pool.
         self._catch_up_lock = threading.Lock()
 
     def catch_up(self) -> int:
-        """Bring the read models up to date (read-your-writes after a command)."""
+        """Bring every read model up to date (what reads and background work use).
+
+        The audit ledger is not chained here: the worker (or the embedded
+        server's keeper) chains it within ``CHAIN_SECONDS``, off the request path.
+        """
         with self._catch_up_lock:
             applied = self.read_models.catch_up()
-            self.ledger.chain()  # the audit ledger follows the log as closely as the views
+            self.behind = False
+        mark_caught_up()
+        return applied
+
+    def catch_up_answer(self) -> int:
+        """Read-your-writes for a command's answer: only the views answers are built from.
+
+        The rest (timeline, statistics, search index, …) follow on the next
+        read in this process (``TenantRuntimes.lease``) or in the worker.  A
+        request whose events another request's catch-up has already applied
+        (it waited for it on the lock) runs none of its own.
+        """
+        wrote = last_written()
+        with self._catch_up_lock:
+            if wrote is not None and self.answer_models.position >= wrote:
+                applied = 0
+            else:
+                applied = self.answer_models.catch_up()
+            self.behind = True
         mark_caught_up()
         return applied
 
@@ -88,8 +120,14 @@ class TenantRuntimes:
             self._evict(next(iter(self._runtimes.values())))
 
     @contextmanager
-    def lease(self, municipality_code: str) -> Iterator[TenantRuntime]:
-        """A runtime for the duration of a request or job."""
+    def lease(self, municipality_code: str, *, current: bool = True) -> Iterator[TenantRuntime]:
+        """A runtime for the duration of a request or job.
+
+        ``current``: if a command of this process left views behind
+        (``catch_up_answer``), bring them up to date before handing the runtime
+        out — reads see this process's writes.  Commands pass False: they catch
+        up what their answer needs themselves.
+        """
         built: TenantRuntime | None = None
         while True:
             with self._lock:
@@ -110,6 +148,8 @@ class TenantRuntimes:
         if built is not None:  # another request built the same tenant first
             built.close()
         try:
+            if current and runtime.behind:
+                runtime.catch_up()
             yield runtime
         finally:
             with self._lock:

@@ -1,0 +1,107 @@
+"""recordConsultation on a kept case stays within its documented statement budget.
+
+The write path a specialist waits for (issue 17): counted as PostgreSQL logs
+the statements (``log_statement = all`` for the duration of the requests,
+BEGIN and COMMIT included), for a case whose aggregates this process keeps.
+The tenant's space and the platform are counted apart: the platform side is
+the registry's freshness check and the shared rate limit; a readiness probe
+running in the background (``SELECT 1``, the registry's tenant list) is not
+part of any request and is left out.
+
+The budget is what docs/benchmarks.md ("The write path") documents; a change
+that adds a statement to every mutation fails here first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from world import CITY_A, gql, record
+
+from yorisoi.infra.clock import japan_today
+
+pytestmark = pytest.mark.parametrize("backend_settings", ["postgres"], indirect=True)
+
+# Per recordConsultation on a kept case (see the module docstring).
+# The read-ahead (case, taxonomy, household), the insert, the case view's catch-up (BEGIN,
+# positions, the log page, the case row, its update, the consultation row, the position
+# move, COMMIT), the answer (the case row, the consultation row), the access log.
+TENANT_BUDGET = 13
+PLATFORM_BUDGET = 2  # the registry's freshness check; the shared rate limit's one upsert
+# The insert (one statement), the case view's catch-up, the access log (one statement).
+TENANT_TRANSACTIONS = 3
+
+_LOGGED = re.compile(r"\[(\d+)\] \S* ?LOG:  (?:statement|execute [^:]+): (.*)")
+_PROBE = re.compile(r'^SELECT 1$|"platform"\.tenants|^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+
+QUICK = """mutation Record($input: RecordConsultationInput!) { recordConsultation(input: $input) {
+  __typename ... on ConsultationRecorded { case { id consultationCount lastActivityOn }
+  consultation { id } } ... on UserError { code } } }"""
+
+
+def _log_path(pg_cluster) -> Path:  # noqa: ANN001
+    with pg_cluster.connect("postgres", "superuser", autocommit=True) as conn:
+        data = conn.execute("SHOW data_directory").fetchone()[0]
+    return Path(data).parent / "postgres.log"
+
+
+def _logging(pg_cluster, on: bool) -> None:  # noqa: ANN001
+    with pg_cluster.connect("postgres", "superuser", autocommit=True) as conn:
+        if on:
+            conn.execute("ALTER SYSTEM SET log_statement = 'all'")
+            conn.execute("ALTER SYSTEM SET log_line_prefix = '%m [%p] %u '")
+        else:
+            conn.execute("ALTER SYSTEM RESET log_statement")
+            conn.execute("ALTER SYSTEM RESET log_line_prefix")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)  # every backend reloads its configuration at its next command
+
+
+def test_record_consultation_on_a_kept_case_stays_within_its_budget(world, client, pg_cluster):
+    headers = world.headers("municipality", CITY_A, subject="statements-1")
+    case_id = record(client, headers)["case"]["id"]
+
+    def one() -> None:
+        body = gql(client, QUICK, {"input": {
+            "municipalityCode": CITY_A, "caseId": case_id, "siteId": "a-hiroba",
+            "occurredOn": (japan_today() - timedelta(days=1)).isoformat(), "channel": "visit", "themes": ["development"],
+            "asked": "架空の相談", "wishes": "", "direction": ""}}, headers)
+        assert body["data"]["recordConsultation"]["__typename"] == "ConsultationRecorded", body
+
+    for _ in range(3):  # the case, the taxonomy and the terms are kept from here on
+        one()
+    log = _log_path(pg_cluster)
+    _logging(pg_cluster, True)
+    try:
+        mark = log.stat().st_size
+        n = 4
+        for _ in range(n):
+            one()
+        time.sleep(0.3)
+    finally:
+        _logging(pg_cluster, False)
+    with open(log, errors="replace") as f:
+        f.seek(mark)
+        lines = [(m.group(1), m.group(2).strip()) for line in f if (m := _LOGGED.search(line))]
+    lines = [(pid, s) for pid, s in lines
+             if s and "pg_reload_conf" not in s and "ALTER SYSTEM" not in s]
+    probe_pids = {pid for pid, s in lines if _PROBE.search(s)}
+    tenant_pids = {pid for pid, s in lines if f'"t_{CITY_A}"' in s}
+    tenant = [s for pid, s in lines if pid in tenant_pids and pid not in probe_pids]
+    platform = [s for pid, s in lines if '"platform"' in s and not _PROBE.search(s)]
+    shapes = "\n".join(s[:120] for s in tenant[-(len(tenant) // n):])
+    assert len(tenant) / n <= TENANT_BUDGET, f"{len(tenant) / n} per mutation:\n{shapes}"
+    assert len(platform) / n <= PLATFORM_BUDGET, "\n".join(platform)
+    # Transactions on the tenant's space: explicit ones, plus single statements that write.
+    explicit = sum(1 for s in tenant if s.upper().startswith("BEGIN"))
+    alone_writes = sum(1 for s in tenant if "yorisoi_insert_events" in s)
+    alone_writes += sum(1 for s in tenant if s.startswith(f'INSERT INTO "t_{CITY_A}".access_log'))
+    assert (explicit + alone_writes) / n <= TENANT_TRANSACTIONS, shapes
+    # Never the whole case: the answer reads its one consultation, not the case's list.
+    assert not any("consultation_view WHERE case_id" in s for s in tenant), shapes
+    # Chaining the audit ledger is not on the request path (the worker does it).
+    assert not any("audit_ledger" in s for s in tenant), shapes
