@@ -26,6 +26,7 @@ from yorisoi.infra.console import (
     routes_complaints,
     routes_dsr,
     routes_meetings,
+    routes_offline,
     routes_oversight,
     routes_records,
     routes_records_admin,
@@ -51,7 +52,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     for module in (routes_auth, routes_records, routes_cases, routes_referrals,
                    routes_meetings, routes_oversight, routes_audit, routes_records_admin,
                    routes_dsr, routes_admin_staff, routes_admin_grants, routes_admin_sites,
-                   routes_admin_directory, routes_complaints):
+                   routes_admin_directory, routes_complaints, routes_offline):
         app.include_router(module.router, include_in_schema=False)
     if settings.dev_issuer:
         app.include_router(dev_idp.router)

@@ -1,0 +1,208 @@
+"""Offline capture, server side: the pack a device takes out, and a draft brought back.
+
+A draft comes back as the form it would have been online (the same fields as
+the console's forms, read by the same parsers and edge checks) with the case
+*stamp* it was captured against.  Before anything runs, the stamp is compared
+with the case as it is now: a case closed, handed over, out of reach, disposed,
+its consent withdrawn, a record corrected or added meanwhile is a *conflict*,
+answered with both sides and nothing written.  The specialist then chooses on
+the device: record anyway with a reason (the command's own rules still decide:
+a withdrawn consent or a closed case refuses it), attach to another case, or
+discard.  A draft runs as an ordinary command under its own idempotency key, in
+an acting context that carries the capture time and the device into the events'
+metadata.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from yorisoi.domain.consent import ConsentWithdrawnError
+from yorisoi.domain.errors import CaseClosedError, DomainError
+from yorisoi.infra.clock import japan_today
+from yorisoi.services.casework import CaseNotFoundError
+from yorisoi.services.context import acting_as, current_context
+from yorisoi.tenants.access import Grant
+from yorisoi.tenants.runtime import TenantRuntime
+
+KINDS = ("consultation", "note", "new_case")
+CONSULTATIONS_IN_PACK = 5
+# What the rules refuse whatever the specialist says: no "record anyway".
+HARD = ("closed", "consent_withdrawn", "out_of_reach", "disposed")
+
+
+class DraftInvalidError(DomainError):
+    code = "offline_draft_invalid"
+    message = "The draft could not be read: it was not made by this console's offline pages."
+    message_ja = "下書きを読み取れません。このコンソールのオフライン画面で作成されたものではありません。"
+
+
+class ConflictReasonMissingError(DomainError):
+    code = "offline_conflict_reason_missing"
+    message = "Say why the record is kept although the case changed."
+    message_ja = "ケースが変わっていても記録する理由を入力してください。"
+
+
+@dataclass(frozen=True)
+class DraftApplied:
+    """A draft's command as kept for a repeat (ids only: the device reads the case again)."""
+
+    case_id: str
+    record_id: str
+    reception_number: str | None
+
+
+@dataclass(frozen=True)
+class Captured:
+    """Where a synced draft came from: stamped into its events' metadata."""
+
+    device_id: str
+    captured_at: str
+
+
+# --------------------------------------------------------------------------- the case now
+
+
+def consent_in_force(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> bool:
+    found = rt.casework.case_consents(case_id, grant.scope.contract_ids)
+    return any(c.covers(purpose="create_records", on=japan_today()) for c in found.consents)
+
+
+def case_stamp(rt: TenantRuntime, grant: Grant, case_id: str) -> dict[str, Any]:
+    """What a draft is captured against: versions and states, nothing personal."""
+    record = rt.cases.get(grant.scope, case_id)
+    if record is None:
+        raise CaseNotFoundError(field="caseId")
+    consultations = rt.cases.consultations([case_id])[case_id]
+    return {"caseId": case_id, "version": record.version, "status": record.status,
+            "contractId": record.contract_id,
+            "consentInForce": consent_in_force(rt, grant, uuid.UUID(case_id)),
+            "records": {c.consultation_id: len(c.corrections) for c in consultations}}
+
+
+def pack_case(rt: TenantRuntime, grant: Grant, case_id: str,
+              site_name: Any) -> dict[str, Any]:
+    """One case as the device keeps it (sealed there): the household, recent consultations,
+    the consent, and the stamp drafts are captured against.  Reading it is logged."""
+    stamp = case_stamp(rt, grant, case_id)
+    record = rt.cases.get(grant.scope, case_id)
+    household = rt.cases.households([record.household_id]).get(record.household_id)
+    consultations = rt.cases.consultations([case_id])[case_id]
+    return {
+        "caseId": case_id, "receptionNumber": record.reception_number,
+        "siteId": record.site_id, "siteName": site_name(record.site_id),
+        "status": record.status, "openedOn": record.opened_on,
+        "guardians": [{"name": g.get("name"), "relationship": g.get("relationship")}
+                      for g in (household.guardians or [])] if household else [],
+        "children": [{"name": c.get("name"), "birthDate": c.get("birth_date")}
+                     for c in (household.children or [])] if household else [],
+        "consultations": [{"occurredOn": c.occurred_on, "channel": c.channel,
+                           "asked": c.asked, "direction": c.direction}
+                          for c in consultations[-CONSULTATIONS_IN_PACK:]],
+        "consentInForce": stamp["consentInForce"], "base": stamp,
+    }
+
+
+def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
+              ) -> tuple[list[str], dict[str, Any] | None]:
+    """(conflict kinds, the case as it is now) for a draft on an existing case."""
+    base = draft.get("base") or {}
+    case_id = str(draft.get("caseId") or "")
+    try:
+        now = case_stamp(rt, grant, case_id)
+    except CaseNotFoundError:
+        # Handed over to another contract, or disposed: the person may not learn which.
+        return ["out_of_reach"], None
+    except Exception as error:  # noqa: BLE001 - only a destroyed household key is expected
+        if type(error).__name__ == "HouseholdKeyDestroyedError":
+            return ["disposed"], None
+        raise
+    kinds: list[str] = []
+    if now["status"] == "closed" and base.get("status") != "closed":
+        kinds.append("closed")
+    if now["contractId"] != base.get("contractId"):
+        kinds.append("handed_over")
+    if base.get("consentInForce") and not now["consentInForce"]:
+        kinds.append("consent_withdrawn")
+    before = base.get("records") or {}
+    if any(now["records"].get(cid, 0) > n for cid, n in before.items()):
+        kinds.append("corrected")
+    if set(now["records"]) - set(before):
+        kinds.append("added")
+    if not kinds and now["version"] != base.get("version"):
+        kinds.append("changed")
+    if not kinds:
+        return [], now
+    record = rt.cases.get(grant.scope, case_id)
+    consultations = rt.cases.consultations([case_id])[case_id]
+    current = {
+        **now, "closedOn": record.closed_on if record else None,
+        # The records that changed or were added meanwhile (the other side of the conflict).
+        "consultations": [{"occurredOn": c.occurred_on, "asked": c.asked,
+                           "direction": c.direction, "corrected": bool(c.corrections)}
+                          for c in consultations
+                          if c.consultation_id not in before
+                          or len(c.corrections) > before.get(c.consultation_id, 0)],
+    }
+    return kinds, current
+
+
+def choices(kinds: list[str]) -> list[str]:
+    """What the specialist may choose: record anyway only where the rules allow it."""
+    anyway = [] if set(kinds) & set(HARD) else ["record_anyway"]
+    return [*anyway, "attach", "discard"]
+
+
+def rule_of(kinds: list[str]) -> tuple[str, str] | None:
+    """The refusing rule's own words (en, ja) for a hard conflict."""
+    if "consent_withdrawn" in kinds:
+        return ConsentWithdrawnError.message, ConsentWithdrawnError.message_ja
+    if "closed" in kinds:
+        return CaseClosedError.message, CaseClosedError.message_ja
+    if set(kinds) & {"out_of_reach", "disposed"}:
+        return CaseNotFoundError.message, CaseNotFoundError.message_ja
+    return None
+
+
+# --------------------------------------------------------------------------- the draft's form
+
+
+def as_form(draft: dict[str, Any]) -> FormData:
+    """The draft's fields as the console form they stand for (lists for repeated fields)."""
+    fields = draft.get("fields")
+    if not isinstance(fields, dict):
+        raise DraftInvalidError(field="draft")
+    items: list[tuple[str, str]] = []
+    for name, value in fields.items():
+        if not isinstance(name, str) or len(name) > 80:
+            raise DraftInvalidError(field="draft")
+        for one in value if isinstance(value, list) else [value]:
+            if not isinstance(one, str | int | float | bool) and one is not None:
+                raise DraftInvalidError(field="draft")
+            items.append((name, "" if one is None else str(one)))
+    return FormData(items)
+
+
+def captured_at(draft: dict[str, Any]) -> str:
+    """The capture time the device recorded (ISO 8601, not in the future), in UTC."""
+    text = draft.get("capturedAt")
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise DraftInvalidError(field="capturedAt") from None
+    if moment.tzinfo is None:
+        raise DraftInvalidError(field="capturedAt")
+    moment = min(moment.astimezone(UTC), datetime.now(UTC))
+    return moment.isoformat(timespec="seconds")
+
+
+def stamped(captured: Captured, act: Any) -> Any:
+    """``act()`` with the capture time and device in the acting context (→ event metadata)."""
+    with acting_as(replace(current_context(), captured_at=captured.captured_at,
+                           device_id=captured.device_id)):
+        return act()
