@@ -321,6 +321,40 @@ class ProjectorGroup:
         except Exception:  # noqa: BLE001 - re-raised by the failing view's own runner
             return total + sum(p.catch_up() for p in self.projectors)
 
+    def catch_up_turn(self, max_batches: int = 1) -> tuple[int, str]:
+        """A worker's turn on this group: at most ``max_batches`` batches, never waiting.
+
+        Returns (events applied, state): ``"done"`` (caught up), ``"more"`` (the
+        turn ended with events left: come back), or ``"busy"`` (another process
+        holds the positions — it applies what it read; come back soon, since
+        events committed after its read are not in its batch).  Several workers
+        thus share the tenants (``FOR UPDATE SKIP LOCKED``) instead of queueing
+        on one tenant's position lock, and one busy tenant costs the others at
+        most a batch per turn.  On SQLite (one writer at a time) it simply runs.
+        """
+        if self.db.dialect != "postgres" or not self._together:
+            return self.catch_up(), "done"
+        total = 0
+        for _ in range(max_batches):
+            with self.db.transaction(pipeline=True, **self._scope) as cur:
+                rows = cur.execute(self._lock_sql.replace("FOR UPDATE", "FOR UPDATE SKIP LOCKED"),
+                                   self._lock_params).fetchall()
+                if len(rows) < len(self._names):
+                    if not self._any_missing(cur):
+                        return total, "busy"
+                applied, read = self._apply_batch(cur)
+            self.position = max(self.position, self._reached)
+            total += applied
+            if read < self.batch_size:
+                return total, "done"
+        return total, "more"
+
+    def _any_missing(self, cur: Cursor) -> bool:
+        """Whether some position row does not exist yet (a new view: not a busy one)."""
+        found = cur.execute("SELECT count(*) AS n FROM {s}projection_positions"
+                            " WHERE name = ANY(%s)", (self._names,)).fetchone()
+        return int(found["n"]) < len(self._names)
+
     def _positions(self, cur: Cursor) -> dict[str, int]:
         rows = cur.execute(self._lock_sql, self._lock_params).fetchall()
         positions = {row["name"]: int(row["position"]) for row in rows}

@@ -73,6 +73,13 @@ class TenantRuntime:
         mark_caught_up()
         return applied
 
+    def catch_up_turn(self, max_batches: int = 1) -> tuple[int, str]:
+        """The worker's turn on this tenant (``ProjectorGroup.catch_up_turn``): never waits."""
+        applied, state = self.read_models.catch_up_turn(max_batches)
+        if state == "done":
+            self.behind = False
+        return applied, state
+
     def catch_up_answer(self) -> int:
         """Read-your-writes for a command's answer: only the views answers are built from.
 
