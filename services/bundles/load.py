@@ -288,7 +288,27 @@ class TenantImporter:
 
     def _load_registry(self) -> tuple[int, int]:
         """Registry events of aggregates this registry does not hold yet (others are kept)."""
+        from yorisoi.services.platform import PlatformApplication
+        from yorisoi.tenants.spaces import PLATFORM_SPACE
+
+        # As the registry's owner: the application role writes registry events only through
+        # the library's insert function.
+        owner = PlatformApplication(event_store_env(self.services.settings, PLATFORM_SPACE,
+                                                    admin=True),
+                                    tenant=PLATFORM_SPACE, key_provider=self.services.key_provider)
+        try:
+            added, kept = self._insert_registry(owner.database)
+        finally:
+            owner.close()
         platform = self.services.directory.platform.database
+        directory = self.services.directory
+        directory.projector.catch_up()
+        directory.neighbour_projector.catch_up()
+        directory.registry.changed()
+        AuditChainer(platform, PLATFORM_LEDGER).chain()
+        return added, kept
+
+    def _insert_registry(self, platform: Database) -> tuple[int, int]:
         by_aggregate: dict[str, list[dict[str, Any]]] = {}
         for data in self.reader.records("registry.events"):
             by_aggregate.setdefault(str(UUID(data["originatorId"])), []).append(data)
@@ -309,11 +329,6 @@ class TenantImporter:
                     [(key, int(e["originatorVersion"]), e["topic"],
                       base64.b64decode(e["state"])) for e in events])
                 added += 1
-        directory = self.services.directory
-        directory.projector.catch_up()
-        directory.neighbour_projector.catch_up()
-        directory.registry.changed()
-        AuditChainer(platform, PLATFORM_LEDGER).chain()
         return added, kept
 
     # ------------------------------------------------------------------ after the load
