@@ -16,13 +16,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from datetime import date
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
+from yorisoi.domain.errors import DomainError
 from yorisoi.domain.outreach import OutreachVisit as VisitAggregate
+from yorisoi.domain.outreach import (
+    VisitKindUnknownError,
+    VisitNextStepUnknownError,
+    VisitNotMetReasonUnknownError,
+    VisitOutcomeUnknownError,
+    VisitPlaceUnknownError,
+    VisitVisitorsMissingError,
+    check_time_window,
+)
+from yorisoi.domain.vocabulary import (
+    VISIT_KINDS,
+    VISIT_NEXT_STEPS,
+    VISIT_NOT_MET_REASONS,
+    VISIT_OUTCOMES,
+    VISIT_PLACES,
+)
 from yorisoi.graphql.commands import execute, read
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import (
@@ -205,20 +223,41 @@ class CancelVisitInput:
 # Shared with the console's forms: the same input, the same errors.
 
 
-def _people(check: Checker, field: str, values: list[str] | None) -> list[str]:
+def visitor_ids(check: Checker, field: str, values: list[str] | None) -> list[str]:
     values = values or []
     check.count(field, values, MAX_VISITORS_INPUT)
     return [check.text(f"{field}.{i}", v, 200).strip() for i, v in enumerate(values)]
 
 
+def _codes(check: Checker, *pairs: tuple[str | None, dict[str, str], type[DomainError]]) -> None:
+    """Codes outside their list, reported with every other problem at once (the domain
+    refuses them too, one at a time)."""
+    for value, allowed, error in pairs:
+        if value is not None and value not in allowed:
+            check.errors.append(error())
+
+
+def _window(check: Checker, starts_at: str | None, ends_at: str | None,
+            visitors: list[str]) -> None:
+    try:
+        check_time_window(starts_at, ends_at)
+    except DomainError as error:
+        check.errors.append(error)
+    if not any(v.strip() for v in visitors):
+        check.errors.append(VisitVisitorsMissingError(field="visitors"))
+
+
 def check_plan(check: Checker, data: PlanVisitInput) -> PlanVisit | None:
+    _codes(check, (data.kind, VISIT_KINDS, partial(VisitKindUnknownError, field="kind")),
+           (data.place, VISIT_PLACES, partial(VisitPlaceUnknownError, field="place")))
+    _window(check, data.starts_at, data.ends_at, data.visitors)
     case_id = check.case_id(data.case_id)
     planned_on = check.day("plannedOn", data.planned_on)
     cmd = PlanVisit(
         case_id=case_id or uuid.UUID(int=0), kind=check.text("kind", data.kind, MAX_CODE),
         planned_on=planned_on or date.min, starts_at=check.text("startsAt", data.starts_at, 5),
         ends_at=check.text("endsAt", data.ends_at, 5),
-        visitors=_people(check, "visitors", data.visitors),
+        visitors=visitor_ids(check, "visitors", data.visitors),
         place=check.text("place", data.place, MAX_CODE),
         place_note=check.text("placeNote", data.place_note, 200) or None,
         purpose=check.required("purpose", data.purpose, MAX_NOTE))
@@ -227,6 +266,10 @@ def check_plan(check: Checker, data: PlanVisitInput) -> PlanVisit | None:
 
 def check_done(check: Checker, data: RecordVisitDoneInput,
                ) -> tuple[VisitOutcome, OutreachConsultation | None]:
+    _codes(check,
+           (data.outcome, VISIT_OUTCOMES, partial(VisitOutcomeUnknownError, field="outcome")),
+           (data.next_step, VISIT_NEXT_STEPS,
+            partial(VisitNextStepUnknownError, field="nextStep")))
     on = check.day("doneOn", data.done_on)
     follow_up_on = check.day("followUpOn", data.follow_up_on) if data.follow_up_on else None
     outcome = VisitOutcome(
@@ -236,7 +279,7 @@ def check_done(check: Checker, data: RecordVisitDoneInput,
         outcome=check.text("outcome", data.outcome, MAX_CODE),
         summary=check.required("summary", data.summary),
         next_step_note=check.text("nextStepNote", data.next_step_note, MAX_NOTE) or None,
-        visitors=_people(check, "visitors", data.visitors) or None)
+        visitors=visitor_ids(check, "visitors", data.visitors) or None)
     consultation = None
     if data.consultation is not None:
         c = data.consultation
@@ -254,6 +297,11 @@ def check_done(check: Checker, data: RecordVisitDoneInput,
 
 
 def check_not_met(check: Checker, data: RecordVisitNotMetInput) -> VisitOutcome:
+    _codes(check,
+           (data.reason, VISIT_NOT_MET_REASONS,
+            partial(VisitNotMetReasonUnknownError, field="reason")),
+           (data.next_step, VISIT_NEXT_STEPS,
+            partial(VisitNextStepUnknownError, field="nextStep")))
     on = check.day("attemptedOn", data.attempted_on)
     return VisitOutcome(
         on=on or date.min, next_step=check.text("nextStep", data.next_step, MAX_CODE),
@@ -319,7 +367,7 @@ class OutreachMutation:
         check = Checker.of(info)
         visit_id = check.record_id("visitId", str(input.visit_id))
         planned_on = check.day("plannedOn", input.planned_on)
-        visitors = _people(check, "visitors", input.visitors)
+        visitors = visitor_ids(check, "visitors", input.visitors)
         starts_at = check.text("startsAt", input.starts_at, 5)
         ends_at = check.text("endsAt", input.ends_at, 5)
         return await visit_command(

@@ -31,6 +31,7 @@ from yorisoi.infra.console import (
     routes_records,
     routes_records_admin,
     routes_referrals,
+    routes_visits,
 )
 from yorisoi.infra.console.session import ConsoleState
 from yorisoi.infra.console.web import (
@@ -52,7 +53,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     for module in (routes_auth, routes_records, routes_cases, routes_referrals,
                    routes_meetings, routes_oversight, routes_audit, routes_records_admin,
                    routes_dsr, routes_admin_staff, routes_admin_grants, routes_admin_sites,
-                   routes_admin_directory, routes_complaints, routes_offline):
+                   routes_admin_directory, routes_complaints, routes_offline, routes_visits):
         app.include_router(module.router, include_in_schema=False)
     if settings.dev_issuer:
         app.include_router(dev_idp.router)

@@ -1,0 +1,146 @@
+"""Outreach visits in the console (TestClient): plan from the case, record done with the
+consultation held on it, the follow-up in my tasks, not met, calling off, refused forms."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from console_steps import csrf_of, sign_in
+from world import CITY_A, NPO, build_world, consultation_command
+
+from yorisoi.infra.clock import japan_today
+from yorisoi.services.context import ActingContext, acting_as
+
+PURPOSE = "産後の様子を伺う（架空）"
+SUMMARY = "授乳の悩みを伺った（架空）"
+
+
+@pytest.fixture(scope="module")
+def vworld(tmp_path_factory):
+    from yorisoi.infra.settings import Settings
+
+    built = build_world(Settings(backend="sqlite", data_dir=tmp_path_factory.mktemp("visits"),
+                                 environment="test"))
+    yield built
+    built.services.close()
+
+
+@pytest.fixture
+def web(vworld):
+    from fastapi.testclient import TestClient
+
+    from yorisoi.infra.app import create_app
+
+    app = create_app(vworld.services.settings, vworld.services)
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+        sign_in(client, "contractor", NPO, "npo-staff-1", "specialist", ("a-hiroba",))
+        yield client
+
+
+def _case(world) -> str:
+    """A family with consent on file at the NPO's site."""
+    staff = ActingContext(user_id="npo-staff-1", role="specialist", organisation_kind="contractor",
+                          organisation_id=NPO, contract_id="contract-a-npo", site_id="a-hiroba")
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
+        recorded = rt.casework.record_consultation(consultation_command())
+        rt.catch_up()
+    return str(recorded.case_id)
+
+
+def _post(client, url: str, page_url: str, data: dict):  # noqa: ANN001, ANN202
+    return client.post(url, data={"csrf": csrf_of(client.get(page_url).text), **data})
+
+
+def _plan(client, case_id: str, **fields):  # noqa: ANN001, ANN202
+    url = f"/console/m/{CITY_A}/cases/{case_id}/visits/new"
+    data = {"kind": "home_visit", "plannedOn": japan_today().isoformat(), "startsAt": "10:00",
+            "endsAt": "11:00", "visitors.0": "npo-staff-1", "place": "home",
+            "purpose": PURPOSE, **fields}
+    return _post(client, url, url, data)
+
+
+def test_plan_then_record_done_with_a_consultation(vworld, web) -> None:
+    case_id = _case(vworld)
+    case_page = web.get(f"/console/m/{CITY_A}/cases/{case_id}")
+    assert f"/cases/{case_id}/visits/new" in case_page.text
+    form = web.get(f"/console/m/{CITY_A}/cases/{case_id}/visits/new")
+    assert form.status_code == 200
+    assert "家庭訪問" in form.text and "住所は入力しません" in form.text
+
+    planned = _plan(web, case_id)
+    assert planned.status_code == 303, planned.text
+    visit_url = planned.headers["location"]
+    page = web.get(visit_url)
+    assert page.status_code == 200
+    assert "保存しました" in page.text and PURPOSE in page.text and "自宅" in page.text
+    assert "npo-staff-1" not in page.text  # people by name, never by sign-in id
+
+    calendar = web.get(f"/console/m/{CITY_A}/visits")
+    assert visit_url in calendar.text and PURPOSE in calendar.text
+    tasks = web.get(f"/console/m/{CITY_A}/tasks")
+    assert "訪問（アウトリーチ）" in tasks.text and PURPOSE in tasks.text
+
+    follow_up = (japan_today() + timedelta(days=14)).isoformat()
+    done = _post(web, visit_url + "/done", visit_url + "/done", {
+        "doneOn": japan_today().isoformat(), "visitors.0": "npo-staff-1", "outcome": "consulted",
+        "summary": SUMMARY, "nextStep": "revisit", "nextStepNote": "二週間後に再訪（架空）",
+        "followUpOn": follow_up, "themes": "daily_worries", "asked": "授乳がうまくいかない",
+        "wishes": "助産師に相談したい", "direction": "産後ケアの案内", "expectedVersion": "1"})
+    assert done.status_code == 303, done.text
+    page = web.get(visit_url)
+    assert SUMMARY in page.text and "実施済み" in page.text and "相談記録" in page.text
+    case_page = web.get(f"/console/m/{CITY_A}/cases/{case_id}")
+    assert "訪問・アウトリーチ" in case_page.text  # the consultation's channel
+    tasks = web.get(f"/console/m/{CITY_A}/tasks")
+    assert "訪問後の次回対応" in tasks.text and "二週間後に再訪（架空）" in tasks.text
+
+    # The done form of a visit already done leads back to the visit.
+    assert web.get(visit_url + "/done").status_code == 303
+    completed = _post(web, visit_url + "/follow-up", visit_url,
+                      {"completedOn": japan_today().isoformat()})
+    assert completed.status_code == 303, completed.text
+    assert "訪問後の次回対応" not in web.get(f"/console/m/{CITY_A}/tasks").text
+
+
+def test_refused_forms_keep_the_text_and_name_the_field(vworld, web) -> None:
+    case_id = _case(vworld)
+    refused = _plan(web, case_id, place="", purpose="", endsAt="09:00", **{"visitors.0": ""})
+    assert refused.status_code == 400
+    assert "error-summary" in refused.text
+    for field in ("purpose", "place", "endsAt"):
+        assert f'id="f-{field}-error"' in refused.text, field
+    assert 'id="f-visitors-error"' in refused.text
+    planned = _plan(web, case_id, plannedOn="令和" + str(japan_today().year - 2018) + "年"
+                    + f"{japan_today().month}月{japan_today().day}日")
+    assert planned.status_code == 303, planned.text
+    visit_url = planned.headers["location"]
+    refused = _post(web, visit_url + "/done", visit_url + "/done", {
+        "doneOn": (japan_today() + timedelta(days=1)).isoformat(), "outcome": "consulted",
+        "summary": SUMMARY, "nextStep": "none"})
+    assert refused.status_code == 400
+    assert "未来の日付" in refused.text and SUMMARY in refused.text  # the text is kept
+
+    not_met = _post(web, visit_url + "/not-met", visit_url + "/not-met", {
+        "attemptedOn": japan_today().isoformat(), "reason": "absent", "nextStep": "revisit",
+        "note": "不在票を投函（架空）"})
+    assert not_met.status_code == 303, not_met.text
+    page = web.get(visit_url)
+    assert "会えず" in page.text and "不在" in page.text
+
+
+def test_calling_off_and_an_unknown_visit(vworld, web) -> None:
+    case_id = _case(vworld)
+    visit_url = _plan(web, case_id).headers["location"]
+    stale = _post(web, visit_url + "/cancel", visit_url, {"expectedVersion": "9"})
+    assert stale.status_code == 400
+    off = _post(web, visit_url + "/cancel", visit_url, {"cancelReason": "家族の希望（架空）"})
+    assert off.status_code == 303
+    page = web.get(visit_url)
+    assert "この訪問は中止されました" in page.text and "家族の希望（架空）" in page.text
+    assert web.get(f"/console/m/{CITY_A}/visits/{uuid.uuid4()}").status_code == 404
+    assert web.get(f"/console/m/{CITY_A}/visits/not-an-id").status_code == 404
+    listing = web.get(f"/console/m/{CITY_A}/cases/{case_id}/visits")
+    assert listing.status_code == 200 and "中止" in listing.text
