@@ -25,6 +25,12 @@ from yorisoi.projections.tenant_views import tenant_view_ddl, tenant_view_tables
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.platform import PlatformApplication
 from yorisoi.services.tenant_application import TenantApplication
+from yorisoi.tenants.citus import (
+    citus_active,
+    create_schema,
+    distribute_schema,
+    space_ddl_preamble,
+)
 from yorisoi.tenants.neighbours import NEIGHBOUR_TABLES, NeighbourView
 from yorisoi.tenants.registry import REGISTRY_TABLES, RegistryView
 from yorisoi.tenants.space_tables import space_table_ddl, space_writable_tables
@@ -160,15 +166,27 @@ class Provisioner:
         self.settings = settings
         self.key_provider = key_provider
 
-    def _create_schema(self, space: str) -> None:
+    def _create_schema(self, space: str) -> bool:
+        """Create the schema; returns whether the database runs Citus (tenants/citus.py)."""
         if self.settings.backend != "postgres":
-            return
+            return False
         s = self.settings
         with psycopg.connect(host=s.pg_host, port=s.pg_port, dbname=s.pg_dbname,
                              user=s.pg_admin_user,
                              password=s.pg_admin_password.get_secret_value(),
                              autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(space)))
+            citus = citus_active(s, conn)
+            create_schema(conn, space, citus=citus)
+        return citus
+
+    def _distribute(self, space: str) -> None:
+        """On Citus, a municipality's schema provisioned before Citus becomes distributed."""
+        s = self.settings
+        with psycopg.connect(host=s.pg_host, port=s.pg_port, dbname=s.pg_dbname,
+                             user=s.pg_admin_user,
+                             password=s.pg_admin_password.get_secret_value(),
+                             autocommit=True) as conn:
+            distribute_schema(conn, space)
 
     def _grant(self, db: Database, space: str, writable: Iterable[str],
                extra: Iterable[sql.Composable] = ()) -> None:
@@ -198,7 +216,7 @@ class Provisioner:
     def _build(self, app_class: type[TenantApplication], space: str, tenant: str,
                ddl: list[str], writable: Iterable[str],
                grants: Iterable[sql.Composable] = ()) -> None:
-        self._create_schema(space)
+        citus = self._create_schema(space)
         app = app_class(event_store_env(self.settings, space, admin=True), tenant=tenant,
                         key_provider=self.key_provider)
         try:
@@ -206,11 +224,14 @@ class Provisioner:
             immutable = (_IMMUTABLE_EVENTS_PG if db.dialect == "postgres"
                          else _IMMUTABLE_EVENTS_SQLITE)
             with db.transaction() as cur:
-                for statement in [POSITIONS_DDL, *ddl, *immutable]:
+                for statement in [*space_ddl_preamble(space, citus=citus), POSITIONS_DDL,
+                                  *ddl, *immutable]:
                     cur.execute(statement)
             self._grant(db, space, writable, grants)
         finally:
             app.close()
+        if citus:
+            self._distribute(space)
 
     def init_platform(self) -> None:
         """Create the platform space (registry events and lookup tables). Idempotent."""
