@@ -80,10 +80,15 @@ def available_forms() -> dict[str, list[int]]:
 
 
 def load_form(name: str, fiscal_year: int) -> dict[str, Any]:
-    """The layout of ``name`` in force for ``fiscal_year`` (the newest not after it)."""
-    firsts = [y for y in available_forms().get(name, []) if y <= fiscal_year]
-    if not firsts:
+    """The layout of ``name`` in force for ``fiscal_year`` (the newest not after it).
+
+    A year before a form's first layout (figures recorded before the form
+    existed) is laid out by that first layout.
+    """
+    known = available_forms().get(name)
+    if not known:
         raise ReportFormUnknownError(field="form")
+    firsts = [y for y in known if y <= fiscal_year] or [min(known)]
     return json.loads((FORMS_DIR / f"{name}.{max(firsts)}.json").read_text(encoding="utf-8"))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from yorisoi.services.reports import RenderedReport
 from yorisoi.services.spreadsheet_safety import neutralise
 
-FIXED_TIME = datetime(2000, 1, 1)  # noqa: DTZ001 - a constant, not a moment
+FIXED_TIME = datetime(2000, 1, 1)
 
 
 def _heading(report: RenderedReport) -> list[list[Any]]:

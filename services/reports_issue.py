@@ -95,12 +95,19 @@ def live_cells(app: Any, fiscal_year: int, contract_ids: list[str] | None) -> Co
     return ReportCellQueries(app.database).cells(months[0], months[-1], contract_ids)
 
 
-def live_report(app: Any, registry: Any, municipality_code: str, form: str, fiscal_year: int,
-                contract_ids: list[str] | None = None) -> ReportFiles:
+def live_figures(app: Any, registry: Any, municipality_code: str, form: str, fiscal_year: int,
+                 contract_ids: list[str] | None = None) -> tuple[RenderedReport, Counter[Cell]]:
+    """Today's report (not issued) and the cells it was made from."""
     layout = load_form(form, check_fiscal_year(fiscal_year))
     cells = live_cells(app, fiscal_year, contract_ids)
     labels = _labels(app, registry, municipality_code, cells, fiscal_year, contract_ids)
-    return files_of(render(layout, cells, labels, fiscal_year))
+    return render(layout, cells, labels, fiscal_year), cells
+
+
+def live_report(app: Any, registry: Any, municipality_code: str, form: str, fiscal_year: int,
+                contract_ids: list[str] | None = None) -> ReportFiles:
+    return files_of(live_figures(app, registry, municipality_code, form, fiscal_year,
+                                 contract_ids)[0])
 
 
 def _folded(app: Any, fiscal_year: int, contract_ids: list[str] | None, position: int,
