@@ -20,7 +20,7 @@ STAMP  := $(VENV)/.yorisoi-installed
 RUNTIME_STAMP := $(VENV)/.yorisoi-runtime-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv runtime run test browser
+.PHONY: venv runtime run test browser oidc-provider
 
 venv: $(STAMP)
 
@@ -68,5 +68,13 @@ browser:
 	      chromium fonts-noto-cjk; } >/dev/null 2>&1 || echo "make: apt-get could not install chromium" >&2; \
 	fi
 
-test: venv browser
+# The certified OpenID Connect provider the console's tests sign in at
+# (tests/oidc_provider/: panva's oidc-provider, pinned by its package-lock.json).
+OIDC_PROVIDER := tests/oidc_provider
+oidc-provider: $(OIDC_PROVIDER)/node_modules/.package-lock.json
+
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund
+
+test: venv browser oidc-provider
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)

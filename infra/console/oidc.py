@@ -51,6 +51,8 @@ class Provider:
     authorization_endpoint: str
     token_endpoint: str
     in_process: bool  # the development issuer, served by this very app
+    # Where signing out ends the issuer's own session too (RP-initiated logout), if it says.
+    end_session_endpoint: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -64,6 +66,18 @@ class Provider:
                            "nonce": nonce, "code_challenge": challenge,
                            "code_challenge_method": "S256"})
         return f"{self.authorization_endpoint}?{query}"
+
+    def logout_url(self, *, post_logout_redirect_uri: str) -> str | None:
+        """The issuer's end-session address (OIDC RP-Initiated Logout 1.0), or None.
+
+        By ``client_id``, not ``id_token_hint``: no token in an address (the issuer's
+        access log keeps addresses)."""
+        if not self.end_session_endpoint:
+            return None
+        query = urlencode({"client_id": self.client_id,
+                           "post_logout_redirect_uri": post_logout_redirect_uri})
+        separator = "&" if "?" in self.end_session_endpoint else "?"
+        return f"{self.end_session_endpoint}{separator}{query}"
 
     async def redeem(self, app: FastAPI, *, code: str, verifier: str,
                      redirect_uri: str) -> dict[str, Any]:
@@ -114,9 +128,27 @@ async def provider_for(services: Services, issuer: str, base_url: str) -> Provid
                 config = response.json()
             except (httpx.HTTPError, ValueError):
                 raise SignInError("issuer_unavailable") from None
-        if not isinstance(config, dict) or "S256" not in config.get(
-                "code_challenge_methods_supported", []):
+        if not _sound_discovery(config, issuer):
             raise SignInError("issuer_unavailable")
         _discovered[issuer] = config
+    end_session = config.get("end_session_endpoint")
     return Provider(registration, config["authorization_endpoint"], config["token_endpoint"],
-                    in_process=False)
+                    in_process=False,
+                    end_session_endpoint=end_session if _http_url(end_session) else None)
+
+
+def _http_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _sound_discovery(config: object, issuer: str) -> bool:
+    """A discovery document we may follow: it names this very issuer (OpenID Connect
+    Discovery §4.3 — another issuer's document would send people elsewhere), both
+    endpoints as http(s) URLs, and PKCE with S256."""
+    if not isinstance(config, dict):
+        return False
+    methods = config.get("code_challenge_methods_supported")
+    return (config.get("issuer") == issuer
+            and _http_url(config.get("authorization_endpoint"))
+            and _http_url(config.get("token_endpoint"))
+            and isinstance(methods, list) and "S256" in methods)

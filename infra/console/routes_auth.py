@@ -86,7 +86,7 @@ async def login_start(request: Request, kind: str = "municipality", org: str = "
 
 @router.get("/callback", name="console_callback")
 async def callback(request: Request, code: str = "", state: str = "",
-                   error: str = "") -> Response:
+                   error: str = "", iss: str | None = None) -> Response:
     """Redeem the code, verify the token as the API does, and start the session."""
     services: Services = request.app.state.services
     console_state: ConsoleState = request.app.state.console
@@ -95,6 +95,10 @@ async def callback(request: Request, code: str = "", state: str = "",
         if error:
             raise SignInError("cancelled")
         if flow is None or not state or not secrets.compare_digest(state, flow["state"]):
+            raise SignInError("state_mismatch")
+        # RFC 9207: an issuer that names itself in the response must be the one we sent
+        # the browser to (a code from another issuer — a mix-up — is not redeemed).
+        if iss is not None and iss != flow["issuer"]:
             raise SignInError("state_mismatch")
         provider = await provider_for(services, flow["issuer"], str(request.base_url))
         tokens = await provider.redeem(request.app, code=code, verifier=flow["verifier"],
@@ -111,8 +115,11 @@ async def callback(request: Request, code: str = "", state: str = "",
         response = _login_page(request, error=failure.code, status=400)
         clear(response, LOGIN_COOKIE)
         return response
-    session = console_state.start(tokens.get("access_token") or tokens["id_token"],
-                                  verified.expires_at.timestamp())
+    # The ID token is the credential the session keeps: it is the token verified above,
+    # for this console (aud = our client id).  An issuer's access token is for the
+    # issuer's own resources — opaque, or for another audience (a real provider's
+    # is), so it would not verify on the next page.
+    session = console_state.start(tokens["id_token"], verified.expires_at.timestamp())
     response = RedirectResponse(flow["next"], status_code=303)
     console_state.write(request, response, session)
     clear(response, LOGIN_COOKIE)
@@ -124,7 +131,16 @@ async def logout(con: Con) -> RedirectResponse:
     await con.form()  # the CSRF check: nobody signs another person out
     # In every process of the deployment (the platform database), not only this one.
     await asyncio.to_thread(con.state.revoke, con.session, con.request)
-    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    # Then at the issuer too, when it offers it: otherwise the next "sign in" would
+    # pass straight through the issuer's still-open session (a shared office PC).
+    target = f"{PREFIX}/login"
+    try:
+        provider = await provider_for(con.services, con.token.issuer, str(con.request.base_url))
+        target = provider.logout_url(post_logout_redirect_uri=str(
+            con.request.url_for("login"))) or target
+    except SignInError:
+        pass  # the issuer is gone or unreachable: our own sign-out stands
+    response = RedirectResponse(target, status_code=303)
     clear(response, SESSION_COOKIE)
     return response
 
