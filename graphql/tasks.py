@@ -18,11 +18,11 @@ from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
 
-@strawberry.type(description="A role assignment of a case meeting, or a referral follow-up.")
+@strawberry.type(description="A role assignment of a case meeting, a referral follow-up, an outreach visit one goes on, or the follow-up agreed after a visit.")
 class Task:
     id: strawberry.ID
-    kind: str = strawberry.field(description="meeting_action | referral_follow_up")
-    source_id: strawberry.ID = strawberry.field(description="The meeting or referral")
+    kind: str = strawberry.field(description="meeting_action | referral_follow_up | outreach_visit | visit_follow_up")
+    source_id: strawberry.ID = strawberry.field(description="The meeting, referral or visit")
     case_id: strawberry.ID
     owner_user_id: str
     due_on: str | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from yorisoi.domain.households import Child, Guardian, Pregnancy
 from yorisoi.domain.resources import OpeningSlot, checked_attributes
@@ -239,6 +239,32 @@ def _casework_story(casework: CaseworkApplication, contract_id: str | None) -> N
                  ActionItem(DEMO_USERS[0].subject, "2週間後に電話で様子を伺う",
                             today + timedelta(days=11))],
         expected_version=None, writable_contract_ids=None)
+    _outreach(casework, first.case_id, second.case_id)
+
+
+def _outreach(casework: CaseworkApplication, first_case: UUID, second_case: UUID) -> None:
+    """Outreach: a visit with the public-health nurse done (its follow-up a task), and a
+    home visit planned for this week."""
+    from yorisoi.services import outreach
+
+    today = japan_today()
+    lead = [DEMO_USERS[0].subject]
+    went = outreach.plan_visit(casework, outreach.PlanVisit(
+        case_id=second_case, kind="with_public_health_nurse", planned_on=today - timedelta(days=2),
+        starts_at="10:00", ends_at="11:00", visitors=lead, place="home", place_note=None,
+        purpose="保健師と同行し、出産の準備と産後に手伝ってくれる人について伺う。"),
+        writable_contract_ids=None)
+    outreach.record_visit_done(casework, went.id, outreach.VisitOutcome(
+        on=today - timedelta(days=2), outcome="connected", next_step="phone_check",
+        summary="出産準備は進んでいる。産後ケアの申込み方法を保健師から説明した。",
+        next_step_note="申込みが済んだか電話で確認する", follow_up_on=today + timedelta(days=12)),
+        consultation=None, municipality_code=MUNICIPALITY, expected_version=None,
+        writable_contract_ids=None)
+    outreach.plan_visit(casework, outreach.PlanVisit(
+        case_id=first_case, kind="home_visit", planned_on=today + timedelta(days=2),
+        starts_at="14:00", ends_at="15:00", visitors=lead, place="home", place_note=None,
+        purpose="夜泣きと母の休息の様子を伺い、ファミリー・サポートの登録を手伝う。"),
+        writable_contract_ids=None)
 
 
 def _ago(days: int) -> date:
