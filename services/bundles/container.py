@@ -193,14 +193,21 @@ class BundleReader:
             signature = json.loads(self._read(signature_info))
         except ValueError:
             raise BundleTamperedError() from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise BundleFormatError()
-        pem = public_pem or str(manifest.get("signer", {}).get("publicKey", ""))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("signer"), dict):
+            raise BundleTamperedError()
+        pem = public_pem or str(manifest["signer"].get("publicKey", ""))
         try:
             verify_signature(pem, manifest, signature)
-        except (SignatureInvalidError, ValueError):
+        except (SignatureInvalidError, ValueError, TypeError, AttributeError):
             raise BundleSignatureError() from None
+        if manifest.get("format") != FORMAT:  # signed, but by a version that writes another
+            raise BundleFormatError()
         end = os.path.getsize(self.path)
+        # Exactly what tar writes after the last member: two zero blocks, then zeros up to a
+        # whole record.  A byte cut off or appended is refused like one changed.
+        last = _padded(signature_info.offset_data + signature_info.size) + 2 * _BLOCK
+        if end != -(-last // tarfile.RECORDSIZE) * tarfile.RECORDSIZE:
+            raise BundleTamperedError()
         if (manifest.get("prefixBytes") != manifest_info.offset
                 or self._prefix_sha256(manifest_info.offset) != manifest.get("prefixSha256")
                 or not _zeros(handle, manifest_info.offset_data + manifest_info.size,

@@ -78,8 +78,9 @@ def space_exists(settings: Any, space: str, platform_db: Database) -> bool:
     if settings.backend == "sqlite":
         return (settings.sqlite_dir / f"{space}.sqlite").exists()
     with platform_db.transaction(write=False) as cur:
-        return cur.execute("SELECT 1 AS one FROM information_schema.schemata"
-                           " WHERE schema_name = %s", (space,)).fetchone() is not None
+        # pg_namespace, not information_schema: the latter hides schemas the role may not use.
+        return cur.execute("SELECT 1 AS one FROM pg_catalog.pg_namespace WHERE nspname = %s",
+                           (space,)).fetchone() is not None
 
 
 def drop_space(settings: Any, space: str) -> None:
