@@ -21,7 +21,7 @@ def invoke(runner: CliRunner, *args: str, code: int = 0) -> str:
     return result.output
 
 
-def test_issue_list_and_reproduce_from_the_command_line(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_issue_list_and_reproduce_from_the_command_line(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
     monkeypatch.delenv("YORISOI_TOKEN", raising=False)

@@ -29,7 +29,7 @@ def test_the_neutraliser_quotes_formula_starts_and_leaves_the_rest(value: str) -
     assert neutralise("ひろば") == "ひろば" and neutralise(-3) == -3 and neutralise(2.5) == 2.5
 
 
-def test_formula_like_names_go_through_every_report_export_as_text(sqlite_settings) -> None:  # noqa: ANN001
+def test_formula_like_names_go_through_every_report_export_as_text(sqlite_settings) -> None:
     from world import build_world
 
     from yorisoi.services.reports_issue import issue_report, live_report, reproduce

@@ -30,7 +30,7 @@ def _fy() -> int:
     return today.year if today.month >= 4 else today.year - 1
 
 
-def _record_year(rt):  # noqa: ANN001, ANN202
+def _record_year(rt):
     """Two families; the first comes back once (same year), by outreach."""
     day = japan_today() - timedelta(days=1)
     with acting_as(STAFF):
@@ -56,7 +56,7 @@ def _table(rows: list[list[str]], title: str) -> list[list[str]]:
     return rows[start:end]
 
 
-def test_an_issued_report_is_reproduced_byte_for_byte_after_a_correction_and_a_disposal(world):  # noqa: ANN001
+def test_an_issued_report_is_reproduced_byte_for_byte_after_a_correction_and_a_disposal(world):
     from yorisoi.services.report_figures import fold_cells, in_scope, log_head
     from yorisoi.services.reports import fiscal_months
     from yorisoi.services.reports_issue import (
@@ -70,7 +70,7 @@ def test_an_issued_report_is_reproduced_byte_for_byte_after_a_correction_and_a_d
     registry = world.services.directory.registry
     fy = _fy()
     with world.services.runtimes.lease(CITY_A) as rt:
-        first, again, second = _record_year(rt)
+        first, _again, second = _record_year(rt)
         with acting_as(SUPERVISOR):
             report, files = issue_report(rt.casework, registry, CITY_A, "annual", fy)
         rt.catch_up()

@@ -25,7 +25,7 @@ def _fy() -> int:
     return today.year if today.month >= 4 else today.year - 1
 
 
-def _record(world, site_id: str, contract_id: str | None) -> None:  # noqa: ANN001
+def _record(world, site_id: str, contract_id: str | None) -> None:
     staff = ActingContext(user_id="staff-1", role="specialist", organisation_kind="municipality",
                           organisation_id=CITY_A, contract_id=contract_id, site_id=site_id)
     with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
@@ -40,7 +40,7 @@ def _total(figures: dict, table: str) -> list[str]:
     return found["rows"][-1]
 
 
-def test_contractors_see_their_own_figures_and_issue_exactly_once(world, client) -> None:  # noqa: ANN001
+def test_contractors_see_their_own_figures_and_issue_exactly_once(world, client) -> None:
     _record(world, "a-hiroba", "contract-a-npo")  # the NPO's contracted site
     _record(world, "a-counter", None)  # run by the municipality itself
     fy = _fy()
