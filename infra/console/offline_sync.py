@@ -30,10 +30,11 @@ from yorisoi.services.context import acting_as, current_context
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
-KINDS = ("consultation", "note", "new_case")
+KINDS = ("consultation", "note", "new_case", "visit_outcome")
 CONSULTATIONS_IN_PACK = 5
-# What the rules refuse whatever the specialist says: no "record anyway".
-HARD = ("closed", "consent_withdrawn", "out_of_reach", "disposed")
+# What the rules refuse whatever the specialist says: no "record anyway".  A withdrawn
+# consent refuses only what makes a record of a consultation (the consent rule's scope).
+HARD = ("closed", "out_of_reach", "disposed", "visit_not_planned")
 
 
 class DraftInvalidError(DomainError):
@@ -82,7 +83,18 @@ def case_stamp(rt: TenantRuntime, grant: Grant, case_id: str) -> dict[str, Any]:
     return {"caseId": case_id, "version": record.version, "status": record.status,
             "contractId": record.contract_id,
             "consentInForce": consent_in_force(rt, grant, uuid.UUID(case_id)),
-            "records": {c.consultation_id: len(c.corrections) for c in consultations}}
+            "records": {c.consultation_id: len(c.corrections) for c in consultations},
+            "visits": {v.visit_id: [v.status, v.version]
+                       for v in planned_visits(rt, grant, case_id)}}
+
+
+def planned_visits(rt: TenantRuntime, grant: Grant, case_id: str) -> list[Any]:
+    """The case's visits still planned (the outcomes a device may bring back)."""
+    from yorisoi.projections.visit_queries import VisitQueries
+
+    visits = VisitQueries(rt.casework.database, rt.casework.keyring).for_case(grant.scope,
+                                                                             case_id)
+    return [v for v in visits if v.status == "planned"]
 
 
 def pack_case(rt: TenantRuntime, grant: Grant, case_id: str,
@@ -105,6 +117,10 @@ def pack_case(rt: TenantRuntime, grant: Grant, case_id: str,
                            "asked": c.asked, "direction": c.direction}
                           for c in consultations[-CONSULTATIONS_IN_PACK:]],
         "consentInForce": stamp["consentInForce"], "base": stamp,
+        "visits": [{"visitId": v.visit_id, "kind": v.kind, "plannedOn": v.planned_on,
+                    "startsAt": v.starts_at, "place": v.place, "purpose": v.purpose}
+                   for v in sorted(planned_visits(rt, grant, case_id),
+                                   key=lambda v: (v.planned_on, v.starts_at or ""))],
     }
 
 
@@ -134,6 +150,15 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
         kinds.append("corrected")
     if set(now["records"]) - set(before):
         kinds.append("added")
+    visit = (draft.get("fields") or {}).get("visitId") if draft.get("kind") == (
+        "visit_outcome") else None
+    if visit is not None:
+        then = (base.get("visits") or {}).get(str(visit))
+        found = now["visits"].get(str(visit))
+        if found is None:  # done, not met or cancelled meanwhile (or never planned)
+            kinds.append("visit_not_planned")
+        elif then is None or found[1] != then[1]:
+            kinds.append("visit_rescheduled")
     if not kinds and now["version"] != base.get("version"):
         kinds.append("changed")
     if not kinds:
@@ -149,22 +174,56 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
                           if c.consultation_id not in before
                           or len(c.corrections) > before.get(c.consultation_id, 0)],
     }
+    if visit is not None:
+        current["visit"] = _visit_now(rt, grant, str(visit))
     return kinds, current
 
 
-def choices(kinds: list[str]) -> list[str]:
-    """What the specialist may choose: record anyway only where the rules allow it."""
-    anyway = [] if set(kinds) & set(HARD) else ["record_anyway"]
-    return [*anyway, "attach", "discard"]
+def makes_consultation(draft: dict[str, Any]) -> bool:
+    """Whether the draft records a consultation (what a withdrawn consent refuses)."""
+    fields = draft.get("fields") or {}
+    return draft.get("kind") in ("consultation", "new_case") or (
+        draft.get("kind") == "visit_outcome" and fields.get("result") == "done"
+        and bool(str(fields.get("asked") or "").strip()))
 
 
-def rule_of(kinds: list[str]) -> tuple[str, str] | None:
+def hard(kinds: list[str], draft: dict[str, Any]) -> set[str]:
+    refused = set(kinds) & set(HARD)
+    if "consent_withdrawn" in kinds and makes_consultation(draft):
+        refused.add("consent_withdrawn")
+    return refused
+
+
+def _visit_now(rt: TenantRuntime, grant: Grant, visit_id: str) -> dict[str, Any] | None:
+    from yorisoi.projections.visit_queries import VisitQueries
+
+    found = VisitQueries(rt.casework.database, rt.casework.keyring).get(grant.scope, visit_id)
+    if found is None:
+        return None
+    return {"status": found.status, "plannedOn": found.planned_on, "doneOn": found.done_on,
+            "outcome": found.outcome}
+
+
+def choices(kinds: list[str], draft: dict[str, Any]) -> list[str]:
+    """What the specialist may choose: record anyway only where the rules allow it; another
+    case only for what is not tied to its case (a visit is)."""
+    anyway = [] if hard(kinds, draft) else ["record_anyway"]
+    attach = [] if draft.get("kind") in ("visit_outcome", "new_case") else ["attach"]
+    return [*anyway, *attach, "discard"]
+
+
+def rule_of(kinds: list[str], draft: dict[str, Any]) -> tuple[str, str] | None:
     """The refusing rule's own words (en, ja) for a hard conflict."""
-    if "consent_withdrawn" in kinds:
+    refused = hard(kinds, draft)
+    if "consent_withdrawn" in refused:
         return ConsentWithdrawnError.message, ConsentWithdrawnError.message_ja
-    if "closed" in kinds:
+    if "visit_not_planned" in refused:
+        from yorisoi.domain.outreach import VisitNotPlannedError
+
+        return VisitNotPlannedError.message, VisitNotPlannedError.message_ja
+    if "closed" in refused:
         return CaseClosedError.message, CaseClosedError.message_ja
-    if set(kinds) & {"out_of_reach", "disposed"}:
+    if refused & {"out_of_reach", "disposed"}:
         return CaseNotFoundError.message, CaseNotFoundError.message_ja
     return None
 

@@ -141,6 +141,7 @@ def _owner_subject(owner: str) -> str:
 async def pack_page(con: Con, code: str, revoked: str = "") -> HTMLResponse:
     may_capture = await con.may("consultation.record", code)
     me = caller_of(con.principal)
+    today_cases: set[str] = set()
 
     def load(rt: TenantRuntime, grant: Grant) -> Any:
         from yorisoi.infra.console.routes_cases import staff_names
@@ -158,7 +159,20 @@ async def pack_page(con: Con, code: str, revoked: str = "") -> HTMLResponse:
                                  filter=CaseFilter(status="active"))
             opened = rt.cases.page(grant.scope, first=PACK_MAX,
                                    filter=CaseFilter(status="opened"))
-            cases = [*opened.cases, *page.cases][:PACK_MAX]
+            # The day's visits first, ticked: what a specialist takes out before going.
+            from yorisoi.infra.clock import japan_today
+            from yorisoi.projections.visit_queries import VisitQueries
+
+            today = japan_today()
+            visiting = [v.case_id for v in VisitQueries(
+                rt.casework.database, rt.casework.keyring).calendar(
+                    grant.scope, today, today, statuses=("planned",))]
+            first = [r for r in (rt.cases.get(grant.scope, c)
+                                 for c in dict.fromkeys(visiting)) if r is not None]
+            seen = {r.case_id for r in first}
+            cases = [*first, *(c for c in [*opened.cases, *page.cases]
+                               if c.case_id not in seen)][:PACK_MAX]
+            today_cases.update(seen)
             labels = case_labels(rt.cases, grant.scope, [c.case_id for c in cases],
                                  registry_site_names(con.services.directory.registry, code))
         return listed, cases, labels, staff_names(rt)
@@ -172,6 +186,7 @@ async def pack_page(con: Con, code: str, revoked: str = "") -> HTMLResponse:
         return staff.get(subject) or ("職員" if con.lang == "ja" else "Staff member")
 
     return con.page("offline_pack.html", code=code, cases=cases, labels=labels,
+                    today_cases=today_cases,
                     devices=listed, may_capture=may_capture, me=me, owner_name=owner_name,
                     revoked_done=revoked == "1", w=lambda key, **kw: word(key, con.lang, **kw),
                     words_json=_words_json(con.lang))
@@ -333,7 +348,21 @@ async def take_pack(con: Con, code: str) -> Response:
 
     pack = await con.read("consultation.record", code, load)
     return _answer(con, {**pack, "code": code, "channels": i18n.choices("channel", con.lang),
-                         "noteKinds": _note_kinds(con.lang)})
+                         "noteKinds": _note_kinds(con.lang), **_visit_words(con.lang)})
+
+
+def _visit_words(lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The visit vocabularies (the domain's Japanese; English from the codes)."""
+    from yorisoi.domain import vocabulary as v
+
+    def pairs(found: dict[str, str]) -> list[tuple[str, str]]:
+        return [(code, ja if lang == "ja" else code.replace("_", " ").capitalize())
+                for code, ja in found.items()]
+
+    return {"visitKinds": pairs(v.VISIT_KINDS), "visitPlaces": pairs(v.VISIT_PLACES),
+            "visitOutcomes": pairs(v.VISIT_OUTCOMES),
+            "notMetReasons": pairs(v.VISIT_NOT_MET_REASONS),
+            "nextSteps": pairs(v.VISIT_NEXT_STEPS)}
 
 
 def _is_uuid(value: Any) -> bool:
@@ -390,10 +419,10 @@ async def sync(con: Con, code: str) -> Response:
         result = await _apply(con, code, draft, form, captured, choice, reason)
     except _Conflict as found:
         await con._flush()  # the other side was read: logged like any read
-        rule = rule_of(found.kinds)
+        rule = rule_of(found.kinds, draft)
         return _answer(con, {"status": "conflict", "kinds": found.kinds,
                              "current": found.current, "duplicates": found.duplicates,
-                             "choices": choices(found.kinds),
+                             "choices": choices(found.kinds, draft),
                              "rule": ({"message": rule[0], "messageJa": rule[1]}
                                       if rule else None)}, status=409)
     if isinstance(result, UserError):
@@ -475,6 +504,10 @@ async def _apply(con: Console, code: str, draft: dict[str, Any], form: FormData,
 
         return await con.command("case.manage", code, write, check=check, case_id=case_id)
 
+    if kind == "visit_outcome":
+        return await _visit_outcome(con, code, draft, form, captured, choice, guard,
+                                    reason_note, case_id)
+
     # A consultation: on the case (consent on file), or opening a new one with its consent.
     items = [(k, v) for k, v in form.multi_items()
              if k not in ("consentBasis", "action", "confirmNewHousehold.reason")]
@@ -517,3 +550,71 @@ async def _apply(con: Console, code: str, draft: dict[str, Any], form: FormData,
 
     return await con.command("consultation.record", code, record_it, check=check,
                              site_id=parsed.site_id)
+
+
+async def _visit_outcome(con: Console, code: str, draft: dict[str, Any], form: FormData,
+                         captured: Captured, choice: Any, guard: Any, reason_note: Any,
+                         case_id: uuid.UUID) -> Any:
+    """A visit's outcome (done, with an optional consultation; or not met): the visit
+    mutations' own edge checks (``graphql/outreach.check_done`` / ``check_not_met``) and
+    service commands, under the visit's own contract and site."""
+    from yorisoi.graphql.outreach import (
+        RecordVisitDoneInput,
+        RecordVisitNotMetInput,
+        VisitConsultationInput,
+        check_done,
+        check_not_met,
+    )
+    from yorisoi.infra.console import dates
+    from yorisoi.services import outreach
+    from yorisoi.services.context import acting_as
+
+    typed, unreadable = dates.typed_dates(form, lambda name: name in ("on", "followUpOn"))
+    check = con.checker()
+    for name in unreadable:
+        check.bad(name, "Not a date.", "日付として読み取れません。")
+
+    def text(name: str) -> str:
+        return str(typed.get(name, "")).strip()
+
+    visit_id = check.record_id("visitId", text("visitId"))
+    done = text("result") == "done"
+    consultation = None
+    if done and text("asked"):
+        consultation = VisitConsultationInput(
+            themes=[str(t) for t in typed.getlist("themes")], asked=text("asked"),
+            wishes=text("wishes"), direction=text("direction"))
+    if done:
+        outcome, consulted = check_done(check, RecordVisitDoneInput(
+            municipality_code=code, visit_id=text("visitId"), done_on=text("on"),
+            outcome=text("outcome"), summary=text("summary"), next_step=text("nextStep"),
+            follow_up_on=text("followUpOn") or None, consultation=consultation))
+    else:
+        outcome, consulted = check_not_met(check, RecordVisitNotMetInput(
+            municipality_code=code, visit_id=text("visitId"), attempted_on=text("on"),
+            reason=text("reason"), next_step=text("nextStep"), note=text("note") or None,
+            follow_up_on=text("followUpOn") or None)), None
+
+    def command(rt: TenantRuntime, grant: Grant) -> DraftApplied:
+        guard(rt, grant)
+        visit = outreach.get_visit(rt.casework, visit_id, grant.scope.contract_ids, case_id)
+        with acting_as(grant.acting.at(contract_id=visit.contract_id, site_id=visit.site_id)):
+            def act() -> DraftApplied:
+                if done:
+                    outreach.record_visit_done(
+                        rt.casework, visit_id, outcome, consultation=consulted,
+                        municipality_code=grant.municipality_code, expected_version=None,
+                        writable_contract_ids=grant.scope.contract_ids)
+                else:
+                    outreach.record_visit_not_met(
+                        rt.casework, visit_id, outcome, expected_version=None,
+                        writable_contract_ids=grant.scope.contract_ids)
+                reason_note(rt, grant, case_id)
+                record = rt.cases.get(grant.scope, str(case_id))
+                return DraftApplied(str(case_id), str(visit_id),
+                                    record.reception_number if record else None)
+
+            return stamped(captured, act)
+
+    action = "consultation.record" if consulted is not None else "case.manage"
+    return await con.command(action, code, command, check=check, case_id=case_id)

@@ -325,3 +325,70 @@ def test_a_malformed_draft_is_a_typed_refusal(specialist: Any) -> None:
     invalid = _sync(specialist, _new_case_draft(**{"household.children.0.birthDate": "いつか"}))
     assert invalid.status_code == 422
     assert invalid.json()["status"] == "refused" and invalid.json()["fields"]
+
+
+# --------------------------------------------------------------------------- visit outcomes
+
+
+def _plan(world: Any, case_id: str, visitor: str = "npo-staff-1") -> str:
+    from yorisoi.services import outreach
+
+    staff = ActingContext(user_id="npo-seed", role="specialist", organisation_kind="contractor",
+                          organisation_id=NPO, contract_id="contract-a-npo", site_id="a-hiroba")
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
+        visit = outreach.plan_visit(rt.casework, outreach.PlanVisit(
+            case_id=uuid.UUID(case_id), kind="home_visit", planned_on=japan_today(),
+            starts_at="10:00", ends_at="11:00", visitors=[visitor], place="home",
+            place_note=None, purpose="生活の様子を伺う"), writable_contract_ids=None)
+        rt.catch_up()
+    return str(visit.id)
+
+
+def _outcome(case: dict[str, Any], visit_id: str, **fields: Any) -> dict[str, Any]:
+    return {"key": str(uuid.uuid4()), "kind": "visit_outcome", "caseId": case["caseId"],
+            "base": case["base"], "capturedAt": datetime.now(UTC).isoformat(),
+            "resolution": None,
+            "fields": {"visitId": visit_id, "result": "done", "on": "令和" + str(
+                japan_today().year - 2018) + f"年{japan_today().month}月{japan_today().day}日",
+                       "outcome": "consulted", "summary": "母と面談した", "nextStep": "revisit",
+                       "followUpOn": "", "asked": "保育園の入り方", "themes": ["development"],
+                       **fields}}
+
+
+def test_a_visit_outcome_recorded_offline_with_its_consultation_once(
+        specialist: Any, world: Any) -> None:
+    from yorisoi.projections.visit_queries import VisitQueries
+
+    case_id = _opened(specialist)
+    visit_id = _plan(world, case_id)
+    # The day's visits come first on the pack page, ticked.
+    assert f'value="{case_id}" checked' in specialist.get(BASE).text
+    case = _pack(specialist, case_id)
+    assert [v["visitId"] for v in case["visits"]] == [visit_id]
+    assert case["visits"][0]["purpose"] == "生活の様子を伺う"
+    draft = _outcome(case, visit_id)
+    before = head(world)
+    first = _sync(specialist, draft)
+    assert first.status_code == 200, first.text
+    after = head(world)
+    assert _sync(specialist, draft).json()["recordId"] == visit_id  # the lost answer again
+    assert head(world) == after
+    events = _events(world, before)
+    kinds = {type(e).__qualname__ for e in events}
+    assert "OutreachVisit.Done" in kinds and any("Consultation" in k for k in kinds)
+    assert all(event_metadata(e)["device_id"] == specialist.device for e in events)
+    with world.services.runtimes.lease(CITY_A) as rt:
+        rt.catch_up()
+        scope_all = __import__("yorisoi.projections.case_queries",
+                               fromlist=["CaseScope"]).CaseScope(contract_ids=None,
+                                                                 site_ids=None)
+        visit = VisitQueries(rt.casework.database, rt.casework.keyring).get(scope_all, visit_id)
+    assert visit.status == "done" and visit.consultation_id
+
+    # The same visit from an older capture (another device's draft): no longer planned.
+    again = _sync(specialist, {**_outcome(case, visit_id, result="not_met", reason="absent")})
+    assert again.status_code == 409
+    body = again.json()
+    assert "visit_not_planned" in body["kinds"] and body["choices"] == ["discard"]
+    assert body["current"]["visit"]["status"] == "done"
+    assert body["rule"]["messageJa"]

@@ -60,6 +60,29 @@ def _count(world: Any, topic: str) -> int:
                    if topic in n.topic)
 
 
+def _plan(world: Any, case_id: str) -> str:
+    """A home visit planned for today (the pack page ticks its case)."""
+    from yorisoi.services import outreach
+
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
+        visit = outreach.plan_visit(rt.casework, outreach.PlanVisit(
+            case_id=uuid.UUID(case_id), kind="home_visit", planned_on=japan_today(),
+            starts_at="10:00", ends_at="11:00", visitors=["npo-staff-1"], place="home",
+            place_note=None, purpose="生活の様子を伺う"), writable_contract_ids=None)
+        rt.catch_up()
+    return str(visit.id)
+
+
+def _visit_status(world: Any, visit_id: str) -> str:
+    from yorisoi.projections.case_queries import CaseScope
+    from yorisoi.projections.visit_queries import VisitQueries
+
+    with world.services.runtimes.lease(CITY_A) as rt:
+        rt.catch_up()
+        return VisitQueries(rt.casework.database, rt.casework.keyring).get(
+            CaseScope(contract_ids=None, site_ids=None), visit_id).status
+
+
 def _ready(page: Any) -> None:
     page.wait_for_selector("[data-ready='1']", state="attached", timeout=WAIT)
 
@@ -130,6 +153,7 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
     base, world = live_console.url, live_console.world
     guardian = "架空 " + uuid.uuid4().hex[:5]
     case_id = _family(world, guardian)
+    visit_id = _plan(world, case_id)
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-1", "specialist", "a-hiroba")
     context = page.context
     _take_offline(page, base, [guardian])
@@ -155,8 +179,15 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
     page.get_by_label("相談内容（主訴）").fill("引っ越してきたばかりで相談先がない")
     page.locator("#capture-form").get_by_label("発達").check()
     page.get_by_role("button", name="下書きを保存").click()
-    page.wait_for_function("document.querySelectorAll('#queue li').length === 2", timeout=WAIT)
-    assert "新しい世帯" in _queue_text(page)
+    # The planned home visit: the family was out.
+    page.locator("#cases article", has_text=guardian).get_by_role(
+        "button", name="訪問の結果を記録").click()
+    page.get_by_label("結果", exact=True).select_option("not_met")
+    page.get_by_label("会えなかった理由（会えなかった場合）").select_option("absent")
+    page.get_by_label("次の対応", exact=True).select_option("revisit")
+    page.get_by_role("button", name="下書きを保存").click()
+    page.wait_for_function("document.querySelectorAll('#queue li').length === 3", timeout=WAIT)
+    assert "新しい世帯" in _queue_text(page) and "訪問" in _queue_text(page)
 
     # Nothing readable on the device: names and texts are sealed, the local key unusable alone.
     stored = _stored_text(page)
@@ -168,14 +199,15 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
     page.reload()
     _ready(page)
     assert "ロック中" in page.locator("#app-state").inner_text()
-    assert page.locator("#queue li").count() == 2
+    assert page.locator("#queue li").count() == 3
     assert guardian not in page.locator("main").inner_text()
 
     # Back online: the key comes again for this session, the drafts go in order.
     context.set_offline(False)
     page.wait_for_function("document.getElementById('app-message').textContent"
-                           ".includes('2件を送信しました')", timeout=WAIT)
+                           ".includes('3件を送信しました')", timeout=WAIT)
     assert "送信待ちの下書きはありません" in _queue_text(page)
+    assert _visit_status(world, visit_id) == "not_met"
 
     # A note whose answer is lost on the way back: sent again under the same key, written once.
     notes_before = _count(world, "SupportNote")

@@ -296,11 +296,20 @@
         el("p", { text: people.join("、") }),
         el("p", { text: `${say("case.status." + c.status)} ・ ${say(c.consentInForce ? "case.consent_yes" : "case.consent_no")}` }),
         latest.length ? el("ul", {}, latest) : null,
+        (c.visits || []).length ? el("ul", { class: "visits" }, c.visits.map((v) => el("li", {},
+          `${say("app.visit")}: ${v.plannedOn}${v.startsAt ? " " + v.startsAt : ""} ${word("visitKinds", v.kind)}・${word("visitPlaces", v.place)} `,
+          el("button", { type: "button", onclick: () => openForm("visit_outcome", c.caseId, v) },
+            say("app.visit_outcome"))))) : null,
         el("p", {},
           el("button", { type: "button", onclick: () => openForm("consultation", c.caseId) }, say("app.consultation")),
           " ",
           el("button", { type: "button", onclick: () => openForm("note", c.caseId) }, say("app.note")))));
     });
+  }
+
+  function word(list, code) {
+    const found = state.pack && (state.pack[list] || []).find(([v]) => v === code);
+    return found ? found[1] : code;
   }
 
   function draftTitle(d) {
@@ -317,15 +326,20 @@
     waiting.forEach((d) => list.append(el("li", { text: draftTitle(d) })));
   }
 
-  const FIELD_ORDER = ["occurredOn", "channel", "themes", "asked", "wishes", "direction", "writtenOn",
-    "kind", "body", "household.guardians.0.name", "household.children.0.name"];
+  const FIELD_ORDER = ["occurredOn", "on", "channel", "outcome", "reason", "summary", "note", "nextStep",
+    "themes", "asked", "wishes", "direction", "writtenOn", "kind", "body", "household.guardians.0.name",
+    "household.children.0.name"];
   function fieldLabel(name) {
-    const short = { "household.guardians.0.name": "guardian", "household.children.0.name": "child" }[name] || name;
+    const short = { "household.guardians.0.name": "guardian", "household.children.0.name": "child",
+      on: "visitOn", note: "visitNote" }[name] || name;
     return say("field." + short);
   }
   function fieldValue(name, value) {
     if (name === "channel") return (LABELS.channel || {})[value] || value;
     if (name === "kind") return (LABELS.note_kind || {})[value] || value;
+    if (name === "outcome") return word("visitOutcomes", value);
+    if (name === "reason") return word("notMetReasons", value);
+    if (name === "nextStep") return word("nextSteps", value);
     if (name === "themes" && state.pack) {
       const names = Object.fromEntries(state.pack.themes);
       return (value || []).map((t) => names[t] || t).join("・");
@@ -356,6 +370,7 @@
     const now = found.current;
     const theirs = now ? el("div", {},
       el("p", { text: `${say("case.status." + now.status)} ・ ${say(now.consentInForce ? "case.consent_yes" : "case.consent_no")}` }),
+      now.visit ? el("p", { text: `${say("app.visit")}: ${say("visit.status." + now.visit.status)}${now.visit.doneOn ? "（" + now.visit.doneOn + "）" : ""}` }) : null,
       el("ul", {}, (now.consultations || []).map((x) => el("li", { text: `${x.occurredOn} ${x.asked || ""}${x.direction ? " → " + x.direction : ""}` }))))
       : el("p", { text: reasons.length ? reasons[0].textContent : "—" });
     const choices = found.choices || ["attach", "discard"];
@@ -435,14 +450,23 @@
         el("label", {}, el("input", { type: "checkbox", name: "themes", value: v, id: "d-theme-" + i }), " " + t))));
   }
 
-  function openForm(kind, caseId) {
+  function openForm(kind, caseId, visit) {
     const section = document.getElementById("capture-section");
     const form = document.getElementById("capture-form");
     const c = caseId ? caseById(caseId) : null;
     document.getElementById("capture-h").textContent =
       say(kind === "new_case" ? "app.new_case" : "app." + kind) + (c ? " — " + caseTitle(c) : "");
     const parts = [];
-    if (kind === "note") {
+    if (kind === "visit_outcome") {
+      parts.push(el("input", { type: "hidden", name: "visitId", value: visit.visitId }),
+        select("result", "field.result", [["done", say("visit.done")], ["not_met", say("visit.not_met")]]),
+        input("on", "field.visitOn", { value: today() }),
+        select("outcome", "field.outcome", state.pack.visitOutcomes), area("summary", "field.summary"),
+        select("reason", "field.reason", state.pack.notMetReasons), area("note", "field.visitNote"),
+        select("nextStep", "field.nextStep", state.pack.nextSteps),
+        input("followUpOn", "field.followUpOn"),
+        area("asked", "field.visitAsked"), themes());
+    } else if (kind === "note") {
       parts.push(input("writtenOn", "field.writtenOn", { value: today() }),
         select("kind", "field.kind", state.pack.noteKinds), area("body", "field.body"));
     } else {
@@ -473,7 +497,8 @@
         if (name === "themes") (fields.themes = fields.themes || []).push(value);
         else fields[name] = String(value).trim();
       });
-      const missing = (kind === "note" ? ["body"] : ["asked"]).concat(
+      const missing = (kind === "note" ? ["body"] : kind === "visit_outcome"
+        ? (fields.result === "done" ? ["summary"] : []) : ["asked"]).concat(
         kind === "new_case" ? ["household.guardians.0.name", "household.guardians.0.relationship", "consent.givenBy"] : [])
         .filter((n) => !fields[n]);
       if (missing.length) {
