@@ -411,8 +411,9 @@ class OutageMiddleware:
                 down = unavailable(error)
                 if down is None or started:
                     raise
-                _log.warning("answered 503: %s unavailable on %s %s", down.dependency,
-                             scope.get("method"), _route_of(scope))
+                # Each outage is logged once where it begins (infra/outages.Circuit).
+                _log.debug("answered 503: %s unavailable on %s %s", down.dependency,
+                           scope.get("method"), _route_of(scope))
                 await unavailable_response(Request(scope), down)(scope, receive, send)
 
 

@@ -254,10 +254,30 @@ def guard_datastore(datastore: Any) -> None:
 
     pool._reconnect_failed = gave_up  # noqa: SLF001 - the constructor's `reconnect_failed`
     lend = datastore.get_connection
+    # The recorder's constructor reads the event type's definition from the database
+    # (a composite type adapter): with the database down, no process could even
+    # start.  Read it at the first connection that works instead.
+    register = datastore.register_type_adapters
+    pending = [False]
+
+    def register_when_reachable() -> None:
+        try:
+            register()
+        except ServiceUnavailableError:
+            pending[0] = True
+
+    datastore.register_type_adapters = register_when_reachable
 
     @contextmanager
     def get_connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
         circuit.admit()
+        if pending[0]:
+            pending[0] = False
+            try:
+                register()  # borrows a connection of its own, through here
+            except BaseException:
+                pending[0] = True
+                raise
         try:
             with lend(*args, **kwargs) as conn:
                 yield conn

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     outage_retry_after_seconds: int = Field(default=2, ge=1)
     # /readyz answers from the last background probe, made this often.
     readiness_probe_seconds: float = Field(default=1.0, gt=0)
+    # The worker's longest wait between attempts while the database is down.
+    worker_backoff_cap_seconds: float = Field(default=30.0, gt=0)
 
     # Per-tenant application cache: cost follows active tenants, not all tenants.
     max_active_tenants: int = Field(default=64, ge=1)

@@ -31,7 +31,7 @@ from typing import Any
 from yorisoi.infra.audit_chaining import CHAIN_SECONDS, LedgerKeeper, keep_every
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.checkpoints import checkpoint_due
-from yorisoi.infra.outages import outage_of
+from yorisoi.infra.outages import database_circuit, outage_of
 from yorisoi.infra.recorders import EVENTS_CHANNEL
 from yorisoi.tenants.spaces import space_municipality
 
@@ -148,7 +148,7 @@ def run_worker(services: Services, *, sweep_seconds: float = 300.0,
                backoff: Backoff | None = None) -> None:
     """Run until ``stop()`` says so (or SIGTERM/SIGINT), riding through outages."""
     flag = StopFlag(stop)
-    backoff = backoff or Backoff()
+    backoff = backoff or Backoff(cap=services.settings.worker_backoff_cap_seconds)
     with ending_on_signals(flag):
         while not flag():
             try:
@@ -187,6 +187,10 @@ def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds:
                          connect_timeout=settings.pg_connect_timeout_seconds,
                          application_name="yorisoi-worker", autocommit=True) as conn:
         conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+        # A connection made and used: the database is back, for the pools too (their
+        # circuit would otherwise let one trial a second through, and a pass makes
+        # several nested reads at once).
+        database_circuit(settings).succeeded()
         catch_up_all(services, stop=flag)
         backoff.succeeded()
         kept = last_sweep = time.monotonic()
