@@ -44,13 +44,11 @@ def restore_space_file(services: Any, code: str, source: Path) -> tuple[int, dic
                                     message_ja="SQLite では --from にバンドルまたは市区町村の"
                                     "データファイルの写しを指定してください。")
         target = settings.sqlite_dir / f"{space}.sqlite"
-        staged = target.with_name(target.name + ".restoring")
-        # The backup API copies a consistent image even of a file in WAL mode.
+        # SQLite's backup API writes the copy *through* the target's own locks and journal:
+        # a consistent image, whatever connection (a server, a worker) still has it open.
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as origin, \
-                sqlite3.connect(staged) as copy:
-            origin.backup(copy)
-        drop_space(settings, space)
-        os.replace(staged, target)
+                sqlite3.connect(target, timeout=30) as restored:
+            origin.backup(restored)
     else:
         if not head.startswith(_PGDUMP_MAGIC):
             raise BundleFormatError(message="On PostgreSQL, --from takes a bundle or a custom-format"
