@@ -276,3 +276,24 @@ def test_plan_and_done_on_postgres(pg_settings):
             assert rows == [{"status": "done", "follow_up_owner": "npo-staff-2"}]
     finally:
         world.services.close()
+
+
+def test_a_disposed_household_keeps_its_visits_without_their_texts(sclient, sworld):
+    from key_destruction import destroy_key
+
+    case_id = new_case(sclient, sworld)
+    visit = planned(sclient, npo(sworld), case_id)
+    run(sclient, DONE, npo(sworld), visitId=visit["id"], doneOn=day(0), outcome="watching",
+        summary=SUMMARY, nextStep="none")
+    with sworld.services.runtimes.lease(CITY_A) as rt:
+        household_id = rt.casework.repository.get(uuid.UUID(case_id)).household_id
+        assert destroy_key(rt, household_id)
+        # Replayed from the log: the shredded events still build the rows.
+        projector = next(p for p in rt.projectors if p.view.name == "visits")
+        projector.rebuild()
+        with rt.casework.database.transaction() as cur:
+            projector.view.purge(cur, household_id)
+    body = gql(sclient, """query($id: ID!) { caseVisits(caseId: $id, municipalityCode: "131016") {
+      status plannedOn purpose summary disposed } }""", {"id": case_id}, supervisor(sworld))
+    assert body["data"]["caseVisits"] == [{"status": "done", "plannedOn": day(0),
+                                           "purpose": None, "summary": None, "disposed": True}]
