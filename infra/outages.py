@@ -235,7 +235,7 @@ def guard_datastore(datastore: Any) -> None:
     """
     if getattr(datastore, "_yorisoi_guarded", False):
         return
-    datastore._yorisoi_guarded = True  # noqa: SLF001
+    datastore._yorisoi_guarded = True
     pool = datastore.pool
     kwargs = pool.kwargs or {}
     circuit = circuit_for(kwargs.get("host"), int(kwargs.get("port") or 5432),
@@ -243,7 +243,7 @@ def guard_datastore(datastore: Any) -> None:
     from psycopg_pool import ConnectionPool
 
     if POLICY.check_connections:
-        pool._check = ConnectionPool.check_connection  # noqa: SLF001 - the constructor's `check`
+        pool._check = ConnectionPool.check_connection
     pool.timeout = POLICY.pool_timeout_seconds
     kwargs["connect_timeout"] = POLICY.connect_timeout_seconds
     pool.kwargs = kwargs
@@ -252,7 +252,7 @@ def guard_datastore(datastore: Any) -> None:
     def gave_up(_pool: Any) -> None:
         circuit.failed()
 
-    pool._reconnect_failed = gave_up  # noqa: SLF001 - the constructor's `reconnect_failed`
+    pool._reconnect_failed = gave_up
     lend = datastore.get_connection
     # The recorder's constructor reads the event type's definition from the database
     # (a composite type adapter): with the database down, no process could even

@@ -1,4 +1,4 @@
-"""The API and the worker as processes of their own, as an operator runs them."""
+"""The API and the worker as processes of their own, as an operator runs them, and clients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,56 @@ def ended(process: subprocess.Popen[bytes], seconds: float = 60) -> int:
             process.kill()
             process.wait(timeout=30)
     return process.returncode
+
+
+class Writers:
+    """Threads sending keyed recordConsultation mutations until told to stop."""
+
+    def __init__(self, url: str, headers: dict[str, str], count: int = 3,
+                 input: Any = None) -> None:
+        from world import consultation_input
+
+        self.url, self.headers = url, headers  # url: the tests point it at a restarted API
+        self.input = input or consultation_input
+        self.answers: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._write, daemon=True) for _ in range(count)]
+
+    def __enter__(self) -> Writers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+    def _write(self) -> None:
+        import httpx
+        from world import RECORD
+
+        with httpx.Client(timeout=60) as client:
+            while not self._stop.is_set():
+                key = str(uuid.uuid4())
+                started = time.monotonic()
+                try:
+                    response = client.post(self.url + "/graphql", headers={
+                        **self.headers, "Idempotency-Key": key},
+                        json={"query": RECORD, "variables": {"input": self.input()}})
+                except httpx.HTTPError as error:  # the server died mid-request
+                    answer = {"key": key, "status": None, "error": type(error).__name__}
+                else:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    answer = {"key": key, "status": response.status_code,
+                              "seconds": time.monotonic() - started,
+                              "retry_after": response.headers.get("retry-after"),
+                              "text": response.text, "json": body}
+                with self._lock:
+                    self.answers.append(answer)
+                if answer["status"] != 200:
+                    time.sleep(0.2)  # a client that honours Retry-After, a little impatient

@@ -16,14 +16,12 @@ the worker (``yorisoi worker``) as processes of their own, as an operator runs t
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from reliability.processes import ended, spawn_api, spawn_worker, wait_healthy
+from reliability.processes import Writers, ended, spawn_api, spawn_worker, wait_healthy
 from world import CITY_A, RECORD, build_world, consultation_input, npo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -50,52 +48,6 @@ def _ready(url: str) -> bool:
         return httpx.get(url + "/readyz", timeout=10).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-class Writers:
-    """Threads sending keyed recordConsultation mutations until told to stop."""
-
-    def __init__(self, url: str, headers: dict[str, str], count: int = 3) -> None:
-        self.url, self.headers = url, headers
-        self.answers: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._write, daemon=True) for _ in range(count)]
-
-    def __enter__(self) -> Writers:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-
-    def _write(self) -> None:
-        with httpx.Client(timeout=60) as client:
-            while not self._stop.is_set():
-                key = str(uuid.uuid4())
-                started = time.monotonic()
-                try:
-                    response = client.post(self.url + "/graphql", headers={
-                        **self.headers, "Idempotency-Key": key},
-                        json={"query": RECORD, "variables": {"input": consultation_input()}})
-                except httpx.HTTPError as error:
-                    answer = {"key": key, "status": None, "error": type(error).__name__}
-                else:
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        body = None
-                    answer = {"key": key, "status": response.status_code,
-                              "seconds": time.monotonic() - started,
-                              "retry_after": response.headers.get("retry-after"),
-                              "text": response.text, "json": body}
-                with self._lock:
-                    self.answers.append(answer)
-                if answer["status"] == 503:
-                    time.sleep(0.2)  # a client that honours Retry-After, a little impatient
 
 
 def _check_answer(answer: dict[str, Any]) -> None:
