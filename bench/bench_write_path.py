@@ -11,13 +11,17 @@ them back first).  The product runs twice: without an ``Idempotency-Key`` and
 with a new key in every request (exactly-once: the claim and the sealed answer
 commit with the events), so the cost of exactly-once is measured too.
 
-Both servers run in their own process (one uvicorn worker each); the load comes
-from ``bench/loadgen.py`` on loopback with 1 and 8 keep-alive clients.  Rounds
+Both servers run in their own process (one uvicorn worker each; then two each,
+``yorisoi serve --workers 2``); the load comes from ``bench/loadgen.py`` on
+loopback with 1 and 8 keep-alive clients, each client writing to a case of its
+own (specialists on their own families); one more series puts all 8 clients on
+one case, where commands must queue on the case rather than fail.  Rounds
 alternate product and baseline (who goes first alternates too).  Errors (a
 status other than 200, a GraphQL error, a result other than the success type)
 are counted and must be 0.
 
     .venv/bin/python bench/bench_write_path.py [--requests 600] [--seconds 15] [--rounds 3]
+        [--clients 1,8] [--workers 1,2] [--durable]
 """
 
 from __future__ import annotations
@@ -91,9 +95,14 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int = 3,
-        clients: tuple[int, ...] = (1, 8), code: str = CITY
+        clients: tuple[int, ...] = (1, 8), code: str = CITY, workers: tuple[int, ...] = (1, 2)
         ) -> tuple[list[Pair], dict[str, Any]]:
-    settings, token, case_ids = prepare(cluster, code, cases=2 * len(clients))
+    """Each client count against one server process each; then 8 clients against N of each."""
+    series = [(1, n) for n in clients] + [(w, 8) for w in workers if w > 1]
+    # Each client writes to a case of its own (specialists on their own families), and
+    # one more series puts 8 writers on one case (they must queue, not fail).
+    needed = sum(2 * n for _, n in series) + 2
+    settings, token, case_ids = prepare(cluster, code, cases=needed)
     fresh = iter(case_ids)
     table = create_raw_table(cluster, "write_path")
     app_port, base_port = free_port(), free_port()
@@ -111,58 +120,81 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
            f" password={cluster.passwords[APP_ROLE]}")
     pairs: list[Pair] = []
     detail: dict[str, Any] = {"requests_per_round": requests, "seconds_per_round": seconds}
-    with serving("app", app_port, settings_env(settings)), \
-            serving("baseline-write", base_port, {"BENCH_DSN": dsn, "BENCH_TABLE": table}):
-
-        def product(n: int, keyed: bool, body: bytes) -> dict[str, Any]:
-            return load(f"http://127.0.0.1:{app_port}/graphql", method="POST", body=body,
-                        headers=[f"Authorization: Bearer {token}"], concurrency=n,
-                        requests=requests, seconds=seconds, warmup=4 * n,
-                        expect='"ConsultationRecorded"',
-                        unique_header="Idempotency-Key" if keyed else "")
-
-        def baseline(n: int, readback: bool) -> dict[str, Any]:
-            return load(f"http://127.0.0.1:{base_port}/consultations?readback={int(readback)}",
-                        method="POST", body=b"{}", concurrency=n, requests=requests,
-                        seconds=seconds, warmup=4 * n, expect='"recordConsultation"')
-
-        for n in clients:
-            # A case for each product series: both grow alike as the rounds alternate.
-            bodies = {"product": body_for(next(fresh)), "product_keyed": body_for(next(fresh))}
-            runs: dict[str, list[dict[str, Any]]] = {
-                "product": [], "product_keyed": [], "baseline": [], "baseline_readback": []}
-            plain = Pair(f"recordConsultation, {n} client(s), vs raw two-row insert", "req/s",
-                         target=0.2)
-            keyed = Pair(f"… with an Idempotency-Key, {n} client(s), vs raw insert", "req/s")
-            read = Pair(f"recordConsultation, {n} client(s), vs raw insert + read-back",
-                        "req/s")
-            for i in range(rounds):
-                order = ["product", "product_keyed", "baseline", "baseline_readback"]
-                if i % 2:
-                    order.reverse()
-                got = {}
-                for kind in order:
-                    got[kind] = (product(n, kind == "product_keyed", bodies[kind])
-                                 if kind.startswith("product")
-                                 else baseline(n, kind == "baseline_readback"))
-                    runs[kind].append(got[kind])
-
-                def units(r: dict[str, Any]) -> tuple[int, float]:
-                    return r["requests"], r["seconds"]
-
-                plain.add(units(got["product"]), units(got["baseline"]))
-                keyed.add(units(got["product_keyed"]), units(got["baseline"]))
-                read.add(units(got["product"]), units(got["baseline_readback"]))
-            summary = {kind: _summary(r) for kind, r in runs.items()}
-            detail[f"clients_{n}"] = summary
-            p, k, b = summary["product"], summary["product_keyed"], summary["baseline"]
-            plain.note = (f"p50/p95/p99 {p['p50_ms']:.1f}/{p['p95_ms']:.1f}/{p['p99_ms']:.1f} ms,"
-                          f" errors {p['errors']}; raw {b['p50_ms']:.1f}/{b['p95_ms']:.1f}/"
-                          f"{b['p99_ms']:.1f} ms, errors {b['errors']}")
-            keyed.note = (f"p50/p95/p99 {k['p50_ms']:.1f}/{k['p95_ms']:.1f}/{k['p99_ms']:.1f} ms,"
-                          f" errors {k['errors']}")
-            pairs += [plain, keyed, read]
+    for w in dict.fromkeys(w for w, _ in series):
+        with serving("app", app_port, settings_env(settings), workers=w), \
+                serving("baseline-write", base_port, {"BENCH_DSN": dsn, "BENCH_TABLE": table},
+                        workers=w):
+            pairs += _series(w, [n for sw, n in series if sw == w], app_port, base_port,
+                             token, body_for, fresh, requests, seconds, rounds, detail)
+            if w == 1 and 8 in clients:
+                pairs += _series(w, [8], app_port, base_port, token, body_for, fresh,
+                                 requests, seconds, rounds, detail, one_case=True)
     return pairs, detail
+
+
+def _series(w: int, clients: list[int], app_port: int, base_port: int, token: str,
+            body_for: Any, fresh: Any, requests: int, seconds: float, rounds: int,
+            detail: dict[str, Any], one_case: bool = False) -> list[Pair]:
+    """The rounds for each client count against ``w`` processes of product and baseline."""
+    pairs: list[Pair] = []
+    procs = f", {w} processes" if w > 1 else ""
+    if one_case:
+        procs += ", all on one case"
+
+    def product(n: int, keyed: bool, bodies: list[bytes]) -> dict[str, Any]:
+        return load(f"http://127.0.0.1:{app_port}/graphql", method="POST",
+                    headers=[f"Authorization: Bearer {token}"], concurrency=n,
+                    requests=requests, seconds=seconds, warmup=4 * n,
+                    expect='"ConsultationRecorded"', bodies=bodies,
+                    unique_header="Idempotency-Key" if keyed else "")
+
+    def baseline(n: int, readback: bool) -> dict[str, Any]:
+        return load(f"http://127.0.0.1:{base_port}/consultations?readback={int(readback)}",
+                    method="POST", body=b"{}", concurrency=n, requests=requests,
+                    seconds=seconds, warmup=4 * n, expect='"recordConsultation"')
+
+    for n in clients:
+        # A case per client for each product series (one for all on the contended series):
+        # product and keyed series grow alike as the rounds alternate.
+        cases = 1 if one_case else n
+        bodies = {kind: [body_for(next(fresh)) for _ in range(cases)]
+                  for kind in ("product", "product_keyed")}
+        runs: dict[str, list[dict[str, Any]]] = {
+            "product": [], "product_keyed": [], "baseline": [], "baseline_readback": []}
+        plain = Pair(f"recordConsultation, {n} client(s){procs}, vs raw two-row insert",
+                     "req/s", target=0.25 if w > 1 else 0.2)
+        keyed = Pair(f"… with an Idempotency-Key, {n} client(s){procs}, vs raw insert",
+                     "req/s")
+        read = Pair(f"recordConsultation, {n} client(s){procs}, vs raw insert + read-back",
+                    "req/s")
+        for i in range(rounds):
+            order = ["product", "product_keyed", "baseline", "baseline_readback"]
+            if i % 2:
+                order.reverse()
+            got = {}
+            for kind in order:
+                got[kind] = (product(n, kind == "product_keyed", bodies[kind])
+                             if kind.startswith("product")
+                             else baseline(n, kind == "baseline_readback"))
+                runs[kind].append(got[kind])
+
+            def units(r: dict[str, Any]) -> tuple[int, float]:
+                return r["requests"], r["seconds"]
+
+            plain.add(units(got["product"]), units(got["baseline"]))
+            keyed.add(units(got["product_keyed"]), units(got["baseline"]))
+            read.add(units(got["product"]), units(got["baseline_readback"]))
+        summary = {kind: _summary(r) for kind, r in runs.items()}
+        detail[f"clients_{n}" + (f"_processes_{w}" if w > 1 else "")
+               + ("_one_case" if one_case else "")] = summary
+        p, k, b = summary["product"], summary["product_keyed"], summary["baseline"]
+        plain.note = (f"p50/p95/p99 {p['p50_ms']:.1f}/{p['p95_ms']:.1f}/{p['p99_ms']:.1f} ms,"
+                      f" errors {p['errors']}; raw {b['p50_ms']:.1f}/{b['p95_ms']:.1f}/"
+                      f"{b['p99_ms']:.1f} ms, errors {b['errors']}")
+        keyed.note = (f"p50/p95/p99 {k['p50_ms']:.1f}/{k['p95_ms']:.1f}/{k['p99_ms']:.1f} ms,"
+                      f" errors {k['errors']}")
+        pairs += [plain, keyed, read]
+    return pairs
 
 
 def main() -> None:
@@ -174,13 +206,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per round and server")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", default="1,8")
+    parser.add_argument("--workers", default="1,2",
+                        help="server processes; above 1: 8 clients against that many of each")
     parser.add_argument("--durable", action="store_true")
     args = parser.parse_args()
     configure_production_telemetry(True)
     with throwaway_cluster(durable=args.durable) as cluster:
         pairs, detail = run(cluster, requests=args.requests, seconds=args.seconds,
                             rounds=args.rounds,
-                            clients=tuple(int(c) for c in args.clients.split(",")))
+                            clients=tuple(int(c) for c in args.clients.split(",")),
+                            workers=tuple(int(w) for w in args.workers.split(",")))
     print_table(pairs)
     print(json.dumps(detail, ensure_ascii=False, indent=1))
 

@@ -93,10 +93,11 @@ def settings_env(settings: Any) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serving(kind: str, port: int, env: dict[str, str] | None = None,
-            timeout: float = 60.0) -> Iterator[subprocess.Popen[bytes]]:
+            timeout: float = 60.0, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process, wait until it accepts connections, stop it at the end."""
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "http_servers.py"), kind, "--port", str(port)],
+        [sys.executable, str(HERE / "http_servers.py"), kind, "--port", str(port),
+         "--workers", str(workers)],
         env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + timeout
@@ -121,8 +122,12 @@ def serving(kind: str, port: int, env: dict[str, str] | None = None,
 
 def load(url: str, *, method: str = "GET", body: bytes = b"", headers: list[str] | None = None,
          concurrency: int = 8, requests: int = 1000, seconds: float = 20.0, warmup: int = 20,
-         expect: str = "", unique_header: str = "") -> dict[str, Any]:
-    """Run ``loadgen.py`` in its own process and return its figures."""
+         expect: str = "", unique_header: str = "",
+         bodies: list[bytes] | None = None) -> dict[str, Any]:
+    """Run ``loadgen.py`` in its own process and return its figures.
+
+    ``bodies``: connection i sends ``bodies[i % len(bodies)]`` instead of ``body``.
+    """
     argv = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--method", method,
             "--concurrency", str(concurrency), "--requests", str(requests),
             "--seconds", str(seconds), "--warmup", str(warmup), "--expect", expect,
@@ -137,12 +142,22 @@ def load(url: str, *, method: str = "GET", body: bytes = b"", headers: list[str]
             f.write(body)
             body_file = f.name
         argv += ["--body-file", body_file]
+    bodies_file = None
+    if bodies:
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False,
+                                         encoding="utf-8") as f:
+            json.dump([b.decode() for b in bodies], f, ensure_ascii=False)
+            bodies_file = f.name
+        argv += ["--bodies-file", bodies_file]
     try:
         out = subprocess.run(argv, capture_output=True, check=True,
                              timeout=seconds * 2 + 120).stdout
     finally:
-        if body_file:
-            os.unlink(body_file)
+        for name in (body_file, bodies_file):
+            if name:
+                os.unlink(name)
     return json.loads(out)
 
 
@@ -158,12 +173,16 @@ def rss_kb(pid: int) -> int:
 # --------------------------------------------------------------------------- servers
 
 
-def _serve_app(port: int) -> None:
+def _serve_app(port: int, workers: int = 1) -> None:
     import uvicorn
 
     from yorisoi.infra.app import create_app
     from yorisoi.infra.settings import Settings
 
+    if workers > 1:  # what `yorisoi serve --workers N` runs
+        uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
+                    host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return
     uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
 
@@ -208,7 +227,19 @@ def _serve_baseline(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _serve_baseline_write(port: int) -> None:
+def _serve_baseline_write(port: int, workers: int = 1) -> None:
+    import uvicorn
+
+    if workers > 1:  # N processes of the same app, as the product's --workers N
+        uvicorn.run("http_servers:baseline_write_app", factory=True, workers=workers,
+                    app_dir=str(HERE), host="127.0.0.1", port=port, log_level="warning",
+                    access_log=False)
+        return
+    uvicorn.run(baseline_write_app(), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False)
+
+
+def baseline_write_app() -> Any:
     """The least an endpoint can do to store a consultation: two rows, one transaction.
 
     ``POST /consultations`` inserts two rows shaped like the product's two events
@@ -218,7 +249,6 @@ def _serve_baseline_write(port: int) -> None:
     """
     import uuid
 
-    import uvicorn
     from fastapi import FastAPI
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
@@ -247,18 +277,19 @@ def _serve_baseline_write(port: int) -> None:
             answer["read"] = len(rows)
         return {"data": {"recordConsultation": answer}}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=("app", "baseline", "baseline-write"))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     if args.kind == "app":
-        _serve_app(args.port)
+        _serve_app(args.port, args.workers)
     elif args.kind == "baseline-write":
-        _serve_baseline_write(args.port)
+        _serve_baseline_write(args.port, args.workers)
     else:
         _serve_baseline(args.port)
 

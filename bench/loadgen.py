@@ -124,22 +124,26 @@ def _unique(url: str, method: str, body: bytes, headers: list[str],
 async def run_load(url: str, *, method: str = "GET", body: bytes = b"",
                    headers: list[str] | None = None, concurrency: int = 8,
                    requests: int = 1000, seconds: float = 20.0, warmup: int = 20,
-                   expect: bytes = b"", unique_header: str = "") -> dict[str, object]:
-    raw: bytes | Callable[[], bytes]
-    if unique_header:
-        host, port, raw = _unique(url, method, body, headers or [], unique_header)
-    else:
-        host, port, raw = _request(url, method, body, headers or [])
+                   expect: bytes = b"", unique_header: str = "",
+                   bodies: list[bytes] | None = None) -> dict[str, object]:
+    """``bodies``: connection i sends ``bodies[i % len(bodies)]`` (e.g. a case per client)."""
+    def requester(i: int) -> tuple[str, int, bytes | Callable[[], bytes]]:
+        this = bodies[i % len(bodies)] if bodies else body
+        if unique_header:
+            return _unique(url, method, this, headers or [], unique_header)
+        return _request(url, method, this, headers or [])
+
+    requesters = [requester(i) for i in range(concurrency)]
     if warmup:  # connections, the server's caches and prepared statements; not counted
         await asyncio.gather(*(_connection(host, port, raw, _Budget(
             max(1, warmup // concurrency), time.perf_counter() + seconds), expect, [], [])
-            for _ in range(concurrency)))
+            for host, port, raw in requesters))
     latencies: list[float] = []
     errors: list[str] = []
     budget = _Budget(requests, time.perf_counter() + seconds)
     start = time.perf_counter()
     await asyncio.gather(*(_connection(host, port, raw, budget, expect, latencies, errors)
-                           for _ in range(concurrency)))
+                           for host, port, raw in requesters))
     elapsed = time.perf_counter() - start
     ordered = sorted(latencies)
 
@@ -168,12 +172,19 @@ def main() -> None:
     parser.add_argument("--expect", default="")
     parser.add_argument("--unique-header", default="",
                         help="a header given a new value in every request (Idempotency-Key)")
+    parser.add_argument("--bodies-file",
+                        help="a JSON list of bodies: connection i sends body i (modulo)")
     args = parser.parse_args()
     body = open(args.body_file, "rb").read() if args.body_file else b""  # noqa: SIM115
+    bodies = None
+    if args.bodies_file:
+        with open(args.bodies_file, encoding="utf-8") as f:
+            bodies = [b.encode() for b in json.load(f)]
     result = asyncio.run(run_load(
         args.url, method=args.method, body=body, headers=args.header,
         concurrency=args.concurrency, requests=args.requests, seconds=args.seconds,
-        warmup=args.warmup, expect=args.expect.encode(), unique_header=args.unique_header))
+        warmup=args.warmup, expect=args.expect.encode(), unique_header=args.unique_header,
+        bodies=bodies))
     json.dump(result, sys.stdout)
     print()
 

@@ -33,12 +33,17 @@ T = TypeVar("T")
 
 async def execute(info: Info[YorisoiContext, None], action: Action, municipality_code: str | None,
                   command: Callable[[TenantRuntime, Grant], T], *, check: Checker | None = None,
-                  case_id: uuid.UUID | None = None, site_id: str | None = None) -> T | UserError:
+                  case_id: uuid.UUID | None = None, site_id: str | None = None,
+                  contended_on: uuid.UUID | None = None) -> T | UserError:
     """Run ``command(runtime, grant)`` for the caller; expected failures become UserErrors.
 
     ``check`` holds the input's shape problems: they are reported right after
     the grant is decided, before anything is looked up or written.
+    ``contended_on`` (default: ``case_id``) is the aggregate the command writes:
+    while commands on it have lately collided, this one queues on its lock from
+    the start instead of going stale (``TenantApplication.serialised``).
     """
+    contended_on = contended_on or case_id
     ctx = info.context
 
     def run() -> T:
@@ -56,10 +61,12 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                     raise CaseNotFoundError(field="caseId")
                 # A case's commands act under the case's own contract and site.
                 acting = acting.at(contract_id=record.contract_id, site_id=record.site_id)
-            with acting_as(acting):
+            app = runtime.casework
+            with acting_as(acting), app.serialised(
+                    contended_on if app.is_contended(contended_on) else None):
                 # With an idempotency key: exactly once, or the first answer again.
                 try:
-                    result = run_once(runtime.casework, ctx.idempotency,
+                    result = run_once(app, ctx.idempotency,
                                       lambda: command(runtime, grant),
                                       access=ctx.personal_access)
                 except StaleReadError as error:

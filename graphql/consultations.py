@@ -331,7 +331,8 @@ class ConsultationMutation:
                                         consultation=Consultation.from_record(mine))
 
         return await execute(info, "consultation.record", parsed.municipality_code, command,
-                             check=check, site_id=parsed.site_id)
+                             check=check, site_id=parsed.site_id,
+                             contended_on=parsed.case_id)
 
     @strawberry.mutation(description="Correct a consultation; the original stays in the log.")
     async def correct_consultation(self, info: Info[YorisoiContext, None],
