@@ -35,6 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from yorisoi.infra.settings import Settings
@@ -178,6 +179,7 @@ def rate_limit_ddl(dialect: str) -> list[str]:
     ]
 
 
+@lru_cache(maxsize=8)
 def _charge_sql(dialect: str, buckets: int) -> str:
     """One upsert charging ``buckets`` rows: each refills by the time passed, then gives
     one token if it has one (``admitted``), else keeps its level (a refusal takes none)."""
@@ -212,12 +214,15 @@ class SharedRateLimiter(RateLimiter):
 
     def __init__(self, *, principal: Rate, tenant: Rate,
                  database: Callable[[], Database], clock: Clock = time.time,
-                 purge_every: float = 60.0) -> None:
+                 purge_every: float = 60.0, settings: Settings | None = None) -> None:
         super().__init__(principal=principal, tenant=tenant, clock=clock, max_buckets=0)
         self._database = database
         self._purge_every = purge_every
         self._next_purge = 0.0
         self._down = False
+        # PostgreSQL: a connection of the limiter's own (see _OwnConnection).
+        self._own = (_OwnConnection(settings)
+                     if settings is not None and settings.backend == "postgres" else None)
 
     @classmethod
     def from_settings(cls, settings: Settings,  # type: ignore[override]
@@ -227,7 +232,7 @@ class SharedRateLimiter(RateLimiter):
                                   settings.rate_limit_principal_burst),
                    tenant=Rate(settings.rate_limit_tenant_per_second,
                                settings.rate_limit_tenant_burst),
-                   database=database, clock=clock)
+                   database=database, clock=clock, settings=settings)
 
     def take(self, **keys: str) -> Refusal | None:
         """Charge one token to each named bucket; None when admitted, else the refusal
@@ -263,24 +268,88 @@ class SharedRateLimiter(RateLimiter):
             rate = self.rates[limit]
             params += [bucket, rate.burst - 1.0, now, rate.per_second, float(rate.burst),
                        now + 1.0 / rate.per_second]
-        rows = _autocommit(db, _charge_sql(db.dialect, len(named)), params)
+        rows = self._run(db, _charge_sql(db.dialect, len(named)), params)
         limits = dict(named)
         refused = [(limits[row["bucket"]], float(row["tokens"])) for row in rows
                    if not row["admitted"]]
         if now >= self._next_purge:
             self._next_purge = now + self._purge_every
-            _autocommit(db, f"DELETE FROM {{s}}{RATE_LIMIT_TABLE} WHERE full_at < %s", [now])
+            self._run(db, f"DELETE FROM {{s}}{RATE_LIMIT_TABLE} WHERE full_at < %s", [now])
         if not refused:
             return None
         charged = [row["bucket"] for row in rows if row["admitted"]]
         for bucket in charged:  # rare (a refusal): the token goes back
-            _autocommit(db, f"UPDATE {{s}}{RATE_LIMIT_TABLE} SET tokens ="
-                            f" {'LEAST' if db.dialect == 'postgres' else 'min'}(burst, tokens + 1)"
-                            f" WHERE bucket = %s", [bucket])
+            self._run(db, f"UPDATE {{s}}{RATE_LIMIT_TABLE} SET tokens ="
+                          f" {'LEAST' if db.dialect == 'postgres' else 'min'}(burst, tokens + 1)"
+                          f" WHERE bucket = %s", [bucket])
         limit, wait = max(((limit, (1.0 - tokens) / self.rates[limit].per_second)
                            for limit, tokens in refused), key=lambda item: item[1])
         _counted_refusal(limit, keys)
         return Refusal(limit=limit, retry_after=wait)
+
+    def _run(self, db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        if self._own is not None:
+            return self._own.run(db.render(sql), params)
+        return _autocommit(db, sql, params)
+
+    def close(self) -> None:
+        if self._own is not None:
+            self._own.close()
+
+
+class _OwnConnection:
+    """The shared limiter's own autocommit connection to PostgreSQL.
+
+    Not the platform's pool: a pooled connection is checked before it is lent (one
+    more round trip) and shared with the registry; the limiter runs on every request,
+    so it keeps one connection, one statement per request, prepared by the server
+    after a few uses.  Short timeouts: a stuck statement must not hold requests.
+    After a failure it does not try again for a second (requests are admitted
+    meanwhile, see ``SharedRateLimiter``), so an outage costs no connect per request.
+    """
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._retry_at = 0.0
+
+    def run(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with self._lock:
+            if time.monotonic() < self._retry_at:
+                raise ConnectionError("rate-limit store: waiting before the next attempt")
+            try:
+                if self._conn is None or self._conn.closed:
+                    s = self._settings
+                    self._conn = psycopg.connect(
+                        host=s.pg_host, port=s.pg_port, dbname=s.pg_dbname, user=s.pg_user,
+                        password=s.pg_password.get_secret_value(), autocommit=True,
+                        connect_timeout=2, row_factory=dict_row,
+                        application_name="yorisoi-rate-limits",
+                        options="-c statement_timeout=1000 -c lock_timeout=1000")
+                cursor = self._conn.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
+            except psycopg.Error:
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS
+                self.close_unlocked()
+                raise
+
+    def close_unlocked(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_unlocked()
 
 
 def _autocommit(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:

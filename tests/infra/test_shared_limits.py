@@ -72,7 +72,7 @@ def _limiters(env: dict[str, Any], principal: Rate, tenant: Rate) -> Clock:
     for app in env["apps"]:
         services = app.state.services
         app.state.rate_limiter = SharedRateLimiter(
-            principal=principal, tenant=tenant, clock=clock,
+            principal=principal, tenant=tenant, clock=clock, settings=services.settings,
             database=lambda s=services: s.directory.platform.database)
     return clock
 
@@ -193,3 +193,32 @@ def test_a_session_signed_out_on_one_process_is_refused_on_the_other(
     assert replay.headers["location"].startswith("/console/login")
     a.cookies.set(SESSION_COOKIE, cookie)
     assert a.get(page).status_code == 303
+
+
+def test_a_database_that_is_down_costs_one_connect_a_second(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import socket
+
+    import psycopg
+
+    from yorisoi.infra.db import Database
+    from yorisoi.infra.settings import Settings
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(backend="postgres", pg_port=port, data_dir=tmp_path,
+                        environment="test")
+    platform = Database(None, "postgres", "platform", "platform")
+    limiter = SharedRateLimiter(principal=Rate(1.0, 1), tenant=Rate(1.0, 1),
+                                database=lambda: platform, settings=settings)
+    attempts: list[int] = []
+    connect = psycopg.connect
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", counted)
+    # Every request is admitted; only the first tries to connect (then one a second).
+    assert [limiter.take(principal=f"p:{i}", tenant="t") for i in range(5)] == [None] * 5
+    assert len(attempts) == 1
