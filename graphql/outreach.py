@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import partial
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry

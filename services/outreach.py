@@ -15,7 +15,6 @@ visit's ``Done`` event, so both are stored or neither.
 from __future__ import annotations
 
 import copy
-
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
@@ -98,7 +97,7 @@ def plan_visit(app: Any, cmd: PlanVisit, *,
                writable_contract_ids: Collection[str] | None) -> OutreachVisit:
     """Plan a visit for an open case, under the case's own site and contract."""
     def body() -> OutreachVisit:
-        case = app._get_case(cmd.case_id, writable_contract_ids)  # noqa: SLF001 - the one scope check
+        case = app._get_case(cmd.case_id, writable_contract_ids)
         case.require_open()
         visit = OutreachVisit.plan(
             case_id=case.id, household_id=case.household_id, site_id=case.site_id,
@@ -115,7 +114,7 @@ def plan_visit(app: Any, cmd: PlanVisit, *,
 def _open_visit(app: Any, visit_id: UUID, expected_version: int | None,
                 writable: Collection[str] | None) -> tuple[Any, OutreachVisit]:
     visit = get_visit(app, visit_id, writable)
-    case = app._get_case(visit.case_id, writable)  # noqa: SLF001
+    case = app._get_case(visit.case_id, writable)
     # A closed case's records are frozen until it is reopened.
     case.require_open()
     visit.check_version(expected_version)
@@ -199,7 +198,7 @@ def complete_visit_follow_up(app: Any, visit_id: UUID, *, completed_on: date,
                              writable_contract_ids: Collection[str] | None) -> OutreachVisit:
     def body() -> OutreachVisit:
         visit = get_visit(app, visit_id, writable_contract_ids)
-        app._get_case(visit.case_id, writable_contract_ids)  # noqa: SLF001 - still in scope
+        app._get_case(visit.case_id, writable_contract_ids)
         visit.check_version(expected_version)
         visit.complete_follow_up(completed_on=completed_on, today=japan_today())
         app.save(visit)
@@ -212,7 +211,7 @@ def cancel_visit(app: Any, visit_id: UUID, *, reason: str | None, expected_versi
                  writable_contract_ids: Collection[str] | None) -> OutreachVisit:
     def body() -> OutreachVisit:
         visit = get_visit(app, visit_id, writable_contract_ids)
-        app._get_case(visit.case_id, writable_contract_ids)  # noqa: SLF001 - still in scope
+        app._get_case(visit.case_id, writable_contract_ids)
         # A closed case's planned visits may still be called off.
         visit.check_version(expected_version)
         visit.cancel(reason=reason)

@@ -25,11 +25,11 @@ from yorisoi.graphql.outreach import (
     RecordVisitDoneInput,
     RecordVisitNotMetInput,
     VisitConsultationInput,
-    visitor_ids,
     check_done,
     check_not_met,
     check_plan,
     on_visit,
+    visitor_ids,
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
@@ -323,7 +323,7 @@ async def case_visits(con: Con, code: str, case_id: str) -> HTMLResponse:
 
 
 @router.get("/visits", response_class=HTMLResponse)
-async def calendar(con: Con, code: str, all: str = "") -> HTMLResponse:  # noqa: A002 - the query's name
+async def calendar(con: Con, code: str, all: str = "") -> HTMLResponse:
     """The visits of the coming four weeks (and the past week's still open): the person's
     own by default, every visible one with ?all=1."""
     mine = all != "1"

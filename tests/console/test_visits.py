@@ -3,7 +3,6 @@ consultation held on it, the follow-up in my tasks, not met, calling off, refuse
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import timedelta
 
@@ -50,11 +49,11 @@ def _case(world) -> str:
     return str(recorded.case_id)
 
 
-def _post(client, url: str, page_url: str, data: dict):  # noqa: ANN001, ANN202
+def _post(client, url: str, page_url: str, data: dict):
     return client.post(url, data={"csrf": csrf_of(client.get(page_url).text), **data})
 
 
-def _plan(client, case_id: str, **fields):  # noqa: ANN001, ANN202
+def _plan(client, case_id: str, **fields):
     url = f"/console/m/{CITY_A}/cases/{case_id}/visits/new"
     data = {"kind": "home_visit", "plannedOn": japan_today().isoformat(), "startsAt": "10:00",
             "endsAt": "11:00", "visitors.0": "npo-staff-1", "place": "home",

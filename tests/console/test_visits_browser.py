@@ -15,7 +15,7 @@ PURPOSE = "産後の様子を伺う（架空）"
 SUMMARY = "授乳の悩みを伺った（架空）"
 
 
-def _family(world) -> str:  # noqa: ANN001
+def _family(world) -> str:
     staff = ActingContext(user_id="npo-staff-1", role="specialist", organisation_kind="contractor",
                           organisation_id=NPO, contract_id="contract-a-npo", site_id="a-hiroba")
     with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
@@ -24,7 +24,7 @@ def _family(world) -> str:  # noqa: ANN001
     return str(recorded.case_id)
 
 
-def test_plan_a_home_visit_and_record_it_done(live_console, chromium) -> None:  # noqa: ANN001
+def test_plan_a_home_visit_and_record_it_done(live_console, chromium) -> None:
     base = live_console.url
     case_id = _family(live_console.world)
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-1", "specialist", "a-hiroba")
