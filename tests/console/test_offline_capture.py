@@ -210,12 +210,15 @@ def test_a_new_family_syncs_exactly_once_with_its_capture_time_and_device(
     assert GUARDIAN in page and ASKED in page and "令和6年4月1日" in page
 
 
-def test_events_of_other_commands_carry_no_offline_metadata(specialist: Any, world: Any) -> None:
-    staff = ActingContext(user_id="x", role="specialist", organisation_kind="municipality",
-                          organisation_id=CITY_A)
-    assert "device_id" not in staff.as_metadata() and "captured_at" not in staff.as_metadata()
-    with acting_as(staff):
-        pass
+def test_events_of_other_commands_carry_no_offline_metadata(world: Any) -> None:
+    from world import open_case
+
+    before = head(world)
+    open_case(world)  # an ordinary command, no device
+    events = _events(world, before)
+    assert events
+    for event in events:
+        assert not {"device_id", "captured_at"} & set(event_metadata(event))
 
 
 def test_taking_cases_offline_is_in_the_access_log(specialist: Any, world: Any) -> None:
@@ -392,3 +395,20 @@ def test_a_visit_outcome_recorded_offline_with_its_consultation_once(
     assert "visit_not_planned" in body["kinds"] and body["choices"] == ["discard"]
     assert body["current"]["visit"]["status"] == "done"
     assert body["rule"]["messageJa"]
+
+
+def test_a_family_that_may_already_be_registered_is_a_conflict_until_confirmed(
+        specialist: Any, world: Any) -> None:
+    child = f"架空 {uuid.uuid4().hex[:6]}"
+    assert _sync(specialist, _new_case_draft(**{
+        "household.children.0.name": child})).status_code == 200
+    before = head(world)
+    twin = _new_case_draft(**{"household.children.0.name": child})
+    found = _sync(specialist, twin)
+    assert found.status_code == 409, found.text
+    assert found.json()["kinds"] == ["duplicate"] and found.json()["duplicates"] >= 1
+    assert found.json()["choices"] == ["record_anyway", "discard"]
+    assert head(world) == before
+    confirmed = _sync(specialist, {**twin, "key": str(uuid.uuid4()), "resolution": {
+        "choice": "record_anyway", "reason": "同姓同名の別の家族と確認した"}})
+    assert confirmed.status_code == 200, confirmed.text
