@@ -263,10 +263,24 @@ def test_plan_and_done_on_postgres(pg_settings):
         with TestClient(create_app(world.services.settings, world.services)) as client:
             case_id = new_case(client, world)
             visit = planned(client, npo(world), case_id)
-            done = run(client, DONE, npo(world), visitId=visit["id"], doneOn=day(0),
-                       outcome="watching", summary=SUMMARY, nextStep="phone_check",
-                       followUpOn=day(3), followUpOwner="npo-staff-2")
+            refused = run(client, DONE, npo(world), visitId=visit["id"], doneOn=day(0),
+                          outcome="watching", summary=SUMMARY, nextStep="none",
+                          consultation={"themes": ["no_such_theme"], "asked": "相談"})
+            assert codes(refused) == ["consultation_theme_unknown"]
+            headers = {**npo(world), "Idempotency-Key": f"done-{uuid.uuid4()}"}
+            fields = {"visitId": visit["id"], "doneOn": day(0), "outcome": "watching",
+                      "summary": SUMMARY, "nextStep": "phone_check", "followUpOn": day(3),
+                      "followUpOwner": "npo-staff-2", "expectedVersion": 1,
+                      "consultation": {"themes": ["daily_worries"], "asked": "授乳の悩み"}}
+            done = run(client, DONE, headers, **fields)
             assert (done["visit"]["status"], done["visit"]["summary"]) == ("done", SUMMARY)
+            before = head(world)
+            again = run(client, DONE, headers, **fields)  # a retry after a lost answer
+            assert again["visit"]["consultationId"] == done["visit"]["consultationId"]
+            assert head(world) == before
+            body = gql(client, CONSULTATIONS, {"id": case_id}, supervisor(world))
+            assert sorted(c["channel"] for c in body["data"]["case"]["consultations"]) == [
+                "outreach", "visit"]
             assert [t["kind"] for t in tasks(client, npo(world))
                     if t["sourceId"] == visit["id"]] == []  # the follow-up is npo-staff-2's
             with world.services.runtimes.lease(CITY_A) as rt:
