@@ -234,6 +234,27 @@ def watch(source: Any) -> None:
     metrics().services.add(source)
 
 
+def worker_metrics(services: Any) -> Any:
+    """A worker process's metrics (``yorisoi worker`` calls this once at start).
+
+    Its open tenants' lags and pools are reported (it has no HTTP traffic); OTLP as
+    the settings say; and, when ``YORISOI_METRICS_WORKER_PORT`` is set, Prometheus's
+    text at ``http://<YORISOI_METRICS_WORKER_HOST>:<port>/metrics`` (no token: bind
+    it to an address only the scraper reaches).  Returns that server (None without).
+    """
+    settings = services.settings
+    m = metrics(settings)
+    watch(services)
+    port = int(getattr(settings, "metrics_worker_port", 0) or 0)
+    if port:
+        from prometheus_client import start_http_server
+
+        server, _ = start_http_server(
+            port, addr=getattr(settings, "metrics_worker_host", "127.0.0.1"), registry=m.registry)
+        return server
+    return None
+
+
 def rate_limit_refused(limit: str, tenant: str | None) -> None:
     """One request refused by ``limit`` (principal, tenant or client)."""
     code = tenant.split(":", 1)[-1] if tenant else None

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     metrics_otlp_endpoint: str = ""
     metrics_otlp_interval_seconds: float = Field(default=60.0, gt=0)
+    # The worker has no HTTP server: a port of its own for Prometheus (0: none).
+    metrics_worker_port: int = Field(default=0, ge=0, le=65535)
+    metrics_worker_host: str = "127.0.0.1"
 
     @field_validator("public_url")
     @classmethod

@@ -181,3 +181,32 @@ def test_metrics_are_pushed_over_otlp_to_a_collector() -> None:
         server.shutdown()
         server.server_close()
     assert received and any(b"yorisoi.http.server.requests" in body for body in received)
+
+
+def test_a_worker_reports_its_tenants_lags_on_a_port_of_its_own(demo_app) -> None:  # noqa: ANN001
+    import socket
+    import urllib.request
+
+    from yorisoi.infra.metrics import worker_metrics
+
+    _, services = demo_app
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = Services(services.settings.model_copy(update={"metrics_worker_port": port}))
+    try:
+        with worker.runtimes.lease(MUNICIPALITY):
+            pass  # the worker has this tenant open, as after a catch-up
+        server = worker_metrics(worker)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                text = r.read().decode()
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        worker.close()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("yorisoi_projection_lag", "yorisoi_audit_chain_lag",
+                 "yorisoi_db_pool_connections"):
+        assert any(s.labels.get("tenant") == MUNICIPALITY for s in families[name].samples), name
