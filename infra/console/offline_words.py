@@ -30,6 +30,11 @@ WORDS: dict[str, tuple[str, str]] = {
                           "この端末は「{label}」として登録されています。"),
     "device.unregistered": ("This device is not registered for offline work yet.",
                             "この端末はまだオフライン作業用に登録されていません。"),
+    "device.drafts_waiting": ("{n} drafts of this device are still waiting: send them (offline "
+                              "pages) before registering it again.",
+                              "この端末に送信待ちの下書きが{n}件あります。再登録の前にオフライン画面から"
+                              "送信してください。"),
+    "app.to_console": ("Back to the console", "コンソールに戻る"),
     "device.list": ("Registered devices", "登録済みの端末"),
     "device.owner": ("Used by", "利用者"),
     "device.registered_at": ("Registered", "登録日時"),

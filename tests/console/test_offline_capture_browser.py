@@ -302,4 +302,19 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(  # noqa
     assert _count(world, "SupportNote") == notes_before + 1
     page.goto(f"{base}/console/m/{CITY_A}/cases/{ids[other]}")
     assert "支援記録" in page.locator("main").inner_text()
+
+    # The device is revoked: it gets no key any more, and its store is emptied.
+    page.goto(f"{base}/console/m/{CITY_A}/offline")
+    _ready(page)
+    page.get_by_role("button", name="登録を取り消す: 訪問用タブレット").click()
+    assert "この端末にはもう鍵が渡されません" in page.locator("main").inner_text()
+    page.goto(f"{base}/console/offline")
+    _ready(page)
+    assert "登録は取り消されています" in page.locator("#app-state").inner_text()
+    assert other not in _stored_text(page)
+    assert page.evaluate("""async () => {
+      const db = await new Promise((ok) => { const r = indexedDB.open('yorisoi-offline'); r.onsuccess = () => ok(r.result); });
+      const count = (name) => new Promise((ok) => { const r = db.transaction(name).objectStore(name).count(); r.onsuccess = () => ok(r.result); });
+      return (await count('device')) + (await count('vault')) + (await count('drafts'));
+    }""") == 0
     context.close()

@@ -226,6 +226,13 @@
     if (take) take.disabled = !state.key;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      const waiting = (await all("drafts")).length;
+      const previous = await get("device", "device");
+      if (waiting && previous) {
+        // Registering again makes a new local key: drafts of the old one would be lost.
+        stateLine.textContent = say("device.drafts_waiting", { n: waiting });
+        return;
+      }
       const localKey = await subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
       state.device = { code, localKey };
       const label = document.getElementById("f-device-label").value;
