@@ -24,6 +24,7 @@ import bench_audit
 import bench_commands
 import bench_graphql_load
 import bench_projection
+import bench_reports
 import bench_tenants
 import bench_write_path
 from common import (
@@ -137,6 +138,8 @@ def main() -> None:
                 print("access log …", file=sys.stderr)
                 pairs += bench_access_log.run(cluster, commands_world, rounds=command_rounds,
                                               requests=10 if args.quick else 20)
+            if "reports" not in skip:  # issue 20: issuing the annual report vs a raw read
+                pairs += bench_reports.run_in(cluster, settings, m=m, rounds=projection_rounds)
         finally:
             commands_world.close()
             projection_world.close()
