@@ -134,9 +134,33 @@ def registry_labels(registry: Any, municipality_code: str, cells: Counter[Cell],
             "site_profiles": site_profiles or []}
 
 
+def _staffing(database: Any, as_of: date) -> dict[str, dict[str, int]]:
+    """Per site: specialists assigned 専任 / 兼任 on the day, and how many of them had the
+    specialist training (子育て支援員専門研修) completed by then.  Counts only."""
+    day = as_of.isoformat()
+    with database.transaction(write=False) as cur:
+        rows = cur.execute(
+            "SELECT a.site_id, a.kind, a.staff_id, s.roles FROM {s}staff_assignment_view a"
+            " JOIN {s}staff_view s ON s.staff_id = a.staff_id"
+            " WHERE a.starts_on <= %s AND (a.ends_on IS NULL OR a.ends_on >= %s)",
+            (day, day)).fetchall()
+        trained = {r["staff_id"] for r in cur.execute(
+            "SELECT staff_id FROM {s}staff_training_view WHERE kind = %s AND completed_on <= %s",
+            ("kosodate_shienin_senmon", day)).fetchall()}
+    found: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if "specialist" not in json.loads(r["roles"]):
+            continue
+        site = found.setdefault(r["site_id"], {"dedicated": 0, "assisting": 0, "trained": 0})
+        site["dedicated" if r["kind"] == "dedicated" else "assisting"] += 1
+        site["trained"] += r["staff_id"] in trained
+    return found
+
+
 def site_profile_rows(organisation: Any, as_of: date) -> list[dict[str, Any]]:
     """Each site's type, opening days and hours a week and its specialists, as of a day."""
     rows = []
+    staffing = _staffing(organisation.db, as_of)
     for p in organisation.sites(as_of):
         minutes = 0
         for hours in p.weekly.values():
@@ -146,6 +170,8 @@ def site_profile_rows(organisation: Any, as_of: date) -> list[dict[str, Any]]:
         rows.append({"site_id": p.site_id, "site_type": SITE_TYPES.get(p.site_type, p.site_type),
                      "days": len(p.weekly), "hours": round(minutes / 60, 1),
                      "dedicated": p.dedicated_specialists,
+                     "assisting": staffing.get(p.site_id, {}).get("assisting", 0),
+                     "trained": staffing.get(p.site_id, {}).get("trained", 0),
                      "operation": OPERATIONS["entrusted" if p.contract_id else "direct"]})
     return rows
 
@@ -298,12 +324,13 @@ def _suppressed(value: Any, suppress: bool) -> Any:
 def _profiles(spec: dict[str, Any], labels: dict[str, Any]) -> RenderedTable:
     table = RenderedTable(spec["id"], spec["sheet_ja"], spec["title_ja"],
                           ["実施場所", "事業類型", "直営・委託", "週あたり開所日数",
-                           "週あたり開所時間", "専任の利用者支援専門員"])
+                           "週あたり開所時間", "専任の利用者支援専門員",
+                           "兼任の利用者支援専門員", "うち専門研修修了"])
     for p in sorted(labels.get("site_profiles", []),
                     key=lambda p: (labels["sites"].get(p["site_id"], ""), p["site_id"])):
         table.rows.append([labels["sites"].get(p["site_id"], "（名称未登録の実施場所）"),
                            p["site_type"], p["operation"], p["days"], p["hours"],
-                           p["dedicated"]])
+                           p["dedicated"], p.get("assisting", 0), p.get("trained", 0)])
     return table
 
 

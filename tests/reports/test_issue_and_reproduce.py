@@ -132,3 +132,41 @@ def test_an_issued_report_is_reproduced_byte_for_byte_after_a_correction_and_a_d
 
 def _month_of_yesterday() -> str:
     return (japan_today() - timedelta(days=1)).isoformat()[:7]
+
+
+def test_the_sites_table_gives_type_hours_and_specialists_as_of_the_year(sqlite_settings) -> None:  # noqa: ANN001
+    from world import build_world
+
+    from yorisoi.services.reports_issue import live_report
+
+    world = build_world(sqlite_settings)
+    today = japan_today()
+    try:
+        with world.services.runtimes.lease(CITY_A) as rt, acting_as(SUPERVISOR):
+            app = rt.casework
+            app.save_site_profile(CITY_A, "a-counter", site_type="tokutei", address="千代田区1-1",
+                                  contract_id=None, site_contracts={}, expected_version=None)
+            app.set_site_schedule(CITY_A, "a-counter", weekly={
+                d: ("09:00", "17:00") for d in ("mon", "tue", "wed", "thu", "fri")},
+                closed_on_public_holidays=True, expected_version=None)
+            ids = []
+            for who, kind in (("sp-1", "dedicated"), ("sp-2", "assisting"), ("sp-3", "assisting")):
+                member = app.register_staff_member(
+                    subject=who, display_name="架空 職員", organisation_kind="municipality",
+                    organisation_id=CITY_A, roles=["specialist"], qualifications=[],
+                    allowed_organisations={CITY_A})
+                app.assign_staff(member.id, site_id="a-counter", kind=kind,
+                                 starts_on=today - timedelta(days=10), ends_on=None,
+                                 organisation_id=None, assignable_sites=None)
+                ids.append(member.id)
+            app.record_staff_training(ids[1], kind="kosodate_shienin_senmon",
+                                      completed_on=today - timedelta(days=5), valid_until=None,
+                                      organisation_id=None)
+            rt.catch_up()
+            files = live_report(app, world.services.directory.registry, CITY_A, "annual",
+                                _fy())
+        (row,) = files.report.table("site_profiles").rows
+        assert row == ["窓口", "特定型", "直営", 5, 40.0, 1, 2, 1]
+        assert "専任の利用者支援専門員" in files.report.table("site_profiles").headers
+    finally:
+        world.services.close()
