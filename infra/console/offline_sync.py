@@ -69,21 +69,35 @@ class Captured:
 # --------------------------------------------------------------------------- the case now
 
 
-def consent_in_force(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> bool:
-    found = rt.casework.case_consents(case_id, grant.scope.contract_ids)
-    return any(c.covers(purpose="create_records", on=japan_today()) for c in found.consents)
+class HouseholdDisposedMeanwhile(Exception):
+    """The household's key was destroyed (disposal): nothing of it can be written or read."""
+
+
+def consent_in_force(rt: TenantRuntime, household_id: str) -> bool:
+    # The consent rule itself, on the terms stored in clear: nothing personal is opened.
+    return rt.casework.consent_covers(uuid.UUID(household_id), purpose="create_records",
+                                      on=japan_today())
 
 
 def case_stamp(rt: TenantRuntime, grant: Grant, case_id: str) -> dict[str, Any]:
-    """What a draft is captured against: versions and states, nothing personal."""
+    """What a draft is captured against: versions and states, nothing personal — and read
+    without opening anything personal (a sync does not fill the access log)."""
     record = rt.cases.get(grant.scope, case_id)
     if record is None:
         raise CaseNotFoundError(field="caseId")
-    consultations = rt.cases.consultations([case_id])[case_id]
-    return {"caseId": case_id, "version": record.version, "status": record.status,
+    store = getattr(rt.casework.keyring, "store", None)
+    if store is not None and store.wrapped(uuid.UUID(record.household_id)) is None:
+        raise HouseholdDisposedMeanwhile(case_id)
+    case = rt.casework.readable_case(uuid.UUID(case_id), grant.scope.contract_ids)
+    recorder = rt.casework.recorder
+    # A consultation's version counts its corrections (1 when recorded, +1 for each).
+    records = {str(cid): last[0].originator_version
+               for cid in case.consultation_ids
+               if (last := recorder.select_events(cid, desc=True, limit=1))}
+    return {"caseId": case_id, "version": case.version, "status": record.status,
             "contractId": record.contract_id,
-            "consentInForce": consent_in_force(rt, grant, uuid.UUID(case_id)),
-            "records": {c.consultation_id: len(c.corrections) for c in consultations},
+            "consentInForce": consent_in_force(rt, record.household_id),
+            "records": records,
             "visits": {v.visit_id: [v.status, v.version]
                        for v in planned_visits(rt, grant, case_id)}}
 
@@ -134,10 +148,8 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
     except CaseNotFoundError:
         # Handed over to another contract, or disposed: the person may not learn which.
         return ["out_of_reach"], None
-    except Exception as error:  # noqa: BLE001 - only a destroyed household key is expected
-        if type(error).__name__ == "HouseholdKeyDestroyedError":
-            return ["disposed"], None
-        raise
+    except HouseholdDisposedMeanwhile:
+        return ["disposed"], None
     kinds: list[str] = []
     if now["status"] == "closed" and base.get("status") != "closed":
         kinds.append("closed")
@@ -146,7 +158,7 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
     if base.get("consentInForce") and not now["consentInForce"]:
         kinds.append("consent_withdrawn")
     before = base.get("records") or {}
-    if any(now["records"].get(cid, 0) > n for cid, n in before.items()):
+    if any(now["records"].get(cid, 0) > int(n) for cid, n in before.items()):
         kinds.append("corrected")
     if set(now["records"]) - set(before):
         kinds.append("added")
@@ -172,7 +184,8 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
                            "direction": c.direction, "corrected": bool(c.corrections)}
                           for c in consultations
                           if c.consultation_id not in before
-                          or len(c.corrections) > before.get(c.consultation_id, 0)],
+                          or now["records"].get(c.consultation_id, 0)
+                          > int(before.get(c.consultation_id, 0))],
     }
     if visit is not None:
         current["visit"] = _visit_now(rt, grant, str(visit))

@@ -412,3 +412,32 @@ def test_a_family_that_may_already_be_registered_is_a_conflict_until_confirmed(
     confirmed = _sync(specialist, {**twin, "key": str(uuid.uuid4()), "resolution": {
         "choice": "record_anyway", "reason": "同姓同名の別の家族と確認した"}})
     assert confirmed.status_code == 200, confirmed.text
+
+
+def test_a_correction_meanwhile_is_a_conflict_and_a_clean_sync_reads_nothing_personal(
+        specialist: Any, world: Any) -> None:
+    from yorisoi.infra.access_log_store import AccessLogStore
+
+    case = _pack(specialist, _opened(specialist))
+
+    def logged() -> int:
+        with world.services.runtimes.lease(CITY_A) as rt:
+            return len(AccessLogStore(rt.casework.database).rows(limit=100000))
+
+    before = logged()
+    applied = _sync(specialist, _note(case))
+    assert applied.status_code == 200
+    assert logged() == before  # the stamps are versions and states: nothing opened
+    followed = {**case, "base": applied.json()["stamp"]}
+    (consultation_id,) = followed["base"]["records"]
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(ActingContext(
+            user_id="a-sup", role="specialist", organisation_kind="municipality",
+            organisation_id=CITY_A)):
+        rt.casework.correct_consultation(uuid.UUID(case["caseId"]), uuid.UUID(consultation_id),
+                                         changes={"asked": "訂正後の主訴"}, reason="聞き違い",
+                                         expected_version=None, writable_contract_ids=None)
+        rt.catch_up()
+    conflict = _sync(specialist, _note(followed))
+    assert conflict.status_code == 409
+    assert conflict.json()["kinds"] == ["corrected"]
+    assert [c["asked"] for c in conflict.json()["current"]["consultations"]] == ["訂正後の主訴"]
