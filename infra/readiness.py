@@ -12,8 +12,9 @@ probes every ``readiness_probe_seconds`` what a request needs:
   answers through the application's own pool.
 * **keys** — each municipality's key-encryption key wraps and unwraps a random
   key (a missing key file, a disabled KMS key: not ready, naming the municipality
-  by its code — an organisation, nothing personal).  Active tenants every round,
-  the others a few per round, a good answer kept a minute.
+  by its code — an organisation, nothing personal).  Key files every round; with
+  KMS active tenants every round, the others a few per round, a good answer kept
+  a minute.
 * **storage** — the object store answers a lookup.
 
 The answer names the failed checks only by kind (``database``, ``keys``,
@@ -144,16 +145,20 @@ class Readiness:
 
     def _due_keys(self, codes: list[str]) -> list[str]:
         """Active tenants and the ones missing a key, then a few others in turn."""
+        # Key files cost a stat and an AES operation: all of them, every round (a few
+        # hundred at most per round); KMS costs two calls a key: each a minute, a few a round.
+        local = getattr(self.services.key_provider, "name", "") == "local"
+        recheck, per_round = (0.0, 256) if local else (KEY_RECHECK_SECONDS, KEYS_PER_ROUND)
         now = time.monotonic()
         active = set(self.services.runtimes.active()) & set(codes)
         due = [c for c in codes if c in active or c in self._missing
-               or now - self._keys_ok.get(c, -KEY_RECHECK_SECONDS) >= KEY_RECHECK_SECONDS]
+               or now - self._keys_ok.get(c, -recheck) >= recheck]
         first = [c for c in due if c in active or c in self._missing]
         rest = [c for c in due if c not in first]
         if rest:
             start = self._cursor % len(rest)
-            rest = (rest[start:] + rest[:start])[:KEYS_PER_ROUND]
-            self._cursor += KEYS_PER_ROUND
+            rest = (rest[start:] + rest[:start])[:per_round]
+            self._cursor += per_round
         return first + rest
 
     def _keys(self, codes: list[str]) -> str:

@@ -1,0 +1,216 @@
+"""What an outage answers, in process and fast: the circuit held open, the errors classified.
+
+The slow stories (``test_outages.py``, ``test_crashes.py``) stop PostgreSQL and kill
+processes; here the process's "database is down" circuit is opened by hand on the
+session's cluster, so each kind of request shows its 503 in milliseconds, and the
+pieces (classification, backoff, signals, the key check of /readyz) are checked
+one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg_pool import PoolTimeout
+from world import CASES, CITY_A, CITY_B, RECORD, build_world, consultation_input, npo, supervisor
+
+from yorisoi.infra import outages
+from yorisoi.infra.app import create_app
+from yorisoi.infra.outages import ServiceUnavailableError, database_circuit, outage_of
+from yorisoi.infra.readiness import Readiness
+from yorisoi.infra.worker import Backoff, StopFlag, ending_on_signals
+from yorisoi.tenants.spaces import municipality_space
+
+INTERNAL = ("pool", "psycopg", "operationalerror", "connection", "traceback", "unexpected error")
+
+
+@pytest.fixture
+def pg_world(pg_settings: Any) -> Iterator[Any]:
+    # No background probe during the test: it would close the circuit held open here.
+    world = build_world(pg_settings.model_copy(update={"readiness_probe_seconds": 3600.0}))
+    try:
+        yield world
+    finally:
+        world.services.close()
+
+
+@pytest.fixture
+def held_open(pg_world: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The circuit of the world's database, open (no trial request let through)."""
+    monkeypatch.setattr(outages.POLICY, "probe_seconds", 3600.0)
+    circuit = database_circuit(pg_world.services.settings)
+
+    def hold() -> Any:
+        circuit.failed(None)
+        return circuit
+
+    yield hold
+    circuit.succeeded()
+
+
+def _unavailable(response: Any) -> dict[str, Any]:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert not any(word in response.text.lower() for word in INTERNAL), response.text
+    return response.json()
+
+
+@pytest.mark.postgres
+def test_every_kind_of_request_answers_503_at_once_while_the_database_is_down(pg_world,
+                                                                               held_open):
+    app = create_app(pg_world.services.settings, pg_world.services)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        written = client.post("/graphql", json={"query": RECORD, "variables": {
+            "input": consultation_input()}}, headers=npo(pg_world))
+        assert written.json()["data"]["recordConsultation"]["__typename"] == \
+            "ConsultationRecorded"
+
+        held_open()
+        started = time.monotonic()
+        mutation = _unavailable(client.post(
+            "/graphql", json={"query": RECORD, "variables": {"input": consultation_input()}},
+            headers={**npo(pg_world), "Idempotency-Key": "k-1"}))
+        (error,) = mutation["errors"]
+        assert error["extensions"]["code"] == "service_unavailable"
+        assert error["extensions"]["retryable"] is True
+        assert error["extensions"]["messageJa"].startswith("ただいま")
+        query = _unavailable(client.post("/graphql", json={
+            "query": CASES, "variables": {"code": CITY_A, "first": 5}},
+            headers=supervisor(pg_world)))
+        assert query["errors"][0]["extensions"]["code"] == "service_unavailable"
+        rest = _unavailable(client.get(
+            f"/api/municipalities/{CITY_A}/cases/{'0' * 8}-0000-4000-8000-{'0' * 12}"
+            "/attachments/x", headers=npo(pg_world)))
+        assert rest["detail"]["code"] == "service_unavailable"
+        assert rest["detail"]["messageJa"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] == "unavailable"
+        # Far below the pool's old 10 s, and below the 1 s pool wait: nothing waited.
+        assert time.monotonic() - started < 5.0
+        assert client.get("/healthz").status_code == 200  # alive, only not ready
+
+        database_circuit(pg_world.services.settings).succeeded()
+        again = client.post("/graphql", json={
+            "query": RECORD, "variables": {"input": consultation_input()}},
+            headers={**npo(pg_world), "Idempotency-Key": "k-1"})
+        assert again.status_code == 200
+        assert again.json()["data"]["recordConsultation"]["__typename"] == \
+            "ConsultationRecorded"
+
+
+def test_the_console_shows_its_own_503_page(sqlite_settings):
+    from starlette.requests import Request
+
+    from yorisoi.infra.middleware import unavailable_response
+
+    app = create_app(sqlite_settings)  # the console is mounted when the app is made
+    request = Request({"type": "http", "method": "GET", "path": "/console/m/131016/cases",
+                       "headers": [], "query_string": b"", "app": app})
+    page = unavailable_response(request, ServiceUnavailableError(retry_after=2))
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "2"
+    text = page.body.decode()
+    assert "一時的に利用できません" in text and "しばらくしてから" in text
+    assert not any(word in text.lower() for word in INTERNAL)
+
+
+def test_outages_are_told_from_the_requests_own_errors():
+    refused = psycopg.OperationalError("connection failed: Connection refused")
+    assert outage_of(refused) == "database"
+    shutting = psycopg.errors.AdminShutdown("terminating connection")
+    assert outage_of(shutting) == "database"
+    assert outage_of(PoolTimeout("couldn't get a connection after 1.00 sec")) == "database"
+    wrapped = RuntimeError("wrapped")
+    wrapped.__cause__ = refused
+    assert outage_of(wrapped) == "database"
+    # A lock timeout or a cancelled statement is the request's own, not an outage.
+    assert outage_of(psycopg.errors.LockNotAvailable("lock timeout")) is None
+    assert outage_of(psycopg.errors.QueryCanceled("canceling statement")) is None
+    assert outage_of(ValueError("bad input")) is None
+    from botocore.exceptions import EndpointConnectionError
+
+    from yorisoi.infra.storage import StorageError
+
+    stored = StorageError("S3 put_object failed: EndpointConnectionError")
+    stored.__cause__ = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    assert outage_of(stored) == "object_storage"
+
+
+def test_the_circuit_logs_an_outage_once_and_lets_one_trial_through(monkeypatch, caplog):
+    monkeypatch.setattr(outages.POLICY, "probe_seconds", 0.2)
+    circuit = outages.Circuit("database")
+    caplog.set_level(logging.WARNING, logger="yorisoi.outages")
+    circuit.admit()  # closed: nothing happens
+    for _ in range(5):
+        circuit.failed(psycopg.OperationalError("connection failed: secret-host"))
+    with pytest.raises(ServiceUnavailableError):
+        circuit.admit()
+    time.sleep(0.25)
+    circuit.admit()  # the trial
+    with pytest.raises(ServiceUnavailableError):
+        circuit.admit()  # the others meanwhile
+    circuit.succeeded()
+    circuit.succeeded()
+    circuit.admit()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("unreachable" in line for line in lines) == 1
+    assert sum("reachable again" in line for line in lines) == 1
+    assert not any("secret-host" in line for line in lines)  # the kind, never the text
+
+
+def test_the_workers_backoff_grows_with_jitter_to_its_cap_and_logs_once(caplog):
+    caplog.set_level(logging.WARNING, logger="yorisoi.worker")
+    backoff = Backoff(first=0.5, cap=4.0, rng=random.Random(7))
+    waits = [backoff.failed(psycopg.OperationalError("down")) for _ in range(8)]
+    for n, wait in enumerate(waits):
+        ceiling = min(4.0, 0.5 * 2 ** n)
+        assert ceiling / 2 <= wait <= ceiling
+    assert len(set(waits)) > 4  # jittered, not one fixed step
+    backoff.succeeded()
+    backoff.succeeded()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("unavailable" in line for line in lines) == 1
+    assert sum("recovered after" in line for line in lines) == 1
+
+
+def test_sigterm_asks_the_worker_to_stop_and_waits_end_early():
+    flag = StopFlag()
+    with ending_on_signals(flag):
+        os.kill(os.getpid(), signal.SIGTERM)
+        started = time.monotonic()
+        assert flag.wait(30.0) is True
+        assert time.monotonic() - started < 5.0
+    assert flag()
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
+
+
+def test_readiness_names_the_municipality_whose_key_is_missing(sqlite_settings):
+    world = build_world(sqlite_settings)
+    try:
+        readiness = Readiness(world.services, interval=3600)
+        assert readiness.probe().ready
+        provider = world.services.key_provider
+        key_file = provider._path(municipality_space(CITY_B))
+        kept = key_file.read_bytes()
+        key_file.unlink()
+        verdict = readiness.probe()
+        assert not verdict.ready
+        assert verdict.body() == {"status": "unavailable",
+                                  "checks": {"database": "ok", "keys": "missing",
+                                             "storage": "ok"},
+                                  "tenantsWithoutKey": [CITY_B]}
+        key_file.write_bytes(kept)
+        assert readiness.probe().ready
+    finally:
+        world.services.close()
