@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,10 @@ console = Console()  # results
 err = Console(stderr=True)  # progress and refusals
 
 RECIPIENT_NAME = "recipient"  # this deployment's own bundle key pair, under keys/bundles/
+
+
+def _say(text: str) -> None:
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
 def _services() -> Any:
@@ -63,7 +67,8 @@ def _progress(totals: dict[str, int | None]) -> Iterator[Callable[[str, int], No
 
 
 def _refuse(error: Any, code: int = 2) -> typer.Exit:
-    err.print(f"[red]{error.message}[/red]\n[red]{error.message_ja}[/red]")
+    err.print(f"{error.message}\n{error.message_ja}", style="red", soft_wrap=True, markup=False,
+              highlight=False)
     return typer.Exit(code)
 
 
@@ -101,12 +106,12 @@ def bundle_key(out: Annotated[Path, typer.Option("--out", help="Folder for NAME.
     except FileExistsError:
         err.print("[red]a key of that name exists already[/red]\n[red]同名の鍵がすでにあります[/red]")
         raise typer.Exit(2) from None
-    console.print(f"private key: {private} (keep it; mode 0600)\npublic key: {public}")
+    _say(f"private key: {private} (keep it; mode 0600)\npublic key: {public}")
 
 
 def export(code: str,
            out: Annotated[Path, typer.Option("--out", help="The bundle file to write.")],
-           recipient_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+           recipient_key: Annotated[Path | None, typer.Option(
                "--recipient-key", help="The recipient's X25519 public key (PEM); default:"
                " this deployment's own (keys/bundles/recipient.pub).")] = None) -> None:
     """Write one municipality's bundle: log, keys for the recipient, files, ledger, registry."""
@@ -129,7 +134,7 @@ def export(code: str,
     finally:
         services.close()
     counts, position = result.manifest["counts"], result.manifest["position"]
-    console.print(f"bundle {result.bundle_id} written to {out}: {counts['events']} events,"
+    _say(f"bundle {result.bundle_id} written to {out}: {counts['events']} events,"
                   f" {counts['access']} access-log rows, {counts['household_keys']} keys"
                   f" ({counts['destroyed_keys']} destroyed), {counts['objects']} files;"
                   f" ledger entry {position['ledgerSequence']}"
@@ -137,12 +142,12 @@ def export(code: str,
 
 
 def import_(file: Path,
-            as_code: Annotated[Optional[str], typer.Option(  # noqa: UP007
+            as_code: Annotated[str | None, typer.Option(
                 "--as", help="The municipality code expected in the bundle.")] = None,
-            identity: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+            identity: Annotated[Path | None, typer.Option(
                 "--identity", help="The recipient's private key (default: this deployment's).")
             ] = None,
-            source_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+            source_key: Annotated[Path | None, typer.Option(
                 "--source-key", help="Pin the exporting platform's public key (PEM).")] = None,
             check: Annotated[bool, typer.Option(help="Verify only; write nothing.")] = False
             ) -> None:
@@ -161,7 +166,7 @@ def import_(file: Path,
             err.print(f"signed by platform key {signer} (pin it with --source-key)")
         if check:
             report = importer.check()
-            console.print(f"bundle verifies: {report.entries_verified} ledger entries,"
+            _say(f"bundle verifies: {report.entries_verified} ledger entries,"
                           f" {report.checkpoints_verified} checkpoints; nothing written")
             return
         counts = importer.reader.manifest["counts"]
@@ -177,7 +182,7 @@ def import_(file: Path,
         raise typer.Exit(2) from None
     finally:
         services.close()
-    console.print(f"municipality {result.code} imported: {result.counts['events']} events,"
+    _say(f"municipality {result.code} imported: {result.counts['events']} events,"
                   f" {result.counts['household_keys']} keys, {result.counts['objects']} files;"
                   f" {result.registry_added} registry entries added, {result.registry_kept} kept;"
                   f" custody record at ledger entry {result.custody_sequence}")
@@ -193,16 +198,16 @@ def _ready(services: Any, code: str) -> Any:
 
 
 def restore(code: str,
-            source: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+            source: Annotated[Path | None, typer.Option(
                 "--from", help="A bundle of this municipality, or (SQLite) a copy of its space"
                 " file.")] = None,
             in_place: Annotated[bool, typer.Option(
                 "--in-place", help="The database was already restored (PITR, pg_restore):"
                 " only record the restore.")] = False,
-            identity: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+            identity: Annotated[Path | None, typer.Option(
                 "--identity", help="The recipient's private key (default: this deployment's).")
             ] = None,
-            source_key: Annotated[Optional[Path], typer.Option(  # noqa: UP007
+            source_key: Annotated[Path | None, typer.Option(
                 "--source-key", help="Pin the exporting platform's public key (PEM).")] = None
             ) -> None:
     """Restore one municipality to an earlier point; a signed record supersedes later checkpoints."""
@@ -236,7 +241,7 @@ def restore(code: str,
     finally:
         services.close()
     superseded = document["supersedes"]
-    console.print(f"municipality {code} restored; restore record at ledger entry {sequence}"
+    _say(f"municipality {code} restored; restore record at ledger entry {sequence}"
                   f" supersedes {len(superseded)} checkpoints"
                   + "".join(f"\n  {item['key']} (entry {item['sequence']})" for item in superseded))
     if problem is not None:

@@ -113,13 +113,13 @@ def verify_tenant(services: Services, code: str = CITY) -> VerificationReport:
 
 
 def key_row(services: Services, household_id: str) -> dict[str, Any] | None:
-    with services.runtimes.lease(CITY) as rt:
-        with rt.casework.database.transaction(write=False) as cur:
-            return cur.execute("SELECT wrapped_key, destroyed_at FROM {s}household_keys"
-                               " WHERE household_id = %s", (household_id,)).fetchone()
+    with services.runtimes.lease(CITY) as rt, \
+            rt.casework.database.transaction(write=False) as cur:
+        return cur.execute("SELECT wrapped_key, destroyed_at FROM {s}household_keys"
+                           " WHERE household_id = %s", (household_id,)).fetchone()
 
 
 def event_count(services: Services, code: str = CITY) -> int:
-    with services.runtimes.lease(code) as rt:
-        with rt.casework.database.transaction(write=False) as cur:
-            return int(cur.execute("SELECT COUNT(*) AS n FROM {events}").fetchone()["n"])
+    with services.runtimes.lease(code) as rt, \
+            rt.casework.database.transaction(write=False) as cur:
+        return int(cur.execute("SELECT COUNT(*) AS n FROM {events}").fetchone()["n"])

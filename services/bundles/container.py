@@ -75,9 +75,9 @@ class BundleWriter:
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._file = os.fdopen(fd, "wb")
+        self._file = os.fdopen(fd, "wb")  # open until finish() or abort()
         self._hashing = _Hashing(self._file)  # type: ignore[arg-type]
-        self._tar = tarfile.open(fileobj=self._hashing, mode="w",  # type: ignore[call-overload]
+        self._tar = tarfile.open(fileobj=self._hashing, mode="w",  # type: ignore[call-overload] # noqa: SIM115
                                  format=tarfile.USTAR_FORMAT)
         self.members: list[dict[str, Any]] = []
 
@@ -179,7 +179,7 @@ class BundleReader:
     def __init__(self, path: Path, public_pem: str | None = None) -> None:
         self.path = Path(path)
         try:
-            self._tar = tarfile.open(self.path, "r:")
+            self._tar = tarfile.open(self.path, "r:")  # noqa: SIM115 - closed by close()
             members = self._tar.getmembers()
         except (tarfile.TarError, OSError, EOFError):
             raise BundleTamperedError() from None

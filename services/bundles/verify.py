@@ -101,8 +101,8 @@ def bundle_sources(reader: BundleReader) -> tuple[LedgerSource, _Sources]:
             yield entry, sources.take(entry.kind, entry.source_id)
 
     copies, recorded = _checkpoints(reader, "checkpoints")
-    source = LedgerSource(tenant, int(position["ledgerSequence"]), entries(), lambda: [],
-                          lambda: {}, copies, recorded)
+    source = LedgerSource(tenant, int(position["ledgerSequence"]), entries(), list,
+                          dict, copies, recorded)
 
     scopes = [_entry(r).scope or () for r in reader.records("registry.ledger")]
     refs = frozenset(scope_filter(tenant, scopes))
@@ -116,7 +116,7 @@ def bundle_sources(reader: BundleReader) -> tuple[LedgerSource, _Sources]:
 
     registry_copies, registry_recorded = _checkpoints(reader, "registry.checkpoints")
     source.registry = LedgerSource(PLATFORM_LEDGER, int(position["registrySequence"]),
-                                   registry_entries(), lambda: [], lambda: {}, registry_copies,
+                                   registry_entries(), list, dict, registry_copies,
                                    registry_recorded, concerning=tenant, refs=refs)
     return source, sources
 

@@ -86,7 +86,7 @@ def test_one_byte_changed_anywhere_is_refused_with_nothing_written(exported, tmp
 
 
 def test_wrong_recipient_key_is_refused_before_any_write(exported, tmp_path):
-    source_settings, bundle, _identity, base = exported
+    source_settings, bundle, _identity, _base = exported
     other, _ = generate(tmp_path / "other")
     services = destination(settings_for("sqlite", tmp_path / "dest")[0], source_settings)
     try:
@@ -99,8 +99,8 @@ def test_wrong_recipient_key_is_refused_before_any_write(exported, tmp_path):
 
 def _state(services: Any) -> tuple[Any, ...]:
     """Everything an import would write: events, ledger, keys, registry, checkpoints, files."""
-    with services.runtimes.lease(CITY) as rt:
-        with rt.casework.database.transaction(write=False) as cur:
+    with services.runtimes.lease(CITY) as rt, \
+            rt.casework.database.transaction(write=False) as cur:
             rows = tuple(tuple(sorted(r.items())) for table in (
                 "{events}", "{s}audit_ledger", "{s}household_keys", "{s}audit_checkpoints",
                 "{s}access_log") for r in cur.execute(f"SELECT * FROM {table}").fetchall())
