@@ -15,11 +15,13 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+from opentelemetry import trace
 from strawberry.types import Info
 
 from yorisoi.graphql.context import YorisoiContext
 from yorisoi.graphql.errors import UserError, api_error, user_error
 from yorisoi.graphql.validation import Checker
+from yorisoi.infra.db import counted_statements
 from yorisoi.projections.case_queries import CaseRecord
 from yorisoi.infra.recorders import StaleReadError, caught_up_since_write
 from yorisoi.services.casework import CaseNotFoundError
@@ -78,8 +80,19 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                 runtime.catch_up()  # read-your-writes: answers are built from the views
             return result
 
+    def counted() -> T:
+        # A mutation's statements are counted on its span, not given one each: what
+        # a trace shows of a write is its stages (command, insert, catch-up), and
+        # spans cost ~20 µs apiece on the path every specialist waits on.
+        with counted_statements() as statements:
+            try:
+                return run()
+            finally:
+                trace.get_current_span().set_attribute("yorisoi.sql.statements",
+                                                       statements[0])
+
     try:
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(counted)
     except Exception as exc:  # noqa: BLE001 - expected errors become union members
         return user_error(exc)
 

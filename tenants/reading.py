@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import trace
+
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
+from yorisoi.infra.db import counted_statements
 from yorisoi.projections.break_glass_view import BreakGlassQueries
 from yorisoi.services.personal_access import PersonalAccess, Reader
 from yorisoi.tenants.access import Grant
@@ -37,4 +40,10 @@ def write_access_log(services: Any, access: PersonalAccess) -> int:
         with services.runtimes.lease(space_municipality(space), current=False) as rt:
             AccessLogStore(rt.casework.database).append(entries)
 
-    return access.flush(write)
+    # Counted on the request's span rather than a span of its own (one per request).
+    with counted_statements() as statements:
+        written = access.flush(write)
+    if statements[0]:
+        span = trace.get_current_span()
+        span.set_attribute("yorisoi.access_log.statements", statements[0])
+    return written

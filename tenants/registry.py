@@ -33,7 +33,6 @@ from yorisoi.infra.identity import IssuerRegistration, LookupUnavailable
 from yorisoi.services.event_mapper import event_metadata
 
 _log = logging.getLogger("yorisoi.registry")
-_tracer = trace.get_tracer("yorisoi.registry")
 
 REGISTRY_TABLES = ("tenants", "sites", "contracts", "identity_providers", "access_grants")
 
@@ -324,8 +323,8 @@ class RegistryQueries:
     def _check(self, waiting: int = 1) -> int:
         """Read the version (the lock is released meanwhile) and drop stale answers.
 
-        One span per check (its statement counted on it, like a projection batch's):
-        a check shared by waiting requests belongs to none of their traces.
+        No span per check (one more on every request's trace): its statement is
+        counted on the span current in the checking thread instead.
         """
         self._checking = True
         self._checks_begun += 1
@@ -333,12 +332,14 @@ class RegistryQueries:
         try:
             self._checks.release()
             try:
-                with _tracer.start_as_current_span(
-                    "registry.version_check",
-                    attributes={"yorisoi.registry.waiting": waiting},
-                ) as span, counted_statements() as statements:
+                # No span of its own (it would be one more on every request's trace):
+                # the check is counted on the span current here, with its statement.
+                with counted_statements() as statements:
                     version = self._current_version()
-                    span.set_attribute("yorisoi.sql.statements", statements[0])
+                span = trace.get_current_span()
+                span.set_attribute("yorisoi.registry.version_checks", 1)
+                span.set_attribute("yorisoi.registry.waiting", waiting)
+                span.set_attribute("yorisoi.registry.sql_statements", statements[0])
             finally:
                 self._checks.acquire()
             if version != self._version:

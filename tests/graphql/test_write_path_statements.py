@@ -105,3 +105,33 @@ def test_record_consultation_on_a_kept_case_stays_within_its_budget(world, clien
     assert not any("consultation_view WHERE case_id" in s for s in tenant), shapes
     # Chaining the audit ledger is not on the request path (the worker does it).
     assert not any("audit_ledger" in s for s in tenant), shapes
+
+
+SPANS_BUDGET = 6  # HTTP, GraphQL operation, the command, its insert, the catch-up (+1 spare)
+
+
+def test_a_mutation_traces_its_stages_not_each_statement_and_no_personal_data(world, client):
+    from yorisoi.infra.telemetry import in_memory_exporter
+
+    exporter = in_memory_exporter()
+    headers = world.headers("municipality", CITY_A, subject="spans-1")
+    case_id = record(client, headers)["case"]["id"]
+    secret = "架空の相談スパン確認"
+    for _ in range(2):
+        exporter.clear()
+        body = gql(client, QUICK, {"input": {
+            "municipalityCode": CITY_A, "caseId": case_id, "siteId": "a-hiroba",
+            "occurredOn": (japan_today() - timedelta(days=1)).isoformat(), "channel": "visit",
+            "themes": ["development"], "asked": secret, "wishes": "", "direction": ""}}, headers)
+        assert body["data"]["recordConsultation"]["__typename"] == "ConsultationRecorded"
+    spans = exporter.get_finished_spans()
+    (http,) = [s for s in spans if s.name == "HTTP POST"]
+    mine = [s for s in spans if s.context.trace_id == http.context.trace_id]
+    assert len(mine) <= SPANS_BUDGET, [s.name for s in mine]
+    names = {s.name for s in mine}
+    assert {"HTTP POST", "projection.batch"} <= names
+    # Statements are counted on the spans instead.
+    assert any((s.attributes or {}).get("yorisoi.sql.statements") for s in mine)
+    for s in mine:
+        for value in (s.attributes or {}).values():
+            assert secret not in str(value) and case_id not in str(value)
