@@ -93,7 +93,7 @@ def settings_env(settings: Any) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serving(kind: str, port: int, env: dict[str, str] | None = None,
-            timeout: float = 60.0, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
+            timeout: float = 180.0, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process, wait until it accepts connections, stop it at the end."""
     process = subprocess.Popen(
         [sys.executable, str(HERE / "http_servers.py"), kind, "--port", str(port),
