@@ -50,17 +50,35 @@ def catch_up(services: Services, municipality_code: str) -> int:
         return applied
 
 
+def caught_up_or_skipped(services: Services, municipality_code: str) -> int:
+    """``catch_up``, except that a failure of this tenant's own (a bug, a bad row) is
+    logged by kind and skipped, so one tenant cannot hold every other one back; an
+    outage is raised (the worker backs off: no other tenant would fare better)."""
+    try:
+        return catch_up(services, municipality_code)
+    except Exception as error:
+        if outage_of(error) is not None:
+            raise
+        _log.error("worker: catch-up of municipality %s failed (%s); the others go on",
+                   municipality_code, type(error).__name__)
+        return 0
+
+
 def catch_up_all(services: Services,
                  progress: Callable[[str, int], None] | None = None,
-                 stop: Callable[[], bool] = lambda: False) -> int:
-    """One pass over every municipality; returns how many events were applied."""
+                 stop: Callable[[], bool] = lambda: False, *, skip_failed: bool = False) -> int:
+    """One pass over every municipality; returns how many events were applied.
+
+    ``skip_failed`` (the worker): a tenant whose catch-up fails other than by an
+    outage is logged and passed over instead of ending the pass."""
     keeper = LedgerKeeper(services)  # the registry's ledger, and its checkpoint when due
     keeper.guarded("platform", keeper.keep_platform)
+    one = caught_up_or_skipped if skip_failed else catch_up
     total = 0
     for tenant in services.directory.registry.municipalities():
         if stop():
             break  # asked to end: the tenants after this one wait for the next worker
-        applied = catch_up(services, tenant.tenant_id)
+        applied = one(services, tenant.tenant_id)
         total += applied
         if progress is not None:
             progress(tenant.tenant_id, applied)
@@ -171,11 +189,11 @@ def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds:
     settings = services.settings
     keeper = LedgerKeeper(services)
     if settings.backend == "sqlite":
-        catch_up_all(services, stop=flag)
+        catch_up_all(services, stop=flag, skip_failed=True)
         backoff.succeeded()
         kept = time.monotonic()
         while not flag.wait(poll_seconds):
-            catch_up_all(services, stop=flag)
+            catch_up_all(services, stop=flag, skip_failed=True)
             kept = keep_every(keeper, kept, chain_seconds)
         return
     import psycopg
@@ -191,7 +209,7 @@ def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds:
         # circuit would otherwise let one trial a second through, and a pass makes
         # several nested reads at once).
         database_circuit(settings).succeeded()
-        catch_up_all(services, stop=flag)
+        catch_up_all(services, stop=flag, skip_failed=True)
         backoff.succeeded()
         kept = last_sweep = time.monotonic()
         while not flag():
@@ -199,9 +217,12 @@ def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds:
             for space in spaces:
                 if flag():
                     break
-                if space.startswith("t_"):
-                    catch_up(services, space_municipality(space))
+                try:
+                    code = space_municipality(space)
+                except ValueError:
+                    continue  # the platform's space, or nobody's: nothing to catch up
+                caught_up_or_skipped(services, code)
             if time.monotonic() - last_sweep > sweep_seconds:
-                catch_up_all(services, stop=flag)
+                catch_up_all(services, stop=flag, skip_failed=True)
                 last_sweep = time.monotonic()
             kept = keep_every(keeper, kept, chain_seconds)  # access rows notify no one

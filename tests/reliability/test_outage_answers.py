@@ -214,3 +214,30 @@ def test_readiness_names_the_municipality_whose_key_is_missing(sqlite_settings):
         assert readiness.probe().ready
     finally:
         world.services.close()
+
+
+def test_one_tenants_failure_does_not_hold_the_others_back(sqlite_settings, monkeypatch, caplog):
+    from yorisoi.infra import worker
+
+    world = build_world(sqlite_settings)
+    try:
+        done: list[str] = []
+        catch_up = worker.catch_up
+
+        def broken_for_a(services: Any, code: str) -> int:
+            if code == CITY_A:
+                raise KeyError("a bad row")
+            done.append(code)
+            return catch_up(services, code)
+
+        monkeypatch.setattr(worker, "catch_up", broken_for_a)
+        caplog.set_level(logging.ERROR, logger="yorisoi.worker")
+        worker.catch_up_all(world.services, skip_failed=True)
+        assert done == [CITY_B]
+        assert any(CITY_A in r.getMessage() and "KeyError" in r.getMessage()
+                   for r in caplog.records)
+        assert not any("a bad row" in r.getMessage() for r in caplog.records)
+        with pytest.raises(KeyError):  # `worker --once` and the tests still see it
+            worker.catch_up_all(world.services)
+    finally:
+        world.services.close()
