@@ -10,6 +10,9 @@
 #               Debian's chromium for the console's browser tests, as root);
 #               extra pytest arguments go in PYTEST_ARGS, e.g.
 #               make test PYTEST_ARGS='-k tenants -x'
+#   make test-citus  the Citus tests (tests/citus, skipped by `make test`): builds Citus
+#               from ../shared/vendor/ when citus.so is missing (once per machine, root),
+#               then a throwaway coordinator and two workers (docs/citus.md)
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV   := .venv
@@ -78,3 +81,9 @@ $(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.
 
 test: venv browser oidc-provider
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Citus (docs/citus.md): serial, one session-wide cluster of three nodes.
+.PHONY: test-citus
+test-citus: venv
+	tests/citus/build_citus.sh
+	YORISOI_CITUS_TESTS=1 $(BIN)/python -m pytest -q -p no:xdist tests/citus $(PYTEST_ARGS)
