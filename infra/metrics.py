@@ -58,8 +58,7 @@ def tenant_label(value: Any) -> str:
     if value is None or value == "":
         return "-"
     text = str(value)
-    if text.startswith("t_"):
-        text = text[2:]
+    text = text.removeprefix("t_")
     if _MUNICIPALITY.fullmatch(text) or _SLUG.fullmatch(text):
         return text
     return "other"

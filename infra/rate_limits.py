@@ -27,6 +27,7 @@ no sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -170,12 +171,12 @@ def rate_limit_ddl(dialect: str) -> list[str]:
     """The buckets' table in the platform space (idempotent; ``yorisoi platform init``)."""
     real = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
     return [
-        f"CREATE TABLE IF NOT EXISTS {{s}}{RATE_LIMIT_TABLE} ("
-        f" bucket TEXT PRIMARY KEY, tokens {real} NOT NULL, refilled_at {real} NOT NULL,"
-        f" per_second {real} NOT NULL, burst {real} NOT NULL, full_at {real} NOT NULL,"
-        f" admitted BOOLEAN NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS rate_limit_buckets_full_at"
-        f" ON {{s}}{RATE_LIMIT_TABLE} (full_at)",
+        (f"CREATE TABLE IF NOT EXISTS {{s}}{RATE_LIMIT_TABLE} ("
+         f" bucket TEXT PRIMARY KEY, tokens {real} NOT NULL, refilled_at {real} NOT NULL,"
+         f" per_second {real} NOT NULL, burst {real} NOT NULL, full_at {real} NOT NULL,"
+         f" admitted BOOLEAN NOT NULL)"),
+        (f"CREATE INDEX IF NOT EXISTS rate_limit_buckets_full_at"
+         f" ON {{s}}{RATE_LIMIT_TABLE} (full_at)"),
     ]
 
 
@@ -341,10 +342,8 @@ class _OwnConnection:
 
     def close_unlocked(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
             self._conn = None
 
     def close(self) -> None:

@@ -25,10 +25,10 @@ def revocations_ddl(dialect: str) -> list[str]:
     """The table in the platform space (idempotent; ``yorisoi platform init``)."""
     real = "DOUBLE PRECISION" if dialect == "postgres" else "REAL"
     return [
-        f"CREATE TABLE IF NOT EXISTS {{s}}{REVOCATIONS_TABLE} ("
-        f" session_digest TEXT PRIMARY KEY, until {real} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS console_revocations_until"
-        f" ON {{s}}{REVOCATIONS_TABLE} (until)",
+        (f"CREATE TABLE IF NOT EXISTS {{s}}{REVOCATIONS_TABLE} ("
+         f" session_digest TEXT PRIMARY KEY, until {real} NOT NULL)"),
+        (f"CREATE INDEX IF NOT EXISTS console_revocations_until"
+         f" ON {{s}}{REVOCATIONS_TABLE} (until)"),
     ]
 
 

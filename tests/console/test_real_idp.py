@@ -32,15 +32,15 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from console_steps import csrf_of  # noqa: E402
-from world import CITY_A, NPO, build_world  # noqa: E402
+from console_steps import csrf_of
+from world import CITY_A, NPO, build_world
 
-from yorisoi.infra.app import create_app  # noqa: E402
-from yorisoi.infra.bootstrap import OPERATOR  # noqa: E402
-from yorisoi.infra.console.session import SESSION_COOKIE  # noqa: E402
-from yorisoi.infra.identity import IssuerRegistration, TokenVerifier  # noqa: E402
-from yorisoi.infra.settings import Settings  # noqa: E402
-from yorisoi.services.context import acting_as  # noqa: E402
+from yorisoi.infra.app import create_app
+from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.console.session import SESSION_COOKIE
+from yorisoi.infra.identity import IssuerRegistration, TokenVerifier
+from yorisoi.infra.settings import Settings
+from yorisoi.services.context import acting_as
 
 PROVIDER_DIR = Path(__file__).parents[1] / "oidc_provider"
 CONSOLE = "http://127.0.0.1"
@@ -237,7 +237,7 @@ def session_token(ours: TestClient) -> str:
     return session["token"]
 
 
-def test_discovery_and_pkce_sign_a_municipality_supervisor_in(browser, idps) -> None:  # noqa: ANN001
+def test_discovery_and_pkce_sign_a_municipality_supervisor_in(browser, idps) -> None:
     ours, _ = browser
     callback = sign_in(browser, idps, "city", "city-supervisor", f"/console/m/{CITY_A}/cases")
     assert callback.status_code == 303, callback.text
@@ -251,7 +251,7 @@ def test_discovery_and_pkce_sign_a_municipality_supervisor_in(browser, idps) -> 
     assert jwt.get_unverified_header(token)["kid"] == "city-key-1"
 
 
-def test_a_code_is_redeemed_once_and_only_with_its_verifier(browser, idps) -> None:  # noqa: ANN001
+def test_a_code_is_redeemed_once_and_only_with_its_verifier(browser, idps) -> None:
     ours, theirs = browser
     start = ours.get(f"/console/login/start?issuer={quote(idps.issuer('city'), safe='')}")
     back, _ = through_idp(theirs, start.headers["location"], "city-supervisor")
@@ -275,7 +275,7 @@ def test_a_code_is_redeemed_once_and_only_with_its_verifier(browser, idps) -> No
     assert ours.cookies.get(SESSION_COOKIE) is None
 
 
-def test_a_callback_naming_another_issuer_is_refused(browser, idps) -> None:  # noqa: ANN001
+def test_a_callback_naming_another_issuer_is_refused(browser, idps) -> None:
     ours, theirs = browser
     start = ours.get(f"/console/login/start?issuer={quote(idps.issuer('city'), safe='')}")
     back, _ = through_idp(theirs, start.headers["location"], "city-supervisor")
@@ -285,7 +285,7 @@ def test_a_callback_naming_another_issuer_is_refused(browser, idps) -> None:  # 
     assert ours.cookies.get(SESSION_COOKIE) is None
 
 
-def test_a_contractor_specialist_signs_in_at_the_contractors_idp(browser, idps) -> None:  # noqa: ANN001
+def test_a_contractor_specialist_signs_in_at_the_contractors_idp(browser, idps) -> None:
     ours, _ = browser
     assert sign_in(browser, idps, "npo", "npo-specialist").status_code == 303
     assert ours.get(f"/console/m/{CITY_A}/tasks").status_code == 200
@@ -295,7 +295,7 @@ def test_a_contractor_specialist_signs_in_at_the_contractors_idp(browser, idps) 
     assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
 
 
-def test_a_person_without_a_role_of_ours_sees_nothing(browser, idps) -> None:  # noqa: ANN001
+def test_a_person_without_a_role_of_ours_sees_nothing(browser, idps) -> None:
     ours, _ = browser
     assert sign_in(browser, idps, "city", "city-clerk").status_code == 303
     page = ours.get(f"/console/m/{CITY_A}/cases")
@@ -308,7 +308,7 @@ def test_a_person_without_a_role_of_ours_sees_nothing(browser, idps) -> None:  #
     assert answer.json().get("data") is None or answer.json()["data"].get("cases") is None
 
 
-def test_signing_out_ends_the_session_here_and_at_the_issuer(browser, idps) -> None:  # noqa: ANN001
+def test_signing_out_ends_the_session_here_and_at_the_issuer(browser, idps) -> None:
     ours, theirs = browser
     assert sign_in(browser, idps, "city", "city-supervisor").status_code == 303
     page = ours.get(f"/console/m/{CITY_A}/cases")
@@ -332,8 +332,8 @@ def test_signing_out_ends_the_session_here_and_at_the_issuer(browser, idps) -> N
 
 @pytest.mark.slow
 def test_a_key_rotation_mid_session_keeps_sessions_and_signs_new_ones(
-        browser, idps, console) -> None:  # noqa: ANN001
-    ours, theirs = browser
+        browser, idps, console) -> None:
+    ours, _ = browser
     assert sign_in(browser, idps, "city", "city-supervisor").status_code == 303
     before = ours.cookies.get(SESSION_COOKIE)
     assert jwt.get_unverified_header(session_token(ours))["kid"] == "city-key-1"

@@ -102,7 +102,7 @@ def _traffic(client: TestClient, services: Services) -> None:
     assert 429 in codes, codes
 
 
-def test_each_documented_metric_exists_and_labels_hold_no_personal_text(demo_app) -> None:  # noqa: ANN001
+def test_each_documented_metric_exists_and_labels_hold_no_personal_text(demo_app) -> None:
     client, services = demo_app
     _traffic(client, services)
     families = scrape(client)
@@ -136,7 +136,7 @@ def test_each_documented_metric_exists_and_labels_hold_no_personal_text(demo_app
     assert any(s.labels["tenant"] == MUNICIPALITY for s in lag), lag
 
 
-def test_metrics_need_their_token(demo_app) -> None:  # noqa: ANN001
+def test_metrics_need_their_token(demo_app) -> None:
     client, _ = demo_app
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         refused = client.get("/metrics", headers=headers)
@@ -158,7 +158,7 @@ def test_metrics_are_pushed_over_otlp_to_a_collector() -> None:
     received: list[bytes] = []
 
     class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        def do_POST(self) -> None:
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
@@ -183,7 +183,7 @@ def test_metrics_are_pushed_over_otlp_to_a_collector() -> None:
     assert received and any(b"yorisoi.http.server.requests" in body for body in received)
 
 
-def test_a_worker_reports_its_tenants_lags_on_a_port_of_its_own(demo_app) -> None:  # noqa: ANN001
+def test_a_worker_reports_its_tenants_lags_on_a_port_of_its_own(demo_app) -> None:
     import socket
     import urllib.request
 

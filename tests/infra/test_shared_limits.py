@@ -86,14 +86,14 @@ def _headers(env: dict[str, Any], subject: str, tenant: str = "131016") -> dict[
                                 roles=("municipal_supervisor",))
 
 
-def test_the_apps_build_the_shared_limiter_by_default(two_processes) -> None:  # noqa: ANN001
+def test_the_apps_build_the_shared_limiter_by_default(two_processes) -> None:
     settings = two_processes["world"].services.settings
     assert settings.rate_limit_store == "database"
     fresh = create_app(settings, two_processes["world"].services)
     assert isinstance(fresh.state.rate_limiter, SharedRateLimiter)
 
 
-def test_a_principal_limit_holds_across_two_processes(two_processes) -> None:  # noqa: ANN001
+def test_a_principal_limit_holds_across_two_processes(two_processes) -> None:
     env = two_processes
     clock = _limiters(env, principal=Rate(1.0, 4), tenant=Rate(1e6, 10**6))
     a, b = env["clients"]
@@ -115,7 +115,7 @@ def test_a_principal_limit_holds_across_two_processes(two_processes) -> None:  #
 
 
 def test_a_tenant_limit_holds_across_processes_and_a_refusal_takes_nothing(
-        two_processes) -> None:  # noqa: ANN001
+        two_processes) -> None:
     env = two_processes
     clock = _limiters(env, principal=Rate(0.001, 3), tenant=Rate(1.0, 4))
     a, b = env["clients"]
@@ -134,7 +134,7 @@ def test_a_tenant_limit_holds_across_processes_and_a_refusal_takes_nothing(
     assert _ask(a, one).json()["detail"]["limit"] == "principal"
 
 
-def test_buckets_name_no_one_and_full_ones_are_forgotten(two_processes) -> None:  # noqa: ANN001
+def test_buckets_name_no_one_and_full_ones_are_forgotten(two_processes) -> None:
     env = two_processes
     clock = _limiters(env, principal=Rate(10.0, 5), tenant=Rate(1e6, 10**6))
     a, _ = env["clients"]
@@ -147,13 +147,13 @@ def test_buckets_name_no_one_and_full_ones_are_forgotten(two_processes) -> None:
     # An hour on, every bucket is full again: the next request's purge deletes them.
     clock.now += 3600
     limiter = env["apps"][0].state.rate_limiter
-    limiter._next_purge = 0.0  # noqa: SLF001 - the purge is due at once
+    limiter._next_purge = 0.0
     assert _ask(a, _headers(env, f"later-{uuid.uuid4().hex[:6]}")).status_code == 200
     left = db.select(f"SELECT bucket FROM {{s}}{RATE_LIMIT_TABLE}")
     assert len(left) <= 2, left  # only the request just made (principal and tenant)
 
 
-def test_an_unreachable_store_admits_and_says_so_once(caplog) -> None:  # noqa: ANN001
+def test_an_unreachable_store_admits_and_says_so_once(caplog) -> None:
     def down() -> Any:
         raise OSError("connection refused")
 
@@ -164,7 +164,7 @@ def test_an_unreachable_store_admits_and_says_so_once(caplog) -> None:  # noqa: 
 
 
 def test_a_session_signed_out_on_one_process_is_refused_on_the_other(
-        two_processes) -> None:  # noqa: ANN001
+        two_processes) -> None:
     import sys
 
     sys.path.insert(0, str(CONSOLE_DIR))
@@ -195,7 +195,7 @@ def test_a_session_signed_out_on_one_process_is_refused_on_the_other(
     assert a.get(page).status_code == 303
 
 
-def test_a_database_that_is_down_costs_one_connect_a_second(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_database_that_is_down_costs_one_connect_a_second(tmp_path, monkeypatch) -> None:
     import socket
 
     import psycopg
