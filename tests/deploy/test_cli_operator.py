@@ -31,7 +31,7 @@ def runner(tmp_path_factory):
     get_settings.cache_clear()
 
 
-def run(runner: CliRunner, *args: str, code: int = 0):  # noqa: ANN201 - click's Result
+def run(runner: CliRunner, *args: str, code: int = 0):
     result = runner.invoke(cli.app, list(args), catch_exceptions=False)
     assert result.exit_code == code, result.output
     return result
@@ -53,7 +53,7 @@ def test_an_interrupted_upgrade_goes_on_with_the_spaces_not_done(runner, monkeyp
     monkeypatch.setattr(upgrades, "space_fingerprint", lambda dialect: "a-newer-release")
     real = directory.TenantDirectory.upgrade_space
 
-    def fails_for_chuo(self, code: str) -> None:  # noqa: ANN001
+    def fails_for_chuo(self, code: str) -> None:
         if code == CHUO:
             raise OSError("the database went away")
         real(self, code)
