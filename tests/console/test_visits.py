@@ -143,3 +143,15 @@ def test_calling_off_and_an_unknown_visit(vworld, web) -> None:
     assert web.get(f"/console/m/{CITY_A}/visits/not-an-id").status_code == 404
     listing = web.get(f"/console/m/{CITY_A}/cases/{case_id}/visits")
     assert listing.status_code == 200 and "中止" in listing.text
+
+
+def test_the_visit_pages_in_english(vworld, web) -> None:
+    case_id = _case(vworld)
+    visit_url = _plan(web, case_id).headers["location"]
+    assert web.get(f"/console/lang?to=en&next={visit_url}").status_code in (302, 303)
+    page = web.get(visit_url)
+    assert page.status_code == 200
+    assert "Home visit" in page.text and "Record the visit" in page.text
+    form = web.get(visit_url + "/done")
+    assert "Consulted" in form.text and "Nothing planned" in form.text
+    assert "Visits" in web.get(f"/console/m/{CITY_A}/visits").text
