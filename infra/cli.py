@@ -276,6 +276,9 @@ def upgrade(tenant: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
                 help="Municipality code (repeatable); default: every municipality.")] = None,
             force: Annotated[bool, typer.Option(
                 help="Upgrade every space again, even those already up to date.")] = False,
+            jobs: Annotated[int, typer.Option(
+                min=1, max=32, help="Spaces upgraded at once (each takes a connection "
+                "as the owner).")] = 1,
             ) -> None:
     """Bring municipalities' spaces up to date (new tables and columns). Resumable.
 
@@ -311,7 +314,7 @@ def upgrade(tenant: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
                     progress.console.print(f"[red]{code}: failed ({failure})[/red]")
                 progress.advance(task)
 
-            outcome = upgrades.run(due, advance)
+            outcome = upgrades.run(due, advance, jobs=jobs)
     finally:
         upgrades.close()
         services.close()

@@ -127,19 +127,42 @@ class SpaceUpgrades:
         return space_fingerprint(self.directory.provisioner.settings.backend)
 
     def run(self, due: Iterable[str],
-            progress: Callable[[str, str | None], None] | None = None) -> UpgradeOutcome:
-        """Upgrade each due space and journal it; ``progress(code, error)`` after each."""
+            progress: Callable[[str, str | None], None] | None = None,
+            jobs: int = 1) -> UpgradeOutcome:
+        """Upgrade each due space and journal it; ``progress(code, error)`` after each.
+
+        ``jobs`` > 1 upgrades that many spaces at once (each space's DDL touches only
+        its own schema or file); progress is still reported from the calling thread.
+        """
         fingerprint = self.fingerprint()
+        self._journal()  # made once, before any worker thread needs it
         outcome = UpgradeOutcome()
-        for code in due:
+
+        def upgrade(code: str) -> str | None:
             try:
                 self.directory.upgrade_space(code)
             except Exception as error:  # noqa: BLE001 - one space must not stop thousands
                 # The error's class only: a driver's message may quote data.
-                outcome.failed[code] = type(error).__name__
-            else:
-                self._record(code, fingerprint)
+                return type(error).__name__
+            self._record(code, fingerprint)
+            return None
+
+        def settle(code: str, failure: str | None) -> None:
+            if failure is None:
                 outcome.upgraded.append(code)
+            else:
+                outcome.failed[code] = failure
             if progress is not None:
-                progress(code, outcome.failed.get(code))
+                progress(code, failure)
+
+        if jobs <= 1:
+            for code in due:
+                settle(code, upgrade(code))
+            return outcome
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="upgrade") as pool:
+            futures = {pool.submit(upgrade, code): code for code in due}
+            for future in as_completed(futures):
+                settle(futures[future], future.result())
         return outcome

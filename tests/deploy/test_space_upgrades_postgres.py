@@ -29,6 +29,12 @@ def test_upgrades_are_journalled_and_resumed_on_postgres(pg_settings, monkeypatc
         assert journal.plan([CITY_A, CITY_B]) == ([], [CITY_A, CITY_B])
         monkeypatch.setattr(upgrades, "space_fingerprint", lambda dialect: "next-release")
         assert journal.plan([CITY_A, CITY_B]) == ([CITY_A, CITY_B], [])
+        # Several spaces at once (--jobs): each journalled, progress reported for each.
+        seen: list[str] = []
+        outcome = journal.run([CITY_A, CITY_B], lambda code, _failure: seen.append(code),
+                              jobs=2)
+        assert sorted(outcome.upgraded) == sorted(seen) == sorted([CITY_A, CITY_B])
+        assert journal.plan([CITY_A, CITY_B]) == ([], [CITY_A, CITY_B])
         # The application role reads it too (provisioning grants it every platform table).
         rows = world.services.directory.platform.database.select(
             "SELECT municipality_code FROM {s}space_upgrades")
