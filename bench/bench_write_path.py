@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from dataclasses import replace
 from typing import Any
@@ -129,7 +130,32 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
             if w == 1 and 8 in clients:
                 pairs += _series(w, [8], app_port, base_port, token, body_for, fresh,
                                  requests, seconds, rounds, detail, one_case=True)
+    detail["audit_verify_after_load"] = _verify_audit(settings, code)
     return pairs, detail
+
+
+def _verify_audit(settings: Any, code: str) -> bool:
+    """After the load: the worker's chaining pass, then ``yorisoi audit verify`` must pass.
+
+    The requests no longer chain the ledger themselves; what they wrote (events,
+    access-log rows) must all be chained by the keeper and verify end to end.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from yorisoi.infra.audit_chaining import LedgerKeeper
+    from yorisoi.infra.bootstrap import Services
+
+    services = Services(settings)
+    try:
+        LedgerKeeper(services).keep()
+    finally:
+        services.close()
+    done = subprocess.run([str(Path(sys.executable).parent / "yorisoi"), "audit", "verify",
+                           "--tenant", code], env={**os.environ, **settings_env(settings)},
+                          capture_output=True, timeout=600, check=False)
+    return done.returncode == 0
 
 
 def _series(w: int, clients: list[int], app_port: int, base_port: int, token: str,
