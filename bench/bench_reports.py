@@ -189,10 +189,6 @@ def main() -> None:
     print_table(pairs)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def run_in(cluster: Any, settings: Any, *, m: int, rounds: int) -> list[Pair]:
     """For run_all: its own municipality and registry directory, closed afterwards."""
     from yorisoi.tenants.directory import TenantDirectory
@@ -204,3 +200,7 @@ def run_in(cluster: Any, settings: Any, *, m: int, rounds: int) -> list[Pair]:
     finally:
         directory.close()
         world.close()
+
+
+if __name__ == "__main__":
+    main()
