@@ -38,7 +38,7 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
-from yorisoi.infra.outages import note, unavailable
+from yorisoi.infra.outages import unavailable
 
 # What to do with one field: (response name, attribute, kind, non-null, detail, item non-null).
 # kind LEAF: detail is the scalar (_leaf); LEAVES: a list, detail the items' scalar;
@@ -151,10 +151,10 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                            field_details_list: Any, path: Any) -> None:
         # An outage met by a resolver (the database, the key provider, object storage)
         # is answered as ``service_unavailable`` (retryable), never as a masked bug;
-        # the HTTP middleware makes the response a 503 with Retry-After.
+        # the HTTP middleware makes the response a 503 with Retry-After (the error,
+        # made, notes itself: infra/outages.note).
         down = unavailable(raw_error)
         if down is not None:
-            note(down)
             from yorisoi.graphql.errors import service_unavailable
 
             raw_error = service_unavailable(down)

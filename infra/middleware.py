@@ -377,9 +377,11 @@ class OutageMiddleware:
     Two ways a request meets one: an exception that escapes the app (a REST route,
     the GraphQL context's token check, a console page) is answered here — JSON with
     the typed bilingual error, GraphQL's error shape on ``/graphql``, the console's
-    error page under ``/console``; a GraphQL field that met one was answered by the
-    executor as ``service_unavailable`` (``infra/outages.note``), and only the status
-    and header change here.  Nothing of the exception's own text is sent or logged.
+    error page under ``/console``; or a GraphQL operation answered it itself, with
+    errors (a field: ``service_unavailable`` from the executor; an extension, such as
+    the access log written after a read: masked as "Unexpected error."), and then the
+    status becomes 503 with ``Retry-After`` and masked errors become the typed one.
+    Nothing of the exception's own text is sent or logged.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -392,16 +394,21 @@ class OutageMiddleware:
         from yorisoi.infra.outages import noting_outages, unavailable
 
         started = False
+        held: list[Message] = []  # a GraphQL answer after an outage, until it is complete
 
         async def send_marking_outage(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if noted:
-                    headers = [(k, v) for k, v in message.get("headers", [])
-                               if k.lower() != b"retry-after"]
-                    headers.append((b"retry-after", str(noted[0].retry_after).encode()))
-                    message = {**message, "status": 503, "headers": headers}
+                if noted and scope["path"] == "/graphql":
+                    held.append(message)
+                    return
+            elif held:
+                held.append(message)
+                if not message.get("more_body", False):
+                    for answer in _graphql_outage_answer(held, noted[0]):
+                        await send(answer)
+                return
             await send(message)
 
         with noting_outages() as noted:
@@ -415,6 +422,32 @@ class OutageMiddleware:
                 _log.debug("answered 503: %s unavailable on %s %s", down.dependency,
                            scope.get("method"), _route_of(scope))
                 await unavailable_response(Request(scope), down)(scope, receive, send)
+
+
+def _graphql_outage_answer(held: list[Message], down: Any) -> list[Message]:
+    """The held GraphQL answer as a 503 (when it has errors), masked errors made typed."""
+    import json
+
+    start, body = held[0], b"".join(m.get("body", b"") for m in held[1:])
+    try:
+        answer = json.loads(body)
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+    except ValueError:
+        errors = None
+    if not errors:  # the outage was met and overcome (or it is no JSON answer): as it is
+        return [start, {"type": "http.response.body", "body": body}]
+    typed = {"code": down.code, "messageJa": down.message_ja, "retryable": True,
+             "retryAfterSeconds": down.retry_after}
+    for error in errors:
+        if isinstance(error, dict) and not (error.get("extensions") or {}).get("code"):
+            error["message"], error["extensions"] = down.message, typed
+    body = json.dumps(answer, ensure_ascii=False).encode()
+    headers = [(k, v) for k, v in start.get("headers", [])
+               if k.lower() not in (b"retry-after", b"content-length")]
+    headers += [(b"retry-after", str(down.retry_after).encode()),
+                (b"content-length", str(len(body)).encode())]
+    return [{**start, "status": 503, "headers": headers},
+            {"type": "http.response.body", "body": body}]
 
 
 def _route_of(scope: Scope) -> str:

@@ -18,8 +18,9 @@ for the pool's 10 s: each request is told at once, honestly, to come back
   and once when it ends — the kind of error and the duration, never its text.
 * **Pools** (``guard_datastore``): every connection is checked before it is lent
   (``ConnectionPool.check_connection``, so none left dead by a server restart
-  reaches a request), a borrower waits ``pg_pool_timeout_seconds`` at most, a
-  connection attempt ``pg_connect_timeout_seconds``, and a failed attempt gives up
+  reaches a request), a borrower waits ``pg_pool_timeout_seconds`` at most for a
+  busy pool but hears of an outage within a quarter of a second, a connection
+  attempt takes ``pg_connect_timeout_seconds`` at most, and a failed attempt gives up
   at once (psycopg_pool would otherwise retry in the background for five minutes
   with a growing delay, and keep a recovered server waiting for its next try).
 """
@@ -30,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -62,13 +63,14 @@ class ServiceUnavailableError(Exception):
         super().__init__(f"{dependency} unavailable")
         self.dependency = dependency
         self.retry_after = retry_after if retry_after is not None else POLICY.retry_after_seconds
+        note(self)  # the request that meets it answers 503, whoever catches it on the way
 
 
 @dataclass
 class OutagePolicy:
     """The process's timeouts (``configure`` sets them from Settings; defaults equal Settings')."""
 
-    pool_timeout_seconds: float = 1.0
+    pool_timeout_seconds: float = 5.0
     connect_timeout_seconds: int = 2
     probe_seconds: float = 1.0
     retry_after_seconds: int = 2
@@ -224,6 +226,27 @@ def database_circuit(settings: Any) -> Circuit:
 # --------------------------------------------------------------------------- pools
 
 
+# A borrower waits for a pooled connection in slices this long, asking the circuit
+# between them: busy pools are waited for (``pg_pool_timeout_seconds``), a database
+# found down meanwhile (by any borrower, or the readiness probe) ends the wait at once.
+WAIT_SLICE_SECONDS = 0.25
+
+
+@contextmanager
+def _borrowed(lend: Any, circuit: Circuit, args: Any, kwargs: Any) -> Iterator[Any]:
+    deadline = time.monotonic() + POLICY.pool_timeout_seconds
+    while True:
+        stack = ExitStack()
+        try:
+            conn = stack.enter_context(lend(*args, **kwargs))
+            break
+        except Exception as error:
+            if not _saturated(error) or circuit.is_open or time.monotonic() >= deadline:
+                raise
+    with stack:
+        yield conn
+
+
 def guard_datastore(datastore: Any) -> None:
     """Harden an eventsourcing PostgreSQL datastore's pool and put the circuit in front of it.
 
@@ -244,7 +267,8 @@ def guard_datastore(datastore: Any) -> None:
 
     if POLICY.check_connections:
         pool._check = ConnectionPool.check_connection
-    pool.timeout = POLICY.pool_timeout_seconds
+    # Waits in short slices (``_borrowed``): a borrower hears of an outage within one.
+    pool.timeout = min(WAIT_SLICE_SECONDS, POLICY.pool_timeout_seconds)
     kwargs["connect_timeout"] = POLICY.connect_timeout_seconds
     pool.kwargs = kwargs
     pool.reconnect_timeout = 0.0  # give up a failed attempt now; the next borrower tries anew
@@ -279,7 +303,7 @@ def guard_datastore(datastore: Any) -> None:
                 pending[0] = True
                 raise
         try:
-            with lend(*args, **kwargs) as conn:
+            with _borrowed(lend, circuit, args, kwargs) as conn:
                 yield conn
         except ServiceUnavailableError:
             raise

@@ -34,10 +34,11 @@ class Settings(BaseSettings):
     # Owner role used only by provisioning (DDL); the app role owns nothing.
     pg_admin_user: str = "yorisoi_owner"
     pg_admin_password: SecretStr = SecretStr("")
-    # Outages answer fast (infra/outages.py): a borrower waits this long for a pooled
-    # connection, a connection attempt this long; while the database is down one
-    # request per probe interval tries it and the others get 503 with Retry-After.
-    pg_pool_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Outages answer fast (infra/outages.py): a borrower waits this long for a busy
+    # pool (but a quarter of a second once the database is found down), a connection
+    # attempt this long; while the database is down one request per probe interval
+    # tries it and the others get 503 with Retry-After at once.
+    pg_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     pg_connect_timeout_seconds: int = Field(default=2, ge=1)
     # Each pooled connection is checked before it is lent (none dead after a restart).
     pg_check_connections: bool = True
