@@ -65,10 +65,9 @@ def space_fingerprint(dialect: str) -> str:
 
 @dataclass
 class UpgradeOutcome:
-    """What a run did: spaces upgraded, already current (skipped), and failed (with why)."""
+    """What a run did: spaces upgraded, and those that failed (with the error's kind)."""
 
     upgraded: list[str] = field(default_factory=list)
-    current: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
 
