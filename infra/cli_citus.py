@@ -85,7 +85,7 @@ def move(code: Annotated[str, typer.Argument(help="Municipality code.")],
     from yorisoi.infra.checkpoints import ledger_sources
     from yorisoi.infra.settings import get_settings
     from yorisoi.services.audit_verify import verify
-    from yorisoi.tenants.placement import MoveVerificationError, plan_move
+    from yorisoi.tenants.placement import LeftoversError, MoveVerificationError, plan_move
     from yorisoi.tenants.placement import move as run_move
 
     settings = get_settings()
@@ -116,7 +116,7 @@ def move(code: Annotated[str, typer.Argument(help="Municipality code.")],
                     progress.update(task, completed=copied, total=total)
 
                 result = run_move(settings, plan, progress=report)
-        except MoveVerificationError as error:
+        except (MoveVerificationError, LeftoversError) as error:
             raise _refuse(error, 1) from None
         except Exception as error:  # noqa: BLE001 - Citus's own refusal, shown by type only
             err.print(f"[red]the move failed ({type(error).__name__}); the municipality stays "

@@ -80,6 +80,14 @@ class NotDistributedError(MoveRefusedError):
                   "実行してください。")
 
 
+class LeftoversError(DomainError):
+    code = "move_leftovers"
+    message = ("A previous move left this municipality's old copy on the target node and it "
+               "is still in use; try again in a few minutes.")
+    message_ja = ("以前の移動で移動先ノードに残った旧データがまだ使用中です。"
+                  "数分後にもう一度実行してください。")
+
+
 class MoveVerificationError(DomainError):
     code = "move_verification_failed"
     message = "After the move, the municipality's events or placement are not as before."
@@ -279,15 +287,35 @@ def move(settings: Settings, plan: MovePlan,
         watcher.start()
     started = time.monotonic()
     try:
-        with owner_connection(settings) as conn:
-            conn.execute("SELECT citus_schema_move(%s::regnamespace, %s, %s, 'auto')",
-                         (plan.space, plan.target.host, plan.target.port))
+        _move_schema(settings, plan)
     finally:
         done.set()
         if watcher is not None:
             watcher.join(timeout=10)
     seconds = time.monotonic() - started
     return verify_move(settings, plan, seconds)
+
+
+# A move back to a node the tenant left moments ago finds its old copy there, dropped by
+# Citus only once nothing uses it (deferred cleanup): clean up, wait, and try again.
+LEFTOVER_RETRIES = 12
+LEFTOVER_WAIT_SECONDS = 5.0
+
+
+def _move_schema(settings: Settings, plan: MovePlan) -> None:
+    for attempt in range(LEFTOVER_RETRIES + 1):
+        with owner_connection(settings) as conn:
+            conn.execute("CALL citus_cleanup_orphaned_resources()")
+            try:
+                conn.execute("SELECT citus_schema_move(%s::regnamespace, %s, %s, 'auto')",
+                             (plan.space, plan.target.host, plan.target.port))
+                return
+            except psycopg.errors.InternalError_ as error:
+                if "leftover from the previous move" not in str(error):
+                    raise
+        if attempt < LEFTOVER_RETRIES:
+            time.sleep(LEFTOVER_WAIT_SECONDS)
+    raise LeftoversError()
 
 
 def verify_move(settings: Settings, plan: MovePlan, seconds: float = 0.0) -> MoveResult:
