@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Owner role used only by provisioning (DDL); the app role owns nothing.
     pg_admin_user: str = "yorisoi_owner"
     pg_admin_password: SecretStr = SecretStr("")
+    # Citus (docs/citus.md): each municipality's schema distributed, ``platform`` kept on
+    # the coordinator.  auto: on when the database has the citus extension.
+    pg_citus: Literal["auto", "on", "off"] = "auto"
     # Outages answer fast (infra/outages.py): a borrower waits this long for a busy
     # pool (but a quarter of a second once the database is found down), a connection
     # attempt this long; while the database is down one request per probe interval

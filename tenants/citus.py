@@ -55,8 +55,7 @@ def citus_installed(conn: Any) -> bool:
 
 def citus_active(settings: Settings, conn: Any) -> bool:
     """Whether this deployment runs on Citus (``conn``: any connection to the coordinator)."""
-    # getattr: tolerated until infra/settings.py's pg_citus is committed with this module.
-    mode = getattr(settings, "pg_citus", "auto")
+    mode = settings.pg_citus
     if settings.backend != "postgres" or mode == "off":
         return False
     installed = citus_installed(conn)
