@@ -126,6 +126,16 @@ def _is_remote_outage(error: BaseException) -> bool:
                for kind in type(error).__mro__)
 
 
+def _is_key_missing(error: BaseException) -> bool:
+    # A tenant's key file not mounted (or its KMS key disabled): the operator's to fix,
+    # and until then nothing personal of that tenant can be read or written.  A key
+    # retired by disposal is no outage: that data is gone for good.
+    from yorisoi.infra.keys import TenantKeyMissingError, TenantKeyRetiredError
+
+    return isinstance(error, TenantKeyMissingError) and \
+        not isinstance(error, TenantKeyRetiredError)
+
+
 def outage_of(error: BaseException) -> str | None:
     """The dependency ``error`` says is unreachable (``database`` …), or None if it is no outage."""
     for link in _chain(error):
@@ -133,6 +143,8 @@ def outage_of(error: BaseException) -> str | None:
             return link.dependency
         if _is_database_outage(link):
             return "database"
+        if _is_key_missing(link):
+            return "key_provider"
         if _is_remote_outage(link):
             module = type(error).__module__
             return "object_storage" if "storage" in module else "key_provider"

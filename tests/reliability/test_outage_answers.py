@@ -241,3 +241,31 @@ def test_one_tenants_failure_does_not_hold_the_others_back(sqlite_settings, monk
             worker.catch_up_all(world.services)
     finally:
         world.services.close()
+
+
+def test_a_missing_key_file_answers_503_not_a_masked_bug(sqlite_settings):
+    world = build_world(sqlite_settings)
+    try:
+        app = create_app(world.services.settings, world.services)
+        key_file = world.services.key_provider._path(municipality_space(CITY_A))
+        kept = key_file.read_bytes()
+        with TestClient(app) as client:
+            key_file.unlink()
+            try:
+                body = _unavailable(client.post("/graphql", json={
+                    "query": RECORD, "variables": {"input": consultation_input()}},
+                    headers=npo(world)))
+                assert body["errors"][0]["extensions"]["code"] == "service_unavailable"
+                deadline = time.monotonic() + 30  # the next background probe names it
+                while client.get("/readyz").json().get("tenantsWithoutKey") != [CITY_A]:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            finally:
+                key_file.write_bytes(kept)
+            written = client.post("/graphql", json={
+                "query": RECORD, "variables": {"input": consultation_input()}},
+                headers=npo(world))
+            assert written.json()["data"]["recordConsultation"]["__typename"] == \
+                "ConsultationRecorded"
+    finally:
+        world.services.close()
