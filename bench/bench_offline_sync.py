@@ -83,7 +83,7 @@ def main() -> None:
                     "cases"][0]["base"]
             form_url = f"/console/m/{CITY}/cases/{case_id}/notes/new"
 
-            def online() -> None:
+            def online(form_url: str = form_url) -> None:
                 page = client.get(form_url).text
                 once = re.search(r'name="once" value="([^"]+)"', page).group(1)
                 answer = client.post(form_url, data={
@@ -91,7 +91,7 @@ def main() -> None:
                     "body": "電話で様子を確認した"})
                 assert answer.status_code == 303, answer.text
 
-            def offline() -> None:
+            def offline(case_id: str = case_id) -> None:
                 nonlocal stamp
                 draft = {"key": str(uuid.uuid4()), "kind": "note", "caseId": case_id,
                          "base": stamp, "resolution": None,

@@ -158,7 +158,7 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
     if base.get("consentInForce") and not now["consentInForce"]:
         kinds.append("consent_withdrawn")
     before = base.get("records") or {}
-    if any(now["records"].get(cid, 0) > int(n) for cid, n in before.items()):
+    if any(now["records"].get(cid, 0) > n for cid, n in before.items()):
         kinds.append("corrected")
     if set(now["records"]) - set(before):
         kinds.append("added")
@@ -185,7 +185,7 @@ def conflicts(rt: TenantRuntime, grant: Grant, draft: dict[str, Any],
                           for c in consultations
                           if c.consultation_id not in before
                           or now["records"].get(c.consultation_id, 0)
-                          > int(before.get(c.consultation_id, 0))],
+                          > before.get(c.consultation_id, 0)],
     }
     if visit is not None:
         current["visit"] = _visit_now(rt, grant, str(visit))
@@ -260,11 +260,27 @@ def as_form(draft: dict[str, Any]) -> FormData:
     return FormData(items)
 
 
+def checked_base(draft: dict[str, Any]) -> dict[str, Any]:
+    """The stamp the draft was captured against, in the shape ``case_stamp`` gives (else
+    DraftInvalidError: a hand-made draft is refused, never a server error)."""
+    base = draft.get("base")
+    if base is None:
+        return {}
+    if not isinstance(base, dict):
+        raise DraftInvalidError(field="base")
+    records, visits = base.get("records") or {}, base.get("visits") or {}
+    if not isinstance(records, dict) or not isinstance(visits, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in records.values()) or not all(
+            isinstance(v, list) and len(v) == 2 for v in visits.values()):
+        raise DraftInvalidError(field="base")
+    return {**base, "records": records, "visits": visits}
+
+
 def captured_at(draft: dict[str, Any]) -> str:
     """The capture time the device recorded (ISO 8601, not in the future), in UTC."""
     text = draft.get("capturedAt")
     try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(text))
     except ValueError:
         raise DraftInvalidError(field="capturedAt") from None
     if moment.tzinfo is None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 WORDS: dict[str, tuple[str, str]] = {
     # the pack page (online)
     "pack.title": ("Take cases offline", "オフラインで持ち出す"),
-    "pack.intro": ("Choose the cases of today's visits. They are kept on this device only "
+    "pack.intro": (("Choose the cases of today's visits. They are kept on this device only "
                    "sealed, opened with a key the server gives this device while you are "
-                   "signed in. Taking them out is recorded in the access log.",
-                   "今日の訪問で使うケースを選んでください。端末には暗号化して保存し、"
+                   "signed in. Taking them out is recorded in the access log."),
+                   ("今日の訪問で使うケースを選んでください。端末には暗号化して保存し、"
                    "サインイン中にサーバーがこの端末に渡す鍵でのみ開けます。"
-                   "持ち出しはアクセス記録に残ります。"),
+                   "持ち出しはアクセス記録に残ります。")),
     "pack.cases": ("Cases to take", "持ち出すケース"),
     "pack.take": ("Take these cases offline", "選んだケースを持ち出す"),
     "pack.taken": ("Taken offline: {n} cases. Open the offline pages.",
@@ -30,10 +30,10 @@ WORDS: dict[str, tuple[str, str]] = {
                           "この端末は「{label}」として登録されています。"),
     "device.unregistered": ("This device is not registered for offline work yet.",
                             "この端末はまだオフライン作業用に登録されていません。"),
-    "device.drafts_waiting": ("{n} drafts of this device are still waiting: send them (offline "
-                              "pages) before registering it again.",
-                              "この端末に送信待ちの下書きが{n}件あります。再登録の前にオフライン画面から"
-                              "送信してください。"),
+    "device.drafts_waiting": (("{n} drafts of this device are still waiting: send them (offline "
+                              "pages) before registering it again."),
+                              ("この端末に送信待ちの下書きが{n}件あります。再登録の前にオフライン画面から"
+                              "送信してください。")),
     "app.to_console": ("Back to the console", "コンソールに戻る"),
     "device.list": ("Registered devices", "登録済みの端末"),
     "device.owner": ("Used by", "利用者"),
@@ -50,13 +50,13 @@ WORDS: dict[str, tuple[str, str]] = {
     # the offline app (works without the network)
     "app.title": ("Offline work", "オフライン作業"),
     "app.online": ("Online", "オンライン"),
-    "app.offline": ("Offline: drafts are kept sealed on this device and sent when the "
-                    "connection is back.",
+    "app.offline": (("Offline: drafts are kept sealed on this device and sent when the "
+                    "connection is back."),
                     "オフラインです。下書きはこの端末に暗号化して保存し、接続が戻ったら送信します。"),
-    "app.locked": ("Locked: the key is not on this device. Connect and sign in to open the "
-                   "cases and send the drafts.",
-                   "ロック中です。この端末に鍵がありません。接続してサインインすると、"
-                   "ケースを開き、下書きを送信できます。"),
+    "app.locked": (("Locked: the key is not on this device. Connect and sign in to open the "
+                   "cases and send the drafts."),
+                   ("ロック中です。この端末に鍵がありません。接続してサインインすると、"
+                   "ケースを開き、下書きを送信できます。")),
     "app.revoked": ("This device's registration was revoked: what it holds cannot be opened.",
                     "この端末の登録は取り消されています。端末に残ったデータは開けません。"),
     "app.no_pack": ("No cases taken offline on this device.",
@@ -109,8 +109,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "conflict.closed": ("The case was closed meanwhile.", "その後、ケースが終結しました。"),
     "conflict.handed_over": ("The case was handed over to another contract meanwhile.",
                              "その後、ケースが別の委託契約に引き継がれました。"),
-    "conflict.out_of_reach": ("The case is no longer within your reach (handed over or "
-                              "disposed).",
+    "conflict.out_of_reach": (("The case is no longer within your reach (handed over or "
+                              "disposed)."),
                               "このケースはあなたの担当範囲から外れました（引継ぎまたは廃棄）。"),
     "conflict.disposed": ("The family's records were disposed of.",
                           "その後、世帯の記録が廃棄されました。"),

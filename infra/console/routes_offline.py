@@ -47,6 +47,7 @@ from yorisoi.infra.console.offline_sync import (
     as_form,
     captured_at,
     case_stamp,
+    checked_base,
     choices,
     conflicts,
     pack_case,
@@ -60,6 +61,7 @@ from yorisoi.infra.local_secrets import load_or_create_secret
 from yorisoi.projections.case_labels import case_labels, registry_site_names
 from yorisoi.projections.case_search import CaseFilter
 from yorisoi.services import devices as device_registry
+from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -399,6 +401,7 @@ async def sync(con: Con, code: str) -> Response:
     try:
         captured = Captured(device_id=device["device_id"], captured_at=captured_at(draft))
         form = as_form(draft)
+        draft["base"] = checked_base(draft)
     except DraftInvalidError as error:
         return _problem(400, error.code, error.message, error.message_ja)
     asked = {name: draft.get(name) for name in
@@ -415,8 +418,15 @@ async def sync(con: Con, code: str) -> Response:
     if choice == "record_anyway" and not reason:
         error = ConflictReasonMissingError(field="reason")
         return _problem(400, error.code, error.message, error.message_ja)
+    if len(reason) > con.checker().max_text:
+        return _problem(400, "text_too_long", "The reason is too long.",
+                        "理由が長すぎます。")
     try:
         result = await _apply(con, code, draft, form, captured, choice, reason)
+        if isinstance(result, UserError) and result.code == CaseNotFoundError.code:
+            # The case left the person's reach before the command could look (handed over
+            # to another contract, or disposed): the same conflict as found inside it.
+            raise _Conflict(["out_of_reach"], None)
     except _Conflict as found:
         await con._flush()  # the other side was read: logged like any read
         rule = rule_of(found.kinds, draft)

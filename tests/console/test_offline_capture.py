@@ -320,11 +320,19 @@ def test_consent_withdrawn_is_refused_by_the_rule_and_a_closed_case_offers_no_re
 
 
 def test_a_malformed_draft_is_a_typed_refusal(specialist: Any) -> None:
+    case = {"caseId": str(uuid.uuid4()), "base": None}
     for draft in ({"kind": "nothing"}, {**_new_case_draft(), "capturedAt": "yesterday"},
-                  {**_new_case_draft(), "fields": "not a form"}):
+                  {**_new_case_draft(), "fields": "not a form"},
+                  {**_note(case), "base": ["a list"]},
+                  {**_note(case), "base": {"records": "x"}},
+                  {**_note(case), "base": {"records": {"a": "1"}}},
+                  {**_note(case), "base": {"visits": {"a": 3}}},
+                  {**_new_case_draft(), "fields": {"asked": {"nested": 1}}}):
         answer = _sync(specialist, draft)
         assert answer.status_code == 400, answer.text
         assert answer.json()["code"] == "offline_draft_invalid" and answer.json()["messageJa"]
+    unknown = _sync(specialist, {**_note(case), "resolution": "anything"})
+    assert unknown.status_code == 409 and unknown.json()["kinds"] == ["out_of_reach"]
     invalid = _sync(specialist, _new_case_draft(**{"household.children.0.birthDate": "いつか"}))
     assert invalid.status_code == 422
     assert invalid.json()["status"] == "refused" and invalid.json()["fields"]

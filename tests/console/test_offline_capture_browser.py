@@ -149,7 +149,7 @@ def _stored_text(page: Any) -> str:
     }""")
 
 
-def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromium) -> None:  # noqa: ANN001
+def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromium) -> None:
     base, world = live_console.url, live_console.world
     guardian = "架空 " + uuid.uuid4().hex[:5]
     case_id = _family(world, guardian)
@@ -239,8 +239,8 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
     context.close()
 
 
-def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(  # noqa: ANN201
-        live_console, chromium) -> None:  # noqa: ANN001
+def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
+        live_console, chromium) -> None:
     base, world = live_console.url, live_console.world
     withdrawn, closing, other = ("架空 " + uuid.uuid4().hex[:5] for _ in range(3))
     ids = {name: _family(world, name) for name in (withdrawn, closing, other)}
@@ -308,6 +308,8 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(  # noqa
     _ready(page)
     page.get_by_role("button", name="登録を取り消す: 訪問用タブレット").click()
     assert "この端末にはもう鍵が渡されません" in page.locator("main").inner_text()
+    _ready(page)
+    assert "登録は取り消されています" in page.locator("#device-state").inner_text()
     page.goto(f"{base}/console/offline")
     _ready(page)
     assert "登録は取り消されています" in page.locator("#app-state").inner_text()
@@ -315,6 +317,7 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(  # noqa
     assert page.evaluate("""async () => {
       const db = await new Promise((ok) => { const r = indexedDB.open('yorisoi-offline'); r.onsuccess = () => ok(r.result); });
       const count = (name) => new Promise((ok) => { const r = db.transaction(name).objectStore(name).count(); r.onsuccess = () => ok(r.result); });
-      return (await count('device')) + (await count('vault')) + (await count('drafts'));
+      const device = await new Promise((ok) => { const r = db.transaction('device').objectStore('device').get('device'); r.onsuccess = () => ok(r.result); });
+      return (device ? 1 : 0) + (await count('vault')) + (await count('drafts'));
     }""") == 0
     context.close()

@@ -105,6 +105,7 @@
     // A revoked device: its key is gone for good, so what it holds is noise; drop it.
     state.revoked = true; state.key = null; state.pack = null; state.drafts = [];
     await Promise.all([clear("device"), clear("vault"), clear("drafts")]);
+    await put("device", { revokedAt: new Date().toISOString() }, "revoked"); // says so, nothing more
     state.device = null;
   }
 
@@ -171,6 +172,13 @@
   const moment = (iso) => new Date(iso).toLocaleString(document.documentElement.lang === "ja" ? "ja-JP-u-ca-japanese" : "en-GB",
     { era: document.documentElement.lang === "ja" ? "long" : undefined, year: "numeric", month: "long",
       day: "numeric", hour: "2-digit", minute: "2-digit" });
+  // A day as people read it: 令和6年5月1日 in Japanese (the Japanese calendar), else ISO.
+  function day(iso) {
+    if (!iso || !/^\d{4}-\d{2}-\d{2}$/.test(iso)) return iso || "";
+    if (document.documentElement.lang !== "ja") return iso;
+    return new Date(iso + "T12:00:00+09:00").toLocaleDateString("ja-JP-u-ca-japanese",
+      { era: "long", year: "numeric", month: "long", day: "numeric", timeZone: "Asia/Tokyo" });
+  }
   function today() {
     const d = new Date(Date.now() + 9 * 3600 * 1000); // Japan's date
     return d.toISOString().slice(0, 10);
@@ -178,6 +186,7 @@
 
   async function loadDevice() {
     state.device = (await get("device", "device")) || null;
+    state.revoked = !state.device && Boolean(await get("device", "revoked"));
   }
 
   async function loadSealed() {
@@ -220,7 +229,7 @@
       }
     }
     if (!state.device) {
-      if (!state.revoked) stateLine.textContent = say("device.unregistered");
+      stateLine.textContent = say(state.revoked ? "app.revoked" : "device.unregistered");
       form.hidden = false;
     }
     if (take) take.disabled = !state.key;
@@ -280,6 +289,7 @@
     const online = navigator.onLine;
     const line = document.getElementById("app-state");
     line.textContent = state.revoked ? say("app.revoked")
+      : !state.device ? say("device.unregistered")
       : !state.key ? say("app.locked") : online ? say("app.online") : say("app.offline");
     renderCases();
     renderQueue();
@@ -296,15 +306,15 @@
     }
     state.pack.cases.forEach((c) => {
       const people = [...c.guardians.map((g) => `${g.name}（${g.relationship || ""}）`),
-                      ...c.children.map((k) => `${k.name}${k.birthDate ? "（" + k.birthDate + "）" : ""}`)];
-      const latest = c.consultations.slice(-3).map((x) => el("li", { text: `${x.occurredOn} ${x.asked || ""}` }));
+                      ...c.children.map((k) => `${k.name}${k.birthDate ? "（" + day(k.birthDate) + "）" : ""}`)];
+      const latest = c.consultations.slice(-3).map((x) => el("li", { text: `${day(x.occurredOn)} ${x.asked || ""}` }));
       box.append(el("article", { class: "card", "aria-labelledby": "case-" + c.caseId },
         el("h3", { id: "case-" + c.caseId, text: caseTitle(c) }),
         el("p", { text: people.join("、") }),
         el("p", { text: `${say("case.status." + c.status)} ・ ${say(c.consentInForce ? "case.consent_yes" : "case.consent_no")}` }),
         latest.length ? el("ul", {}, latest) : null,
         (c.visits || []).length ? el("ul", { class: "visits" }, c.visits.map((v) => el("li", {},
-          `${say("app.visit")}: ${v.plannedOn}${v.startsAt ? " " + v.startsAt : ""} ${word("visitKinds", v.kind)}・${word("visitPlaces", v.place)} `,
+          `${say("app.visit")}: ${day(v.plannedOn)}${v.startsAt ? " " + v.startsAt : ""} ${word("visitKinds", v.kind)}・${word("visitPlaces", v.place)} `,
           el("button", { type: "button", onclick: () => openForm("visit_outcome", c.caseId, v) },
             say("app.visit_outcome"))))) : null,
         el("p", {},
@@ -377,8 +387,8 @@
     const now = found.current;
     const theirs = now ? el("div", {},
       el("p", { text: `${say("case.status." + now.status)} ・ ${say(now.consentInForce ? "case.consent_yes" : "case.consent_no")}` }),
-      now.visit ? el("p", { text: `${say("app.visit")}: ${say("visit.status." + now.visit.status)}${now.visit.doneOn ? "（" + now.visit.doneOn + "）" : ""}` }) : null,
-      el("ul", {}, (now.consultations || []).map((x) => el("li", { text: `${x.occurredOn} ${x.asked || ""}${x.direction ? " → " + x.direction : ""}` }))))
+      now.visit ? el("p", { text: `${say("app.visit")}: ${say("visit.status." + now.visit.status)}${now.visit.doneOn ? "（" + day(now.visit.doneOn) + "）" : ""}` }) : null,
+      el("ul", {}, (now.consultations || []).map((x) => el("li", { text: `${day(x.occurredOn)} ${x.asked || ""}${x.direction ? " → " + x.direction : ""}` }))))
       : el("p", { text: reasons.length ? reasons[0].textContent : "—" });
     const choices = found.choices || ["attach", "discard"];
     const actions = el("div", { class: "choices" });
