@@ -325,6 +325,9 @@ def on_visit(rt: TenantRuntime, grant: Grant, visit_id: uuid.UUID,
              act: Callable[[TenantRuntime, Grant], VisitAggregate]) -> VisitSaved:
     """Run ``act`` under the visit's own contract and site (GraphQL and the console alike)."""
     visit = outreach.get_visit(rt.casework, visit_id, grant.scope.contract_ids)
+    if rt.cases.get(grant.scope, str(visit.case_id)) is None:
+        # The case lies outside the person's sites (or contracts): its visits read as absent.
+        raise VisitNotFoundError(field="visitId")
     with acting_as(grant.acting.at(contract_id=visit.contract_id, site_id=visit.site_id)):
         act(rt, grant)
     return VisitSaved(visit=visit_after(rt, grant, visit_id))

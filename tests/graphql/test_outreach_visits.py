@@ -216,6 +216,11 @@ def test_contractor_reaches_only_its_contracts_cases_and_visits(sclient, sworld)
     assert (cancel["__typename"], cancel["code"]) == ("NotFoundError", "visit_not_found")
     unknown = run(sclient, CANCEL, municipal, visitId=str(uuid.uuid4()))
     assert unknown["__typename"] == "NotFoundError"
+    # Municipal staff of another site reach neither the case nor its visits.
+    elsewhere = sworld.headers("municipality", CITY_A, subject="a-other", roles=("specialist",),
+                               sites=("a-hiroba",))
+    away = run(sclient, CANCEL, elsewhere, visitId=visit["id"])
+    assert (away["__typename"], away["code"]) == ("NotFoundError", "visit_not_found")
     # A supervisor manages visits but records no consultation.
     no = run(sclient, DONE, supervisor(sworld), visitId=visit["id"], doneOn=day(0),
              outcome="consulted", summary=SUMMARY, nextStep="none",
