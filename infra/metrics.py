@@ -335,15 +335,18 @@ def exposition(m: _Metrics | None = None) -> bytes:
 
 
 def mount_metrics(app: Any, settings: Any) -> None:
-    """``GET /metrics`` (Prometheus text), when ``settings.metrics_endpoint`` is on."""
+    """The app's metrics (OTLP as configured), and ``GET /metrics`` (Prometheus text)
+    when ``settings.metrics_endpoint`` is on."""
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST
 
+    # First: the provider takes its OTLP reader from these settings, and the gauges
+    # follow this app's tenants whether or not /metrics is served.
+    m = metrics(settings)
+    watch(app)
     if not getattr(settings, "metrics_endpoint", False):
         return
     token = settings.metrics_token.get_secret_value()
-    m = metrics(settings)
-    watch(app)
 
     async def read_metrics(request: Request) -> Response:
         if token:
