@@ -321,3 +321,19 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
       return (device ? 1 : 0) + (await count('vault')) + (await count('drafts'));
     }""") == 0
     context.close()
+
+
+def test_the_key_is_forgotten_after_idle_minutes(live_console, chromium) -> None:
+    base, world = live_console.url, live_console.world
+    guardian = "架空 " + uuid.uuid4().hex[:5]
+    _family(world, guardian)
+    page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-3", "specialist", "a-hiroba")
+    page.clock.install()
+    _take_offline(page, base, [guardian])
+    _open_offline_pages(page)
+    assert guardian in page.locator("#cases").inner_text()
+    # A device left somewhere: 31 minutes without a key press or a touch.
+    page.clock.run_for("31:00")
+    assert "ロック中" in page.locator("#app-state").inner_text()
+    assert guardian not in page.locator("main").inner_text()
+    page.context.close()
