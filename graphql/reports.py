@@ -24,7 +24,14 @@ from yorisoi.graphql.errors import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.projections.report_view import IssuedReportRow, issued_reports
-from yorisoi.services.reports import RenderedReport, check_fiscal_year, fiscal_year_label
+from yorisoi.services.reports import (
+    FIRST_FISCAL_YEAR,
+    LAST_FISCAL_YEAR,
+    FiscalYearInvalidError,
+    RenderedReport,
+    check_fiscal_year,
+    fiscal_year_label,
+)
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 
@@ -134,9 +141,9 @@ class ReportMutation:
                            input: IssueReportInput) -> IssueReportResult:
         check = Checker.of(info)
         form = check.required("form", input.form, MAX_FORM)
-        if not 2000 <= input.fiscal_year <= 2100:
-            check.bad("fiscalYear", "Not a fiscal year (2000–2100).",
-                      "年度の指定が正しくありません（2000〜2100年度）。")
+        if not FIRST_FISCAL_YEAR <= input.fiscal_year <= LAST_FISCAL_YEAR:
+            check.bad("fiscalYear", FiscalYearInvalidError.message,
+                      FiscalYearInvalidError.message_ja)
 
         def command(rt: TenantRuntime, grant: Grant) -> ReportIssued:
             from yorisoi.services.reports_issue import issue_report

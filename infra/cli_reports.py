@@ -84,7 +84,7 @@ def _write(out: Path, stem: str, files: Any) -> list[Path]:
 
 @reports_app.command("issue")
 def issue(token: Token, municipality: Municipality,
-          fiscal_year: Annotated[int, typer.Option("--fiscal-year", min=2000, max=2100,
+          fiscal_year: Annotated[int, typer.Option("--fiscal-year", min=1900, max=2100,
                                                    help="The fiscal year (April–March), e.g. 2026 = 令和8年度.")],
           form: Annotated[str, typer.Option(help="The report form: annual | prefecture.")] = "annual",
           out: Out = Path(".")) -> None:

@@ -48,14 +48,20 @@ class ReportFormUnknownError(InvalidInputError):
     message_ja = "この年度に使える様式がありません。"
 
 
+# Any year a recorded consultation can fall in is a reportable year: a record typed
+# with an old date must still be countable (the statistics once refused years before
+# 2000, so such a record could never be counted).
+FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR = 1900, 2100
+
+
 class FiscalYearInvalidError(InvalidInputError):
     code = "fiscal_year_invalid"
-    message = "Not a fiscal year (2000–2100)."
-    message_ja = "年度の指定が正しくありません（2000〜2100年度）。"
+    message = f"Not a fiscal year ({FIRST_FISCAL_YEAR}–{LAST_FISCAL_YEAR})."
+    message_ja = f"年度の指定が正しくありません（{FIRST_FISCAL_YEAR}〜{LAST_FISCAL_YEAR}年度）。"
 
 
 def check_fiscal_year(year: int, field_name: str = "fiscalYear") -> int:
-    if not 2000 <= year <= 2100:
+    if not FIRST_FISCAL_YEAR <= year <= LAST_FISCAL_YEAR:
         raise FiscalYearInvalidError(field=field_name)
     return year
 
@@ -66,8 +72,8 @@ def fiscal_months(year: int) -> list[str]:
 
 def fiscal_year_label(year: int) -> str:
     """令和8年度 (the era of 1 April of the year)."""
-    label = wareki(date(year, 4, 1))  # e.g. 令和8年4月1日
-    return label[:label.index("年")] + "年度"
+    label = wareki(date(year, 4, 1))  # e.g. 令和8年4月1日 (ISO before 大正)
+    return (label[:label.index("年")] if "年" in label else str(year)) + "年度"
 
 
 def available_forms() -> dict[str, list[int]]:

@@ -77,10 +77,16 @@ FORMS = ("annual", "prefecture")
 
 
 def _year(fy: int | None) -> int:
+    from yorisoi.services.reports import (
+        FIRST_FISCAL_YEAR,
+        LAST_FISCAL_YEAR,
+        FiscalYearInvalidError,
+    )
+
     year = fy or current_fiscal_year()
-    if not 2000 <= year <= 2100:
-        raise PageError(400, "Not a fiscal year (2000–2100).",
-                        "年度の指定が正しくありません（2000〜2100年度）。", "fiscal_year_invalid")
+    if not FIRST_FISCAL_YEAR <= year <= LAST_FISCAL_YEAR:
+        raise PageError(400, FiscalYearInvalidError.message, FiscalYearInvalidError.message_ja,
+                        FiscalYearInvalidError.code)
     return year
 
 

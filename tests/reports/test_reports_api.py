@@ -87,6 +87,30 @@ def test_contractors_see_their_own_figures_and_issue_exactly_once(world, client)
     assert {"table": "月別の実施状況", "row": "合計", "column": "相談件数（延べ）",
             "issued": "1", "today": "2"} in changes
 
-    bad = gql(client, ISSUE, {"input": {"municipalityCode": CITY_A, "fiscalYear": 1999,
+    bad = gql(client, ISSUE, {"input": {"municipalityCode": CITY_A, "fiscalYear": 1899,
                                         "form": "nonexistent"}}, boss)["data"]["issueReport"]
     assert bad["__typename"] == "ValidationError"
+
+
+def test_a_consultation_typed_with_an_old_date_is_still_counted(world, client) -> None:  # noqa: ANN001
+    """Years before 2000 are reportable (平成11年度): a record typed so is never lost."""
+    from datetime import date
+
+    from yorisoi.services.casework import NewHousehold
+    from yorisoi.services.consent import NewConsent
+
+    base = consultation_command()
+    staff = ActingContext(user_id="staff-1", role="specialist", organisation_kind="municipality",
+                          organisation_id=CITY_A, contract_id=None, site_id="a-counter")
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
+        rt.casework.record_consultation(consultation_command(
+            site_id="a-counter", contract_id=None, occurred_on=date(1999, 6, 1),
+            household=NewHousehold(guardians=base.household.guardians, children=[],
+                                   pregnancy=None, outside_target_reason="祖母からの相談"),
+            consent=NewConsent(given_by="架空 花子", relationship="母",
+                               given_on=date(1999, 6, 1), scope="相談記録の作成")))
+        rt.catch_up()
+    body = gql(client, FIGURES, {"code": CITY_A, "fy": 1999}, supervisor(world))
+    figures = body["data"]["reportFigures"]
+    assert figures["fiscalYearLabel"] == "平成11年度"
+    assert _total(figures, "monthly")[1] == "1"
