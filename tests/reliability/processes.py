@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-SERVE = Path(__file__).resolve().parent.parent / "serve_for_crash.py"
 YORISOI = Path(sys.executable).parent / "yorisoi"
 
 
@@ -35,9 +34,10 @@ def environment(settings: Any) -> dict[str, str]:
 
 
 def spawn_api(settings: Any, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The API as its own process (uvicorn), not waited for: see ``wait_healthy``."""
+    """``yorisoi serve`` as its own process, not waited for: see ``wait_healthy``."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(SERVE), str(port)],
+    process = subprocess.Popen([str(YORISOI), "serve", "--host", "127.0.0.1", "--port",
+                                str(port), "--no-demo"],
                                env=environment(settings), stdout=subprocess.DEVNULL,
                                stderr=log.open("ab"))
     return process, f"http://127.0.0.1:{port}"
