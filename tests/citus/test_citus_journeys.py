@@ -108,3 +108,16 @@ def test_events_stay_immutable_on_the_worker(citus_world):
         assert conn.execute("SELECT count(*) FROM t_131016.casework_events").fetchone()[0] > 0
         with pytest.raises(psycopg.Error, match="stored events are immutable"):
             conn.execute("UPDATE t_131016.casework_events SET topic = topic")
+
+
+def test_the_worker_channel_wakes_for_a_tenant_on_a_worker(citus_world, citus_client):
+    """``yorisoi worker`` listens on the coordinator: a write to a tenant on a worker notifies it."""
+    cw = citus_world
+    with cw.cluster.coordinator.connect(cw.dbname, "app", autocommit=True) as listener:
+        listener.execute("LISTEN yorisoi_events")
+        b_staff = cw.world.headers("municipality", CITY_B, subject="b-staff",
+                                   roles=("specialist",))
+        assert record(citus_client, b_staff, municipalityCode=CITY_B,
+                      siteId="b-hiroba")["__typename"] == "ConsultationRecorded"
+        payloads = {n.payload for n in listener.notifies(timeout=30, stop_after=1)}
+    assert payloads == {"t_141003"}
