@@ -138,7 +138,11 @@ def test_the_identity_provider_issues_what_the_api_verifies(compose):
         realm = json.loads(path.read_text(encoding="utf-8"))
         assert {r["name"] for r in realm["roles"]["realm"]} <= set(ROLES), path.name
         (client,) = realm["clients"]
+        # The console signs in as a public client with PKCE, its client id being the
+        # audience the registration records ("yorisoi", register-issuer's default).
+        assert client["clientId"] == "yorisoi" and client["publicClient"] is True
         assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+        assert "--audience" not in seed
         mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
         assert mappers["oidc-audience-mapper"]["included.custom.audience"] == "yorisoi"
         name = realm["realm"]
