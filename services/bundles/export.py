@@ -163,12 +163,16 @@ class TenantExporter:
     def _write_log(self, writer: BundleWriter, db: Any, store: AuditLedgerStore,
                    cut: dict[str, int]) -> None:
         def events() -> Iterator[bytes]:
+            done = 0
             for row in self._batches(db, lambda cur, after: store.events_after(cur, after, BATCH),
                                      lambda r: int(r["id"])):
                 if int(row["id"]) > cut["event"]:
-                    return
-                self.progress("events", 1)
+                    break
+                done += 1
+                if done % BATCH == 0:  # the bar moves per batch: a call per row costs more
+                    self.progress("events", BATCH)
                 yield event_bytes(row)
+            self.progress("events", done % BATCH)
 
         def access() -> Iterator[bytes]:
             for row in self._batches(db, lambda cur, after: store.access_after(cur, after, BATCH),

@@ -190,9 +190,12 @@ class TenantImporter:
         return total + len(batch)
 
     def _events(self) -> Iterator[tuple[int, str, int, str, bytes]]:
+        done = 0
         for line in self.reader.lines("events"):
             data = json.loads(line)
-            self.progress("events", 1)
+            done += 1
+            if done % BATCH == 0:  # the bar moves per batch: a call per row costs more
+                self.progress("events", BATCH)
             yield (int(data["notificationId"]), str(data["originatorId"]),
                    int(data["originatorVersion"]), str(data["topic"]),
                    base64.b64decode(data["state"]))
