@@ -36,10 +36,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eventsourcing.domain import Aggregate, event  # noqa: E402
+from common import CITY, acting_context, consultation, create_raw_table, new_household, provision
+from eventsourcing.domain import Aggregate, event
+from pgcluster import OWNER_ROLE, SUPERUSER, throwaway_cluster
 
-from common import CITY, acting_context, consultation, create_raw_table, new_household, provision  # noqa: E402
-from pgcluster import OWNER_ROLE, SUPERUSER, throwaway_cluster  # noqa: E402
 
 class BenchNote(Aggregate):
     """The synthetic events' type: no personal field, no view acts on it (importable by the
@@ -108,9 +108,9 @@ def _fill(world: Any, events: int, households: int) -> None:
         rt.casework.save(Note("bench " + "x" * 300))
     with rt.casework.database.transaction(write=False) as cur:
         have = int(cur.execute("SELECT COUNT(*) AS n FROM {events}").fetchone()["n"])
-        topic, state = (lambda r: (r["topic"], bytes(r["state"])))(cur.execute(
-            "SELECT topic, state FROM {events} WHERE topic LIKE %s LIMIT 1",
-            ("%BenchNote%",)).fetchone())
+        sample = cur.execute("SELECT topic, state FROM {events} WHERE topic LIKE %s LIMIT 1",
+                             ("%BenchNote%",)).fetchone()
+        topic, state = sample["topic"], bytes(sample["state"])
     with world.cluster.connect("owner", dbname=world.dbname) as conn, conn.cursor().copy(
             f"COPY {rt.casework.database.render('{events}')} (originator_id, originator_version, topic,"
             " state) FROM STDIN") as copy:

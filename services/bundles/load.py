@@ -190,10 +190,8 @@ class TenantImporter:
         return total + len(batch)
 
     def _events(self) -> Iterator[tuple[int, str, int, str, bytes]]:
-        done = 0
-        for line in self.reader.lines("events"):
+        for done, line in enumerate(self.reader.lines("events"), 1):
             data = json.loads(line)
-            done += 1
             if done % BATCH == 0:  # the bar moves per batch: a call per row costs more
                 self.progress("events", BATCH)
             yield (int(data["notificationId"]), str(data["originatorId"]),
