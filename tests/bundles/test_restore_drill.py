@@ -153,3 +153,44 @@ def test_a_restored_tenant_without_its_key_is_not_ready(tmp_path):
         assert "key store" in problem.message and "鍵ストア" in problem.message_ja
     finally:
         services.close()
+
+
+def test_a_restore_record_signed_by_another_key_supersedes_nothing(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from yorisoi.infra.signing import PlatformSigner
+    from yorisoi.services.bundles.custody import CustodyRecord, sign_record
+    from yorisoi.services.bundles.load import superseded_checkpoints
+    from yorisoi.services.context import ActingContext, acting_as
+
+    settings, _ = settings_for("sqlite", tmp_path / "data")
+    services, _ = source_deployment(settings)
+    try:
+        _checkpoint(services)
+        copy = tmp_path / "space-copy.sqlite"
+        space = Path(settings.sqlite_dir) / f"t_{CITY}.sqlite"
+        with sqlite3.connect(space) as origin, sqlite3.connect(copy) as target:
+            origin.backup(target)
+        _write(services, 4)
+        _checkpoint(services)
+        services.runtimes.close()
+        with sqlite3.connect(copy) as origin, sqlite3.connect(space) as target:
+            origin.backup(target)
+        with services.runtimes.lease(CITY) as rt:
+            rt.ledger.chain()
+            db = rt.casework.database
+            with ledger_transaction(db, write=False) as cur:
+                head, head_hash = AuditLedgerStore(db).head(cur)
+            forged = sign_record(PlatformSigner(Ed25519PrivateKey.generate()), action="restore",
+                                 tenant=CITY, restored_sequence=head, restored_head=head_hash,
+                                 supersedes=superseded_checkpoints(services, rt))
+            with acting_as(ActingContext(user_id="x", role="platform_operator",
+                                         organisation_kind="platform",
+                                         organisation_id="platform")):
+                rt.casework.save(CustodyRecord(forged))
+            rt.ledger.chain()
+        report = verify_tenant(services)
+        assert not report.ok and "custody_record" in {p.code for p in report.problems}
+        assert report.superseded == []
+    finally:
+        services.close()
