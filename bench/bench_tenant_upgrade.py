@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import municipality_code  # noqa: E402
-from pgcluster import throwaway_cluster  # noqa: E402
+from common import municipality_code
+from pgcluster import throwaway_cluster
 
 
 def nth_code(i: int) -> str:
@@ -46,7 +46,7 @@ def space_ddl() -> list[str]:
             *tenant_view_ddl(), *space_table_ddl("postgres")]
 
 
-def raw_ddl(cluster, codes: list[str]) -> float:  # noqa: ANN001 - bench's Cluster
+def raw_ddl(cluster, codes: list[str]) -> float:
     from yorisoi.tenants.spaces import municipality_space
 
     statements = space_ddl()
