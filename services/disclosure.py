@@ -42,7 +42,7 @@ RECORD_KINDS: dict[str, str] = {
     "Household": "household", "Case": "case", "Consultation": "consultation",
     "SupportNote": "support_note", "Consent": "consent",
     "ConsentException": "consent_exception", "Referral": "referral",
-    "CaseMeeting": "case_meeting", "Complaint": "complaint",
+    "CaseMeeting": "case_meeting", "OutreachVisit": "outreach_visit", "Complaint": "complaint",
     "DataSubjectRequest": "data_subject_request",
 }
 _SKIPPED = {"originator_id", "originator_version", "timestamp", "originator_topic", "_meta",
@@ -132,7 +132,14 @@ def household_record_ids(app: CaseworkApplication, household_id: UUID) -> list[U
     return [household_id, *map(UUID, cases), *consultations, *by_kind["support_note"],
             *consents.consent_ids, *consents.exception_ids,
             *by_kind["referral_drafted"], *by_kind["case_meeting_scheduled"],
-            *map(UUID, complaints), *requests]
+            *_visit_ids(app, household_id), *map(UUID, complaints), *requests]
+
+
+def _visit_ids(app: CaseworkApplication, household_id: UUID) -> list[UUID]:
+    """The household's outreach visits (projections/visits_view.py), earliest planned first."""
+    rows = app.database.select("SELECT visit_id FROM {s}visit_view WHERE household_id = %s"
+                               " ORDER BY planned_on, visit_id", [str(household_id)])
+    return [UUID(r["visit_id"]) for r in rows]
 
 
 def access_log_rows(app: CaseworkApplication, household_id: UUID) -> list[dict[str, Any]]:

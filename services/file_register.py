@@ -44,12 +44,13 @@ _TECHNICAL = {"originator_id", "originator_version", "timestamp", "originator_to
 _KIND_OF = {"Household": "household", "Case": "case", "Consultation": "consultation",
             "SupportNote": "support_note", "Consent": "consent",
             "ConsentException": "consent_exception", "Referral": "referral",
-            "CaseMeeting": "case_meeting", "Complaint": "complaint",
-            "ComplaintRoles": "complaint_roles", "DataSubjectRequest": "data_subject_request"}
+            "CaseMeeting": "case_meeting", "OutreachVisit": "outreach_visit",
+            "Complaint": "complaint", "ComplaintRoles": "complaint_roles", "DataSubjectRequest": "data_subject_request"}
 # The retention schedule's record classes (domain/retention.py) by record kind.
 _RETENTION_CLASS = {"household": "consultation_file", "case": "consultation_file",
                     "consultation": "consultation_file", "support_note": "consultation_file",
                     "referral": "referral", "case_meeting": "meeting_minutes",
+                    "outreach_visit": "consultation_file",
                     "consent": "consent_form", "consent_exception": "consent_form",
                     "complaint": "complaint", "complaint_roles": "complaint"}
 BY_RULE = "市町村の規則による"
@@ -74,7 +75,8 @@ FILES: tuple[FileSpec, ...] = (
     FileSpec(
         code="casework", name="利用者支援事業 相談・支援記録ファイル",
         aggregates=("Household", "Case", "Consultation", "SupportNote", "Consent",
-                    "ConsentException", "Referral", "CaseMeeting", "DataSubjectRequest"),
+                    "ConsentException", "Referral", "CaseMeeting", "OutreachVisit",
+                    "DataSubjectRequest"),
         purposes=(
             ("子育て家庭の個別のニーズを把握し、教育・保育施設や地域の子育て支援事業等を円滑に"
              "利用できるよう相談・助言・利用支援を行うため（利用者支援事業ガイドライン1・4(3)①）"),
@@ -90,7 +92,8 @@ FILES: tuple[FileSpec, ...] = (
                  "妊娠している方及びその配偶者（同ガイドライン3）"),
         collection=(f"本人（保護者等）からの相談による（{_CHANNELS}）",
                     "本人の同意を得て、又は法令に基づき関係機関から",
-                    "ケース会議の参加者から"),
+                    "ケース会議の参加者から",
+                    "訪問（アウトリーチ）の際に本人から"),
         sensitive=("含む（相談内容に心身の状況、児童虐待・DVの懸念等が記録されることがある）"),
         recipients=(*(f"{label}（つなぎ・仲介の提供先）" for label in AGENCY_KINDS.values()),
                     "ケース会議の外部参加者（守秘義務のある関係機関の職員・有識者）",

@@ -30,6 +30,7 @@ from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.projections.reception_lookup import case_id_for_number
 from yorisoi.projections.referral_board import ReferralBoardQueries
 from yorisoi.projections.timeline import TimelineQueries, TimelineRecord
+from yorisoi.projections.visit_queries import VisitQueries
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.personal_access import may_read
 from yorisoi.tenants.access import Grant
@@ -218,6 +219,7 @@ class CaseFile:
     timeline_records: list[TimelineRecord] = field(default_factory=list)
     site_name: str = ""
     staff: dict[str, str] = field(default_factory=dict)  # subject → the staff member's name
+    visits: list[Any] = field(default_factory=list)  # outreach visits (VisitRecord), latest first
 
 
 def timeline_detail(record: TimelineRecord, lang: str) -> str:
@@ -323,7 +325,9 @@ def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseF
             rt.casework.database, rt.casework.keyring).for_case(grant.scope, str(case_id))],
         attachments=sorted(aggregate.attachments.items()),
         outside_target_reason=outside_reason,
-        timeline_records=list(timeline.entries), staff=staff_names(rt))
+        timeline_records=list(timeline.entries), staff=staff_names(rt),
+        visits=VisitQueries(rt.casework.database, rt.casework.keyring).for_case(
+            grant.scope, str(case_id)))
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
