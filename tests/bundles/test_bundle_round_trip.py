@@ -21,6 +21,7 @@ from bundle_world import (
     verify_tenant,
 )
 
+from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
 from yorisoi.services.bundles.container import BundleReader
 from yorisoi.services.bundles.export import export_tenant
 from yorisoi.services.bundles.load import import_bundle
@@ -40,6 +41,10 @@ def _source(kind: str, tmp_path_factory: Any, request: Any) -> Any:
     cluster = request.getfixturevalue("pg_cluster") if kind == "postgres" else None
     settings, dbname = settings_for(kind, base / "data", cluster)
     services, disposed = source_deployment(settings)
+    with services.runtimes.lease(CITY) as rt:  # the exporter's signed checkpoint travels too
+        rt.ledger.chain()
+        Checkpointer(checkpoint_store(settings, services), services.signer).checkpoint(
+            rt.casework.database, CITY)
     private, public = generate(base / "recipient")
     answers = specialist_reads(services)
     result = export_tenant(services, CITY, base / "city.bundle", public.read_text())
@@ -74,10 +79,11 @@ def _round_trip(source: Source, kind: str, tmp_path: Path, request: Any) -> None
         for key, answer in source.answers.items():
             assert answers[key] == answer, key
         # The comparison means something: the reads answered, names and searches included.
-        # (Refusals answered the same too: a contractor's query by municipal staff, a
-        # timeline field a contractor may not read.)
-        failed = [k for k, a in answers.items() if a.get("errors")]
-        assert len(failed) < len(answers) // 4, failed
+        # (Refusals answered the same too — an operation for another role, one needing
+        # variables this drill does not give — but the case reads themselves answered.)
+        core = [k for k in answers if k.split(":")[1] in ("cases", "case", "case_file",
+                                                          "search_cases", "my_tasks")]
+        assert len(core) >= 15 and not [k for k in core if answers[k].get("errors")]
         names = [g["name"] for k, a in answers.items() if ":case_file:" in k and a["data"]["case"]
                  for g in a["data"]["case"]["household"]["guardians"] or [] if g["name"]]
         assert names  # personal fields decrypted under the re-wrapped keys
@@ -87,6 +93,9 @@ def _round_trip(source: Source, kind: str, tmp_path: Path, request: Any) -> None
         report = verify_tenant(services)
         assert report.ok, report.as_dict()
         assert [c["action"] for c in report.custody] == ["import"]
+        # The exporter's checkpoint verifies under the exporter's key, named by the record.
+        assert report.checkpoints_verified == 1 and report.superseded == []
+        assert report.custody[0]["sourceKeyId"] == source.services.signer.key_id
         assert report.registry is not None and report.registry.ok
         # A disposed household stays disposed: its key absent, its ciphertext present.
         row = key_row(services, source.disposed)
