@@ -242,11 +242,11 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
 def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
         live_console, chromium) -> None:
     base, world = live_console.url, live_console.world
-    withdrawn, closing, other = ("架空 " + uuid.uuid4().hex[:5] for _ in range(3))
-    ids = {name: _family(world, name) for name in (withdrawn, closing, other)}
+    withdrawn, closing, other, busy = ("架空 " + uuid.uuid4().hex[:5] for _ in range(4))
+    ids = {name: _family(world, name) for name in (withdrawn, closing, other, busy)}
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-2", "specialist", "a-hiroba")
     context = page.context
-    _take_offline(page, base, [withdrawn, closing, other])
+    _take_offline(page, base, [withdrawn, closing, other, busy])
     _open_offline_pages(page)
 
     context.set_offline(True)
@@ -260,9 +260,13 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
         "button", name="支援記録を書く").click()
     page.get_by_label("記録の内容").fill("終結後に書いた記録")
     page.get_by_role("button", name="下書きを保存").click()
-    page.wait_for_function("document.querySelectorAll('#queue li').length === 2", timeout=WAIT)
+    page.locator("#cases article", has_text=busy).get_by_role(
+        "button", name="支援記録を書く").click()
+    page.get_by_label("記録の内容").fill("訪問先で聞いた近況")
+    page.get_by_role("button", name="下書きを保存").click()
+    page.wait_for_function("document.querySelectorAll('#queue li').length === 3", timeout=WAIT)
 
-    # Meanwhile at the office: the consent is withdrawn, the other case closed.
+    # Meanwhile at the office: the consent is withdrawn, a case closed, one recorded on.
     with world.services.runtimes.lease(CITY_A) as rt, acting_as(OFFICE):
         case = uuid.UUID(ids[withdrawn])
         consent = rt.casework.case_consents(case, None).consents[0]
@@ -271,12 +275,16 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
         rt.casework.close_case(uuid.UUID(ids[closing]), closed_on=japan_today(),
                                reason="support_completed", expected_version=None,
                                writable_contract_ids=None)
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
+        rt.casework.record_consultation(consultation_command(
+            case_id=uuid.UUID(ids[busy]), household=None, consent=None,
+            asked="同僚が電話で聞いた内容", occurred_on=japan_today()))
         rt.catch_up()
     events_before = _count(world, "")
 
     context.set_offline(False)
     cards = page.locator("#conflicts article")
-    cards.nth(1).wait_for(timeout=WAIT)
+    cards.nth(2).wait_for(timeout=WAIT)
     assert _count(world, "") == events_before  # nothing applied blindly
 
     refused = page.locator("#conflicts article", has_text="撤回後の相談")
@@ -295,11 +303,24 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
     assert "あなたの下書き" in text and "現在のケース" in text and "終結" in text
     closed.get_by_label("記録先のケース").select_option(value=ids[other])
     notes_before = _count(world, "SupportNote")
+    page.evaluate("document.getElementById('app-message').textContent = ''")
     closed.get_by_role("button", name="別のケースに記録する").click()
     page.wait_for_function("document.getElementById('app-message').textContent"
                            ".includes('1件を送信しました')", timeout=WAIT)
-    assert page.locator("#conflicts article").count() == 0
     assert _count(world, "SupportNote") == notes_before + 1
+
+    # Someone recorded on the case meanwhile: both sides shown, recorded anyway with a reason.
+    changed = page.locator("#conflicts article", has_text="訪問先で聞いた近況")
+    text = changed.inner_text()
+    assert "その後、ほかの職員がケースに記録しました。" in text
+    assert "同僚が電話で聞いた内容" in text  # their side
+    changed.get_by_label("このまま記録する理由").fill("同僚の記録とは別の訪問のため")
+    page.evaluate("document.getElementById('app-message').textContent = ''")
+    changed.get_by_role("button", name="このまま記録する").click()
+    page.wait_for_function("document.getElementById('app-message').textContent"
+                           ".includes('1件を送信しました')", timeout=WAIT)
+    assert page.locator("#conflicts article").count() == 0
+    assert _count(world, "SupportNote") == notes_before + 3  # the note and its reason
     page.goto(f"{base}/console/m/{CITY_A}/cases/{ids[other]}")
     assert "支援記録" in page.locator("main").inner_text()
 
