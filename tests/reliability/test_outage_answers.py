@@ -269,3 +269,29 @@ def test_a_missing_key_file_answers_503_not_a_masked_bug(sqlite_settings):
                 "ConsultationRecorded"
     finally:
         world.services.close()
+
+
+@pytest.mark.postgres
+def test_no_connection_killed_by_the_server_is_handed_out(pg_world, pg_cluster, caplog):
+    app = create_app(pg_world.services.settings, pg_world.services)
+    settings = pg_world.services.settings
+    caplog.set_level(logging.WARNING, logger="yorisoi.outages")
+    with TestClient(app) as client:
+        def cases() -> Any:
+            return client.post("/graphql", json={
+                "query": CASES, "variables": {"code": CITY_A, "first": 5}},
+                headers=supervisor(pg_world))
+
+        assert cases().status_code == 200  # the pools hold connections now
+        with pg_cluster.connect(settings.pg_dbname, "superuser", autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE usename = %s AND datname = %s AND pid <> pg_backend_pid()",
+                (settings.pg_user, settings.pg_dbname)).fetchone()[0]
+        assert killed >= 1
+        for _ in range(3):
+            answer = cases()
+            assert answer.status_code == 200, answer.text
+            assert "errors" not in answer.json(), answer.text
+    assert not database_circuit(settings).is_open
+    assert not any("unreachable" in r.getMessage() for r in caplog.records)
