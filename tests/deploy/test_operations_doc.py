@@ -34,6 +34,32 @@ def test_every_setting_is_documented_for_the_operator():
     assert not missing, missing
 
 
+def test_each_documented_default_is_the_code_s():
+    """Rows naming one setting and one default: the default is what Settings has."""
+    section = OPERATIONS.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        names = re.findall(r"`YORISOI_([A-Z0-9_]+)`", cells[0]) if len(cells) == 3 else []
+        default = re.fullmatch(r"`([^`]*)`", cells[1]) if names else None
+        if len(names) != 1 or default is None:
+            continue
+        field = Settings.model_fields[names[0].lower()].default
+        if field is None or hasattr(field, "get_secret_value"):
+            continue
+        text = default.group(1)
+        if "<" in text:  # a rule, not a value ("<bucket>-audit")
+            continue
+        if isinstance(field, bool):
+            assert text == str(field).lower(), names[0]
+        elif isinstance(field, (int, float)):
+            assert float(text) == field, names[0]
+        else:
+            assert text == str(field), names[0]
+        checked += 1
+    assert checked >= 25
+
+
 def test_the_documented_metrics_are_the_ones_the_metrics_page_defines():
     section = OPERATIONS.split("## Monitoring", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`(yorisoi_[a-z_]+)`", section))
