@@ -21,9 +21,11 @@ import typer
 from rich.console import Console
 
 from yorisoi.infra.cli_audit import audit_app
+from yorisoi.infra.cli_citus import add_citus_commands
 from yorisoi.infra.cli_dsr import records_app
 from yorisoi.infra.cli_graphql import graphql_app
 from yorisoi.infra.cli_records import disposal_app
+from yorisoi.infra.cli_reports import reports_app
 from yorisoi.infra.cli_storage import storage_app
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ app.add_typer(records_app, name="records")
 app.add_typer(graphql_app, name="graphql")
 app.add_typer(disposal_app, name="disposal")
 app.add_typer(storage_app, name="storage")
+app.add_typer(reports_app, name="reports")  # issue 20: issue, list, reproduce
+add_citus_commands(tenant_app)  # tenant placement, tenant move
 console = Console()  # results
 err = Console(stderr=True)  # progress, refusals
 
@@ -81,7 +85,9 @@ def _embedded_setup() -> None:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
-          demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True) -> None:
+          demo: Annotated[bool, typer.Option(help="Load demo data on first run (SQLite).")] = True,
+          workers: Annotated[int, typer.Option(
+              min=1, help="Server processes (PostgreSQL: up to the machine's cores).")] = 1) -> None:
     """Run the API (GraphQL at /graphql) and the staff console (/console)."""
     import uvicorn
 
@@ -104,6 +110,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         tokens = _write_demo_tokens(services, settings.data_dir / DEMO_TOKENS_FILE)
         for line in token_lines(tokens):
             console.print(line, soft_wrap=True, highlight=False)
+    if workers > 1:
+        # Each process builds its own services from the environment (infra/asgi.py).
+        import os
+
+        services.close()
+        os.environ.setdefault("YORISOI_PUBLIC_URL", settings.public_url)
+        uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
+                    host=host, port=port, log_level="info")
+        return
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
 
 
