@@ -305,8 +305,21 @@ async def register(con: Con, code: str) -> Response:
     result = await con.command("consultation.record", code, lambda rt, grant: (
         device_registry.register_device(rt.casework, code, owner=me, label=label)))
     if isinstance(result, UserError):
-        return _problem(400, result.code, result.message, result.message_ja)
+        rule = _rule(result)
+        return _problem(400, rule["code"], rule["message"], rule["messageJa"])
     return _answer(con, {"deviceId": result["device_id"], "label": result["label"]})
+
+
+def _fields(result: UserError) -> list[dict[str, Any]]:
+    return [{"field": e.field, "code": e.code, "message": e.message, "messageJa": e.message_ja}
+            for e in getattr(result, "field_errors", None) or []]
+
+
+def _rule(result: UserError) -> dict[str, Any]:
+    """A refusal's own code and words: the one rule that refused it, when there is one."""
+    fields = _fields(result)
+    return fields[0] if len(fields) == 1 else {
+        "code": result.code, "message": result.message, "messageJa": result.message_ja}
 
 
 @router.post(PREFIX + "/m/{code}/offline/key", include_in_schema=False)
@@ -436,14 +449,11 @@ async def sync(con: Con, code: str) -> Response:
                              "rule": ({"message": rule[0], "messageJa": rule[1]}
                                       if rule else None)}, status=409)
     if isinstance(result, UserError):
-        fields = [{"field": e.field, "code": e.code, "message": e.message,
-                   "messageJa": e.message_ja}
-                  for e in getattr(result, "field_errors", None) or []]
-        if result.code == "idempotency_key_reused":
-            return _problem(422, result.code, result.message, result.message_ja)
+        fields = _fields(result)
         # One rule refused it (consent withdrawn, case closed): its own code and words.
-        rule = fields[0] if len(fields) == 1 else {
-            "code": result.code, "message": result.message, "messageJa": result.message_ja}
+        rule = _rule(result)
+        if rule["code"] == "idempotency_key_reused":
+            return _problem(422, rule["code"], rule["message"], rule["messageJa"])
         return _answer(con, {"status": "refused", "code": rule["code"],
                              "message": rule["message"], "messageJa": rule["messageJa"],
                              "fields": fields, "choices": ["attach", "discard"]}, status=422)

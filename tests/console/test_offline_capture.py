@@ -163,6 +163,13 @@ def test_the_key_goes_to_a_live_session_of_the_owner_only_and_never_after_revoca
                                   "draft": _new_case_draft()}).status_code == 403
 
 
+def test_a_device_needs_a_name(specialist: Any) -> None:
+    refused = _post(specialist, "/devices", {"label": "   "})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "offline_device_label_invalid"
+    assert refused.json()["messageJa"] == "端末の名前を1〜60文字で入力してください。"
+
+
 def test_an_administrator_revokes_a_specialists_device(app: Any) -> None:
     owner = _client(app, kind="municipality", org=CITY_A, subject="a-staff-9")
     device = _device(owner, "窓口のノートPC")
@@ -196,6 +203,10 @@ def test_a_new_family_syncs_exactly_once_with_its_capture_time_and_device(
     # The answer was lost: the device sends the same draft under the same key.
     again = _sync(specialist, draft)
     assert again.status_code == 200 and again.json()["caseId"] == applied["caseId"]
+    assert head(world) == after
+    # The same key with another draft (a device bug): refused, nothing written.
+    reused = _sync(specialist, {**draft, "fields": {**draft["fields"], "asked": "別の内容"}})
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
     assert head(world) == after
     events = _events(world, before)
     assert events
