@@ -540,8 +540,11 @@
   // ------------------------------------------------------------------ sync
 
   async function sync() {
-    if (state.syncing || !state.key || !navigator.onLine) return;
+    if (state.syncing) { state.syncAgain = true; return; } // a draft saved meanwhile goes next
+    if (!state.key || !navigator.onLine) return;
     state.syncing = true;
+    state.syncAgain = false;
+    let stopped = false;
     let sent = 0;
     try {
       for (const d of state.drafts.filter((x) => x.status === "waiting" && x.fields)) {
@@ -552,10 +555,11 @@
                      resolution: d.resolution, capturedAt: d.capturedAt } }, true);
         } catch (error) {
           message(say("error.network"));
+          stopped = true;
           break; // the answer was lost: the same draft goes again, under the same key
         }
-        if (answer.status === 401) { message(say("error.signin")); lock(); break; }
-        if (answer.status === 403 && answer.body.code === "offline_device_revoked") { await forgetDevice(); break; }
+        if (answer.status === 401) { message(say("error.signin")); lock(); stopped = true; break; }
+        if (answer.status === 403 && answer.body.code === "offline_device_revoked") { await forgetDevice(); stopped = true; break; }
         if (answer.status === 200 && answer.body.status === "applied") {
           await del("drafts", d.id);
           sent += 1;
@@ -564,6 +568,7 @@
           await saveDraft({ ...d, status: answer.status === 409 ? "conflict" : "refused", conflict: answer.body });
         } else {
           message(answer.body.messageJa || say("error.network"));
+          stopped = true;
           break;
         }
       }
@@ -572,6 +577,7 @@
     }
     if (sent) message(say("app.synced", { n: sent }));
     await refresh();
+    if (state.syncAgain && !stopped) sync();
   }
 
   async function rebase(applied, stamp) {
