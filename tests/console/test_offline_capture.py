@@ -460,3 +460,22 @@ def test_a_correction_meanwhile_is_a_conflict_and_a_clean_sync_reads_nothing_per
     assert conflict.status_code == 409
     assert conflict.json()["kinds"] == ["corrected"]
     assert [c["asked"] for c in conflict.json()["current"]["consultations"]] == ["訂正後の主訴"]
+
+
+def test_the_app_files_come_from_this_origin_and_the_shell_holds_nothing_personal(
+        specialist: Any) -> None:
+    worker = specialist.get("/console/sw.js")
+    assert worker.status_code == 200 and worker.headers["service-worker-allowed"] == "/console/"
+    manifest = specialist.get("/console/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/console/offline" and manifest["scope"] == "/console/"
+    script = specialist.get("/console/static/offline/offline.js").text
+    for text in (worker.text, script):
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    # The shell is the same for anyone (cached on the device): no name, no case, no token.
+    from fastapi.testclient import TestClient
+
+    with TestClient(specialist.app, base_url="http://127.0.0.1") as anonymous:
+        shell = anonymous.get("/console/offline")
+    assert shell.status_code == 200 and "offline.js" in shell.text
+    assert "架空" not in shell.text and specialist.csrf not in shell.text
+    assert 'rel="manifest"' in specialist.get(BASE).text
