@@ -41,6 +41,7 @@ from yorisoi.services.audit_ledger import (
     parse_scope,
     scope_filter,
 )
+from yorisoi.services.bundles.custody import check_record, record_in
 
 CHECKPOINT_FORMAT = "yorisoi-audit-checkpoint/1"
 # A source not chained this long after it was written is a finding: the
@@ -266,8 +267,6 @@ class _Custody:
 def _custody(entry: LedgerEntry, data: bytes | None, source: LedgerSource, public_pem: str,
              recent: dict[int, str], report: VerificationReport,
              custody: _Custody) -> Problem | None:
-    from yorisoi.services.bundles.custody import check_record, record_in
-
     signed = record_in(data) if entry.kind == "event" else None
     if signed is None:
         return None
