@@ -7,6 +7,7 @@ or issuer at once (and a contract that ended is refused at once).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -14,7 +15,7 @@ from yorisoi.infra.identity import IssuerRegistration
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import Projector
-from yorisoi.services.platform import PlatformApplication
+from yorisoi.services.platform import PlatformApplication, RegistryEntryExistsError
 from yorisoi.tenants.neighbours import NeighbourView
 from yorisoi.tenants.provisioning import Provisioner
 from yorisoi.tenants.registry import RegistryQueries, RegistryView
@@ -41,30 +42,56 @@ class TenantDirectory:
         self.registry.changed()
         return result
 
+    def _completed(self, register: Callable[[], Any], listed: Callable[[], Any]) -> Any:
+        """Run a registration; complete one an earlier attempt left half done.
+
+        The entry's event and the registry view are written one after the other:
+        an attempt that stored the event and then failed (the view's catch-up, a
+        lost connection) leaves an entry the view does not list.  Its retry is
+        refused as existing by the event store — so when the view does not list
+        the entry, the retry catches the view up and succeeds instead of
+        answering "already registered" for something nobody can see.
+        """
+        try:
+            return self._refreshed(register())
+        except RegistryEntryExistsError:
+            self.registry.changed()  # what the view lists now, not a cached answer
+            if listed() is not None:
+                raise  # really there already
+            self._refreshed(None)
+            if listed() is None:
+                raise
+            return None
+
     def provision_municipality(self, *, code: str, name: str, prefecture: str) -> str:
-        """Create the municipality's space, then register it. Returns the space."""
+        """Create the municipality's space, then register it. Returns the space.
+
+        Both steps are idempotent, so a provisioning that failed half-way is
+        completed by running it again.
+        """
         space = self.provisioner.create_municipality_space(code)
-        self._refreshed(self.platform.register_municipality(
-            code=code, name=name, prefecture=prefecture))
+        self._completed(lambda: self.platform.register_municipality(
+            code=code, name=name, prefecture=prefecture), lambda: self.registry.tenant(code))
         return space
 
     def provision_contractor(self, *, contractor_id: str, name: str,
                              corporate_number: str | None = None) -> None:
-        self._refreshed(self.platform.register_contractor(
-            contractor_id=contractor_id, name=name, corporate_number=corporate_number))
+        self._completed(lambda: self.platform.register_contractor(
+            contractor_id=contractor_id, name=name, corporate_number=corporate_number),
+            lambda: self.registry.tenant(contractor_id))
 
     def register_site(self, *, municipality_code: str, site_id: str, name: str,
                       site_type: str) -> None:
-        self._refreshed(self.platform.register_site(
+        self._completed(lambda: self.platform.register_site(
             municipality_code=municipality_code, site_id=site_id, name=name,
-            site_type=site_type))
+            site_type=site_type), lambda: self.registry.site(municipality_code, site_id))
 
     def sign_contract(self, *, contract_id: str, municipality_code: str, contractor_id: str,
                       site_ids: list[str], starts_on: date, ends_on: date) -> None:
-        self._refreshed(self.platform.sign_contract(
+        self._completed(lambda: self.platform.sign_contract(
             contract_id=contract_id, municipality_code=municipality_code,
             contractor_id=contractor_id, site_ids=site_ids, starts_on=starts_on,
-            ends_on=ends_on))
+            ends_on=ends_on), lambda: self.registry.contract(contract_id))
 
     def end_contract(self, *, contract_id: str, ended_on: date, reason: str) -> None:
         self._refreshed(self.platform.end_contract(
