@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Unset, ``yorisoi serve`` uses the address it was started on (--host, --port);
     # set it behind a proxy or a DNS name (https://yorisoi.example.lg.jp).
     public_url: str = "http://127.0.0.1:8000"
+    # The console's client secrets at IdPs that take it as a confidential client: a JSON
+    # file of issuer → secret (readable by the service only).  Unset: public client (PKCE).
+    oidc_client_secrets_file: Path | None = None
 
     # Request limits.
     max_text_length: int = Field(default=4000, ge=1)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from fastapi import FastAPI
@@ -80,13 +82,22 @@ class Provider:
         return f"{self.end_session_endpoint}{separator}{query}"
 
     async def redeem(self, app: FastAPI, *, code: str, verifier: str,
-                     redirect_uri: str) -> dict[str, Any]:
+                     redirect_uri: str, client_secret: str | None = None) -> dict[str, Any]:
+        """The token response for ``code``.  A public client (PKCE alone) names itself in
+        the form; a confidential one (``client_secret``) authenticates with HTTP Basic
+        (``client_secret_basic``, RFC 6749 §2.3.1), as enterprise IdPs ask of web apps."""
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                "client_id": self.client_id, "code_verifier": verifier}
+                "code_verifier": verifier}
+        auth = None
+        if client_secret:
+            # Both parts form-encoded before Basic (RFC 6749 §2.3.1).
+            auth = httpx.BasicAuth(quote(self.client_id, safe=""), quote(client_secret, safe=""))
+        else:
+            form["client_id"] = self.client_id
         transport = httpx.ASGITransport(app=app) if self.in_process else None
         async with httpx.AsyncClient(transport=transport, timeout=DISCOVERY_TIMEOUT) as client:
             try:
-                response = await client.post(self.token_endpoint, data=form)
+                response = await client.post(self.token_endpoint, data=form, auth=auth)
             except httpx.HTTPError:
                 raise SignInError("issuer_unavailable") from None
         if response.status_code != 200:
@@ -95,6 +106,23 @@ class Provider:
         if not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
             raise SignInError("code_refused")
         return body
+
+
+def client_secret_for(settings: Any, issuer: str) -> str | None:
+    """The console's client secret at ``issuer``, if it is a confidential client there.
+
+    From ``YORISOI_OIDC_CLIENT_SECRETS_FILE``: a JSON object of issuer → secret, kept
+    beside the keys (readable by the service only), never in the environment or the
+    registry.  Read at each sign-in, so a rotated secret needs no restart."""
+    path = getattr(settings, "oidc_client_secrets_file", None)
+    if not path:
+        return None
+    try:
+        secrets_by_issuer = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise SignInError("issuer_unavailable") from None
+    secret = secrets_by_issuer.get(issuer) if isinstance(secrets_by_issuer, dict) else None
+    return secret if isinstance(secret, str) and secret else None
 
 
 def dev_issuer_for(services: Services, kind: str, org: str) -> str | None:

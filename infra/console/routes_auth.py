@@ -11,7 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from yorisoi.infra.bootstrap import Services
 from yorisoi.infra.console import i18n
-from yorisoi.infra.console.oidc import SignInError, dev_issuer_for, new_verifier, provider_for
+from yorisoi.infra.console.oidc import (
+    SignInError,
+    client_secret_for,
+    dev_issuer_for,
+    new_verifier,
+    provider_for,
+)
 from yorisoi.infra.console.oidc import challenge_of as pkce_challenge
 from yorisoi.infra.console.session import (
     LANG_COOKIE,
@@ -101,8 +107,10 @@ async def callback(request: Request, code: str = "", state: str = "",
         if iss is not None and iss != flow["issuer"]:
             raise SignInError("state_mismatch")
         provider = await provider_for(services, flow["issuer"], str(request.base_url))
-        tokens = await provider.redeem(request.app, code=code, verifier=flow["verifier"],
-                                       redirect_uri=str(request.url_for("console_callback")))
+        tokens = await provider.redeem(
+            request.app, code=code, verifier=flow["verifier"],
+            redirect_uri=str(request.url_for("console_callback")),
+            client_secret=client_secret_for(services.settings, flow["issuer"]))
         try:
             verified = await asyncio.to_thread(services.verifier.verify, tokens["id_token"])
         except AuthenticationError:

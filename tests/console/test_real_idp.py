@@ -92,6 +92,8 @@ class RealIdPs:
         self.ports = {"city": _free_port(), "npo": _free_port()}
         self.keys = {"city": [_private_jwk("city-key-1")], "npo": [_private_jwk("npo-key-1")]}
         self.process: subprocess.Popen[str] | None = None
+        # The contractor's IdP takes the console as a confidential client.
+        self.client_secrets = {"npo": os.urandom(24).hex()}
 
     def issuer(self, which: str) -> str:
         return f"http://127.0.0.1:{self.ports[which]}"
@@ -101,7 +103,9 @@ class RealIdPs:
             {"issuer": self.issuer(which), "port": self.ports[which],
              "client_id": f"yorisoi-console-{which}", "keys": self.keys[which],
              "redirect_uris": [CALLBACK], "post_logout_redirect_uris": [AFTER_LOGOUT],
-             "cookie_secret": os.urandom(16).hex(), "accounts": accounts}
+             "cookie_secret": os.urandom(16).hex(), "accounts": accounts,
+             **({"client_secret": self.client_secrets[which]}
+                if which in self.client_secrets else {})}
             for which, accounts in (("city", CITY_ACCOUNTS), ("npo", NPO_ACCOUNTS))]}
         path = self.workdir / "idp.json"
         path.write_text(json.dumps(config))
@@ -150,8 +154,12 @@ def idps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealIdPs]:
 @pytest.fixture(scope="module")
 def console(idps: RealIdPs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The provisioned world with both real issuers registered (beside the dev issuer)."""
-    settings = Settings(backend="sqlite", data_dir=tmp_path_factory.mktemp("real-idp"),
-                        environment="test")
+    data_dir = tmp_path_factory.mktemp("real-idp")
+    secrets_file = data_dir / "oidc-client-secrets.json"
+    secrets_file.write_text(json.dumps({idps.issuer("npo"): idps.client_secrets["npo"]}))
+    secrets_file.chmod(0o600)
+    settings = Settings(backend="sqlite", data_dir=data_dir, environment="test",
+                        oidc_client_secrets_file=secrets_file)
     world = build_world(settings)
     services = world.services
     with acting_as(OPERATOR):
@@ -293,6 +301,22 @@ def test_a_contractor_specialist_signs_in_at_the_contractors_idp(browser, idps) 
     answer = ours.post("/graphql", json={"query": "{ __typename }"},
                        headers={"Authorization": f"Bearer {session_token(ours)}"})
     assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+
+
+def test_a_confidential_client_needs_its_secret(browser, idps, console) -> None:
+    ours, _ = browser
+    secrets_file = console.state.services.settings.oidc_client_secrets_file
+    kept = secrets_file.read_text()
+    try:
+        for wrong in ({}, {idps.issuer("npo"): "not-the-secret"}):
+            secrets_file.write_text(json.dumps(wrong))
+            refused = sign_in(browser, idps, "npo", "npo-specialist")
+            assert refused.status_code == 400, refused.text
+            assert "サインインを完了できませんでした" in refused.text
+            assert ours.cookies.get(SESSION_COOKIE) is None
+    finally:
+        secrets_file.write_text(kept)
+    assert sign_in(browser, idps, "npo", "npo-specialist").status_code == 303
 
 
 def test_a_person_without_a_role_of_ours_sees_nothing(browser, idps) -> None:

@@ -6,7 +6,7 @@
 //
 // CONFIG names each issuer's port, signing keys (private JWKs: the first one signs,
 // the others are still published, as during a key rotation), its client (the console,
-// a public client using PKCE) and its accounts (claims: roles, sites, org_name).
+// public, or confidential with a client_secret, PKCE either way) and its accounts (claims: roles, sites, org_name).
 // It prints "ready" once every issuer listens; it serves until killed.  Loopback only.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,8 +18,11 @@ function providerFor(idp) {
   const provider = new Provider(idp.issuer, {
     clients: [{
       client_id: idp.client_id,
-      // A public client: the code is bound to its PKCE verifier, no secret.
-      token_endpoint_auth_method: 'none',
+      // A public client (the code bound to its PKCE verifier), or a confidential one
+      // authenticating with HTTP Basic as well, as enterprise IdPs ask of web apps.
+      ...(idp.client_secret
+        ? { client_secret: idp.client_secret, token_endpoint_auth_method: 'client_secret_basic' }
+        : { token_endpoint_auth_method: 'none' }),
       grant_types: ['authorization_code'],
       response_types: ['code'],
       redirect_uris: idp.redirect_uris,
