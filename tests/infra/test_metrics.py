@@ -210,3 +210,21 @@ def test_a_worker_reports_its_tenants_lags_on_a_port_of_its_own(demo_app) -> Non
     for name in ("yorisoi_projection_lag", "yorisoi_audit_chain_lag",
                  "yorisoi_db_pool_connections"):
         assert any(s.labels.get("tenant") == MUNICIPALITY for s in families[name].samples), name
+
+
+def test_the_outage_gauge_follows_the_readiness_probe(demo_app) -> None:
+    from types import SimpleNamespace
+
+    client, _ = demo_app
+    state = client.app.state
+    kept = getattr(state, "readiness", None)
+    state.readiness = SimpleNamespace(verdict=SimpleNamespace(checks={
+        "database": "ok", "keys": "unavailable", "storage": "ok"}))
+    try:
+        outage = {s.labels["dependency"]: s.value
+                  for s in scrape(client)["yorisoi_outage"].samples}
+    finally:
+        state.readiness = kept
+    assert outage["key_provider"] == 1 and outage["object_storage"] == 0, outage
+    after = {s.labels["dependency"]: s.value for s in scrape(client)["yorisoi_outage"].samples}
+    assert after["key_provider"] == 0, after

@@ -158,9 +158,15 @@ def test_an_unreachable_store_admits_and_says_so_once(caplog) -> None:
         raise OSError("connection refused")
 
     limiter = SharedRateLimiter(principal=Rate(1.0, 1), tenant=Rate(1.0, 1), database=down)
-    with caplog.at_level("WARNING", logger="yorisoi.rate_limits"):
-        assert all(limiter.take(principal=f"x:{i}", tenant="t") is None for i in range(3))
-    assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
+    from yorisoi.infra.metrics import metrics, note_outage
+
+    try:
+        with caplog.at_level("WARNING", logger="yorisoi.rate_limits"):
+            assert all(limiter.take(principal=f"x:{i}", tenant="t") is None for i in range(3))
+        assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
+        assert metrics().outages["database"] == 1  # the outage gauge says so too
+    finally:
+        note_outage("database", False)  # this process's gauge, for the tests after this one
 
 
 def test_a_session_signed_out_on_one_process_is_refused_on_the_other(
