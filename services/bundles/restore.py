@@ -67,9 +67,22 @@ def _pg_restore(settings: Any, space: str, source: Path) -> None:
         raise BundleFormatError(message="pg_restore is not on PATH (set YORISOI_PG_RESTORE).",
                                 message_ja="pg_restore が見つかりません（YORISOI_PG_RESTORE を"
                                 "設定してください）。")
+    import psycopg
+    from psycopg import sql
+
     drop_space(settings, space)
+    # pg_restore --schema restores the schema's objects, not the schema itself.
+    with psycopg.connect(host=settings.pg_host, port=settings.pg_port, dbname=settings.pg_dbname,
+                         user=settings.pg_admin_user,
+                         password=settings.pg_admin_password.get_secret_value(),
+                         autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(space)))
     env = {**os.environ, "PGPASSWORD": settings.pg_admin_password.get_secret_value()}
-    subprocess.run([binary, "--host", settings.pg_host, "--port", str(settings.pg_port),
-                    "--username", settings.pg_admin_user, "--dbname", settings.pg_dbname,
-                    "--schema", space, "--no-owner", "--exit-on-error", str(source)],
-                   env=env, check=True, capture_output=True)
+    done = subprocess.run([binary, "--host", settings.pg_host, "--port", str(settings.pg_port),
+                           "--username", settings.pg_admin_user, "--dbname", settings.pg_dbname,
+                           "--schema", space, "--no-owner", "--exit-on-error", str(source)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        # pg_restore's message names objects, never row values (no data is printed).
+        raise BundleFormatError(message=f"pg_restore failed: {done.stderr.strip()[-300:]}",
+                                message_ja="pg_restore が失敗しました（詳細は英語のメッセージ）。")

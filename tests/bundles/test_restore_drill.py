@@ -194,3 +194,35 @@ def test_a_restore_record_signed_by_another_key_supersedes_nothing(tmp_path):
         assert report.superseded == []
     finally:
         services.close()
+
+
+def test_restore_of_a_schema_dump_on_postgresql(request, tmp_path, monkeypatch):
+    """``pg_dump -Fc -n t_<code>`` taken, newer checkpoints written, the dump restored by
+    ``tenant restore --from`` (pg_restore as the owner): verifies, reporting the supersession."""
+    import subprocess
+
+    cluster = request.getfixturevalue("pg_cluster")
+    bindir = Path("/usr/lib/postgresql/15/bin")
+    settings, dbname = settings_for("postgres", tmp_path / "data", cluster)
+    services, _ = source_deployment(settings)
+    try:
+        _checkpoint(services)
+        dump = tmp_path / "city.dump"
+        subprocess.run([str(bindir / "pg_dump"), "-Fc", "-n", f"t_{CITY}", "-f", str(dump),
+                        cluster.conninfo(dbname, "owner")], check=True, capture_output=True)
+        restored_to = _head(services)
+        _write(services, 6)
+        later = _checkpoint(services)
+        monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+        sequence, document = restore_space_file(services, CITY, dump)
+        assert [s["key"] for s in document["supersedes"]] == [later["object_key"]]
+        assert document["restoredSequence"] == restored_to
+        report = verify_tenant(services)
+        assert report.ok, report.as_dict()
+        assert report.superseded[0]["key"] == later["object_key"]
+        _write(services, 9)
+        _checkpoint(services)
+        assert verify_tenant(services).ok
+    finally:
+        services.close()
+        cluster.drop_database(dbname)
