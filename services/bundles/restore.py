@@ -81,7 +81,7 @@ def _pg_restore(settings: Any, space: str, source: Path) -> None:
     done = subprocess.run([binary, "--host", settings.pg_host, "--port", str(settings.pg_port),
                            "--username", settings.pg_admin_user, "--dbname", settings.pg_dbname,
                            "--schema", space, "--no-owner", "--exit-on-error", str(source)],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         # pg_restore's message names objects, never row values (no data is printed).
         raise BundleFormatError(message=f"pg_restore failed: {done.stderr.strip()[-300:]}",

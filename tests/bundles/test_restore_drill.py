@@ -214,7 +214,7 @@ def test_restore_of_a_schema_dump_on_postgresql(request, tmp_path, monkeypatch):
         _write(services, 6)
         later = _checkpoint(services)
         monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
-        sequence, document = restore_space_file(services, CITY, dump)
+        _sequence, document = restore_space_file(services, CITY, dump)
         assert [s["key"] for s in document["supersedes"]] == [later["object_key"]]
         assert document["restoredSequence"] == restored_to
         report = verify_tenant(services)
