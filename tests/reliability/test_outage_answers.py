@@ -295,3 +295,35 @@ def test_no_connection_killed_by_the_server_is_handed_out(pg_world, pg_cluster, 
             assert "errors" not in answer.json(), answer.text
     assert not database_circuit(settings).is_open
     assert not any("unreachable" in r.getMessage() for r in caplog.records)
+
+
+def _console_sign_in(client: Any, kind: str, org: str, subject: str, role: str,
+                     sites: tuple[str, ...] = ()) -> None:
+    """The console's round trip through the development issuer's pages (as a person does)."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    authorize = client.get(f"/console/login/start?kind={kind}&org={org}").headers["location"]
+    page = client.get(authorize)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    chosen = client.post(urlsplit(authorize).path, data={
+        **params, "csrf": csrf, "subject": subject, "role": role, "sites": ",".join(sites)})
+    assert client.get(chosen.headers["location"]).status_code == 303
+
+
+@pytest.mark.postgres
+def test_a_console_page_answers_its_503_page_while_the_database_is_down(pg_world, held_open):
+    app = create_app(pg_world.services.settings, pg_world.services)
+    # A browser on the loopback address (the console's cookies are for it).
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+        _console_sign_in(client, "contractor", "npo-hidamari", "npo-staff-1", "specialist",
+                         ("a-hiroba",))
+        assert client.get(f"/console/m/{CITY_A}/cases").status_code == 200
+        held_open()
+        page = client.get(f"/console/m/{CITY_A}/cases")
+        assert page.status_code == 503, page.text[:500]
+        assert int(page.headers["retry-after"]) >= 1
+        assert page.headers["content-type"].startswith("text/html")
+        assert "一時的に利用できません" in page.text
+        assert not any(word in page.text.lower() for word in INTERNAL)
