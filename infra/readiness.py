@@ -70,6 +70,7 @@ class Readiness:
         self._conn: Any = None
         self._keys_ok: dict[str, float] = {}  # municipality code → when its key last worked
         self._missing: set[str] = set()
+        self._said: dict[str, str] = {}  # check → the failure last logged
         self._cursor = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,14 +105,24 @@ class Readiness:
             try:
                 codes = [t.tenant_id for t in self.services.directory.registry.municipalities()]
             except Exception as error:  # noqa: BLE001 - any failure means not ready
-                _log.warning("readiness: the registry did not answer (%s)",
-                             type(error).__name__)
+                self._say("registry", f"the registry did not answer ({type(error).__name__})")
                 checks["database"] = "unavailable"
         if checks["database"] == "ok":
             checks["keys"] = self._keys(codes)
         checks["storage"] = self._storage()
+        for check, state in checks.items():
+            if state == "ok" and self._said.pop(check, None) is not None:
+                _log.warning("readiness: %s ok again", check)
+        if checks.get("database") == "ok":
+            self._said.pop("registry", None)
         self.verdict = Verdict(checks, sorted(self._missing), time.monotonic())
         return self.verdict
+
+    def _say(self, check: str, what: str) -> None:
+        """Log a failing check when it starts failing, not at every probe (each second)."""
+        if self._said.get(check) != what:
+            self._said[check] = what
+            _log.warning("readiness: %s", what)
 
     def _database(self) -> str:
         if self.settings.backend != "postgres":
@@ -180,8 +191,7 @@ class Readiness:
                 self._missing.add(code)
                 continue
             except Exception as error:  # noqa: BLE001 - the provider is unreachable
-                _log.warning("readiness: the key provider did not answer (%s)",
-                             type(error).__name__)
+                self._say("keys", f"the key provider did not answer ({type(error).__name__})")
                 unreachable = True
                 break
             self._missing.discard(code)
@@ -194,7 +204,7 @@ class Readiness:
         try:
             self.services.objects.exists(_PROBE_OBJECT)
         except Exception as error:  # noqa: BLE001 - any failure means not ready
-            _log.warning("readiness: object storage did not answer (%s)", type(error).__name__)
+            self._say("storage", f"object storage did not answer ({type(error).__name__})")
             return "unavailable"
         return "ok"
 

@@ -327,3 +327,25 @@ def test_a_console_page_answers_its_503_page_while_the_database_is_down(pg_world
         assert page.headers["content-type"].startswith("text/html")
         assert "一時的に利用できません" in page.text
         assert not any(word in page.text.lower() for word in INTERNAL)
+
+
+def test_readiness_logs_a_failing_check_once_and_its_return(sqlite_settings, monkeypatch,
+                                                             caplog):
+    world = build_world(sqlite_settings)
+    try:
+        readiness = Readiness(world.services, interval=3600)
+        caplog.set_level(logging.WARNING, logger="yorisoi.readiness")
+
+        def down(key: str) -> bool:
+            raise ConnectionError("http://secret-endpoint:9000 refused")
+
+        monkeypatch.setattr(world.services.objects, "exists", down)
+        verdicts = [readiness.probe() for _ in range(3)]
+        assert all(v.body()["checks"]["storage"] == "unavailable" for v in verdicts)
+        monkeypatch.undo()
+        assert readiness.probe().ready
+        lines = [r.getMessage() for r in caplog.records]
+        assert lines == ["readiness: object storage did not answer (ConnectionError)",
+                         "readiness: storage ok again"]
+    finally:
+        world.services.close()
