@@ -279,7 +279,7 @@ class Checkpointer:
         holds a checkpoint of another head — one a restore superseded, named by
         its custody record — this one goes under ``<sequence>.r<n>.json``.
         """
-        for attempt in range(0, 100):
+        for attempt in range(100):
             key = checkpoint_key(tenant, sequence)
             if attempt:
                 key = key[:-len(".json")] + f".r{attempt}.json"
