@@ -137,7 +137,17 @@ def test_api_and_worker_heal_around_a_database_outage(own_cluster, own_settings,
         for answer in answers:
             if answer["status"] is not None:  # a request cut mid-flight is a client's retry
                 _check_answer(answer)
-        assert sum(a["status"] == 503 for a in answers) >= 1
+        # Once one write succeeds after the restart, all do: no pooled connection the
+        # restart killed is handed out, and the circuit does not open again.
+        after = answers[seen:]
+        first = next(i for i, a in enumerate(after) if a["status"] == 200)
+        assert all(a["status"] == 200 for a in after[first:]), after[first:]
+        refusals = sorted(a["seconds"] for a in answers if a["status"] == 503)
+        assert refusals
+        # Seen with -s: how fast the refusals were (docs/runbook-outages.md quotes a run).
+        print(f"\n503 answers: {len(refusals)}, median {refusals[len(refusals) // 2]:.3f} s,"
+              f" slowest {refusals[-1]:.3f} s; successes: "
+              f"{sum(a['status'] == 200 for a in answers)}")
 
         # Acknowledged writes are all there; refused ones succeed when sent again.
         with httpx.Client(timeout=60) as client:
