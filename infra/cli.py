@@ -184,6 +184,9 @@ def worker(once: Annotated[bool, typer.Option(help="One pass, then exit.")] = Fa
         if once:
             console.print(f"applied {catch_up_all(services)} events")
         else:
+            from yorisoi.infra.metrics import worker_metrics
+
+            worker_metrics(services)  # its tenants' lags and pools; a port if configured
             run_worker(services)
     finally:
         services.close()

@@ -136,7 +136,11 @@ class RateLimitMiddleware:
             return
         principal = await _principal(request)
         client = request.client.host if request.client else None
-        refusal = limiter.take(**keys_for(principal, client))
+        # The shared limiter's round trip must not block the event loop (every other
+        # request of this process would wait on it): awaited where it can be.
+        take_async = getattr(limiter, "take_async", None)
+        keys = keys_for(principal, client)
+        refusal = await take_async(**keys) if take_async is not None else limiter.take(**keys)
         if refusal is not None:
             await _refused(refusal, request)(scope, receive, send)
             return

@@ -52,6 +52,36 @@ def catch_up(services: Services, municipality_code: str) -> int:
         return applied
 
 
+def take_turn(services: Services, municipality_code: str) -> str:
+    """One worker's turn on a tenant: at most a batch, never waiting for another worker.
+
+    Returns ``"done"``, ``"more"`` (a batch applied, more to come: come back after
+    the other due tenants) or ``"busy"`` (another worker holds the tenant's
+    positions: come back shortly — events committed after its read are not in
+    its batch).  When caught up, the tenant's ledger is chained and its
+    checkpoint written if due.  A failure of the tenant's own is logged by kind
+    and counts as done (the next notification or sweep tries again); an outage
+    is raised.
+    """
+    try:
+        with services.runtimes.lease(municipality_code) as runtime:
+            _, state = runtime.catch_up_turn(max_batches=1)
+            if state == "done":
+                runtime.ledger.chain()
+                checkpoint_due(services, runtime)
+            return state
+    except Exception as error:
+        if outage_of(error) is not None:
+            raise
+        _log.error("worker: catch-up of municipality %s failed (%s); the others go on",
+                   municipality_code, type(error).__name__)
+        return "done"
+
+
+# A tenant another worker holds is tried again this much later (seconds).
+BUSY_RETRY = 0.05
+
+
 def caught_up_or_skipped(services: Services, municipality_code: str) -> int:
     """``catch_up``, except that a failure of this tenant's own (a bug, a bad row) is
     logged by kind and skipped, so one tenant cannot hold every other one back; an
@@ -211,20 +241,46 @@ def _run(services: Services, flag: StopFlag, backoff: Backoff, *, sweep_seconds:
         # circuit would otherwise let one trial a second through, and a pass makes
         # several nested reads at once).
         database_circuit(settings).succeeded()
-        catch_up_all(services, stop=flag, skip_failed=True)
-        backoff.succeeded()
+        # Tenants due for a turn (code → when). Several workers share the tenants: a
+        # turn takes at most a batch and skips a tenant another worker holds, so no
+        # worker queues behind another and a busy tenant costs the rest one batch.
+        due: dict[str, float] = dict.fromkeys(
+            (t.tenant_id for t in services.directory.registry.municipalities()), 0.0)
+        keeper.guarded("platform", keeper.keep_platform)
         kept = last_sweep = time.monotonic()
+        swept = False
         while not flag():
-            spaces = {n.payload for n in conn.notifies(timeout=poll_seconds)}
-            for space in spaces:
+            now = time.monotonic()
+            ready = [code for code, at in due.items() if at <= now]
+            if not ready:
+                wait = min([poll_seconds, *(at - now for at in due.values())])
+                for space in _notified(conn, max(wait, 0.0)):
+                    try:
+                        due.setdefault(space_municipality(space), 0.0)
+                    except ValueError:
+                        continue  # the platform's space, or nobody's: nothing to catch up
+            for code in ready:
                 if flag():
                     break
-                try:
-                    code = space_municipality(space)
-                except ValueError:
-                    continue  # the platform's space, or nobody's: nothing to catch up
-                caught_up_or_skipped(services, code)
+                state = take_turn(services, code)
+                if state == "done":
+                    due.pop(code, None)
+                else:
+                    due[code] = time.monotonic() + (BUSY_RETRY if state == "busy" else 0.0)
+            if not swept:
+                backoff.succeeded()  # a round of turns went through: the database is back
+                swept = True
             if time.monotonic() - last_sweep > sweep_seconds:
-                catch_up_all(services, stop=flag, skip_failed=True)
+                for tenant in services.directory.registry.municipalities():
+                    due.setdefault(tenant.tenant_id, 0.0)
+                services.runtimes.sweep()
                 last_sweep = time.monotonic()
             kept = keep_every(keeper, kept, chain_seconds)  # access rows notify no one
+
+
+def _notified(conn: Any, timeout: float) -> set[str]:
+    """The spaces notified within ``timeout`` (returning at the first), and any queued with it."""
+    spaces = {n.payload for n in conn.notifies(timeout=timeout, stop_after=1)}
+    if spaces:
+        spaces |= {n.payload for n in conn.notifies(timeout=0.01)}
+    return spaces
