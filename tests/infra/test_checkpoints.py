@@ -72,6 +72,7 @@ def _chained_checkpoint(world: Any) -> tuple[Any, dict[str, Any]]:
         record(rt, 2)
         log_reads(rt, 2)
         rt.catch_up()
+        rt.ledger.chain()  # the worker's part (requests do not chain)
         written = _checkpointer(world.services).checkpoint(rt.casework.database, CITY_A)
     assert written is not None and written["sequence"] == len(ledger(rt))
     return rt, written
@@ -182,6 +183,7 @@ def test_a_checkpoint_signed_with_another_key_fails(local_world):
     with local_world.services.runtimes.lease(CITY_A) as rt:
         record(rt)
         rt.catch_up()
+        rt.ledger.chain()
         store = checkpoint_store(local_world.services.settings, local_world.services)
         written = Checkpointer(store, intruder).checkpoint(rt.casework.database, CITY_A)
         report = check(local_world.services, rt)
