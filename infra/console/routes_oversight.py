@@ -162,8 +162,12 @@ async def statistics(con: Con, code: str, fy: int | None = None,
     def read(rt: Any, grant: Any) -> dict[str, Any]:
         report, cells = live_figures(rt.casework, registry, grant.municipality_code, chosen,
                                      year, scope_of(grant))
+        # The charts show the municipality's own figures: a form that suppresses small
+        # counts (for submission) is charted from the unsuppressed annual layout.
+        charted = report if chosen == "annual" else live_figures(
+            rt.casework, registry, grant.municipality_code, "annual", year, scope_of(grant))[0]
         issued = issued_reports(rt.casework.database, scope_of(grant), year)
-        return {"report": report, "cells": cells, "issued": issued,
+        return {"report": report, "charted": charted, "cells": cells, "issued": issued,
                 "issuers": _issuers(rt, {r.issued_by for r in issued})}
 
     found = await con.read("reports.read", code, read)
@@ -175,7 +179,7 @@ async def statistics(con: Con, code: str, fy: int | None = None,
                             "households": _measure(cells, "households"),
                             "referrals": _measure(cells, "referrals.sent"),
                             "visits": _measure(cells, "outreach.done")},
-                    charts=_charts(found["report"], cells, year, con.lang),
+                    charts=_charts(found["charted"], cells, year, con.lang),
                     may_issue=may_issue,
                     years=range(current_fiscal_year(), current_fiscal_year() - 5, -1),
                     fy_label=lambda y: fiscal_year_label(y, con.lang), **_names(con, code))

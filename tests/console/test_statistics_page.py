@@ -96,6 +96,9 @@ def test_the_supervisor_sees_charts_downloads_issues_and_gets_the_issued_file_ag
     assert monthly[0][:2] == ["月", "相談件数（延べ）"]
     assert "*" in [v for r in monthly[1:13] for v in r]  # the 1 is suppressed for the prefecture
 
+    submitted = browser_client.get(f"{base}?fy={_year()}&form=prefecture").text
+    assert "<td>*</td>" in submitted  # the tables as submitted: 1 suppressed…
+    assert re.search(r"<svg[^>]*>.*?>1</text>", submitted, re.S)  # …the charts: the real count
     once = re.search(r'name="once" value="([^"]+)"', page.text).group(1)
     form = {"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1),
             "once": once, "fy": str(_year()), "form": "annual"}
