@@ -37,7 +37,8 @@ from yorisoi.graphql.consultations import ConsultationMutation
 from yorisoi.graphql.contractor_work import ContractorWorkQuery
 from yorisoi.graphql.contracts import ContractMutation
 from yorisoi.graphql.data_subject import DataSubjectMutation, DataSubjectQuery
-from yorisoi.graphql.errors import ApiError
+from yorisoi.graphql.errors import ApiError, service_unavailable
+from yorisoi.infra.outages import unavailable
 from yorisoi.graphql.execution import PlainFieldsExecutor
 from yorisoi.graphql.file_register import FileRegisterQuery
 from yorisoi.graphql.household_corrections import HouseholdCorrectionMutation
@@ -175,6 +176,12 @@ def safe_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ApiError):
         return error
+    down = unavailable(original) if original is not None else None
+    if down is not None:  # an outage met anywhere (an extension, a field): typed, retryable
+        typed = service_unavailable(down)
+        return GraphQLError(typed.message, nodes=error.nodes, source=error.source,
+                            positions=error.positions, path=error.path,
+                            original_error=typed, extensions=typed.extensions)
     if original is not None and not isinstance(original, GraphQLError):
         # A bug: its text may carry values.
         return GraphQLError(MASKED, nodes=error.nodes, source=error.source,

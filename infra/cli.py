@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from yorisoi.infra.cli_audit import audit_app
+from yorisoi.infra.cli_bundle import register as register_bundle_commands
 from yorisoi.infra.cli_citus import add_citus_commands
 from yorisoi.infra.cli_dsr import records_app
 from yorisoi.infra.cli_graphql import graphql_app
@@ -45,6 +46,7 @@ app.add_typer(disposal_app, name="disposal")
 app.add_typer(storage_app, name="storage")
 app.add_typer(reports_app, name="reports")  # issue 20: issue, list, reproduce
 add_citus_commands(tenant_app)  # tenant placement, tenant move
+register_bundle_commands(tenant_app)  # tenant export, import, restore, bundle-key
 console = Console()  # results
 err = Console(stderr=True)  # progress, refusals
 

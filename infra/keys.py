@@ -229,7 +229,13 @@ class KmsKeyProvider:
     def __init__(self, *, endpoint_url: str | None, region: str, alias_prefix: str) -> None:
         import boto3  # only production deployments need KMS
 
-        self.kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region)
+        from botocore.config import Config
+
+        # Short timeouts and few retries: a key service that is down must give the
+        # request a fast 503, not hang on botocore's defaults.
+        self.kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region,
+                                config=Config(connect_timeout=2, read_timeout=5,
+                                              retries={"mode": "standard", "max_attempts": 2}))
         self.alias_prefix = alias_prefix
         self._versions_by_arn: dict[str, int] = {}
 

@@ -90,6 +90,11 @@ def join_units_of_work(datastore: Any) -> None:
             except psycopg.IntegrityError as error:  # as the library's own lending says it
                 raise IntegrityError(str(error)) from error
             except psycopg.OperationalError as error:
+                # An outage is answered at once (503, retryable), not retried for seconds.
+                from yorisoi.infra.outages import unavailable
+
+                if (down := unavailable(error)) is not None:
+                    raise down from error
                 raise ESOperationalError(str(error)) from error
 
         datastore.get_connection = get_connection

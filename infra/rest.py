@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.bootstrap import Services
@@ -99,15 +99,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
-def readyz(request: Request) -> Response:
-    """Readiness: the platform registry answers."""
-    try:
-        services_of(request).directory.registry.municipalities()
-    except Exception as error:  # noqa: BLE001 - any failure means not ready
-        return JSONResponse({"status": "unavailable", "reason": type(error).__name__},
-                            status_code=503)
-    return JSONResponse({"status": "ready"})
+# /readyz lives in infra/app.py: answered from the background probe (infra/readiness.py).
 
 
 def grant_for(request: Request, authorization: str | None, action: str,

@@ -552,7 +552,10 @@ class S3ObjectStore:
         self._tracer = tracer or trace.get_tracer("yorisoi.storage")
         self._client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region,
-            config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5}),
+            # Short timeouts and few retries: an object store that is down must give
+            # the request a fast 503, not hang on botocore's 60 s defaults.
+            config=Config(signature_version="s3v4", connect_timeout=2, read_timeout=10,
+                          retries={"mode": "standard", "max_attempts": 2}),
         )
 
     def _key(self, key: str) -> str:

@@ -45,9 +45,8 @@ BACKOFF_CAP = 30.0
 
 def catch_up(services: Services, municipality_code: str) -> int:
     with services.runtimes.lease(municipality_code) as runtime:
-        applied = runtime.catch_up()
         # The ledger follows the log here, off the request path (requests no longer chain).
-        runtime.ledger.chain()
+        applied = runtime.catch_up_and_chain()
         checkpoint_due(services, runtime)  # signed audit checkpoint when enough is new
         return applied
 

@@ -73,6 +73,12 @@ class TenantRuntime:
         mark_caught_up()
         return applied
 
+    def catch_up_and_chain(self) -> int:
+        """What the worker does for a tenant: every view, then the audit ledger."""
+        applied = self.catch_up()
+        self.ledger.chain()
+        return applied
+
     def catch_up_turn(self, max_batches: int = 1) -> tuple[int, str]:
         """The worker's turn on this tenant (``ProjectorGroup.catch_up_turn``): never waits."""
         applied, state = self.read_models.catch_up_turn(max_batches)

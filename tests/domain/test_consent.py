@@ -213,7 +213,7 @@ def test_consultation_keeps_the_three_situations_of_the_guideline():
     (event,) = consultation.collect_events()
     assert (event.outer_situation, event.inner_situation, event.child_rearing_situation) == (
         "転居したばかり", "不安が強い", None)
-    assert Consultation.Recorded.class_version == 2
+    assert Consultation.Recorded.class_version == 3  # v3: reporting facts (issue 20)
 
 
 def test_recorded_v1_events_are_upcast_with_empty_situations():

@@ -128,7 +128,7 @@ def test_moving_a_contract_end_date_by_one_byte_fails_verification(chained, atta
 def test_unchained_access_rows_past_the_grace_period_are_a_finding(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         record(rt)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         log_reads(rt, 4)  # a read logs rows; nothing chains them on the request path
         db, pem = rt.casework.database, world.services.signer.public_pem
         fresh = verify(online_source(db, CITY_A, lambda: []), pem)

@@ -35,7 +35,7 @@ def test_every_event_and_access_row_enters_the_chain_once_in_order(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         record(rt, 2)
         log_reads(rt, 3)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         rows = ledger(rt)
         events, access = counts(rt)
         assert [r["sequence"] for r in rows] == list(range(1, events + access + 1))
@@ -54,7 +54,7 @@ def test_every_event_and_access_row_enters_the_chain_once_in_order(world):
 def test_the_chain_format_is_what_the_documentation_says(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         record(rt)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         first = ledger(rt)[0]
         with rt.casework.database.transaction(write=False) as cur:
             key = "notification_id" if rt.casework.database.dialect == "postgres" else "rowid"
@@ -74,7 +74,7 @@ def test_the_chain_format_is_what_the_documentation_says(world):
 def test_the_application_role_cannot_change_or_remove_ledger_rows(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         record(rt)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         for statement in ("UPDATE {s}audit_ledger SET kind = 'access' WHERE sequence = 1",
                           "DELETE FROM {s}audit_ledger WHERE sequence = 1"):
             with pytest.raises(Exception, match="append-only|permission denied"):
@@ -87,11 +87,11 @@ def test_a_disposal_leaves_the_chain_verifiable(world):
     with world.services.runtimes.lease(CITY_A) as rt:
         (recorded,) = record(rt)
         log_reads(rt, 2, household_id=str(recorded.household_id))
-        rt.catch_up()
+        rt.catch_up_and_chain()
         before = ledger(rt)
         assert destroy_key(rt, recorded.household_id) is True
         record(rt)  # the chain goes on after the disposal
-        rt.catch_up()
+        rt.catch_up_and_chain()
         report = check(rt, world.services.signer.public_pem)
         assert ledger(rt)[:len(before)] == before
     assert report.ok, report.problems
@@ -113,7 +113,7 @@ def chained(pg_world) -> Iterator[TenantRuntime]:
     with pg_world.services.runtimes.lease(CITY_A) as rt:
         record(rt, 3)
         log_reads(rt, 4)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         assert check(rt, pg_world.services.signer.public_pem).ok
         yield rt
 
@@ -208,7 +208,7 @@ def test_an_access_row_committed_late_is_waited_for_not_skipped(pg_world, pg_clu
     """PostgreSQL hands out entry ids before commit: the chainer must not pass an open one."""
     with pg_world.services.runtimes.lease(CITY_A) as rt:
         log_reads(rt, 1)
-        rt.catch_up()
+        rt.catch_up_and_chain()
         chainer = AuditChainer(rt.casework.database, CITY_A)  # waits GAP_SETTLE_SECONDS
         with pg_cluster.connect(pg_database, "app") as slow:  # a transaction still open
             slow.execute(f'INSERT INTO "{rt.space}".access_log (recorded_at, actor, role,'

@@ -203,7 +203,7 @@ def test_correction_keeps_the_original_and_the_view_shows_current_values(rt):
     assert events[0].asked == "ことばが遅い"  # the original is kept
     assert events[1].changed_fields == ["asked", "inner_situation"]
 
-    rt.catch_up()
+    rt.catch_up_and_chain()
     (record,) = rt.cases.consultations([str(done.case_id)])[str(done.case_id)]
     assert (record.asked, record.outer_situation, record.inner_situation) == (
         "ことばの遅れ", "転居したばかり", "疲れている")
@@ -233,7 +233,7 @@ def test_consultation_stored_before_the_situations_existed_still_loads(rt):
     (stored,) = rt.casework.recorder.select_events(done.consultation_id)
     mapper, keyring = rt.casework.mapper, rt.casework.keyring
     state = json.loads(stored.state)
-    assert state.pop("class_version") == 2
+    assert state.pop("class_version") == 3  # v3: the reporting facts (issue 20)
     aad = _aad(stored.originator_id, stored.originator_version, stored.topic)
     personal = mapper.transcoder.decode(keyring.open(
         done.household_id, base64.b64decode(state["_personal"]), aad))
