@@ -8,8 +8,6 @@ sees a dropped connection for a write that in fact happened.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,28 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from reliability.processes import environment as _environment
+from reliability.processes import free_port as _free_port
 from world import RECORD, consultation_input, head, npo
 
 SERVE = Path(__file__).resolve().parent.parent / "serve_for_crash.py"
 CRASH_EXIT = 17
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _environment(settings: Any) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YORISOI_")}
-    for name, value in settings.model_dump().items():
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if value is not None:
-            env[f"YORISOI_{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
-                else str(value)
-    env["YORISOI_DEV_ISSUER"] = "true"
-    return env
 
 
 def _serve(settings: Any, *flags: str) -> tuple[subprocess.Popen[bytes], str]:

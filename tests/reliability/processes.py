@@ -129,3 +129,14 @@ class Writers:
                     self.answers.append(answer)
                 if answer["status"] != 200:
                     time.sleep(0.2)  # a client that honours Retry-After, a little impatient
+
+
+def poll(check: Any, seconds: float = 90, step: float = 0.3) -> Any:
+    """``check()`` until it answers something true (returned), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(step)
+    raise AssertionError(f"not reached in {seconds} s")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 from reliability.processes import (
+    poll as _poll,
     YORISOI,
     Writers,
     ended,
@@ -32,16 +32,6 @@ from view_rows import all_view_rows
 from world import CITY_A, RECORD, build_world, consultation_input, npo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-def _poll(check: Any, seconds: float = 90, step: float = 0.3) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"not reached in {seconds} s")
 
 
 def _lag(world: Any) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from reliability.processes import Writers, ended, spawn_api, spawn_worker, wait_healthy
+from reliability.processes import poll as _poll
 from world import CITY_A, RECORD, build_world, consultation_input, npo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -31,16 +32,6 @@ INTERNAL = ("pool", "psycopg", "operationalerror", "connection", "couldn't", "ti
             "traceback", "127.0.0.1", "unexpected error")
 # An outage answer must come far sooner than the pool's old 10 s wait.
 FAST_ENOUGH = 5.0
-
-
-def _poll(check: Any, seconds: float = 90, step: float = 0.3) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(step)
-    raise AssertionError(f"not reached in {seconds} s")
 
 
 def _ready(url: str) -> bool:
