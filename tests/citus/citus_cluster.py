@@ -23,27 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from pg_recipe import suite_conftest
 
 
-def _suite_conftest():
-    """The suite's own throwaway-cluster recipe, ``tests/conftest.py``, loaded by its path.
-
-    (By path: ``import conftest`` would find whichever conftest is first on sys.path.)
-    """
-    import importlib.util
-    import sys
-
-    name = "yorisoi_tests_pg_cluster"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent.parent / "conftest.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-_suite = _suite_conftest()
+_suite = suite_conftest()
 APP_ROLE, OWNER_ROLE, SUPERUSER = _suite.APP_ROLE, _suite.OWNER_ROLE, _suite.SUPERUSER
 PgCluster, _create_roles, _PgServer = _suite.PgCluster, _suite._create_roles, _suite._PgServer
 

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import APP_ROLE, OWNER_ROLE, SUPERUSER, PgCluster, _create_roles, _PgServer
+from pg_recipe import suite_conftest
+
+_suite = suite_conftest()
+APP_ROLE, OWNER_ROLE, SUPERUSER = _suite.APP_ROLE, _suite.OWNER_ROLE, _suite.SUPERUSER
+PgCluster, _create_roles, _PgServer = _suite.PgCluster, _suite._create_roles, _suite._PgServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
