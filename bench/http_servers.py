@@ -180,8 +180,11 @@ def _serve_app(port: int, workers: int = 1) -> None:
     from yorisoi.infra.settings import Settings
 
     if workers > 1:  # what `yorisoi serve --workers N` runs
+        from yorisoi.infra.asgi import NoDelayHTTPProtocol
+
         uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
-                    host="127.0.0.1", port=port, log_level="warning", access_log=False)
+                    host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                    http=NoDelayHTTPProtocol)
         return
     uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
@@ -231,9 +234,11 @@ def _serve_baseline_write(port: int, workers: int = 1) -> None:
     import uvicorn
 
     if workers > 1:  # N processes of the same app, as the product's --workers N
+        from yorisoi.infra.asgi import NoDelayHTTPProtocol  # the same socket options
+
         uvicorn.run("http_servers:baseline_write_app", factory=True, workers=workers,
                     app_dir=str(HERE), host="127.0.0.1", port=port, log_level="warning",
-                    access_log=False)
+                    access_log=False, http=NoDelayHTTPProtocol)
         return
     uvicorn.run(baseline_write_app(), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)

@@ -118,8 +118,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 
         services.close()
         os.environ.setdefault("YORISOI_PUBLIC_URL", settings.public_url)
+        from yorisoi.infra.asgi import NoDelayHTTPProtocol
+
         uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
-                    host=host, port=port, log_level="info")
+                    host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
 
