@@ -200,6 +200,10 @@ class StaffRecord:
     findings: list[Finding] = field(default_factory=list)
 
 
+# The training a specialist's site counts for (domain/findings.py names it).
+SPECIALIST_TRAINING = "kosodate_shienin_senmon"
+
+
 def _active(row: dict[str, Any], today: str) -> bool:
     return row["starts_on"] <= today and (row["ends_on"] is None or row["ends_on"] >= today)
 
@@ -253,15 +257,37 @@ class OrganisationQueries:
             findings=site_findings(json.loads(r["weekly"]), dedicated.get(r["site_id"], 0)))
             for r in rows]
 
+    def staffing(self, as_of: date) -> dict[str, dict[str, int]]:
+        """Per site: specialists assigned 専任 (dedicated) / 兼任 (assisting) on the day, and
+        how many of them had the specialist training (子育て支援員専門研修) by then.  Counts only."""
+        day = as_of.isoformat()
+        with self.db.transaction(write=False) as cur:
+            rows = self._specialist_assignments(cur, day)
+            trained = {r["staff_id"] for r in cur.execute(
+                "SELECT staff_id FROM {s}staff_training_view"
+                " WHERE kind = %s AND completed_on <= %s",
+                (SPECIALIST_TRAINING, day)).fetchall()}
+        found: dict[str, dict[str, int]] = {}
+        for r in rows:
+            site = found.setdefault(r["site_id"], {"dedicated": 0, "assisting": 0, "trained": 0})
+            site["dedicated" if r["kind"] == DEDICATED else "assisting"] += 1
+            site["trained"] += r["staff_id"] in trained
+        return found
+
+    @staticmethod
+    def _specialist_assignments(cur: Cursor, day: str) -> list[dict[str, Any]]:
+        """The assignments of specialists in force on ``day`` (either kind)."""
+        rows = cur.execute(
+            "SELECT a.site_id, a.kind, a.staff_id, a.starts_on, a.ends_on, s.roles"
+            " FROM {s}staff_assignment_view a"
+            " JOIN {s}staff_view s ON s.staff_id = a.staff_id").fetchall()
+        return [r for r in rows if _active(r, day) and "specialist" in json.loads(r["roles"])]
+
     @staticmethod
     def _dedicated_specialists(cur: Cursor, day: str) -> dict[str, int]:
-        rows = cur.execute(
-            "SELECT a.site_id, a.starts_on, a.ends_on, s.roles FROM {s}staff_assignment_view a"
-            " JOIN {s}staff_view s ON s.staff_id = a.staff_id WHERE a.kind = %s",
-            (DEDICATED,)).fetchall()
         counts: dict[str, int] = {}
-        for r in rows:
-            if _active(r, day) and "specialist" in json.loads(r["roles"]):
+        for r in OrganisationQueries._specialist_assignments(cur, day):
+            if r["kind"] == DEDICATED:
                 counts[r["site_id"]] = counts.get(r["site_id"], 0) + 1
         return counts
 

@@ -61,8 +61,20 @@ class Mapper(Protocol):
     def to_domain_event(self, stored: Any) -> Any: ...
 
 
+def position_key(db: Database) -> str:
+    """The column that orders a space's log: the notification id (SQLite: its rowid)."""
+    return "notification_id" if db.dialect == "postgres" else "rowid"
+
+
+def log_head(db: Database) -> int:
+    """The position of the last event recorded in the space (0: none)."""
+    with db.transaction(write=False) as cur:
+        row = cur.execute(f"SELECT MAX({position_key(db)}) AS head FROM {{events}}").fetchone()
+    return int(row["head"] or 0)
+
+
 def _select_notifications(db: Database) -> str:
-    key = "notification_id" if db.dialect == "postgres" else "rowid"
+    key = position_key(db)
     return (f"SELECT {key} AS id, originator_id, originator_version, topic, state "
             f"FROM {{events}} WHERE {key} > %s ORDER BY {key} LIMIT %s")
 
@@ -160,10 +172,10 @@ class Projector:
         return total
 
     def status(self) -> ProjectionStatus:
-        key = "notification_id" if self.db.dialect == "postgres" else "rowid"
         with self.db.transaction(write=False, **self._scope) as cur:
             position = self._position(cur, lock=False)
-            head = cur.execute(f"SELECT MAX({key}) AS head FROM {{events}}").fetchone()
+            head = cur.execute(f"SELECT MAX({position_key(self.db)}) AS head"
+                               " FROM {events}").fetchone()
         return ProjectionStatus(self.view.name, position, int(head["head"] or 0))
 
 

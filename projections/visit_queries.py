@@ -132,3 +132,10 @@ def staff_names(database: Database) -> dict[str, str]:
     """Sign-in subject → the staff member's name (the municipality's staff records)."""
     rows = database.select("SELECT subject, display_name FROM {s}staff_view")
     return {r["subject"]: r["display_name"] for r in rows}
+
+
+def household_visit_ids(database: Database, household_id: str) -> list[str]:
+    """A household's outreach visits, earliest planned first (a disclosure lists them)."""
+    rows = database.select("SELECT visit_id FROM {s}visit_view WHERE household_id = %s"
+                           " ORDER BY planned_on, visit_id", [household_id])
+    return [r["visit_id"] for r in rows]

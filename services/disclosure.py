@@ -27,6 +27,7 @@ from uuid import UUID, uuid4
 from yorisoi.infra.access_log_store import COLUMNS, AccessEntry, AccessLogStore
 from yorisoi.infra.telemetry import command_span
 from yorisoi.projections.household_records import household_view_records
+from yorisoi.projections.visit_queries import household_visit_ids
 from yorisoi.services.context import current_context
 from yorisoi.services.disclosure_document import render_html
 from yorisoi.services.personal_data import HouseholdKeyDestroyedError
@@ -132,14 +133,7 @@ def household_record_ids(app: CaseworkApplication, household_id: UUID) -> list[U
     return [household_id, *map(UUID, cases), *consultations, *by_kind["support_note"],
             *consents.consent_ids, *consents.exception_ids,
             *by_kind["referral_drafted"], *by_kind["case_meeting_scheduled"],
-            *_visit_ids(app, household_id), *map(UUID, complaints), *requests]
-
-
-def _visit_ids(app: CaseworkApplication, household_id: UUID) -> list[UUID]:
-    """The household's outreach visits (projections/visits_view.py), earliest planned first."""
-    rows = app.database.select("SELECT visit_id FROM {s}visit_view WHERE household_id = %s"
-                               " ORDER BY planned_on, visit_id", [str(household_id)])
-    return [UUID(r["visit_id"]) for r in rows]
+            *map(UUID, household_visit_ids(app.database, str(household_id))), *map(UUID, complaints), *requests]
 
 
 def access_log_rows(app: CaseworkApplication, household_id: UUID) -> list[dict[str, Any]]:

@@ -18,7 +18,9 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from yorisoi.projections.report_cells import HANDLED, Cell, DictMemory, cells_of
-from yorisoi.projections.runner import _notification
+from yorisoi.projections.runner import _notification, log_head, position_key
+
+__all__ = ["fold_cells", "in_scope", "log_head"]
 
 PAGE = 2000
 
@@ -27,24 +29,13 @@ PAGE = 2000
 TOPICS = tuple(sorted(get_topic(cls) for cls in HANDLED))
 
 
-def _key(database: Any) -> str:
-    return "notification_id" if database.dialect == "postgres" else "rowid"
-
-
-def log_head(database: Any) -> int:
-    """The position of the last event recorded (0: none)."""
-    with database.transaction(write=False) as cur:
-        row = cur.execute(f"SELECT MAX({_key(database)}) AS head FROM {{events}}").fetchone()
-    return int(row["head"] or 0)
-
-
 def fold_cells(database: Any, mapper: Any, upto: int, *, page: int = PAGE,
                progress: Callable[[int, int], None] | None = None) -> Counter[Cell]:
     """Every cell counted from the events at positions 1..``upto``.
 
     ``progress(position, upto)`` is called after each page (the CLI's bar).
     """
-    key = _key(database)
+    key = position_key(database)
     marks = ", ".join(["%s"] * len(TOPICS))
     select = (f"SELECT {key} AS id, originator_id, originator_version, topic, state"
               f" FROM {{events}} WHERE {key} > %s AND {key} <= %s AND topic IN ({marks})"

@@ -140,33 +140,10 @@ def registry_labels(registry: Any, municipality_code: str, cells: Counter[Cell],
             "site_profiles": site_profiles or []}
 
 
-def _staffing(database: Any, as_of: date) -> dict[str, dict[str, int]]:
-    """Per site: specialists assigned 専任 / 兼任 on the day, and how many of them had the
-    specialist training (子育て支援員専門研修) completed by then.  Counts only."""
-    day = as_of.isoformat()
-    with database.transaction(write=False) as cur:
-        rows = cur.execute(
-            "SELECT a.site_id, a.kind, a.staff_id, s.roles FROM {s}staff_assignment_view a"
-            " JOIN {s}staff_view s ON s.staff_id = a.staff_id"
-            " WHERE a.starts_on <= %s AND (a.ends_on IS NULL OR a.ends_on >= %s)",
-            (day, day)).fetchall()
-        trained = {r["staff_id"] for r in cur.execute(
-            "SELECT staff_id FROM {s}staff_training_view WHERE kind = %s AND completed_on <= %s",
-            ("kosodate_shienin_senmon", day)).fetchall()}
-    found: dict[str, dict[str, int]] = {}
-    for r in rows:
-        if "specialist" not in json.loads(r["roles"]):
-            continue
-        site = found.setdefault(r["site_id"], {"dedicated": 0, "assisting": 0, "trained": 0})
-        site["dedicated" if r["kind"] == "dedicated" else "assisting"] += 1
-        site["trained"] += r["staff_id"] in trained
-    return found
-
-
 def site_profile_rows(organisation: Any, as_of: date) -> list[dict[str, Any]]:
     """Each site's type, opening days and hours a week and its specialists, as of a day."""
     rows = []
-    staffing = _staffing(organisation.db, as_of)
+    staffing = organisation.staffing(as_of)
     for p in organisation.sites(as_of):
         minutes = 0
         for hours in p.weekly.values():

@@ -28,3 +28,10 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "no CSRF field on the page"
     return found.group(1)
+
+
+def main_text(html: str) -> str:
+    """The text of a page's <main> (the whole page when it has none), without tags."""
+    main = re.search(r"<main[^>]*>(.*)</main>", html, flags=re.S)
+    body = main.group(1) if main else html
+    return re.sub(r"<[^>]+>", " ", body)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from console_steps import sign_in
+from console_steps import main_text, sign_in
 from fastapi.testclient import TestClient
 
 from yorisoi.infra.app import create_app
@@ -46,12 +46,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
         get_settings.cache_clear()
 
 
-def _visible(html: str) -> str:
-    main = re.search(r"<main[^>]*>(.*)</main>", html, flags=re.S)
-    body = main.group(1) if main else html
-    return re.sub(r"<[^>]+>", " ", body)
-
-
 def _pages(client: Any) -> list[str]:
     urls = [A, A + "/staff", A + "/staff/new", A + "/sites", A + "/grants", A + "/agencies",
             A + "/resources", A + "/resources/new", A + "/themes"]
@@ -72,7 +66,7 @@ def test_every_admin_page_of_the_demo_shows_names_only(demo, lang: str) -> None:
     for url in _pages(client):
         answer = client.get(url)
         assert answer.status_code == 200, (url, answer.text[:500])
-        text = _visible(answer.text)
+        text = main_text(answer.text)
         assert not UUID.search(text), (url, UUID.search(text))
         for ident in IDS:
             assert ident not in text, (url, ident)
@@ -83,7 +77,7 @@ def test_every_admin_page_of_the_demo_shows_names_only(demo, lang: str) -> None:
 
 def test_the_demo_staff_and_sites_read_by_name(demo) -> None:  # noqa: ANN001
     client, _ = demo
-    staff = _visible(client.get(A + "/staff").text)
+    staff = main_text(client.get(A + "/staff").text)
     assert "NPO法人 ひだまり" in staff and "千代田区" in staff
-    sites = _visible(client.get(A + "/sites").text)
+    sites = main_text(client.get(A + "/sites").text)
     assert "委託（NPO法人 ひだまり）" in sites and "直営" in sites
