@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Move infra/'s entry points into sub-packages of their own (issue 18 item 9).
+
+``infra/*.py`` are adapters (database, recorders, keys, storage, identity,
+signing); every folder under ``infra/`` is an entry point or the wiring that
+builds them: ``http/`` (the API app, its middleware and routes, the vendored
+static files), ``cli/``, ``worker/``, ``demo/``, ``console/`` (already one) and
+``wiring/`` (the composition root).  docs/decisions/ holds the decision.
+
+Two steps:
+
+(a) the ``git mv`` of every moved file (and pyproject's package lists), once;
+(b) the rewrite of every old module path (``yorisoi.infra.app``,
+    ``from yorisoi.infra import rest``) and file path (``infra/cli_audit.py``,
+    ``infra/static/``) to its new one in the repository's text files.
+
+(b) is idempotent and runs on its own, for files that gained an old path on
+another branch meanwhile::
+
+    python tools/move_entry_points.py                 # (a) then (b) over the repository
+    python tools/move_entry_points.py --rewrite-only  # (b) over every tracked file
+    python tools/move_entry_points.py --rewrite-only path/a.py docs/b.md
+    python tools/move_entry_points.py --rewrite-only --check   # exit 1 if anything would change
+
+Run from anywhere inside the repository; only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# Old file (under infra/) -> new file (under infra/).  A module that became a
+# package's __init__ keeps its import path (yorisoi.infra.cli, .worker, .demo):
+# the console script ``yorisoi.infra.cli:main`` and monkeypatch targets still hold.
+FILES = {
+    "app.py": "http/app.py",
+    "asgi.py": "http/asgi.py",
+    "middleware.py": "http/middleware.py",
+    "rest.py": "http/rest.py",
+    "request_bodies.py": "http/request_bodies.py",
+    "readiness.py": "http/readiness.py",
+    "public_directory.py": "http/public_directory.py",
+    "offline_assets.py": "http/offline_assets.py",
+    "staff_files.py": "http/staff_files.py",
+    "cli.py": "cli/__init__.py",
+    "cli_audit.py": "cli/audit.py",
+    "cli_bundle.py": "cli/bundle.py",
+    "cli_citus.py": "cli/citus.py",
+    "cli_dsr.py": "cli/dsr.py",
+    "cli_graphql.py": "cli/graphql.py",
+    "cli_records.py": "cli/records.py",
+    "cli_reports.py": "cli/reports.py",
+    "cli_storage.py": "cli/storage.py",
+    "reseal.py": "cli/reseal.py",
+    "worker.py": "worker/__init__.py",
+    "audit_chaining.py": "worker/audit_chaining.py",
+    "demo.py": "demo/__init__.py",
+    "bootstrap.py": "wiring/bootstrap.py",
+}
+FOLDERS = {"static": "http/static"}
+
+NEW_PACKAGES = {
+    "http": '"""The HTTP entry point: the API app (GraphQL, REST, health), its middleware and\n'
+            'routes, and the vendored static files.  Mounts the staff console (infra/console/)."""\n',
+    "wiring": '"""The composition root: real adapters wired to the services from settings, once\n'
+              'per process (used by every entry point: http, console, cli, worker, demo)."""\n',
+}
+
+
+def _module(path: str) -> str:
+    """infra/cli/__init__.py -> yorisoi.infra.cli; http/app.py -> yorisoi.infra.http.app"""
+    parts = path.removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["yorisoi", "infra", *parts])
+
+
+MODULES = {_module(old): _module(new) for old, new in FILES.items()
+           if _module(old) != _module(new)}
+
+_SUFFIXES = {".py", ".toml", ".md", ".yaml", ".yml", ".service", ".sh", ".cfg", ".ini"}
+_NAMES = {"Makefile", "Dockerfile"}
+
+
+def _rules() -> list[tuple[re.Pattern[str], Any]]:
+    rules: list[tuple[re.Pattern[str], Any]] = []
+    # Dotted module paths: imports, "yorisoi.infra.app:create_app", monkeypatch strings.
+    # Not preceded by a word character or a dot, not followed by one of a longer name.
+    for old, new in MODULES.items():
+        rules.append((re.compile(r"(?<![\w.])" + re.escape(old) + r"(?!\w)"), new))
+    # ``from yorisoi.infra import rest`` (one name) -> ``from yorisoi.infra.http import rest``;
+    # a renamed module keeps its old name as an alias (cli_audit -> cli.audit as cli_audit).
+    for old, new in MODULES.items():
+        old_name = old.rsplit(".", 1)[1]
+        new_pkg, new_name = new.rsplit(".", 1)
+
+        def replace(match: re.Match[str], new_pkg: str = new_pkg, new_name: str = new_name,
+                    old_name: str = old_name) -> str:
+            alias = match.group("alias") or ("" if old_name == new_name else f" as {old_name}")
+            return f"from {new_pkg} import {new_name}{alias}"
+
+        rules.append((re.compile(r"\bfrom yorisoi\.infra import " + re.escape(old_name)
+                                 + r"\b(?!\s*,)(?P<alias> as \w+)?"), replace))
+    # File paths: infra/app.py, infra/cli_audit.py, infra/static/ (docs, comments, recipes).
+    for old, new in FILES.items():
+        rules.append((re.compile(r"(?<![\w.])infra/" + re.escape(old) + r"(?!\w)"),
+                      "infra/" + new))
+        # ROOT / "infra" / "demo.py" (tests reading a source file)
+        quoted = " / ".join(f'"{part}"' for part in new.split("/"))
+        rules.append((re.compile(r'"infra" / "' + re.escape(old) + '"'),
+                      '"infra" / ' + quoted))
+    for old, new in FOLDERS.items():
+        rules.append((re.compile(r"(?<![\w.])infra/" + re.escape(old) + r"(?![\w.-])"),
+                      "infra/" + new))
+        quoted = " / ".join(f'"{part}"' for part in new.split("/"))
+        rules.append((re.compile(r'"infra" / "' + re.escape(old) + '"'), '"infra" / ' + quoted))
+    return rules
+
+
+RULES = _rules()
+_MULTI = re.compile(r"from yorisoi\.infra import \(?[^\n]*\b("
+                    + "|".join(re.escape(m.rsplit(".", 1)[1]) for m in MODULES) + r")\b[^\n]*,")
+
+
+def rewrite_text(text: str) -> str:
+    for pattern, replacement in RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _root() -> Path:
+    out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def _eligible(path: Path) -> bool:
+    return path.suffix in _SUFFIXES or path.name in _NAMES or path.name.startswith("Dockerfile")
+
+
+def tracked_files(root: Path) -> list[Path]:
+    out = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True,
+                         check=True)
+    return [root / name for name in out.stdout.decode().split("\0") if name]
+
+
+def rewrite(paths: list[Path], *, check: bool = False) -> list[Path]:
+    """Rewrite old paths in the eligible files among ``paths``; the files that changed."""
+    changed = []
+    for path in paths:
+        if not _eligible(path) or not path.is_file() or path.name == Path(__file__).name:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        new = rewrite_text(text)
+        for match in _MULTI.finditer(new):
+            print(f"{path}: rewrite by hand: {match.group(0)}", file=sys.stderr)
+        if new != text:
+            changed.append(path)
+            if not check:
+                path.write_text(new, encoding="utf-8")
+    return changed
+
+
+def _pyproject(root: Path) -> None:
+    path = root / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    if '"yorisoi.infra.http"' not in text:
+        text = text.replace('    "yorisoi.infra.console",\n',
+                            '    "yorisoi.infra.console",\n'
+                            + "".join(f'    "yorisoi.infra.{p}",\n'
+                                      for p in ("http", "cli", "worker", "demo", "wiring")))
+    text = text.replace('"yorisoi.infra" = ["static/*/*"]', '"yorisoi.infra.http" = ["static/*/*"]')
+    path.write_text(text, encoding="utf-8")
+
+
+def move(root: Path) -> None:
+    infra = root / "infra"
+    for folder, doc in NEW_PACKAGES.items():
+        init = infra / folder / "__init__.py"
+        if not init.exists():
+            init.parent.mkdir(parents=True, exist_ok=True)
+            init.write_text(doc, encoding="utf-8")
+            subprocess.run(["git", "-C", str(root), "add", str(init)], check=True)
+    for old, new in [*FILES.items(), *FOLDERS.items()]:
+        source, target = infra / old, infra / new
+        if not source.exists():
+            continue  # moved already
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "-C", str(root), "mv", str(source), str(target)], check=True)
+    _pyproject(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rewrite-only", action="store_true",
+                        help="only step (b): rewrite old paths (no git mv)")
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 when a file still names an old path")
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="files to rewrite (default: every file git tracks)")
+    args = parser.parse_args(argv)
+    root = _root()
+    if not args.rewrite_only and not args.check:
+        move(root)
+    paths = [p.resolve() for p in args.paths] if args.paths else tracked_files(root)
+    changed = rewrite(paths, check=args.check)
+    for path in changed:
+        print(("would rewrite " if args.check else "rewrote ") + str(path.relative_to(root)))
+    return 1 if args.check and changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
