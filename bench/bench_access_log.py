@@ -104,7 +104,7 @@ def access_rows(world: Any) -> int:
 def run(cluster: Any, world: Any, *, cases: int = 50, rounds: int = 6,
         requests: int = 20) -> list[Pair]:
     from yorisoi.graphql.schema import build_schema
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
 
     seed(world, cases)
     services = Services(world.settings)

@@ -50,7 +50,7 @@ class BenchNote(Aggregate):
         self.text = text
 
 
-_CLI = ("from yorisoi.infra import cli; from yorisoi.infra.cli_bundle import register;"
+_CLI = ("from yorisoi.infra import cli; from yorisoi.infra.cli.bundle import register;"
         " register(cli.tenant_app); cli.app()")
 
 
@@ -163,7 +163,7 @@ def run_size(cluster: Any, events: int, households: int, tag: str) -> dict[str, 
     bundle = state / "city.bundle"
     export_s, export_kib = _child(["tenant", "export", CITY, "--out", str(bundle),
                                    "--recipient-key", str(public)], _env(src))
-    from yorisoi.infra.bootstrap import init_platform
+    from yorisoi.infra.wiring.bootstrap import init_platform
 
     init_platform(dst)
     import shutil

@@ -42,7 +42,7 @@ def main() -> None:
     from citus_cluster import citus_cluster
     from eventsourcing.persistence import StoredEvent
 
-    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
     from yorisoi.services.casework import CaseworkApplication
     from yorisoi.services.context import acting_as
     from yorisoi.tenants.placement import move, placements, plan_move

@@ -15,9 +15,9 @@ Series:
   help              ``yorisoi --help`` (the app and every sub-app, no platform)
   sub-app help      ``yorisoi audit verify --help``
   typer alone       ``import typer`` and build an empty app's help (the floor)
-  platform          ``import yorisoi.infra.bootstrap`` (what a command that opens the
+  platform          ``import yorisoi.infra.wiring.bootstrap`` (what a command that opens the
                     database and the stores needs, imported inside that command)
-  web app           ``import yorisoi.infra.app`` (what ``serve`` needs)
+  web app           ``import yorisoi.infra.http.app`` (what ``serve`` needs)
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ SERIES = {
         "from yorisoi.infra.cli import app\n"
         "try: app(['audit', 'verify', '--help'], prog_name='yorisoi')\n"
         "except SystemExit: pass"),
-    "platform imports (infra.bootstrap)": "import yorisoi.infra.bootstrap",
-    "web app imports (infra.app)": "import yorisoi.infra.app",
+    "platform imports (infra.bootstrap)": "import yorisoi.infra.wiring.bootstrap",
+    "web app imports (infra.app)": "import yorisoi.infra.http.app",
 }
 
 

@@ -59,7 +59,7 @@ def main() -> None:
     from fastapi.testclient import TestClient
     from world import build_world
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
     from yorisoi.infra.clock import japan_today
     from yorisoi.infra.settings import Settings
 

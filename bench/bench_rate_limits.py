@@ -130,12 +130,12 @@ def _serving_awaited(port: int, env: dict[str, str]) -> Iterator[None]:
 
 def _serve_awaited(port: int) -> None:
     """The product as ``http_servers.py app`` runs it, with the rate-limit middleware
-    awaiting ``take_async`` (the change proposed for infra/middleware.py)."""
+    awaiting ``take_async`` (the change proposed for infra/http/middleware.py)."""
     import uvicorn
     from starlette.requests import Request
 
-    from yorisoi.infra import middleware
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http import middleware
+    from yorisoi.infra.http.app import create_app
     from yorisoi.infra.settings import Settings
 
     async def call(self: Any, scope: Any, receive: Any, send: Any) -> None:
@@ -165,7 +165,7 @@ def _serve_awaited(port: int) -> None:
 
 def _in_process(cluster: Any, *, calls: int, rounds: int) -> Pair:
     """``take()`` ÷ the same statement over raw psycopg (autocommit), interleaved."""
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.rate_limits import Rate, SharedRateLimiter, _bucket_id, _charge_sql
 
     settings = cluster.settings()

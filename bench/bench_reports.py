@@ -115,7 +115,7 @@ class RawPagedRead:
 
 def run(cluster: Any, world: Any, directory: Any, *, m: int = 100_000,
         rounds: int = 3) -> list[Pair]:
-    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.infra.wiring.bootstrap import OPERATOR
     from yorisoi.infra.clock import japan_today
     from yorisoi.services.context import acting_as
     from yorisoi.services.reports_issue import issue_report, reproduce

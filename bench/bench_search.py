@@ -217,7 +217,7 @@ def run(cluster: Any, world: Any, *, households: int, rounds: int, requests: int
         searched: int = 30) -> dict[str, Any]:
     from yorisoi.graphql.context import YorisoiContext
     from yorisoi.graphql.schema import build_schema
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.tenants.access import Principal
 
     bulk_population(cluster, world, households)

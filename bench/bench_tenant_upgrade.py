@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
     from yorisoi.services.context import acting_as
     from yorisoi.tenants.upgrades import SpaceUpgrades
 

@@ -53,7 +53,7 @@ class Fleet:
     """Municipalities provisioned so far, and a supervisor token for each."""
 
     def __init__(self, settings: Any, active: str) -> None:
-        from yorisoi.infra.bootstrap import init_platform
+        from yorisoi.infra.wiring.bootstrap import init_platform
 
         self.settings = settings
         self.active = active
@@ -63,7 +63,7 @@ class Fleet:
         self.seconds = 0.0
 
     def grow(self, target: int, cases: int = 0) -> None:
-        from yorisoi.infra.bootstrap import OPERATOR, Services
+        from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
         from yorisoi.services.context import acting_as
 
         services = Services(self.settings)

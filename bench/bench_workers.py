@@ -122,7 +122,7 @@ def _heads(cluster: Any, codes: list[str]) -> int:
 
 def run(cluster: Any, *, tenants: int = 200, seconds: float = 20.0, writers: int = 3,
         workers: tuple[int, ...] = (1, 2, 4)) -> tuple[list[Pair], dict[str, Any]]:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.worker import catch_up_all
     from yorisoi.services.context import acting_as
 

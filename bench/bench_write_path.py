@@ -65,7 +65,7 @@ def prepare(cluster: Any, code: str = CITY, cases: int = 1) -> tuple[Any, str, l
     consultations grow (its stream is read whole when not kept), so series sharing one case
     would be compared at different sizes.
     """
-    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.infra.wiring.bootstrap import OPERATOR
     from yorisoi.services.context import acting_as
 
     with api_world(cluster, code) as (settings, services):
@@ -144,8 +144,8 @@ def _verify_audit(settings: Any, code: str) -> bool:
     import sys
     from pathlib import Path
 
-    from yorisoi.infra.audit_chaining import LedgerKeeper
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.worker.audit_chaining import LedgerKeeper
+    from yorisoi.infra.wiring.bootstrap import Services
 
     services = Services(settings)
     try:

@@ -90,7 +90,7 @@ def municipality_code(five: str) -> str:
 
 def provision(settings: Any, code: str = CITY) -> World:
     """The platform space (idempotent) and one municipality, as operators provision them."""
-    from yorisoi.infra.bootstrap import OPERATOR, init_platform
+    from yorisoi.infra.wiring.bootstrap import OPERATOR, init_platform
     from yorisoi.infra.keys import build_key_provider
     from yorisoi.services.context import acting_as
     from yorisoi.tenants.directory import TenantDirectory

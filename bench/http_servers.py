@@ -3,7 +3,7 @@
     .venv/bin/python bench/http_servers.py app --port 8123        # the product (settings: YORISOI_*)
     .venv/bin/python bench/http_servers.py baseline --port 8124   # minimal FastAPI + psycopg
 
-``app`` is ``yorisoi.infra.app.create_app`` under uvicorn, one worker, as ``yorisoi
+``app`` is ``yorisoi.infra.http.app.create_app`` under uvicorn, one worker, as ``yorisoi
 serve`` runs it (SDK tracer provider, no exporter), minus the access log.
 ``baseline`` is the least a FastAPI endpoint can do to answer the same page of
 the case list: one pooled psycopg connection (as the application role), the same
@@ -49,7 +49,7 @@ def api_world(cluster: Any, code: str) -> Iterator[tuple[Any, Any]]:
     The platform, the municipality and its development issuer; rate limits on (their cost
     is part of every request) but far above the load.  The services close at the end.
     """
-    from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+    from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
     from yorisoi.services.context import acting_as
 
     sys.path.insert(0, str(HERE))
@@ -176,13 +176,13 @@ def rss_kb(pid: int) -> int:
 def _serve_app(port: int, workers: int = 1) -> None:
     import uvicorn
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
     from yorisoi.infra.settings import Settings
 
     if workers > 1:  # what `yorisoi serve --workers N` runs
-        from yorisoi.infra.asgi import NoDelayHTTPProtocol
+        from yorisoi.infra.http.asgi import NoDelayHTTPProtocol
 
-        uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
+        uvicorn.run("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
                     host="127.0.0.1", port=port, log_level="warning", access_log=False,
                     http=NoDelayHTTPProtocol)
         return
@@ -234,7 +234,7 @@ def _serve_baseline_write(port: int, workers: int = 1) -> None:
     import uvicorn
 
     if workers > 1:  # N processes of the same app, as the product's --workers N
-        from yorisoi.infra.asgi import NoDelayHTTPProtocol  # the same socket options
+        from yorisoi.infra.http.asgi import NoDelayHTTPProtocol  # the same socket options
 
         uvicorn.run("http_servers:baseline_write_app", factory=True, workers=workers,
                     app_dir=str(HERE), host="127.0.0.1", port=port, log_level="warning",

@@ -19,8 +19,8 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import CONTRACTOR, MUNICIPALITY, load_demo
 from yorisoi.infra.settings import Settings
 

@@ -9,9 +9,9 @@ from fastapi import HTTPException, Request
 from opentelemetry import trace
 from strawberry.fastapi import BaseContext
 
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.middleware import verify_token
+from yorisoi.infra.http.middleware import verify_token
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.idempotency import (
     IdempotencyKeyInvalidError,

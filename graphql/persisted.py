@@ -38,7 +38,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from yorisoi.graphql.errors import ApiError
-from yorisoi.infra.offline_assets import graphiql_html
+from yorisoi.infra.http.offline_assets import graphiql_html
 
 MANIFEST_PATH = Path(__file__).with_name("persisted_queries.json")
 OPERATIONS_DIR = Path(__file__).with_name("operations")

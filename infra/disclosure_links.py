@@ -20,8 +20,8 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from yorisoi.infra.bootstrap import Services
-from yorisoi.infra.rest import open_link, problem
+from yorisoi.infra.wiring.bootstrap import Services
+from yorisoi.infra.http.rest import open_link, problem
 from yorisoi.infra.sealed_objects import (
     Keyring,
     SealedObjectError,

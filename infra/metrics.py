@@ -184,7 +184,7 @@ class _Metrics:
 
     def _outage(self, options: CallbackOptions) -> Iterable[Observation]:
         states = dict(self.outages)
-        # An app's readiness prober (infra/readiness.py) holds the last verdict per check.
+        # An app's readiness prober (infra/http/readiness.py) holds the last verdict per check.
         for source in list(self.services):
             readiness = getattr(getattr(source, "state", None), "readiness", None)
             checks = getattr(getattr(readiness, "verdict", None), "checks", None) or {}

@@ -14,7 +14,7 @@ for the pool's 10 s: each request is told at once, honestly, to come back
   connection failure opens it, and while it is open a request fails in
   microseconds instead of queueing on the pool; one request per ``probe_seconds``
   is let through to try, and the first success (or the readiness probe's, see
-  ``infra/readiness.py``) closes it.  Each outage is logged once when it starts
+  ``infra/http/readiness.py``) closes it.  Each outage is logged once when it starts
   and once when it ends — the kind of error and the duration, never its text.
 * **Pools** (``guard_datastore``): every connection is checked before it is lent
   (``check_connection``: the library's check whenever the server has spoken on the

@@ -21,9 +21,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from yorisoi.domain.referrals import Referral
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.rest import open_link, problem
+from yorisoi.infra.http.rest import open_link, problem
 from yorisoi.infra.storage import ExpiringLinks, ObjectNotFoundError, ObjectStore, link_secret
 from yorisoi.infra.telemetry import client_request_id, current_trace_id
 from yorisoi.services.context import ActingContext, acting_as

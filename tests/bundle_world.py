@@ -9,7 +9,7 @@ from typing import Any
 
 from key_destruction import destroy_key
 
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.demo import CITY_SPECIALIST, SPECIALIST, SUPERVISOR, demo_token, load_demo
 from yorisoi.infra.settings import Settings
@@ -79,7 +79,7 @@ def specialist_reads(services: Services) -> dict[str, Any]:
     """Every read operation the specialists' clients send, and each case's file and timeline."""
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     answers: dict[str, Any] = {}
     documents = {path.stem: text for path in sorted(OPERATIONS.glob("*.graphql"))

@@ -664,7 +664,7 @@ def world(backend_settings):
 def client(world):
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     with TestClient(create_app(world.services.settings, world.services)) as test_client:
         yield test_client

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.infra.settings import Settings
 

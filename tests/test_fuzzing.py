@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from world import CITY_A, build_world
 
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import Settings
 from yorisoi.services.context import acting_as

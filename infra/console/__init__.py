@@ -1,6 +1,6 @@
 """The staff console: server-rendered pages in Japanese (English available) under /console.
 
-``mount_console(app, settings)`` is the one line ``infra/app.py`` needs: it adds the
+``mount_console(app, settings)`` is the one line ``infra/http/app.py`` needs: it adds the
 console's routes, its static files, its error pages and, when the development
 issuer is on, that issuer's sign-in page and token endpoint (``/dev-idp/...``).
 """

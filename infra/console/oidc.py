@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from fastapi import FastAPI
 
-from yorisoi.infra.bootstrap import DEV_ISSUER_BASE, Services
+from yorisoi.infra.wiring.bootstrap import DEV_ISSUER_BASE, Services
 from yorisoi.infra.identity import IssuerRegistration
 
 DISCOVERY_TIMEOUT = 5.0

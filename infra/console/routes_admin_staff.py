@@ -5,7 +5,7 @@ site assignments (専任/兼任), training records and the signed pledge (誓約
 Each form is checked with the API's own ``Checker`` (every error of a form at
 once, each next to its field) and run through ``Console.command`` — the same
 ``execute`` path and the same service commands as ``graphql/staff.py``; the
-pledge goes through the REST endpoint's own code (``infra/staff_files.py``).
+pledge goes through the REST endpoint's own code (``infra/http/staff_files.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from yorisoi.domain.staff import organisation_kind_of
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.staff import StaffMember, allowed_organisations, staff_scope
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra import staff_files
+from yorisoi.infra.http import staff_files
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words
 from yorisoi.infra.console.admin_common import Names, admin_url, errors_of, gate, names, page

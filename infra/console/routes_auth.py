@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import i18n
 from yorisoi.infra.console.oidc import (
     SignInError,

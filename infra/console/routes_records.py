@@ -30,7 +30,7 @@ from yorisoi.graphql.consultations import (
 )
 from yorisoi.graphql.errors import InputErrors, UserError, user_error
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra import rest
+from yorisoi.infra.http import rest
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.routes_cases import case_ref, site_choices, visible_case

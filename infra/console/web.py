@@ -31,7 +31,7 @@ from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext, keyed_request
 from yorisoi.graphql.errors import UserError, user_error
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.session import (
     LANG_COOKIE,

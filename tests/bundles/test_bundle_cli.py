@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from yorisoi.infra import cli
-from yorisoi.infra.cli_bundle import register
+from yorisoi.infra.cli.bundle import register
 from yorisoi.infra.settings import get_settings
 
 CITY = "131016"
@@ -18,7 +18,7 @@ CITY = "131016"
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
-    register(cli.tenant_app)  # the one line infra/cli.py holds
+    register(cli.tenant_app)  # the one line infra/cli/__init__.py holds
     monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
     monkeypatch.setenv("YORISOI_ENVIRONMENT", "test")
     yield CliRunner()

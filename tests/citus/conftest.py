@@ -95,7 +95,7 @@ def citus_world(citus, tmp_path_factory) -> Iterator[CitusWorld]:
 def citus_client(citus_world: CitusWorld) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     services = citus_world.world.services
     with TestClient(create_app(services.settings, services)) as client:

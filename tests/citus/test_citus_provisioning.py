@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from world import CITY_A, CITY_B
 
-from yorisoi.infra.bootstrap import OPERATOR, Services
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.citus import CitusNotInstalledError
 from yorisoi.tenants.placement import placements

@@ -39,7 +39,7 @@ def console_world(sqlite_settings):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def app(console_world):  # noqa: ANN001, ANN201
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     return create_app(console_world.services.settings, console_world.services)
 
@@ -74,7 +74,7 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
     import uvicorn
     from world import build_world
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
     from yorisoi.infra.settings import Settings
 
     settings = Settings(backend="sqlite", data_dir=tmp_path_factory.mktemp("console"),

@@ -13,8 +13,8 @@ import pytest
 from console_steps import main_text, sign_in
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import CONTRACT_SITE, CONTRACTOR, DEMO_USERS, DIRECT_SITE, MUNICIPALITY
 from yorisoi.infra.demo import load_demo
 from yorisoi.infra.settings import get_settings

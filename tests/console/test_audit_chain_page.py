@@ -7,7 +7,7 @@ import sqlite3
 from console_steps import sign_in
 from world import CITY_A
 
-from yorisoi.infra.audit_chaining import LedgerKeeper
+from yorisoi.infra.worker.audit_chaining import LedgerKeeper
 
 
 def test_the_chain_page_verifies_the_registry_entries_and_names_a_changed_contract(

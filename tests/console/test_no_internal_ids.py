@@ -19,8 +19,8 @@ import pytest
 from console_steps import csrf_of
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import (
     CONTRACT,
     CONTRACT_SITE,

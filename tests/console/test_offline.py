@@ -99,7 +99,7 @@ def test_vendored_files_are_the_official_builds_with_their_licences() -> None:
 
     from strawberry.http.ides import get_graphql_ide_html
 
-    from yorisoi.infra.offline_assets import _GRAPHIQL_FILES, STATIC
+    from yorisoi.infra.http.offline_assets import _GRAPHIQL_FILES, STATIC
 
     # strawberry's page pins each CDN file by its SHA-384: the vendored copies match them.
     page = get_graphql_ide_html("graphiql")

@@ -37,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def app(world: Any) -> Any:
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     return create_app(world.services.settings, world.services)
 

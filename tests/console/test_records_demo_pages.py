@@ -15,8 +15,8 @@ import pytest
 from console_steps import csrf_of, main_text, sign_in
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.demo import (
     ADMIN,

@@ -31,7 +31,7 @@ def vworld(tmp_path_factory):
 def web(vworld):
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     app = create_app(vworld.services.settings, vworld.services)
     with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:

@@ -2,7 +2,7 @@
 
 Checked through ``sys.modules`` in a fresh interpreter rather than by timing
 (the machine is shared and loaded): a command's heavy imports belong inside
-the command (infra/cli.py's docstring).  Startup time before and after is in
+the command (infra/cli/__init__.py's docstring).  Startup time before and after is in
 docs/benchmarks.md ("CLI start-up").
 """
 
@@ -20,7 +20,7 @@ import pytest
 HEAVY = ("fastapi", "starlette", "uvicorn", "strawberry", "graphql", "psycopg",
          "psycopg_pool", "eventsourcing", "boto3", "botocore", "sudachipy", "jinja2",
          "cryptography", "jwt", "opentelemetry", "pydantic_settings", "httpx",
-         "holidays", "yorisoi.infra.bootstrap", "yorisoi.infra.settings",
+         "holidays", "yorisoi.infra.wiring.bootstrap", "yorisoi.infra.settings",
          "yorisoi.services", "yorisoi.tenants", "yorisoi.projections", "yorisoi.domain")
 
 PROBE = r"""
@@ -70,7 +70,7 @@ def test_every_sub_app_is_registered_once():
 
 
 def test_the_default_grace_written_out_matches_the_verifier():
-    from yorisoi.infra.cli_audit import UNCHAINED_GRACE_SECONDS
+    from yorisoi.infra.cli.audit import UNCHAINED_GRACE_SECONDS
     from yorisoi.services.audit_verify import UNCHAINED_GRACE
 
     assert UNCHAINED_GRACE_SECONDS == UNCHAINED_GRACE.total_seconds()

@@ -160,8 +160,8 @@ try:
 except SystemExit as exit:
     assert not exit.code, exit.code
 # What the container runs: the web app (API and console), the worker, the CLI's platform.
-from yorisoi.infra.app import create_app
-import yorisoi.infra.worker, yorisoi.infra.bootstrap, yorisoi.infra.console
+from yorisoi.infra.http.app import create_app
+import yorisoi.infra.worker, yorisoi.infra.wiring.bootstrap, yorisoi.infra.console
 from yorisoi.infra.settings import Settings
 app = create_app(Settings())  # the environment's: SQLite under YORISOI_DATA_DIR
 print("routes", len(app.routes))

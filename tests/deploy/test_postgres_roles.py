@@ -67,7 +67,7 @@ def test_the_roles_script_prepares_a_database_the_platform_provisions_into(
         for name, value in pg_cluster.settings_env(dbname).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path / "data"))
-        from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+        from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
         from yorisoi.infra.settings import Settings
         from yorisoi.services.context import acting_as
 

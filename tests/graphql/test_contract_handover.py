@@ -9,7 +9,7 @@ from typing import Any
 from world import CASES, CITY_A, CITY_B, IDLE_NPO, NPO, gql, head, record
 
 from yorisoi.domain.cases import Case
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
 from yorisoi.projections.runner import Projector

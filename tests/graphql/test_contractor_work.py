@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from world import CITY_A, CITY_B, IDLE_NPO, NPO, gql, record
 
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
 

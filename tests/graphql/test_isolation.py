@@ -29,7 +29,7 @@ from world import (
     record,
 )
 
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
 

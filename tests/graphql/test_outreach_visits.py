@@ -70,7 +70,7 @@ def sworld(tmp_path_factory):
 def sclient(sworld):
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     with TestClient(create_app(sworld.services.settings, sworld.services)) as test_client:
         yield test_client
@@ -261,7 +261,7 @@ def test_free_text_is_sealed_in_events_and_views(sclient, sworld):
 def test_plan_and_done_on_postgres(pg_settings):
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     world = build_world(pg_settings)
     try:

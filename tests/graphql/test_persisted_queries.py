@@ -24,7 +24,7 @@ from yorisoi.graphql.persisted import (
     read_document,
 )
 from yorisoi.infra import cli
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 
 CASES_DOC = read_document(OPERATIONS_DIR / "cases.graphql")
 RECORD_DOC = read_document(OPERATIONS_DIR / "record_consultation.graphql")

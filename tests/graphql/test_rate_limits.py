@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from world import CITY_A, CITY_B, NPO, RECORD, build_world, consultation_input, head
 
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.rate_limits import Rate, RateLimiter
 from yorisoi.infra.settings import Settings
 

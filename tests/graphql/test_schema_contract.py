@@ -19,7 +19,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from world import CASES, CITY_A, NPO, RECORD, consultation_input
 
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 REGENERATE = ("run python -c 'from yorisoi.graphql.schema import SDL_PATH, published_sdl; "

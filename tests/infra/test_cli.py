@@ -48,7 +48,7 @@ def test_dev_token_verifies_as_its_tenant(runner):
     invoke(runner, "demo")
     token = invoke(runner, "dev-token", "someone", "--tenant-kind", "municipality",
                    "--tenant-id", "131016", "--role", "municipal_supervisor").strip()
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
 
     services = Services(get_settings())
     try:

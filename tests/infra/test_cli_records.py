@@ -42,7 +42,7 @@ def invoke(runner: CliRunner, *args: str, code: int = 0) -> str:
 @pytest.fixture
 def city(runner):
     """The demo municipality, a schedule (two-person rule) and one household due for disposal."""
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
 
     invoke(runner, "platform", "init")
     invoke(runner, "demo")

@@ -27,7 +27,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.runner import Projector
 from yorisoi.services.casework import CaseworkApplication

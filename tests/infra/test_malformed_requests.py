@@ -1,6 +1,6 @@
 """Malformed requests answer 4xx with a typed error, always.
 
-Bodies (infra/request_bodies.py, infra/middleware.RequestGuardMiddleware and the
+Bodies (infra/http/request_bodies.py, infra/middleware.RequestGuardMiddleware and the
 GraphQL router's refusals): size limits from the settings, invalid UTF-8, JSON nested
 too deep, lone surrogates, numbers beyond Python's digit limit, non-object GraphQL
 bodies.  Tokens (infra/identity.py): absurd ``exp``/``iat``/``nbf`` and an empty or
@@ -24,9 +24,9 @@ import pytest
 from fastapi.testclient import TestClient
 from world import CITY_A, NPO, RECORD, build_world, consultation_input
 
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.rate_limits import RateLimiter
-from yorisoi.infra.request_bodies import json_problem
+from yorisoi.infra.http.request_bodies import json_problem
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "console"))
 from console_steps import csrf_of, sign_in  # noqa: E402

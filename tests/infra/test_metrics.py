@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import MUNICIPALITY, SPECIALIST, SUPERVISOR, demo_token, load_demo
 from yorisoi.infra.rate_limits import Rate, RateLimiter
 from yorisoi.infra.settings import Settings
@@ -39,7 +39,7 @@ def documented_metrics() -> list[str]:
 def demo_texts() -> list[str]:
     """Every string literal of the demo data with a character outside ASCII: names,
     readings, addresses, free text (and some labels, which are harmless to include)."""
-    tree = ast.parse((ROOT / "infra" / "demo.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "infra" / "demo" / "__init__.py").read_text(encoding="utf-8"))
     found = {node.value for node in ast.walk(tree)
              if isinstance(node, ast.Constant) and isinstance(node.value, str)
              and any(ord(c) > 127 for c in node.value) and len(node.value) >= 2}

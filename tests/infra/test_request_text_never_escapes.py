@@ -31,7 +31,7 @@ import pytest
 from fastapi.testclient import TestClient
 from world import CASES, CITY_A, RECORD, consultation_input
 
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.telemetry import in_memory_exporter
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "console"))
@@ -287,7 +287,7 @@ def test_the_scan_finds_a_value_in_each_encoding() -> None:
 
 def test_uvicorns_own_access_line_is_dropped_and_ours_names_no_values() -> None:
     """uvicorn logs the raw path and query string; ``quiet_uvicorn_logs`` drops that line."""
-    from yorisoi.infra.middleware import logged_target, quiet_uvicorn_logs
+    from yorisoi.infra.http.middleware import logged_target, quiet_uvicorn_logs
 
     quiet_uvicorn_logs()
     quiet_uvicorn_logs()  # idempotent
@@ -306,7 +306,7 @@ def test_uvicorns_own_access_line_is_dropped_and_ours_names_no_values() -> None:
 
 
 def test_uvicorns_error_log_keeps_an_exceptions_type_and_stack_not_its_message() -> None:
-    from yorisoi.infra.middleware import quiet_uvicorn_logs
+    from yorisoi.infra.http.middleware import quiet_uvicorn_logs
 
     quiet_uvicorn_logs()
     logger = logging.getLogger("uvicorn.error")

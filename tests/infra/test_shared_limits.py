@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.http.app import create_app
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.rate_limits import RATE_LIMIT_TABLE, Rate, SharedRateLimiter
 
 CONSOLE_DIR = Path(__file__).parents[1] / "console"

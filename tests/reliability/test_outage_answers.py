@@ -24,9 +24,9 @@ from psycopg_pool import PoolTimeout
 from world import CASES, CITY_A, CITY_B, RECORD, build_world, consultation_input, npo, supervisor
 
 from yorisoi.infra import outages
-from yorisoi.infra.app import create_app
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.outages import ServiceUnavailableError, database_circuit, outage_of
-from yorisoi.infra.readiness import Readiness
+from yorisoi.infra.http.readiness import Readiness
 from yorisoi.infra.worker import Backoff, StopFlag, ending_on_signals
 from yorisoi.tenants.spaces import municipality_space
 
@@ -112,7 +112,7 @@ def test_every_kind_of_request_answers_503_at_once_while_the_database_is_down(pg
 def test_the_console_shows_its_own_503_page(sqlite_settings):
     from starlette.requests import Request
 
-    from yorisoi.infra.middleware import unavailable_response
+    from yorisoi.infra.http.middleware import unavailable_response
 
     app = create_app(sqlite_settings)  # the console is mounted when the app is made
     request = Request({"type": "http", "method": "GET", "path": "/console/m/131016/cases",

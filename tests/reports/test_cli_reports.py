@@ -30,7 +30,7 @@ def test_issue_list_and_reproduce_from_the_command_line(tmp_path, monkeypatch) -
     try:
         invoke(runner, "platform", "init")
         invoke(runner, "demo")
-        from yorisoi.infra.bootstrap import Services
+        from yorisoi.infra.wiring.bootstrap import Services
 
         services = Services(get_settings())
         try:

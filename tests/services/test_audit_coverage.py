@@ -23,7 +23,7 @@ from audit_world import CITY_A, log_reads, record
 from world import CITY_B
 
 from yorisoi.infra.access_log_store import COLUMNS as ACCESS_COLUMNS
-from yorisoi.infra.audit_chaining import LedgerKeeper
+from yorisoi.infra.worker.audit_chaining import LedgerKeeper
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, ledger_transaction
 from yorisoi.infra.checkpoints import checkpoint_store, ledger_sources
 from yorisoi.services.audit_ledger import AuditChainer
@@ -319,7 +319,7 @@ def test_build_world_names_the_chainer_of_the_registry(world):
 
 def test_an_existing_platform_gets_its_ledger_from_platform_init(world, attacker_connect):
     """A platform space from before this change: the keeper goes on; ``platform init`` adds it."""
-    from yorisoi.infra.bootstrap import init_platform
+    from yorisoi.infra.wiring.bootstrap import init_platform
 
     settings = world.services.settings
     if settings.backend == "postgres":

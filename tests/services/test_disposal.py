@@ -526,7 +526,7 @@ def test_a_killed_run_resumes_in_another_process(world, tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from uuid import UUID
-        from yorisoi.infra.bootstrap import Services
+        from yorisoi.infra.wiring.bootstrap import Services
         from yorisoi.infra.settings import Settings
         from yorisoi.services.context import ActingContext, acting_as
         from yorisoi.services.disposal import Disposal

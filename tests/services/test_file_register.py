@@ -159,7 +159,7 @@ def test_the_register_is_served_over_graphql_to_records_officers(client, world):
 def client(world):
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
 
     with TestClient(create_app(world.services.settings, world.services)) as test_client:
         yield test_client

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from world import CITY_A, CITY_B, IDLE_NPO, MUNICIPAL_SITES, NPO, build_world
 
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import Settings
 from yorisoi.projections.case_queries import CaseScope

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from yorisoi.infra.bootstrap import OPERATOR, Services, init_platform
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.citus import CitusNotInstalledError
 from yorisoi.tenants.placement import NotCitusError, placements, plan_move

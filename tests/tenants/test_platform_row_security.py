@@ -17,7 +17,7 @@ import pytest
 from world import CITY_A, CITY_B, NPO, World, build_world
 
 import yorisoi.infra.db
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.neighbours import NEIGHBOUR_TABLES, declare_neighbour
 from yorisoi.tenants.registry import REGISTRY_TABLES

@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 from yorisoi.services.platform import RegistryEntryExistsError
 

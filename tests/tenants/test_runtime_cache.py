@@ -99,7 +99,7 @@ def test_leasing_another_tenant_closes_the_idle_one_and_its_connection(world, pg
 def test_max_active_tenants_bounds_open_runtimes_evicting_the_least_recently_used(world):
     runtimes = _runtimes(world, tenant_idle_seconds=3600, max_active_tenants=2)
     d = world.services.directory
-    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.infra.wiring.bootstrap import OPERATOR
     from yorisoi.services.context import acting_as
 
     with acting_as(OPERATOR):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from yorisoi.domain.errors import DomainError
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.projections.resource_directory import ResourceRecord, encode_cursor
 from yorisoi.tenants.neighbours import MAX_PAGE, checked_filters, search_directory

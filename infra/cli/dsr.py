@@ -28,7 +28,7 @@ Municipality = Annotated[str, typer.Option("--municipality", help="Municipality 
 
 @contextmanager
 def _municipality(code: str) -> Iterator[tuple[str, TenantRuntime]]:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
 
     services = Services(get_settings())

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Uploa
 from fastapi.responses import Response, StreamingResponse
 
 from yorisoi.domain.errors import DomainError
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
 from yorisoi.infra.sealed_objects import (
     ObjectKeyDestroyedError,
@@ -99,7 +99,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-# /readyz lives in infra/app.py: answered from the background probe (infra/readiness.py).
+# /readyz lives in infra/http/app.py: answered from the background probe (infra/http/readiness.py).
 
 
 def grant_for(request: Request, authorization: str | None, action: str,

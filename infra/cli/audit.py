@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:  # imported by the commands themselves: `yorisoi --help` stays light
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.services.audit_verify import VerificationReport
     from yorisoi.tenants.runtime import TenantRuntime
 
@@ -45,7 +45,7 @@ def _refuse(english: str, japanese: str) -> typer.Exit:
 
 @contextmanager
 def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
     from yorisoi.infra.storage import StorageError
 
@@ -65,7 +65,7 @@ def _municipality(code: str) -> Iterator[tuple[Services, TenantRuntime]]:
 
 @contextmanager
 def _platform() -> Iterator[Services]:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
     from yorisoi.infra.storage import StorageError
 

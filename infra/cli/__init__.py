@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
-from yorisoi.infra.cli_audit import audit_app
-from yorisoi.infra.cli_bundle import register as register_bundle_commands
-from yorisoi.infra.cli_citus import add_citus_commands
-from yorisoi.infra.cli_dsr import records_app
-from yorisoi.infra.cli_graphql import graphql_app
-from yorisoi.infra.cli_records import disposal_app
-from yorisoi.infra.cli_reports import reports_app
-from yorisoi.infra.cli_storage import storage_app
+from yorisoi.infra.cli.audit import audit_app
+from yorisoi.infra.cli.bundle import register as register_bundle_commands
+from yorisoi.infra.cli.citus import add_citus_commands
+from yorisoi.infra.cli.dsr import records_app
+from yorisoi.infra.cli.graphql import graphql_app
+from yorisoi.infra.cli.records import disposal_app
+from yorisoi.infra.cli.reports import reports_app
+from yorisoi.infra.cli.storage import storage_app
 
 if TYPE_CHECKING:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
 
 app = typer.Typer(help="Yorisoi: records of 利用者支援事業.", no_args_is_help=True)
 platform_app = typer.Typer(help="The shared platform space.", no_args_is_help=True)
@@ -52,7 +52,7 @@ err = Console(stderr=True)  # progress, refusals
 
 
 def _services() -> Services:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
 
     return Services(get_settings())
@@ -60,7 +60,7 @@ def _services() -> Services:
 
 def _embedded_setup() -> None:
     """The embedded default provisions itself: platform space and demo data."""
-    from yorisoi.infra.bootstrap import Services, init_platform
+    from yorisoi.infra.wiring.bootstrap import Services, init_platform
     from yorisoi.infra.demo import ensure_platform_issuer, has_demo, load_demo
     from yorisoi.infra.settings import get_settings
 
@@ -78,7 +78,7 @@ def _embedded_setup() -> None:
             services.directory.upgrade_spaces()
             ensure_platform_issuer(services)
         # Files stored in clear (the demo's, an earlier version's) are sealed in place.
-        from yorisoi.infra.reseal import reseal_all
+        from yorisoi.infra.cli.reseal import reseal_all
 
         reseal_all(services)
     finally:
@@ -93,8 +93,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     """Run the API (GraphQL at /graphql) and the staff console (/console)."""
     import uvicorn
 
-    from yorisoi.infra.app import create_app
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.http.app import create_app
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
 
     settings = get_settings()
@@ -113,14 +113,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         for line in token_lines(tokens):
             console.print(line, soft_wrap=True, highlight=False)
     if workers > 1:
-        # Each process builds its own services from the environment (infra/asgi.py).
+        # Each process builds its own services from the environment (infra/http/asgi.py).
         import os
 
         services.close()
         os.environ.setdefault("YORISOI_PUBLIC_URL", settings.public_url)
-        from yorisoi.infra.asgi import NoDelayHTTPProtocol
+        from yorisoi.infra.http.asgi import NoDelayHTTPProtocol
 
-        uvicorn.run("yorisoi.infra.asgi:application", factory=True, workers=workers,
+        uvicorn.run("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
                     host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
@@ -254,7 +254,7 @@ def demo() -> None:
 @platform_app.command("init")
 def platform_init() -> None:
     """Create the platform space (schema and tables). Idempotent."""
-    from yorisoi.infra.bootstrap import init_platform
+    from yorisoi.infra.wiring.bootstrap import init_platform
     from yorisoi.infra.settings import get_settings
 
     init_platform(get_settings())
@@ -264,7 +264,7 @@ def platform_init() -> None:
 def _registry(action) -> None:  # noqa: ANN001
     """Run a registry command as the platform operator; refusals exit 2 with the reason."""
     from yorisoi.domain.errors import DomainError
-    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.infra.wiring.bootstrap import OPERATOR
     from yorisoi.services.context import acting_as
 
     services = _services()

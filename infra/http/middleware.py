@@ -31,7 +31,7 @@ from yorisoi.infra.identity import (
     bearer_token,
 )
 from yorisoi.infra.rate_limits import MESSAGE, MESSAGE_JA, RateLimiter, Refusal, keys_for
-from yorisoi.infra.request_bodies import (
+from yorisoi.infra.http.request_bodies import (
     BodyLimits,
     BodyProblem,
     is_json,

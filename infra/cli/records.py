@@ -43,7 +43,7 @@ def _refuse(code: str, message: str, message_ja: str) -> typer.Exit:
 def _officer(token: str, action: str) -> Iterator[tuple[Any, Any]]:
     """(services, disposal) for the token's municipality, acting as the token's holder."""
     from yorisoi.domain.errors import DomainError
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.identity import AuthenticationError
     from yorisoi.infra.settings import get_settings
     from yorisoi.services.context import acting_as

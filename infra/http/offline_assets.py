@@ -2,7 +2,7 @@
 
 strawberry's GraphiQL page and FastAPI's Swagger UI page load React, GraphiQL
 and swagger-ui from public CDNs, so on a network without the internet (LGWAN)
-they stay blank.  The official npm builds are vendored under ``infra/static/``
+they stay blank.  The official npm builds are vendored under ``infra/http/static/``
 (versions, licences and integrity hashes in its README.md) and served at
 ``/static/``; the GraphiQL page is strawberry's own, with each CDN address
 replaced by the local file, its ``integrity`` attribute kept (the files are
@@ -25,7 +25,7 @@ STATIC = Path(__file__).parent / "static"
 PREFIX = "/static"
 
 # The package paths strawberry's page loads (from a public CDN) -> the vendored file
-# (infra/static/graphiql/). Only the path is named here: whatever host the page names
+# (infra/http/static/graphiql/). Only the path is named here: whatever host the page names
 # is replaced, so nothing in this project points a browser at the internet.
 _GRAPHIQL_FILES = {
     "react@18.2.0/umd/react.production.min.js": "react.production.min.js",
@@ -52,7 +52,7 @@ def graphiql_html() -> str:
         if not found:
             raise VendoredAssetsOutdatedError(
                 f"strawberry's GraphiQL page no longer loads {path}: vendor the files it "
-                "loads now under infra/static/graphiql/ (see its README.md)")
+                "loads now under infra/http/static/graphiql/ (see its README.md)")
     if "https://" in html.replace('xmlns=%22http://www.w3.org/2000/svg%22', ""):
         raise VendoredAssetsOutdatedError(
             "strawberry's GraphiQL page loads a file from another host: vendor it")

@@ -14,28 +14,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.persisted import PersistedQueries, PersistedQueryRouter
 from yorisoi.graphql.schema import build_schema
-from yorisoi.infra.audit_chaining import keep_ledgers
-from yorisoi.infra.bootstrap import Services
+from yorisoi.infra.worker.audit_chaining import keep_ledgers
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.console.routes_print import router as console_print_router
 from yorisoi.infra.disclosure_links import router as disclosure_links_router
-from yorisoi.infra.middleware import (
+from yorisoi.infra.http.middleware import (
     HttpSpanMiddleware,
     OutageMiddleware,
     RateLimitMiddleware,
     RequestGuardMiddleware,
     quiet_uvicorn_logs,
 )
-from yorisoi.infra.offline_assets import mount_offline_assets
-from yorisoi.infra.public_directory import router as public_directory_router
-from yorisoi.infra.readiness import Readiness
+from yorisoi.infra.http.offline_assets import mount_offline_assets
+from yorisoi.infra.http.public_directory import router as public_directory_router
+from yorisoi.infra.http.readiness import Readiness
 from yorisoi.infra.metrics import MetricsMiddleware, mount_metrics
 from yorisoi.infra.rate_limits import limiter_for
 from yorisoi.infra.referral_packets import router as referral_packets_router
-from yorisoi.infra.request_bodies import BodyLimits
-from yorisoi.infra.rest import router as rest_router
+from yorisoi.infra.http.request_bodies import BodyLimits
+from yorisoi.infra.http.rest import router as rest_router
 from yorisoi.infra.settings import Settings
-from yorisoi.infra.staff_files import router as staff_files_router
+from yorisoi.infra.http.staff_files import router as staff_files_router
 from yorisoi.infra.telemetry import configure_telemetry
 
 _log = logging.getLogger("yorisoi.http")
@@ -49,7 +49,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services or Services(settings)
-        # /readyz answers from this prober's last verdict, at once (infra/readiness.py).
+        # /readyz answers from this prober's last verdict, at once (infra/http/readiness.py).
         app.state.readiness = Readiness(app.state.services).start()
         # The embedded server has no worker: it chains and checkpoints its own audit ledgers.
         ledger_keeper = keep_ledgers(app.state.services)

@@ -1,7 +1,7 @@
 """``yorisoi tenant export | import | restore | bundle-key``: a municipality leaves and comes back whole.
 
 Registered on the ``tenant`` sub-app by ``register(tenant_app)`` (one line in
-``infra/cli.py``).  Only typer and rich are imported here; the platform is
+``infra/cli/__init__.py``).  Only typer and rich are imported here; the platform is
 imported inside each command (the CLI starts fast).
 
 Exit codes: 0 done, 1 the bundle or the tenant failed a check (tampered,
@@ -31,7 +31,7 @@ def _say(text: str) -> None:
 
 
 def _services() -> Any:
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
 
     return Services(get_settings())

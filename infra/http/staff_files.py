@@ -23,7 +23,7 @@ from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 
 from yorisoi.domain.errors import DomainError
 from yorisoi.infra.sealed_objects import SealedObjects
-from yorisoi.infra.rest import (
+from yorisoi.infra.http.rest import (
     LINK_SECONDS,
     file_link,
     grant_for,

@@ -39,7 +39,7 @@ def _refuse(code: str, message: str, message_ja: str) -> typer.Exit:
 def _officer(token: str, action: str, municipality: str) -> Iterator[tuple[Any, Any, Any]]:
     """(services, runtime, grant) for the municipality, acting as the token's holder."""
     from yorisoi.domain.errors import DomainError
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.identity import AuthenticationError
     from yorisoi.infra.settings import get_settings
     from yorisoi.services.context import acting_as

@@ -21,8 +21,8 @@ def reseal(tenant: Annotated[Optional[list[str]], typer.Option()] = None) -> Non
     """
     from rich.progress import Progress
 
-    from yorisoi.infra.bootstrap import Services
-    from yorisoi.infra.reseal import reseal_all
+    from yorisoi.infra.wiring.bootstrap import Services
+    from yorisoi.infra.cli.reseal import reseal_all
     from yorisoi.infra.settings import get_settings
 
     services = Services(get_settings())

@@ -1,6 +1,6 @@
 """The ASGI application built from the environment: what each of N server processes runs.
 
-``yorisoi serve --workers N`` (or ``uvicorn --factory yorisoi.infra.asgi:application
+``yorisoi serve --workers N`` (or ``uvicorn --factory yorisoi.infra.http.asgi:application
 --workers N``, or gunicorn with uvicorn workers) starts N processes; each
 builds its own services from the same ``YORISOI_*`` settings.  Nothing a
 request relies on lives only in one process: the aggregate and registry
@@ -19,7 +19,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 
 def application() -> Any:
-    from yorisoi.infra.app import create_app
+    from yorisoi.infra.http.app import create_app
     from yorisoi.infra.settings import get_settings
 
     return create_app(get_settings())

@@ -42,7 +42,7 @@ def placement(as_json: Annotated[bool, typer.Option("--as-json")] = False) -> No
     from rich.table import Table
 
     from yorisoi.domain.errors import DomainError
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.settings import get_settings
     from yorisoi.tenants.placement import placements
 
@@ -81,7 +81,7 @@ def move(code: Annotated[str, typer.Argument(help="Municipality code.")],
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from yorisoi.domain.errors import DomainError
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.wiring.bootstrap import Services
     from yorisoi.infra.checkpoints import ledger_sources
     from yorisoi.infra.settings import get_settings
     from yorisoi.services.audit_verify import verify
