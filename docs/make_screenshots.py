@@ -19,10 +19,10 @@ from pathlib import Path
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import CONTRACTOR, MUNICIPALITY, load_demo
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 860}

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.db import Cursor, Database
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import Services
 
 CRASH_EXIT = 17
 

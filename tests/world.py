@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.services.context import acting_as
 
 CITY_A = "131016"  # 千代田区

@@ -133,6 +133,36 @@ def rewrite_text(text: str) -> str:
     return text
 
 
+def sort_yorisoi_imports(text: str) -> str:
+    """Re-sort each run of consecutive top-level ``from yorisoi... import`` statements by
+    module (as isort does), since a rewritten module path may change its place."""
+    import ast
+
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return text
+    lines = text.splitlines(keepends=True)
+    runs: list[list[ast.ImportFrom]] = []
+    for node in body:
+        mine = isinstance(node, ast.ImportFrom) and node.level == 0 \
+            and (node.module or "").startswith("yorisoi.")
+        previous = runs[-1][-1] if runs and runs[-1] else None
+        if mine and previous is not None and node.lineno == previous.end_lineno + 1:
+            runs[-1].append(node)
+        elif mine:
+            runs.append([node])
+        elif runs and runs[-1]:
+            runs.append([])
+    for run in reversed([r for r in runs if len(r) > 1]):
+        start, end = run[0].lineno - 1, run[-1].end_lineno
+        chunks = ["".join(lines[n.lineno - 1:n.end_lineno]) for n in run]
+        ordered = [c for _, c in sorted(zip([n.module for n in run], chunks),
+                                         key=lambda pair: pair[0])]
+        lines[start:end] = ordered
+    return "".join(lines)
+
+
 def _root() -> Path:
     out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
                          text=True, check=True)
@@ -160,6 +190,8 @@ def rewrite(paths: list[Path], *, check: bool = False) -> list[Path]:
         except UnicodeDecodeError:
             continue
         new = rewrite_text(text)
+        if new != text and path.suffix == ".py":
+            new = sort_yorisoi_imports(new)
         for match in _MULTI.finditer(new):
             print(f"{path}: rewrite by hand: {match.group(0)}", file=sys.stderr)
         if new != text:

@@ -21,8 +21,8 @@ from urllib.parse import quote, urlencode
 import httpx
 from fastapi import FastAPI
 
-from yorisoi.infra.wiring.bootstrap import DEV_ISSUER_BASE, Services
 from yorisoi.infra.identity import IssuerRegistration
+from yorisoi.infra.wiring.bootstrap import DEV_ISSUER_BASE, Services
 
 DISCOVERY_TIMEOUT = 5.0
 _discovered: dict[str, dict[str, Any]] = {}

@@ -27,11 +27,11 @@ from yorisoi.domain.staff import organisation_kind_of
 from yorisoi.graphql.errors import UserError
 from yorisoi.graphql.staff import StaffMember, allowed_organisations, staff_scope
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra.http import staff_files
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import admin_words
 from yorisoi.infra.console.admin_common import Names, admin_url, errors_of, gate, names, page
 from yorisoi.infra.console.web import Console, FormErrors, PageError, console, form_values
+from yorisoi.infra.http import staff_files
 from yorisoi.projections.organisation_view import OrganisationQueries
 from yorisoi.services.staff import StaffMemberNotFoundError
 from yorisoi.tenants.access import AccessDeniedError, Grant

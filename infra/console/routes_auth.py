@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import i18n
 from yorisoi.infra.console.oidc import (
     SignInError,
@@ -36,6 +35,7 @@ from yorisoi.infra.console.web import (
     request_lang,
 )
 from yorisoi.infra.identity import AuthenticationError
+from yorisoi.infra.wiring.bootstrap import Services
 
 router = APIRouter(prefix=PREFIX)
 Con = Annotated[Console, Depends(console)]

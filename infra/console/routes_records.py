@@ -30,7 +30,6 @@ from yorisoi.graphql.consultations import (
 )
 from yorisoi.graphql.errors import InputErrors, UserError, user_error
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra.http import rest
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.routes_cases import case_ref, site_choices, visible_case
@@ -42,6 +41,7 @@ from yorisoi.infra.console.web import (
     console,
     form_values,
 )
+from yorisoi.infra.http import rest
 from yorisoi.services.duplicate_check import DuplicateFinding, find_duplicates, site_namer
 from yorisoi.services.reading_suggestions import suggest_reading
 from yorisoi.tenants.access import Grant

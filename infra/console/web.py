@@ -31,7 +31,6 @@ from yorisoi.graphql.commands import execute
 from yorisoi.graphql.context import YorisoiContext, keyed_request
 from yorisoi.graphql.errors import UserError, user_error
 from yorisoi.graphql.validation import Checker
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import dates, i18n, vocabulary
 from yorisoi.infra.console.session import (
     LANG_COOKIE,
@@ -41,6 +40,7 @@ from yorisoi.infra.console.session import (
 )
 from yorisoi.infra.identity import AuthenticationError, VerifiedToken
 from yorisoi.infra.telemetry import client_request_id
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.services.idempotency import IdempotencyKeyInvalidError
 from yorisoi.services.personal_access import PersonalAccess, is_masked, reading_as

@@ -14,9 +14,9 @@ from uuid import UUID, uuid4
 
 from yorisoi.domain.households import Child, Guardian, Pregnancy
 from yorisoi.domain.resources import OpeningSlot, checked_attributes
-from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
 from yorisoi.infra.clock import JST, japan_today
 from yorisoi.infra.http.staff_files import pledge_key
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
 from yorisoi.services.casework import CaseworkApplication, NewHousehold, RecordConsultation
 from yorisoi.services.complaints import NewComplaint
 from yorisoi.services.consent import NewConsent

@@ -13,7 +13,6 @@ from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Uploa
 from fastapi.responses import Response, StreamingResponse
 
 from yorisoi.domain.errors import DomainError
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.identity import AuthenticationError, bearer_token
 from yorisoi.infra.sealed_objects import (
     ObjectKeyDestroyedError,
@@ -32,6 +31,7 @@ from yorisoi.infra.storage import (
     read_download_token,
 )
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.services.casework import CaseNotFoundError
 from yorisoi.services.context import acting_as
 from yorisoi.services.idempotency import (
@@ -41,8 +41,8 @@ from yorisoi.services.idempotency import (
     request_digest,
     run_once,
 )
-from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.services.personal_access import PersonalAccess, may_read, reading_as
+from yorisoi.services.personal_data import HouseholdKeyDestroyedError
 from yorisoi.tenants.access import AccessDeniedError, Grant, Principal, authorize
 from yorisoi.tenants.reading import admit, write_access_log
 

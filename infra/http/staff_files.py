@@ -22,7 +22,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 
 from yorisoi.domain.errors import DomainError
-from yorisoi.infra.sealed_objects import SealedObjects
 from yorisoi.infra.http.rest import (
     LINK_SECONDS,
     file_link,
@@ -32,6 +31,7 @@ from yorisoi.infra.http.rest import (
     read_upload,
     services_of,
 )
+from yorisoi.infra.sealed_objects import SealedObjects
 from yorisoi.services.context import acting_as
 from yorisoi.services.idempotency import run_once
 from yorisoi.services.staff import StaffMemberNotFoundError

@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from yorisoi.infra.worker.audit_chaining import CHAIN_SECONDS, LedgerKeeper, keep_every
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.checkpoints import checkpoint_due
 from yorisoi.infra.outages import database_circuit, outage_of
 from yorisoi.infra.recorders import EVENTS_CHANNEL
+from yorisoi.infra.wiring.bootstrap import Services
+from yorisoi.infra.worker.audit_chaining import CHAIN_SECONDS, LedgerKeeper, keep_every
 from yorisoi.tenants.spaces import space_municipality
 
 _log = logging.getLogger("yorisoi.worker")

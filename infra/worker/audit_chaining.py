@@ -28,10 +28,10 @@ import logging
 import time
 from typing import Any
 
+from yorisoi.domain.registry import check_municipality_code
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, AuditLedgerStore, ledger_transaction
 from yorisoi.infra.checkpoints import checkpoint_due, is_due, ledger_checkpoint_due
 from yorisoi.services.audit_ledger import AuditChainer
-from yorisoi.domain.registry import check_municipality_code
 from yorisoi.tenants.spaces import municipality_space
 
 _log = logging.getLogger("yorisoi.audit")

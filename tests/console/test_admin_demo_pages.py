@@ -13,11 +13,11 @@ import pytest
 from console_steps import main_text, sign_in
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import CONTRACT_SITE, CONTRACTOR, DEMO_USERS, DIRECT_SITE, MUNICIPALITY
 from yorisoi.infra.demo import load_demo
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import get_settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 A = f"/console/m/{MUNICIPALITY}/admin"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -19,8 +19,6 @@ import pytest
 from console_steps import csrf_of
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import (
     CONTRACT,
     CONTRACT_SITE,
@@ -30,7 +28,9 @@ from yorisoi.infra.demo import (
     MUNICIPALITY,
     load_demo,
 )
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import get_settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 PAGES_PER_ROLE = 120  # enough for every page kind the demo links to; keeps the test short
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)

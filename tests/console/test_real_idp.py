@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from console_steps import csrf_of
 from world import CITY_A, NPO, build_world
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.console.session import SESSION_COOKIE
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.identity import IssuerRegistration, TokenVerifier
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 
 PROVIDER_DIR = Path(__file__).parents[1] / "oidc_provider"

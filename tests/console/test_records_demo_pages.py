@@ -15,8 +15,6 @@ import pytest
 from console_steps import csrf_of, main_text, sign_in
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.demo import (
     ADMIN,
@@ -28,7 +26,9 @@ from yorisoi.infra.demo import (
     SUPERVISOR,
     load_demo,
 )
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import get_settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 R = f"/console/m/{MUNICIPALITY}/records"
 D = f"/console/m/{MUNICIPALITY}/dsr"

@@ -9,8 +9,8 @@ from typing import Any
 from world import CASES, CITY_A, CITY_B, IDLE_NPO, NPO, gql, head, record
 
 from yorisoi.domain.cases import Case
-from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.projections.case_view import CASE_VIEW_TABLES, CaseView
 from yorisoi.projections.runner import Projector
 from yorisoi.services.context import acting_as

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from world import CITY_A, CITY_B, IDLE_NPO, NPO, gql, record
 
-from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 
 WORK = """

@@ -29,8 +29,8 @@ from world import (
     record,
 )
 
-from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")

@@ -9,8 +9,8 @@ from audit_world import CITY_A, counts, ledger, log_reads
 from fastapi.testclient import TestClient
 from world import build_world
 
-from yorisoi.infra.http.app import create_app
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, ledger_transaction
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.worker import run_worker
 
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from world import build_world
 
 from yorisoi.infra import cli
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.settings import get_settings
 from yorisoi.infra.signing import PlatformSigner, canonical_json
+from yorisoi.infra.wiring.bootstrap import Services
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from yorisoi.infra import cli
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.demo import CONTRACT
 from yorisoi.infra.settings import get_settings
+from yorisoi.infra.wiring.bootstrap import Services
 
 
 @pytest.fixture

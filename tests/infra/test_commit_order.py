@@ -27,8 +27,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services, init_platform
 from yorisoi.projections.runner import Projector
 from yorisoi.services.casework import CaseworkApplication
 from yorisoi.services.context import acting_as

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.demo import (
     CITY_SPECIALIST,
@@ -24,7 +22,9 @@ from yorisoi.infra.demo import (
     has_demo,
     load_demo,
 )
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import get_settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 CODE = MUNICIPALITY
 

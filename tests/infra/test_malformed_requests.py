@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from world import CITY_A, NPO, RECORD, build_world, consultation_input
 
 from yorisoi.infra.http.app import create_app
-from yorisoi.infra.rate_limits import RateLimiter
 from yorisoi.infra.http.request_bodies import json_problem
+from yorisoi.infra.rate_limits import RateLimiter
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "console"))
 from console_steps import csrf_of, sign_in  # noqa: E402

@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.demo import MUNICIPALITY, SPECIALIST, SUPERVISOR, demo_token, load_demo
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.rate_limits import Rate, RateLimiter
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 ROOT = Path(__file__).parents[2]
 TOKEN = "scrape-token-for-tests"

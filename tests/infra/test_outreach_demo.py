@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services, init_platform
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.demo import MUNICIPALITY, SPECIALIST, demo_token, load_demo
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 
 @pytest.fixture(scope="module")

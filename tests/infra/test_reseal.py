@@ -15,8 +15,8 @@ from world import CITY_A, build_world
 
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra import cli
-from yorisoi.infra.http.app import create_app
 from yorisoi.infra.cli.reseal import reseal_space
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.http.rest import file_link
 from yorisoi.infra.sealed_objects import ObjectKeyDestroyedError, SealedObjects, is_sealed
 from yorisoi.infra.settings import get_settings

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from world import CITY_A, CITY_B, IDLE_NPO, NPO, RECORD, build_world, consultation_input, head
 
+from yorisoi.infra.clock import japan_today
 from yorisoi.infra.http.app import create_app
 from yorisoi.infra.wiring.bootstrap import OPERATOR
-from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")

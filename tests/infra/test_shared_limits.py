@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yorisoi.infra.http.app import create_app
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.rate_limits import RATE_LIMIT_TABLE, Rate, SharedRateLimiter
+from yorisoi.infra.wiring.bootstrap import Services
 
 CONSOLE_DIR = Path(__file__).parents[1] / "console"
 

@@ -18,8 +18,8 @@ import pytest
 from view_rows import view_positions
 from world import CITY_A, consultation_command
 
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.worker import run_worker
 from yorisoi.services.context import ActingContext, acting_as
 

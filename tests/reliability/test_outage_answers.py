@@ -25,8 +25,8 @@ from world import CASES, CITY_A, CITY_B, RECORD, build_world, consultation_input
 
 from yorisoi.infra import outages
 from yorisoi.infra.http.app import create_app
-from yorisoi.infra.outages import ServiceUnavailableError, database_circuit, outage_of
 from yorisoi.infra.http.readiness import Readiness
+from yorisoi.infra.outages import ServiceUnavailableError, database_circuit, outage_of
 from yorisoi.infra.worker import Backoff, StopFlag, ending_on_signals
 from yorisoi.tenants.spaces import municipality_space
 

@@ -23,9 +23,9 @@ from audit_world import CITY_A, log_reads, record
 from world import CITY_B
 
 from yorisoi.infra.access_log_store import COLUMNS as ACCESS_COLUMNS
-from yorisoi.infra.worker.audit_chaining import LedgerKeeper
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, ledger_transaction
 from yorisoi.infra.checkpoints import checkpoint_store, ledger_sources
+from yorisoi.infra.worker.audit_chaining import LedgerKeeper
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.audit_verify import VerificationReport, online_source, verify
 

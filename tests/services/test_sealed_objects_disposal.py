@@ -15,8 +15,8 @@ from world import CITY_A, build_world
 
 from yorisoi.domain.households import Child, Guardian
 from yorisoi.domain.retention import RECORD_CLASSES
-from yorisoi.infra.http.app import create_app
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.sealed_objects import ObjectKeyDestroyedError, SealedObjects, is_sealed
 from yorisoi.services.casework import NewHousehold, RecordConsultation
 from yorisoi.services.consent import NewConsent

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from world import CITY_A, CITY_B, IDLE_NPO, MUNICIPAL_SITES, NPO, build_world
 
-from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.access import AccessDeniedError, Principal, authorize

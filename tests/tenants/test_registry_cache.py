@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from world import CASES, CITY_A, NPO, World, build_world, gql
 
+from yorisoi.infra.clock import japan_today
 from yorisoi.infra.http.app import create_app
 from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
-from yorisoi.infra.clock import japan_today
 from yorisoi.services.context import acting_as
 from yorisoi.tenants.registry import RegistryQueries, registry_request
 
