@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from fastapi import HTTPException, Request
 from opentelemetry import trace
 from strawberry.fastapi import BaseContext
 
-from yorisoi.infra.wiring.bootstrap import Services
-from yorisoi.infra.identity import AuthenticationError, bearer_token
-from yorisoi.infra.http.middleware import verify_token
+from yorisoi.infra.identity import AuthenticationError, bearer_token, verify_token
 from yorisoi.infra.telemetry import client_request_id, current_trace_id, tag_tenant
 from yorisoi.services.idempotency import (
     IdempotencyKeyInvalidError,
@@ -32,7 +31,9 @@ from yorisoi.tenants.reading import admit
 class YorisoiContext(BaseContext):
     """Who is asking (verified), and the way to the tenant's services."""
 
-    def __init__(self, services: Services, principal: Principal | None, request_id: str) -> None:
+    # ``services``: the process's Services (infra/wiring/bootstrap.py), typed Any here:
+    # graphql/ does not import the wiring that builds it.
+    def __init__(self, services: Any, principal: Principal | None, request_id: str) -> None:
         super().__init__()
         self.services = services
         self.principal = principal
@@ -65,7 +66,7 @@ class YorisoiContext(BaseContext):
 
 async def get_context(request: Request) -> YorisoiContext:
     """Verify the bearer token (if any); a token that fails verification is a 401."""
-    services: Services = request.app.state.services
+    services = request.app.state.services
     request_id = client_request_id(request.headers.get("x-request-id"))
     header = request.headers.get("authorization")
     principal = None

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +38,6 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from yorisoi.graphql.errors import ApiError
-from yorisoi.infra.http.offline_assets import graphiql_html
 
 MANIFEST_PATH = Path(__file__).with_name("persisted_queries.json")
 OPERATIONS_DIR = Path(__file__).with_name("operations")
@@ -154,16 +153,20 @@ class _Refused(GraphQLRequestData):
 class PersistedQueryRouter(GraphQLRouter):
     """strawberry's FastAPI router, resolving persisted queries before execution."""
 
-    def __init__(self, *args: Any, persisted: PersistedQueries, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, persisted: PersistedQueries,
+                 ide_html: Callable[[], str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.persisted = persisted
+        # The HTTP entry point's GraphiQL page (infra/http/offline_assets.py), given
+        # rather than imported: graphql/ does not import the entry points.
+        self._ide_html = ide_html
         self._serve_posts_directly(kwargs.get("context_getter"),
                                    kwargs.get("root_value_getter"))
 
     @property
     def graphql_ide_html(self) -> str:
         """GraphiQL loading its scripts from this server, not a CDN (works without the internet)."""
-        return graphiql_html()
+        return self._ide_html() if self._ide_html is not None else super().graphql_ide_html
 
     # -- POST without dependency injection -------------------------------------
 

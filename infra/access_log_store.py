@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from yorisoi.infra.db import Cursor, Database
+from yorisoi.infra.db import Cursor, Database, SpaceTables
 from yorisoi.infra.signing import canonical_json
-from yorisoi.tenants.space_tables import SpaceTables
 
 COLUMNS = ("recorded_at", "actor", "role", "organisation_kind", "organisation_id",
            "contract_id", "household_id", "record_kind", "record_id", "fields", "basis",

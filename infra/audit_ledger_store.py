@@ -22,8 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from yorisoi.infra.db import Cursor, Database
-from yorisoi.tenants.space_tables import SpaceTables
+from yorisoi.infra.db import Cursor, Database, SpaceTables
 
 LEDGER_COLUMNS = ("sequence", "kind", "source_id", "source_sha256", "chained_at",
                   "prev_hash", "entry_hash")

@@ -12,9 +12,10 @@ and returns rows as dicts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -56,6 +57,17 @@ def counted_statements() -> Iterator[list[int]]:
         yield counter
     finally:
         _counted.reset(token)
+
+
+@dataclass(frozen=True)
+class SpaceTables:
+    """Tables of a municipality's space that are not projections (tenants/space_tables.py
+    lists them): defined here, with the database, so the stores that own such tables
+    (access log, audit ledger, idempotency keys) need nothing from the layers above."""
+
+    name: str
+    ddl: Callable[[str], list[str]]  # dialect ("postgres" | "sqlite") -> statements
+    writable: tuple[str, ...] = ()
 
 
 class Cursor:

@@ -9,47 +9,35 @@ a backup is unreadable once the key is destroyed); the officer gets an
 HMAC-signed link valid for ``LINK_SECONDS`` under a secret of its own (a
 disclosure link never opens ``/files/`` or a referral packet).  Reading the
 link opens the file; once the household is disposed of the link answers 410.
+
+This module stores and signs (used by the services' callers in graphql/ and the
+console); the link is read by ``infra/http/disclosures.py``.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from yorisoi.infra.sealed_objects import Keyring, SealedObjects
+from yorisoi.infra.storage import ExpiringLinks, ObjectStore, link_secret
 
-from yorisoi.infra.wiring.bootstrap import Services
-from yorisoi.infra.http.rest import open_link, problem
-from yorisoi.infra.sealed_objects import (
-    Keyring,
-    SealedObjectError,
-    SealedObjects,
-    is_sealed,
-    open_bytes,
-)
-from yorisoi.infra.storage import (
-    ExpiringLinks,
-    ObjectNotFoundError,
-    ObjectStore,
-    content_disposition,
-    link_secret,
-)
-from yorisoi.services.disclosure import FORMATS, disclosure_aad
-
-router = APIRouter()
+# The formats of an export and the content type each is stored and served with.
+FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8"}
 
 LINK_SECONDS = 15 * 60
 _SECRET_FILE = "disclosure-link.secret"
-_KEY = re.compile(r"^(t_\d{6})/households/([0-9a-f-]{36})/disclosures/([0-9a-f-]{36})\.(json|html)$")
+KEY_PATTERN = re.compile(
+    r"^(t_\d{6})/households/([0-9a-f-]{36})/disclosures/([0-9a-f-]{36})\.(json|html)$")
 
 
 def disclosure_key(space: str, household_id: UUID, export_id: UUID, fmt: str) -> str:
     return f"{space}/households/{household_id}/disclosures/{export_id}.{fmt}"
 
 
-def disclosure_secret(services: Services) -> bytes:
+def disclosure_secret(services: Any) -> bytes:
     return link_secret(Path(services.settings.keys_dir) / _SECRET_FILE)
 
 
@@ -71,40 +59,3 @@ class ObjectStoreDisclosurePublisher(ExpiringLinks):
     def link(self, household_id: UUID, export_id: UUID, fmt: str) -> str:
         key = disclosure_key(self.space, household_id, export_id, fmt)
         return f"/disclosures/{self.sign(key)}"
-
-
-_INVALID = (403, "disclosure_link_invalid", "The link is not valid.", "リンクが無効です。")
-_EXPIRED = (410, "disclosure_link_expired", "The link has expired; export the records again.",
-            "リンクの有効期限が切れています。改めて出力してください。")
-_GONE = (410, "disclosure_gone", "These records are no longer available.",
-         "この記録は閲覧できなくなりました。")
-
-
-@router.get("/disclosures/{token}", tags=["data-subject requests"])
-def read_disclosure(request: Request, token: str) -> Response:
-    """Download a disclosure export (JSON or the Japanese HTML document) through its link."""
-    services: Services = request.app.state.services
-    match = open_link(token, disclosure_secret(services), _KEY,
-                      invalid=_INVALID, expired=_EXPIRED)
-    key = match.group(0)
-    space, household_id, export_id, fmt = match.groups()
-    with services.runtimes.lease(space.removeprefix("t_")) as rt:
-        keyring = rt.casework.keyring
-        try:
-            sealed, _ = services.objects.get(key)
-        except ObjectNotFoundError:
-            raise problem(*_GONE) from None
-        try:
-            if is_sealed(sealed):
-                aead = keyring.for_reading(UUID(household_id))
-                data = None if aead is None else open_bytes(aead, key, sealed)[0]
-            else:  # an export sealed as one envelope, before sealed objects
-                data = keyring.open(UUID(household_id), sealed, disclosure_aad(export_id, fmt))
-        except (SealedObjectError, ValueError):
-            raise problem(409, SealedObjectError.code, SealedObjectError.message,
-                          SealedObjectError.message_ja) from None
-    if data is None:  # the household was disposed of
-        raise problem(*_GONE)
-    return Response(data, media_type=FORMATS[fmt], headers={
-        "Cache-Control": "no-store",
-        "Content-Disposition": content_disposition(f"disclosure-{export_id}.{fmt}")})

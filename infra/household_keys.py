@@ -32,6 +32,15 @@ from uuid import UUID
 
 from yorisoi.infra.db import Cursor, Database
 
+
+class HouseholdKeyDestroyedError(Exception):
+    """The household was disposed of: its personal data can no longer be written."""
+
+    code = "household_disposed"
+    message = "This household's records have been disposed of."
+    message_ja = "この世帯の記録は廃棄済みです。"
+
+
 HOUSEHOLD_KEYS_DDL = (
     "CREATE TABLE IF NOT EXISTS {s}household_keys ("
     " household_id TEXT PRIMARY KEY,"

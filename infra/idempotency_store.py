@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from yorisoi.infra.db import Cursor
-from yorisoi.tenants.space_tables import SpaceTables
+from yorisoi.infra.db import Cursor, SpaceTables
 
 
 def _ddl(dialect: str) -> list[str]:  # noqa: ARG001 - one shape on both backends

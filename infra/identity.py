@@ -13,6 +13,7 @@ checked the signature, issuer, audience and lifetime.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import re
@@ -515,3 +516,19 @@ class TokenVerifier:
         with self._lock:
             self._inline[registration.issuer] = (copy.deepcopy(registration.jwks), keyset)
         return keyset
+
+
+async def verify_token(services: Any, token: str) -> VerifiedToken:
+    """Verify on the event loop when memory answers (the registry checked for this
+    request, a token seen before, cached keys); otherwise in a thread (reads, fetches).
+
+    The same answer as ``services.verifier.verify`` either way (AuthenticationError
+    included)."""
+    registry = getattr(getattr(services, "directory", None), "registry", None)
+    if registry is not None:
+        try:
+            if await registry.checked_for_request():
+                return services.verifier.verify_offline(token, registry.issuer_in_memory)
+        except LookupUnavailable:
+            pass
+    return await asyncio.to_thread(services.verifier.verify, token)

@@ -48,6 +48,7 @@ from opentelemetry import trace
 from psycopg.sql import SQL, Identifier, Literal
 
 from yorisoi.infra.db import joined_connection
+from yorisoi.infra.household_keys import HouseholdKeyDestroyedError
 
 EVENTS_CHANNEL = "yorisoi_events"
 INSERT_FUNCTION = "yorisoi_insert_events"
@@ -422,8 +423,6 @@ class PostgresTenantRecorder(_Traced, PostgresApplicationRecorder):
                 state = getattr(cause, "sqlstate", None)
                 detail = getattr(getattr(cause, "diag", None), "message_detail", None)
                 if state == KEY_DESTROYED_STATE:
-                    from yorisoi.services.personal_data import HouseholdKeyDestroyedError
-
                     raise HouseholdKeyDestroyedError(
                         UUID(detail) if detail else None) from None
                 if state == STALE_READ_STATE:

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from yorisoi.services.casework import CaseworkApplication
 
 FORMAT = "yorisoi.disclosure/1"
-FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8"}
 
 # Record kind by aggregate class name (the first part of an event's qualname).
 RECORD_KINDS: dict[str, str] = {

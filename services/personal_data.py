@@ -24,20 +24,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yorisoi.infra.db import Database
-from yorisoi.infra.household_keys import MISSING, HouseholdKeyStore
+# HouseholdKeyDestroyedError is defined with the key store (the recorder raises it too)
+# and stays importable from here, where the services meet it.
+from yorisoi.infra.household_keys import MISSING, HouseholdKeyDestroyedError, HouseholdKeyStore
 from yorisoi.infra.keys import RetiredVersion, TenantKeyProvider, TenantKeyRetiredError
 from yorisoi.services.personal_access import MASKED, current_access
 
 _ENVELOPE_VERSION = b"\x01"
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
-
-
-class HouseholdKeyDestroyedError(Exception):
-    """The household was disposed of: its personal data can no longer be written."""
-
-    code = "household_disposed"
-    message = "This household's records have been disposed of."
-    message_ja = "この世帯の記録は廃棄済みです。"
 
 
 @dataclass(frozen=True)

@@ -9,21 +9,11 @@ may UPDATE and DELETE (everything else it may only SELECT and INSERT).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class SpaceTables:
-    name: str
-    ddl: Callable[[str], list[str]]  # dialect ("postgres" | "sqlite") -> statements
-    writable: tuple[str, ...] = ()
-
-
+from yorisoi.infra.db import SpaceTables  # defined with the database: the stores use it
 
 
 def _entries() -> list[SpaceTables]:
-    # Imported here, not at module level: each feature's module imports SpaceTables.
+    # Imported here, not at module level: only provisioning and upgrades read the list.
     from yorisoi.infra.access_log_store import ACCESS_LOG_TABLES
     from yorisoi.infra.audit_ledger_store import AUDIT_LEDGER_TABLES
     from yorisoi.infra.idempotency_store import IDEMPOTENCY_TABLES

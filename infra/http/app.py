@@ -14,11 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from yorisoi.graphql.context import get_context
 from yorisoi.graphql.persisted import PersistedQueries, PersistedQueryRouter
 from yorisoi.graphql.schema import build_schema
-from yorisoi.infra.worker.audit_chaining import keep_ledgers
-from yorisoi.infra.wiring.bootstrap import Services
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.console.routes_print import router as console_print_router
-from yorisoi.infra.disclosure_links import router as disclosure_links_router
+from yorisoi.infra.http.agency_packets import router as referral_packets_router
+from yorisoi.infra.http.disclosures import router as disclosure_links_router
 from yorisoi.infra.http.middleware import (
     HttpSpanMiddleware,
     OutageMiddleware,
@@ -26,17 +25,18 @@ from yorisoi.infra.http.middleware import (
     RequestGuardMiddleware,
     quiet_uvicorn_logs,
 )
-from yorisoi.infra.http.offline_assets import mount_offline_assets
+from yorisoi.infra.http.offline_assets import graphiql_html, mount_offline_assets
 from yorisoi.infra.http.public_directory import router as public_directory_router
 from yorisoi.infra.http.readiness import Readiness
-from yorisoi.infra.metrics import MetricsMiddleware, mount_metrics
-from yorisoi.infra.rate_limits import limiter_for
-from yorisoi.infra.referral_packets import router as referral_packets_router
 from yorisoi.infra.http.request_bodies import BodyLimits
 from yorisoi.infra.http.rest import router as rest_router
-from yorisoi.infra.settings import Settings
 from yorisoi.infra.http.staff_files import router as staff_files_router
+from yorisoi.infra.metrics import MetricsMiddleware, mount_metrics
+from yorisoi.infra.rate_limits import limiter_for
+from yorisoi.infra.settings import Settings
 from yorisoi.infra.telemetry import configure_telemetry
+from yorisoi.infra.wiring.bootstrap import Services
+from yorisoi.infra.worker.audit_chaining import keep_ledgers
 
 _log = logging.getLogger("yorisoi.http")
 
@@ -126,7 +126,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(PersistedQueryRouter(
         schema, path="/graphql", context_getter=get_context,
         graphql_ide=None if production else "graphiql", allow_queries_via_get=False,
-        persisted=persisted))
+        persisted=persisted, ide_html=graphiql_html))
 
     # On the event loop, never the thread pool (which an outage may have filled).
     @app.get("/readyz", include_in_schema=False)

@@ -9,7 +9,6 @@ request's own task, so the span stays the current one for everything below it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import traceback
@@ -24,13 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from yorisoi.infra.identity import (
-    AuthenticationError,
-    LookupUnavailable,
-    VerifiedToken,
-    bearer_token,
-)
-from yorisoi.infra.rate_limits import MESSAGE, MESSAGE_JA, RateLimiter, Refusal, keys_for
 from yorisoi.infra.http.request_bodies import (
     BodyLimits,
     BodyProblem,
@@ -38,6 +30,12 @@ from yorisoi.infra.http.request_bodies import (
     json_problem,
     too_large,
 )
+from yorisoi.infra.identity import (
+    AuthenticationError,
+    bearer_token,
+    verify_token,
+)
+from yorisoi.infra.rate_limits import MESSAGE, MESSAGE_JA, RateLimiter, Refusal, keys_for
 from yorisoi.tenants.access import Principal
 from yorisoi.tenants.registry import registry_request
 
@@ -95,22 +93,6 @@ async def _console_principal(request: Request) -> Principal | None:
         _log.warning("session check for rate limits failed: %s", type(error).__name__)
         return None
     return Principal.from_token(token)
-
-
-async def verify_token(services: Any, token: str) -> VerifiedToken:
-    """Verify on the event loop when memory answers (the registry checked for this
-    request, a token seen before, cached keys); otherwise in a thread (reads, fetches).
-
-    The same answer as ``services.verifier.verify`` either way (AuthenticationError
-    included)."""
-    registry = getattr(getattr(services, "directory", None), "registry", None)
-    if registry is not None:
-        try:
-            if await registry.checked_for_request():
-                return services.verifier.verify_offline(token, registry.issuer_in_memory)
-        except LookupUnavailable:
-            pass
-    return await asyncio.to_thread(services.verifier.verify, token)
 
 
 class RateLimitMiddleware:
