@@ -45,8 +45,8 @@ SERIES = {
         "from yorisoi.infra.cli import app\n"
         "try: app(['audit', 'verify', '--help'], prog_name='yorisoi')\n"
         "except SystemExit: pass"),
-    "platform imports (infra.bootstrap)": "import yorisoi.infra.wiring.bootstrap",
-    "web app imports (infra.app)": "import yorisoi.infra.http.app",
+    "platform imports (infra.wiring.bootstrap)": "import yorisoi.infra.wiring.bootstrap",
+    "web app imports (infra.http.app)": "import yorisoi.infra.http.app",
 }
 
 

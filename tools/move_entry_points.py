@@ -93,6 +93,10 @@ def _rules() -> list[tuple[re.Pattern[str], Any]]:
     # Not preceded by a word character or a dot, not followed by one of a longer name.
     for old, new in MODULES.items():
         rules.append((re.compile(r"(?<![\w.])" + re.escape(old) + r"(?!\w)"), new))
+    # The short dotted form docs and bench labels use: ``infra.bootstrap``.
+    for old, new in MODULES.items():
+        short_old, short_new = old.removeprefix("yorisoi."), new.removeprefix("yorisoi.")
+        rules.append((re.compile(r"(?<![\w.])" + re.escape(short_old) + r"(?!\w)"), short_new))
     # ``from yorisoi.infra import rest`` (one name) -> ``from yorisoi.infra.http import rest``;
     # a renamed module keeps its old name as an alias (cli_audit -> cli.audit as cli_audit).
     for old, new in MODULES.items():
