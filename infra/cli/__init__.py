@@ -1,7 +1,7 @@
 """The ``yorisoi`` command: serve, worker, provisioning, dev tokens, demo data, rebuilds.
 
-An operator's daily tool, so it starts fast: this module and every ``cli_*``
-sub-app import only typer and rich at the top; the platform (database,
+An operator's daily tool, so it starts fast: this module and every sub-app
+module of this package import only typer and rich at the top; the platform (database,
 event store, object storage, GraphQL, the web app) is imported inside the
 command that needs it.  ``tests/deploy/test_cli_imports.py`` keeps it so.
 
