@@ -11,6 +11,10 @@ device as the rules allow — and what landed on the server checked.
   is shown as such and recorded anyway with a reason (written on the case under its new
   contract); a household **disposed of** meanwhile is refused with the rule's words, offers no
   "record anyway", and is discarded: nothing written.  The device's store holds no plaintext.
+- Visits: a visit a colleague **recorded meanwhile** (``visit_not_planned``: the rule's words,
+  only discard, nothing written) and a visit **moved meanwhile** (recorded anyway with a
+  reason: done once); a new family that **may already be registered** (``duplicate``:
+  registered anyway with a reason, one household).
 
 Its own module (its own world): disposal needs a retention schedule for the whole municipality.
 """
@@ -30,14 +34,19 @@ from test_offline_capture_browser import (
     WAIT,
     _count,
     _family,
+    _plan,
+    _visit_status,
     _open_offline_pages,
     _stored_text,
     _take_offline,
 )
-from world import CITY_A, IDLE_NPO, NPO
+from world import CITY_A, IDLE_NPO, NPO, consultation_command
 
+from yorisoi.domain.households import Child, Guardian
 from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
+from yorisoi.services.casework import NewHousehold
+from yorisoi.services.consent import NewConsent
 from yorisoi.services.context import acting_as
 
 pytestmark = pytest.mark.slow
@@ -264,3 +273,128 @@ def test_a_municipal_specialist_meets_a_hand_over_and_a_disposal(live_console, c
         assert secret not in stored
     context.close()
 
+
+
+def _visit_events(world: Any, visit_id: str) -> int:
+    with world.services.runtimes.lease(CITY_A) as rt:
+        return len(list(rt.casework.recorder.select_events(uuid.UUID(visit_id))))
+
+
+def _outcome(page: Any, guardian: str, result: str) -> None:
+    page.locator("#cases article", has_text=guardian).get_by_role(
+        "button", name="訪問の結果を記録").click()
+    page.get_by_label("結果", exact=True).select_option(result)
+    if result == "done":
+        page.get_by_label("訪問の記録（訪問できた場合）").fill("玄関先で子どもの様子を見た")
+    else:
+        page.get_by_label("会えなかった理由（会えなかった場合）").select_option("absent")
+    page.get_by_label("次の対応", exact=True).select_option("revisit")
+    page.get_by_role("button", name="下書きを保存").click()
+
+
+def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, chromium) -> None:
+    from yorisoi.services import outreach
+
+    base, world = live_console.url, live_console.world
+    recorded, moved = ("架空 " + uuid.uuid4().hex[:5] for _ in range(2))
+    ids = {name: _family(world, name) for name in (recorded, moved)}
+    visits = {name: _plan(world, ids[name]) for name in (recorded, moved)}
+    twin_guardian, twin_child = "架空 " + uuid.uuid4().hex[:5], "架空 " + uuid.uuid4().hex[:5]
+    _family_of(world, twin_guardian, twin_child)
+    page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-6", "specialist", "a-hiroba")
+    context = page.context
+    _take_offline(page, base, [recorded, moved])
+    _open_offline_pages(page)
+
+    context.set_offline(True)
+    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _outcome(page, recorded, "not_met")
+    _outcome(page, moved, "done")
+    page.get_by_role("button", name="新しい世帯を登録（同意あり）").click()
+    page.get_by_label("保護者の氏名").fill(twin_guardian)
+    page.get_by_label("続柄", exact=True).fill("母")
+    page.get_by_label("子どもの氏名").fill(twin_child)
+    page.get_by_label("子どもの生年月日").fill("令和6年5月1日")
+    page.get_by_label("同意した人", exact=True).fill(twin_guardian)
+    page.get_by_label("同意した人の続柄").fill("母")
+    page.get_by_label("相談内容（主訴）").fill("転入したばかりで相談先を探している")
+    page.locator("#capture-form").get_by_label("発達").check()
+    page.get_by_role("button", name="下書きを保存").click()
+    _drafts(page, 3)
+
+    # Meanwhile: a colleague records the first visit, the second is moved to tomorrow.
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
+        outreach.record_visit_not_met(rt.casework, uuid.UUID(visits[recorded]),
+                                      outreach.VisitOutcome(on=japan_today(),
+                                                            next_step="revisit",
+                                                            reason="declined"),
+                                      expected_version=None, writable_contract_ids=None)
+        outreach.reschedule_visit(rt.casework, uuid.UUID(visits[moved]),
+                                  planned_on=japan_today() + timedelta(days=1),
+                                  starts_at="14:00", ends_at="15:00",
+                                  visitors=["npo-staff-1"], expected_version=None,
+                                  writable_contract_ids=None)
+        rt.catch_up()
+    events_before = _count(world, "")
+    households_before = _count(world, "Household.Registered")
+    done_before = _count(world, "OutreachVisit.Done")
+
+    context.set_offline(False)
+    page.locator("#conflicts article").nth(2).wait_for(timeout=WAIT)
+    assert _count(world, "") == events_before
+
+    # Recorded meanwhile: the rule's words, her outcome beside theirs; only discard.
+    taken = page.locator("#conflicts article", has_text=recorded)
+    text = taken.inner_text()
+    assert "その後、この訪問は記録済みか中止になりました。" in text
+    assert "訪問: 会えなかった" in text  # the case now
+    assert "会えなかった理由" in text and "不在" in text  # her draft
+    assert taken.get_by_role("button", name="このまま記録する").count() == 0
+    assert taken.get_by_role("button", name="別のケースに記録する").count() == 0
+    before = _visit_events(world, visits[recorded])
+    taken.get_by_role("button", name="下書きを破棄する").click()
+    page.wait_for_function("document.getElementById('app-message').textContent"
+                           ".includes('下書きを破棄しました')", timeout=WAIT)
+    assert _visit_events(world, visits[recorded]) == before
+    assert _count(world, "") == events_before
+
+    # Moved meanwhile: recorded anyway with a reason — the visit done once, the reason kept.
+    rescheduled = page.locator("#conflicts article", has_text=moved)
+    assert "その後、この訪問の予定が変更されました。" in rescheduled.inner_text()
+    notes_before = _count(world, "SupportNote")
+    rescheduled.get_by_label("このまま記録する理由").fill("予定変更の連絡前に訪問していた")
+    _quiet(page)
+    rescheduled.get_by_role("button", name="このまま記録する").click()
+    _sent(page, 1)
+    assert _visit_status(world, visits[moved]) == "done"
+    assert _count(world, "OutreachVisit.Done") == done_before + 1
+    assert _count(world, "SupportNote") == notes_before + 1  # the reason
+
+    # The family may already be registered: both sides, registered anyway with a reason.
+    twin = page.locator("#conflicts article", has_text="新しい世帯")
+    text = twin.inner_text()
+    assert "この世帯はすでに登録されている可能性があります（候補1件）。" in text
+    assert twin_guardian in text  # her draft (sealed on the device, shown to her)
+    assert twin.get_by_role("button", name="別のケースに記録する").count() == 0
+    twin.get_by_label("このまま記録する理由").fill("同姓同名の別の家族と確認した")
+    _quiet(page)
+    twin.get_by_role("button", name="このまま記録する").click()
+    _sent(page, 1)
+    assert page.locator("#conflicts article").count() == 0
+    assert _count(world, "Household.Registered") == households_before + 1
+    stored = _stored_text(page)
+    for secret in (recorded, moved, twin_guardian, twin_child, "予定変更の連絡前に訪問していた"):
+        assert secret not in stored
+    context.close()
+
+
+def _family_of(world: Any, guardian: str, child: str) -> None:
+    """A family already registered (the NPO's site): the same guardian and child."""
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
+        rt.casework.record_consultation(consultation_command(
+            household=NewHousehold(guardians=[Guardian(guardian, "母")],
+                                   children=[Child(child, date(2024, 5, 1))], pregnancy=None),
+            consent=NewConsent(given_by=guardian, relationship="母",
+                               given_on=japan_today() - timedelta(days=1),
+                               scope="相談記録の作成")))
+        rt.catch_up()
