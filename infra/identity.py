@@ -318,19 +318,19 @@ class TokenVerifier:
         lookup: Callable[[str], IssuerRegistration | None],
         *,
         jwks_lifespan: float = 300.0,
-        jwks_refetch_cooldown: float = 30.0,
+        jwks_refetch_cooldown: float = 1.0,
         jwks_timeout: float = 5.0,
     ) -> None:
         self._lookup = lookup
         self._jwks_lifespan = jwks_lifespan
-        # After any fetch, an unknown kid triggers a refetch only once this
-        # many seconds have passed: otherwise tokens with made-up kids would
-        # make us hammer the issuer.  Issuers publish new keys before signing
-        # with them, so a short delay does not break rotation.
+        # An unknown kid refetches the issuer's keys at once, but an issuer is asked at
+        # most once per this many seconds: tokens with made-up kids must not make us
+        # hammer it (a request that comes sooner waits out the rest of the interval and
+        # shares the next fetch; see _IssuerKeys).
         self._jwks_refetch_cooldown = jwks_refetch_cooldown
         self._jwks_timeout = jwks_timeout
         self._lock = threading.Lock()
-        self._clients: dict[str, jwt.PyJWKClient] = {}
+        self._issuer_keys: dict[str, _IssuerKeys] = {}
         self._inline: dict[str, tuple[dict[str, Any], jwt.PyJWKSet]] = {}
         self._verified: dict[bytes, _Verified] = {}
 
@@ -456,51 +456,29 @@ class TokenVerifier:
         assert registration.jwks_uri is not None
         if offline:
             return self._cached_signing_key(registration.jwks_uri, kid)
-        client = self._client(registration.jwks_uri)
-        try:
-            # Looks in the cached set, then refetches once (rotation).
-            return client.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as error:
-            raise AuthenticationError("issuer_unavailable") from error
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError):
-            raise AuthenticationError("key_unknown") from None
-        except ValueError as error:
-            # PyJWKClient lets a non-JSON response body escape as ValueError.
-            raise AuthenticationError("issuer_unavailable") from error
+        return self._keys_of(registration.jwks_uri).signing_key(kid)
 
     def _cached_signing_key(self, jwks_uri: str, kid: str) -> jwt.PyJWK:
-        """The key PyJWKClient.get_signing_key would return from its cached set, if any.
+        """The key ``signing_key`` would return without a fetch, if any.
 
-        The same selection (``use`` sig or unset, a kid, the first match) on the same
-        cached set object; anything else (no set yet, expired, kid not in it: a fetch
-        or a refusal) is left to the online path.
+        Anything else (no set yet, expired, kid not in it: a fetch or a refusal) is
+        left to the online path.
         """
         with self._lock:
-            client = self._clients.get(jwks_uri)
-        cache = client.jwk_set_cache if client is not None else None
-        keyset = cache.get() if cache is not None else None
-        if isinstance(keyset, jwt.PyJWKSet):
-            for key in keyset.keys:
-                if key.public_key_use in ("sig", None) and key.key_id and key.key_id == kid:
-                    return key
-        raise LookupUnavailable
+            keys = self._issuer_keys.get(jwks_uri)
+        key = keys.cached(kid) if keys is not None else None
+        if key is None:
+            raise LookupUnavailable
+        return key
 
-    def _client(self, jwks_uri: str) -> jwt.PyJWKClient:
+    def _keys_of(self, jwks_uri: str) -> _IssuerKeys:
         with self._lock:
-            client = self._clients.get(jwks_uri)
-            if client is None:
-                client = jwt.PyJWKClient(
-                    jwks_uri,
-                    cache_jwk_set=True,
-                    lifespan=self._jwks_lifespan,
-                    # The per-kid LRU never expires, so a key the issuer
-                    # withdrew would stay trusted; the set cache suffices.
-                    cache_keys=False,
-                    timeout=self._jwks_timeout,
-                    cooldown_duration=self._jwks_refetch_cooldown,
-                )
-                self._clients[jwks_uri] = client
-            return client
+            keys = self._issuer_keys.get(jwks_uri)
+            if keys is None:
+                keys = self._issuer_keys[jwks_uri] = _IssuerKeys(
+                    jwks_uri, lifespan=self._jwks_lifespan,
+                    refetch_interval=self._jwks_refetch_cooldown, timeout=self._jwks_timeout)
+            return keys
 
     def _inline_keyset(self, registration: IssuerRegistration) -> jwt.PyJWKSet:
         # Parsing keys is not free, so keep the parsed set while the
@@ -516,6 +494,111 @@ class TokenVerifier:
         with self._lock:
             self._inline[registration.issuer] = (copy.deepcopy(registration.jwks), keyset)
         return keyset
+
+
+class _IssuerKeys:
+    """One issuer's published signing keys, fetched from its ``jwks_uri``.
+
+    The set is fetched when missing or older than ``lifespan``.  A token naming a
+    kid the set lacks makes it fetch again *at once* (an IdP that rotates signs with
+    the new key as soon as it publishes it; refusing it until a cooldown passed
+    signed people out for up to 30 s), with two guards against tokens carrying
+    made-up kids:
+
+    - at most one fetch starts per ``refetch_interval`` per issuer: a request that
+      comes sooner waits out the rest of the interval (at most that long) instead of
+      being refused, so a genuine new key is never refused for being early;
+    - concurrent requests share one fetch: a request that finds a fetch under way
+      waits for it, and one that finds a fetch *begun after it arrived* uses that
+      fetch's outcome instead of making another.  Nobody sleeps holding a lock.
+
+    A request for a known kid reads the current set without waiting on any lock.
+    Thread-safe.
+    """
+
+    def __init__(self, jwks_uri: str, *, lifespan: float, refetch_interval: float,
+                 timeout: float) -> None:
+        # PyJWKClient only for its fetch (no redirects, http(s) only, the timeout);
+        # caching and the refetch policy are ours.
+        self._client = jwt.PyJWKClient(jwks_uri, cache_jwk_set=False, timeout=timeout)
+        self._lifespan = lifespan
+        self._interval = refetch_interval
+        self._changed = threading.Condition()
+        self._fetching = False  # one request at a time fetches; the others wait for it
+        # Replaced whole by the fetching request; read without a lock (one attribute read).
+        self._state: tuple[tuple[jwt.PyJWK, ...] | None, float] = (None, float("-inf"))
+        self._last_start = float("-inf")  # when the latest fetch attempt began
+        self._last_error: Exception | None = None  # that attempt's failure, if it failed
+
+    def cached(self, kid: str) -> jwt.PyJWK | None:
+        """The key from the current set, if the set is fresh and has it (no I/O)."""
+        keyset, fetched = self._state
+        if keyset is None or time.monotonic() - fetched >= self._lifespan:
+            return None
+        return _match(keyset, kid)
+
+    def signing_key(self, kid: str) -> jwt.PyJWK:
+        arrived = time.monotonic()
+        key = self.cached(kid)
+        if key is not None:
+            return key
+        with self._changed:
+            while True:
+                keyset, fetched = self._state
+                fresh = keyset is not None and time.monotonic() - fetched < self._lifespan
+                if fresh and (key := _match(keyset, kid)) is not None:
+                    return key
+                if self._fetching:  # someone is fetching (or waiting to): share it
+                    self._changed.wait()
+                    continue
+                if self._last_start >= arrived:
+                    # A fetch begun after this request arrived has finished: its answer stands.
+                    if self._last_error is not None:
+                        raise AuthenticationError("issuer_unavailable") from self._last_error
+                    raise AuthenticationError("key_unknown")
+                self._fetching = True
+                break
+        # This request fetches; requests arriving until the fetch begins share it.
+        try:
+            if fresh:  # an unknown kid: not sooner than the interval after the last attempt
+                wait = self._last_start + self._interval - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            self._fetch()
+        finally:
+            with self._changed:
+                self._fetching = False
+                self._changed.notify_all()
+        key = _match(self._state[0] or (), kid)
+        if key is None:
+            raise AuthenticationError("key_unknown")
+        return key
+
+    def _fetch(self) -> None:
+        """Fetch the set (only the one request that set ``_fetching`` calls this)."""
+        started = self._last_start = time.monotonic()
+        self._last_error = None
+        try:
+            keyset = tuple(self._client.get_jwk_set(refresh=True).keys)
+        except jwt.PyJWKClientConnectionError as error:
+            self._last_error = error
+            raise AuthenticationError("issuer_unavailable") from error
+        except ValueError as error:
+            # A non-JSON response body escapes PyJWKClient as ValueError.
+            self._last_error = error
+            raise AuthenticationError("issuer_unavailable") from error
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError):
+            # A document that is not a key set, or holds no usable key: nothing verifies.
+            keyset = ()
+        self._state = (keyset, started)
+
+
+def _match(keyset: tuple[jwt.PyJWK, ...], kid: str) -> jwt.PyJWK | None:
+    """The first signing key (``use`` sig or unset) with this kid."""
+    for key in keyset:
+        if key.public_key_use in ("sig", None) and key.key_id and key.key_id == kid:
+            return key
+    return None
 
 
 async def verify_token(services: Any, token: str) -> VerifiedToken:

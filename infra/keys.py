@@ -243,13 +243,22 @@ class KmsKeyProvider:
         base = f"{self.alias_prefix}{tenant}"
         return base if version is None else f"{base}--v{version}"
 
-    def _aliases(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for page in self.kms.get_paginator("list_aliases").paginate():
-            for alias in page["Aliases"]:
-                if "TargetKeyId" in alias:
-                    found[alias["AliasName"]] = alias["TargetKeyId"]
-        return found
+    def _target(self, alias: str) -> str | None:
+        """The key id an alias names, or None when there is no such alias.
+
+        One DescribeKey by alias name: listing every alias (a page per 100 of them, two or
+        three per tenant) made ``tenant upgrade`` across thousands of tenants quadratic.
+        A key pending deletion still answers DescribeKey, but only a retired version's
+        key is ever pending deletion, and retiring deletes its alias first.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NotFoundException":
+                return None
+            raise
 
     def _new_key(self, tenant: str, version: int) -> str:
         return self.kms.create_key(
@@ -258,10 +267,20 @@ class KmsKeyProvider:
         )["KeyMetadata"]["KeyId"]
 
     def create_tenant_key(self, tenant: str) -> None:
-        if self._alias(tenant) in self._aliases():
+        from botocore.exceptions import ClientError
+
+        if self._target(self._alias(tenant)) is not None:
             return
         key_id = self._new_key(tenant, 1)
-        self.kms.create_alias(AliasName=self._alias(tenant), TargetKeyId=key_id)
+        try:
+            self.kms.create_alias(AliasName=self._alias(tenant), TargetKeyId=key_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "AlreadyExistsException":
+                raise
+            # Another process provisioned the tenant first: its key stands, ours goes.
+            self.kms.schedule_key_deletion(KeyId=key_id,
+                                           PendingWindowInDays=self.PENDING_WINDOW_DAYS)
+            return
         self.kms.create_alias(AliasName=self._alias(tenant, 1), TargetKeyId=key_id)
 
     def _version_of_key(self, key_id: str) -> int:
@@ -301,21 +320,30 @@ class KmsKeyProvider:
                                     "has been retired")
 
     def live_versions(self, tenant: str) -> list[int]:
-        aliases = self._aliases()
-        pattern = re.compile(re.escape(self._alias(tenant)) + r"--v(\d+)")
-        versions = sorted(int(m.group(1)) for name in aliases if (m := pattern.fullmatch(name)))
-        if not versions and self._alias(tenant) in aliases:
-            versions = [1]  # a tenant made before versions existed
+        """Versions whose alias exists: up to the current one, and any made after it by an
+        ``add_version`` that stopped before moving the tenant's alias (a few DescribeKey
+        calls per tenant, never a listing of every tenant's aliases)."""
+        current_key = self._target(self._alias(tenant))
+        if current_key is None:
+            return []
+        current = self._version_of_key(current_key)
+        versions = [v for v in range(1, current) if self._target(self._alias(tenant, v))]
+        newer = current
+        while newer == current or self._target(self._alias(tenant, newer)) is not None:
+            versions.append(newer)
+            newer += 1
+        # (The current version counts even without its own alias: a tenant made before
+        # versions existed has only the tenant's alias, on version 1.)
         return versions
 
     def add_version(self, tenant: str) -> int:
-        aliases = self._aliases()
-        current_key = aliases.get(self._alias(tenant))
+        current_key = self._target(self._alias(tenant))
         if current_key is None:
             raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}")
         current = self._version_of_key(current_key)
-        if self._alias(tenant, current) not in aliases:  # name the version about to be retired
-            self.kms.create_alias(AliasName=self._alias(tenant, current), TargetKeyId=current_key)
+        if self._target(self._alias(tenant, current)) is None:  # name the version about to
+            self.kms.create_alias(AliasName=self._alias(tenant, current),  # be retired
+                                  TargetKeyId=current_key)
         version = max([current, *self.live_versions(tenant)]) + 1
         key_id = self._new_key(tenant, version)
         self.kms.create_alias(AliasName=self._alias(tenant, version), TargetKeyId=key_id)
@@ -325,12 +353,11 @@ class KmsKeyProvider:
     def retire_version(self, tenant: str, version: int) -> RetiredVersion:
         from botocore.exceptions import ClientError
 
-        aliases = self._aliases()
-        key_id = aliases.get(self._alias(tenant, version))
+        key_id = self._target(self._alias(tenant, version))
         if key_id is None:
             return RetiredVersion(version, {"alias": self._alias(tenant, version),
                                             "alreadyRetired": True})
-        if key_id == aliases.get(self._alias(tenant)):
+        if key_id == self._target(self._alias(tenant)):
             raise ValueError("the current key-encryption key version cannot be retired")
         self.kms.delete_alias(AliasName=self._alias(tenant, version))
         try:

@@ -270,11 +270,14 @@ def test_key_rotation_refetches_once(
 def test_unknown_kids_do_not_hammer_the_issuer(
     server: JwksServer, registrations: dict[str, IssuerRegistration], key_a1: rsa.RSAPrivateKey
 ) -> None:
-    verifier = TokenVerifier(registrations.get)  # default refetch cooldown
+    verifier = TokenVerifier(registrations.get)  # default: one refetch per second at most
     verifier.verify(sign(claims_a(), key_a1, "a1"))
+    started = time.monotonic()
     for n in range(5):
         refused(verifier, sign(claims_a(), key_a1, f"made-up-{n}"), "key_unknown")
-    assert server.fetches == 1
+    # An unknown kid refetches at once, but never twice within the second
+    # (tests/infra/test_ops_jwks_rotation.py holds the timing and concurrency cases).
+    assert server.fetches - 1 <= int(time.monotonic() - started) + 1
 
 
 def test_alg_none_refused(verifier: TokenVerifier) -> None:

@@ -1,0 +1,208 @@
+"""An identity provider's new signing key is accepted at once (issue 18, operations).
+
+The verifier refetches an issuer's JWKS as soon as a token names a kid it does not
+know — guarded: at most one fetch per issuer per interval (1 s by default), concurrent
+requests sharing a fetch.  Real RSA keys, real HTTP on 127.0.0.1, the deployment's
+default timings (no test-only cooldown).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from yorisoi.infra.identity import AuthenticationError, IssuerRegistration, TokenVerifier
+
+ISSUER = "https://idp.city-chiyoda.example/realms/staff"
+AUDIENCE = "yorisoi"
+
+
+class SlowJwks:
+    """A JWKS endpoint that takes ``delay`` seconds to answer and counts the fetches."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.document: dict[str, Any] = {"keys": []}
+        self.delay = delay
+        self.fetches = 0
+        self._count = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                with outer._count:
+                    outer.fetches += 1
+                time.sleep(outer.delay)
+                body = json.dumps(outer.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_port}/jwks.json"
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def publish(self, *keys: tuple[rsa.RSAPrivateKey, str]) -> None:
+        self.document = {"keys": [
+            {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
+             "kid": kid, "use": "sig"} for key, kid in keys]}
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, rsa.RSAPrivateKey]:
+    return {"k1": _rsa(), "k2": _rsa()}
+
+
+@pytest.fixture
+def idp() -> Iterator[SlowJwks]:
+    server = SlowJwks()
+    yield server
+    server.close()
+
+
+def _verifier(idp: SlowJwks) -> TokenVerifier:
+    registration = IssuerRegistration(issuer=ISSUER, audience=AUDIENCE,
+                                      tenant_kind="municipality", tenant_id="131016",
+                                      jwks_uri=idp.url)
+    return TokenVerifier({ISSUER: registration}.get)  # the deployment's defaults
+
+
+def _token(key: rsa.RSAPrivateKey, kid: str, subject: str = "staff-0042") -> str:
+    now = int(time.time())
+    return jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "iat": now,
+                       "exp": now + 600, "roles": ["specialist"]},
+                      key, algorithm="RS256", headers={"kid": kid})
+
+
+def _outcome(verifier: TokenVerifier, token: str) -> str:
+    try:
+        return verifier.verify(token).subject
+    except AuthenticationError as error:
+        return error.code
+
+
+def test_a_key_published_right_after_a_fetch_is_accepted_at_once(idp, keys) -> None:
+    """The case that refused a rotated key for up to 30 s: a fetch moments before the
+    IdP published its new key.  Now the token waits out the rest of the interval at most."""
+    verifier = _verifier(idp)
+    idp.publish((keys["k1"], "k1"))
+    assert verifier.verify(_token(keys["k1"], "k1")).tenant_id == "131016"
+    assert idp.fetches == 1
+
+    idp.publish((keys["k1"], "k1"), (keys["k2"], "k2"))  # the IdP rotates
+    started = time.monotonic()
+    assert verifier.verify(_token(keys["k2"], "k2")).subject == "staff-0042"
+    assert time.monotonic() - started < 2.5  # the 1 s interval, not 30 s
+    assert idp.fetches == 2
+    # Both keys now verify from the refreshed set, without another fetch.
+    assert verifier.verify(_token(keys["k1"], "k1", "staff-0043")).subject == "staff-0043"
+    assert verifier.verify(_token(keys["k2"], "k2", "staff-0044")).subject == "staff-0044"
+    assert idp.fetches == 2
+
+
+def test_a_new_key_long_after_the_last_fetch_is_fetched_without_waiting(idp, keys) -> None:
+    verifier = _verifier(idp)
+    idp.publish((keys["k1"], "k1"))
+    verifier.verify(_token(keys["k1"], "k1"))
+    time.sleep(1.1)  # past the interval: nothing to wait for
+    idp.publish((keys["k2"], "k2"))
+    started = time.monotonic()
+    assert verifier.verify(_token(keys["k2"], "k2")).subject == "staff-0042"
+    assert time.monotonic() - started < 0.9
+    assert idp.fetches == 2
+    # The withdrawn key is refused after that fetch (it named a kid the set lacks).
+    assert _outcome(verifier, _token(keys["k1"], "k1", "staff-0045")) == "key_unknown"
+
+
+def test_concurrent_requests_with_the_new_key_share_one_fetch(keys) -> None:
+    idp = SlowJwks(delay=0.3)  # long enough for every request to arrive during the fetch
+    try:
+        verifier = _verifier(idp)
+        idp.publish((keys["k1"], "k1"))
+        verifier.verify(_token(keys["k1"], "k1"))
+        time.sleep(1.1)
+        idp.publish((keys["k1"], "k1"), (keys["k2"], "k2"))
+        tokens = [_token(keys["k2"], "k2", f"staff-{n:04d}") for n in range(12)]
+        gate = threading.Barrier(len(tokens))
+        outcomes: list[str] = [""] * len(tokens)
+
+        def request(n: int) -> None:
+            gate.wait()
+            outcomes[n] = _outcome(verifier, tokens[n])
+
+        threads = [threading.Thread(target=request, args=(n,)) for n in range(len(tokens))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert outcomes == [f"staff-{n:04d}" for n in range(12)]
+        assert idp.fetches == 2  # the first load and one shared refetch
+    finally:
+        idp.close()
+
+
+def test_made_up_kids_from_many_callers_fetch_at_most_once_a_second(keys) -> None:
+    idp = SlowJwks(delay=0.1)
+    try:
+        verifier = _verifier(idp)
+        idp.publish((keys["k1"], "k1"))
+        verifier.verify(_token(keys["k1"], "k1"))
+        outcomes: list[str] = []
+        lock = threading.Lock()
+        started = time.monotonic()
+
+        def attacker(n: int) -> None:
+            for round_ in range(3):
+                code = _outcome(verifier, _token(keys["k1"], f"made-up-{n}-{round_}"))
+                with lock:
+                    outcomes.append(code)
+
+        threads = [threading.Thread(target=attacker, args=(n,)) for n in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        elapsed = time.monotonic() - started
+        assert outcomes == ["key_unknown"] * 30
+        # One initial fetch, then at most one per started second (30 refusals, not 30 fetches).
+        assert idp.fetches - 1 <= int(elapsed) + 1, (idp.fetches, elapsed)
+        assert idp.fetches <= len(outcomes) // 2
+        # A genuine token for the known key is still served meanwhile, from the set.
+        assert verifier.verify(_token(keys["k1"], "k1", "staff-0099")).subject == "staff-0099"
+    finally:
+        idp.close()
+
+
+def test_an_issuer_down_at_the_refetch_is_unavailable_not_an_unknown_key(keys) -> None:
+    idp = SlowJwks()
+    verifier = _verifier(idp)
+    idp.publish((keys["k1"], "k1"))
+    verifier.verify(_token(keys["k1"], "k1"))
+    idp.close()  # the IdP goes away
+    time.sleep(1.1)
+    assert _outcome(verifier, _token(keys["k2"], "k2")) == "issuer_unavailable"
+    # The key set already fetched still verifies its own keys.
+    assert verifier.verify(_token(keys["k1"], "k1", "staff-0046")).subject == "staff-0046"
