@@ -64,6 +64,12 @@ FILES = {
 }
 FOLDERS = {"static": "http/static"}
 
+# Names that moved between modules (module, name) -> new module: the service half of
+# infra/checkpoints.py went to services/ so that the adapter imports no service.
+NAMES = {
+    ("yorisoi.infra.checkpoints", "ledger_sources"): "yorisoi.services.audit_verify",
+}
+
 NEW_PACKAGES = {
     "http": '"""The HTTP entry point: the API app (GraphQL, REST, health), its middleware and\n'
             'routes, and the vendored static files.  Mounts the staff console (infra/console/)."""\n',
@@ -127,6 +133,47 @@ def _rules() -> list[tuple[re.Pattern[str], Any]]:
 
 
 RULES = _rules()
+
+
+def _move_names(text: str) -> str:
+    """``from old import a, moved`` -> ``from old import a`` + ``from new import moved``
+    (one line or parenthesised; the indentation kept), and dotted ``old.moved`` paths."""
+    for (old, name), new in NAMES.items():
+        pattern = re.compile(r"^(?P<indent>[ \t]*)from " + re.escape(old)
+                             + r" import (?:\((?P<group>[^)]*)\)|(?P<line>[^\n(]*))$",
+                             re.MULTILINE)
+
+        def split(match: re.Match[str], old: str = old, name: str = name,
+                  new: str = new) -> str:
+            listed = match.group("group") if match.group("group") is not None \
+                else match.group("line")
+            names = [n.strip() for n in listed.replace("\n", ",").split(",") if n.strip()]
+            moved = [n for n in names if n.split(" as ")[0].strip() == name]
+            if not moved:
+                return match.group(0)
+            kept = [n for n in names if n not in moved]
+            indent = match.group("indent")
+            lines = []
+            if kept:
+                joined = ", ".join(kept)
+                if len(indent) + len(f"from {old} import {joined}") <= 100:
+                    lines.append(f"{indent}from {old} import {joined}")
+                else:
+                    inner = "".join(f"{indent}    {n},\n" for n in kept)
+                    lines.append(f"{indent}from {old} import (\n{inner}{indent})")
+            lines.append(f"{indent}from {new} import {', '.join(moved)}")
+            return "\n".join(lines)
+
+        text = pattern.sub(split, text)
+        for dotted_old, dotted_new in ((old, new), (old.removeprefix("yorisoi."),
+                                                    new.removeprefix("yorisoi."))):
+            text = re.sub(r"(?<![\w.])" + re.escape(f"{dotted_old}.{name}") + r"(?!\w)",
+                          f"{dotted_new}.{name}", text)
+        slash_old = old.removeprefix("yorisoi.").replace(".", "/")
+        slash_new = new.removeprefix("yorisoi.").replace(".", "/")
+        text = re.sub(r"(?<![\w.])" + re.escape(f"{slash_old}.{name}") + r"(?!\w)",
+                      f"{slash_new}.{name}", text)
+    return text
 _MULTI = re.compile(r"from yorisoi\.infra import \(?[^\n]*\b("
                     + "|".join(re.escape(m.rsplit(".", 1)[1]) for m in MODULES) + r")\b[^\n]*,")
 
@@ -134,7 +181,7 @@ _MULTI = re.compile(r"from yorisoi\.infra import \(?[^\n]*\b("
 def rewrite_text(text: str) -> str:
     for pattern, replacement in RULES:
         text = pattern.sub(replacement, text)
-    return text
+    return _move_names(text)
 
 
 def sort_yorisoi_imports(text: str) -> str:
@@ -163,8 +210,30 @@ def sort_yorisoi_imports(text: str) -> str:
         chunks = ["".join(lines[n.lineno - 1:n.end_lineno]) for n in run]
         ordered = [c for _, c in sorted(zip([n.module for n in run], chunks),
                                          key=lambda pair: pair[0])]
-        lines[start:end] = ordered
+        lines[start:end] = _merged(ordered)
     return "".join(lines)
+
+
+def _merged(chunks: list[str]) -> list[str]:
+    """Two one-line imports from the same module become one (isort's order of names)."""
+    def order(name: str) -> tuple[int, str]:
+        bare = name.split(" as ")[0]
+        return (0 if bare.isupper() else 1 if bare[:1].isupper() else 2, bare)
+
+    out: list[str] = []
+    for chunk in chunks:
+        previous = out[-1] if out else ""
+        head, _, names = chunk.rstrip("\n").partition(" import ")
+        p_head, _, p_names = previous.rstrip("\n").partition(" import ")
+        if previous and head == p_head and "(" not in names + p_names \
+                and "\n" not in previous.rstrip("\n") and "\n" not in chunk.rstrip("\n"):
+            joined = sorted({n.strip() for n in (p_names + "," + names).split(",")}, key=order)
+            line = f"{head} import {', '.join(joined)}"
+            if len(line) <= 100:
+                out[-1] = line + "\n"
+                continue
+        out.append(chunk)
+    return out
 
 
 def _root() -> Path:
