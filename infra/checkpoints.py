@@ -1,7 +1,7 @@
 """Signed audit checkpoints in write-once storage.
 
 A checkpoint says "entry N of municipality M's ledger has hash H", signed with
-the platform key (``services/audit_verify.signed_checkpoint``).  Anyone who
+the platform key (``signed_checkpoint`` below; ``services/audit_verify.py`` verifies it).  Anyone who
 later rewrites the ledger in the database — even recomputing every hash —
 cannot make it agree with a checkpoint they cannot replace.
 
@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import weakref
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,22 +41,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from opentelemetry import trace
 
-from yorisoi.infra.audit_ledger_store import (
-    PLATFORM_LEDGER,
-    AuditLedgerStore,
-    ledger_transaction,
-)
+from yorisoi.infra.audit_ledger_store import AuditLedgerStore, ledger_transaction
 from yorisoi.infra.db import Database
-from yorisoi.infra.signing import PlatformSigner
+from yorisoi.infra.signing import PlatformSigner, canonical_json
 from yorisoi.infra.storage import ObjectLockedError, StorageError, validate_key
-from yorisoi.services.audit_verify import (
-    UNCHAINED_GRACE,
-    CheckpointCopy,
-    LedgerSource,
-    checkpoint_key,
-    online_source,
-    signed_checkpoint,
-)
 
 _log = logging.getLogger("yorisoi.audit")
 _tracer = trace.get_tracer("yorisoi.audit")
@@ -67,6 +56,31 @@ RETENTION_DAYS = 3653
 # last one is older than CHECKPOINT_MAX_AGE and anything new was chained.
 CHECKPOINT_EVERY = 1000
 CHECKPOINT_MAX_AGE = timedelta(hours=1)
+CHECKPOINT_FORMAT = "yorisoi-audit-checkpoint/1"
+
+
+def checkpoint_key(tenant: str, sequence: int) -> str:
+    """Where a checkpoint lives in its store (zero-padded: keys sort by sequence)."""
+    return f"{tenant}/{sequence:012d}.json"
+
+
+def signed_checkpoint(signer: PlatformSigner, tenant: str, sequence: int, head_hash: str,
+                      time: str) -> bytes:
+    """The bytes of a checkpoint object: the document and the platform's signature of it
+    (services/audit_verify.py checks both)."""
+    document = {"format": CHECKPOINT_FORMAT, "tenant": tenant, "sequence": sequence,
+                "headHash": head_hash, "time": time, "keyId": signer.key_id}
+    return canonical_json({"checkpoint": document, "signature": signer.sign(document).as_dict()})
+
+
+@dataclass(frozen=True)
+class CheckpointCopy:
+    """What object storage holds under one checkpoint key."""
+
+    key: str
+    data: bytes | None  # the first (original) version; None when none is left
+    versions: int = 1  # more than one: someone wrote the key again
+    delete_markers: int = 0
 
 
 class CheckpointStore(Protocol):
@@ -341,20 +355,3 @@ def ledger_checkpoint_due(services: Any, db: Database, tenant: str) -> None:
                      ).checkpoint_if_due(db, tenant)
     except StorageError as error:
         _log.warning("audit checkpoint of %s not written: %s", tenant, error)
-
-
-def ledger_sources(services: Any, runtime: Any | None,
-                   grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
-    """What ``audit verify`` reads: a municipality's ledger with the registry entries it
-    depends on (``runtime``), or the whole registry's ledger (``None``)."""
-    checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
-    platform_db = services.directory.platform.database
-    if runtime is None:
-        return online_source(platform_db, PLATFORM_LEDGER,
-                             lambda: checkpointer.copies(PLATFORM_LEDGER), grace=grace)
-    source = online_source(runtime.casework.database, runtime.municipality_code,
-                           lambda: checkpointer.copies(runtime.municipality_code), grace=grace)
-    source.registry = online_source(platform_db, PLATFORM_LEDGER,
-                                    lambda: checkpointer.copies(PLATFORM_LEDGER),
-                                    concerning=runtime.municipality_code, grace=grace)
-    return source

@@ -27,9 +27,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from yorisoi.infra.audit_ledger_store import AuditLedgerStore, ledger_transaction
+from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, AuditLedgerStore, ledger_transaction
+# The checkpoint object (format, key, signed body) is the checkpoint store's; verified here.
+from yorisoi.infra.checkpoints import (
+    CHECKPOINT_FORMAT,
+    Checkpointer,
+    CheckpointCopy,
+    checkpoint_store,
+)
 from yorisoi.infra.db import Database
-from yorisoi.infra.signing import PlatformSigner, SignatureInvalidError, canonical_json, key_id
+from yorisoi.infra.signing import SignatureInvalidError, key_id
 from yorisoi.infra.signing import verify as verify_signature
 from yorisoi.services.audit_ledger import (
     KINDS,
@@ -43,7 +50,6 @@ from yorisoi.services.audit_ledger import (
 )
 from yorisoi.services.bundles.custody import check_record, record_in
 
-CHECKPOINT_FORMAT = "yorisoi-audit-checkpoint/1"
 # A source not chained this long after it was written is a finding: the
 # background chainer runs every few seconds, and waits at most a minute for a
 # PostgreSQL access-log id whose transaction is still open.
@@ -52,29 +58,6 @@ _TAIL_SCAN = 10_000  # tail rows read per kind to tell stale from fresh
 
 
 # --------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_key(tenant: str, sequence: int) -> str:
-    """Where a checkpoint lives in its store (zero-padded: keys sort by sequence)."""
-    return f"{tenant}/{sequence:012d}.json"
-
-
-def signed_checkpoint(signer: PlatformSigner, tenant: str, sequence: int, head_hash: str,
-                      time: str) -> bytes:
-    """The bytes of a checkpoint object: the document and the platform's signature of it."""
-    document = {"format": CHECKPOINT_FORMAT, "tenant": tenant, "sequence": sequence,
-                "headHash": head_hash, "time": time, "keyId": signer.key_id}
-    return canonical_json({"checkpoint": document, "signature": signer.sign(document).as_dict()})
-
-
-@dataclass(frozen=True)
-class CheckpointCopy:
-    """What object storage holds under one checkpoint key."""
-
-    key: str
-    data: bytes | None  # the first (original) version; None when none is left
-    versions: int = 1  # more than one: someone wrote the key again
-    delete_markers: int = 0
 
 
 @dataclass(frozen=True)
@@ -459,3 +442,20 @@ def verify(source: LedgerSource, public_pem: str, *,
     if source.registry is not None:
         report.registry = verify(source.registry, public_pem)
     return report
+
+
+def ledger_sources(services: Any, runtime: Any | None,
+                   grace: timedelta = UNCHAINED_GRACE) -> LedgerSource:
+    """What ``audit verify`` reads: a municipality's ledger with the registry entries it
+    depends on (``runtime``), or the whole registry's ledger (``None``)."""
+    checkpointer = Checkpointer(checkpoint_store(services.settings, services), services.signer)
+    platform_db = services.directory.platform.database
+    if runtime is None:
+        return online_source(platform_db, PLATFORM_LEDGER,
+                             lambda: checkpointer.copies(PLATFORM_LEDGER), grace=grace)
+    source = online_source(runtime.casework.database, runtime.municipality_code,
+                           lambda: checkpointer.copies(runtime.municipality_code), grace=grace)
+    source.registry = online_source(platform_db, PLATFORM_LEDGER,
+                                    lambda: checkpointer.copies(PLATFORM_LEDGER),
+                                    concerning=runtime.municipality_code, grace=grace)
+    return source

@@ -9,11 +9,10 @@ from typing import Any
 
 from key_destruction import destroy_key
 
-from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.demo import CITY_SPECIALIST, SPECIALIST, SUPERVISOR, demo_token, load_demo
 from yorisoi.infra.settings import Settings
 from yorisoi.infra.wiring.bootstrap import Services, init_platform
-from yorisoi.services.audit_verify import VerificationReport, verify
+from yorisoi.services.audit_verify import VerificationReport, ledger_sources, verify
 
 CITY = "131016"
 OPERATIONS = Path(__file__).resolve().parents[1] / "graphql" / "operations"

@@ -25,12 +25,7 @@ ENTRY_POINTS = tuple(sorted(p.name for p in (ROOT / "infra").iterdir()
 ABOVE_ADAPTERS = ("services", "projections", "tenants", "graphql")
 
 # (importing module, imported module) -> why it is allowed.  Keep this short.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("yorisoi.infra.checkpoints", "yorisoi.services.audit_verify"):
-        "the checkpoint store writes what audit_verify defines and verifies (format, key, "
-        "signature, the online ledger source); its Checkpointer and ledger_sources are the "
-        "service half, to move to services/ with that format (docs/open-items.md)",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def yorisoi_imports(path: Path) -> set[str]:

@@ -160,7 +160,7 @@ def verify_command(
 
     ``--tenant`` also verifies the registry entries the municipality depends on.
     """
-    from yorisoi.infra.checkpoints import ledger_sources
+    from yorisoi.services.audit_verify import ledger_sources
     from yorisoi.services.audit_export import ExportFormatError, read_export
     from yorisoi.services.audit_verify import verify
 
@@ -220,7 +220,7 @@ def export_command(
     out: Annotated[Optional[Path], typer.Option(help="The file to write (JSON Lines).")] = None,  # noqa: UP007
 ) -> None:
     """Write the ledger, the chained bytes, the checkpoints and the public key to one file."""
-    from yorisoi.infra.checkpoints import ledger_sources
+    from yorisoi.services.audit_verify import ledger_sources
     from yorisoi.services.audit_export import write_export
 
     if out is None:

@@ -82,7 +82,7 @@ def move(code: Annotated[str, typer.Argument(help="Municipality code.")],
 
     from yorisoi.domain.errors import DomainError
     from yorisoi.infra.wiring.bootstrap import Services
-    from yorisoi.infra.checkpoints import ledger_sources
+    from yorisoi.services.audit_verify import ledger_sources
     from yorisoi.infra.settings import get_settings
     from yorisoi.services.audit_verify import verify
     from yorisoi.tenants.placement import LeftoversError, MoveVerificationError, plan_move

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
-from yorisoi.infra.checkpoints import ledger_sources
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.console import audit_reader, i18n, vocabulary
 from yorisoi.infra.console.household_finder import Finder, find, search_text
@@ -24,7 +23,7 @@ from yorisoi.infra.console.routes_records_admin import (
 )
 from yorisoi.infra.console.web import PREFIX, Console, PageError, console
 from yorisoi.projections.organisation_view import OrganisationQueries
-from yorisoi.services.audit_verify import verify
+from yorisoi.services.audit_verify import ledger_sources, verify
 from yorisoi.tenants.access import Grant
 from yorisoi.tenants.runtime import TenantRuntime
 

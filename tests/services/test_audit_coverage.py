@@ -2,7 +2,7 @@
 
 A single-byte change anywhere in a municipality's events, its access log or the
 platform's registry events is found by ``audit verify`` (the same sources the
-CLI builds: ``infra/checkpoints.ledger_sources``), on SQLite and PostgreSQL.  Changes
+CLI builds: ``services/audit_verify.ledger_sources``), on SQLite and PostgreSQL.  Changes
 are made as someone with access to the database would: on PostgreSQL as the
 superuser with triggers off, on SQLite by opening the file and dropping the
 append-only triggers.  Each change is undone before the next, and the ledger
@@ -24,10 +24,10 @@ from world import CITY_B
 
 from yorisoi.infra.access_log_store import COLUMNS as ACCESS_COLUMNS
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, ledger_transaction
-from yorisoi.infra.checkpoints import checkpoint_store, ledger_sources
+from yorisoi.infra.checkpoints import checkpoint_store
 from yorisoi.infra.worker.audit_chaining import LedgerKeeper
 from yorisoi.services.audit_ledger import AuditChainer
-from yorisoi.services.audit_verify import VerificationReport, online_source, verify
+from yorisoi.services.audit_verify import VerificationReport, ledger_sources, online_source, verify
 
 
 @pytest.fixture
