@@ -16,8 +16,8 @@ from yorisoi.graphql.persisted import PersistedQueries, PersistedQueryRouter
 from yorisoi.graphql.schema import build_schema
 from yorisoi.infra.console import mount_console
 from yorisoi.infra.console.routes_print import router as console_print_router
-from yorisoi.infra.http.agency_packets import router as referral_packets_router
-from yorisoi.infra.http.disclosures import router as disclosure_links_router
+from yorisoi.infra.http.agency_packets import router as agency_packets_router
+from yorisoi.infra.http.disclosures import router as disclosures_router
 from yorisoi.infra.http.middleware import (
     HttpSpanMiddleware,
     OutageMiddleware,
@@ -139,8 +139,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse(body, status_code=status)
 
     app.include_router(rest_router)  # after /readyz above: rest.py's own is shadowed
-    app.include_router(referral_packets_router)
-    app.include_router(disclosure_links_router)
+    app.include_router(agency_packets_router)
+    app.include_router(disclosures_router)
     app.include_router(public_directory_router)
     app.include_router(staff_files_router)
     # The console's printable views (A4), before the console's own routes.
