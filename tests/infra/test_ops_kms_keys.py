@@ -101,3 +101,20 @@ def test_versions_are_found_by_alias_including_a_tenant_made_before_versions(s3_
     assert version_of(provider.wrap(tenant, os.urandom(32), context)) == 4
     assert calls["ListAliases"] == 0
     assert version_of(old) == 1
+
+
+def test_a_missing_or_disabled_tenant_key_is_missing_not_an_outage(s3_env) -> None:
+    """What the readiness probe tells apart: a tenant without a usable key (``missing``)
+    from a key service that does not answer (``unavailable``)."""
+    provider, _calls = _provider(s3_env)
+    context = {"purpose": "readiness"}
+    with pytest.raises(TenantKeyMissingError):
+        provider.wrap("t_999999", os.urandom(32), context)  # never provisioned
+    provider.create_tenant_key("t_131016")
+    assert len(provider.wrap("t_131016", os.urandom(32), context)) > 32
+    kms = boto3.client("kms", endpoint_url=s3_env, region_name=REGION)
+    # The tenant's alias removed (an operator's slip): missing too.  (Moto does not model a
+    # disabled key refusing Encrypt; real KMS answers DisabledException, mapped the same.)
+    kms.delete_alias(AliasName=f"{provider.alias_prefix}t_131016")
+    with pytest.raises(TenantKeyMissingError):
+        provider.wrap("t_131016", os.urandom(32), context)
