@@ -130,6 +130,16 @@ class VisitRescheduleUnchangedError(DomainError):
     message_ja = "変更後の予定が現在の予定と同じです。"
 
 
+class VisitVisitorNotStaffError(DomainError):
+    """Who went is checked against the staff records of the organisation recording the visit:
+    a record names people who answer for it (and whose tasks it makes), never someone of
+    another organisation or a mistyped id."""
+
+    code = "visit_visitor_not_staff"
+    message = "Who went must be staff of your organisation (in its staff records)."
+    message_ja = "訪問した職員には、記録する組織の職員名簿に登録されている職員を指定してください。"
+
+
 def check_time_window(starts_at: str | None, ends_at: str | None) -> tuple[str | None, str | None]:
     """The window as HH:MM strings (either may be absent; an end needs a start before it)."""
     start = (starts_at or "").strip() or None
@@ -141,7 +151,7 @@ def check_time_window(starts_at: str | None, ends_at: str | None) -> tuple[str |
     return start, end
 
 
-def _check_visitors(visitors: list[str]) -> list[str]:
+def check_visitors(visitors: list[str]) -> list[str]:
     # The same person listed twice goes once; order is kept (the first leads).
     unique = list(dict.fromkeys(v.strip() for v in visitors if v.strip()))
     if not unique or len(unique) > MAX_VISITORS:
@@ -218,6 +228,11 @@ class OutreachVisit(Aggregate):
     class FollowUpCompleted(Aggregate.Event):
         completed_on: date
 
+    class HandedOver(Aggregate.Event):
+        # The case moved to a successor contract while the visit was still planned.
+        from_contract_id: str | None
+        to_contract_id: str
+
     class Cancelled(Aggregate.Event):
         # Why a visit was called off may name people: personal.
         personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
@@ -239,7 +254,7 @@ class OutreachVisit(Aggregate):
         _check_planned_on(planned_on, case_opened_on=case_opened_on, today=today,
                           field="plannedOn")
         start, end = check_time_window(starts_at, ends_at)
-        who = _check_visitors(visitors)
+        who = check_visitors(visitors)
         if place not in VISIT_PLACES:
             raise VisitPlaceUnknownError(field="place")
         if not purpose.strip():
@@ -295,7 +310,7 @@ class OutreachVisit(Aggregate):
         _check_planned_on(planned_on, case_opened_on=case_opened_on, today=today,
                           field="plannedOn")
         start, end = check_time_window(starts_at, ends_at)
-        who = _check_visitors(visitors)
+        who = check_visitors(visitors)
         if (planned_on, start, end, who) == (self.planned_on, self.starts_at, self.ends_at,
                                              self.visitors):
             raise VisitRescheduleUnchangedError(field="plannedOn")
@@ -317,7 +332,7 @@ class OutreachVisit(Aggregate):
         self._require_planned()
         if done_on > today or done_on < case_opened_on:
             raise VisitDoneDateInvalidError(field="doneOn")
-        who = _check_visitors(visitors) if visitors else list(self.visitors)
+        who = check_visitors(visitors) if visitors else list(self.visitors)
         if outcome not in VISIT_OUTCOMES:
             raise VisitOutcomeUnknownError(field="outcome")
         if not summary.strip():
@@ -385,6 +400,23 @@ class OutreachVisit(Aggregate):
     @event(FollowUpCompleted)
     def _follow_up_completed(self, completed_on: date) -> None:
         self.follow_up_completed_on = completed_on
+
+    def hand_over(self, *, to_contract_id: str) -> bool:
+        """Follow the case to its successor contract, if the visit is still to be made.
+
+        A planned visit is a promise to the family: whoever now serves the case keeps it
+        (and sees it in its calendar).  A visit already done, not met or cancelled stays
+        with the contract under which it happened: that contractor did (or did not do)
+        the work, and its figures count it.  Whether the visit moved (False: nothing to do).
+        """
+        if self.status != OutreachVisit.PLANNED or self.contract_id == to_contract_id:
+            return False
+        self._handed_over(self.contract_id, to_contract_id)
+        return True
+
+    @event(HandedOver)
+    def _handed_over(self, from_contract_id: str | None, to_contract_id: str) -> None:
+        self.contract_id = to_contract_id
 
     def cancel(self, *, reason: str | None) -> None:
         """Call the visit off (only while it is planned)."""

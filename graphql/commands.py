@@ -64,20 +64,23 @@ async def execute(info: Info[YorisoiContext, None], action: Action, municipality
                 # A case's commands act under the case's own contract and site.
                 acting = acting.at(contract_id=record.contract_id, site_id=record.site_id)
             app = runtime.casework
-            with acting_as(acting), app.serialised(
-                    contended_on if app.is_contended(contended_on) else None):
-                # With an idempotency key: exactly once, or the first answer again.
-                try:
-                    result = run_once(app, ctx.idempotency,
-                                      lambda: command(runtime, grant),
-                                      access=ctx.personal_access)
-                except StaleReadError as error:
-                    # The conflict says where the record stands now (one voice with
-                    # a stale expectedVersion): the client reloads and retries.
-                    error.current_version = _version_now(runtime, error.originator_id)
-                    raise
-            if not caught_up_since_write():  # the answer's own catch-up may have done it
-                runtime.catch_up()  # read-your-writes: answers are built from the views
+            # The answer is built from the rows the command's catch-up wrote, and its
+            # reads are logged in that catch-up's transaction (TenantRuntime.answering).
+            with runtime.answering(ctx.personal_access):
+                with acting_as(acting), app.serialised(
+                        contended_on if app.is_contended(contended_on) else None):
+                    # With an idempotency key: exactly once, or the first answer again.
+                    try:
+                        result = run_once(app, ctx.idempotency,
+                                          lambda: command(runtime, grant),
+                                          access=ctx.personal_access)
+                    except StaleReadError as error:
+                        # The conflict says where the record stands now (one voice with
+                        # a stale expectedVersion): the client reloads and retries.
+                        error.current_version = _version_now(runtime, error.originator_id)
+                        raise
+                if not caught_up_since_write():  # the answer's own catch-up may have done it
+                    runtime.catch_up()  # read-your-writes: answers are built from the views
             return result
 
     def counted() -> T:

@@ -112,6 +112,10 @@ class Cursor:
     def dialect(self) -> Dialect:
         return self._db.dialect
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
     def insert_many(self, table: str, columns: Sequence[str], types: Sequence[str],
                     rows: Sequence[Sequence[Any]], suffix: str = "") -> None:
         """Insert ``rows`` into ``{s}table`` with one statement (PostgreSQL) or executemany.

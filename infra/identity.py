@@ -507,7 +507,9 @@ class _IssuerKeys:
 
     - at most one fetch starts per ``refetch_interval`` per issuer: a request that
       comes sooner waits out the rest of the interval (at most that long) instead of
-      being refused, so a genuine new key is never refused for being early;
+      being refused, so a genuine new key is never refused for being early; after a
+      failed fetch, requests within the interval are answered ``issuer_unavailable``
+      at once instead of asking the issuer again;
     - concurrent requests share one fetch: a request that finds a fetch under way
       waits for it, and one that finds a fetch *begun after it arrived* uses that
       fetch's outcome instead of making another.  Nobody sleeps holding a lock.
@@ -556,6 +558,11 @@ class _IssuerKeys:
                     if self._last_error is not None:
                         raise AuthenticationError("issuer_unavailable") from self._last_error
                     raise AuthenticationError("key_unknown")
+                if self._last_error is not None and \
+                        time.monotonic() - self._last_start < self._interval:
+                    # The issuer failed under a second ago: answer at once (a 503), do not
+                    # ask a struggling issuer again for every request.
+                    raise AuthenticationError("issuer_unavailable") from self._last_error
                 self._fetching = True
                 break
         # This request fetches; requests arriving until the fetch begins share it.

@@ -294,8 +294,19 @@ class KmsKeyProvider:
         return version
 
     def wrap(self, tenant: str, data_key: bytes, context: dict[str, str]) -> bytes:
-        response = self.kms.encrypt(KeyId=self._alias(tenant), Plaintext=data_key,
-                                    EncryptionContext={"tenant": tenant, **context})
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.kms.encrypt(KeyId=self._alias(tenant), Plaintext=data_key,
+                                        EncryptionContext={"tenant": tenant, **context})
+        except ClientError as error:
+            # No key behind the alias, or one disabled: the tenant's key is missing (as a
+            # missing key file is), not the key service down.
+            if error.response.get("Error", {}).get("Code") in (
+                    "NotFoundException", "DisabledException", "KMSInvalidStateException"):
+                raise TenantKeyMissingError(f"no key-encryption key for tenant {tenant}"
+                                            ) from None
+            raise
         return _header(self._version_of_key(response["KeyId"])) + response["CiphertextBlob"]
 
     def unwrap(self, tenant: str, wrapped: bytes, context: dict[str, str]) -> bytes:

@@ -23,6 +23,7 @@ from yorisoi.infra.db import Database
 if TYPE_CHECKING:
     from yorisoi.projections.case_search import CaseFilter
 from yorisoi.projections.case_view import consultation_aad, household_aad
+from yorisoi.projections.fresh_rows import fresh
 from yorisoi.services.personal_access import is_masked
 from yorisoi.services.personal_data import HouseholdKeyring
 
@@ -143,6 +144,16 @@ def scope_clause(scope: CaseScope, *, sites_via_case: bool = False) -> tuple[str
     return where, params + sites
 
 
+def in_scope(scope: CaseScope, row: dict[str, Any]) -> bool:
+    """``scope_clause`` applied to one row in memory (a row this request's catch-up wrote)."""
+    if scope.contract_ids is not None:
+        contract_id = row["contract_id"]
+        if not (contract_id in scope.contract_ids
+                or (scope.include_direct and contract_id is None)):
+            return False
+    return scope.site_ids is None or row["site_id"] in scope.site_ids
+
+
 def _contract_clause(scope: CaseScope) -> tuple[str, list[Any]]:
     if scope.contract_ids is None:
         return "", []
@@ -222,6 +233,9 @@ class CaseQueries:
                         end_cursor=encode_cursor(cases[-1]) if cases else None)
 
     def get(self, scope: CaseScope, case_id: str) -> CaseRecord | None:
+        row = fresh(self.db.tenant, "case_view", case_id)
+        if row is not None:  # written by this command's own catch-up (projections/fresh_rows.py)
+            return _case(row) if in_scope(scope, row) else None
         where, params = scope_clause(scope)
         rows = self.db.select(f"SELECT * FROM {{s}}case_view WHERE case_id = %s{where}",
                               [case_id, *params])
@@ -260,7 +274,9 @@ class CaseQueries:
 
     def consultation(self, consultation_id: str) -> ConsultationRecord | None:
         """One consultation by its id, unsealed (a command's answer: not its whole case)."""
-        rows = self._in("consultation_view", "consultation_id", [consultation_id])
+        row = fresh(self.db.tenant, "consultation_view", consultation_id)
+        rows = [row] if row is not None else self._in("consultation_view", "consultation_id",
+                                                      [consultation_id])
         records = self._consultation_records(rows)
         return records[0] if records else None
 

@@ -25,6 +25,7 @@ from yorisoi.projections.case_activity import (
     LINK_TABLE,
     activity_day,
 )
+from yorisoi.projections import fresh_rows
 from yorisoi.projections.folded_batches import FoldedBatches
 from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
@@ -216,6 +217,14 @@ class CaseView(FoldedBatches):
                         ("text", "bytea", "int8"),
                         [(cid, sealed, position)
                          for cid, (sealed, position) in corrections.items()])
+        if fresh_rows.collecting():  # a command's answer is built from these (no read back)
+            space = cur.database.tenant
+            for case_id, row in (*new_cases.items(), *changed.items()):
+                fresh_rows.note(space, "case_view", case_id,
+                                dict(zip(_CASE_KEYS, _case_values(case_id, row), strict=True)))
+            for row in consultations.values():
+                fresh_rows.note(space, "consultation_view", row[0],
+                                dict(zip(_CONSULTATION_COLUMNS, row, strict=True)))
 
     @staticmethod
     def _activity_cases(cur: Cursor, activity: list[tuple[Any, Notification]],
@@ -324,6 +333,7 @@ class CaseView(FoldedBatches):
 _CASE_COLUMNS = ("household_id", "municipality_code", "site_id", "contract_id", "status",
                  "opened_on", "last_activity_on", "consultation_count", "themes", "closed_on",
                  "closure_reason", "council_case", "version", "position", "reception_number")
+_CASE_KEYS = ("case_id", *_CASE_COLUMNS)
 _CASE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "int4", "text", "text",
                "text", "bool", "int4", "int8", "text")
 # Columns added to case_view after spaces were provisioned with it: ``yorisoi tenant

@@ -98,6 +98,7 @@ HANDLED: tuple[type, ...] = (
     DataSubjectRequest.Received, DataSubjectRequest.DeadlineExtended,  # type: ignore[attr-defined]
     DataSubjectRequest.Answered, DataSubjectRequest.Refused,  # type: ignore[attr-defined]
     OutreachVisit.Planned, OutreachVisit.Done, OutreachVisit.NotMet, OutreachVisit.Cancelled,
+    OutreachVisit.HandedOver,
 )
 
 
@@ -192,6 +193,11 @@ def cells_of(event: Any, memory: Memory) -> Iterable[tuple[Cell, int]]:
     elif isinstance(event, OutreachVisit.Planned):
         memory.remember("visit", item, {"site": event.site_id,
                                         "contract": event.contract_id or ""})
+    elif isinstance(event, OutreachVisit.HandedOver):
+        # A planned visit moved with its case: counted for the contract that makes it.
+        held = _where(memory, "visit", item)
+        if held is not None:
+            memory.remember("visit", item, {**held, "contract": event.to_contract_id})
     elif isinstance(event, OutreachVisit.Done):
         held = _where(memory, "visit", item)
         if held is not None:

@@ -321,6 +321,11 @@ class ProjectorGroup:
             self._move_sql = ("UPDATE {s}projection_positions SET position = %s"
                               f" WHERE name IN ({marks}) AND position < %s")
 
+    @property
+    def reached(self) -> int:
+        """The log position the last batch applied reached (committed or not)."""
+        return self._reached
+
     def catch_up(self) -> int:
         """Apply everything recorded so far to every view.
 

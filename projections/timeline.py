@@ -27,6 +27,7 @@ from yorisoi.domain.cases import Case
 from yorisoi.domain.consent import Consent, ConsentException
 from yorisoi.domain.consultations import Consultation
 from yorisoi.domain.households import Household
+from yorisoi.domain.outreach import OutreachVisit
 from yorisoi.domain.referrals import Referral
 from yorisoi.domain.support_notes import SupportNote
 from yorisoi.infra.clock import JST
@@ -121,6 +122,14 @@ def _consent_exception(event: ConsentException.Recorded, n: Notification) -> Ent
                  detail={"purpose": event.purpose, "legal_basis": event.legal_basis})
 
 
+def _visit_planned(event: OutreachVisit.Planned, n: Notification) -> Entry:
+    # The purpose is personal (sealed); the kind and the place in general terms are codes.
+    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+                 household_id=event.household_id, occurred_on=event.planned_on,
+                 kind="visit_planned", summary=event.purpose,
+                 detail={"visit_kind": event.kind, "visit_place": event.place})
+
+
 ENTRY_MAKERS: dict[type, Maker] = {
     Consultation.Recorded: _consultation,
     Consent.Given: _consent_given,
@@ -128,6 +137,7 @@ ENTRY_MAKERS: dict[type, Maker] = {
     SupportNote.Written: _support_note,
     Referral.Drafted: _referral,
     CaseMeeting.Scheduled: _case_meeting,
+    OutreachVisit.Planned: _visit_planned,
     # The number the case goes by from its opening (not personal: a counter's value).
     Case.Opened: _case_entry("case_opened", lambda e: e.opened_on,
                              lambda e: {"reception_number": e.reception_number}
@@ -181,6 +191,15 @@ STEP_MAKERS: dict[type, Step] = {
     CaseMeeting.ActionCompleted: _no_detail("case_meeting_action_completed",
                                             lambda e: e.completed_on),
     CaseMeeting.Cancelled: _no_detail("case_meeting_cancelled", _recorded_on),
+    # A visit's outcome on the day it was made (or attempted); its summary is sealed.
+    OutreachVisit.Done: lambda e: ("visit_done", e.done_on, e.summary,
+                                   {"visit_outcome": e.outcome, "visit_next_step": e.next_step}),
+    OutreachVisit.NotMet: lambda e: ("visit_not_met", e.attempted_on, e.note,
+                                     {"visit_not_met": e.reason,
+                                      "visit_next_step": e.next_step}),
+    OutreachVisit.Rescheduled: lambda e: ("visit_rescheduled", _recorded_on(e), None,
+                                          {"planned_on": e.planned_on.isoformat()}),
+    OutreachVisit.Cancelled: _no_detail("visit_cancelled", _recorded_on, lambda e: e.reason),
 }
 
 # Events about a household, not a case: one entry on each of the household's cases.

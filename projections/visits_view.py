@@ -128,6 +128,12 @@ class VisitsView:
                         " position = %s WHERE source_id = %s AND kind = %s",
                         (event.completed_on.isoformat(), notification.id, row["visit_id"],
                          VISIT_FOLLOW_UP))
+        elif isinstance(event, OutreachVisit.HandedOver):
+            # The case's successor contract carries the planned visit (and its tasks).
+            columns = {"contract_id": event.to_contract_id}
+            cur.execute("UPDATE {s}visit_task_view SET contract_id = %s, position = %s"
+                        " WHERE source_id = %s", (event.to_contract_id, notification.id,
+                                                  row["visit_id"]))
         elif isinstance(event, OutreachVisit.Cancelled):
             columns = {"status": OutreachVisit.CANCELLED}
             self._reseal(cur, row, event, {"cancel_reason": event.reason})

@@ -388,8 +388,12 @@ class CaseworkApplication(DataSubjectRequestCommands, ConsentCommands, SupportNo
         for case in cases:
             case.hand_over(to_contract_id=after.contract_id,
                            covered_site_ids=after.site_ids, on=on)
+        from yorisoi.services.outreach import hand_over_visits
+
         for start in range(0, len(cases), batch_size):
-            self.save(*cases[start:start + batch_size])
+            batch = cases[start:start + batch_size]
+            # Their still-planned visits follow them (services/outreach.hand_over_visits).
+            self.save(*batch, *hand_over_visits(self, [c.id for c in batch], after.contract_id))
         return [case.id for case in cases]
 
     def readable_case(self, case_id: UUID, readable_contract_ids: Collection[str] | None) -> Case:

@@ -24,7 +24,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.errors import NotFoundDomainError
-from yorisoi.domain.outreach import OutreachVisit
+from yorisoi.domain.outreach import OutreachVisit, VisitVisitorNotStaffError, check_visitors
+from yorisoi.domain.staff import StaffMember
 from yorisoi.domain.vocabulary import Channel
 from yorisoi.infra.clock import japan_today
 
@@ -111,6 +112,41 @@ def plan_visit(app: Any, cmd: PlanVisit, *,
     return app.run_command("command.plan_visit", body)
 
 
+def check_went(app: Any, visitors: list[str]) -> None:
+    """Who went must be staff of the organisation recording the visit: the signed-in person
+    herself (her identity provider vouches for her organisation) or someone in that
+    organisation's staff records (else VisitVisitorNotStaffError).  Read from the event
+    store by the record's deterministic id: no projection lag, nothing personal opened."""
+    from yorisoi.services.context import current_context
+
+    acting = current_context()
+    for subject in visitors:
+        if subject == acting.user_id:
+            continue
+        try:
+            member: Any = app.repository.get(StaffMember.create_id(acting.organisation_id,
+                                                                   subject))
+        except AggregateNotFoundError:
+            member = None
+        if not isinstance(member, StaffMember):
+            raise VisitVisitorNotStaffError(field="visitors")
+
+
+def hand_over_visits(app: Any, case_ids: Collection[UUID],
+                     to_contract_id: str) -> list[OutreachVisit]:
+    """The still-planned visits of cases handed over to ``to_contract_id``, moved with them
+    (unsaved: the hand-over saves them with their cases).  Visits done, not met or
+    cancelled stay with the contract they happened under (``OutreachVisit.hand_over``)."""
+    from yorisoi.projections.visit_queries import case_visit_ids
+
+    moved = []
+    for visit_id in case_visit_ids(app.database, [str(c) for c in case_ids], status="planned"):
+        visit: Any = app.repository.get(UUID(visit_id))
+        if visit.hand_over(to_contract_id=to_contract_id):
+            moved.append(visit)
+    return moved
+
+
 def _open_visit(app: Any, visit_id: UUID, expected_version: int | None,
                 writable: Collection[str] | None) -> tuple[Any, OutreachVisit]:
     visit = get_visit(app, visit_id, writable)
@@ -144,6 +180,11 @@ def record_visit_done(app: Any, visit_id: UUID, outcome: VisitOutcome, *,
     def body() -> OutreachVisit:
         case, visit = _open_visit(app, visit_id, expected_version, writable_contract_ids)
         today = japan_today()
+        # Who went: as recorded, else as planned (a plan made before a hand-over names
+        # the predecessor's staff: the successor then says who went).
+        if visit.status == OutreachVisit.PLANNED:
+            check_went(app, check_visitors(outcome.visitors) if outcome.visitors
+                       else list(visit.visitors))
 
         def done(target: OutreachVisit, consultation_id: UUID | None) -> None:
             target.record_done(
@@ -222,5 +263,6 @@ def cancel_visit(app: Any, visit_id: UUID, *, reason: str | None, expected_versi
 
 
 __all__ = ["OutreachConsultation", "PlanVisit", "VisitNotFoundError", "VisitOutcome",
-           "cancel_visit", "complete_visit_follow_up", "get_visit", "plan_visit",
+           "cancel_visit", "check_went", "complete_visit_follow_up", "get_visit",
+           "hand_over_visits", "plan_visit",
            "record_visit_done", "record_visit_not_met", "reschedule_visit"]

@@ -118,6 +118,16 @@ class PersonalAccess:
         with self._lock:
             return {space: list(entries) for space, entries in self._entries.items() if entries}
 
+    def take(self, space: str) -> list[AccessEntry]:
+        """One space's pending entries, handed to a caller that writes them (else ``give_back``)."""
+        with self._lock:
+            return self._entries.pop(space, [])
+
+    def give_back(self, space: str, entries: list[AccessEntry]) -> None:
+        """Entries ``take`` handed out whose write failed: pending again, in their order."""
+        with self._lock:
+            self._entries[space] = entries + self._entries.get(space, [])
+
     def flush(self, write: Callable[[str, list[AccessEntry]], None]) -> int:
         """Write the pending entries (``write(space, entries)`` per space); returns how many."""
         with self._lock:

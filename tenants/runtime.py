@@ -10,20 +10,26 @@ uses it, even if it is evicted meanwhile.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.recorders import last_written, mark_caught_up
+from yorisoi.infra.access_log_store import AccessLogStore
 from yorisoi.infra.settings import Settings
+from yorisoi.projections import fresh_rows
 from yorisoi.projections.case_queries import CaseQueries
 from yorisoi.projections.runner import Projector, ProjectorGroup
 from yorisoi.projections.tenant_views import TENANT_VIEWS
 from yorisoi.services.audit_ledger import AuditChainer
 from yorisoi.services.casework import CaseworkApplication
+from yorisoi.services.personal_access import PersonalAccess
 from yorisoi.tenants.spaces import event_store_env, municipality_space
 
 # The read models every command's answer may be built from right after the command:
@@ -59,7 +65,9 @@ class TenantRuntime:
         self.behind = False
         # Two requests of one tenant catching up at once would only queue on the
         # position lock while each holds a connection of a two-connection pool.
-        self._catch_up_lock = threading.Lock()
+        # Re-entrant: a command's answer unit holds it until its transaction commits,
+        # and the same command may catch up again meanwhile (it joins that transaction).
+        self._catch_up_lock = threading.RLock()
 
     def catch_up(self) -> int:
         """Bring every read model up to date (what reads and background work use).
@@ -95,17 +103,115 @@ class TenantRuntime:
         (it waited for it on the lock) runs none of its own.
         """
         wrote = last_written()
+        unit = _unit.get()
         with self._catch_up_lock:
             if wrote is not None and self.answer_models.position >= wrote:
                 applied = 0
+            elif unit is not None and unit.takes(self):
+                # Held open until the answer is built: its access-log entries commit
+                # with the catch-up (one transaction fewer per mutation).
+                unit.open()
+                applied = self.answer_models.catch_up()
+                unit.reached = max(unit.reached, self.answer_models.reached)
             else:
                 applied = self.answer_models.catch_up()
             self.behind = True
         mark_caught_up()
         return applied
 
+    @contextmanager
+    def answering(self, access: PersonalAccess | None) -> Iterator[None]:
+        """Around one command's run: its answer is built from what its catch-up wrote.
+
+        The case view's rows the catch-up writes are kept for the answer
+        (``projections/fresh_rows.py``: no statements to read them back), and on
+        PostgreSQL the catch-up's transaction stays open until the command's run
+        ends, when the personal reads its answer made (``access``) are written to
+        the access log in that same transaction — so a mutation commits twice (its
+        events, then its views with its reads) instead of three times.  A read
+        that cannot be logged is not answered: if that commit fails, so does the
+        command's answer, and the entries stay pending for the request's own flush.
+        """
+        unit = (_AnswerUnit(self, access)
+                if self.casework.database.dialect == "postgres" else None)
+        with fresh_rows.answering():
+            token = _unit.set(unit)
+            try:
+                yield
+            except BaseException:
+                if unit is not None:
+                    unit.close(*sys.exc_info())
+                raise
+            else:
+                if unit is not None:
+                    unit.commit()
+            finally:
+                _unit.reset(token)
+
     def close(self) -> None:
         self.casework.close()
+
+
+class _AnswerUnit:
+    """A command's answer-view catch-up transaction, open until the command's run ends."""
+
+    def __init__(self, runtime: TenantRuntime, access: PersonalAccess | None) -> None:
+        self.runtime = runtime
+        self.access = access
+        self.reached = 0
+        self._stack: ExitStack | None = None
+        self._cursor: Any = None
+
+    def takes(self, runtime: TenantRuntime) -> bool:
+        """Whether this catch-up opens the unit's transaction (not inside another one)."""
+        return (runtime is self.runtime and self._stack is None
+                and not runtime.casework.database.in_transaction())
+
+    def open(self) -> None:
+        stack = ExitStack()
+        # The catch-up lock (re-entrant) until the commit: a concurrent request of this
+        # process must not see the group's position before this transaction commits.
+        stack.enter_context(self.runtime._catch_up_lock)
+        try:
+            self._cursor = stack.enter_context(
+                self.runtime.casework.database.transaction(pipeline=True))
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+
+    def commit(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        space = self.runtime.casework.keyring.tenant
+        entries = self.access.take(space) if self.access is not None else []
+        try:
+            if entries:
+                AccessLogStore(self.runtime.casework.database).append(entries, cur=self._cursor)
+        except BaseException:
+            self.access.give_back(space, entries)  # type: ignore[union-attr]
+            stack.__exit__(*sys.exc_info())
+            raise
+        try:
+            stack.close()  # COMMIT, then the lock
+        except BaseException:
+            if entries:
+                self.access.give_back(space, entries)  # type: ignore[union-attr]
+            raise
+        group = self.runtime.answer_models
+        group.position = max(group.position, self.reached)
+
+    def close(self, *exc_info: object) -> None:
+        """The command failed: roll the catch-up back (the views follow later)."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            fresh_rows.forget(self.runtime.casework.keyring.tenant)
+            stack.__exit__(*exc_info)
+
+
+# The answer unit of the command running in this context (``TenantRuntime.answering``).
+_unit: ContextVar[_AnswerUnit | None] = ContextVar("yorisoi_answer_unit", default=None)
 
 
 class TenantRuntimes:

@@ -16,13 +16,22 @@ DDL; ``--force`` ignores the journal altogether.
 
 A space that fails (its key cannot be unwrapped, the database refuses) is
 reported and the run goes on with the next: the failed one stays due.
+
+A space *replaced* by a restore (a bundle, a copy of the space, a database
+restored by hand) holds whatever DDL its copy had, which the journal cannot
+know: ``replacing_space`` takes it out of the journal before the space is
+touched and, once the restore has put it back, upgrades and journals it.  So a
+restore leaves either an up-to-date space journalled as such, or (if it stopped
+half-way) a space a plain ``tenant upgrade`` sees as due — never one the journal
+calls current while it is not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +123,19 @@ class SpaceUpgrades:
             cur.execute("INSERT INTO {s}space_upgrades (municipality_code, fingerprint,"
                         " upgraded_at) VALUES (%s, %s, %s)", (code, fingerprint, now))
 
+    def forget(self, code: str) -> None:
+        """Make ``code``'s space due again, whatever fingerprint it was journalled with."""
+        self.directory.provisioner.init_platform()
+        self._ensure_journal()
+        with self._journal().transaction() as cur:
+            cur.execute("DELETE FROM {s}space_upgrades WHERE municipality_code = %s", (code,))
+
+    def upgrade(self, code: str) -> None:
+        """Upgrade one space now and journal it; an error is raised, not reported."""
+        fingerprint = self.fingerprint()
+        self.directory.upgrade_space(code)
+        self._record(code, fingerprint)
+
     def plan(self, codes: Iterable[str], *, force: bool = False) -> tuple[list[str], list[str]]:
         """(due, current): which of ``codes`` this run upgrades and which it skips."""
         self.directory.provisioner.init_platform()
@@ -165,3 +187,21 @@ class SpaceUpgrades:
             for future in as_completed(futures):
                 settle(futures[future], future.result())
         return outcome
+
+
+@contextmanager
+def replacing_space(directory: TenantDirectory, code: str) -> Iterator[None]:
+    """Around anything that replaces ``code``'s space whole (a restore).
+
+    Before: the space leaves the journal, so an interrupted restore leaves it due.
+    After the body succeeds: the space's DDL is run (tables and columns added since
+    the copy was taken, the application role's grants) and the space is journalled
+    at the current fingerprint.  ``tenant upgrade`` needs no ``--force`` either way.
+    """
+    upgrades = SpaceUpgrades(directory)
+    try:
+        upgrades.forget(code)
+        yield
+        upgrades.upgrade(code)
+    finally:
+        upgrades.close()

@@ -203,7 +203,7 @@ def restore(code: str,
                 " file.")] = None,
             in_place: Annotated[bool, typer.Option(
                 "--in-place", help="The database was already restored (PITR, pg_restore):"
-                " only record the restore.")] = False,
+                " upgrade the space and record the restore.")] = False,
             identity: Annotated[Path | None, typer.Option(
                 "--identity", help="The recipient's private key (default: this deployment's).")
             ] = None,
@@ -212,8 +212,8 @@ def restore(code: str,
             ) -> None:
     """Restore one municipality to an earlier point; a signed record supersedes later checkpoints."""
     from yorisoi.domain.errors import DomainError
-    from yorisoi.services.bundles.load import record_custody, restore_bundle
-    from yorisoi.services.bundles.restore import restore_space_file
+    from yorisoi.services.bundles.load import restore_bundle
+    from yorisoi.services.bundles.restore import restore_in_place, restore_space_file
 
     if (source is None) == (not in_place):
         err.print("[red]give --from FILE or --in-place[/red]\n[red]--from か --in-place を指定してください[/red]")
@@ -225,7 +225,7 @@ def restore(code: str,
                       f"[red]市区町村 {code} は登録されていません[/red]")
             raise typer.Exit(2)
         if in_place:
-            sequence, document = record_custody(services, code, action="restore")
+            sequence, document = restore_in_place(services, code)
         elif source is not None and _is_bundle(source):
             identity_pem = (identity.read_bytes() if identity is not None
                             else _own_recipient(services.settings)[0].read_bytes())

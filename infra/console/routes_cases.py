@@ -255,6 +255,10 @@ def timeline_detail(record: TimelineRecord, lang: str) -> str:
         parts = [lab("outcome", d.get("outcome"))]
     elif kind == "referral_closed":
         parts = [lab("referral_closure", d.get("referral_closure"))]
+    elif kind.startswith("visit_"):
+        from yorisoi.infra.console.routes_visits import timeline_words
+
+        parts = timeline_words(d, lang)
     if d.get("due_on"):
         parts.append(vocabulary.text("timeline.until", lang,
                                      on=dates.show_date(d["due_on"], lang)))

@@ -33,7 +33,7 @@ from yorisoi.graphql.outreach import (
 )
 from yorisoi.graphql.validation import Checker
 from yorisoi.infra.clock import japan_today
-from yorisoi.infra.console import i18n
+from yorisoi.infra.console import dates, i18n
 from yorisoi.infra.console.routes_cases import (
     case_uuid,
     staff_choices,
@@ -74,8 +74,29 @@ def vlabel(kind: str, code: str | None, lang: str) -> str:
     return i18n.label(kind, code, lang)
 
 
+def timeline_words(detail: dict[str, Any], lang: str) -> list[str]:
+    """A visit's timeline entry in words: its kind and place, outcome or reason, next step,
+    the new day of a moved visit (codes only: the summary is the sealed part)."""
+    parts = [vlabel(name, detail.get(name), lang) for name in
+             ("visit_kind", "visit_place", "visit_outcome", "visit_not_met", "visit_next_step")
+             if detail.get(name)]
+    if detail.get("planned_on"):
+        parts.append(dates.show_date(detail["planned_on"], lang))
+    return parts
+
+
 def vchoices(kind: str, lang: str) -> list[tuple[str, str]]:
     return [(code, vlabel(kind, code, lang)) for code in VOCABULARIES[kind]]
+
+
+def own_staff(con: Console, rt: TenantRuntime) -> dict[str, str]:
+    """The people a visit may name: the staff records of the person's own organisation
+    (``services/outreach.check_went`` refuses anyone else as who went)."""
+    from yorisoi.projections.organisation_view import OrganisationQueries
+
+    return {s.subject: s.display_name
+            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())
+            if s.organisation_id == con.principal.tenant_id}
 
 
 def _visit_uuid(value: str) -> uuid.UUID:
@@ -109,10 +130,10 @@ def _words(con: Console) -> dict[str, Any]:
 async def _plan_form(con: Con, code: str, case_id: str, values: dict[str, Any],
                      errors: FormErrors | None = None, status: int = 200) -> HTMLResponse:
     cid = case_uuid(case_id)
-    case, staff = await con.read("case.manage", code, lambda rt, grant: (
-        visible_case(rt, grant, cid), staff_names(rt)))
+    case, mine = await con.read("case.manage", code, lambda rt, grant: (
+        visible_case(rt, grant, cid), own_staff(con, rt)))
     return con.page("visit_plan.html", status=status, code=code, case=case,
-                    people=staff_choices(con, staff), values=values,
+                    people=staff_choices(con, mine), values=values,
                     errors=errors or FormErrors(), rows=range(VISITOR_ROWS), **_words(con))
 
 
@@ -148,8 +169,10 @@ async def plan(con: Con, code: str, case_id: str) -> Response:
 # --------------------------------------------------------------------------- one visit
 
 
-async def _load(con: Con, code: str, vid: uuid.UUID) -> tuple[VisitRecord, Any, dict, list]:
-    def load(rt: TenantRuntime, grant: Grant) -> tuple[VisitRecord, Any, dict[str, str], list]:
+async def _load(con: Con, code: str,
+                vid: uuid.UUID) -> tuple[VisitRecord, Any, dict, list, dict]:
+    def load(rt: TenantRuntime, grant: Grant) -> tuple[VisitRecord, Any, dict[str, str], list,
+                                                       dict[str, str]]:
         record = VisitQueries(rt.casework.database, rt.casework.keyring).get(
             grant.scope, str(vid))
         if record is None:
@@ -157,7 +180,7 @@ async def _load(con: Con, code: str, vid: uuid.UUID) -> tuple[VisitRecord, Any, 
         themes = [(t.code, t.label_ja if con.lang == "ja" else (t.label_en or t.code))
                   for t in rt.casework.themes() if not t.retired]
         case = visible_case(rt, grant, uuid.UUID(record.case_id))
-        return record, case, staff_names(rt), themes
+        return record, case, staff_names(rt), themes, own_staff(con, rt)
 
     return await con.read("case.read", code, load)
 
@@ -166,7 +189,7 @@ async def _page(con: Con, code: str, vid: uuid.UUID, *, errors: FormErrors | Non
                 values: dict[str, Any] | None = None, status: int = 200,
                 form: str | None = None) -> HTMLResponse:
     """The visit; with ``form`` (done, not-met, reschedule) the page of that form instead."""
-    visit, case, staff, themes = await _load(con, code, vid)
+    visit, case, staff, themes, mine = await _load(con, code, vid)
     if form is not None and visit.status != "planned":
         # A visit already done, not met or called off: its page says so.
         return con.redirect(f"{PREFIX}/m/{code}/visits/{vid}")  # type: ignore[return-value]
@@ -179,7 +202,7 @@ async def _page(con: Con, code: str, vid: uuid.UUID, *, errors: FormErrors | Non
     values = {**defaults, **(values or {})}
     return con.page("visit_form.html" if form else "visit.html", status=status, code=code,
                     v=visit, case=case, which=form,
-                    people=staff_choices(con, staff), person=staff_namer(con, staff),
+                    people=staff_choices(con, mine), person=staff_namer(con, staff),
                     errors=errors or FormErrors(), values=values,
                     rows=range(VISITOR_ROWS), themes=themes, checked=values.get("_themes", []),
                     may_manage=await con.may("case.manage", code),

@@ -186,6 +186,11 @@ TIMELINE_KINDS: dict[str, tuple[str, str]] = {
     "case_meeting_action_completed": ("役割分担の完了", "Meeting task completed"),
     "case_meeting_cancelled": ("ケース会議の中止", "Case meeting cancelled"),
     "case_handed_over": ("ケースの引継ぎ", "Case handed over"),
+    "visit_planned": ("訪問の予定", "Visit planned"),
+    "visit_rescheduled": ("訪問の予定変更", "Visit rescheduled"),
+    "visit_done": ("訪問の実施", "Visit made"),
+    "visit_not_met": ("訪問（会えなかった）", "Visit: family not met"),
+    "visit_cancelled": ("訪問の中止", "Visit cancelled"),
 }
 
 # Documents kept with a case (``domain/cases.ATTACHMENT_KINDS``), as a file is named.

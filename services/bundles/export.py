@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from yorisoi.infra import bundle_store
 from yorisoi.infra.access_log_store import AccessEntry, AccessLogStore
 from yorisoi.infra.audit_ledger_store import PLATFORM_LEDGER, AuditLedgerStore, ledger_transaction
 from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
@@ -124,9 +125,8 @@ class TenantExporter:
                 self._write_checkpoints(writer, "checkpoints", db, store, checkpointer, code,
                                         head)
                 self._write_keys(writer, runtime, wrapper)
-                self._write_rows(writer, "disposal_authorisations", db,
-                                 "SELECT * FROM {s}disposal_authorisations ORDER BY batch_id,"
-                                 " household_id")
+                self._write_rows(writer, "disposal_authorisations",
+                                 bundle_store.disposal_authorisations(db))
                 self._write_registry(writer, platform_db, registry, registry_head, refs)
                 self._write_checkpoints(writer, "registry.checkpoints", platform_db, registry,
                                         checkpointer, PLATFORM_LEDGER, registry_head)
@@ -222,10 +222,7 @@ class TenantExporter:
         def lines() -> Iterator[bytes]:
             nonlocal destroyed
             for row in self._batches(
-                    db, lambda cur, after: cur.execute(
-                        "SELECT household_id, wrapped_key, created_at, destroyed_at"
-                        " FROM {s}household_keys WHERE household_id > %s"
-                        " ORDER BY household_id LIMIT %s", (after or "", BATCH)).fetchall(),
+                    db, lambda cur, after: bundle_store.household_keys_after(cur, after, BATCH),
                     lambda r: r["household_id"]):
                 wrapped = None
                 if row["wrapped_key"] is not None:
@@ -242,9 +239,7 @@ class TenantExporter:
         self.counts["household_keys"] = writer.ndjson("household_keys", lines())
         self.counts["destroyed_keys"] = destroyed
 
-    def _write_rows(self, writer: BundleWriter, part: str, db: Any, sql: str) -> None:
-        with db.transaction(write=False) as cur:
-            rows = cur.execute(sql).fetchall()
+    def _write_rows(self, writer: BundleWriter, part: str, rows: list[dict[str, Any]]) -> None:
         self.counts[part] = writer.ndjson(part, (canonical_json(r) for r in rows))
 
     def _write_registry(self, writer: BundleWriter, db: Any, store: AuditLedgerStore,

@@ -6,7 +6,7 @@ the recipient's key opening every household key, the target (its space, its
 registry entry and its checkpoint objects must not exist) — then, and only
 then, writes: the space is provisioned (a new tenant key here), events are
 loaded with their notification ids (``COPY`` on PostgreSQL, ``executemany``
-on SQLite) so every read model's position and the hash chain still hold,
+on SQLite: the statements are ``infra/bundle_store``'s) so every read model's position and the hash chain still hold,
 household keys are re-wrapped under the new tenant key (a disposed
 household's row comes with its key still absent), the access log, ledger
 and checkpoint records are loaded as stored, stored files are copied as
@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from yorisoi.infra import bundle_store
 from yorisoi.infra.audit_ledger_store import (
     LEDGER_COLUMNS,
     PLATFORM_LEDGER,
     AuditLedgerStore,
     ledger_transaction,
 )
+from yorisoi.infra.bundle_store import drop_space, space_exists
 from yorisoi.infra.checkpoints import checkpoint_store
 from yorisoi.infra.db import Database
 from yorisoi.infra.storage import ObjectLockedError
@@ -49,7 +51,7 @@ from yorisoi.services.bundles.recipient import RecipientUnwrapper, load_private
 from yorisoi.services.bundles.verify import verify_bundle
 from yorisoi.tenants.spaces import event_store_env, municipality_space
 
-BATCH = 1000
+BATCH = bundle_store.BATCH
 Progress = Callable[[str, int], None]
 
 
@@ -71,32 +73,6 @@ def _custodian() -> Any:
 
     return ActingContext(user_id="cli", role="platform_operator", organisation_kind="platform",
                          organisation_id="platform")
-
-
-def space_exists(settings: Any, space: str, platform_db: Database) -> bool:
-    """Whether the space (a PostgreSQL schema, a SQLite file) is there."""
-    if settings.backend == "sqlite":
-        return (settings.sqlite_dir / f"{space}.sqlite").exists()
-    with platform_db.transaction(write=False) as cur:
-        # pg_namespace, not information_schema: the latter hides schemas the role may not use.
-        return cur.execute("SELECT 1 AS one FROM pg_catalog.pg_namespace WHERE nspname = %s",
-                           (space,)).fetchone() is not None
-
-
-def drop_space(settings: Any, space: str) -> None:
-    """Remove a municipality's space whole (a failed import, or before a restore)."""
-    if settings.backend == "sqlite":
-        for suffix in ("", "-wal", "-shm"):
-            (settings.sqlite_dir / f"{space}.sqlite{suffix}").unlink(missing_ok=True)
-        return
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(host=settings.pg_host, port=settings.pg_port, dbname=settings.pg_dbname,
-                         user=settings.pg_admin_user,
-                         password=settings.pg_admin_password.get_secret_value(),
-                         autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(space)))
 
 
 class TenantImporter:
@@ -136,8 +112,10 @@ class TenantImporter:
 
     # ------------------------------------------------------------------ writes
 
-    def run(self, *, restoring: bool = False) -> ImportResult:
-        report = self.check(restoring=restoring)
+    def run(self, *, restoring: bool = False, checked: bool = False) -> ImportResult:
+        """Load the bundle (``checked``: ``check`` already passed for this mode)."""
+        report = self.report if checked and self.report is not None else self.check(
+            restoring=restoring)
         settings = self.services.settings
         if restoring:
             self.services.runtimes.close()  # no cached runtime keeps the old space open
@@ -163,7 +141,7 @@ class TenantImporter:
             db = owner.database
             counts = {"events": self._load_events(db)}
             counts["access"] = self._load_access(db)
-            counts["ledger"] = self._load_rows(db, "audit_ledger", LEDGER_COLUMNS, (
+            counts["ledger"] = bundle_store.insert_rows(db, "audit_ledger", LEDGER_COLUMNS, (
                 (r["sequence"], r["kind"], r["source"], r["sourceSha256"], r["chainedAt"],
                  r["prevHash"], r["entryHash"]) for r in self.reader.records("ledger")))
             counts["household_keys"] = self._load_keys(db)
@@ -173,21 +151,6 @@ class TenantImporter:
             owner.close()
         counts["objects"] = self._load_objects()
         return counts
-
-    def _load_rows(self, db: Database, table: str, columns: tuple[str, ...],
-                   rows: Iterator[tuple[Any, ...]]) -> int:
-        sql = (f"INSERT INTO {{s}}{table} ({', '.join(columns)})"
-               f" VALUES ({', '.join(['%s'] * len(columns))})")
-        total, batch = 0, []
-        with db.transaction() as cur:
-            for row in rows:
-                batch.append(row)
-                if len(batch) == BATCH:
-                    cur.executemany(sql, batch)
-                    total += len(batch)
-                    batch.clear()
-            cur.executemany(sql, batch)
-        return total + len(batch)
 
     def _events(self) -> Iterator[tuple[int, str, int, str, bytes]]:
         for done, line in enumerate(self.reader.lines("events"), 1):
@@ -199,37 +162,14 @@ class TenantImporter:
                    base64.b64decode(data["state"]))
 
     def _load_events(self, db: Database) -> int:
-        if db.dialect == "sqlite":
-            # The library stores an originator id as 32 hex digits on SQLite.
-            return self._load_rows(db, "stored_events",
-                                   ("rowid", "originator_id", "originator_version", "topic",
-                                    "state"),
-                                   ((i, UUID(o).hex, v, t, s) for i, o, v, t, s in self._events()))
-        table = db.render("{events}")
-        total = 0
-        with db.transaction() as cur:
-            conn = cur.connection
-            with conn.cursor().copy(f"COPY {table} (notification_id, originator_id,"
-                                    " originator_version, topic, state) FROM STDIN") as copy:
-                for row in self._events():
-                    copy.write_row((row[0], UUID(row[1]), row[2], row[3], row[4]))
-                    total += 1
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'),"
-                        f" GREATEST((SELECT MAX(notification_id) FROM {table}), 1))")
-        return total
+        return bundle_store.load_events(db, self._events())
 
     def _load_access(self, db: Database) -> int:
         from yorisoi.infra.access_log_store import COLUMNS
 
-        total = self._load_rows(db, "access_log", ("entry_id", *COLUMNS), (
+        return bundle_store.load_access_log(db, COLUMNS, (
             (int(r["entry_id"]), *(r[c] for c in COLUMNS))
             for r in self.reader.records("access_log")))
-        if db.dialect == "postgres":
-            with db.transaction() as cur:
-                table = db.render("{s}access_log")
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'entry_id'),"
-                            f" GREATEST((SELECT MAX(entry_id) FROM {table}), 1))")
-        return total
 
     def _load_keys(self, db: Database) -> int:
         unwrapper = RecipientUnwrapper(self.identity, self.reader.manifest["recipient"],
@@ -245,19 +185,11 @@ class TenantImporter:
                     wrapped = provider.wrap(self.space, data_key, {"household": household})
                 yield household, wrapped, record["createdAt"], record["destroyedAt"]
 
-        return self._load_rows(db, "household_keys",
-                               ("household_id", "wrapped_key", "created_at", "destroyed_at"),
-                               rows())
+        return bundle_store.load_household_keys(db, rows())
 
     def _load_authorisations(self, db: Database) -> int:
-        records = list(self.reader.records("disposal_authorisations"))
-        if db.dialect == "postgres":  # the database re-derives the rest from the batch's events
-            return self._load_rows(db, "disposal_authorisations", ("batch_id", "household_id"),
-                                   ((r["batch_id"], r["household_id"]) for r in records))
-        columns = ("batch_id", "household_id", "proposed_by", "approved_by", "authorised_at",
-                   "txid")
-        return self._load_rows(db, "disposal_authorisations", columns,
-                               (tuple(r.get(c) for c in columns) for r in records))
+        return bundle_store.load_disposal_authorisations(
+            db, list(self.reader.records("disposal_authorisations")))
 
     def _load_checkpoints(self, db: Database) -> int:
         store = checkpoint_store(self.services.settings, self.services)
@@ -311,27 +243,11 @@ class TenantImporter:
         return added, kept
 
     def _insert_registry(self, platform: Database) -> tuple[int, int]:
-        by_aggregate: dict[str, list[dict[str, Any]]] = {}
+        by_aggregate: dict[str, list[tuple[int, str, bytes]]] = {}
         for data in self.reader.records("registry.events"):
-            by_aggregate.setdefault(str(UUID(data["originatorId"])), []).append(data)
-        added = kept = 0
-        postgres = platform.dialect == "postgres"
-        with platform.transaction(lookup="platform") as cur:
-            if postgres:  # the library's ordering lock: notification ids commit in order
-                cur.execute("LOCK TABLE {events} IN EXCLUSIVE MODE")
-            for originator, events in by_aggregate.items():
-                key = originator if postgres else UUID(originator).hex
-                if cur.execute("SELECT 1 AS one FROM {events} WHERE originator_id = %s LIMIT 1",
-                               (key,)).fetchone():
-                    kept += 1
-                    continue
-                cur.executemany(
-                    "INSERT INTO {events} (originator_id, originator_version, topic, state)"
-                    " VALUES (%s, %s, %s, %s)",
-                    [(key, int(e["originatorVersion"]), e["topic"],
-                      base64.b64decode(e["state"])) for e in events])
-                added += 1
-        return added, kept
+            by_aggregate.setdefault(str(UUID(data["originatorId"])), []).append(
+                (int(data["originatorVersion"]), data["topic"], base64.b64decode(data["state"])))
+        return bundle_store.add_registry_events(platform, by_aggregate)
 
     # ------------------------------------------------------------------ after the load
 
@@ -410,8 +326,12 @@ def restore_bundle(services: Any, code: str, path: Path, identity_pem: bytes, *,
                    public_pem: str | None = None, progress: Progress | None = None
                    ) -> ImportResult:
     """Replace ``code``'s space with the bundle's, then record what that superseded."""
+    from yorisoi.tenants.upgrades import replacing_space
+
     importer = TenantImporter(services, path, identity_pem, as_code=code,
                               public_pem=public_pem, progress=progress)
-    result = importer.run(restoring=True)
-    services.runtimes.close()
+    importer.check(restoring=True)  # a bundle refused leaves the space and its journal as they are
+    with replacing_space(services.directory, code):
+        result = importer.run(restoring=True, checked=True)
+        services.runtimes.close()
     return importer.finish(result, action="restore", supersedes=None)

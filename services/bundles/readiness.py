@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yorisoi.infra.bundle_store import newest_live_household_key
 from yorisoi.infra.keys import TenantKeyMissingError
 from yorisoi.services.bundles.errors import TenantNotReadyError
 
@@ -18,10 +19,7 @@ def tenant_key_problem(key_provider: Any, database: Any, space: str) -> TenantNo
     """None when the tenant's key opens one of its live household keys (or it has none yet)."""
     if not key_provider.live_versions(space):
         return TenantNotReadyError()
-    with database.transaction(write=False) as cur:
-        row = cur.execute("SELECT household_id, wrapped_key FROM {s}household_keys"
-                          " WHERE wrapped_key IS NOT NULL ORDER BY created_at DESC LIMIT 1"
-                          ).fetchone()
+    row = newest_live_household_key(database)
     if row is None:
         return None
     try:

@@ -188,6 +188,53 @@ def test_an_administrator_revokes_a_specialists_device(app: Any) -> None:
     assert _post(owner, "/key", {"deviceId": mine}).status_code == 200
 
 
+def test_a_contractors_administrator_revokes_its_own_staffs_devices_only(
+        app: Any, world: Any) -> None:
+    from world import IDLE_NPO
+
+    from yorisoi.infra.bootstrap import OPERATOR
+
+    today = japan_today()
+    with acting_as(OPERATOR):  # the other contractor works at the site again
+        world.services.directory.sign_contract(
+            contract_id="contract-a-kaze-3", municipality_code=CITY_A, contractor_id=IDLE_NPO,
+            site_ids=["a-hiroba"], starts_on=today - timedelta(days=1),
+            ends_on=today + timedelta(days=365))
+    staff = _client(app, subject="npo-staff-7")
+    own = _device(staff, "ひだまりの訪問用端末")
+    neighbour = _client(app, subject="kaze-staff-1", org=IDLE_NPO)
+    theirs = _device(neighbour, "かぜの訪問用端末")
+    city = _client(app, kind="municipality", org=CITY_A, subject="a-staff-7")
+    public = _device(city, "市の訪問用端末")
+    admin = _client(app, subject="npo-admin", role="contractor_admin")
+
+    # The pack page lists the contractor's own staff's devices, no one else's.
+    page = admin.get(BASE)
+    assert page.status_code == 200, page.text
+    assert "ひだまりの訪問用端末" in page.text
+    assert "かぜの訪問用端末" not in page.text and "市の訪問用端末" not in page.text
+    assert "npo-staff-7" not in page.text  # the owner by name, never by subject
+
+    # Another contractor's device, or the municipality's: absent to it, and still live.
+    for device, owner in ((theirs, neighbour), (public, city)):
+        refused = admin.post(f"{BASE}/devices/{device}/revoke", data={"csrf": admin.csrf})
+        assert refused.status_code == 404
+        assert _post(owner, "/key", {"deviceId": device}).status_code == 200
+
+    # Its own staff member's device: revoked; no session of hers gets the key again.
+    before = _post(staff, "/key", {"deviceId": own})
+    assert before.status_code == 200
+    done = admin.post(f"{BASE}/devices/{own}/revoke", data={"csrf": admin.csrf})
+    assert done.status_code == 303, done.text
+    for session in (staff, _client(app, subject="npo-staff-7")):
+        gone = _post(session, "/key", {"deviceId": own})
+        assert gone.status_code == 403 and gone.json()["code"] == "offline_device_revoked"
+        assert "key" not in gone.json()
+    assert _post(staff, "/sync", {"deviceId": own, "draft": _new_case_draft()}).status_code == 403
+    listed = admin.get(BASE).text
+    assert "ひだまりの訪問用端末" in listed and "取消済み" in listed
+
+
 # --------------------------------------------------------------------------- pack and sync
 
 

@@ -87,14 +87,15 @@ def _ready(page: Any) -> None:
     page.wait_for_selector("[data-ready='1']", state="attached", timeout=WAIT)
 
 
-def _take_offline(page: Any, base: str, guardians: list[str]) -> None:
+def _take_offline(page: Any, base: str, guardians: list[str],
+                  label: str = "訪問用タブレット") -> None:
     """The pack page: register this device, tick the cases, take them."""
     page.goto(f"{base}/console/m/{CITY_A}/offline")
     _ready(page)
-    page.get_by_label("この端末の名前").fill("訪問用タブレット")
+    page.get_by_label("この端末の名前").fill(label)
     page.get_by_role("button", name="この端末を登録する").click()
     page.wait_for_function("document.getElementById('device-state').textContent"
-                           ".includes('訪問用タブレット')", timeout=WAIT)
+                           f".includes('{label}')", timeout=WAIT)
     for guardian in guardians:
         page.get_by_label(re.compile(re.escape(guardian))).check()
     page.get_by_role("button", name="選んだケースを持ち出す").click()
@@ -112,6 +113,16 @@ def _open_offline_pages(page: Any) -> None:
 
 def _queue_text(page: Any) -> str:
     return page.locator("#queue").inner_text()
+
+
+def _held(page: Any) -> int:
+    """Rows the device's store holds: its registration, the sealed pack, the drafts."""
+    return page.evaluate("""async () => {
+      const db = await new Promise((ok) => { const r = indexedDB.open('yorisoi-offline'); r.onsuccess = () => ok(r.result); });
+      const count = (name) => new Promise((ok) => { const r = db.transaction(name).objectStore(name).count(); r.onsuccess = () => ok(r.result); });
+      const device = await new Promise((ok) => { const r = db.transaction('device').objectStore('device').get('device'); r.onsuccess = () => ok(r.result); });
+      return (device ? 1 : 0) + (await count('vault')) + (await count('drafts'));
+    }""")
 
 
 def _stored_text(page: Any) -> str:
@@ -335,13 +346,48 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
     _ready(page)
     assert "登録は取り消されています" in page.locator("#app-state").inner_text()
     assert other not in _stored_text(page)
-    assert page.evaluate("""async () => {
-      const db = await new Promise((ok) => { const r = indexedDB.open('yorisoi-offline'); r.onsuccess = () => ok(r.result); });
-      const count = (name) => new Promise((ok) => { const r = db.transaction(name).objectStore(name).count(); r.onsuccess = () => ok(r.result); });
-      const device = await new Promise((ok) => { const r = db.transaction('device').objectStore('device').get('device'); r.onsuccess = () => ok(r.result); });
-      return (device ? 1 : 0) + (await count('vault')) + (await count('drafts'));
-    }""") == 0
+    assert _held(page) == 0
     context.close()
+
+
+def test_a_contractors_administrator_revokes_a_device_of_its_staff(live_console, chromium) -> None:
+    """The device is out with a draft waiting when the NPO's administrator revokes it: back
+    online it gets no key, says so, and drops everything it held."""
+    base, world = live_console.url, live_console.world
+    guardian = "架空 " + uuid.uuid4().hex[:5]
+    _family(world, guardian)
+    page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-8", "specialist", "a-hiroba")
+    _take_offline(page, base, [guardian], label="ひだまり8号の端末")
+    _open_offline_pages(page)
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    page.locator("#cases article", has_text=guardian).get_by_role(
+        "button", name="支援記録を書く").click()
+    page.get_by_label("記録の内容").fill("取消の前に書いた記録")
+    page.get_by_role("button", name="下書きを保存").click()
+    page.wait_for_function("document.querySelectorAll('#queue li').length === 1", timeout=WAIT)
+    assert _held(page) == 3
+
+    admin = sign_in(chromium, base, "委託事業者", NPO, "npo-admin", "contractor_admin")
+    admin.goto(f"{base}/console/m/{CITY_A}/offline")
+    _ready(admin)
+    row = admin.locator("#devices-h ~ * tr", has_text="ひだまり8号の端末")
+    assert "npo-staff-8" not in admin.locator("main").inner_text()  # a name, never a subject
+    notes_before = _count(world, "SupportNote")
+    row.get_by_role("button", name="登録を取り消す: ひだまり8号の端末").click()
+    assert "この端末にはもう鍵が渡されません" in admin.locator("main").inner_text()
+    assert "取消済み" in admin.locator("#devices-h ~ * tr",
+                                     has_text="ひだまり8号の端末").inner_text()
+    admin.context.close()
+
+    page.context.set_offline(False)
+    page.wait_for_function("document.getElementById('app-state').textContent"
+                           ".includes('登録は取り消されています')", timeout=WAIT)
+    assert _held(page) == 0
+    assert guardian not in _stored_text(page) and guardian not in page.locator(
+        "main").inner_text()
+    assert _count(world, "SupportNote") == notes_before  # the draft was not sent
+    page.context.close()
 
 
 def test_the_key_is_forgotten_after_idle_minutes(live_console, chromium) -> None:

@@ -322,7 +322,8 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
     page.get_by_role("button", name="下書きを保存").click()
     _drafts(page, 3)
 
-    # Meanwhile: a colleague records the first visit, the second is moved to tomorrow.
+    # Meanwhile: a colleague records the first visit, the second is moved to tomorrow (she
+    # goes: who went is checked against her organisation's staff, and she is herself).
     with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
         outreach.record_visit_not_met(rt.casework, uuid.UUID(visits[recorded]),
                                       outreach.VisitOutcome(on=japan_today(),
@@ -332,7 +333,7 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
         outreach.reschedule_visit(rt.casework, uuid.UUID(visits[moved]),
                                   planned_on=japan_today() + timedelta(days=1),
                                   starts_at="14:00", ends_at="15:00",
-                                  visitors=["npo-staff-1"], expected_version=None,
+                                  visitors=["npo-staff-6"], expected_version=None,
                                   writable_contract_ids=None)
         rt.catch_up()
     events_before = _count(world, "")

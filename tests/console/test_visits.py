@@ -155,3 +155,67 @@ def test_the_visit_pages_in_english(vworld, web) -> None:
     form = web.get(visit_url + "/done")
     assert "Consulted" in form.text and "Nothing planned" in form.text
     assert "Visits" in web.get(f"/console/m/{CITY_A}/visits").text
+
+
+def _timeline(html: str) -> str:
+    """The case page's timeline as a reader sees it (tags dropped)."""
+    import re
+
+    section = html.split('aria-labelledby="timeline-h"', 1)[1].split("</section>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+
+
+def test_visits_are_on_the_case_timeline_in_words(vworld, web) -> None:
+    import re
+
+    case_id = _case(vworld)
+    made = _plan(web, case_id).headers["location"]
+    missed = _plan(web, case_id).headers["location"]
+    assert _post(web, made + "/done", made + "/done", {
+        "doneOn": japan_today().isoformat(), "visitors.0": "npo-staff-1",
+        "outcome": "consulted", "summary": SUMMARY, "nextStep": "revisit"}).status_code == 303
+    assert _post(web, missed + "/not-met", missed + "/not-met", {
+        "attemptedOn": japan_today().isoformat(), "reason": "absent",
+        "nextStep": "phone_check"}).status_code == 303
+    with vworld.services.runtimes.lease(CITY_A) as rt:
+        rt.catch_up()
+    text = _timeline(web.get(f"/console/m/{CITY_A}/cases/{case_id}").text)
+    assert text.count("訪問の予定") == 2 and PURPOSE in text
+    assert "訪問の実施" in text and SUMMARY in text and "相談に応じた" in text
+    assert "訪問（会えなかった）" in text and "不在" in text and "電話で様子を確認" in text
+    assert "家庭訪問" in text and "自宅" in text and "再訪問" in text
+    # Codes and ids never reach the reader.
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", text)
+    for code in ("visit_", "home_visit", "not_met", "absent", "consulted", "npo-staff-1"):
+        assert code not in text, code
+
+
+def test_who_went_is_chosen_from_and_checked_against_the_organisations_staff(
+        vworld, web) -> None:
+    office = ActingContext(user_id="a-admin", role="municipal_admin",
+                           organisation_kind="municipality", organisation_id=CITY_A)
+    with vworld.services.runtimes.lease(CITY_A) as rt, acting_as(office):
+        for subject, name, kind, org in (("npo-staff-9", "架空 九子", "contractor", NPO),
+                                         ("a-nurse", "架空 市子", "municipality", CITY_A)):
+            rt.casework.register_staff_member(
+                subject=subject, display_name=name, organisation_kind=kind,
+                organisation_id=org, roles=["specialist"], qualifications=[],
+                allowed_organisations={CITY_A, NPO})
+        rt.catch_up()
+    case_id = _case(vworld)
+    visit_url = _plan(web, case_id).headers["location"]
+    form = web.get(visit_url + "/done").text
+    assert "架空 九子" in form and "架空 市子" not in form  # her organisation's staff only
+    refused = _post(web, visit_url + "/done", visit_url + "/done", {
+        "doneOn": japan_today().isoformat(), "visitors.0": "npo-staff-1",
+        "visitors.1": "a-nurse", "outcome": "consulted", "summary": SUMMARY,
+        "nextStep": "none"})
+    assert refused.status_code == 400
+    assert "記録する組織の職員名簿に登録されている職員" in refused.text
+    assert 'id="f-visitors-error"' in refused.text and SUMMARY in refused.text
+    done = _post(web, visit_url + "/done", visit_url + "/done", {
+        "doneOn": japan_today().isoformat(), "visitors.0": "npo-staff-1",
+        "visitors.1": "npo-staff-9", "outcome": "consulted", "summary": SUMMARY,
+        "nextStep": "none"})
+    assert done.status_code == 303, done.text
+    assert "架空 九子" in web.get(visit_url).text

@@ -31,6 +31,7 @@ class SlowJwks:
     def __init__(self, delay: float = 0.0) -> None:
         self.document: dict[str, Any] = {"keys": []}
         self.delay = delay
+        self.status = 200  # 503: the issuer is in trouble
         self.fetches = 0
         self._count = threading.Lock()
         outer = self
@@ -40,6 +41,9 @@ class SlowJwks:
                 with outer._count:
                     outer.fetches += 1
                 time.sleep(outer.delay)
+                if outer.status != 200:
+                    self.send_error(outer.status)
+                    return
                 body = json.dumps(outer.document).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -206,3 +210,25 @@ def test_an_issuer_down_at_the_refetch_is_unavailable_not_an_unknown_key(keys) -
     assert _outcome(verifier, _token(keys["k2"], "k2")) == "issuer_unavailable"
     # The key set already fetched still verifies its own keys.
     assert verifier.verify(_token(keys["k1"], "k1", "staff-0046")).subject == "staff-0046"
+
+
+def test_an_issuer_that_is_down_is_not_asked_again_for_every_request(keys) -> None:
+    """With no key set yet and the issuer failing, requests within the second share the
+    failure (503 at once) instead of each asking the issuer again."""
+    idp = SlowJwks(delay=0.05)
+    idp.status = 503
+    idp.publish((keys["k1"], "k1"))
+    try:
+        verifier = _verifier(idp)
+        started = time.monotonic()
+        outcomes = [_outcome(verifier, _token(keys["k1"], "k1", f"staff-{n:04d}"))
+                    for n in range(20)]
+        elapsed = time.monotonic() - started
+        assert outcomes == ["issuer_unavailable"] * 20
+        assert idp.fetches <= int(elapsed) + 1, (idp.fetches, elapsed)  # not 20
+        # The issuer recovers: the next request after the second is served.
+        idp.status = 200
+        time.sleep(1.1)
+        assert verifier.verify(_token(keys["k1"], "k1")).subject == "staff-0042"
+    finally:
+        idp.close()

@@ -101,3 +101,54 @@ def test_versions_are_found_by_alias_including_a_tenant_made_before_versions(s3_
     assert version_of(provider.wrap(tenant, os.urandom(32), context)) == 4
     assert calls["ListAliases"] == 0
     assert version_of(old) == 1
+
+
+def test_a_missing_or_disabled_tenant_key_is_missing_not_an_outage(s3_env) -> None:
+    """What the readiness probe tells apart: a tenant without a usable key (``missing``)
+    from a key service that does not answer (``unavailable``)."""
+    provider, _calls = _provider(s3_env)
+    context = {"purpose": "readiness"}
+    with pytest.raises(TenantKeyMissingError):
+        provider.wrap("t_999999", os.urandom(32), context)  # never provisioned
+    provider.create_tenant_key("t_131016")
+    assert len(provider.wrap("t_131016", os.urandom(32), context)) > 32
+    kms = boto3.client("kms", endpoint_url=s3_env, region_name=REGION)
+    # The tenant's alias removed (an operator's slip): missing too.  (Moto does not model a
+    # disabled key refusing Encrypt; real KMS answers DisabledException, mapped the same.)
+    kms.delete_alias(AliasName=f"{provider.alias_prefix}t_131016")
+    with pytest.raises(TenantKeyMissingError):
+        provider.wrap("t_131016", os.urandom(32), context)
+
+
+def test_two_processes_provisioning_one_tenant_at_once_keep_one_key(s3_env) -> None:
+    """The other process's key wins; ours is scheduled for deletion, not left behind.
+
+    The interleaving is forced with botocore's event hooks: the other provider provisions
+    the tenant right before our CreateKey, after our lookup found nothing."""
+    ours, _calls = _provider(s3_env)
+    theirs = KmsKeyProvider(endpoint_url=s3_env, region=REGION, alias_prefix=ours.alias_prefix)
+    # A name no other test's key description carries (the moto server is the session's).
+    tenant, context = f"t_race{uuid.uuid4().hex[:8]}", {"household": str(uuid.uuid4())}
+    made: list[str] = []
+
+    def the_other_process_first(**_kwargs) -> None:
+        if not made:
+            made.append("theirs")
+            theirs.create_tenant_key(tenant)
+
+    ours.kms.meta.events.register("before-call.kms.CreateKey", the_other_process_first)
+    ours.create_tenant_key(tenant)
+    assert made == ["theirs"]
+    kms = boto3.client("kms", endpoint_url=s3_env, region_name=REGION)
+    current = kms.describe_key(KeyId=f"{ours.alias_prefix}{tenant}")["KeyMetadata"]
+    assert current["KeyState"] == "Enabled"
+    made_for_tenant = [
+        meta for page in kms.get_paginator("list_keys").paginate() for key in page["Keys"]
+        if (meta := kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"])["Description"]
+        == f"Yorisoi tenant {tenant} KEK v1"]
+    assert sorted(m["KeyState"] for m in made_for_tenant) == ["Enabled", "PendingDeletion"]
+    assert next(m for m in made_for_tenant if m["KeyState"] == "Enabled")["KeyId"] == current[
+        "KeyId"]
+    assert ours.live_versions(tenant) == theirs.live_versions(tenant) == [1]
+    data_key = os.urandom(32)
+    assert ours.unwrap(tenant, theirs.wrap(tenant, data_key, context), context) == data_key

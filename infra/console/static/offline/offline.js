@@ -219,6 +219,8 @@
     const form = document.getElementById("device-form");
     const packForm = document.getElementById("pack-form");
     const take = document.getElementById("pack-take");
+    // An administrator who records nothing sees the device list only (plain forms).
+    if (!form) return;
     await loadDevice();
     if (state.device && state.device.code !== code) state.device = null;
     if (state.device) {
