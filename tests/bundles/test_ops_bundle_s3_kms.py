@@ -28,7 +28,7 @@ from bundle_world import (
 )
 from key_destruction import destroy_key
 
-from yorisoi.infra.bootstrap import Services, init_platform
+from yorisoi.infra.wiring.bootstrap import Services, init_platform
 
 from yorisoi.infra.checkpoints import Checkpointer, checkpoint_store
 from yorisoi.infra.demo import load_demo

@@ -192,7 +192,7 @@ def test_a_contractors_administrator_revokes_its_own_staffs_devices_only(
         app: Any, world: Any) -> None:
     from world import IDLE_NPO
 
-    from yorisoi.infra.bootstrap import OPERATOR
+    from yorisoi.infra.wiring.bootstrap import OPERATOR
 
     today = japan_today()
     with acting_as(OPERATOR):  # the other contractor works at the site again

@@ -31,10 +31,10 @@ from test_real_idp import (  # the same IdP process, accounts and browser steps
 )
 from world import build_world
 
-from yorisoi.infra.app import create_app
-from yorisoi.infra.bootstrap import OPERATOR
+from yorisoi.infra.http.app import create_app
 from yorisoi.infra.identity import IssuerRegistration, TokenVerifier
 from yorisoi.infra.settings import Settings
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.services.context import acting_as
 
 

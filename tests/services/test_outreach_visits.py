@@ -12,8 +12,8 @@ import pytest
 from world import IDLE_NPO, NPO, consultation_command
 
 from yorisoi.domain.outreach import OutreachVisit, VisitVisitorNotStaffError
-from yorisoi.infra.bootstrap import OPERATOR
 from yorisoi.infra.clock import japan_today
+from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.projections.case_queries import CaseScope
 from yorisoi.projections.timeline import TimelineQueries
 from yorisoi.projections.visit_queries import VisitQueries
