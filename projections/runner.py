@@ -299,14 +299,14 @@ class ProjectorGroup:
         self._names = names
         if self.db.dialect == "postgres":
             self._lock_sql = ("SELECT name, position FROM {s}projection_positions"
-                              " WHERE name = ANY(%s) ORDER BY name FOR UPDATE")
+                              " WHERE name = ANY(%b) ORDER BY name FOR UPDATE")
             self._lock_params: tuple[Any, ...] = (names,)
             self._move_sql = ("UPDATE {s}projection_positions SET position = %s"
-                              " WHERE name = ANY(%s) AND position < %s")
+                              " WHERE name = ANY(%b) AND position < %s")
             # Lock the positions and read the page after the lowest, in one statement.
             self._page_sql = (
                 "WITH p AS (SELECT name, position FROM {s}projection_positions"
-                " WHERE name = ANY(%s) ORDER BY name FOR UPDATE),"
+                " WHERE name = ANY(%b) ORDER BY name FOR UPDATE),"
                 " k AS (SELECT jsonb_object_agg(name, position) AS positions,"
                 " min(position) AS low FROM p)"
                 " SELECT k.positions, e.* FROM k LEFT JOIN LATERAL ("
@@ -379,7 +379,7 @@ class ProjectorGroup:
     def _any_missing(self, cur: Cursor) -> bool:
         """Whether some position row does not exist yet (a new view: not a busy one)."""
         found = cur.execute("SELECT count(*) AS n FROM {s}projection_positions"
-                            " WHERE name = ANY(%s)", (self._names,)).fetchone()
+                            " WHERE name = ANY(%b)", (self._names,)).fetchone()
         return int(found["n"]) < len(self._names)
 
     def _locked_page(self, cur: Cursor) -> tuple[dict[str, int], list[dict[str, Any]]]:

@@ -100,6 +100,8 @@ def plan_visit(app: Any, cmd: PlanVisit, *,
     def body() -> OutreachVisit:
         case = app._get_case(cmd.case_id, writable_contract_ids)
         case.require_open()
+        # Who will go is named as who went is: the organisation's own staff.
+        check_went(app, list(cmd.visitors))
         visit = OutreachVisit.plan(
             case_id=case.id, household_id=case.household_id, site_id=case.site_id,
             contract_id=case.contract_id, kind=cmd.kind, planned_on=cmd.planned_on,
@@ -162,6 +164,7 @@ def reschedule_visit(app: Any, visit_id: UUID, *, planned_on: date, starts_at: s
                      writable_contract_ids: Collection[str] | None) -> OutreachVisit:
     def body() -> OutreachVisit:
         case, visit = _open_visit(app, visit_id, expected_version, writable_contract_ids)
+        check_went(app, list(visitors))
         visit.reschedule(planned_on=planned_on, starts_at=starts_at, ends_at=ends_at,
                          visitors=visitors, case_opened_on=case.opened_on, today=japan_today())
         app.save(visit)

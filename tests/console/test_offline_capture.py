@@ -402,7 +402,8 @@ def test_a_malformed_draft_is_a_typed_refusal(specialist: Any) -> None:
 def _plan(world: Any, case_id: str, visitor: str = "npo-staff-1") -> str:
     from yorisoi.services import outreach
 
-    staff = ActingContext(user_id="npo-seed", role="specialist", organisation_kind="contractor",
+    # The visitor plans her own visit (who will go must be the organisation's staff).
+    staff = ActingContext(user_id=visitor, role="specialist", organisation_kind="contractor",
                           organisation_id=NPO, contract_id="contract-a-npo", site_id="a-hiroba")
     with world.services.runtimes.lease(CITY_A) as rt, acting_as(staff):
         visit = outreach.plan_visit(rt.casework, outreach.PlanVisit(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -64,7 +65,9 @@ def _plan(world: Any, case_id: str) -> str:
     """A home visit planned for today (the pack page ticks its case)."""
     from yorisoi.services import outreach
 
-    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
+    # She plans her own visit (who will go must be her organisation's staff).
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(
+            replace(NPO_STAFF, user_id="npo-staff-1")):
         visit = outreach.plan_visit(rt.casework, outreach.PlanVisit(
             case_id=uuid.UUID(case_id), kind="home_visit", planned_on=japan_today(),
             starts_at="10:00", ends_at="11:00", visitors=["npo-staff-1"], place="home",

@@ -22,6 +22,7 @@ Its own module (its own world): disposal needs a retention schedule for the whol
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -330,11 +331,12 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
                                                             next_step="revisit",
                                                             reason="declined"),
                                       expected_version=None, writable_contract_ids=None)
-        outreach.reschedule_visit(rt.casework, uuid.UUID(visits[moved]),
-                                  planned_on=japan_today() + timedelta(days=1),
-                                  starts_at="14:00", ends_at="15:00",
-                                  visitors=["npo-staff-6"], expected_version=None,
-                                  writable_contract_ids=None)
+        with acting_as(replace(NPO_STAFF, user_id="npo-staff-6")):
+            outreach.reschedule_visit(rt.casework, uuid.UUID(visits[moved]),
+                                      planned_on=japan_today() + timedelta(days=1),
+                                      starts_at="14:00", ends_at="15:00",
+                                      visitors=["npo-staff-6"], expected_version=None,
+                                      writable_contract_ids=None)
         rt.catch_up()
     events_before = _count(world, "")
     households_before = _count(world, "Household.Registered")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from world import CITY_A, build_world, gql, head, npo, record, run, supervisor
+from world import CITY_A, NPO, build_world, gql, head, npo, record, run, supervisor
 
 from yorisoi.infra.clock import japan_today
 
@@ -74,6 +74,19 @@ def sclient(sworld):
 
     with TestClient(create_app(sworld.services.settings, sworld.services)) as test_client:
         yield test_client
+
+
+def _register_colleague(world: Any, subject: str) -> None:
+    """A colleague in the NPO's staff records (registered by the municipality's office)."""
+    from yorisoi.services.context import ActingContext, acting_as
+
+    office = ActingContext(user_id="a-office", role="admin", organisation_kind="municipality",
+                           organisation_id=CITY_A)
+    with world.services.runtimes.lease(CITY_A) as rt, acting_as(office):
+        rt.casework.register_staff_member(
+            subject=subject, display_name="架空 同僚", organisation_kind="contractor",
+            organisation_id=NPO, roles=["specialist"], qualifications=[],
+            allowed_organisations={NPO})
 
 
 def new_case(client: Any, world: Any) -> str:
@@ -179,6 +192,12 @@ def test_invalid_plans_report_every_problem_and_write_nothing(sclient, sworld):
 def test_not_met_reschedule_cancel_and_stale_versions(sclient, sworld):
     case_id = new_case(sclient, sworld)
     first = planned(sclient, npo(sworld), case_id, plannedOn=day(3))
+    # Who will go must be the organisation's staff: an unregistered colleague is refused.
+    before = head(sworld)
+    stranger = run(sclient, RESCHEDULE, npo(sworld), visitId=first["id"], plannedOn=day(5),
+                   visitors=["npo-staff-1", "npo-staff-2"], startsAt="14:00", expectedVersion=1)
+    assert codes(stranger) == ["visit_visitor_not_staff"] and head(sworld) == before
+    _register_colleague(sworld, "npo-staff-2")
     moved = run(sclient, RESCHEDULE, npo(sworld), visitId=first["id"], plannedOn=day(5),
                 visitors=["npo-staff-1", "npo-staff-2"], startsAt="14:00", expectedVersion=1)
     assert (moved["visit"]["plannedOn"], moved["visit"]["startsAt"],
