@@ -163,6 +163,8 @@ class Cursor:
         if not values:
             return []
         if self._db.dialect == "postgres":
+            if len(values) == 1:  # a command's own row: a scalar (see _ONE_ROW)
+                return self.execute(f"{sql} {column} = %s", values).fetchall()
             return self.execute(f"{sql} {column} = ANY(%s)", (values,)).fetchall()
         found: list[dict[str, Any]] = []
         for start in range(0, len(values), 500):  # SQLite's host-parameter limit
