@@ -14,11 +14,12 @@ recipient receives referrals, for both.
 from __future__ import annotations
 
 import re
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.domain.ids import uuid5
 from yorisoi.domain.vocabulary import AGENCY_KINDS, CONFIDENTIALITY_BASES
 
 # Deliberately loose: the address is the organisation's, checked for shape only.

@@ -21,11 +21,12 @@ import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
+from yorisoi.domain.ids import uuid5
 
 CHANNELS = ("visit", "phone", "letter", "email", "suggestion_box", "online")
 KINDS = ("complaint", "request")  # 苦情 / 要望

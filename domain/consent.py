@@ -34,11 +34,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import ClassVar
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.ids import uuid5
 from yorisoi.domain.vocabulary import AGENCY_KINDS, LEGAL_BASES
 
 PURPOSES: dict[str, str] = {

@@ -11,7 +11,7 @@ the statutory 30 days and why they may only be shortened).
 
 from __future__ import annotations
 
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -23,6 +23,7 @@ from yorisoi.domain.data_subject_requests import (
     check_code,
     check_version,
 )
+from yorisoi.domain.ids import uuid5
 
 
 class DataSubjectRequestDeadlines(Aggregate):

@@ -16,11 +16,12 @@ a label is the name the specialist gave the device, e.g. 「訪問用タブレ�
 from __future__ import annotations
 
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.ids import uuid5
 
 LABEL_MAX = 60
 DEVICES_PER_OWNER = 10  # live devices a person may hold at once

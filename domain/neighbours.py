@@ -12,11 +12,12 @@ their stored events stay untouched.
 
 from __future__ import annotations
 
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.domain.ids import uuid5
 from yorisoi.domain.registry import MunicipalityCodeInvalidError, check_municipality_code
 
 MAX_NEIGHBOURS = 30

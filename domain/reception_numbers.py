@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
+
+from yorisoi.domain.ids import uuid5
 
 REIWA_START = 2018  # 令和1年 = 2019: 令和N年度 starts in April of 2018 + N
 _NUMBER = re.compile(r"R(\d{1,2})-(\d{1,6})")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Protocol
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, NotFoundDomainError
+from yorisoi.domain.ids import uuid5
 
 _NS = uuid5(NAMESPACE_URL, "https://yorisoi.jp/registry")
 

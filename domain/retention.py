@@ -20,12 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.domain.ids import uuid5
 
 JST = ZoneInfo("Asia/Tokyo")
 

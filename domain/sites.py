@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, StaleVersionError
+from yorisoi.domain.ids import uuid5
 
 _NS = uuid5(NAMESPACE_URL, "https://yorisoi.jp/site-profile")
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError, NotFoundDomainError, StaleVersionError
 from yorisoi.domain.findings import TRAINING_KINDS
+from yorisoi.domain.ids import uuid5
 
 _NS = uuid5(NAMESPACE_URL, "https://yorisoi.jp/staff")
 

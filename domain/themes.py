@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from yorisoi.domain.errors import DomainError
+from yorisoi.domain.ids import uuid5
 from yorisoi.domain.vocabulary import STANDARD_THEMES
 
 STANDARD_THEME_LABELS_EN: dict[str, str] = {

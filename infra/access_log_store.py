@@ -111,6 +111,11 @@ class AccessLogStore:
 
     def _insert(self, cur: Cursor, rows: list[list[Any]]) -> None:
         names = ", ".join(COLUMNS)
+        if self.db.dialect == "postgres" and len(rows) == 1:
+            # A command's answer read one record: typed scalars (no array dumpers to find).
+            marks = ", ".join(["%s::text"] * len(COLUMNS))
+            cur.execute(f"INSERT INTO {{s}}access_log ({names}) VALUES ({marks})", rows[0])
+            return
         if self.db.dialect == "postgres":
             # One statement per batch: executemany costs a round trip per row (30 ms
             # for a 150-read page, bench/bench_access_log.py).  One array per column

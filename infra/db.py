@@ -107,6 +107,11 @@ class Cursor:
             self._raw.executemany(self._db.render(sql), [tuple(r) for r in rows])
 
     # -- set-based writes (a projection batch writes each table once) ----------
+    #
+    # _ONE_ROW: a single row (what a command's own catch-up writes: its case, its
+    # consultation) goes as typed scalar parameters, not one-element arrays: psycopg
+    # finds an array's dumper by inspecting its elements in Python, ~35 µs for a
+    # case_view row's sixteen columns against ~2 µs for the scalars.
 
     @property
     def dialect(self) -> Dialect:
@@ -129,6 +134,11 @@ class Cursor:
             return
         names = ", ".join(columns)
         if self._db.dialect == "postgres":
+            if len(rows) == 1:  # a request's own row: typed scalars (see _ONE_ROW)
+                marks = ", ".join(f"%s::{t}" for t in types)
+                self._run(f"INSERT INTO {{s}}{table} ({names}) VALUES ({marks}) {suffix}",
+                          rows[0], 1)
+                return
             arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary arrays: no escaping
             self._run(f"INSERT INTO {{s}}{table} ({names}) SELECT * FROM unnest({arrays})"
                       f" {suffix}", [list(c) for c in zip(*rows, strict=True)], len(rows))
@@ -143,6 +153,12 @@ class Cursor:
         if not rows:
             return
         if self._db.dialect == "postgres":
+            if len(rows) == 1:  # a request's own row: typed scalars (see _ONE_ROW)
+                sets = ", ".join(f"{c} = %s::{t}" for c, t in zip(columns, types[1:],
+                                                                 strict=True))
+                self._run(f"UPDATE {{s}}{table} SET {sets} WHERE {key} = %s::{types[0]}",
+                          [*rows[0][1:], rows[0][0]], 1)
+                return
             arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary arrays: no escaping
             sets = ", ".join(f"{c} = v.{c}" for c in columns)
             self._run(f"UPDATE {{s}}{table} AS t SET {sets} FROM unnest({arrays})"
@@ -159,6 +175,8 @@ class Cursor:
         if not values:
             return []
         if self._db.dialect == "postgres":
+            if len(values) == 1:  # a command's own row: a scalar (see _ONE_ROW)
+                return self.execute(f"{sql} {column} = %s", values).fetchall()
             return self.execute(f"{sql} {column} = ANY(%s)", (values,)).fetchall()
         found: list[dict[str, Any]] = []
         for start in range(0, len(values), 500):  # SQLite's host-parameter limit
