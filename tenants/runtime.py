@@ -65,8 +65,9 @@ class TenantRuntime:
         self.behind = False
         # Two requests of one tenant catching up at once would only queue on the
         # position lock while each holds a connection of a two-connection pool.
-        # Re-entrant: a command's answer unit holds it until its transaction commits,
-        # and the same command may catch up again meanwhile (it joins that transaction).
+        # Re-entrant: a catch-up may start another in the same thread (a view's
+        # reset, a worker's turn).  Commands' answer catch-ups do not take it on
+        # PostgreSQL (catch_up_answer).
         self._catch_up_lock = threading.RLock()
 
     def catch_up(self) -> int:
@@ -75,6 +76,12 @@ class TenantRuntime:
         The audit ledger is not chained here: the worker (or the embedded
         server's keeper) chains it within ``CHAIN_SECONDS``, off the request path.
         """
+        unit = _unit.get()
+        if unit is not None and unit.runtime is self and unit.is_open:
+            # A command catching up everything after its answer's catch-up: commit that
+            # first, so no connection is held while waiting for the lock (and no view
+            # is locked twice in one transaction, in two orders).
+            unit.commit()
         with self._catch_up_lock:
             applied = self.read_models.catch_up()
             self.behind = False
@@ -104,18 +111,25 @@ class TenantRuntime:
         """
         wrote = last_written()
         unit = _unit.get()
-        with self._catch_up_lock:
-            if wrote is not None and self.answer_models.position >= wrote:
-                applied = 0
-            elif unit is not None and unit.takes(self):
+        if unit is None:  # SQLite (one writer), or a caller outside a command's run
+            with self._catch_up_lock:
+                applied = (0 if wrote is not None and self.answer_models.position >= wrote
+                           else self.answer_models.catch_up())
+        elif wrote is not None and self.answer_models.position >= wrote:
+            applied = 0  # another request's committed catch-up applied these events
+        else:
+            # No process lock here: a thread that holds a connection (this unit's, an
+            # idempotent unit of work's) must never wait for one that may be waiting for
+            # a connection — with a two-connection pool that is a deadlock until the
+            # pool's timeout.  Concurrent catch-ups queue on the position row instead.
+            if unit.takes(self):
                 # Held open until the answer is built: its access-log entries commit
                 # with the catch-up (one transaction fewer per mutation).
                 unit.open()
-                applied = self.answer_models.catch_up()
+            applied = self.answer_models.catch_up()
+            if unit.is_open:
                 unit.reached = max(unit.reached, self.answer_models.reached)
-            else:
-                applied = self.answer_models.catch_up()
-            self.behind = True
+        self.behind = True
         mark_caught_up()
         return applied
 
@@ -167,17 +181,17 @@ class _AnswerUnit:
         return (runtime is self.runtime and self._stack is None
                 and not runtime.casework.database.in_transaction())
 
+    @property
+    def is_open(self) -> bool:
+        return self._stack is not None
+
     def open(self) -> None:
         stack = ExitStack()
-        # The catch-up lock (re-entrant) until the commit: a concurrent request of this
-        # process must not see the group's position before this transaction commits.
-        stack.enter_context(self.runtime._catch_up_lock)
-        try:
-            self._cursor = stack.enter_context(
-                self.runtime.casework.database.transaction(pipeline=True))
-        except BaseException:
-            stack.close()
-            raise
+        # The group's position moves only after this commits (``commit``): until then
+        # another request of this process runs its own catch-up, which waits on the
+        # position row and then finds these events applied.
+        self._cursor = stack.enter_context(
+            self.runtime.casework.database.transaction(pipeline=True))
         self._stack = stack
 
     def commit(self) -> None:

@@ -182,3 +182,52 @@ def test_the_answers_read_is_logged_in_the_catch_ups_transaction(world, client, 
             f'SELECT xmin::text, actor FROM "t_{CITY_A}".access_log'
             " WHERE record_kind = 'consultation' AND record_id = %s", (consultation_id,)).fetchall()
     assert [(x, actor) for x, actor in logged] == [(view_xmin, "statements-unit")]
+
+
+def test_writers_with_and_without_keys_share_a_two_connection_pool_without_stalling(
+        world, client):
+    """Idempotent writers (a unit of work holds a connection through the command) and
+    plain ones (the answer's catch-up holds one until the answer is built) on one tenant.
+
+    With a lock taken before a connection on one path and after it on the other, the
+    pool's two connections and the lock deadlocked until the pool's timeout (seconds of
+    stall, then 503s).  Here a server whose pool gives up after 2 s — far longer than a
+    borrow waits behind eight writers, however busy the machine — must answer every one.
+    """
+    import threading
+    import uuid as uuid_module
+
+    from fastapi.testclient import TestClient
+
+    from yorisoi.infra.app import create_app
+    from yorisoi.infra.bootstrap import Services
+
+    settings = world.services.settings.model_copy(update={"pg_pool_timeout_seconds": 2.0})
+    services = Services(settings)
+    headers = world.headers("municipality", CITY_A, subject="pool-writers")
+    case_ids = [record(client, headers)["case"]["id"] for _ in range(4)]
+    failures: list[object] = []
+
+    def writer(n: int) -> None:
+        for i in range(6):
+            extra = {"Idempotency-Key": str(uuid_module.uuid4())} if n % 2 else {}
+            response = client.post("/graphql", json={"query": QUICK, "variables": {"input": {
+                "municipalityCode": CITY_A, "caseId": case_ids[n % 4], "siteId": "a-hiroba",
+                "occurredOn": (japan_today() - timedelta(days=1)).isoformat(),
+                "channel": "visit", "themes": ["development"], "asked": f"架空の相談 {n}-{i}",
+                "wishes": "", "direction": ""}}}, headers={**headers, **extra})
+            answer = ((response.json().get("data") or {}).get("recordConsultation") or {}
+                      if response.status_code == 200 else {})
+            if answer.get("__typename") != "ConsultationRecorded":
+                failures.append((response.status_code, response.text[:300]))
+
+    try:
+        with TestClient(create_app(settings, services)) as client:
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        services.close()
+    assert failures == []
