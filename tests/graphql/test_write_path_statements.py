@@ -199,8 +199,8 @@ def test_writers_with_and_without_keys_share_a_two_connection_pool_without_stall
 
     from fastapi.testclient import TestClient
 
-    from yorisoi.infra.app import create_app
-    from yorisoi.infra.bootstrap import Services
+    from yorisoi.infra.http.app import create_app
+    from yorisoi.infra.wiring.bootstrap import Services
 
     settings = world.services.settings.model_copy(update={"pg_pool_timeout_seconds": 2.0})
     services = Services(settings)
