@@ -587,11 +587,10 @@ class _IssuerKeys:
         self._last_error = None
         try:
             keyset = tuple(self._client.get_jwk_set(refresh=True).keys)
-        except jwt.PyJWKClientConnectionError as error:
-            self._last_error = error
-            raise AuthenticationError("issuer_unavailable") from error
-        except ValueError as error:
-            # A non-JSON response body escapes PyJWKClient as ValueError.
+        except (jwt.PyJWKClientConnectionError, OSError, ValueError) as error:
+            # PyJWKClient wraps URLError, timeouts and HTTPException only: a connection
+            # reset while the answer is awaited escapes as a bare OSError, and a non-JSON
+            # body as ValueError.  All are the issuer's trouble (a 503), never a 500.
             self._last_error = error
             raise AuthenticationError("issuer_unavailable") from error
         except (jwt.PyJWKClientError, jwt.PyJWKSetError):

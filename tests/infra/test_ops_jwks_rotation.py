@@ -9,6 +9,8 @@ default timings (no test-only cooldown).
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ class SlowJwks:
     def __init__(self, delay: float = 0.0) -> None:
         self.document: dict[str, Any] = {"keys": []}
         self.delay = delay
-        self.status = 200  # 503: the issuer is in trouble
+        self.status = 200  # 503: the issuer is in trouble; 0: it resets the connection
         self.fetches = 0
         self._count = threading.Lock()
         outer = self
@@ -41,6 +43,12 @@ class SlowJwks:
                 with outer._count:
                     outer.fetches += 1
                 time.sleep(outer.delay)
+                if outer.status == 0:  # an RST instead of an answer (SO_LINGER 0, then close)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if outer.status != 200:
                     self.send_error(outer.status)
                     return
@@ -230,5 +238,22 @@ def test_an_issuer_that_is_down_is_not_asked_again_for_every_request(keys) -> No
         idp.status = 200
         time.sleep(1.1)
         assert verifier.verify(_token(keys["k1"], "k1")).subject == "staff-0042"
+    finally:
+        idp.close()
+
+
+def test_an_issuer_that_resets_the_connection_is_unavailable_not_a_server_error(keys) -> None:
+    """A reset while the response is awaited escapes urllib as a bare ConnectionResetError
+    (PyJWT wraps only URLError, timeouts and HTTPException): it is the issuer's trouble."""
+    idp = SlowJwks()
+    idp.status = 0
+    idp.publish((keys["k1"], "k1"))
+    try:
+        verifier = _verifier(idp)
+        assert _outcome(verifier, _token(keys["k1"], "k1")) == "issuer_unavailable"
+        assert idp.fetches == 1
+        # Within the second the failure is shared, not retried.
+        assert _outcome(verifier, _token(keys["k1"], "k1", "staff-0047")) == "issuer_unavailable"
+        assert idp.fetches == 1
     finally:
         idp.close()
