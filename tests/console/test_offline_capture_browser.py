@@ -114,6 +114,26 @@ def _open_offline_pages(page: Any) -> None:
     page.wait_for_selector("#cases article", timeout=WAIT)
 
 
+def _go_offline(page: Any) -> None:
+    """Out of signal (Playwright's offline mode), and the page knows it."""
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+
+
+def _new_family_draft(page: Any, guardian: str, child: str, *, born: str, asked: str) -> None:
+    """A new family (the guardian, her child, her consent, what she asked) kept as a draft."""
+    page.get_by_role("button", name="新しい世帯を登録（同意あり）").click()
+    page.get_by_label("保護者の氏名").fill(guardian)
+    page.get_by_label("続柄", exact=True).fill("母")
+    page.get_by_label("子どもの氏名").fill(child)
+    page.get_by_label("子どもの生年月日").fill(born)
+    page.get_by_label("同意した人", exact=True).fill(guardian)
+    page.get_by_label("同意した人の続柄").fill("母")
+    page.get_by_label("相談内容（主訴）").fill(asked)
+    page.locator("#capture-form").get_by_label("発達").check()
+    page.get_by_role("button", name="下書きを保存").click()
+
+
 def _queue_text(page: Any) -> str:
     return page.locator("#queue").inner_text()
 
@@ -176,23 +196,14 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
 
     # Out of signal: a consultation on the case and a new family, both kept as drafts.
     households_before = _count(world, "Household.Registered")
-    context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     page.locator("#cases article", has_text=guardian).get_by_role(
         "button", name="相談を記録").click()
     page.get_by_label("相談内容（主訴）").fill(ASKED_OFFLINE)
     page.locator("#capture-form").get_by_label("発達").check()
     page.get_by_role("button", name="下書きを保存").click()
-    page.get_by_role("button", name="新しい世帯を登録（同意あり）").click()
-    page.get_by_label("保護者の氏名").fill(NEW_GUARDIAN)
-    page.get_by_label("続柄", exact=True).fill("母")
-    page.get_by_label("子どもの氏名").fill(NEW_CHILD)
-    page.get_by_label("子どもの生年月日").fill("令和6年6月1日")
-    page.get_by_label("同意した人", exact=True).fill(NEW_GUARDIAN)
-    page.get_by_label("同意した人の続柄").fill("母")
-    page.get_by_label("相談内容（主訴）").fill("引っ越してきたばかりで相談先がない")
-    page.locator("#capture-form").get_by_label("発達").check()
-    page.get_by_role("button", name="下書きを保存").click()
+    _new_family_draft(page, NEW_GUARDIAN, NEW_CHILD, born="令和6年6月1日",
+                      asked="引っ越してきたばかりで相談先がない")
     # The planned home visit: the family was out.
     page.locator("#cases article", has_text=guardian).get_by_role(
         "button", name="訪問の結果を記録").click()
@@ -263,8 +274,7 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
     _take_offline(page, base, [withdrawn, closing, other, busy])
     _open_offline_pages(page)
 
-    context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     page.locator("#cases article", has_text=withdrawn).get_by_role(
         "button", name="相談を記録").click()
     page.get_by_label("相談内容（主訴）").fill("撤回後の相談")
@@ -362,8 +372,7 @@ def test_a_contractors_administrator_revokes_a_device_of_its_staff(live_console,
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-8", "specialist", "a-hiroba")
     _take_offline(page, base, [guardian], label="ひだまり8号の端末")
     _open_offline_pages(page)
-    page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     page.locator("#cases article", has_text=guardian).get_by_role(
         "button", name="支援記録を書く").click()
     page.get_by_label("記録の内容").fill("取消の前に書いた記録")

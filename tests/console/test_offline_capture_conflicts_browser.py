@@ -35,6 +35,8 @@ from test_offline_capture_browser import (
     WAIT,
     _count,
     _family,
+    _go_offline,
+    _new_family_draft,
     _plan,
     _visit_status,
     _open_offline_pages,
@@ -153,8 +155,7 @@ def test_a_contractors_case_handed_over_or_corrected_meanwhile(live_console, chr
     _take_offline(page, base, [leaving, staying, fixed])
     _open_offline_pages(page)
 
-    context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     _consultation(page, leaving, "引継ぎ前に聞いた相談")
     _note(page, fixed, "訂正前の記録を見て書いた記録")
     _drafts(page, 2)
@@ -223,8 +224,7 @@ def test_a_municipal_specialist_meets_a_hand_over_and_a_disposal(live_console, c
     _take_offline(page, base, [moved, old_guardian])
     _open_offline_pages(page)
 
-    context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     _note(page, moved, "引継ぎの日に聞いた近況")
     _consultation(page, old_guardian, "廃棄された世帯への相談")
     _drafts(page, 2)
@@ -307,20 +307,11 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
     _take_offline(page, base, [recorded, moved])
     _open_offline_pages(page)
 
-    context.set_offline(True)
-    page.wait_for_function("!navigator.onLine", timeout=WAIT)
+    _go_offline(page)
     _outcome(page, recorded, "not_met")
     _outcome(page, moved, "done")
-    page.get_by_role("button", name="新しい世帯を登録（同意あり）").click()
-    page.get_by_label("保護者の氏名").fill(twin_guardian)
-    page.get_by_label("続柄", exact=True).fill("母")
-    page.get_by_label("子どもの氏名").fill(twin_child)
-    page.get_by_label("子どもの生年月日").fill("令和6年5月1日")
-    page.get_by_label("同意した人", exact=True).fill(twin_guardian)
-    page.get_by_label("同意した人の続柄").fill("母")
-    page.get_by_label("相談内容（主訴）").fill("転入したばかりで相談先を探している")
-    page.locator("#capture-form").get_by_label("発達").check()
-    page.get_by_role("button", name="下書きを保存").click()
+    _new_family_draft(page, twin_guardian, twin_child, born="令和6年5月1日",
+                      asked="転入したばかりで相談先を探している")
     _drafts(page, 3)
 
     # Meanwhile: a colleague records the first visit, the second is moved to tomorrow (she
