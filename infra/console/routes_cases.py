@@ -288,10 +288,12 @@ def staff_namer(con: Console, staff: dict[str, str]) -> Any:
     return lambda subject: _person(con, staff, subject)
 
 
-def staff_names(rt: TenantRuntime) -> dict[str, str]:
-    """subject → the staff member's name (the municipality's own staff records)."""
+def staff_names(rt: TenantRuntime, organisation_id: str | None = None) -> dict[str, str]:
+    """subject → the staff member's name (the municipality's own staff records; with
+    ``organisation_id``, that organisation's staff only)."""
     return {s.subject: s.display_name
-            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())}
+            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())
+            if organisation_id is None or s.organisation_id == organisation_id}
 
 
 def load_case_file(rt: TenantRuntime, grant: Grant, case_id: uuid.UUID) -> CaseFile:

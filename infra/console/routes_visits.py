@@ -92,11 +92,7 @@ def vchoices(kind: str, lang: str) -> list[tuple[str, str]]:
 def own_staff(con: Console, rt: TenantRuntime) -> dict[str, str]:
     """The people a visit may name: the staff records of the person's own organisation
     (``services/outreach.check_went`` refuses anyone else as who went)."""
-    from yorisoi.projections.organisation_view import OrganisationQueries
-
-    return {s.subject: s.display_name
-            for s in OrganisationQueries(rt.casework.database).all_staff(japan_today())
-            if s.organisation_id == con.principal.tenant_id}
+    return staff_names(rt, con.principal.tenant_id)
 
 
 def _visit_uuid(value: str) -> uuid.UUID:
