@@ -111,10 +111,8 @@ class AccessLogStore:
 
     def _insert(self, cur: Cursor, rows: list[list[Any]]) -> None:
         names = ", ".join(COLUMNS)
-        if self.db.dialect == "postgres" and len(rows) == 1:
-            # A command's answer read one record: typed scalars (no array dumpers to find).
-            marks = ", ".join(["%s::text"] * len(COLUMNS))
-            cur.execute(f"INSERT INTO {{s}}access_log ({names}) VALUES ({marks})", rows[0])
+        if len(rows) == 1:  # a command's answer read one record: the cursor's one-row insert
+            cur.insert_many("access_log", COLUMNS, ("text",) * len(COLUMNS), rows)
             return
         if self.db.dialect == "postgres":
             # One statement per batch: executemany costs a round trip per row (30 ms

@@ -52,14 +52,6 @@ def note(space: str, table: str, key: str, row: dict[str, Any]) -> None:
         rows[(space, table, key)] = row
 
 
-def forget(space: str) -> None:
-    """Drop a space's rows (its catch-up rolled back: they were never committed)."""
-    rows = _current.get()
-    if rows:
-        for k in [k for k in rows if k[0] == space]:
-            del rows[k]
-
-
 def fresh(space: str, table: str, key: str) -> dict[str, Any] | None:
     rows = _current.get()
     return None if rows is None else rows.get((space, table, key))

@@ -15,13 +15,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any
 
+from yorisoi.infra.access_log_store import AccessLogStore
+from yorisoi.infra.db import Cursor
 from yorisoi.infra.keys import TenantKeyProvider
 from yorisoi.infra.recorders import last_written, mark_caught_up
-from yorisoi.infra.access_log_store import AccessLogStore
 from yorisoi.infra.settings import Settings
 from yorisoi.projections import fresh_rows
 from yorisoi.projections.case_queries import CaseQueries
@@ -173,44 +173,44 @@ class _AnswerUnit:
         self.runtime = runtime
         self.access = access
         self.reached = 0
-        self._stack: ExitStack | None = None
-        self._cursor: Any = None
+        self._transaction: AbstractContextManager[Cursor] | None = None
+        self._cursor: Cursor | None = None
 
     def takes(self, runtime: TenantRuntime) -> bool:
         """Whether this catch-up opens the unit's transaction (not inside another one)."""
-        return (runtime is self.runtime and self._stack is None
+        return (runtime is self.runtime and self._transaction is None
                 and not runtime.casework.database.in_transaction())
 
     @property
     def is_open(self) -> bool:
-        return self._stack is not None
+        return self._transaction is not None
 
     def open(self) -> None:
-        stack = ExitStack()
         # The group's position moves only after this commits (``commit``): until then
         # another request of this process runs its own catch-up, which waits on the
         # position row and then finds these events applied.
-        self._cursor = stack.enter_context(
-            self.runtime.casework.database.transaction(pipeline=True))
-        self._stack = stack
+        transaction = self.runtime.casework.database.transaction(pipeline=True)
+        self._cursor = transaction.__enter__()
+        self._transaction = transaction
 
     def commit(self) -> None:
-        stack, self._stack = self._stack, None
-        if stack is None:
+        """Write the reads the answer made in the transaction, then commit it."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is None:
             return
         space = self.runtime.casework.keyring.tenant
         entries = self.access.take(space) if self.access is not None else []
         try:
-            if entries:
-                AccessLogStore(self.runtime.casework.database).append(entries, cur=self._cursor)
+            try:
+                if entries:
+                    AccessLogStore(self.runtime.casework.database).append(entries,
+                                                                          cur=self._cursor)
+            except BaseException:
+                transaction.__exit__(*sys.exc_info())  # rolls back
+                raise
+            transaction.__exit__(None, None, None)  # commits
         except BaseException:
-            self.access.give_back(space, entries)  # type: ignore[union-attr]
-            stack.__exit__(*sys.exc_info())
-            raise
-        try:
-            stack.close()  # COMMIT, then the lock
-        except BaseException:
-            if entries:
+            if entries:  # not logged: pending again for the request's own flush
                 self.access.give_back(space, entries)  # type: ignore[union-attr]
             raise
         group = self.runtime.answer_models
@@ -218,10 +218,9 @@ class _AnswerUnit:
 
     def close(self, *exc_info: object) -> None:
         """The command failed: roll the catch-up back (the views follow later)."""
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            fresh_rows.forget(self.runtime.casework.keyring.tenant)
-            stack.__exit__(*exc_info)
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            transaction.__exit__(*exc_info)
 
 
 # The answer unit of the command running in this context (``TenantRuntime.answering``).
