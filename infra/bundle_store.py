@@ -13,6 +13,7 @@ Table names are this module's own constants, never input; values are parameters.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -111,8 +112,20 @@ def pg_restore_space(settings: Any, space: str, source: Path) -> None:
                            "--schema", space, "--no-owner", "--exit-on-error", str(source)],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        # pg_restore's message names objects, never row values (no data is printed).
-        raise SpaceCopyError(f"pg_restore failed: {done.stderr.strip()[-300:]}")
+        raise SpaceCopyError(f"pg_restore failed: {without_row_values(done.stderr)[-300:]}")
+
+
+# PostgreSQL quotes rows in its DETAIL and CONTEXT lines ("Key (household_id)=(…) already
+# exists", "COPY access_log, line 3: …"), and an ERROR line may end with the value it
+# refused ('invalid input syntax for type uuid: "…"'); object names stay (relation "x").
+_ROW_LINE = re.compile(r"(?:pg_restore: )?(?:DETAIL|CONTEXT|HINT|QUERY|LINE \d+):")
+_REFUSED_VALUE = re.compile(r':\s*"[^"]*"?')
+
+
+def without_row_values(stderr: str) -> str:
+    """A database tool's error output with the lines and quotes that carry row values removed."""
+    lines = [line for line in stderr.splitlines() if not _ROW_LINE.match(line.strip())]
+    return _REFUSED_VALUE.sub(': "…"', "\n".join(lines)).strip()
 
 
 # --------------------------------------------------------------------------- loading
