@@ -143,11 +143,7 @@ def household_visit_ids(database: Database, household_id: str) -> list[str]:
 
 def case_visit_ids(database: Database, case_ids: list[str], *, status: str) -> list[str]:
     """The visits of these cases in ``status`` (a hand-over moves the planned ones)."""
-    found: list[str] = []
-    for start in range(0, len(case_ids), 500):
-        chunk = case_ids[start:start + 500]
-        marks = ", ".join(["%s"] * len(chunk))
-        rows = database.select(f"SELECT visit_id FROM {{s}}visit_view WHERE status = %s"
-                               f" AND case_id IN ({marks}) ORDER BY visit_id", [status, *chunk])
-        found += [r["visit_id"] for r in rows]
-    return found
+    with database.transaction(write=False) as cur:
+        rows = cur.select_in("SELECT visit_id, status FROM {s}visit_view WHERE", "case_id",
+                             case_ids)
+    return sorted(r["visit_id"] for r in rows if r["status"] == status)
