@@ -92,7 +92,8 @@ def _ready(page: Any) -> None:
 
 def _take_offline(page: Any, base: str, guardians: list[str],
                   label: str = "訪問用タブレット") -> None:
-    """The pack page: register this device, tick the cases, take them."""
+    """The pack page: register this device, tick the cases, take them; then the offline
+    pages, open with the cases."""
     page.goto(f"{base}/console/m/{CITY_A}/offline")
     _ready(page)
     page.get_by_label("この端末の名前").fill(label)
@@ -104,6 +105,7 @@ def _take_offline(page: Any, base: str, guardians: list[str],
     page.get_by_role("button", name="選んだケースを持ち出す").click()
     page.wait_for_function("document.getElementById('pack-state').textContent"
                            ".includes('持ち出しました')", timeout=WAIT)
+    _open_offline_pages(page)
 
 
 def _open_offline_pages(page: Any) -> None:
@@ -191,7 +193,6 @@ def test_a_visit_with_the_network_off_reaches_the_case_once(live_console, chromi
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-1", "specialist", "a-hiroba")
     context = page.context
     _take_offline(page, base, [guardian])
-    _open_offline_pages(page)
     assert guardian in page.locator("#cases").inner_text()
 
     # Out of signal: a consultation on the case and a new family, both kept as drafts.
@@ -272,7 +273,6 @@ def test_conflicts_are_shown_with_both_sides_and_resolved_on_the_device(
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-2", "specialist", "a-hiroba")
     context = page.context
     _take_offline(page, base, [withdrawn, closing, other, busy])
-    _open_offline_pages(page)
 
     _go_offline(page)
     page.locator("#cases article", has_text=withdrawn).get_by_role(
@@ -371,7 +371,6 @@ def test_a_contractors_administrator_revokes_a_device_of_its_staff(live_console,
     _family(world, guardian)
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-8", "specialist", "a-hiroba")
     _take_offline(page, base, [guardian], label="ひだまり8号の端末")
-    _open_offline_pages(page)
     _go_offline(page)
     page.locator("#cases article", has_text=guardian).get_by_role(
         "button", name="支援記録を書く").click()
@@ -409,7 +408,6 @@ def test_the_key_is_forgotten_after_idle_minutes(live_console, chromium) -> None
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-3", "specialist", "a-hiroba")
     page.clock.install()
     _take_offline(page, base, [guardian])
-    _open_offline_pages(page)
     assert guardian in page.locator("#cases").inner_text()
     # A device left somewhere: 31 minutes without a key press or a touch.
     page.clock.run_for("31:00")

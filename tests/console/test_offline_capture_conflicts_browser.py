@@ -39,7 +39,6 @@ from test_offline_capture_browser import (
     _new_family_draft,
     _plan,
     _visit_status,
-    _open_offline_pages,
     _stored_text,
     _take_offline,
 )
@@ -153,7 +152,6 @@ def test_a_contractors_case_handed_over_or_corrected_meanwhile(live_console, chr
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-4", "specialist", "a-hiroba")
     context = page.context
     _take_offline(page, base, [leaving, staying, fixed])
-    _open_offline_pages(page)
 
     _go_offline(page)
     _consultation(page, leaving, "引継ぎ前に聞いた相談")
@@ -222,7 +220,6 @@ def test_a_municipal_specialist_meets_a_hand_over_and_a_disposal(live_console, c
                    "a-hiroba,a-counter")
     context = page.context
     _take_offline(page, base, [moved, old_guardian])
-    _open_offline_pages(page)
 
     _go_offline(page)
     _note(page, moved, "引継ぎの日に聞いた近況")
@@ -305,7 +302,6 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
     page = sign_in(chromium, base, "委託事業者", NPO, "npo-staff-6", "specialist", "a-hiroba")
     context = page.context
     _take_offline(page, base, [recorded, moved])
-    _open_offline_pages(page)
 
     _go_offline(page)
     _outcome(page, recorded, "not_met")
