@@ -10,7 +10,6 @@ new key was refused until the cooldown passed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,20 +21,16 @@ from fastapi.testclient import TestClient
 from test_real_idp import (  # the same IdP process, accounts and browser steps
     CITY_A,
     CONSOLE,
-    NPO,
     RealIdPs,
     _installed,
     _private_jwk,
+    registered_world,
     session_token,
     sign_in,
 )
-from world import build_world
 
 from yorisoi.infra.http.app import create_app
-from yorisoi.infra.identity import IssuerRegistration, TokenVerifier
-from yorisoi.infra.settings import Settings
-from yorisoi.infra.wiring.bootstrap import OPERATOR
-from yorisoi.services.context import acting_as
+from yorisoi.infra.identity import TokenVerifier
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +46,7 @@ def idps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealIdPs]:
 
 @pytest.fixture(scope="module")
 def console(idps: RealIdPs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    data_dir = tmp_path_factory.mktemp("real-idp-rotation")
-    secrets_file = data_dir / "oidc-client-secrets.json"
-    secrets_file.write_text(json.dumps({idps.issuer("npo"): idps.client_secrets["npo"]}))
-    secrets_file.chmod(0o600)
-    settings = Settings(backend="sqlite", data_dir=data_dir, environment="test",
-                        oidc_client_secrets_file=secrets_file)
-    world = build_world(settings)
-    services = world.services
-    with acting_as(OPERATOR):
-        for which, kind, tenant in (("city", "municipality", CITY_A),
-                                    ("npo", "contractor", NPO)):
-            issuer = idps.issuer(which)
-            services.directory.register_identity_provider(IssuerRegistration(
-                issuer=issuer, audience=f"yorisoi-console-{which}", tenant_kind=kind,
-                tenant_id=tenant, jwks_uri=f"{issuer}/jwks"))
+    settings, services = registered_world(idps, tmp_path_factory.mktemp("real-idp-rotation"))
     assert isinstance(services.verifier, TokenVerifier)  # the deployment's, untouched
     app = create_app(settings, services)
     try:

@@ -151,10 +151,9 @@ def idps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealIdPs]:
         running.stop()
 
 
-@pytest.fixture(scope="module")
-def console(idps: RealIdPs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The provisioned world with both real issuers registered (beside the dev issuer)."""
-    data_dir = tmp_path_factory.mktemp("real-idp")
+def registered_world(idps: RealIdPs, data_dir: Path) -> tuple[Settings, Any]:
+    """(settings, services) of the provisioned world with both real issuers registered
+    (beside the dev issuer), the contractor's console a confidential client."""
     secrets_file = data_dir / "oidc-client-secrets.json"
     secrets_file.write_text(json.dumps({idps.issuer("npo"): idps.client_secrets["npo"]}))
     secrets_file.chmod(0o600)
@@ -169,6 +168,12 @@ def console(idps: RealIdPs, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             services.directory.register_identity_provider(IssuerRegistration(
                 issuer=issuer, audience=f"yorisoi-console-{which}", tenant_kind=kind,
                 tenant_id=tenant, jwks_uri=f"{issuer}/jwks"))
+    return settings, services
+
+
+@pytest.fixture(scope="module")
+def console(idps: RealIdPs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    settings, services = registered_world(idps, tmp_path_factory.mktemp("real-idp"))
     # The deployment's verifier, with short JWKS timings so the rotation needs no long waits.
     services.verifier = TokenVerifier(services.directory.issuer, jwks_lifespan=2.0,
                                       jwks_refetch_cooldown=0.5)
