@@ -12,10 +12,8 @@ import hashlib
 import hmac
 import json
 import stat
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwks_server import JwksServer
 
 from yorisoi.infra.dev_issuer import DevIssuer, jwk_thumbprint
 from yorisoi.infra.identity import (
@@ -51,44 +50,6 @@ def _public_jwk(private_key: Any, kid: str) -> dict[str, Any]:
     else:
         data = jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)
     return {**data, "kid": kid, "use": "sig"}
-
-
-class JwksServer:
-    """Serves a replaceable JWKS document at /jwks.json and counts fetches."""
-
-    def __init__(self) -> None:
-        self.document: dict[str, Any] = {"keys": []}
-        self.fetches = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                if self.path != "/jwks.json":
-                    self.send_error(404)
-                    return
-                server.fetches += 1
-                body = json.dumps(server.document).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass  # keep test output quiet
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}/jwks.json"
-        # A short poll interval keeps shutdown() (each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
 
 
 @pytest.fixture(scope="module")

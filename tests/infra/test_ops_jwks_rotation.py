@@ -8,18 +8,14 @@ default timings (no test-only cooldown).
 
 from __future__ import annotations
 
-import json
-import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwks_server import JwksServer
 
 from yorisoi.infra.identity import AuthenticationError, IssuerRegistration, TokenVerifier
 
@@ -27,56 +23,13 @@ ISSUER = "https://idp.city-chiyoda.example/realms/staff"
 AUDIENCE = "yorisoi"
 
 
-class SlowJwks:
-    """A JWKS endpoint that takes ``delay`` seconds to answer and counts the fetches."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.document: dict[str, Any] = {"keys": []}
-        self.delay = delay
-        self.status = 200  # 503: the issuer is in trouble; 0: it resets the connection
-        self.fetches = 0
-        self._count = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                with outer._count:
-                    outer.fetches += 1
-                time.sleep(outer.delay)
-                if outer.status == 0:  # an RST instead of an answer (SO_LINGER 0, then close)
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                               struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                if outer.status != 200:
-                    self.send_error(outer.status)
-                    return
-                body = json.dumps(outer.document).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_port}/jwks.json"
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+class SlowJwks(JwksServer):
+    """The issuer's endpoint, its keys published by private key and kid."""
 
     def publish(self, *keys: tuple[rsa.RSAPrivateKey, str]) -> None:
         self.document = {"keys": [
             {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
              "kid": kid, "use": "sig"} for key, kid in keys]}
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
 
 
 def _rsa() -> rsa.RSAPrivateKey:
