@@ -368,7 +368,8 @@ class TokenVerifier:
             issuer = unverified.get("iss")
 
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
+        # (A list or an object is unhashable: the set lookup alone would raise TypeError.)
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise AuthenticationError("algorithm_not_allowed")
         if not isinstance(issuer, str) or not issuer:
             raise AuthenticationError("claim_missing", claim="iss")

@@ -261,6 +261,14 @@ def test_hs256_signed_with_public_key_pem_refused(
     refused(verifier, f"{header}.{payload}.{signature}", "algorithm_not_allowed")
 
 
+@pytest.mark.parametrize("alg", [["RS256"], {"RS256": True}, 256, None])
+def test_a_header_alg_that_is_not_a_string_is_refused(verifier: TokenVerifier, alg: Any) -> None:
+    # A list or an object as "alg" was a TypeError out of the verifier: a 500.
+    header = b64url(json.dumps({"alg": alg, "typ": "JWT", "kid": "a1"}).encode())
+    payload = b64url(json.dumps(claims_a()).encode())
+    refused(verifier, f"{header}.{payload}.{b64url(b'signature')}", "algorithm_not_allowed")
+
+
 def test_header_alg_must_match_key_type(
     server: JwksServer, verifier: TokenVerifier
 ) -> None:
