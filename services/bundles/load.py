@@ -296,8 +296,7 @@ def record_custody(services: Any, code: str, *, action: str,
 
 def superseded_checkpoints(services: Any, runtime: Any) -> list[dict[str, Any]]:
     """Checkpoints in storage that the municipality's chain, as it is now, does not verify."""
-    from yorisoi.services.audit_verify import ledger_sources
-    from yorisoi.services.audit_verify import verify
+    from yorisoi.services.audit_verify import ledger_sources, verify
 
     source = ledger_sources(services, runtime)
     source.registry = None
