@@ -60,8 +60,8 @@ def restore_space_file(services: Any, code: str, source: Path) -> tuple[int, dic
 def _pg_restore(settings: Any, space: str, source: Path) -> None:
     try:
         bundle_store.pg_restore_space(settings, space, source)
-    except bundle_store.PgRestoreMissingError:
-        raise BundleFormatError(message="pg_restore is not on PATH (set YORISOI_PG_RESTORE).",
+    except bundle_store.PgRestoreMissingError as error:
+        raise BundleFormatError(message=error.detail,
                                 message_ja="pg_restore が見つかりません（YORISOI_PG_RESTORE を"
                                 "設定してください）。") from None
     except bundle_store.SpaceCopyError as error:

@@ -102,8 +102,10 @@ def test_a_restore_that_stops_half_way_leaves_the_space_due(
     cut.write_bytes(dump.read_bytes()[: len(dump.read_bytes()) // 2])  # a copy cut short
 
     monkeypatch.setenv("PATH", f"{BINDIR}:{os.environ['PATH']}")
-    with pytest.raises(BundleFormatError):
+    with pytest.raises(BundleFormatError) as refused:
         restore_space_file(services, CITY, cut)
+    assert refused.value.message.startswith("pg_restore failed: ")
+    assert refused.value.message_ja == "pg_restore が失敗しました（詳細は英語のメッセージ）。"
     # The space was touched: the journal no longer vouches for it, without --force.
     assert journal.plan([CITY]) == ([CITY], [])
     # The operator restores again from a whole copy; the space is journalled once more.
@@ -119,6 +121,20 @@ def test_a_refused_file_leaves_the_journal_alone(deployment, tmp_path) -> None:
     with pytest.raises(BundleFormatError):
         restore_space_file(services, CITY, not_a_dump)
     assert journal.plan([CITY]) == ([], [CITY])  # nothing was replaced
+
+
+def test_no_pg_restore_is_a_typed_refusal_that_leaves_the_space(
+        deployment, tmp_path, monkeypatch) -> None:
+    services, _journal, cluster, dbname = deployment
+    dump = _dump(cluster, dbname, tmp_path / "whole.dump")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    monkeypatch.delenv("YORISOI_PG_RESTORE", raising=False)
+    with pytest.raises(BundleFormatError) as refused:
+        restore_space_file(services, CITY, dump)
+    assert refused.value.message == "pg_restore is not on PATH (set YORISOI_PG_RESTORE)."
+    assert "YORISOI_PG_RESTORE" in refused.value.message_ja
+    assert _has_table(cluster, dbname, LATER_TABLE)  # the space was not dropped
+    assert verify_tenant(services).ok
 
 
 def test_a_bundle_restore_journals_the_space(deployment, tmp_path) -> None:
