@@ -25,9 +25,6 @@ ENTRY_POINTS = tuple(sorted(p.name for p in (ROOT / "infra").iterdir()
                             if p.is_dir() and (p / "__init__.py").exists()))
 ABOVE_ADAPTERS = ("services", "projections", "tenants", "graphql")
 
-# (importing module, imported module) -> why it is allowed.  Keep this short.
-EXCEPTIONS: dict[tuple[str, str], str] = {}
-
 
 def yorisoi_imports(path: Path) -> set[str]:
     """Every ``yorisoi.*`` module a file imports (``from yorisoi.x import y`` gives
@@ -42,13 +39,6 @@ def yorisoi_imports(path: Path) -> set[str]:
                 module = f"{node.module}.{alias.name}"
                 found.add(module if _path_of(module) else node.module)
     return found
-
-
-def module_of(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(["yorisoi", *parts])
 
 
 def sources(folder: str) -> list[Path]:
@@ -70,10 +60,9 @@ def entry_point(module: str) -> str | None:
 def violations(paths: list[Path], forbidden) -> list[str]:
     found = []
     for path in paths:
-        importer = module_of(path)
         for imported in sorted(yorisoi_imports(path)):
             why = forbidden(imported)
-            if why and (importer, imported) not in EXCEPTIONS:
+            if why:
                 found.append(f"{path.relative_to(ROOT)}: {imported} ({why})")
     return found
 
@@ -112,13 +101,6 @@ def test_no_layer_imports_an_entry_point() -> None:
         return "entry points use the layers, not the other way" if entry_point(module) else None
 
     assert violations(paths, forbidden) == []
-
-
-def test_the_exceptions_are_still_needed() -> None:
-    # An exception that no longer happens is removed, so the list stays honest.
-    stale = [pair for pair in EXCEPTIONS
-             if pair[1] not in yorisoi_imports(ROOT / (_path_of(pair[0]) or Path()))]
-    assert stale == []
 
 
 def test_no_file_names_a_module_or_file_by_its_old_path(tmp_path: Path) -> None:
