@@ -1,9 +1,10 @@
 """Signed audit checkpoints in write-once storage.
 
 A checkpoint says "entry N of municipality M's ledger has hash H", signed with
-the platform key (``signed_checkpoint`` below; ``services/audit_verify.py`` verifies it).  Anyone who
-later rewrites the ledger in the database — even recomputing every hash —
-cannot make it agree with a checkpoint they cannot replace.
+the platform key (``signed_checkpoint`` below; ``services/audit_verify.py``
+verifies it).  Anyone who later rewrites the ledger in the database — even
+recomputing every hash — cannot make it agree with a checkpoint they cannot
+replace.
 
 - **S3** (production): a bucket of its own (``s3_audit_bucket``, by default
   ``<s3_bucket>-audit``), created with Object Lock (hence versioning) and a

@@ -6,12 +6,13 @@ the recipient's key opening every household key, the target (its space, its
 registry entry and its checkpoint objects must not exist) — then, and only
 then, writes: the space is provisioned (a new tenant key here), events are
 loaded with their notification ids (``COPY`` on PostgreSQL, ``executemany``
-on SQLite: the statements are ``infra/bundle_store``'s) so every read model's position and the hash chain still hold,
-household keys are re-wrapped under the new tenant key (a disposed
-household's row comes with its key still absent), the access log, ledger
-and checkpoint records are loaded as stored, stored files are copied as
-sealed, registry entries not already here are added, a signed custody record
-is chained, and every read model is built from the log.
+on SQLite: the statements are ``infra/bundle_store``'s) so every read model's
+position and the hash chain still hold, household keys are re-wrapped
+under the new tenant key (a disposed household's row comes with its key
+still absent), the access log, ledger and checkpoint records are loaded as
+stored, stored files are copied as sealed, registry entries not already
+here are added, a signed custody record is chained, and every read model is
+built from the log.
 
 A failure after the space was created removes it again (events are
 immutable rows: the space is dropped whole, never edited), so running the

@@ -5,10 +5,11 @@ through here.  Either way the space is replaced whole (events are immutable
 rows: nothing is edited in place), the space's DDL is re-run (tables added
 since the copy, the application role's grants), and a signed restore record
 names the restored position and the checkpoints it supersedes
-(``load.record_custody``).  While the space is replaced it is out of the upgrade
-journal, and it is journalled again once upgraded (``tenants/upgrades.replacing_space``),
-so ``tenant upgrade`` never takes a restored space for current when it is not.  The registry (the platform's space) is not
-touched: it keeps its own chain.
+(``load.record_custody``).  While the space is replaced it is out of the
+upgrade journal, and it is journalled again once upgraded
+(``tenants/upgrades.replacing_space``), so ``tenant upgrade`` never takes a
+restored space for current when it is not.  The registry (the platform's
+space) is not touched: it keeps its own chain.
 """
 
 from __future__ import annotations
