@@ -140,6 +140,15 @@ class VisitVisitorNotStaffError(DomainError):
     message_ja = "訪問した職員には、記録する組織の職員名簿に登録されている職員を指定してください。"
 
 
+class VisitFollowUpOwnerNotStaffError(DomainError):
+    """The follow-up's owner gets the task: someone of the recording organisation's staff
+    (after a hand-over, never the predecessor's specialist, who can no longer see the case)."""
+
+    code = "visit_follow_up_owner_not_staff"
+    message = "The follow-up's owner must be staff of your organisation (in its staff records)."
+    message_ja = "次の対応の担当者には、記録する組織の職員名簿に登録されている職員を指定してください。"
+
+
 def check_time_window(starts_at: str | None, ends_at: str | None) -> tuple[str | None, str | None]:
     """The window as HH:MM strings (either may be absent; an end needs a start before it)."""
     start = (starts_at or "").strip() or None

@@ -15,7 +15,7 @@ visit's ``Done`` event, so both are stored or neither.
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,7 +24,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from yorisoi.domain.errors import NotFoundDomainError
-from yorisoi.domain.outreach import OutreachVisit, VisitVisitorNotStaffError, check_visitors
+from yorisoi.domain.outreach import (
+    OutreachVisit,
+    VisitFollowUpOwnerNotStaffError,
+    VisitVisitorNotStaffError,
+    check_visitors,
+)
 from yorisoi.domain.staff import StaffMember
 from yorisoi.domain.vocabulary import Channel
 from yorisoi.infra.clock import japan_today
@@ -114,11 +119,14 @@ def plan_visit(app: Any, cmd: PlanVisit, *,
     return app.run_command("command.plan_visit", body)
 
 
-def check_went(app: Any, visitors: list[str]) -> None:
+def check_went(app: Any, visitors: list[str], *,
+               refusal: Callable[[], Exception] = lambda: VisitVisitorNotStaffError(
+                   field="visitors")) -> None:
     """Who went must be staff of the organisation recording the visit: the signed-in person
     herself (her identity provider vouches for her organisation) or someone in that
-    organisation's staff records (else VisitVisitorNotStaffError).  Read from the event
-    store by the record's deterministic id: no projection lag, nothing personal opened."""
+    organisation's staff records (else ``refusal()``, VisitVisitorNotStaffError).  Read from
+    the event store by the record's deterministic id: no projection lag, nothing personal
+    opened."""
     from yorisoi.services.context import current_context
 
     acting = current_context()
@@ -131,7 +139,14 @@ def check_went(app: Any, visitors: list[str]) -> None:
         except AggregateNotFoundError:
             member = None
         if not isinstance(member, StaffMember):
-            raise VisitVisitorNotStaffError(field="visitors")
+            raise refusal()
+
+
+def _check_follow_up_owner(app: Any, owner: str | None, follow_up_on: date | None) -> None:
+    """A named follow-up owner gets the task: the recording organisation's staff only."""
+    if follow_up_on is not None and owner and owner.strip():
+        check_went(app, [owner.strip()], refusal=lambda: VisitFollowUpOwnerNotStaffError(
+            field="followUpOwner"))
 
 
 def hand_over_visits(app: Any, case_ids: Collection[UUID],
@@ -188,6 +203,7 @@ def record_visit_done(app: Any, visit_id: UUID, outcome: VisitOutcome, *,
         if visit.status == OutreachVisit.PLANNED:
             check_went(app, check_visitors(outcome.visitors) if outcome.visitors
                        else list(visit.visitors))
+        _check_follow_up_owner(app, outcome.follow_up_owner, outcome.follow_up_on)
 
         def done(target: OutreachVisit, consultation_id: UUID | None) -> None:
             target.record_done(
@@ -226,6 +242,10 @@ def record_visit_not_met(app: Any, visit_id: UUID, outcome: VisitOutcome, *,
                          writable_contract_ids: Collection[str] | None) -> OutreachVisit:
     def body() -> OutreachVisit:
         case, visit = _open_visit(app, visit_id, expected_version, writable_contract_ids)
+        # Who tried are the plan's visitors (the follow-up defaults to the first of them):
+        # after a hand-over the successor first names its own staff (reschedule).
+        check_went(app, list(visit.visitors))
+        _check_follow_up_owner(app, outcome.follow_up_owner, outcome.follow_up_on)
         visit.record_not_met(
             attempted_on=outcome.on, reason=outcome.reason or "", note=outcome.note,
             next_step=outcome.next_step, follow_up_on=outcome.follow_up_on,

@@ -310,14 +310,16 @@ def test_visits_recorded_or_moved_and_a_family_already_registered(live_console, 
                       asked="転入したばかりで相談先を探している")
     _drafts(page, 3)
 
-    # Meanwhile: a colleague records the first visit, the second is moved to tomorrow (she
-    # goes: who went is checked against her organisation's staff, and she is herself).
-    with world.services.runtimes.lease(CITY_A) as rt, acting_as(NPO_STAFF):
-        outreach.record_visit_not_met(rt.casework, uuid.UUID(visits[recorded]),
-                                      outreach.VisitOutcome(on=japan_today(),
-                                                            next_step="revisit",
-                                                            reason="declined"),
-                                      expected_version=None, writable_contract_ids=None)
+    # Meanwhile: the colleague the first visit was planned for records it as not met, and
+    # she moves the second to tomorrow (who tried and who goes are checked against their
+    # organisation's staff: each is herself).
+    with world.services.runtimes.lease(CITY_A) as rt:
+        with acting_as(replace(NPO_STAFF, user_id="npo-staff-1")):
+            outreach.record_visit_not_met(rt.casework, uuid.UUID(visits[recorded]),
+                                          outreach.VisitOutcome(on=japan_today(),
+                                                                next_step="revisit",
+                                                                reason="declined"),
+                                          expected_version=None, writable_contract_ids=None)
         with acting_as(replace(NPO_STAFF, user_id="npo-staff-6")):
             outreach.reschedule_visit(rt.casework, uuid.UUID(visits[moved]),
                                       planned_on=japan_today() + timedelta(days=1),

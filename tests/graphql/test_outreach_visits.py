@@ -292,6 +292,7 @@ def test_plan_and_done_on_postgres(pg_settings):
                           consultation={"themes": ["no_such_theme"], "asked": "相談"})
             assert codes(refused) == ["consultation_theme_unknown"]
             headers = {**npo(world), "Idempotency-Key": f"done-{uuid.uuid4()}"}
+            _register_colleague(world, "npo-staff-2")  # the follow-up's owner: NPO staff
             fields = {"visitId": visit["id"], "doneOn": day(0), "outcome": "watching",
                       "summary": SUMMARY, "nextStep": "phone_check", "followUpOn": day(3),
                       "followUpOwner": "npo-staff-2", "expectedVersion": 1,

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 from world import IDLE_NPO, NPO, consultation_command
 
-from yorisoi.domain.outreach import OutreachVisit, VisitVisitorNotStaffError
+from yorisoi.domain.outreach import (
+    OutreachVisit,
+    VisitFollowUpOwnerNotStaffError,
+    VisitVisitorNotStaffError,
+)
 from yorisoi.infra.clock import japan_today
 from yorisoi.infra.wiring.bootstrap import OPERATOR
 from yorisoi.projections.case_queries import CaseScope
@@ -145,6 +149,12 @@ def test_planned_visits_follow_a_case_handed_over_and_made_ones_stay(world) -> N
             head = _events(rt)
             with pytest.raises(VisitVisitorNotStaffError):
                 _done(rt, ahead, writable=[SUCCESSOR])
+            # Nor "not met" in the predecessor's specialist's name (her follow-up task would
+            # go to someone who can no longer see the case).
+            with pytest.raises(VisitVisitorNotStaffError):
+                outreach.record_visit_not_met(rt.casework, ahead, outreach.VisitOutcome(
+                    on=today, next_step="revisit", follow_up_on=today + timedelta(days=3),
+                    reason="absent"), expected_version=None, writable_contract_ids=[SUCCESSOR])
             assert _events(rt) == head
             assert _done(rt, ahead, visitors=["kaze-staff-1"],
                          writable=[SUCCESSOR]).status == OutreachVisit.DONE
@@ -188,3 +198,35 @@ def test_who_went_must_be_staff_of_the_recording_organisation(world) -> None:
             # Herself (signed in) and a colleague in the NPO's staff records.
             went = _done(rt, visit, visitors=["npo-staff-1", "npo-staff-9"])
         assert went.visitors == ["npo-staff-1", "npo-staff-9"]
+
+
+def test_a_follow_up_owner_is_staff_of_the_recording_organisation(world) -> None:
+    with world.services.runtimes.lease(CITY_A) as rt:
+        case_id = _case(rt)
+        made, missed = _plan(rt, case_id), _plan(rt, case_id)
+        _register(rt, "npo-staff-9", NPO, "contractor")
+        _register(rt, "a-nurse", CITY_A, "municipality")
+        later = japan_today() + timedelta(days=3)
+        head = _events(rt)
+        with acting_as(NPO_STAFF):
+            for record in (
+                    lambda owner: outreach.record_visit_done(
+                        rt.casework, made, outreach.VisitOutcome(
+                            on=japan_today(), outcome="consulted", summary=SUMMARY,
+                            next_step="revisit", follow_up_on=later, follow_up_owner=owner),
+                        consultation=None, municipality_code=CITY_A, expected_version=None,
+                        writable_contract_ids=None),
+                    lambda owner: outreach.record_visit_not_met(
+                        rt.casework, missed, outreach.VisitOutcome(
+                            on=japan_today(), next_step="revisit", follow_up_on=later,
+                            follow_up_owner=owner, reason="absent"),
+                        expected_version=None, writable_contract_ids=None)):
+                # The city's nurse is another organisation's; a mistyped id is nobody's.
+                for owner in ("a-nurse", "npo-stafff-9"):
+                    with pytest.raises(VisitFollowUpOwnerNotStaffError) as refused:
+                        record(owner)
+                    assert refused.value.field == "followUpOwner"
+                    assert refused.value.message_ja.startswith("次の対応の担当者には")
+                assert _events(rt) == head
+                assert record("npo-staff-9").follow_up_owner == "npo-staff-9"
+                head = _events(rt)
