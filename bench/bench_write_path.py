@@ -58,6 +58,18 @@ RECORD = """mutation Record($input: RecordConsultationInput!) {
 }"""
 
 
+def record_body(case_id: str, code: str = CITY) -> bytes:
+    """The JSON body of one ``recordConsultation`` on ``case_id``."""
+    return json.dumps({"query": RECORD, "variables": {"input": {
+        "municipalityCode": code, "caseId": case_id, "siteId": ACTOR["site_id"],
+        "occurredOn": yesterday().isoformat(), "channel": "visit",
+        "themes": ["development", "daily_worries"],
+        "asked": "二歳の子のことばが遅いのが心配。保育園の先生にも言われて、どこに相談すればよいか分からない。",
+        "wishes": "相談できる所を知りたい。同じ年頃の子の親とも話してみたい。",
+        "direction": "発達相談の案内。次回ひろばで様子を一緒に見ることにした。"}}},
+        ensure_ascii=False).encode()
+
+
 def prepare(cluster: Any, code: str = CITY, cases: int = 1) -> tuple[Any, str, list[str]]:
     """The platform, one municipality with ``cases`` cases (consent on file), a specialist's token.
 
@@ -109,14 +121,8 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
     app_port, base_port = free_port(), free_port()
 
     def body_for(case_id: str) -> bytes:
-        return json.dumps({"query": RECORD, "variables": {"input": {
-            "municipalityCode": code, "caseId": case_id, "siteId": ACTOR["site_id"],
-            "occurredOn": yesterday().isoformat(), "channel": "visit",
-            "themes": ["development", "daily_worries"],
-            "asked": "二歳の子のことばが遅いのが心配。保育園の先生にも言われて、どこに相談すればよいか分からない。",
-            "wishes": "相談できる所を知りたい。同じ年頃の子の親とも話してみたい。",
-            "direction": "発達相談の案内。次回ひろばで様子を一緒に見ることにした。"}}},
-            ensure_ascii=False).encode()
+        return record_body(case_id, code)
+
     dsn = (f"host=127.0.0.1 port={cluster.port} dbname={cluster.dbname} user={APP_ROLE}"
            f" password={cluster.passwords[APP_ROLE]}")
     pairs: list[Pair] = []

@@ -182,12 +182,28 @@ def _serve_app(port: int, workers: int = 1) -> None:
     if workers > 1:  # what `yorisoi serve --workers N` runs
         from yorisoi.infra.http.asgi import NoDelayHTTPProtocol
 
-        uvicorn.run("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
-                    host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                    http=NoDelayHTTPProtocol)
+        _multiprocess()("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
+                        host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                        http=NoDelayHTTPProtocol)
         return
     uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
+
+
+def _multiprocess() -> Any:
+    """How N server processes share the port (``BENCH_ACCEPT``), the same for product and raw.
+
+    ``shared`` (uvicorn's ``--workers``: one socket; keep-alive clients pile onto
+    one process) or ``reuseport`` (``yorisoi.infra.reuseport``: a socket each,
+    connections spread by the kernel).
+    """
+    import uvicorn
+
+    if os.environ.get("BENCH_ACCEPT", "reuseport") == "shared":
+        return uvicorn.run
+    from yorisoi.infra.reuseport import serve
+
+    return serve
 
 
 def _serve_baseline(port: int) -> None:
@@ -236,9 +252,9 @@ def _serve_baseline_write(port: int, workers: int = 1) -> None:
     if workers > 1:  # N processes of the same app, as the product's --workers N
         from yorisoi.infra.http.asgi import NoDelayHTTPProtocol  # the same socket options
 
-        uvicorn.run("http_servers:baseline_write_app", factory=True, workers=workers,
-                    app_dir=str(HERE), host="127.0.0.1", port=port, log_level="warning",
-                    access_log=False, http=NoDelayHTTPProtocol)
+        _multiprocess()("http_servers:baseline_write_app", factory=True, workers=workers,
+                        app_dir=str(HERE), host="127.0.0.1", port=port, log_level="warning",
+                        access_log=False, http=NoDelayHTTPProtocol)
         return
     uvicorn.run(baseline_write_app(), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
