@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 _log = logging.getLogger("yorisoi.rate_limits")
 
 Clock = Callable[[], float]
+# A statement selecting at most one row, and its parameters, to ride along a charge.
+Probe = tuple[str, "tuple[Any, ...]"]
 
 # Buckets kept at most (least recently used dropped first): a dropped bucket
 # comes back full, which costs at most one extra burst for an idle principal.
@@ -207,6 +209,17 @@ def _charge_sql(dialect: str, buckets: int) -> str:
             f" RETURNING bucket, tokens, admitted")
 
 
+@lru_cache(maxsize=8)
+def _probing_sql(charge: str, probe: str) -> str:
+    """The charge, and the one row ``probe`` selects, in one statement (one round trip).
+
+    Every row of the charge carries the probe's columns (NULLs when it selects no row).
+    Both read one snapshot, taken when the statement began.
+    """
+    return (f"WITH charged AS ({charge}) SELECT charged.*, probe.* FROM charged"
+            f" LEFT JOIN ({probe}) AS probe ON TRUE")
+
+
 def _bucket_id(limit: str, key: str) -> str:
     # A digest: subjects and client addresses are not kept in the table in clear.
     return hashlib.sha256(f"yorisoi-rate-limit\x00{limit}\x00{key}".encode()).hexdigest()[:40]
@@ -246,20 +259,34 @@ class SharedRateLimiter(RateLimiter):
     def take(self, **keys: str) -> Refusal | None:
         """Charge one token to each named bucket; None when admitted, else the refusal
         (a bucket charged before another refused gets its token back)."""
+        return self.take_probing(None, **keys)[0]
+
+    @property
+    def can_probe(self) -> bool:
+        """Whether a probe rides along a charge (on the limiter's own connection): then
+        ``take_probing`` answers None for the probe only when nothing was charged."""
+        return self._own is not None
+
+    def take_probing(self, probe: Probe | None, **keys: str
+                     ) -> tuple[Refusal | None, dict[str, Any] | None]:
+        """``take``, and the row ``probe`` (SQL, params) selects from the platform space,
+        in the same statement: its columns (each None when it selected no row), or None
+        when it could not ride along (SQLite, no connection of the limiter's own) or
+        the store is down."""
         try:
-            refusal = self._take(keys)
+            refusal, probed = self._take(keys, probe)
         except Exception as error:  # noqa: BLE001 - an outage: the handler answers it
             if not self._down:
                 _log.warning("rate limits unavailable (%s): admitting until the database"
                              " answers", type(error).__name__)
                 self._down = True
                 _noted_outage(True)
-            return None
+            return None, None
         if self._down:
             _log.warning("rate limits available again")
             self._down = False
             _noted_outage(False)
-        return refusal
+        return refusal, probed
 
     async def take_async(self, **keys: str) -> Refusal | None:
         """``take`` in a worker thread: the event loop does not wait on the database."""
@@ -267,7 +294,30 @@ class SharedRateLimiter(RateLimiter):
 
         return await asyncio.to_thread(self.take, **keys)
 
-    def _take(self, keys: dict[str, str]) -> Refusal | None:
+    async def take_probing_async(self, probe: Probe | None, **keys: str
+                                 ) -> tuple[Refusal | None, dict[str, Any] | None]:
+        """``take_probing`` in a worker thread."""
+        import asyncio
+
+        return await asyncio.to_thread(self.take_probing, probe, **keys)
+
+    def refund(self, **keys: str) -> None:
+        """Give back the token ``take`` charged to each named bucket (a charge made on a
+        guess that turned out wrong).  Best effort: during an outage nothing was charged."""
+        try:
+            db = self._database()
+            for bucket in sorted(_bucket_id(limit, key) for limit, key in keys.items()):
+                self._give_back(db, bucket)
+        except Exception as error:  # noqa: BLE001 - the outage is logged by take
+            _log.debug("rate-limit refund skipped (%s)", type(error).__name__)
+
+    def _give_back(self, db: Database, bucket: str) -> None:
+        self._run(db, f"UPDATE {{s}}{RATE_LIMIT_TABLE} SET tokens ="
+                      f" {'LEAST' if db.dialect == 'postgres' else 'min'}(burst, tokens + 1)"
+                      f" WHERE bucket = %s", [bucket])
+
+    def _take(self, keys: dict[str, str], probe: Probe | None = None
+              ) -> tuple[Refusal | None, dict[str, Any] | None]:
         db = self._database()
         now = self.clock()
         # Sorted, so two requests lock shared rows in one order (no deadlock).
@@ -277,7 +327,21 @@ class SharedRateLimiter(RateLimiter):
             rate = self.rates[limit]
             params += [bucket, rate.burst - 1.0, now, rate.per_second, float(rate.burst),
                        now + 1.0 / rate.per_second]
-        rows = self._run(db, _charge_sql(db.dialect, len(named)), params)
+        sql = _charge_sql(db.dialect, len(named))
+        probing = probe is not None and self.can_probe
+        if probing:
+            sql = _probing_sql(sql, probe[0])
+            params += list(probe[1])
+        rows = self._run(db, sql, params)
+        # The probe's columns (all None when it found no row: read, nothing there), or
+        # None when it did not ride along (not read at all).
+        probed = ({name: value for name, value in rows[0].items()
+                   if name not in ("bucket", "tokens", "admitted")}
+                  if probing and rows else None)
+        return self._settled(db, now, keys, named, rows), probed
+
+    def _settled(self, db: Database, now: float, keys: dict[str, str],
+                 named: list[tuple[str, str]], rows: list[dict[str, Any]]) -> Refusal | None:
         limits = dict(named)
         refused = [(limits[row["bucket"]], float(row["tokens"])) for row in rows
                    if not row["admitted"]]
@@ -288,9 +352,7 @@ class SharedRateLimiter(RateLimiter):
             return None
         charged = [row["bucket"] for row in rows if row["admitted"]]
         for bucket in charged:  # rare (a refusal): the token goes back
-            self._run(db, f"UPDATE {{s}}{RATE_LIMIT_TABLE} SET tokens ="
-                          f" {'LEAST' if db.dialect == 'postgres' else 'min'}(burst, tokens + 1)"
-                          f" WHERE bucket = %s", [bucket])
+            self._give_back(db, bucket)
         limit, wait = max(((limit, (1.0 - tokens) / self.rates[limit].per_second)
                            for limit, tokens in refused), key=lambda item: item[1])
         _counted_refusal(limit, keys)

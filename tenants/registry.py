@@ -408,6 +408,46 @@ class RegistryQueries:
                 raise LookupUnavailable
             return self._answers[("issuer", issuer)]
 
+    # -- a check carried by another statement (the rate limiter's) --------------------
+
+    def cached_issuer(self, issuer: str) -> tuple[IssuerRegistration | None, int]:
+        """The issuer's registration as this process last checked it, and that epoch —
+        not yet checked for this request (LookupUnavailable when not cached).
+
+        For a guess made before the request's check: the caller must have the check
+        confirm the epoch (``observed``) before relying on the answer.
+        """
+        with self._lock:
+            if not self._caching or self._closed or ("issuer", issuer) not in self._answers:
+                raise LookupUnavailable
+            return self._answers[("issuer", issuer)], self._epoch
+
+    def version_probe(self) -> tuple[str, tuple[Any, ...]] | None:
+        """The version's statement, for a statement of the platform space to carry along
+        (one round trip for both); None where nothing is cached (SQLite)."""
+        if not self._caching or self._closed:
+            return None
+        return _VERSION_SQL, (RegistryView.name,)
+
+    def observed(self, position: Any, tx: Any) -> int | None:
+        """The version read by a statement that began during this request: the request's
+        check, as if ``checked_for_request`` had run it.  Returns the request's epoch
+        (None outside a request, or where nothing is cached).
+
+        Sound for the same reason a shared check is: the statement began after the
+        request asked, so it saw every change committed before.  A version older than
+        the one held (statements finish out of order) only drops answers once more.
+        """
+        request = _request.get()
+        if request is None or not self._caching or self._closed:
+            return None
+        version = (position, tx) if position is not None else (0, "")
+        with self._lock:
+            if version != self._version:
+                self._drop(version)
+            request.epoch = self._epoch
+            return self._epoch
+
     def _drop(self, version: tuple[Any, ...] | None) -> None:
         self._answers = {}
         self._version = version

@@ -9,6 +9,7 @@ request's own task, so the span stays the current one for everything below it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import traceback
@@ -32,6 +33,7 @@ from yorisoi.infra.http.request_bodies import (
 )
 from yorisoi.infra.identity import (
     AuthenticationError,
+    LookupUnavailable,
     bearer_token,
     verify_token,
 )
@@ -63,6 +65,10 @@ async def _principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if not header:
         return await _console_principal(request)
+    return await _bearer_principal(request, header)
+
+
+async def _bearer_principal(request: Request, header: str) -> Principal | None:
     services = request.app.state.services
     try:
         token = await verify_token(services, bearer_token(header))
@@ -116,17 +122,79 @@ class RateLimitMiddleware:
         if limiter is None:
             await self.app(scope, receive, send)
             return
-        principal = await _principal(request)
         client = request.client.host if request.client else None
-        # The shared limiter's round trip must not block the event loop (every other
-        # request of this process would wait on it): awaited where it can be.
-        take_async = getattr(limiter, "take_async", None)
-        keys = keys_for(principal, client)
-        refusal = await take_async(**keys) if take_async is not None else limiter.take(**keys)
+        refusal = await _charged_on_a_guess(request, limiter, client)
+        if refusal is _NO_GUESS:
+            principal = await _principal(request)
+            # The shared limiter's round trip must not block the event loop (every other
+            # request of this process would wait on it): awaited where it can be.
+            take_async = getattr(limiter, "take_async", None)
+            keys = keys_for(principal, client)
+            refusal = await take_async(**keys) if take_async is not None \
+                else limiter.take(**keys)
         if refusal is not None:
             await _refused(refusal, request)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+_NO_GUESS: Any = object()  # the guess could not be made: verify first, then charge
+
+
+async def _charged_on_a_guess(request: Request, limiter: Any,
+                              client: str | None) -> Refusal | None:
+    """Charge a bearer token's buckets and check the registry in one platform statement.
+
+    Verifying a token needs the registry checked for this request (one platform round
+    trip) and the buckets' keys need the verified token (another).  So: verify against
+    the registry as this process last saw it (memory only), charge those buckets with a
+    statement that also reads the registry's version, and keep the guess only if the
+    version it was made at is still current.  Otherwise verify again, now checked, and
+    if the principal differs give the tokens back and charge the right buckets.  A
+    forged token fails the guess's signature check and charges nothing of anyone's.
+
+    ``_NO_GUESS`` when no guess can be made (no bearer token, an issuer not in memory,
+    a token the guess refuses — its refusal is left to the full check — or a limiter
+    or registry that cannot carry the check along).
+    """
+    header = request.headers.get("authorization")
+    take_probing = getattr(limiter, "take_probing_async", None) \
+        if getattr(limiter, "can_probe", False) else None
+    services = request.app.state.services
+    registry = getattr(getattr(services, "directory", None), "registry", None)
+    probe = registry.version_probe() if registry is not None and take_probing else None
+    if not header or probe is None:
+        return _NO_GUESS
+    epochs: list[int] = []
+
+    def as_last_seen(issuer: str) -> Any:
+        registration, epoch = registry.cached_issuer(issuer)
+        epochs.append(epoch)
+        return registration
+
+    try:
+        token = services.verifier.verify_offline(bearer_token(header), as_last_seen)
+    except (AuthenticationError, LookupUnavailable):
+        return _NO_GUESS
+    except Exception as error:  # noqa: BLE001 - the full check meets it and answers it
+        _log.warning("token guess for rate limits failed: %s", type(error).__name__)
+        return _NO_GUESS
+    guessed = Principal.from_token(token)
+    keys = keys_for(guessed, client)
+    refusal, probed = await take_probing(probe, **keys)
+    checked = registry.observed(probed["position"], probed["tx"]) if probed else None
+    if checked is not None and epochs and checked == epochs[-1]:
+        request.state.verified_principal = (header, guessed)
+        return refusal
+    # The registry moved since the guess (or could not be read along): the full check.
+    principal = await _bearer_principal(request, header)
+    if principal is not None and keys_for(principal, client) == keys:
+        return refusal
+    # Charged on the guess (probed None: the store was down, nothing charged; a refusal
+    # already gave its tokens back): give them back before charging the right buckets.
+    if refusal is None and probed is not None:
+        await asyncio.to_thread(limiter.refund, **keys)
+    return await limiter.take_async(**keys_for(principal, client))
 
 
 def _refused(refusal: Refusal, request: Request) -> Response:

@@ -16,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yorisoi.infra.http.app import create_app
+from yorisoi.infra.identity import IssuerRegistration
 from yorisoi.infra.rate_limits import RATE_LIMIT_TABLE, Rate, SharedRateLimiter
-from yorisoi.infra.wiring.bootstrap import Services
+from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
+from yorisoi.services.context import acting_as
 
 CONSOLE_DIR = Path(__file__).parents[1] / "console"
 
@@ -228,3 +230,88 @@ def test_a_database_that_is_down_costs_one_connect_a_second(tmp_path, monkeypatc
     # Every request is admitted; only the first tries to connect (then one a second).
     assert [limiter.take(principal=f"p:{i}", tenant="t") for i in range(5)] == [None] * 5
     assert len(attempts) == 1
+
+
+def _tokens(env: dict[str, Any], limit: str, key: str) -> float | None:
+    from yorisoi.infra.rate_limits import _bucket_id
+
+    db = env["world"].services.directory.platform.database
+    rows = db.select(f"SELECT tokens FROM {{s}}{RATE_LIMIT_TABLE} WHERE bucket = %s",
+                     [_bucket_id(limit, key)])
+    return float(rows[0]["tokens"]) if rows else None
+
+
+def _remembered(env: dict[str, Any], registration: Any) -> None:
+    """Put ``registration`` in the first app's registry memory, as if read before a change
+    that the database has since seen (what a registration changed or withdrawn by
+    another process leaves behind)."""
+    registry = env["apps"][0].state.services.directory.registry
+    with registry._lock:
+        registry._answers[("issuer", registration.issuer)] = registration
+
+
+def _moved(env: dict[str, Any]) -> None:
+    """Another process changes the registry (its version moves)."""
+    with acting_as(OPERATOR):
+        env["apps"][1].state.services.directory.provision_contractor(
+            contractor_id=f"npo-{uuid.uuid4().hex[:8]}", name="NPO法人 つぎ")
+
+
+@pytest.fixture
+def guessing(two_processes) -> Iterator[tuple[dict[str, Any], TestClient]]:
+    """The first app with the issuer of 141003 in memory, on PostgreSQL (SQLite caches
+    nothing, so nothing is guessed there)."""
+    env = two_processes
+    if env["backend"] != "postgres":
+        pytest.skip("the registry is cached on PostgreSQL only")
+    clock = _limiters(env, principal=Rate(0.001, 5), tenant=Rate(0.001, 50))
+    # Later than every other test's clock (these run last in the module): buckets the
+    # others left half-empty have long refilled.
+    clock.now += 1e6
+    a, _ = env["clients"]
+    assert _ask(a, _headers(env, f"warm-{uuid.uuid4().hex[:6]}", "141003")).status_code == 200
+    yield env, a
+
+
+def test_a_guess_on_a_stale_registration_charges_the_right_tenant(guessing) -> None:
+    """The token is verified against the registry as this process last saw it, and its
+    buckets charged by the statement that reads the registry's version.  When the
+    version moved and the full check names another principal, the guess's tokens go
+    back and the right buckets are charged."""
+    env, a = guessing
+    dev = env["world"].services.dev_issuer
+    subject = f"guessed-{uuid.uuid4().hex[:6]}"
+    headers = _headers(env, subject, "141003")
+    right, wrong = f"municipality:141003:{subject}", f"municipality:131016:{subject}"
+    wrong_tenant = _tokens(env, "tenant", "municipality:131016")
+    stale = dev.registration_for("municipality", "141003")
+    _remembered(env, IssuerRegistration(  # the issuer as once registered for another city
+        issuer=stale.issuer, audience=stale.audience, tenant_kind="municipality",
+        tenant_id="131016", jwks=stale.jwks))
+    _moved(env)
+    assert _ask(a, headers).status_code == 200
+    assert _tokens(env, "principal", wrong) == 5.0  # given back
+    assert _tokens(env, "tenant", "municipality:131016") == (wrong_tenant or 50.0)
+    assert _tokens(env, "principal", right) == 4.0
+    # From here on the registry is current: verified, charged once, one statement.
+    assert _ask(a, headers).status_code == 200
+    assert _tokens(env, "principal", right) == 3.0
+
+
+def test_a_guess_on_a_withdrawn_issuer_charges_the_address(guessing) -> None:
+    """A token whose issuer this process remembers but the registry no longer has is
+    answered 401 and charged to its address, like any token that fails its check."""
+    env, a = guessing
+    dev = env["world"].services.dev_issuer
+    ghost = f"npo-ghost-{uuid.uuid4().hex[:6]}"
+    subject = f"ghost-staff-{uuid.uuid4().hex[:6]}"
+    headers = env["world"].headers("contractor", ghost, subject=subject, roles=("specialist",))
+    _remembered(env, dev.registration_for("contractor", ghost))
+    address = _tokens(env, "client", "testclient")
+    _moved(env)
+    refused = _ask(a, headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["detail"]["code"] == "issuer_unknown"
+    assert _tokens(env, "principal", f"contractor:{ghost}:{subject}") == 5.0  # given back
+    assert _tokens(env, "tenant", f"contractor:{ghost}") == 50.0
+    assert _tokens(env, "client", "testclient") == (address or 5.0) - 1.0
