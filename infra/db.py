@@ -22,6 +22,8 @@ from typing import Any, Literal
 from opentelemetry import trace
 from psycopg import IsolationLevel
 
+from yorisoi.infra.binary_arrays import binary_columns
+
 _tracer = trace.get_tracer("yorisoi.sql")
 
 Dialect = Literal["postgres", "sqlite"]
@@ -139,9 +141,10 @@ class Cursor:
                 self._run(f"INSERT INTO {{s}}{table} ({names}) VALUES ({marks}) {suffix}",
                           rows[0], 1)
                 return
-            arrays = ", ".join(f"%b::{t}[]" for t in types)  # binary arrays: no escaping
+            # binary arrays: no escaping; encoded by infra/binary_arrays.py where it can
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
             self._run(f"INSERT INTO {{s}}{table} ({names}) SELECT * FROM unnest({arrays})"
-                      f" {suffix}", [list(c) for c in zip(*rows, strict=True)], len(rows))
+                      f" {suffix}", binary_columns(types, rows), len(rows))
         else:
             marks = ", ".join(["%s"] * len(columns))
             self.executemany(f"INSERT INTO {{s}}{table} ({names}) VALUES ({marks}) {suffix}",
@@ -163,7 +166,7 @@ class Cursor:
             sets = ", ".join(f"{c} = v.{c}" for c in columns)
             self._run(f"UPDATE {{s}}{table} AS t SET {sets} FROM unnest({arrays})"
                       f" AS v({key}, {', '.join(columns)}) WHERE t.{key} = v.{key}",
-                      [list(c) for c in zip(*rows, strict=True)], len(rows))
+                      binary_columns(types, rows), len(rows))
         else:
             sets = ", ".join(f"{c} = %s" for c in columns)
             self.executemany(f"UPDATE {{s}}{table} SET {sets} WHERE {key} = %s",

@@ -310,16 +310,20 @@ class ProjectorGroup:
             self._lock_params: tuple[Any, ...] = ()
             self._move_sql = ("UPDATE {s}projection_positions SET position = %s"
                               f" WHERE name = ANY({self._in_group}) AND position < %s")
-            # Lock the positions and read the page after the lowest, in one statement.
+            # Lock the positions and read the page after the lowest, in one statement:
+            # a first row with the positions (and no event), then the page's rows (no
+            # positions: psycopg would parse the same JSON again on each of them).
             self._page_sql = (
                 "WITH p AS (SELECT name, position FROM {s}projection_positions"
                 f" WHERE name = ANY({self._in_group}) ORDER BY name FOR UPDATE),"
                 " k AS (SELECT jsonb_object_agg(name, position) AS positions,"
                 " min(position) AS low FROM p)"
-                " SELECT k.positions, e.* FROM k LEFT JOIN LATERAL ("
-                " SELECT notification_id AS id, originator_id, originator_version, topic, state"
-                " FROM {events} WHERE notification_id > k.low"
-                " ORDER BY notification_id LIMIT %s) e ON true")
+                " SELECT k.positions, NULL::bigint AS id, NULL::uuid AS originator_id,"
+                " NULL::bigint AS originator_version, NULL::text AS topic,"
+                " NULL::bytea AS state FROM k"
+                " UNION ALL (SELECT NULL, notification_id, originator_id, originator_version,"
+                " topic, state FROM {events} WHERE notification_id > (SELECT low FROM k)"
+                " ORDER BY notification_id LIMIT %s)")
         else:
             marks = ", ".join(["%s"] * len(names))
             self._lock_sql = ("SELECT name, position FROM {s}projection_positions"
@@ -394,14 +398,14 @@ class ProjectorGroup:
 
         On PostgreSQL one statement does both (a round trip fewer on every
         catch-up, the request path's included): the positions are locked in a CTE
-        and the page read after the lowest of them, each row carrying them all.
+        and the page read after the lowest of them; one row (no event) carries them.
         Where a position row is missing (a view new to this space) it falls back
         to creating them first.
         """
         if self.db.dialect == "postgres":
             rows = cur.execute(self._page_sql, (self.batch_size,),
                                binary=True).fetchall()
-            known = rows[0]["positions"] if rows else None
+            known = next((row["positions"] for row in rows if row["id"] is None), None)
             if known is not None and len(known) == len(self._names):
                 return ({name: int(position) for name, position in known.items()},
                         [row for row in rows if row["id"] is not None])
