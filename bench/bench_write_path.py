@@ -12,7 +12,9 @@ with a new key in every request (exactly-once: the claim and the sealed answer
 commit with the events), so the cost of exactly-once is measured too.
 
 Both servers run in their own process (one uvicorn worker each; then two each,
-``yorisoi serve --workers 2``); the load comes from ``bench/loadgen.py`` on
+each process on a ``SO_REUSEPORT`` socket of its own: ``infra/reuseport.serve``;
+``--accept shared`` runs uvicorn's own ``--workers``, whose one shared socket
+gives every keep-alive client to one process); the load comes from ``bench/loadgen.py`` on
 loopback with 1 and 8 keep-alive clients, each client writing to a case of its
 own (specialists on their own families); one more series puts all 8 clients on
 one case, where commands must queue on the case rather than fail.  Rounds
@@ -21,7 +23,7 @@ status other than 200, a GraphQL error, a result other than the success type)
 are counted and must be 0.
 
     .venv/bin/python bench/bench_write_path.py [--requests 600] [--seconds 15] [--rounds 3]
-        [--clients 1,8] [--workers 1,2] [--durable]
+        [--clients 1,8] [--workers 1,2] [--accept reuseport|shared] [--durable]
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def run(cluster: Any, *, requests: int = 600, seconds: float = 15.0, rounds: int
     dsn = (f"host=127.0.0.1 port={cluster.port} dbname={cluster.dbname} user={APP_ROLE}"
            f" password={cluster.passwords[APP_ROLE]}")
     pairs: list[Pair] = []
-    detail: dict[str, Any] = {"requests_per_round": requests, "seconds_per_round": seconds}
+    detail: dict[str, Any] = {"requests_per_round": requests, "seconds_per_round": seconds,
+                              "accept": os.environ.get("BENCH_ACCEPT", "reuseport")}
     for w in dict.fromkeys(w for w, _ in series):
         with serving("app", app_port, settings_env(settings), workers=w), \
                 serving("baseline-write", base_port, {"BENCH_DSN": dsn, "BENCH_TABLE": table},
@@ -240,8 +243,11 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--workers", default="1,2",
                         help="server processes; above 1: 8 clients against that many of each")
+    parser.add_argument("--accept", choices=("reuseport", "shared"), default="reuseport",
+                        help="how N server processes share the port (http_servers._multiprocess)")
     parser.add_argument("--durable", action="store_true")
     args = parser.parse_args()
+    os.environ["BENCH_ACCEPT"] = args.accept
     configure_production_telemetry(True)
     with throwaway_cluster(durable=args.durable) as cluster:
         pairs, detail = run(cluster, requests=args.requests, seconds=args.seconds,
