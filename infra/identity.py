@@ -14,6 +14,8 @@ checked the signature, issuer, audience and lifetime.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import copy
 import hashlib
 import re
@@ -608,12 +610,52 @@ def _match(keyset: tuple[jwt.PyJWK, ...], kid: str) -> jwt.PyJWK | None:
     return None
 
 
+# Verifications that must read or fetch run on threads of their own, never the event
+# loop's default pool: a token naming a made-up kid waits up to the refetch interval for
+# the issuer's keys, and a struggling issuer holds its fetch up to the timeout, so a
+# burst of such tokens would otherwise take every thread that the rate limits, the
+# registry and the resolvers need, and stall the whole process.  Here they queue among
+# themselves; past ``_IDENTITY_QUEUE`` waiting, a token is answered issuer_unavailable
+# (a 503 with Retry-After) at once rather than queue for seconds.
+_IDENTITY_THREADS = 4
+_IDENTITY_QUEUE = 64
+_identity_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_identity_waiting = 0
+_identity_lock = threading.Lock()
+
+
+def _identity_executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _identity_pool
+    with _identity_lock:
+        if _identity_pool is None:
+            _identity_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=_IDENTITY_THREADS, thread_name_prefix="identity-io")
+        return _identity_pool
+
+
+async def _verified_in_identity_thread(verifier: Any, token: str) -> VerifiedToken:
+    global _identity_waiting
+    with _identity_lock:
+        if _identity_waiting >= _IDENTITY_QUEUE:
+            raise AuthenticationError("issuer_unavailable")
+        _identity_waiting += 1
+    try:
+        # The request's context goes along (the registry's per-request check lives there).
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            _identity_executor(), context.run, verifier.verify, token)
+    finally:
+        with _identity_lock:
+            _identity_waiting -= 1
+
+
 async def verify_token(services: Any, token: str) -> VerifiedToken:
     """Verify on the event loop when memory answers (the registry checked for this
-    request, a token seen before, cached keys); otherwise in a thread (reads, fetches).
+    request, a token seen before, cached keys); otherwise on an identity thread (reads,
+    fetches).
 
     The same answer as ``services.verifier.verify`` either way (AuthenticationError
-    included)."""
+    included), but issuer_unavailable when too many verifications already wait."""
     registry = getattr(getattr(services, "directory", None), "registry", None)
     if registry is not None:
         try:
@@ -621,4 +663,4 @@ async def verify_token(services: Any, token: str) -> VerifiedToken:
                 return services.verifier.verify_offline(token, registry.issuer_in_memory)
         except LookupUnavailable:
             pass
-    return await asyncio.to_thread(services.verifier.verify, token)
+    return await _verified_in_identity_thread(services.verifier, token)

@@ -8,16 +8,23 @@ default timings (no test-only cooldown).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwks_server import JwksServer
 
-from yorisoi.infra.identity import AuthenticationError, IssuerRegistration, TokenVerifier
+from yorisoi.infra.identity import (
+    AuthenticationError,
+    IssuerRegistration,
+    TokenVerifier,
+    verify_token,
+)
 
 ISSUER = "https://idp.city-chiyoda.example/realms/staff"
 AUDIENCE = "yorisoi"
@@ -210,3 +217,67 @@ def test_an_issuer_that_resets_the_connection_is_unavailable_not_a_server_error(
         assert idp.fetches == 1
     finally:
         idp.close()
+
+
+def _waiting_verifier(idp: SlowJwks, keys: dict[str, rsa.RSAPrivateKey]) -> TokenVerifier:
+    """A verifier that has just fetched, with a 3 s interval: a made-up kid now waits."""
+    registration = IssuerRegistration(issuer=ISSUER, audience=AUDIENCE,
+                                      tenant_kind="municipality", tenant_id="131016",
+                                      jwks_uri=idp.url)
+    verifier = TokenVerifier({ISSUER: registration}.get, jwks_refetch_cooldown=3.0)
+    idp.publish((keys["k1"], "k1"))
+    verifier.verify(_token(keys["k1"], "k1"))
+    return verifier
+
+
+def test_tokens_waiting_for_an_issuer_leave_the_processs_threads_free(idp, keys) -> None:
+    """Twelve tokens with made-up kids wait out the refetch interval; meanwhile the
+    event loop's own thread pool (the rate limits, the registry, the resolvers use it)
+    still runs work at once — before the fix the waiters held all of its threads."""
+    verifier = _waiting_verifier(idp, keys)
+    services = SimpleNamespace(verifier=verifier)  # no registry: every check on a thread
+
+    async def scenario() -> tuple[list[bool], list[str]]:
+        waiting = [asyncio.create_task(verify_token(services, _token(keys["k1"], f"made-up-{n}")))
+                   for n in range(12)]
+        await asyncio.sleep(0.1)  # they are on their threads now, waiting for the interval
+        await asyncio.gather(*(asyncio.to_thread(int, "1") for _ in range(12)))
+        finished_first = [task.done() for task in waiting]
+        codes = []
+        for task in waiting:
+            try:
+                await task
+                codes.append("verified")
+            except AuthenticationError as error:
+                codes.append(error.code)
+        return finished_first, codes
+
+    finished_first, codes = asyncio.run(scenario())
+    assert not any(finished_first)
+    assert codes == ["key_unknown"] * 12
+
+
+def test_past_the_queue_a_token_needing_the_issuer_is_unavailable_at_once(
+        idp, keys, monkeypatch) -> None:
+    from yorisoi.infra import identity
+
+    monkeypatch.setattr(identity, "_IDENTITY_QUEUE", 4)
+    verifier = _waiting_verifier(idp, keys)
+    services = SimpleNamespace(verifier=verifier)
+
+    async def scenario() -> list[str]:
+        tasks = [asyncio.create_task(verify_token(services, _token(keys["k1"], f"made-up-{n}")))
+                 for n in range(6)]
+        codes = []
+        for task in tasks:
+            try:
+                await task
+                codes.append("verified")
+            except AuthenticationError as error:
+                codes.append(error.code)
+        return codes
+
+    codes = asyncio.run(scenario())
+    assert sorted(codes) == ["issuer_unavailable"] * 2 + ["key_unknown"] * 4
+    # Once the queue has drained, a genuine token is verified as before.
+    assert asyncio.run(verify_token(services, _token(keys["k1"], "k1"))).subject == "staff-0042"
