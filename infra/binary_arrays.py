@@ -42,6 +42,18 @@ class _Encoded:
         self.data = data
 
 
+# The int4 length prefixes of the first 4096 lengths, made once: taking one from a
+# list is ~4× quicker than packing it (most values are short: ids, codes, sealed blobs).
+_PREFIXES = [_LENGTH.pack(n) for n in range(4096)]
+
+
+def _length_prefixes(encoded: list[bytes]) -> list[bytes]:
+    lengths = list(map(len, encoded))
+    if not lengths or max(lengths) < len(_PREFIXES):
+        return list(map(_PREFIXES.__getitem__, lengths))
+    return list(map(_LENGTH.pack, lengths))
+
+
 def _header(element_oid: int, count: int, nulls: bool) -> bytes:
     if count == 0:
         return struct.pack("!iii", 0, 0, element_oid)
@@ -97,7 +109,7 @@ def _variable(element_oid: int, kinds: frozenset[type],
         if nulls:
             present = [v for v in values if v is not None]
             encoded = list(map(to_bytes, present))
-            lengths = iter(map(_LENGTH.pack, map(len, encoded)))
+            lengths = iter(_length_prefixes(encoded))
             data = iter(encoded)
             parts: list[bytes] = []
             for value in values:
@@ -109,7 +121,7 @@ def _variable(element_oid: int, kinds: frozenset[type],
         else:
             encoded = list(map(to_bytes, values))
             parts = [b""] * (2 * len(encoded))
-            parts[0::2] = map(_LENGTH.pack, map(len, encoded))
+            parts[0::2] = _length_prefixes(encoded)
             parts[1::2] = encoded
         return _header(element_oid, len(values), nulls) + b"".join(parts)
     return encode

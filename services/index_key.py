@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import os
 import threading
+from typing import Any
 from uuid import UUID, uuid5
 
 from yorisoi.infra.household_keys import MISSING
@@ -54,6 +55,10 @@ class HouseholdIndexKey:
         self.keyring = keyring
         self._key: bytes | None = None
         self._lock = threading.Lock()
+        # Per field, an HMAC already keyed and fed ``field ‖ 0x00``: a token copies it
+        # and adds the value (the key's pads are not recomputed for each of a
+        # household's ~10 tokens).  Dropped with nothing: the key never changes.
+        self._macs: dict[str, Any] = {}
 
     def key(self) -> bytes:
         if self._key is None:
@@ -100,6 +105,19 @@ class HouseholdIndexKey:
     def token(self, field: str, folded: str) -> int:
         """The token of one folded value of ``field`` (an integer of TOKEN_BITS[field] bits)."""
         bits = TOKEN_BITS[field]
-        digest = hmac.new(self.key(), field.encode() + b"\x00" + folded.encode(),
-                          hashlib.sha256).digest()
-        return int.from_bytes(digest[:8], "big") >> (64 - bits)
+        keyed = self._macs.get(field)
+        if keyed is None:
+            keyed = self._macs.setdefault(field, _keyed(self.key(), field.encode() + b"\x00"))
+        mac = keyed.copy()
+        mac.update(folded.encode())
+        return int.from_bytes(mac.digest()[:8], "big") >> (64 - bits)
+
+
+def _keyed(key: bytes, prefix: bytes) -> Any:
+    """HMAC-SHA256 under ``key`` fed ``prefix``; its ``copy()`` continues the same MAC.
+
+    The C object under ``hmac.HMAC`` where there is one: copying it skips the
+    wrapper's Python (~2× quicker a token).  Same digest either way.
+    """
+    mac = hmac.new(key, prefix, hashlib.sha256)
+    return getattr(mac, "_hmac", None) or mac
