@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from opentelemetry import trace
 from psycopg import IsolationLevel
+from psycopg.pq import TransactionStatus
 
 from yorisoi.infra.binary_arrays import binary_columns
 
@@ -256,6 +257,38 @@ def declare_platform_lookup(pool: Any) -> None:
     pool.drain()  # connections made before: replaced by declared ones
 
 
+_BEGIN = {True: "BEGIN", False: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}
+
+
+@contextmanager
+def _pipelined(conn: Any, write: bool) -> Iterator[Any]:
+    """A transaction on a pooled (autocommit) connection, BEGIN and COMMIT inside one pipeline.
+
+    psycopg's ``transaction()`` in pipeline mode nests two more pipelines around
+    its BEGIN and COMMIT, and each nesting syncs: a round trip after BEGIN and
+    one before COMMIT besides the one the commit needs.  Sent as statements of
+    the pipeline, BEGIN travels with the first query and COMMIT with the last
+    writes: measured on a catch-up-like transaction (two reads, four writes),
+    ~110 µs less client CPU and ~60 µs less backend CPU, two round trips fewer
+    (``bench/probe_two_processes.py`` puts a mutation at ~6 ms of CPU).  On
+    any error the pipeline is synced and the transaction rolled back.
+    """
+    raw = conn.cursor()
+    failed = True
+    try:
+        with conn.pipeline():
+            raw.execute(_BEGIN[write])
+            yield raw
+            raw.execute("COMMIT")
+            failed = False
+    finally:
+        if failed and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - a broken connection: the pool must not reuse it
+                conn.close()
+
+
 def _reset_read_only(conn: Any) -> None:
     """Back to the pool's defaults, or out of the pool: a pooled connection left
     READ ONLY would begin the next borrower's write transaction read-only."""
@@ -419,6 +452,12 @@ class Database:
                          pipeline: bool = False) -> Iterator[Cursor]:
         if self.dialect == "postgres":
             with self.datastore.get_connection() as conn:
+                if (pipeline or not write) and conn.autocommit:
+                    with _pipelined(conn, write) as raw:
+                        cursor = Cursor(raw, self)
+                        self._declare(cursor, scope, clear=self.declares_every_setting)
+                        yield cursor
+                    return
                 if not write:
                     # One "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" instead of
                     # BEGIN and SET TRANSACTION (client-side settings, no round trip).
