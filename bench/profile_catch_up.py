@@ -68,9 +68,17 @@ def child(settings_file: str, code: str, dump: str | None, profile: str | None) 
 
         profiler = cProfile.Profile()
         profiler.enable()
-    wall, cpu = time.perf_counter(), time.process_time()
-    runtime.read_models.catch_up()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with psycopg.connect(**owner, autocommit=True) as conn:
+        def backends() -> set[int]:  # this database's server processes (the pool's included)
+            return {r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity"
+                                               " WHERE datname = current_database()")}
+        pids = backends()
+        server = _cpu_of(pids)
+        wall, cpu = time.perf_counter(), time.process_time()
+        runtime.read_models.catch_up()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        pids |= backends()
+        server = _cpu_of(pids) - server
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -84,8 +92,21 @@ def child(settings_file: str, code: str, dump: str | None, profile: str | None) 
                 rows[table] = sorted(repr(r) for r in found)
         Path(dump).write_text(json.dumps(rows, ensure_ascii=False))
     runtime.close()
-    print(json.dumps({"events": events, "wall": wall, "cpu": cpu,
+    print(json.dumps({"events": events, "wall": wall, "cpu": cpu, "server": server,
                       "views": len(runtime.projectors)}))
+
+
+def _cpu_of(pids: set[int]) -> float:
+    """CPU seconds used so far by these processes (Linux /proc; a gone one counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(tree: str | None, settings_file: str, code: str, dump: str | None = None,
@@ -160,8 +181,10 @@ def main() -> None:
     print(f"m={recorded} events, {results['new'][0]['views']} views, load {os.getloadavg()}")
     for name, runs in results.items():
         cpu = sorted(r["cpu"] / r["events"] * 1e6 for r in runs)
+        server = sorted(r["server"] / r["events"] * 1e6 for r in runs)
         rate = sorted(r["events"] / r["wall"] for r in runs)
-        print(f"{name}: CPU µs/event min {cpu[0]:.1f} median {cpu[len(cpu) // 2]:.1f};"
+        print(f"{name}: CPU µs/event min {cpu[0]:.1f} median {cpu[len(cpu) // 2]:.1f}"
+              f" (PostgreSQL's: median {server[len(server) // 2]:.1f});"
               f" events/s median {rate[len(rate) // 2]:,.0f} (max {rate[-1]:,.0f})")
     if same is not None:
         print("views' rows identical:", same)

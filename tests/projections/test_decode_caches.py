@@ -1,0 +1,37 @@
+"""The decode's UUID memo (services/event_mapper.py): same values, bounded.
+
+A page's events name the same households and cases many times; the mapper
+hands out one UUID object per hex string it decoded lately.  A UUID is
+immutable, so sharing changes no value; the memo must never answer a hex
+with another id, nor grow without bound.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from yorisoi.services import event_mapper
+from yorisoi.services.event_mapper import _uuid_from_hex
+
+
+def test_a_repeated_hex_gives_the_same_id_and_a_new_hex_its_own():
+    first, second = uuid4(), uuid4()
+    a, b = _uuid_from_hex(first.hex), _uuid_from_hex(first.hex)
+    c = _uuid_from_hex(second.hex)
+    assert a == b == first and str(a) == str(first) and type(a) is UUID
+    assert c == second and c != a
+    assert _uuid_from_hex(first.hex.upper()) == first  # another spelling, the same id
+
+
+def test_the_memo_is_emptied_when_full():
+    event_mapper._RECENT_UUIDS.clear()
+    ids = [uuid4() for _ in range(event_mapper._RECENT_UUIDS_MAX + 10)]
+    assert [_uuid_from_hex(u.hex) for u in ids] == ids
+    assert len(event_mapper._RECENT_UUIDS) <= event_mapper._RECENT_UUIDS_MAX
+
+
+def test_what_is_not_32_hex_digits_is_not_remembered():
+    event_mapper._RECENT_UUIDS.clear()
+    u = uuid4()
+    assert _uuid_from_hex(str(u)) == u  # the hyphenated form goes to UUID()
+    assert str(u) not in event_mapper._RECENT_UUIDS
