@@ -106,7 +106,8 @@ def serving(kind: str, port: int, env: dict[str, str] | None = None,
                 raise RuntimeError(f"{kind} server exited: "
                                    f"{process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
+                if _listening(port) >= (workers if _reuseport(workers) else 1):
+                    break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} server did not start in {timeout} s")
             time.sleep(0.1)
@@ -118,6 +119,22 @@ def serving(kind: str, port: int, env: dict[str, str] | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _reuseport(workers: int) -> bool:
+    return workers > 1 and os.environ.get("BENCH_ACCEPT", "reuseport") != "shared"
+
+
+def _listening(port: int) -> int:
+    """Listening sockets on ``port``: one per process under ``SO_REUSEPORT``.
+
+    The load must not start before every process listens: the kernel spreads
+    connections over the sockets that listen when they arrive, and a process
+    still importing the app would get none of the first round's keep-alive clients.
+    """
+    listing = subprocess.run(["ss", "-Htln", f"( sport = :{port} )"], capture_output=True,
+                             text=True, check=False).stdout
+    return len(listing.splitlines())
 
 
 def load(url: str, *, method: str = "GET", body: bytes = b"", headers: list[str] | None = None,
