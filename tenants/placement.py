@@ -198,6 +198,27 @@ def _last_event(conn: Any, space: str) -> int:
     return int(row["n"])
 
 
+# Spaces whose last event one statement reads (a UNION ALL of index-only max() reads;
+# on Citus each arm is a router query to the space's node, run by one statement).
+_LAST_EVENTS_PER_STATEMENT = 200
+
+
+def _last_events(conn: Any, spaces: list[str]) -> dict[str, int]:
+    """space → its log's last notification id, for many spaces in few round trips (a
+    listing of 2,000 municipalities made 2,000 statements, each one a trip to a worker)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(spaces), _LAST_EVENTS_PER_STATEMENT):
+        chunk = spaces[start:start + _LAST_EVENTS_PER_STATEMENT]
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {} AS space, (SELECT coalesce(max(notification_id), 0)"
+                    " FROM {}.{}) AS n").format(sql.Literal(space), sql.Identifier(space),
+                                              sql.Identifier(EVENTS_TABLE))
+            for space in chunk)
+        for row in conn.execute(query).fetchall():
+            found[row["space"]] = int(row["n"])
+    return found
+
+
 def _count_upto(conn: Any, space: str, last: int) -> int:
     row = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}.{} WHERE notification_id <= %s")
                        .format(sql.Identifier(space), sql.Identifier(EVENTS_TABLE)),
@@ -213,15 +234,16 @@ def placements(settings: Settings, codes: list[str]) -> list[Placement]:
         distributed = {r["space"] for r in conn.execute(
             "SELECT schemaid::regnamespace::text AS space FROM pg_dist_schema").fetchall()} \
             if citus else set()
+        # Registered municipalities whose space exists (not a half-done provisioning).
+        present = [(code, municipality_space(code)) for code in codes
+                   if municipality_space(code) in sizes]
+        last_events = _last_events(conn, [space for _, space in present])
         found = []
-        for code in codes:
-            space = municipality_space(code)
-            if space not in sizes:
-                continue  # registered, its space not created (a half-done provisioning)
+        for code, space in present:
             node, size = sizes[space]
             found.append(Placement(municipality_code=code, space=space, node=node,
                                    distributed=space in distributed, size_bytes=size,
-                                   last_event=_last_event(conn, space)))
+                                   last_event=last_events[space]))
     return found
 
 

@@ -8,7 +8,7 @@ plain schema; a municipality provisioned before Citus becomes distributed on upg
 from __future__ import annotations
 
 import pytest
-from world import CITY_A, CITY_B
+from world import CITY_A, CITY_B, record
 
 from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
 from yorisoi.services.context import acting_as
@@ -30,14 +30,25 @@ def _triggers_on_shards(cw, node, space: str) -> set[str]:
             (space,)).fetchall()}
 
 
-def test_platform_stays_on_the_coordinator_and_municipalities_are_distributed(citus_world):
+def test_platform_stays_on_the_coordinator_and_municipalities_are_distributed(citus_world,
+                                                                            citus_client):
     cw = citus_world
+    # A record in one city, so its log has a last event to report and the other's is empty.
+    record(citus_client, cw.world.headers("municipality", CITY_A, subject="placement-1"))
     assert {"t_131016", "t_141003"} <= _distributed(cw)
     assert "platform" not in _distributed(cw)
     found = {p.municipality_code: p for p in placements(cw.settings, [CITY_A, CITY_B])}
     workers = [f"{h}:{p}" for h, p in cw.cluster.workers]
     assert {found[CITY_A].node, found[CITY_B].node} <= set(workers)  # never the coordinator
     assert all(p.distributed and p.size_bytes > 0 for p in found.values())
+    # Every space's last event, read for all of them by one statement across the workers,
+    # is the one its own log holds.
+    from yorisoi.tenants.placement import _last_event, owner_connection
+
+    with owner_connection(cw.settings) as conn:
+        assert {code: p.last_event for code, p in found.items()} == {
+            code: _last_event(conn, p.space) for code, p in found.items()}
+    assert found[CITY_A].last_event > 0
     # The immutability triggers are on the shards, on the node that holds them.
     (node_a, _) = cw.cluster.worker_nodes
     assert {"events_immutable", "household_keys_guard"} <= _triggers_on_shards(
