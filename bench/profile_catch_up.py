@@ -29,7 +29,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def child(settings_file: str, code: str, dump: str | None, profile: str | None) -> None:
+def child(settings_file: str, code: str, dump: str | None, profile: str | None,
+          skip: bool = False) -> None:
     """One round in this process: reset, fresh runtime, catch up, report (JSON on stdout)."""
     import gc
 
@@ -75,7 +76,8 @@ def child(settings_file: str, code: str, dump: str | None, profile: str | None) 
         pids = backends()
         server = _cpu_of(pids)
         wall, cpu = time.perf_counter(), time.process_time()
-        runtime.read_models.catch_up()
+        if not skip:
+            runtime.read_models.catch_up()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         pids |= backends()
         server = _cpu_of(pids) - server
@@ -110,16 +112,21 @@ def _cpu_of(pids: set[int]) -> float:
 
 
 def run_child(tree: str | None, settings_file: str, code: str, dump: str | None = None,
-              profile: str | None = None) -> dict[str, Any]:
+              profile: str | None = None, callgrind: str | None = None,
+              skip: bool = False) -> dict[str, Any]:
     env = dict(os.environ)
     if tree:
         env["PYTHONPATH"] = tree + (os.pathsep + env["PYTHONPATH"]
                                     if env.get("PYTHONPATH") else "")
     args = [sys.executable, str(Path(__file__)), "--child", settings_file, "--code", code]
+    if callgrind:  # instructions, not time: repeatable on a busy machine
+        args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={callgrind}", *args]
     if dump:
         args += ["--dump", dump]
     if profile:
         args += ["--profile", profile]
+    if skip:
+        args += ["--skip"]
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
@@ -135,9 +142,13 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--code")
     parser.add_argument("--dump")
+    parser.add_argument("--skip", action="store_true", help="(child) all but the catch-up")
+    parser.add_argument("--callgrind", metavar="DIR",
+                        help="also count instructions: each side once under valgrind, and"
+                        " once without the catch-up (the difference is the catch-up's)")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.code, args.dump, args.profile)
+        child(args.child, args.code, args.dump, args.profile, args.skip)
         return
 
     sys.path.insert(0, str(HERE))
@@ -167,6 +178,14 @@ def main() -> None:
         for name, tree in sides if args.old else ():  # untimed: the rows, sealing stubbed
             run_child(tree, settings_file, PROJECTION_CODE,
                       dump=os.path.join(tmp, f"{name}.json"))
+        counted: dict[str, int] = {}
+        if args.callgrind:
+            os.makedirs(args.callgrind, exist_ok=True)
+            for name, tree in sides:
+                for skip in (False, True):
+                    out = os.path.join(args.callgrind, f"{name}{'-skip' if skip else ''}.out")
+                    run_child(tree, settings_file, PROJECTION_CODE, callgrind=out, skip=skip)
+                    counted[name + ("-skip" if skip else "")] = _instructions(out)
         same = None
         if args.old:
             new_rows = json.loads(Path(tmp, "new.json").read_text())
@@ -186,8 +205,18 @@ def main() -> None:
         print(f"{name}: CPU µs/event min {cpu[0]:.1f} median {cpu[len(cpu) // 2]:.1f}"
               f" (PostgreSQL's: median {server[len(server) // 2]:.1f});"
               f" events/s median {rate[len(rate) // 2]:,.0f} (max {rate[-1]:,.0f})")
+    for name, _ in sides if counted else ():
+        extra = counted[name] - counted[name + "-skip"]
+        print(f"{name}: {extra / recorded:,.0f} instructions per event (callgrind, this process)")
     if same is not None:
         print("views' rows identical:", same)
+
+
+def _instructions(callgrind_out: str) -> int:
+    for line in Path(callgrind_out).read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ValueError(f"no totals in {callgrind_out}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from yorisoi.projections.case_activity import (
 )
 from yorisoi.projections import fresh_rows
 from yorisoi.projections.folded_batches import FoldedBatches
+from yorisoi.projections.id_text import id_text
 from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
 
@@ -120,7 +121,7 @@ class CaseView(FoldedBatches):
         for kind, (event, n) in zip(kinds, items, strict=True):
             if kind == _RECORDED:
                 recorded.add(n.originator_text)
-                case_ids.add(str(event.case_id))
+                case_ids.add(id_text(event.case_id))
             elif kind == _CORRECTED:
                 corrected_ids.add(n.originator_text)
             elif kind == _OPENED:
@@ -238,7 +239,7 @@ class CaseView(FoldedBatches):
         households: set[str] = set()
         for event, n in activity:
             if isinstance(event, CREATED_ON_CASE):
-                links[n.originator_text] = str(event.case_id)
+                links[n.originator_text] = id_text(event.case_id)
                 links.created.add(n.originator_text)
             elif isinstance(event, Household.Corrected):
                 households.add(n.originator_text)
@@ -307,7 +308,7 @@ class CaseView(FoldedBatches):
             sealed = self.keyring.reseal_json(event.household_id, {
                 **{name: getattr(event, name) for name in TEXT_FIELDS}, "corrections": [],
             }, consultation_aad(consultation_id))
-        return [consultation_id, str(event.case_id), str(event.household_id), event.site_id,
+        return [consultation_id, id_text(event.case_id), id_text(event.household_id), event.site_id,
                 event.contract_id, event.occurred_on.isoformat(), event.channel,
                 _json_codes(event.themes), sealed, meta.get("user_id"), meta.get("role"),
                 meta.get("organisation_id"), event.timestamp.isoformat(), n.id]
@@ -393,7 +394,7 @@ def _is_activity(event_cls: type) -> bool:
 
 def _opened_row(event: Case.Opened, n: Notification) -> dict[str, Any]:
     opened_on = event.opened_on.isoformat()
-    return {"household_id": str(event.household_id),
+    return {"household_id": id_text(event.household_id),
             "municipality_code": event.municipality_code, "site_id": event.site_id,
             "contract_id": event.contract_id, "status": Case.OPENED, "opened_on": opened_on,
             "last_activity_on": opened_on, "consultation_count": 0, "themes": [],

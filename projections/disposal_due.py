@@ -25,6 +25,7 @@ from yorisoi.domain.households import Household
 from yorisoi.domain.retention import ScheduleVersion, household_due_on
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.folded_batches import FoldedBatches
+from yorisoi.projections.id_text import id_text
 from yorisoi.services.event_mapper import event_metadata
 
 DISPOSAL_TABLES = ("retention_case_view", "retention_record_view", "retention_hold_view",
@@ -162,7 +163,7 @@ class DisposalDueView(FoldedBatches):
                        RECORD_CLASS_OF.get(kind, "consultation_file"), n)
             elif isinstance(event, Hold.Placed):
                 new_holds[originator] = [
-                    originator, str(event.household_id), event.reason,
+                    originator, id_text(event.household_id), event.reason,
                     event.owner, event.starts_on.isoformat(),
                     event.ends_on.isoformat() if event.ends_on else None, None, None,
                     event_metadata(event).get("user_id"), n.id]
@@ -180,7 +181,7 @@ class DisposalDueView(FoldedBatches):
                        RECORD_CLASS_OF.get(kind, "consultation_file"), n)
             case_id = originator
             if isinstance(event, Case.Opened):
-                new_cases[case_id] = [str(event.household_id), None, n.id]
+                new_cases[case_id] = [id_text(event.household_id), None, n.id]
             elif isinstance(event, Case.Closed | Case.Reopened):  # reopening stops the clock
                 closed_on = (event.closed_on.isoformat() if isinstance(event, Case.Closed)
                              else None)
@@ -250,7 +251,7 @@ class DisposalDueView(FoldedBatches):
 
 def _id_text(value: UUID | str) -> str:
     """An id in its canonical text form (``str(UUID(str(value)))``, without re-parsing a UUID)."""
-    return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
+    return id_text(value) if isinstance(value, UUID) else str(UUID(str(value)))
 
 
 _RECORD_COLUMNS = ("record_id", "household_id", "record_class", "kind", "position")

@@ -27,6 +27,7 @@ from eventsourcing.persistence import Notification
 from opentelemetry import trace
 
 from yorisoi.infra.db import Cursor, Database, counted_statements
+from yorisoi.projections.id_text import id_text
 
 _tracer = trace.get_tracer("yorisoi.projections")
 
@@ -208,7 +209,8 @@ class ViewNotification(Notification):
 
 def _notification(row: dict[str, Any]) -> ViewNotification:
     originator_id = row["originator_id"]
-    text = str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
+    text = id_text(originator_id if isinstance(originator_id, UUID)
+                   else UUID(str(originator_id)))
     # Built without the frozen dataclass's __init__ (one object.__setattr__ per
     # field, ~1 µs an event): the same fields, the same equality.
     notification = object.__new__(ViewNotification)

@@ -34,6 +34,7 @@ from yorisoi.infra.clock import JST
 from yorisoi.infra.db import Cursor, Database
 from yorisoi.projections.case_queries import CursorInvalidError
 from yorisoi.projections.folded_batches import FoldedBatches
+from yorisoi.projections.id_text import id_text
 from yorisoi.services.event_mapper import read_metadata
 from yorisoi.services.personal_data import HouseholdKeyring
 
@@ -76,21 +77,21 @@ def _recorded_on(event: Any) -> date:
 
 
 def _consultation(event: Consultation.Recorded, n: Notification) -> Entry:
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.occurred_on,
                  kind="consultation", summary=event.asked,
                  detail={"channel": event.channel, "themes": event.themes})
 
 
 def _referral(event: Referral.Drafted, n: Notification) -> Entry:
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.drafted_on,
                  kind="referral_drafted", summary=event.reason,
                  detail={"agency_kind": event.agency_kind, "urgent": event.urgent})
 
 
 def _case_meeting(event: CaseMeeting.Scheduled, n: Notification) -> Entry:
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id,
                  occurred_on=event.starts_at.astimezone(JST).date(),
                  kind="case_meeting_scheduled", summary=event.agenda,
@@ -98,7 +99,7 @@ def _case_meeting(event: CaseMeeting.Scheduled, n: Notification) -> Entry:
 
 
 def _support_note(event: SupportNote.Written, n: Notification) -> Entry:
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.written_on,
                  kind="support_note", summary=event.body,
                  detail={"note_kind": event.kind, "version": event.originator_version})
@@ -106,7 +107,7 @@ def _support_note(event: SupportNote.Written, n: Notification) -> Entry:
 
 def _consent_given(event: Consent.Given, n: Notification) -> Entry:
     # Who consented is personal (not on the timeline); the purpose is the vocabulary's.
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.given_on,
                  kind="consent_given",
                  detail={k: v for k, v in (("purpose", event.purpose),
@@ -116,7 +117,7 @@ def _consent_given(event: Consent.Given, n: Notification) -> Entry:
 
 
 def _consent_exception(event: ConsentException.Recorded, n: Notification) -> Entry:
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.taken_on,
                  kind="consent_exception", summary=event.reason,
                  detail={"purpose": event.purpose, "legal_basis": event.legal_basis})
@@ -124,7 +125,7 @@ def _consent_exception(event: ConsentException.Recorded, n: Notification) -> Ent
 
 def _visit_planned(event: OutreachVisit.Planned, n: Notification) -> Entry:
     # The purpose is personal (sealed); the kind and the place in general terms are codes.
-    return Entry(entry_id=n.originator_text, case_id=str(event.case_id),
+    return Entry(entry_id=n.originator_text, case_id=id_text(event.case_id),
                  household_id=event.household_id, occurred_on=event.planned_on,
                  kind="visit_planned", summary=event.purpose,
                  detail={"visit_kind": event.kind, "visit_place": event.place})
@@ -355,7 +356,7 @@ class TimelineView(FoldedBatches):
                 if household_id is None:  # cannot happen: a case is opened before anything else
                     raise LookupError("timeline entry for a case the view has not seen")
                 meta = read_metadata(event)
-                row = [entry.entry_id, entry.case_id, str(_as_uuid(household_id)),
+                row = [entry.entry_id, entry.case_id, id_text(_as_uuid(household_id)),
                        entry.occurred_on.isoformat(),
                        event.timestamp.isoformat(timespec="microseconds"), entry.kind,
                        self._seal(event, household_id, entry.entry_id, entry.summary),

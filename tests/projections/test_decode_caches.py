@@ -35,3 +35,18 @@ def test_what_is_not_32_hex_digits_is_not_remembered():
     u = uuid4()
     assert _uuid_from_hex(str(u)) == u  # the hyphenated form goes to UUID()
     assert str(u) not in event_mapper._RECENT_UUIDS
+
+
+def test_id_text_is_str_of_the_id_remembered_by_its_value():
+    from yorisoi.projections import id_text as module
+    from yorisoi.projections.id_text import id_text
+
+    module._TEXTS.clear()
+    u = uuid4()
+    same_value = UUID(u.hex)  # another object, the same id
+    assert id_text(u) == str(u) and id_text(same_value) == str(u)
+    assert len(module._TEXTS) == 1
+    assert id_text(str(u)) == str(u) and id_text(7) == "7"  # not a UUID: str()
+    ids = [uuid4() for _ in range(module._MAX + 10)]
+    assert [id_text(i) for i in ids] == [str(i) for i in ids]
+    assert len(module._TEXTS) <= module._MAX
