@@ -18,6 +18,7 @@ import concurrent.futures
 import contextvars
 import copy
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -37,6 +38,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 # "platform": the hosted service's own operators (one registered issuer, tenant id "platform").
 TenantKind = Literal["municipality", "contractor", "platform"]
 TENANT_KINDS: frozenset[str] = frozenset({"municipality", "contractor", "platform"})
+
+_log = logging.getLogger("yorisoi.identity")
+
 PLATFORM_TENANT = "platform"
 
 # Asymmetric algorithms only.  HS* would let anyone holding the (public) JWKS
@@ -322,6 +326,7 @@ class TokenVerifier:
         jwks_lifespan: float = 300.0,
         jwks_refetch_cooldown: float = 1.0,
         jwks_timeout: float = 5.0,
+        jwks_stale_if_error: float = 3600.0,
     ) -> None:
         self._lookup = lookup
         self._jwks_lifespan = jwks_lifespan
@@ -331,6 +336,10 @@ class TokenVerifier:
         # shares the next fetch; see _IssuerKeys).
         self._jwks_refetch_cooldown = jwks_refetch_cooldown
         self._jwks_timeout = jwks_timeout
+        # An issuer that cannot be reached when its set is due for a refresh: the set
+        # fetched last still verifies the keys it holds for this long past its lifespan
+        # (see _IssuerKeys).
+        self._jwks_stale_if_error = jwks_stale_if_error
         self._lock = threading.Lock()
         self._issuer_keys: dict[str, _IssuerKeys] = {}
         self._inline: dict[str, tuple[dict[str, Any], jwt.PyJWKSet]] = {}
@@ -480,7 +489,8 @@ class TokenVerifier:
             if keys is None:
                 keys = self._issuer_keys[jwks_uri] = _IssuerKeys(
                     jwks_uri, lifespan=self._jwks_lifespan,
-                    refetch_interval=self._jwks_refetch_cooldown, timeout=self._jwks_timeout)
+                    refetch_interval=self._jwks_refetch_cooldown, timeout=self._jwks_timeout,
+                    stale_if_error=self._jwks_stale_if_error)
             return keys
 
     def _inline_keyset(self, registration: IssuerRegistration) -> jwt.PyJWKSet:
@@ -518,22 +528,30 @@ class _IssuerKeys:
       fetch's outcome instead of making another.  Nobody sleeps holding a lock.
 
     A request for a known kid reads the current set without waiting on any lock.
+
+    **An issuer that is down when its set is due** (older than ``lifespan``): the set
+    fetched last still verifies the keys it holds, for ``stale_if_error`` seconds past
+    its lifespan, so an IdP outage does not sign out every member of staff whose token
+    is still valid; a kid the old set lacks is ``issuer_unavailable`` as before, and a
+    set that *was* fetched is always believed (a key the IdP withdrew is refused at once).
     Thread-safe.
     """
 
     def __init__(self, jwks_uri: str, *, lifespan: float, refetch_interval: float,
-                 timeout: float) -> None:
+                 timeout: float, stale_if_error: float = 0.0) -> None:
         # PyJWKClient only for its fetch (no redirects, http(s) only, the timeout);
         # caching and the refetch policy are ours.
         self._client = jwt.PyJWKClient(jwks_uri, cache_jwk_set=False, timeout=timeout)
         self._lifespan = lifespan
         self._interval = refetch_interval
+        self._stale_if_error = stale_if_error
         self._changed = threading.Condition()
         self._fetching = False  # one request at a time fetches; the others wait for it
         # Replaced whole by the fetching request; read without a lock (one attribute read).
         self._state: tuple[tuple[jwt.PyJWK, ...] | None, float] = (None, float("-inf"))
         self._last_start = float("-inf")  # when the latest fetch attempt began
         self._last_error: Exception | None = None  # that attempt's failure, if it failed
+        self._said_stale = False  # logged once per outage, not per request
 
     def cached(self, kid: str) -> jwt.PyJWK | None:
         """The key from the current set, if the set is fresh and has it (no I/O)."""
@@ -559,13 +577,13 @@ class _IssuerKeys:
                 if self._last_start >= arrived:
                     # A fetch begun after this request arrived has finished: its answer stands.
                     if self._last_error is not None:
-                        raise AuthenticationError("issuer_unavailable") from self._last_error
+                        return self._stale_or_unavailable(kid, self._last_error)
                     raise AuthenticationError("key_unknown")
                 if self._last_error is not None and \
                         time.monotonic() - self._last_start < self._interval:
-                    # The issuer failed under a second ago: answer at once (a 503), do not
-                    # ask a struggling issuer again for every request.
-                    raise AuthenticationError("issuer_unavailable") from self._last_error
+                    # The issuer failed under a second ago: answer at once (the set held,
+                    # or a 503), do not ask a struggling issuer again for every request.
+                    return self._stale_or_unavailable(kid, self._last_error)
                 self._fetching = True
                 break
         # This request fetches; requests arriving until the fetch begins share it.
@@ -574,7 +592,10 @@ class _IssuerKeys:
                 wait = self._last_start + self._interval - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-            self._fetch()
+            try:
+                self._fetch()
+            except AuthenticationError as error:
+                return self._stale_or_unavailable(kid, error.__cause__ or error)
         finally:
             with self._changed:
                 self._fetching = False
@@ -583,6 +604,21 @@ class _IssuerKeys:
         if key is None:
             raise AuthenticationError("key_unknown")
         return key
+
+    def _stale_or_unavailable(self, kid: str, error: BaseException) -> jwt.PyJWK:
+        """The issuer could not be reached: the key from the set held, while it is within
+        ``stale_if_error`` of its lifespan; else issuer_unavailable (a 503)."""
+        keyset, fetched = self._state
+        if keyset is not None and \
+                time.monotonic() - fetched < self._lifespan + self._stale_if_error:
+            key = _match(keyset, kid)
+            if key is not None:
+                if not self._said_stale:
+                    self._said_stale = True
+                    _log.warning("an issuer's key set could not be refreshed (%s): verifying"
+                                 " with the set fetched last", type(error).__name__)
+                return key
+        raise AuthenticationError("issuer_unavailable") from error
 
     def _fetch(self) -> None:
         """Fetch the set (only the one request that set ``_fetching`` calls this)."""
@@ -600,6 +636,7 @@ class _IssuerKeys:
             # A document that is not a key set, or holds no usable key: nothing verifies.
             keyset = ()
         self._state = (keyset, started)
+        self._said_stale = False
 
 
 def _match(keyset: tuple[jwt.PyJWK, ...], kid: str) -> jwt.PyJWK | None:

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # processes enforce one limit; "memory": this process only (N processes, N times).
     rate_limit_store: Literal["database", "memory"] = "database"
 
+    # When an identity provider cannot be reached as its key set falls due (every 5 min),
+    # the set fetched last keeps verifying the keys it holds for this many seconds more
+    # (0: refuse at once, every request a 503 until the IdP answers).
+    jwks_stale_if_error_seconds: float = Field(default=3600.0, ge=0)
+
     # Metrics (infra/metrics.py, docs/metrics.md): GET /metrics in Prometheus's text
     # format when on (optionally behind a bearer token), and OTLP export to a
     # collector when an endpoint is named (http://collector:4318/v1/metrics).

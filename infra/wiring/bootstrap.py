@@ -31,7 +31,8 @@ class Services:
         self.key_provider = build_key_provider(settings)
         self.directory = TenantDirectory(settings, self.key_provider)
         self.runtimes = TenantRuntimes(settings, self.key_provider)
-        self.verifier = TokenVerifier(self.directory.issuer)
+        self.verifier = TokenVerifier(
+            self.directory.issuer, jwks_stale_if_error=settings.jwks_stale_if_error_seconds)
         self.dev_issuer = (DevIssuer(settings.keys_dir, DEV_ISSUER_BASE)
                            if settings.dev_issuer else None)
         self.objects: ObjectStore = build_object_store(settings)

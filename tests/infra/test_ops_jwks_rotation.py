@@ -281,3 +281,44 @@ def test_past_the_queue_a_token_needing_the_issuer_is_unavailable_at_once(
     assert sorted(codes) == ["issuer_unavailable"] * 2 + ["key_unknown"] * 4
     # Once the queue has drained, a genuine token is verified as before.
     assert asyncio.run(verify_token(services, _token(keys["k1"], "k1"))).subject == "staff-0042"
+
+
+def _short_lived_verifier(idp: SlowJwks, stale_if_error: float) -> TokenVerifier:
+    """Key sets live 1 s (a day's lifespan, compressed); stale ones serve ``stale_if_error``."""
+    registration = IssuerRegistration(issuer=ISSUER, audience=AUDIENCE,
+                                      tenant_kind="municipality", tenant_id="131016",
+                                      jwks_uri=idp.url)
+    return TokenVerifier({ISSUER: registration}.get, jwks_lifespan=1.0,
+                         jwks_stale_if_error=stale_if_error)
+
+
+def test_an_issuer_down_when_its_keys_are_due_leaves_valid_tokens_valid(idp, keys) -> None:
+    """The IdP is down when the set is due for its refresh: the keys it published still
+    verify their tokens (staff stay signed in), a kid the old set lacks is unavailable."""
+    verifier = _short_lived_verifier(idp, stale_if_error=600.0)
+    idp.publish((keys["k1"], "k1"))
+    assert verifier.verify(_token(keys["k1"], "k1")).subject == "staff-0042"
+    idp.status = 503  # the IdP is in trouble
+    time.sleep(1.2)  # the set is past its lifespan
+    fetches = idp.fetches
+    assert verifier.verify(_token(keys["k1"], "k1", "staff-0050")).subject == "staff-0050"
+    assert idp.fetches == fetches + 1  # it did try the issuer first
+    # Within the refetch interval the issuer is not asked again; the old set answers.
+    assert verifier.verify(_token(keys["k1"], "k1", "staff-0051")).subject == "staff-0051"
+    assert idp.fetches == fetches + 1
+    assert _outcome(verifier, _token(keys["k2"], "k2")) == "issuer_unavailable"
+    # Back up: a set that was fetched is believed — a withdrawn k1 is refused at once.
+    idp.status = 200
+    idp.publish((keys["k2"], "k2"))
+    time.sleep(1.1)
+    assert _outcome(verifier, _token(keys["k1"], "k1", "staff-0052")) == "key_unknown"
+    assert verifier.verify(_token(keys["k2"], "k2")).subject == "staff-0042"
+
+
+def test_a_stale_key_set_serves_only_for_its_bound(idp, keys) -> None:
+    verifier = _short_lived_verifier(idp, stale_if_error=0.5)
+    idp.publish((keys["k1"], "k1"))
+    verifier.verify(_token(keys["k1"], "k1"))
+    idp.status = 0  # the IdP resets every connection
+    time.sleep(1.7)  # past the lifespan and the bound
+    assert _outcome(verifier, _token(keys["k1"], "k1")) == "issuer_unavailable"
