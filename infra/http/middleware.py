@@ -83,16 +83,22 @@ async def _bearer_principal(request: Request, header: str) -> Principal | None:
     return principal
 
 
-async def _console_principal(request: Request) -> Principal | None:
-    """The principal of a console request's live session (its token verified again)."""
+def _session_token(request: Request) -> str | None:
+    """The token of a console page's live session, if there is one."""
     console = getattr(request.app.state, "console", None)
     if console is None or not request.url.path.startswith("/console"):
         return None
     session, _ = console.current(request)
-    if session is None:
+    return session.token if session is not None else None
+
+
+async def _console_principal(request: Request) -> Principal | None:
+    """The principal of a console request's live session (its token verified again)."""
+    session_token = _session_token(request)
+    if session_token is None:
         return None
     try:
-        token = await verify_token(request.app.state.services, session.token)
+        token = await verify_token(request.app.state.services, session_token)
     except AuthenticationError:
         return None
     except Exception as error:  # noqa: BLE001 - the page meets it again and answers it
@@ -153,18 +159,20 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
     if the principal differs give the tokens back and charge the right buckets.  A
     forged token fails the guess's signature check and charges nothing of anyone's.
 
-    ``_NO_GUESS`` when no guess can be made (no bearer token, an issuer not in memory,
-    a token the guess refuses — its refusal is left to the full check — or a limiter
-    or registry that cannot carry the check along).
+    The token is the bearer token, or a console page's session token.
+
+    ``_NO_GUESS`` when no guess can be made (no token, an issuer not in memory, a token
+    the guess refuses — its refusal is left to the full check — or a limiter or
+    registry that cannot carry the check along).
     """
-    header = request.headers.get("authorization")
     take_probing = getattr(limiter, "take_probing_async", None) \
         if getattr(limiter, "can_probe", False) else None
     services = request.app.state.services
     registry = getattr(getattr(services, "directory", None), "registry", None)
     probe = registry.version_probe() if registry is not None and take_probing else None
-    if not header or probe is None:
+    if probe is None:
         return _NO_GUESS
+    header = request.headers.get("authorization")
     epochs: list[int] = []
 
     def as_last_seen(issuer: str) -> Any:
@@ -173,7 +181,10 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
         return registration
 
     try:
-        token = services.verifier.verify_offline(bearer_token(header), as_last_seen)
+        raw = bearer_token(header) if header else _session_token(request)
+        if raw is None:
+            return _NO_GUESS
+        token = services.verifier.verify_offline(raw, as_last_seen)
     except (AuthenticationError, LookupUnavailable):
         return _NO_GUESS
     except Exception as error:  # noqa: BLE001 - the full check meets it and answers it
@@ -184,10 +195,11 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
     refusal, probed = await take_probing(probe, **keys)
     checked = registry.observed(probed["position"], probed["tx"]) if probed else None
     if checked is not None and epochs and checked == epochs[-1]:
-        request.state.verified_principal = (header, guessed)
+        if header:  # the GraphQL context reuses it for this very header
+            request.state.verified_principal = (header, guessed)
         return refusal
     # The registry moved since the guess (or could not be read along): the full check.
-    principal = await _bearer_principal(request, header)
+    principal = await _principal(request)
     if principal is not None and keys_for(principal, client) == keys:
         return refusal
     # Charged on the guess (probed None: the store was down, nothing charged; a refusal

@@ -315,3 +315,30 @@ def test_a_guess_on_a_withdrawn_issuer_charges_the_address(guessing) -> None:
     assert _tokens(env, "principal", f"contractor:{ghost}:{subject}") == 5.0  # given back
     assert _tokens(env, "tenant", f"contractor:{ghost}") == 50.0
     assert _tokens(env, "client", "testclient") == (address or 5.0) - 1.0
+
+
+def test_a_console_page_is_charged_to_its_person_with_the_registry_checked_along(
+        guessing, monkeypatch) -> None:
+    """A console page's session token is guessed like a bearer token: one platform
+    statement charges the person's buckets and checks the registry for the page."""
+    import sys
+
+    sys.path.insert(0, str(CONSOLE_DIR))
+    from console_steps import sign_in
+
+    env, a = guessing
+    subject = f"console-{uuid.uuid4().hex[:6]}"
+    a.cookies.clear()
+    sign_in(a, "municipality", "141003", subject, "municipal_supervisor")
+    page = "/console/m/141003/cases"
+    assert a.get(page).status_code == 200
+    registry = env["apps"][0].state.services.directory.registry
+    checks: list[int] = []
+    version = registry._current_version
+    monkeypatch.setattr(registry, "_current_version", lambda: checks.append(1) or version())
+    before = _tokens(env, "principal", f"municipality:141003:{subject}")
+    assert before is not None
+    assert a.get(page).status_code == 200
+    assert _tokens(env, "principal", f"municipality:141003:{subject}") == before - 1
+    assert checks == []  # the version came with the charge
+    a.cookies.clear()
