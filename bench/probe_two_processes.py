@@ -49,6 +49,41 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def sys_seconds(pid: int) -> float:
+    """stime alone: time in the kernel (syscalls, futex waits for the GIL, socket I/O)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[12]) / TICK
+    except OSError:
+        return 0.0
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the process's threads were runnable but waited for a CPU (schedstat)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except OSError:
+        pass
+    return total / 1e9
+
+
+def switches(pid: int) -> int:
+    """Context switches of a process's threads (voluntary + involuntary) so far."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.endswith("ctxt_switches:\t" + line.split("\t")[-1]) and "ctxt" in line:
+                        total += int(line.split()[1])
+    except OSError:
+        pass
+    return total
+
+
 def children(pid: int) -> list[int]:
     """Every descendant of ``pid`` (from /proc's parent links)."""
     parents: dict[int, list[int]] = collections.defaultdict(list)
@@ -162,6 +197,9 @@ def probe(cluster: Any, *, workers: int, clients: int, seconds: float, sample_ms
         servers = children(server.pid) + [server.pid]
         pgs = children(postmaster)
         before = {pid: cpu_seconds(pid) for pid in servers + pgs}
+        sys0 = {pid: sys_seconds(pid) for pid in servers}
+        sw0 = {pid: switches(pid) for pid in servers}
+        rd0 = {pid: run_delay(pid) for pid in servers + pgs}
         m0 = machine()
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampler = Sampler(cluster, sample_ms / 1000)
@@ -179,18 +217,26 @@ def probe(cluster: Any, *, workers: int, clients: int, seconds: float, sample_ms
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         m1 = machine()
         after = {pid: cpu_seconds(pid) for pid in servers + pgs}
+        sys1 = {pid: sys_seconds(pid) for pid in servers}
+        sw1 = {pid: switches(pid) for pid in servers}
+        rd1 = {pid: run_delay(pid) for pid in servers + pgs}
     n = got["requests"]
     per = {}
     for pid in servers:
         used = after[pid] - before[pid]
         if used > 0.01:
-            per[f"server {pid} {cmdline(pid)[-40:]}"] = round(used / n * 1000, 3)
+            per[f"server {pid}"] = round(used / n * 1000, 3)
+            per[f"server {pid}: of which kernel"] = round((sys1[pid] - sys0[pid]) / n * 1000, 3)
+            per[f"server {pid}: context switches"] = round((sw1[pid] - sw0[pid]) / n, 1)
+            per[f"server {pid}: waiting for a CPU"] = round((rd1[pid] - rd0[pid]) / n * 1000, 3)
     pg_used = collections.Counter()
     for pid in pgs:
         used = after[pid] - before[pid]
         name = cmdline(pid).split(" ")[0:3]
         pg_used[" ".join(name)[:40] if pid not in sampler.backend_ports else "client backends"] \
             += used
+    per["postgres: waiting for a CPU"] = round(
+        sum(rd1[p] - rd0[p] for p in pgs) / n * 1000, 3)
     loadgen = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
     busy, idle = m1[0] - m0[0], m1[1] - m0[1]
     out.update({
