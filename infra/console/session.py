@@ -114,6 +114,32 @@ class ConsoleState:
 
     def current(self, request: Request) -> tuple[Session | None, str | None]:
         """The request's live session, or None with why ("expired", "missing")."""
+        session, why = self._opened(request)
+        if session is not None and self._revoked_elsewhere(request, session.sid):
+            return None, "missing"
+        return session, why
+
+    def unchecked(self, request: Request) -> Session | None:
+        """The request's session as its cookie and this process know it, not yet checked
+        against sign-outs made by other processes (``note_revocation`` records that
+        check when another statement made it)."""
+        return self._opened(request)[0]
+
+    def note_revocation(self, request: Request, sid: str, revoked: bool) -> None:
+        """The sign-out check for ``sid``, made for this request by another statement
+        (the rate limits' charge): ``current`` answers from it without asking again."""
+        request.scope.setdefault("state", {})["yorisoi_revocation"] = (sid, revoked)
+        if revoked:
+            with self.lock:
+                self.revoked[sid] = self.clock() + self.absolute_seconds
+
+    def revocation_probe(self, request: Request, sid: str) -> tuple[str, tuple[str, ...]] | None:
+        """The sign-out check's statement for ``sid``, to ride along another (None: no
+        shared store)."""
+        store = self._store(request)
+        return store.probe(sid) if store is not None else None
+
+    def _opened(self, request: Request) -> tuple[Session | None, str | None]:
         data = self.sealer.open("session", request.cookies.get(SESSION_COOKIE))
         if data is None:
             return None, "missing"
@@ -127,8 +153,6 @@ class ConsoleState:
                 return None, "missing"
         if now - session.seen > self.idle_seconds or now >= session.expires:
             return None, "expired"
-        if self._revoked_elsewhere(request, session.sid):
-            return None, "missing"
         return replace(session, seen=now), None
 
     def revoke(self, session: Session, request: Request | None = None) -> None:

@@ -37,7 +37,14 @@ from yorisoi.infra.identity import (
     bearer_token,
     verify_token,
 )
-from yorisoi.infra.rate_limits import MESSAGE, MESSAGE_JA, RateLimiter, Refusal, keys_for
+from yorisoi.infra.rate_limits import (
+    MESSAGE,
+    MESSAGE_JA,
+    Probe,
+    RateLimiter,
+    Refusal,
+    keys_for,
+)
 from yorisoi.tenants.access import Principal
 from yorisoi.tenants.registry import registry_request
 
@@ -90,6 +97,23 @@ def _session_token(request: Request) -> str | None:
         return None
     session, _ = console.current(request)
     return session.token if session is not None else None
+
+
+def _unchecked_session(request: Request) -> tuple[Any, Any]:
+    """(the console, a console page's session before its sign-out check) or Nones."""
+    console = getattr(request.app.state, "console", None)
+    if console is None or not request.url.path.startswith("/console"):
+        return None, None
+    return console, console.unchecked(request)
+
+
+def _with_sign_out_check(version: Probe, sign_out: Probe | None) -> Probe:
+    """The registry's version and the session's sign-out check as one probe (one row:
+    the check always answers a row, the version may be missing)."""
+    if sign_out is None:
+        return version
+    return (f"SELECT v.*, r.revoked FROM ({sign_out[0]}) AS r LEFT JOIN ({version[0]}) AS v"
+            f" ON TRUE", (*sign_out[1], *version[1]))
 
 
 async def _console_principal(request: Request) -> Principal | None:
@@ -159,7 +183,9 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
     if the principal differs give the tokens back and charge the right buckets.  A
     forged token fails the guess's signature check and charges nothing of anyone's.
 
-    The token is the bearer token, or a console page's session token.
+    The token is the bearer token, or a console page's session token — whose check
+    against sign-outs made by other processes rides along the same statement (a signed
+    out session is then charged like any request without a live session).
 
     ``_NO_GUESS`` when no guess can be made (no token, an issuer not in memory, a token
     the guess refuses — its refusal is left to the full check — or a limiter or
@@ -180,8 +206,13 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
         epochs.append(epoch)
         return registration
 
+    console, session = None, None
     try:
-        raw = bearer_token(header) if header else _session_token(request)
+        if header:
+            raw: str | None = bearer_token(header)
+        else:
+            console, session = _unchecked_session(request)
+            raw = session.token if session is not None else None
         if raw is None:
             return _NO_GUESS
         token = services.verifier.verify_offline(raw, as_last_seen)
@@ -192,13 +223,20 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
         return _NO_GUESS
     guessed = Principal.from_token(token)
     keys = keys_for(guessed, client)
+    if session is not None:
+        probe = _with_sign_out_check(probe, console.revocation_probe(request, session.sid))
     refusal, probed = await take_probing(probe, **keys)
+    signed_out = False
+    if session is not None and probed is not None and "revoked" in probed:
+        signed_out = bool(probed["revoked"])
+        console.note_revocation(request, session.sid, signed_out)
     checked = registry.observed(probed["position"], probed["tx"]) if probed else None
-    if checked is not None and epochs and checked == epochs[-1]:
+    if checked is not None and epochs and checked == epochs[-1] and not signed_out:
         if header:  # the GraphQL context reuses it for this very header
             request.state.verified_principal = (header, guessed)
         return refusal
-    # The registry moved since the guess (or could not be read along): the full check.
+    # The registry moved since the guess (or could not be read along), or the session was
+    # signed out elsewhere: the full check (no principal for a signed-out session).
     principal = await _principal(request)
     if principal is not None and keys_for(principal, client) == keys:
         return refusal

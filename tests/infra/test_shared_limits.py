@@ -320,25 +320,50 @@ def test_a_guess_on_a_withdrawn_issuer_charges_the_address(guessing) -> None:
 def test_a_console_page_is_charged_to_its_person_with_the_registry_checked_along(
         guessing, monkeypatch) -> None:
     """A console page's session token is guessed like a bearer token: one platform
-    statement charges the person's buckets and checks the registry for the page."""
+    statement charges the person's buckets, checks the registry for the page and checks
+    the session against sign-outs made by other processes."""
     import sys
 
     sys.path.insert(0, str(CONSOLE_DIR))
-    from console_steps import sign_in
+    from console_steps import csrf_of, sign_in
+
+    from yorisoi.infra.console.session import SESSION_COOKIE
+    from yorisoi.infra.session_revocations import SessionRevocations
 
     env, a = guessing
+    b = env["clients"][1]
     subject = f"console-{uuid.uuid4().hex[:6]}"
+    person = f"municipality:141003:{subject}"
     a.cookies.clear()
+    b.cookies.clear()
     sign_in(a, "municipality", "141003", subject, "municipal_supervisor")
     page = "/console/m/141003/cases"
     assert a.get(page).status_code == 200
     registry = env["apps"][0].state.services.directory.registry
-    checks: list[int] = []
-    version = registry._current_version
-    monkeypatch.setattr(registry, "_current_version", lambda: checks.append(1) or version())
-    before = _tokens(env, "principal", f"municipality:141003:{subject}")
+    checks: list[str] = []
+    version, is_revoked = registry._current_version, SessionRevocations.is_revoked
+    monkeypatch.setattr(registry, "_current_version",
+                        lambda: checks.append("version") or version())
+    monkeypatch.setattr(SessionRevocations, "is_revoked",
+                        lambda self, sid: checks.append("sign-out") or is_revoked(self, sid))
+    before = _tokens(env, "principal", person)
     assert before is not None
-    assert a.get(page).status_code == 200
-    assert _tokens(env, "principal", f"municipality:141003:{subject}") == before - 1
-    assert checks == []  # the version came with the charge
+    form = a.get(page)
+    assert form.status_code == 200
+    assert _tokens(env, "principal", person) == before - 1
+    assert checks == []  # the version and the sign-out check came with the charge
+
+    # Signed out through the other process: the cookie replayed here is refused, and the
+    # charge made on the guess goes back — the address pays, as for any anonymous page.
+    cookie = a.cookies.get(SESSION_COOKIE)
+    b.cookies.set(SESSION_COOKIE, cookie)
+    assert b.post("/console/logout", data={"csrf": csrf_of(form.text)}).status_code == 303
+    address, left = _tokens(env, "client", "testclient"), _tokens(env, "principal", person)
+    checks.clear()  # (the other process, its registry cold, checked the sign-out itself)
+    replay = a.get(page)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/console/login")
+    assert _tokens(env, "principal", person) == left
+    assert _tokens(env, "client", "testclient") == (address or 5.0) - 1.0
+    assert checks == []
     a.cookies.clear()
+    b.cookies.clear()
