@@ -16,6 +16,7 @@ from yorisoi.domain.households import Child, Guardian, Pregnancy
 from yorisoi.domain.resources import OpeningSlot, checked_attributes
 from yorisoi.infra.clock import JST, japan_today
 from yorisoi.infra.http.staff_files import pledge_key
+from yorisoi.infra.sealed_objects import SealedObjects
 from yorisoi.infra.wiring.bootstrap import OPERATOR, Services
 from yorisoi.services.casework import CaseworkApplication, NewHousehold, RecordConsultation
 from yorisoi.services.complaints import NewComplaint
@@ -328,8 +329,11 @@ def _staff(services: Services, runtime: TenantRuntime) -> None:
         attachment_id = uuid4()
 
         def store(data: bytes) -> str:
+            # Sealed like an uploaded pledge (infra/http/staff_files.py): never at rest in
+            # clear, not even the demo's placeholder.
             key = pledge_key(runtime.space, city.id, str(attachment_id))
-            return services.objects.put(key, data, content_type="application/pdf").sha256
+            return SealedObjects(services.objects, casework.keyring).put(
+                key, city.id, data, content_type="application/pdf").sha256
 
         casework.attach_staff_pledge(city.id, attachment_id=attachment_id, signed_on=_ago(400),
                                      content_type="application/pdf", data=_DEMO_PLEDGE,

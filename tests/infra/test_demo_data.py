@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -174,3 +175,21 @@ def test_the_readme_search_example_finds_the_demo_family_as_written(demo):
     assert "試験 花子" in names
     assert all(re.fullmatch(r"R\d+-\d{6}", e["node"]["receptionNumber"])
                for e in data["cases"]["edges"])
+
+
+def test_the_demos_files_are_sealed_at_rest(demo) -> None:
+    """Even the demo's placeholder pledge is stored sealed, and opens through the keyring."""
+    from yorisoi.infra.sealed_objects import SealedObjects, is_sealed
+
+    _, services = demo
+    with services.runtimes.lease(CODE) as runtime:
+        keys = [key for key in services.objects.keys(f"{runtime.space}/staff/")
+                if "/pledge/" in key]
+        assert keys, "the demo files one pledge"
+        for key in keys:
+            stored, _ = services.objects.get(key)
+            assert is_sealed(stored[:16]) and b"%PDF" not in stored
+            staff_id = key.split("/")[-3]
+            opened = SealedObjects(services.objects, runtime.casework.keyring).open(
+                key, UUID(staff_id))
+            assert b"".join(opened.chunks).startswith(b"%PDF")
