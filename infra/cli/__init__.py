@@ -119,9 +119,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         services.close()
         os.environ.setdefault("YORISOI_PUBLIC_URL", settings.public_url)
         from yorisoi.infra.http.asgi import NoDelayHTTPProtocol
+        from yorisoi.infra.reuseport import serve as serve_processes
 
-        uvicorn.run("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
-                    host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
+        # A listening socket per process (SO_REUSEPORT): with uvicorn's one shared socket
+        # every keep-alive client landed on the same process and the others idled.
+        serve_processes("yorisoi.infra.http.asgi:application", factory=True, workers=workers,
+                        host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return
     uvicorn.run(create_app(settings, services), host=host, port=port, log_level="info")
 

@@ -70,3 +70,28 @@ def test_listening_on_every_interface_names_the_machine_for_others():
     lines = cli.startup_lines("http://host.lg.jp:9000", "http://127.0.0.1:9000")
     assert lines[0].endswith("http://127.0.0.1:9000/console[/bold]")
     assert any("http://host.lg.jp:9000/console" in line for line in lines)
+
+
+def test_several_workers_each_listen_on_a_socket_of_their_own(tmp_path, monkeypatch):
+    """``--workers 2`` serves through infra/reuseport (a SO_REUSEPORT socket per process:
+    tests/infra/test_reuseport.py), not uvicorn's one shared socket, where every
+    keep-alive client landed on one process."""
+    from yorisoi.infra import reuseport
+
+    monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
+    get_settings.cache_clear()
+    started: dict = {}
+    monkeypatch.setattr(reuseport, "serve",
+                        lambda app, **kwargs: started.update(app=app, **kwargs))
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("uvicorn's shared socket"))
+    try:
+        result = CliRunner().invoke(cli.app, ["serve", "--workers", "2", "--port", "9125",
+                                              "--no-demo"], catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert started["app"] == "yorisoi.infra.http.asgi:application" and started["factory"]
+    assert (started["workers"], started["port"]) == (2, 9125)
