@@ -274,3 +274,31 @@ def test_stored_events_carry_the_request_and_trace_ids(spans: dict[str, Any], wo
     meta = event_metadata(events[0])
     assert meta["request_id"] == "req-telemetry-1"
     assert meta["trace_id"] == format(command.context.trace_id, "032x")
+
+
+def test_spans_are_built_only_once_something_receives_them() -> None:
+    """No exporter: spans are dropped at their start but keep valid, inherited trace ids
+    (stamped on events and access-log entries); with a processor they are recorded."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from yorisoi.infra.telemetry import RecordingWhenExported
+
+    sampler = RecordingWhenExported(ALWAYS_ON)
+    provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("yorisoi.test")
+    with tracer.start_as_current_span("HTTP POST") as outer:
+        with tracer.start_as_current_span("command.record_consultation") as inner:
+            assert not outer.is_recording() and not inner.is_recording()
+            outer_id, inner_id = outer.get_span_context(), inner.get_span_context()
+    assert outer_id.is_valid and inner_id.trace_id == outer_id.trace_id
+    assert exported.get_finished_spans() == ()
+
+    sampler.exported = True  # what configure_telemetry does once a processor is added
+    with tracer.start_as_current_span("HTTP POST") as span:
+        assert span.is_recording()
+    assert [s.name for s in exported.get_finished_spans()] == ["HTTP POST"]
