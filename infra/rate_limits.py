@@ -27,14 +27,12 @@ no sleeps.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
 import math
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -244,11 +242,9 @@ class SharedRateLimiter(RateLimiter):
         self._purge_every = purge_every
         self._next_purge = 0.0
         self._down = False
-        # PostgreSQL: a connection of the limiter's own (see _OwnConnection), and one per
-        # event loop for requests (_OwnAsyncConnections: no thread hop on the request path).
-        postgres = settings is not None and settings.backend == "postgres"
-        self._own = _OwnConnection(settings) if postgres else None
-        self._own_async = _OwnAsyncConnections(settings) if postgres else None
+        # PostgreSQL: a connection of the limiter's own (see _OwnConnection).
+        self._own = (_OwnConnection(settings)
+                     if settings is not None and settings.backend == "postgres" else None)
 
     @classmethod
     def from_settings(cls, settings: Settings,  # type: ignore[override]
@@ -280,63 +276,30 @@ class SharedRateLimiter(RateLimiter):
         try:
             refusal, probed = self._take(keys, probe)
         except Exception as error:  # noqa: BLE001 - an outage: the handler answers it
-            self._went_down(error)
+            if not self._down:
+                _log.warning("rate limits unavailable (%s): admitting until the database"
+                             " answers", type(error).__name__)
+                self._down = True
+                _noted_outage(True)
             return None, None
-        self._came_back()
-        return refusal, probed
-
-    async def take_async(self, **keys: str) -> Refusal | None:
-        """``take`` without blocking the event loop."""
-        return (await self.take_probing_async(None, **keys))[0]
-
-    async def take_probing_async(self, probe: Probe | None, **keys: str
-                                 ) -> tuple[Refusal | None, dict[str, Any] | None]:
-        """``take_probing`` without blocking the event loop: on PostgreSQL awaited on the
-        loop's own connection (a hand-off to a worker thread and back cost as much CPU
-        as the statement: py-spy, GIL-held samples under the write-path bench); else in
-        a worker thread."""
-        if self._own_async is None:
-            return await asyncio.to_thread(self.take_probing, probe, **keys)
-        try:
-            refusal, probed = await self._take_on_loop(keys, probe)
-        except Exception as error:  # noqa: BLE001 - an outage: the handler answers it
-            self._went_down(error)
-            return None, None
-        self._came_back()
-        return refusal, probed
-
-    def _went_down(self, error: Exception) -> None:
-        if not self._down:
-            _log.warning("rate limits unavailable (%s): admitting until the database"
-                         " answers", type(error).__name__)
-            self._down = True
-            _noted_outage(True)
-
-    def _came_back(self) -> None:
         if self._down:
             _log.warning("rate limits available again")
             self._down = False
             _noted_outage(False)
-
-    async def _take_on_loop(self, keys: dict[str, str], probe: Probe | None
-                            ) -> tuple[Refusal | None, dict[str, Any] | None]:
-        assert self._own_async is not None
-        db = self._database()
-        now = self.clock()
-        named, sql, params = self._charge(db, keys, now, probe, probing=probe is not None)
-        rows = await self._own_async.run(db.render(sql), params)
-        probed = _probed(rows) if probe is not None else None
-        if now >= self._next_purge or not all(row["admitted"] for row in rows):
-            # A purge or a refund to make (once a minute, or a refusal): off the loop.
-            refusal = await asyncio.to_thread(self._settled, db, now, keys, named, rows)
-        else:
-            refusal = None
         return refusal, probed
 
-    async def aclose(self) -> None:
-        """Close this event loop's connection (the app's lifespan ends with its loop)."""
-        if self._own_async is not None:
-            await self._own_async.aclose()
+    async def take_async(self, **keys: str) -> Refusal | None:
+        """``take`` in a worker thread: the event loop does not wait on the database."""
+        import asyncio
+
+        return await asyncio.to_thread(self.take, **keys)
+
+    async def take_probing_async(self, probe: Probe | None, **keys: str
+                                 ) -> tuple[Refusal | None, dict[str, Any] | None]:
+        """``take_probing`` in a worker thread."""
+        import asyncio
+
+        return await asyncio.to_thread(self.take_probing, probe, **keys)
 
     def refund(self, **keys: str) -> None:
         """Give back the token ``take`` charged to each named bucket (a charge made on a
@@ -357,14 +320,6 @@ class SharedRateLimiter(RateLimiter):
               ) -> tuple[Refusal | None, dict[str, Any] | None]:
         db = self._database()
         now = self.clock()
-        probing = probe is not None and self.can_probe
-        named, sql, params = self._charge(db, keys, now, probe, probing=probing)
-        rows = self._run(db, sql, params)
-        return self._settled(db, now, keys, named, rows), _probed(rows) if probing else None
-
-    def _charge(self, db: Database, keys: dict[str, str], now: float, probe: Probe | None, *,
-                probing: bool) -> tuple[list[tuple[str, str]], str, list[Any]]:
-        """The buckets (sorted), and the statement charging them (with the probe)."""
         # Sorted, so two requests lock shared rows in one order (no deadlock).
         named = sorted((_bucket_id(limit, key), limit) for limit, key in keys.items())
         params: list[Any] = []
@@ -373,10 +328,17 @@ class SharedRateLimiter(RateLimiter):
             params += [bucket, rate.burst - 1.0, now, rate.per_second, float(rate.burst),
                        now + 1.0 / rate.per_second]
         sql = _charge_sql(db.dialect, len(named))
-        if probing and probe is not None:
+        probing = probe is not None and self.can_probe
+        if probing:
             sql = _probing_sql(sql, probe[0])
             params += list(probe[1])
-        return named, sql, params
+        rows = self._run(db, sql, params)
+        # The probe's columns (all None when it found no row: read, nothing there), or
+        # None when it did not ride along (not read at all).
+        probed = ({name: value for name, value in rows[0].items()
+                   if name not in ("bucket", "tokens", "admitted")}
+                  if probing and rows else None)
+        return self._settled(db, now, keys, named, rows), probed
 
     def _settled(self, db: Database, now: float, keys: dict[str, str],
                  named: list[tuple[str, str]], rows: list[dict[str, Any]]) -> Refusal | None:
@@ -441,7 +403,6 @@ class _OwnConnection:
                         connect_timeout=2, row_factory=dict_row,
                         application_name="yorisoi-rate-limits",
                         options="-c statement_timeout=1000 -c lock_timeout=1000")
-                    weakref.finalize(self, _finished, self._conn)  # closed with the limiter
                 cursor = self._conn.execute(sql, params)
                 return cursor.fetchall() if cursor.description else []
             except psycopg.Error:
@@ -458,96 +419,6 @@ class _OwnConnection:
     def close(self) -> None:
         with self._lock:
             self.close_unlocked()
-
-
-def _probed(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The probe's columns of a charge's first row (each None when it found no row)."""
-    if not rows:
-        return None
-    return {name: value for name, value in rows[0].items()
-            if name not in ("bucket", "tokens", "admitted")}
-
-
-class _LoopConnection:
-    __slots__ = ("lock", "conn")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.conn: Any = None
-
-
-class _OwnAsyncConnections:
-    """The shared limiter's autocommit connection for each event loop (uvicorn runs one
-    per process; a test client runs its own), awaited on that loop.
-
-    As ``_OwnConnection``: short timeouts, and after a failure no new attempt for a
-    second.  A statement cancelled mid-way (the client went away) leaves the
-    connection in an unknown state: it is dropped, and the next request opens another.
-    """
-
-    RETRY_SECONDS = 1.0
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnection] = \
-            weakref.WeakKeyDictionary()
-        self._retry_at = 0.0
-
-    def _slot(self) -> _LoopConnection:
-        loop = asyncio.get_running_loop()
-        slot = self._loops.get(loop)
-        if slot is None:
-            slot = self._loops[loop] = _LoopConnection()
-        return slot
-
-    async def run(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        import psycopg
-        from psycopg.rows import dict_row
-
-        slot = self._slot()
-        async with slot.lock:
-            if time.monotonic() < self._retry_at:
-                raise ConnectionError("rate-limit store: waiting before the next attempt")
-            try:
-                if slot.conn is None or slot.conn.closed:
-                    s = self._settings
-                    slot.conn = await psycopg.AsyncConnection.connect(
-                        host=s.pg_host, port=s.pg_port, dbname=s.pg_dbname, user=s.pg_user,
-                        password=s.pg_password.get_secret_value(), autocommit=True,
-                        connect_timeout=2, row_factory=dict_row,
-                        application_name="yorisoi-rate-limits",
-                        options="-c statement_timeout=1000 -c lock_timeout=1000")
-                    # Closed when the limiter goes (a test's limiter replaced, a test
-                    # client's loop gone) if no lifespan closed it before.
-                    weakref.finalize(self, _finished, slot.conn)
-                cursor = await slot.conn.execute(sql, params)
-                return await cursor.fetchall() if cursor.description else []
-            except psycopg.Error:
-                self._retry_at = time.monotonic() + self.RETRY_SECONDS
-                _dropped(slot)
-                raise
-            except BaseException:  # cancelled mid-statement: its state is unknown
-                _dropped(slot)
-                raise
-
-    async def aclose(self) -> None:
-        slot = self._loops.get(asyncio.get_running_loop())
-        if slot is not None and slot.conn is not None:
-            conn, slot.conn = slot.conn, None
-            with contextlib.suppress(Exception):  # already broken
-                await conn.close()
-
-
-def _dropped(slot: _LoopConnection) -> None:
-    """Forget the slot's connection, closing its socket without awaiting anything."""
-    conn, slot.conn = slot.conn, None
-    if conn is not None:
-        _finished(conn)
-
-
-def _finished(conn: Any) -> None:
-    with contextlib.suppress(Exception):  # closed already, or broken
-        conn.pgconn.finish()
 
 
 def _autocommit(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -59,10 +59,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.readiness.stop()
             if ledger_keeper is not None:
                 await ledger_keeper.stop()
-            # The rate limits' connection of this event loop goes with it.
-            close_limits = getattr(app.state.rate_limiter, "aclose", None)
-            if close_limits is not None:
-                await close_limits()
             if services is None:
                 app.state.services.close()
 

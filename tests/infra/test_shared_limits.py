@@ -232,67 +232,6 @@ def test_a_database_that_is_down_costs_one_connect_a_second(tmp_path, monkeypatc
     assert len(attempts) == 1
 
 
-def test_on_the_event_loop_too_a_database_that_is_down_costs_one_connect_a_second(
-        tmp_path, monkeypatch) -> None:
-    """Requests charge on their event loop's own connection (no thread hop): the same
-    rule — admitted while the store is down, one connect a second."""
-    import asyncio
-    import socket
-
-    import psycopg
-
-    from yorisoi.infra.db import Database
-    from yorisoi.infra.settings import Settings
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = Settings(backend="postgres", pg_port=port, data_dir=tmp_path,
-                        environment="test")
-    platform = Database(None, "postgres", "platform", "platform")
-    limiter = SharedRateLimiter(principal=Rate(1.0, 1), tenant=Rate(1.0, 1),
-                                database=lambda: platform, settings=settings)
-    attempts: list[int] = []
-    connect = psycopg.AsyncConnection.connect
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(1)
-        return await connect(*args, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncConnection, "connect", counted)
-
-    async def requests() -> list[Any]:
-        return [await limiter.take_async(principal=f"p:{i}", tenant="t") for i in range(5)]
-
-    assert asyncio.run(requests()) == [None] * 5
-    assert len(attempts) == 1
-
-
-def test_a_request_charges_on_its_event_loop_without_a_thread(two_processes,
-                                                              monkeypatch) -> None:
-    """On PostgreSQL the charge is awaited on the request's loop: no worker thread is
-    asked for it (a hand-off cost as much CPU as the statement)."""
-    import asyncio
-
-    env = two_processes
-    if env["backend"] != "postgres":
-        pytest.skip("the limiter's own connections are PostgreSQL's")
-    _limiters(env, principal=Rate(1e6, 10**6), tenant=Rate(1e6, 10**6))
-    a, _ = env["clients"]
-    headers = _headers(env, f"loop-{uuid.uuid4().hex[:6]}")
-    assert _ask(a, headers).status_code == 200  # warm: the issuer in memory
-    hops: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(function, "__qualname__", "?"))
-        return await to_thread(function, *args, **kwargs)
-
-    monkeypatch.setattr(asyncio, "to_thread", counted)
-    assert _ask(a, headers).status_code == 200
-    assert not any("RateLimiter" in hop for hop in hops), hops
-
-
 def _tokens(env: dict[str, Any], limit: str, key: str) -> float | None:
     from yorisoi.infra.rate_limits import _bucket_id
 
