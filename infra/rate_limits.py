@@ -33,6 +33,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -403,6 +404,8 @@ class _OwnConnection:
                         connect_timeout=2, row_factory=dict_row,
                         application_name="yorisoi-rate-limits",
                         options="-c statement_timeout=1000 -c lock_timeout=1000")
+                    # Closed with the limiter (a test's limiter replaced), not left to warn.
+                    weakref.finalize(self, _finished, self._conn)
                 cursor = self._conn.execute(sql, params)
                 return cursor.fetchall() if cursor.description else []
             except psycopg.Error:
@@ -419,6 +422,11 @@ class _OwnConnection:
     def close(self) -> None:
         with self._lock:
             self.close_unlocked()
+
+
+def _finished(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closed already, or broken
+        conn.close()
 
 
 def _autocommit(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
