@@ -158,8 +158,12 @@ def test_a_clear_copy_of_a_disposed_household_is_removed(sqlite_settings):
         services.close()
 
 
-def test_the_cli_reseals_the_demo(tmp_path, monkeypatch):
-    """The demo (as loaded before sealing) stores a clear pledge; `storage reseal` seals it."""
+def test_the_demo_stores_nothing_in_clear_and_the_cli_reseals_what_predates_sealing(
+        tmp_path, monkeypatch):
+    """`yorisoi demo` seals its pledge as it stores it; a clear copy such as an older
+    version left behind is sealed in place by `storage reseal`, and opens the same."""
+    from yorisoi.infra.wiring.bootstrap import Services
+
     monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("YORISOI_BACKEND", "sqlite")
     get_settings.cache_clear()
@@ -174,15 +178,26 @@ def test_the_cli_reseals_the_demo(tmp_path, monkeypatch):
         invoke("platform", "init")
         invoke("demo")
         objects = tmp_path / "objects"
-        clear = {p for p in objects.rglob("*")
-                 if p.is_file() and not is_sealed(p.read_bytes().partition(b"\n")[2])}
-        assert clear  # the demo's pledge, at least
-        out = invoke("storage", "reseal")
-        assert f"{len(clear)} sealed" in out
+        files = [p for p in objects.rglob("*") if p.is_file()]
+        assert files and all(is_sealed(p.read_bytes().partition(b"\n")[2]) for p in files)
+        assert "0 sealed" in invoke("storage", "reseal")
+
+        # The pledge as a version before sealing stored it: in clear.
+        services = Services(get_settings())
+        try:
+            with services.runtimes.lease(CITY_A) as runtime:
+                [key] = [k for k in services.objects.keys(f"{runtime.space}/staff/")
+                         if "/pledge/" in k]
+                opened = SealedObjects(services.objects, runtime.casework.keyring).open(
+                    key, uuid.UUID(key.split("/")[-3]))
+                pledge = b"".join(opened.chunks)
+                services.objects.put(key, pledge, content_type="application/pdf")
+        finally:
+            services.close()
+        assert "1 sealed" in invoke("storage", "reseal")
         for path in objects.rglob("*"):
             if path.is_file():
-                body = path.read_bytes().partition(b"\n")[2]
-                assert b"%PDF" not in body and b"pledge" not in body
+                assert b"%PDF" not in path.read_bytes().partition(b"\n")[2]
         assert "0 sealed" in invoke("storage", "reseal", "--tenant", CITY_A)
     finally:
         get_settings.cache_clear()
