@@ -139,7 +139,8 @@ def configure_telemetry(extra_processor: SpanProcessor | None = None) -> TracerP
     """Install the process's tracer provider once (tests may add an in-memory processor).
 
     Every processor, the tests' included, sees spans through ``ScrubbingProcessor``;
-    spans are recorded only from the first processor on (``RecordingWhenExported``).
+    spans are recorded only from the first processor on (``RecordingWhenExported``) —
+    all of them when that processor is a test's (``extra_processor``).
     """
     global _configured
     if _configured is None:
@@ -154,8 +155,12 @@ def configure_telemetry(extra_processor: SpanProcessor | None = None) -> TracerP
         _configured = provider
     if extra_processor is not None:
         _configured.add_span_processor(ScrubbingProcessor(extra_processor))
-        if isinstance(_configured.sampler, RecordingWhenExported):
-            _configured.sampler.exported = True
+        sampler = _configured.sampler
+        if isinstance(sampler, RecordingWhenExported) and not sampler.exported:
+            # A test's or a profile's processor: it wants every span, also under a span
+            # begun before it was added (dropped then, so a parent-based sampler would
+            # drop its children too).
+            sampler.sampler, sampler.exported = sampling.ALWAYS_ON, True
     return _configured
 
 
