@@ -230,6 +230,18 @@ def _waiting_verifier(idp: SlowJwks, keys: dict[str, rsa.RSAPrivateKey]) -> Toke
     return verifier
 
 
+async def _outcomes(tasks: list[asyncio.Task]) -> list[str]:
+    """Each verification's subject-free outcome: "verified" or its refusal's code."""
+    codes = []
+    for task in tasks:
+        try:
+            await task
+            codes.append("verified")
+        except AuthenticationError as error:
+            codes.append(error.code)
+    return codes
+
+
 def test_tokens_waiting_for_an_issuer_leave_the_processs_threads_free(idp, keys) -> None:
     """Twelve tokens with made-up kids wait out the refetch interval; meanwhile the
     event loop's own thread pool (the rate limits, the registry, the resolvers use it)
@@ -243,14 +255,7 @@ def test_tokens_waiting_for_an_issuer_leave_the_processs_threads_free(idp, keys)
         await asyncio.sleep(0.1)  # they are on their threads now, waiting for the interval
         await asyncio.gather(*(asyncio.to_thread(int, "1") for _ in range(12)))
         finished_first = [task.done() for task in waiting]
-        codes = []
-        for task in waiting:
-            try:
-                await task
-                codes.append("verified")
-            except AuthenticationError as error:
-                codes.append(error.code)
-        return finished_first, codes
+        return finished_first, await _outcomes(waiting)
 
     finished_first, codes = asyncio.run(scenario())
     assert not any(finished_first)
@@ -266,16 +271,9 @@ def test_past_the_queue_a_token_needing_the_issuer_is_unavailable_at_once(
     services = SimpleNamespace(verifier=verifier)
 
     async def scenario() -> list[str]:
-        tasks = [asyncio.create_task(verify_token(services, _token(keys["k1"], f"made-up-{n}")))
-                 for n in range(6)]
-        codes = []
-        for task in tasks:
-            try:
-                await task
-                codes.append("verified")
-            except AuthenticationError as error:
-                codes.append(error.code)
-        return codes
+        return await _outcomes([
+            asyncio.create_task(verify_token(services, _token(keys["k1"], f"made-up-{n}")))
+            for n in range(6)])
 
     codes = asyncio.run(scenario())
     assert sorted(codes) == ["issuer_unavailable"] * 2 + ["key_unknown"] * 4
