@@ -15,6 +15,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -53,29 +54,20 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-# UUIDs decoded lately, by their hex: a page's events name the same households and
-# cases again and again (a UUID is immutable, so one object serves them all).
-# Bounded by emptying it; a lookup is ~10× quicker than building one.
-_RECENT_UUIDS: dict[str, UUID] = {}
-_RECENT_UUIDS_MAX = 8192
-
-
+# Remembered by their hex: a page's events name the same households and cases again and
+# again (a UUID is immutable, so one object serves them all); a hit is ~10× quicker
+# than building one.
+@lru_cache(maxsize=8192)
 def _uuid_from_hex(data: str) -> UUID:
     """``UUID(data)`` for the 32 hex digits ``UUIDAsHex`` stores, without its parsing.
 
     For such a string ``UUID()`` strips nothing and computes ``int(data, 16)``:
     so does this, without ``UUID.__init__``'s checks.  Anything else goes to ``UUID()``.
     """
-    uuid = _RECENT_UUIDS.get(data)
-    if uuid is not None:
-        return uuid
     if len(data) == 32 and data.isalnum():
         uuid = object.__new__(UUID)
         object.__setattr__(uuid, "int", int(data, 16))
         object.__setattr__(uuid, "is_safe", SafeUUID.unknown)
-        if len(_RECENT_UUIDS) >= _RECENT_UUIDS_MAX:
-            _RECENT_UUIDS.clear()
-        _RECENT_UUIDS[data] = uuid
         return uuid
     return UUID(data)
 

@@ -1,7 +1,7 @@
 """The decode's UUID memo (services/event_mapper.py): same values, bounded.
 
 A page's events name the same households and cases many times; the mapper
-hands out one UUID object per hex string it decoded lately.  A UUID is
+hands out one UUID object per hex string it decoded lately (an lru_cache).  A UUID is
 immutable, so sharing changes no value; the memo must never answer a hex
 with another id, nor grow without bound.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from yorisoi.services import event_mapper
 from yorisoi.services.event_mapper import _uuid_from_hex
 
 
@@ -23,18 +22,19 @@ def test_a_repeated_hex_gives_the_same_id_and_a_new_hex_its_own():
     assert _uuid_from_hex(first.hex.upper()) == first  # another spelling, the same id
 
 
-def test_the_memo_is_emptied_when_full():
-    event_mapper._RECENT_UUIDS.clear()
-    ids = [uuid4() for _ in range(event_mapper._RECENT_UUIDS_MAX + 10)]
+def test_the_memo_is_bounded_and_answers_with_one_object():
+    _uuid_from_hex.cache_clear()
+    first = uuid4()
+    assert _uuid_from_hex(first.hex) is _uuid_from_hex(first.hex)
+    limit = _uuid_from_hex.cache_info().maxsize
+    ids = [uuid4() for _ in range(limit + 10)]
     assert [_uuid_from_hex(u.hex) for u in ids] == ids
-    assert len(event_mapper._RECENT_UUIDS) <= event_mapper._RECENT_UUIDS_MAX
+    assert _uuid_from_hex.cache_info().currsize <= limit
 
 
-def test_what_is_not_32_hex_digits_is_not_remembered():
-    event_mapper._RECENT_UUIDS.clear()
+def test_the_hyphenated_form_is_parsed_by_uuid():
     u = uuid4()
-    assert _uuid_from_hex(str(u)) == u  # the hyphenated form goes to UUID()
-    assert str(u) not in event_mapper._RECENT_UUIDS
+    assert _uuid_from_hex(str(u)) == u
 
 
 def test_id_text_is_str_of_the_id_remembered_by_its_value():
