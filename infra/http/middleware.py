@@ -90,21 +90,24 @@ async def _bearer_principal(request: Request, header: str) -> Principal | None:
     return principal
 
 
+def _console_of(request: Request) -> Any:
+    """The console's state, for a console page (None for anything else)."""
+    console = getattr(request.app.state, "console", None)
+    return console if console is not None and request.url.path.startswith("/console") \
+        else None
+
+
 def _session_token(request: Request) -> str | None:
     """The token of a console page's live session, if there is one."""
-    console = getattr(request.app.state, "console", None)
-    if console is None or not request.url.path.startswith("/console"):
-        return None
-    session, _ = console.current(request)
+    console = _console_of(request)
+    session = console.current(request)[0] if console is not None else None
     return session.token if session is not None else None
 
 
 def _unchecked_session(request: Request) -> tuple[Any, Any]:
     """(the console, a console page's session before its sign-out check) or Nones."""
-    console = getattr(request.app.state, "console", None)
-    if console is None or not request.url.path.startswith("/console"):
-        return None, None
-    return console, console.unchecked(request)
+    console = _console_of(request)
+    return console, console.unchecked(request) if console is not None else None
 
 
 def _with_sign_out_check(version: Probe, sign_out: Probe | None) -> Probe:
@@ -250,8 +253,7 @@ async def _charged_on_a_guess(request: Request, limiter: Any,
 def _refused(refusal: Refusal, request: Request) -> Response:
     """429: the typed JSON error, or the console's error page for a console page."""
     headers = {"Retry-After": refusal.retry_after_header}
-    if request.url.path.startswith("/console") and \
-            getattr(request.app.state, "console", None) is not None:
+    if _console_of(request) is not None:
         from yorisoi.infra.console.web import PageError, error_response
 
         response = error_response(request, PageError(429, MESSAGE, MESSAGE_JA, "rate_limited"))
@@ -563,7 +565,7 @@ def unavailable_response(request: Request, down: Any) -> Response:
     """The 503 for ``down`` (a ``ServiceUnavailableError``) in the shape the caller reads."""
     headers = {"Retry-After": str(down.retry_after)}
     path = request.url.path
-    if path.startswith("/console") and getattr(request.app.state, "console", None) is not None:
+    if _console_of(request) is not None:
         from yorisoi.infra.console.web import unavailable_page
 
         response = unavailable_page(request, down.message, down.message_ja)
